@@ -1,0 +1,16 @@
+//! The catalog document: products with their variants, and the chain's stores.
+//! Written only by the relay (server-owned); tablets read it through projections.
+
+use autosurgeon::{Hydrate, Reconcile};
+use std::collections::BTreeMap;
+
+use crate::model::{Product, StoreInfo};
+
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
+pub(crate) struct CatalogDoc {
+    pub schema: u64,
+    /// By product sku.
+    pub products: BTreeMap<String, Product>,
+    /// By store id.
+    pub stores: BTreeMap<String, StoreInfo>,
+}

@@ -1,0 +1,161 @@
+//! The inventory document of one store.
+//!
+//! Stock is an Automerge counter per variant, so concurrent sales on two tablets add up (two
+//! tablets selling the last unit merge to −1, which is reported as an oversell, never clamped).
+//! The counters are created once, when the store's inventory is imported; tablets only
+//! increment them, because two devices creating the same counter concurrently would lose one.
+//! Holds, sales and adjustments are records keyed by unique ids.
+//!
+//! The document is touched with targeted operations rather than a whole hydrate/reconcile:
+//! it holds thousands of variants and a sale changes one or two of them.
+
+use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, ScalarValueRef, Value, ValueRef, transaction::Transactable};
+use autosurgeon::{Hydrate, Reconcile};
+use std::collections::BTreeMap;
+
+use super::DocId;
+use crate::error::{CoreError, Result};
+use crate::model::{AssociateId, Hold, Millis, Sale, StoreId, VariantSku};
+
+/// Top-level keys of the inventory document.
+pub(crate) mod keys {
+    pub const ON_HAND: &str = "on_hand";
+    pub const HOLDS: &str = "holds";
+    pub const SALES: &str = "sales";
+    pub const ADJUSTMENTS: &str = "adjustments";
+}
+use keys::{ADJUSTMENTS, HOLDS, ON_HAND, SALES};
+
+/// A manual stock correction (delivery, damage, recount).
+#[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
+pub(crate) struct Adjustment {
+    pub variant: VariantSku,
+    pub delta: i64,
+    pub reason: String,
+    pub by: AssociateId,
+    pub at: Millis,
+}
+
+/// Typed access to one store's inventory document.
+pub(crate) struct InventoryDoc<'a> {
+    pub doc: &'a mut AutoCommit,
+    pub id: DocId,
+}
+
+impl<'a> InventoryDoc<'a> {
+    pub fn new(doc: &'a mut AutoCommit, store: &StoreId) -> Self {
+        Self {
+            doc,
+            id: DocId::Inventory(store.clone()),
+        }
+    }
+
+    /// Writes a fresh inventory document: one counter per variant, empty record maps.
+    pub fn initialise(&mut self, store: &StoreId, stock: &BTreeMap<String, i64>) -> Result<()> {
+        let doc = &mut *self.doc;
+        doc.put(ROOT, "schema", super::SCHEMA_VERSION)?;
+        doc.put(ROOT, "store", store.as_str())?;
+        let mut counters = automerge::hydrate::Map::default();
+        for (variant, on_hand) in stock {
+            counters.insert(
+                variant.clone(),
+                automerge::hydrate::MapValue {
+                    value: automerge::hydrate::Value::Scalar(ScalarValue::counter(*on_hand)),
+                    conflict: false,
+                },
+            );
+        }
+        doc.batch_create_object(ROOT, ON_HAND, &automerge::hydrate::Value::Map(counters), false)?;
+        for key in [HOLDS, SALES, ADJUSTMENTS] {
+            doc.put_object(ROOT, key, ObjType::Map)?;
+        }
+        Ok(())
+    }
+
+    fn map(&self, key: &str) -> Result<ObjId> {
+        match self.doc.get(ROOT, key)? {
+            Some((Value::Object(ObjType::Map), id)) => Ok(id),
+            _ => Err(self.corrupt(&format!("missing map {key}"))),
+        }
+    }
+
+    fn corrupt(&self, reason: &str) -> CoreError {
+        CoreError::Corrupt {
+            doc: self.id.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    pub fn schema(&self) -> Result<u64> {
+        match self.doc.get(ROOT, "schema")? {
+            Some((Value::Scalar(s), _)) => match s.as_ref() {
+                ScalarValue::Uint(v) => Ok(*v),
+                ScalarValue::Int(v) => Ok(u64::try_from(*v).unwrap_or(0)),
+                _ => Err(self.corrupt("schema is not a number")),
+            },
+            _ => Err(self.corrupt("missing schema")),
+        }
+    }
+
+    /// Current on-hand count of a variant, `None` if the store does not stock it.
+    pub fn on_hand(&self, variant: &str) -> Result<Option<i64>> {
+        let obj = self.map(ON_HAND)?;
+        match self.doc.get(&obj, variant)? {
+            None => Ok(None),
+            Some((Value::Scalar(s), _)) => match s.as_ref() {
+                ScalarValue::Counter(c) => Ok(Some(i64::from(c))),
+                _ => Err(self.corrupt(&format!("stock of {variant} is not a counter"))),
+            },
+            Some(_) => Err(self.corrupt(&format!("stock of {variant} is not a counter"))),
+        }
+    }
+
+    /// Every variant's on-hand count.
+    pub fn all_on_hand(&self) -> Result<Vec<(String, i64)>> {
+        let obj = self.map(ON_HAND)?;
+        let mut out = Vec::new();
+        for item in self.doc.map_range(&obj, ..) {
+            if let ValueRef::Scalar(ScalarValueRef::Counter(c)) = &item.value {
+                out.push((item.key.to_string(), *c));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds `delta` to a variant's counter. The variant must already be stocked here.
+    pub fn increment(&mut self, variant: &VariantSku, delta: i64) -> Result<i64> {
+        let current = self
+            .on_hand(variant.as_str())?
+            .ok_or_else(|| CoreError::not_found("variant in this store", variant))?;
+        let obj = self.map(ON_HAND)?;
+        self.doc.increment(&obj, variant.as_str(), delta)?;
+        Ok(current + delta)
+    }
+
+    pub fn hold(&self, hold_id: &str) -> Result<Option<Hold>> {
+        let obj = self.map(HOLDS)?;
+        autosurgeon::hydrate_prop(self.doc, &obj, hold_id).map_err(|e| self.corrupt(&e.to_string()))
+    }
+
+    pub fn holds(&self) -> Result<BTreeMap<String, Hold>> {
+        autosurgeon::hydrate_prop(self.doc, ROOT, HOLDS).map_err(|e| self.corrupt(&e.to_string()))
+    }
+
+    pub fn put_hold(&mut self, hold_id: &str, hold: &Hold) -> Result<()> {
+        let obj = self.map(HOLDS)?;
+        autosurgeon::reconcile_prop(self.doc, &obj, hold_id, hold)?;
+        Ok(())
+    }
+
+    pub fn put_sale(&mut self, sale_id: &str, sale: &Sale) -> Result<()> {
+        let obj = self.map(SALES)?;
+        autosurgeon::reconcile_prop(self.doc, &obj, sale_id, sale)?;
+        Ok(())
+    }
+
+    pub fn put_adjustment(&mut self, id: &str, adjustment: &Adjustment) -> Result<()> {
+        let obj = self.map(ADJUSTMENTS)?;
+        autosurgeon::reconcile_prop(self.doc, &obj, id, adjustment)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,36 @@
+//! Aisle's core: the domain model shared with the UI, and (with the `store` feature) the
+//! Automerge documents, the SQLite store, core operations and demo data.
+//!
+//! Data flows one way: the app or relay calls [`Store`] operations, which change Automerge
+//! documents and commit the new change chunk and its projection rows in one SQLite transaction.
+
+pub mod model;
+
+#[cfg(feature = "store")]
+mod clock;
+#[cfg(feature = "store")]
+pub mod demo;
+#[cfg(feature = "store")]
+mod doc;
+#[cfg(feature = "store")]
+mod error;
+#[cfg(feature = "store")]
+pub mod import;
+#[cfg(feature = "store")]
+mod ops;
+#[cfg(feature = "store")]
+mod store;
+#[cfg(feature = "store")]
+pub mod sync;
+pub mod validate;
+
+#[cfg(feature = "store")]
+pub use clock::{Clock, IdGen};
+#[cfg(feature = "store")]
+pub use doc::DocId;
+#[cfg(feature = "store")]
+pub use error::{CoreError, Result};
+#[cfg(feature = "store")]
+pub use ops::{HoldRequest, SaleRequest};
+#[cfg(feature = "store")]
+pub use store::{Store, StoreOptions};

@@ -1,0 +1,20 @@
+//! The serializable domain model: what the UI renders and what crosses the Tauri boundary.
+//! Compiles for `wasm32` without the `store` feature; with it, the plain records also map
+//! to Automerge through `autosurgeon`.
+
+mod catalog;
+mod customer;
+mod error;
+mod ids;
+mod inventory;
+mod stats;
+
+pub use catalog::*;
+pub use customer::*;
+pub use error::*;
+pub use ids::*;
+pub use inventory::*;
+pub use stats::*;
+
+/// Milliseconds since the Unix epoch, UTC. Every timestamp in Aisle uses it.
+pub type Millis = i64;

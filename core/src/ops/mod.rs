@@ -1,0 +1,11 @@
+//! Core operations: the API the app and the relay call. Each one validates its input, changes
+//! documents and commits them with their projections, or changes nothing.
+
+mod catalog;
+mod customers;
+mod inventory;
+mod search;
+mod stats;
+
+pub(crate) use customers::check_purchase;
+pub use inventory::{HoldRequest, SaleRequest};

@@ -1,0 +1,101 @@
+//! Search as you type over customers: an FTS5 prefix query on name, email and phone, never a
+//! scan of documents.
+
+use crate::error::Result;
+use crate::model::{CustomerId, CustomerSummary, LoyaltyId, StoreId, Tier};
+use crate::store::Store;
+use crate::validate::MAX_QUERY_CHARS;
+
+/// Most results one search returns.
+pub const MAX_SEARCH_RESULTS: usize = 50;
+
+impl Store {
+    /// Customers whose name, email or phone start with every word typed, best match first.
+    /// An exact loyalty number finds its customer directly.
+    pub fn search_customers(&self, query: &str, limit: usize) -> Result<Vec<CustomerSummary>> {
+        let limit = limit.clamp(1, MAX_SEARCH_RESULTS);
+        let query: String = query.chars().take(MAX_QUERY_CHARS).collect();
+        if let Ok(loyalty) = LoyaltyId::parse(&query)
+            && let Ok(id) = self.identify(&crate::model::Identifier::Loyalty(loyalty))
+        {
+            return Ok(self.summary(&id)?.into_iter().collect());
+        }
+        let Some(fts) = fts_prefix_query(&query) else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT c.customer_id, c.name, c.loyalty_id, c.email, c.phone, c.home_store, c.tier
+             FROM customer_search
+             JOIN customers c ON c.rowid = customer_search.rowid
+             WHERE customer_search MATCH ?1
+             ORDER BY rank
+             LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![fts, i64::try_from(limit).unwrap_or(50)], row_to_summary)?;
+        rows.map(|r| r?).collect()
+    }
+
+    fn summary(&self, id: &CustomerId) -> Result<Option<CustomerSummary>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT customer_id, name, loyalty_id, email, phone, home_store, tier
+             FROM customers WHERE customer_id = ?1",
+        )?;
+        let mut rows = stmt.query_map([id.as_str()], row_to_summary)?;
+        rows.next().transpose()?.transpose()
+    }
+}
+
+type SummaryRow = Result<CustomerSummary>;
+
+fn row_to_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<SummaryRow> {
+    let id: String = r.get(0)?;
+    let name: String = r.get(1)?;
+    let loyalty: String = r.get(2)?;
+    let email: Option<String> = r.get(3)?;
+    let phone: Option<String> = r.get(4)?;
+    let home_store: String = r.get(5)?;
+    let tier: String = r.get(6)?;
+    Ok((|| {
+        Ok(CustomerSummary {
+            id: CustomerId::parse(id)?,
+            name,
+            loyalty_id: LoyaltyId::parse(loyalty)?,
+            email,
+            phone,
+            home_store: StoreId::parse(home_store)?,
+            tier: match tier.as_str() {
+                "gold" => Tier::Gold,
+                "silver" => Tier::Silver,
+                _ => Tier::Member,
+            },
+        })
+    })())
+}
+
+/// Turns typed text into an FTS5 query: every word must match as a prefix. Characters FTS5
+/// would read as syntax are dropped, so no input can make the query fail.
+fn fts_prefix_query(text: &str) -> Option<String> {
+    let terms: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .take(8)
+        .map(|t| format!("\"{}\"*", t.to_lowercase()))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" AND "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_prefix_query;
+
+    #[test]
+    fn queries_are_sanitised() {
+        assert_eq!(fts_prefix_query("Anna B").as_deref(), Some("\"anna\"* AND \"b\"*"));
+        assert_eq!(fts_prefix_query("\"*) OR (").as_deref(), Some("\"or\"*"));
+        assert_eq!(fts_prefix_query("  -- "), None);
+        assert_eq!(
+            fts_prefix_query("anna.berg@ex").as_deref(),
+            Some("\"anna\"* AND \"berg\"* AND \"ex\"*")
+        );
+    }
+}

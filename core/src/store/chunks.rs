@@ -1,0 +1,157 @@
+//! Document persistence: a snapshot chunk followed by incremental change chunks, compacted into
+//! one snapshot when the increments outgrow it.
+
+use automerge::{ActorId, AutoCommit, ChangeHash};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::DocWrite;
+use crate::doc::DocId;
+use crate::error::{CoreError, Result};
+use crate::model::Millis;
+
+/// Compact once this many incremental chunks pile up ...
+const COMPACT_AFTER_CHUNKS: i64 = 64;
+/// ... or once increments are larger than the snapshot and this many bytes.
+const COMPACT_AFTER_BYTES: i64 = 32 * 1024;
+
+pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+pub(crate) fn decode_heads(bytes: &[u8], id: &DocId) -> Result<Vec<ChangeHash>> {
+    if bytes.len() % 32 != 0 {
+        return Err(CoreError::Corrupt {
+            doc: id.to_string(),
+            reason: "stored heads are not a whole number of hashes".into(),
+        });
+    }
+    Ok(bytes
+        .chunks_exact(32)
+        .map(|c| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(c);
+            ChangeHash(h)
+        })
+        .collect())
+}
+
+pub(crate) fn load(conn: &Connection, id: &DocId, actor: &ActorId) -> Result<Option<AutoCommit>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT data FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut rows = stmt.query([id.to_string()])?;
+    let mut bytes = Vec::new();
+    let mut any = false;
+    while let Some(row) = rows.next()? {
+        let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+        bytes.extend_from_slice(data);
+        any = true;
+    }
+    if !any {
+        return Ok(None);
+    }
+    let doc = AutoCommit::load(&bytes).map_err(|e| CoreError::Corrupt {
+        doc: id.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(Some(doc.with_actor(actor.clone())))
+}
+
+struct DocRow {
+    snapshot_bytes: i64,
+    incremental_bytes: i64,
+    incremental_chunks: i64,
+    next_seq: i64,
+}
+
+/// Appends the write's new changes as a chunk (the whole document for a new one) and updates
+/// its `docs` row; compacts when due.
+pub(crate) fn append(tx: &Transaction<'_>, write: &mut DocWrite, now: Millis) -> Result<()> {
+    let doc_id = write.id.to_string();
+    let row = tx
+        .query_row(
+            "SELECT snapshot_bytes, incremental_bytes, incremental_chunks, next_seq
+             FROM docs WHERE doc_id = ?1",
+            [&doc_id],
+            |r| {
+                Ok(DocRow {
+                    snapshot_bytes: r.get(0)?,
+                    incremental_bytes: r.get(1)?,
+                    incremental_chunks: r.get(2)?,
+                    next_seq: r.get(3)?,
+                })
+            },
+        )
+        .optional()?;
+    let Some(row) = row else {
+        return replace_with_snapshot(tx, &write.id, &mut write.doc, now);
+    };
+    let chunk = write.doc.save_after(&write.heads_before);
+    let chunk_len = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+    let incremental_bytes = row.incremental_bytes + chunk_len;
+    let incremental_chunks = row.incremental_chunks + 1;
+    if incremental_chunks >= COMPACT_AFTER_CHUNKS
+        || (incremental_bytes > row.snapshot_bytes && incremental_bytes > COMPACT_AFTER_BYTES)
+    {
+        return replace_with_snapshot(tx, &write.id, &mut write.doc, now);
+    }
+    tx.execute(
+        "INSERT INTO doc_chunks (doc_id, seq, data) VALUES (?1, ?2, ?3)",
+        params![doc_id, row.next_seq, chunk],
+    )?;
+    tx.execute(
+        "UPDATE docs SET heads = ?2, incremental_bytes = ?3, incremental_chunks = ?4,
+                next_seq = ?5, updated_at = ?6
+         WHERE doc_id = ?1",
+        params![
+            doc_id,
+            encode_heads(&write.doc.get_heads()),
+            incremental_bytes,
+            incremental_chunks,
+            row.next_seq + 1,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+/// Writes the whole document as one snapshot chunk, replacing any earlier chunks.
+pub(crate) fn replace_with_snapshot(
+    tx: &Transaction<'_>,
+    id: &DocId,
+    doc: &mut AutoCommit,
+    now: Millis,
+) -> Result<()> {
+    let doc_id = id.to_string();
+    let snapshot = doc.save();
+    let next_seq: i64 = tx
+        .query_row(
+            "SELECT next_seq FROM docs WHERE doc_id = ?1",
+            [&doc_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    tx.execute(
+        "INSERT INTO docs (doc_id, kind, heads, snapshot_bytes, incremental_bytes,
+                           incremental_chunks, next_seq, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?6)
+         ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads,
+             snapshot_bytes = excluded.snapshot_bytes, incremental_bytes = 0,
+             incremental_chunks = 0, next_seq = excluded.next_seq,
+             updated_at = excluded.updated_at",
+        params![
+            doc_id,
+            id.kind(),
+            encode_heads(&doc.get_heads()),
+            i64::try_from(snapshot.len()).unwrap_or(i64::MAX),
+            next_seq + 1,
+            now
+        ],
+    )?;
+    tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [&doc_id])?;
+    tx.execute(
+        "INSERT INTO doc_chunks (doc_id, seq, data) VALUES (?1, ?2, ?3)",
+        params![doc_id, next_seq, snapshot],
+    )?;
+    Ok(())
+}

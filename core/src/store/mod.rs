@@ -1,0 +1,350 @@
+//! The local store: Automerge documents as chunks in SQLite (WAL), with projection tables for
+//! lookups. A document change and the projection rows it implies commit in one transaction, so
+//! a killed process leaves either both or neither.
+
+mod chunks;
+mod projection;
+
+use automerge::{ActorId, AutoCommit, ChangeHash};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::clock::{Clock, IdGen};
+use crate::doc::{CustomerDoc, DocId};
+use crate::error::{CoreError, Result};
+
+const SCHEMA: &str = include_str!("schema.sql");
+const SCHEMA_VERSION: i64 = 1;
+
+/// How a store is set up; the defaults suit a tablet.
+#[derive(Debug)]
+pub struct StoreOptions {
+    pub clock: Clock,
+    pub ids: IdGen,
+    /// Used to complete phone numbers typed without a country code.
+    pub default_country_code: String,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            clock: Clock::System,
+            ids: IdGen::random(),
+            default_country_code: "44".to_string(),
+        }
+    }
+}
+
+/// A document being changed: loaded, edited in memory, then committed with
+/// [`Store::commit_writes`].
+pub(crate) struct DocWrite {
+    pub id: DocId,
+    pub doc: AutoCommit,
+    pub heads_before: Vec<ChangeHash>,
+}
+
+/// One device's (or the relay's) store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    actor: ActorId,
+    writer: String,
+    pub(crate) clock: Clock,
+    pub(crate) ids: IdGen,
+    pub(crate) default_country_code: String,
+    /// The catalog and inventory documents are big and written often; they stay loaded.
+    /// Customer documents are small and many: loaded per operation, never kept.
+    hot_docs: HashMap<DocId, AutoCommit>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, StoreOptions::default())
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = Connection::open(&path)?;
+        // FULL: a change acknowledged to the associate survives power loss, not just a crash.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )?;
+        migrate(&mut conn)?;
+        let actor = load_or_create_actor(&conn, &options.ids)?;
+        Ok(Self {
+            writer: actor.to_hex_string(),
+            actor,
+            conn,
+            path,
+            clock: options.clock,
+            ids: options.ids,
+            default_country_code: options.default_country_code,
+            hot_docs: HashMap::new(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// This store's Automerge actor, as hex: the key under which it writes per-writer tallies.
+    pub fn writer(&self) -> &str {
+        &self.writer
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn now(&self) -> crate::model::Millis {
+        self.clock.now()
+    }
+
+    /// Whether a document is stored here.
+    pub fn has_doc(&self, id: &DocId) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM docs WHERE doc_id = ?1",
+                [id.to_string()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// The current heads of a stored document (empty if absent).
+    pub fn doc_heads(&self, id: &DocId) -> Result<Vec<ChangeHash>> {
+        let heads: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT heads FROM docs WHERE doc_id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        heads.map_or(Ok(Vec::new()), |bytes| chunks::decode_heads(&bytes, id))
+    }
+
+    /// Loads a document from its chunks on disk; `None` if it is not stored here.
+    pub(crate) fn load_doc(&self, id: &DocId) -> Result<Option<AutoCommit>> {
+        chunks::load(&self.conn, id, &self.actor)
+    }
+
+    /// Gives `f` the document (from the hot cache when loaded) without committing anything,
+    /// e.g. to generate a sync message.
+    pub(crate) fn with_doc<T>(
+        &mut self,
+        id: &DocId,
+        f: impl FnOnce(&mut AutoCommit) -> T,
+    ) -> Result<Option<T>> {
+        let doc = match self.hot_docs.remove(id) {
+            Some(doc) => Some(doc),
+            None => chunks::load(&self.conn, id, &self.actor)?,
+        };
+        let Some(mut doc) = doc else {
+            return Ok(None);
+        };
+        let out = f(&mut doc);
+        if !matches!(id, DocId::Customer(_)) {
+            self.hot_docs.insert(id.clone(), doc);
+        }
+        Ok(Some(out))
+    }
+
+    /// Loads a document for writing. A new, empty document if absent and `create` is set.
+    pub(crate) fn begin_write(&mut self, id: &DocId, create: bool) -> Result<DocWrite> {
+        let doc = match self.hot_docs.remove(id) {
+            Some(doc) => Some(doc),
+            None => chunks::load(&self.conn, id, &self.actor)?,
+        };
+        let mut doc = match doc {
+            Some(doc) => doc,
+            None if create => AutoCommit::new().with_actor(self.actor.clone()),
+            None => return Err(not_found(id)),
+        };
+        let heads_before = doc.get_heads();
+        Ok(DocWrite {
+            id: id.clone(),
+            doc,
+            heads_before,
+        })
+    }
+
+    /// Commits edited documents: each document's new changes as a chunk, plus the projection
+    /// rows they imply, in one SQLite transaction. On error nothing is written and the
+    /// in-memory copies are dropped, so the next operation reloads what is on disk.
+    pub(crate) fn commit_writes(&mut self, mut writes: Vec<DocWrite>) -> Result<()> {
+        let now = self.clock.now();
+        for write in &mut writes {
+            write
+                .doc
+                .commit_with(automerge::transaction::CommitOptions::default().with_time(now / 1000));
+        }
+        let tx = self.conn.transaction()?;
+        for write in &mut writes {
+            if write.doc.get_heads() == write.heads_before {
+                continue;
+            }
+            chunks::append(&tx, write, now)?;
+            projection::project(&tx, write, &self.writer, &self.ids, now)?;
+        }
+        tx.commit()?;
+        for write in writes {
+            if !matches!(write.id, DocId::Customer(_)) {
+                self.hot_docs.insert(write.id, write.doc);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes brand-new customer documents in one transaction: `fill` validates records and
+    /// passes each finished document to the sink. Used by imports, which can be 50,000
+    /// documents: each is reconciled into an empty document (Automerge's batch path), written,
+    /// and dropped, so memory stays flat. Any error rolls the whole import back.
+    pub(crate) fn write_new_customers(
+        &mut self,
+        fill: impl FnOnce(&IdGen, &mut dyn FnMut(CustomerDoc) -> Result<()>) -> Result<()>,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let actor = self.actor.clone();
+        let tx = self.conn.transaction()?;
+        {
+            let mut sink = |customer: CustomerDoc| -> Result<()> {
+                let id = DocId::Customer(customer.id.clone());
+                let exists = tx
+                    .query_row("SELECT 1 FROM docs WHERE doc_id = ?1", [id.to_string()], |_| Ok(()))
+                    .optional()?
+                    .is_some();
+                if exists {
+                    return Err(CoreError::invalid("customer_id", "already exists"));
+                }
+                let mut write = DocWrite {
+                    id,
+                    doc: AutoCommit::new().with_actor(actor.clone()),
+                    heads_before: Vec::new(),
+                };
+                autosurgeon::reconcile(&mut write.doc, &customer)?;
+                write
+                    .doc
+                    .commit_with(automerge::transaction::CommitOptions::default().with_time(now / 1000));
+                chunks::append(&tx, &mut write, now)?;
+                projection::project_customer(&tx, &customer)
+            };
+            fill(&self.ids, &mut sink)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Runs `f` in one SQLite transaction over projection tables only (no document change).
+    pub(crate) fn with_tx<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Deletes a document and everything projected from it (customer erasure).
+    pub fn drop_doc(&mut self, id: &DocId) -> Result<()> {
+        self.hot_docs.remove(id);
+        let tx = self.conn.transaction()?;
+        projection::unproject(&tx, id)?;
+        tx.execute("DELETE FROM sync_states WHERE doc_id = ?1", [id.to_string()])?;
+        tx.execute("DELETE FROM docs WHERE doc_id = ?1", [id.to_string()])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Ids of stored documents of one kind (`customer`, `inventory`, `catalog`).
+    pub fn doc_ids(&self, kind: &str) -> Result<Vec<DocId>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT doc_id FROM docs WHERE kind = ?1 ORDER BY doc_id")?;
+        let ids = stmt
+            .query_map([kind], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        ids.iter().map(|id| id.parse()).collect()
+    }
+
+    /// Rebuilds every projection row from the documents and reports rows that differed.
+    /// Used after a crash test and by the relay's self-check; cheap enough to run at start-up
+    /// on small stores, not on every start of a tablet with 50k customers.
+    pub fn check_projections(&mut self) -> Result<Vec<String>> {
+        projection::check_all(self)
+    }
+
+    /// Copies every chunk into one snapshot per document (explicit compaction).
+    pub fn compact_all(&mut self) -> Result<usize> {
+        let ids: Vec<DocId> = ["catalog", "inventory", "customer"]
+            .iter()
+            .map(|kind| self.doc_ids(kind))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut compacted = 0;
+        for id in ids {
+            if let Some(mut doc) = self.load_doc(&id)? {
+                let tx = self.conn.transaction()?;
+                chunks::replace_with_snapshot(&tx, &id, &mut doc, self.clock.now())?;
+                tx.commit()?;
+                compacted += 1;
+            }
+        }
+        Ok(compacted)
+    }
+}
+
+pub(crate) fn not_found(id: &DocId) -> CoreError {
+    match id {
+        DocId::Customer(c) => CoreError::not_found("customer", c),
+        DocId::Inventory(s) => CoreError::not_found("inventory for store", s),
+        DocId::Catalog => CoreError::not_found("catalog", "catalog"),
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(CoreError::Corrupt {
+            doc: "store".into(),
+            reason: format!(
+                "database schema {version} is newer than this build ({SCHEMA_VERSION}); update the app"
+            ),
+        });
+    }
+    if version == 0 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(SCHEMA)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn load_or_create_actor(conn: &Connection, ids: &IdGen) -> Result<ActorId> {
+    let existing: Option<Vec<u8>> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'actor'", [], |r| r.get(0))
+        .optional()?;
+    if let Some(bytes) = existing {
+        return Ok(ActorId::from(bytes));
+    }
+    let bytes = ids.bytes16().to_vec();
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('actor', ?1)",
+        params![bytes],
+    )?;
+    Ok(ActorId::from(bytes))
+}

@@ -1,0 +1,443 @@
+//! Projection rows: the plain tables that lookups, search and lists read, derived from the
+//! documents and written in the same transaction as the document change.
+
+use automerge::{AutoCommit, Prop};
+use rusqlite::{OptionalExtension, Transaction, params};
+use std::collections::BTreeSet;
+
+use super::{DocWrite, Store};
+use crate::clock::IdGen;
+use crate::doc::{self, CatalogDoc, CustomerDoc, DocId, InventoryDoc};
+use crate::error::Result;
+use crate::model::{Hold, HoldEnd, Millis, StoreId};
+
+/// Updates the projections of one written document.
+pub(crate) fn project(
+    tx: &Transaction<'_>,
+    write: &mut DocWrite,
+    _writer: &str,
+    ids: &IdGen,
+    now: Millis,
+) -> Result<()> {
+    match &write.id {
+        DocId::Customer(_) => {
+            let customer: CustomerDoc = doc::hydrate_doc(&write.doc, &write.id)?;
+            doc::check_schema(customer.schema, &write.id)?;
+            project_customer(tx, &customer)
+        }
+        DocId::Catalog => {
+            let catalog: CatalogDoc = doc::hydrate_doc(&write.doc, &write.id)?;
+            doc::check_schema(catalog.schema, &write.id)?;
+            project_catalog(tx, &catalog)
+        }
+        DocId::Inventory(store) => {
+            let store = store.clone();
+            let touched = if write.heads_before.is_empty() {
+                None
+            } else {
+                let after = write.doc.get_heads();
+                touched_records(&mut write.doc, &write.heads_before, &after)
+            };
+            project_inventory(tx, &store, &mut write.doc, touched.as_ref(), ids, now)
+        }
+    }
+}
+
+/// Variants and holds changed between two versions of an inventory document; `None` when a
+/// whole top-level map was replaced and everything must be re-read.
+pub(crate) struct Touched {
+    variants: BTreeSet<String>,
+    holds: BTreeSet<String>,
+}
+
+fn touched_records(
+    doc: &mut AutoCommit,
+    before: &[automerge::ChangeHash],
+    after: &[automerge::ChangeHash],
+) -> Option<Touched> {
+    let mut touched = Touched {
+        variants: BTreeSet::new(),
+        holds: BTreeSet::new(),
+    };
+    for patch in doc.diff(before, after) {
+        let action_key = match &patch.action {
+            automerge::PatchAction::PutMap { key, .. }
+            | automerge::PatchAction::DeleteMap { key } => Some(key.clone()),
+            automerge::PatchAction::Increment {
+                prop: Prop::Map(key),
+                ..
+            }
+            | automerge::PatchAction::Conflict {
+                prop: Prop::Map(key),
+            } => Some(key.clone()),
+            _ => None,
+        };
+        let (top, record) = match patch.path.as_slice() {
+            // A root-level field changed: (re)created maps mean re-reading everything.
+            [] => match action_key.as_deref() {
+                Some(doc::inventory_keys::ON_HAND | doc::inventory_keys::HOLDS) => return None,
+                _ => continue,
+            },
+            [(_, Prop::Map(top))] => (top.clone(), action_key),
+            [(_, Prop::Map(top)), (_, Prop::Map(record)), ..] => (top.clone(), Some(record.clone())),
+            _ => continue,
+        };
+        let Some(record) = record else { continue };
+        match top.as_str() {
+            doc::inventory_keys::ON_HAND => {
+                touched.variants.insert(record);
+            }
+            doc::inventory_keys::HOLDS => {
+                touched.holds.insert(record);
+            }
+            _ => {}
+        }
+    }
+    Some(touched)
+}
+
+pub(crate) fn project_customer(tx: &Transaction<'_>, customer: &CustomerDoc) -> Result<()> {
+    let id = customer.id.as_str();
+    let identity = &customer.identity;
+    tx.execute(
+        "INSERT INTO customers (customer_id, loyalty_id, name, email, phone, home_store, tier,
+                                last_visit_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (customer_id) DO UPDATE SET loyalty_id = excluded.loyalty_id,
+             name = excluded.name, email = excluded.email, phone = excluded.phone,
+             home_store = excluded.home_store, tier = excluded.tier,
+             last_visit_at = excluded.last_visit_at",
+        params![
+            id,
+            identity.loyalty_id.as_str(),
+            identity.name,
+            identity.email,
+            identity.phone,
+            identity.home_store.as_str(),
+            tier_key(identity.tier),
+            customer.last_visit_at(),
+        ],
+    )?;
+    let rowid: i64 = tx.query_row(
+        "SELECT rowid FROM customers WHERE customer_id = ?1",
+        [id],
+        |r| r.get(0),
+    )?;
+    tx.execute("DELETE FROM customer_search WHERE rowid = ?1", [rowid])?;
+    tx.execute(
+        "INSERT INTO customer_search (rowid, name, email, phone) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            rowid,
+            identity.name,
+            identity.email.as_deref().unwrap_or(""),
+            identity.phone.as_deref().map(phone_search_text).unwrap_or_default(),
+        ],
+    )?;
+
+    tx.execute(
+        "DELETE FROM customer_identifiers WHERE customer_id = ?1",
+        [id],
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO customer_identifiers (kind, value, customer_id) VALUES (?1, ?2, ?3)",
+    )?;
+    insert.execute(params!["loyalty", identity.loyalty_id.as_str(), id])?;
+    if let Some(email) = &identity.email {
+        insert.execute(params!["email", email, id])?;
+    }
+    if let Some(phone) = &identity.phone {
+        insert.execute(params!["phone", phone, id])?;
+    }
+    for uid in customer.nfc.keys() {
+        insert.execute(params!["nfc", uid, id])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn tier_key(tier: crate::model::Tier) -> &'static str {
+    match tier {
+        crate::model::Tier::Member => "member",
+        crate::model::Tier::Silver => "silver",
+        crate::model::Tier::Gold => "gold",
+    }
+}
+
+/// Phone digits as associates type them: international (`447700900123`) and national
+/// (`07700900123`) forms, so a prefix search works either way.
+fn phone_search_text(e164: &str) -> String {
+    let digits: String = e164.chars().filter(char::is_ascii_digit).collect();
+    // Common calling codes of the chain's markets; others are searchable internationally.
+    const CODES: [&str; 10] = ["44", "46", "47", "45", "49", "33", "31", "353", "358", "1"];
+    match CODES.iter().find(|cc| digits.starts_with(**cc)) {
+        Some(cc) => format!("{digits} 0{}", &digits[cc.len()..]),
+        None => digits,
+    }
+}
+
+fn project_catalog(tx: &Transaction<'_>, catalog: &CatalogDoc) -> Result<()> {
+    tx.execute_batch("DELETE FROM products; DELETE FROM variants; DELETE FROM stores;")?;
+    let mut product = tx.prepare_cached(
+        "INSERT INTO products (sku, name, brand, category, style, price_cents, image)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let mut variant = tx.prepare_cached(
+        "INSERT OR REPLACE INTO variants (variant_sku, product_sku, colour, size, ean, size_order, colour_order)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for p in catalog.products.values() {
+        product.execute(params![
+            p.sku.as_str(),
+            p.name,
+            p.brand,
+            p.category.as_key(),
+            p.style,
+            p.price_cents,
+            p.image
+        ])?;
+        for v in &p.variants {
+            let size_order = p.sizes.iter().position(|s| *s == v.size).unwrap_or(usize::MAX);
+            let colour_order = p.colours.iter().position(|c| *c == v.colour).unwrap_or(usize::MAX);
+            variant.execute(params![
+                v.sku.as_str(),
+                p.sku.as_str(),
+                v.colour,
+                v.size,
+                v.ean,
+                i64::try_from(size_order).unwrap_or(i64::MAX),
+                i64::try_from(colour_order).unwrap_or(i64::MAX),
+            ])?;
+        }
+    }
+    let mut store = tx.prepare_cached(
+        "INSERT INTO stores (store_id, name, city, latitude, longitude) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for s in catalog.stores.values() {
+        store.execute(params![s.id.as_str(), s.name, s.city, s.latitude, s.longitude])?;
+    }
+    Ok(())
+}
+
+fn project_inventory(
+    tx: &Transaction<'_>,
+    store: &StoreId,
+    doc: &mut AutoCommit,
+    touched: Option<&Touched>,
+    ids: &IdGen,
+    now: Millis,
+) -> Result<()> {
+    let inventory = InventoryDoc::new(doc, store);
+    doc::check_schema(inventory.schema()?, &inventory.id)?;
+    let levels: Vec<(String, i64)> = match touched {
+        None => {
+            tx.execute("DELETE FROM stock WHERE store_id = ?1", [store.as_str()])?;
+            inventory.all_on_hand()?
+        }
+        Some(t) => t
+            .variants
+            .iter()
+            .map(|v| Ok((v.clone(), inventory.on_hand(v)?.unwrap_or(0))))
+            .collect::<Result<_>>()?,
+    };
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO stock (store_id, variant_sku, on_hand) VALUES (?1, ?2, ?3)
+         ON CONFLICT (store_id, variant_sku) DO UPDATE SET on_hand = excluded.on_hand",
+    )?;
+    for (variant, on_hand) in &levels {
+        upsert.execute(params![store.as_str(), variant, on_hand])?;
+        if *on_hand < 0 {
+            record_oversell(tx, store, variant, *on_hand, ids, now)?;
+        }
+    }
+
+    let holds: Vec<(String, Option<Hold>)> = match touched {
+        None => {
+            tx.execute("DELETE FROM holds WHERE store_id = ?1", [store.as_str()])?;
+            inventory.holds()?.into_iter().map(|(id, h)| (id, Some(h))).collect()
+        }
+        Some(t) => t
+            .holds
+            .iter()
+            .map(|id| Ok((id.clone(), inventory.hold(id)?)))
+            .collect::<Result<_>>()?,
+    };
+    for (hold_id, hold) in holds {
+        match hold {
+            Some(hold) => upsert_hold(tx, store, &hold_id, &hold)?,
+            None => {
+                tx.execute("DELETE FROM holds WHERE hold_id = ?1", [&hold_id])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn upsert_hold(tx: &Transaction<'_>, store: &StoreId, hold_id: &str, hold: &Hold) -> Result<()> {
+    tx.execute(
+        "INSERT INTO holds (hold_id, store_id, variant_sku, customer_id, associate_id, quantity,
+                            placed_at, expires_at, ended_at, ended_how)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (hold_id) DO UPDATE SET quantity = excluded.quantity,
+             expires_at = excluded.expires_at, ended_at = excluded.ended_at,
+             ended_how = excluded.ended_how",
+        params![
+            hold_id,
+            store.as_str(),
+            hold.variant.as_str(),
+            hold.customer.as_str(),
+            hold.associate.as_str(),
+            hold.quantity,
+            hold.placed_at,
+            hold.expires_at,
+            hold.ended.as_ref().map(|e| e.at),
+            hold.ended.as_ref().map(|e| match e.how {
+                HoldEnd::Released => "released",
+                HoldEnd::Sold => "sold",
+            }),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Opens an oversell conflict for a variant below zero, or deepens the open one.
+fn record_oversell(
+    tx: &Transaction<'_>,
+    store: &StoreId,
+    variant: &str,
+    on_hand: i64,
+    ids: &IdGen,
+    now: Millis,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO conflicts (conflict_id, store_id, variant_sku, on_hand, detected_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (store_id, variant_sku) WHERE resolved_at IS NULL
+         DO UPDATE SET on_hand = MIN(on_hand, excluded.on_hand)",
+        params![ids.new_id(), store.as_str(), variant, on_hand, now],
+    )?;
+    Ok(())
+}
+
+/// Removes every projection row of a document.
+pub(crate) fn unproject(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
+    match id {
+        DocId::Customer(customer) => {
+            let rowid: Option<i64> = tx
+                .query_row(
+                    "SELECT rowid FROM customers WHERE customer_id = ?1",
+                    [customer.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(rowid) = rowid {
+                tx.execute("DELETE FROM customer_search WHERE rowid = ?1", [rowid])?;
+            }
+            tx.execute(
+                "DELETE FROM customer_identifiers WHERE customer_id = ?1",
+                [customer.as_str()],
+            )?;
+            tx.execute("DELETE FROM customers WHERE customer_id = ?1", [customer.as_str()])?;
+        }
+        DocId::Inventory(store) => {
+            tx.execute("DELETE FROM stock WHERE store_id = ?1", [store.as_str()])?;
+            tx.execute("DELETE FROM holds WHERE store_id = ?1", [store.as_str()])?;
+        }
+        DocId::Catalog => {
+            tx.execute_batch("DELETE FROM products; DELETE FROM variants; DELETE FROM stores;")?;
+        }
+    }
+    Ok(())
+}
+
+/// Compares every projection row with what the documents say; returns the differences.
+pub(crate) fn check_all(store: &mut Store) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let customer_ids = store.doc_ids("customer")?;
+    for id in &customer_ids {
+        let DocId::Customer(customer_id) = id else { continue };
+        let Some(doc) = store.load_doc(id)? else { continue };
+        let customer: CustomerDoc = doc::hydrate_doc(&doc, id)?;
+        let row: Option<(String, String, i64)> = store
+            .conn()
+            .query_row(
+                "SELECT name, loyalty_id, rowid FROM customers WHERE customer_id = ?1",
+                [customer_id.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((name, loyalty, rowid)) = row else {
+            problems.push(format!("{id}: no customers row"));
+            continue;
+        };
+        if name != customer.identity.name || loyalty != customer.identity.loyalty_id.as_str() {
+            problems.push(format!("{id}: customers row differs from the document"));
+        }
+        let indexed: Option<String> = store
+            .conn()
+            .query_row(
+                "SELECT name FROM customer_search WHERE rowid = ?1",
+                [rowid],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if indexed.as_deref() != Some(customer.identity.name.as_str()) {
+            problems.push(format!("{id}: search index differs from the document"));
+        }
+        let by_loyalty: Option<String> = store
+            .conn()
+            .query_row(
+                "SELECT customer_id FROM customer_identifiers WHERE kind = 'loyalty' AND value = ?1",
+                [customer.identity.loyalty_id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if by_loyalty.as_deref() != Some(customer_id.as_str()) {
+            problems.push(format!("{id}: loyalty id does not resolve to it"));
+        }
+    }
+    let rows: i64 = store
+        .conn()
+        .query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))?;
+    if usize::try_from(rows).unwrap_or(usize::MAX) != customer_ids.len() {
+        problems.push(format!(
+            "{rows} customers rows for {} customer documents",
+            customer_ids.len()
+        ));
+    }
+
+    for id in store.doc_ids("inventory")? {
+        let DocId::Inventory(store_id) = &id else { continue };
+        let Some(mut doc) = store.load_doc(&id)? else { continue };
+        let inventory = InventoryDoc::new(&mut doc, store_id);
+        let levels = inventory.all_on_hand()?;
+        let holds = inventory.holds()?;
+        for (variant, on_hand) in &levels {
+            let row: Option<i64> = store
+                .conn()
+                .query_row(
+                    "SELECT on_hand FROM stock WHERE store_id = ?1 AND variant_sku = ?2",
+                    params![store_id.as_str(), variant],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if row != Some(*on_hand) {
+                problems.push(format!(
+                    "{id}: stock of {variant} is {row:?} in the table, {on_hand} in the document"
+                ));
+            }
+        }
+        for (hold_id, hold) in &holds {
+            let row: Option<(i64, Option<i64>)> = store
+                .conn()
+                .query_row(
+                    "SELECT quantity, ended_at FROM holds WHERE hold_id = ?1",
+                    [hold_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if row != Some((i64::from(hold.quantity), hold.ended.as_ref().map(|e| e.at))) {
+                problems.push(format!("{id}: hold {hold_id} differs from the document"));
+            }
+        }
+    }
+    Ok(problems)
+}
