@@ -83,7 +83,13 @@ const CATEGORIES: &[CategorySpec] = &[
     CategorySpec {
         category: Category::Knitwear,
         code: "KNT",
-        kinds: &["Crew Jumper", "Cardigan", "Roll Neck", "Hoodie", "Zip Sweatshirt"],
+        kinds: &[
+            "Crew Jumper",
+            "Cardigan",
+            "Roll Neck",
+            "Hoodie",
+            "Zip Sweatshirt",
+        ],
         sizes: LETTER_SIZES,
         price: (4500, 12000),
         complements: &[Category::Shirts, Category::Jeans],
@@ -91,7 +97,13 @@ const CATEGORIES: &[CategorySpec] = &[
     CategorySpec {
         category: Category::Shirts,
         code: "SHT",
-        kinds: &["Oxford Shirt", "Linen Shirt", "Flannel Shirt", "Denim Shirt", "Overshirt"],
+        kinds: &[
+            "Oxford Shirt",
+            "Linen Shirt",
+            "Flannel Shirt",
+            "Denim Shirt",
+            "Overshirt",
+        ],
         sizes: &["S", "M", "L", "XL", "XXL"],
         price: (3500, 8000),
         complements: &[Category::Trousers, Category::Knitwear],
@@ -99,7 +111,13 @@ const CATEGORIES: &[CategorySpec] = &[
     CategorySpec {
         category: Category::Jeans,
         code: "JNS",
-        kinds: &["Slim Jeans", "Straight Jeans", "Relaxed Jeans", "Tapered Jeans", "Bootcut Jeans"],
+        kinds: &[
+            "Slim Jeans",
+            "Straight Jeans",
+            "Relaxed Jeans",
+            "Tapered Jeans",
+            "Bootcut Jeans",
+        ],
         sizes: WAIST_SIZES,
         price: (5000, 11000),
         complements: &[Category::Accessories, Category::Tops],
@@ -107,7 +125,13 @@ const CATEGORIES: &[CategorySpec] = &[
     CategorySpec {
         category: Category::Trousers,
         code: "TRS",
-        kinds: &["Chinos", "Wide-Leg Trousers", "Cargo Trousers", "Tailored Trousers", "Joggers"],
+        kinds: &[
+            "Chinos",
+            "Wide-Leg Trousers",
+            "Cargo Trousers",
+            "Tailored Trousers",
+            "Joggers",
+        ],
         sizes: WAIST_SIZES,
         price: (4500, 9500),
         complements: &[Category::Shirts, Category::Footwear],
@@ -115,7 +139,13 @@ const CATEGORIES: &[CategorySpec] = &[
     CategorySpec {
         category: Category::Dresses,
         code: "DRS",
-        kinds: &["Wrap Dress", "Slip Dress", "Shirt Dress", "Midi Dress", "Knit Dress"],
+        kinds: &[
+            "Wrap Dress",
+            "Slip Dress",
+            "Shirt Dress",
+            "Midi Dress",
+            "Knit Dress",
+        ],
         sizes: &["6", "8", "10", "12", "14", "16", "18"],
         price: (5500, 14000),
         complements: &[Category::Accessories, Category::Footwear],
@@ -123,7 +153,13 @@ const CATEGORIES: &[CategorySpec] = &[
     CategorySpec {
         category: Category::Outerwear,
         code: "OUT",
-        kinds: &["Parka", "Trench Coat", "Puffer Jacket", "Rain Jacket", "Wool Overcoat"],
+        kinds: &[
+            "Parka",
+            "Trench Coat",
+            "Puffer Jacket",
+            "Rain Jacket",
+            "Wool Overcoat",
+        ],
         sizes: LETTER_SIZES,
         price: (9000, 26000),
         complements: &[Category::Accessories, Category::Knitwear],
@@ -131,15 +167,29 @@ const CATEGORIES: &[CategorySpec] = &[
     CategorySpec {
         category: Category::Footwear,
         code: "FTW",
-        kinds: &["Trail Runner", "Court Trainer", "Chelsea Boot", "Loafer", "Hiking Boot"],
-        sizes: &["36", "37", "38", "39", "40", "41", "42", "43", "44", "45", "46"],
+        kinds: &[
+            "Trail Runner",
+            "Court Trainer",
+            "Chelsea Boot",
+            "Loafer",
+            "Hiking Boot",
+        ],
+        sizes: &[
+            "36", "37", "38", "39", "40", "41", "42", "43", "44", "45", "46",
+        ],
         price: (6000, 16000),
         complements: &[Category::Accessories, Category::Trousers],
     },
     CategorySpec {
         category: Category::Accessories,
         code: "ACC",
-        kinds: &["Merino Socks", "Wool Scarf", "Leather Belt", "Canvas Tote", "Beanie"],
+        kinds: &[
+            "Merino Socks",
+            "Wool Scarf",
+            "Leather Belt",
+            "Canvas Tote",
+            "Beanie",
+        ],
         sizes: &["One Size"],
         price: (1000, 6000),
         complements: &[Category::Outerwear, Category::Footwear],
@@ -147,35 +197,134 @@ const CATEGORIES: &[CategorySpec] = &[
 ];
 
 const MODIFIERS: &[&str] = &[
-    "Harbour", "Alder", "Nordic", "Coastline", "Ember", "Fell", "Linden", "Summit", "Meridian",
-    "Tideline", "Birch", "Granite", "Heron", "Juniper", "Kestrel", "Larch", "Moor", "Oakley",
-    "Pier", "Quarry", "Rowan", "Sable",
+    "Harbour",
+    "Alder",
+    "Nordic",
+    "Coastline",
+    "Ember",
+    "Fell",
+    "Linden",
+    "Summit",
+    "Meridian",
+    "Tideline",
+    "Birch",
+    "Granite",
+    "Heron",
+    "Juniper",
+    "Kestrel",
+    "Larch",
+    "Moor",
+    "Oakley",
+    "Pier",
+    "Quarry",
+    "Rowan",
+    "Sable",
 ];
 const STYLES: &[&str] = &["classic", "street", "outdoor", "minimal", "sport"];
 const COLOURS: &[&str] = &[
-    "Black", "White", "Navy", "Grey Marl", "Olive", "Camel", "Burgundy", "Sky Blue", "Ecru",
-    "Forest Green", "Rust", "Charcoal", "Stone", "Indigo", "Blush",
+    "Black",
+    "White",
+    "Navy",
+    "Grey Marl",
+    "Olive",
+    "Camel",
+    "Burgundy",
+    "Sky Blue",
+    "Ecru",
+    "Forest Green",
+    "Rust",
+    "Charcoal",
+    "Stone",
+    "Indigo",
+    "Blush",
 ];
-const BRANDS: &[&str] = &["Harbour & Hart", "Harbour & Hart", "Northvale", "Tidewell", "Fellside", "Arc Studio"];
+const BRANDS: &[&str] = &[
+    "Harbour & Hart",
+    "Harbour & Hart",
+    "Northvale",
+    "Tidewell",
+    "Fellside",
+    "Arc Studio",
+];
 
 const FIRST_NAMES: &[&str] = &[
-    "Olivia", "Amelia", "Isla", "Ava", "Mia", "Sophia", "Grace", "Lily", "Freya", "Emily",
-    "Aisha", "Priya", "Zara", "Chloe", "Ella", "Hannah", "Nadia", "Sofia", "Leah", "Maya",
-    "Oliver", "George", "Noah", "Arthur", "Harry", "Leo", "Jack", "Charlie", "Oscar", "Jacob",
-    "Mohammed", "Arjun", "Kwame", "Tomasz", "Luca", "Finn", "Ethan", "Samuel", "Rory", "Callum",
-    "Imogen", "Ruby", "Evie", "Poppy", "Alice", "Jasmine", "Ines", "Yasmin", "Megan", "Niamh",
-    "Daniel", "Thomas", "James", "William", "Henry", "Alfie", "Joshua", "Ravi", "Kofi", "Mateo",
+    "Olivia", "Amelia", "Isla", "Ava", "Mia", "Sophia", "Grace", "Lily", "Freya", "Emily", "Aisha",
+    "Priya", "Zara", "Chloe", "Ella", "Hannah", "Nadia", "Sofia", "Leah", "Maya", "Oliver",
+    "George", "Noah", "Arthur", "Harry", "Leo", "Jack", "Charlie", "Oscar", "Jacob", "Mohammed",
+    "Arjun", "Kwame", "Tomasz", "Luca", "Finn", "Ethan", "Samuel", "Rory", "Callum", "Imogen",
+    "Ruby", "Evie", "Poppy", "Alice", "Jasmine", "Ines", "Yasmin", "Megan", "Niamh", "Daniel",
+    "Thomas", "James", "William", "Henry", "Alfie", "Joshua", "Ravi", "Kofi", "Mateo",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Patel",
-    "Robinson", "Wright", "Thompson", "Evans", "Walker", "White", "Roberts", "Green", "Hall",
-    "Wood", "Jackson", "Clarke", "Khan", "Ahmed", "Singh", "Murphy", "O'Brien", "Campbell",
-    "Stewart", "MacDonald", "Kowalski", "Nowak", "Rossi", "Okafor", "Mensah", "Begum", "Ali",
-    "Hughes", "Edwards", "Lewis", "Harris", "Martin", "Cooper", "King", "Lee", "Chen", "Wong",
-    "Nguyen", "Fernandes", "Silva", "Baker", "Hill", "Moore", "Clark", "Morgan", "Bell",
-    "Murray", "Reid", "Graham", "Kelly", "Byrne",
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "Williams",
+    "Wilson",
+    "Johnson",
+    "Davies",
+    "Patel",
+    "Robinson",
+    "Wright",
+    "Thompson",
+    "Evans",
+    "Walker",
+    "White",
+    "Roberts",
+    "Green",
+    "Hall",
+    "Wood",
+    "Jackson",
+    "Clarke",
+    "Khan",
+    "Ahmed",
+    "Singh",
+    "Murphy",
+    "O'Brien",
+    "Campbell",
+    "Stewart",
+    "MacDonald",
+    "Kowalski",
+    "Nowak",
+    "Rossi",
+    "Okafor",
+    "Mensah",
+    "Begum",
+    "Ali",
+    "Hughes",
+    "Edwards",
+    "Lewis",
+    "Harris",
+    "Martin",
+    "Cooper",
+    "King",
+    "Lee",
+    "Chen",
+    "Wong",
+    "Nguyen",
+    "Fernandes",
+    "Silva",
+    "Baker",
+    "Hill",
+    "Moore",
+    "Clark",
+    "Morgan",
+    "Bell",
+    "Murray",
+    "Reid",
+    "Graham",
+    "Kelly",
+    "Byrne",
 ];
-const EMAIL_DOMAINS: &[&str] = &["gmail.com", "outlook.com", "icloud.com", "yahoo.co.uk", "proton.me", "btinternet.com"];
+const EMAIL_DOMAINS: &[&str] = &[
+    "gmail.com",
+    "outlook.com",
+    "icloud.com",
+    "yahoo.co.uk",
+    "proton.me",
+    "btinternet.com",
+];
 const NOTE_TEMPLATES: &[&str] = &[
     "Prefers a slim fit; sizes down in knitwear.",
     "Looking for an outfit for a wedding in June.",
@@ -188,7 +337,9 @@ const NOTE_TEMPLATES: &[&str] = &[
     "Collects the {product} in every new colour.",
     "Wants sustainable fabrics where possible.",
 ];
-const ASSOCIATE_NAMES: &[&str] = &["sam.k", "priya.m", "tom.h", "ana.r", "lee.w", "jo.b", "femi.a", "kate.s"];
+const ASSOCIATE_NAMES: &[&str] = &[
+    "sam.k", "priya.m", "tom.h", "ana.r", "lee.w", "jo.b", "femi.a", "kate.s",
+];
 
 /// The chain's five stores.
 fn stores() -> Vec<StoreInfo> {
@@ -201,7 +352,13 @@ fn stores() -> Vec<StoreInfo> {
     };
     vec![
         store("LDN-CG", "Covent Garden", "London", 51.5117, -0.1240),
-        store("MAN-AR", "Manchester Arndale", "Manchester", 53.4831, -2.2391),
+        store(
+            "MAN-AR",
+            "Manchester Arndale",
+            "Manchester",
+            53.4831,
+            -2.2391,
+        ),
         store("EDI-PS", "Princes Street", "Edinburgh", 55.9519, -3.1967),
         store("BRS-CC", "Cabot Circus", "Bristol", 51.4584, -2.5852),
         store("LDS-TR", "Trinity Leeds", "Leeds", 53.7963, -1.5449),
@@ -277,9 +434,17 @@ impl DemoData {
                 products.push(Product {
                     sku,
                     name,
-                    brand: BRANDS.choose(&mut rng).copied().unwrap_or("Harbour & Hart").to_string(),
+                    brand: BRANDS
+                        .choose(&mut rng)
+                        .copied()
+                        .unwrap_or("Harbour & Hart")
+                        .to_string(),
                     category: spec.category,
-                    style: STYLES.choose(&mut rng).copied().unwrap_or("classic").to_string(),
+                    style: STYLES
+                        .choose(&mut rng)
+                        .copied()
+                        .unwrap_or("classic")
+                        .to_string(),
                     price_cents: price,
                     colours,
                     sizes,
@@ -292,7 +457,9 @@ impl DemoData {
         // Complements: a few products from the categories that go with each one.
         let by_category: BTreeMap<Category, Vec<ProductSku>> =
             products.iter().fold(BTreeMap::new(), |mut m, p| {
-                m.entry(p.category).or_insert_with(Vec::new).push(p.sku.clone());
+                m.entry(p.category)
+                    .or_insert_with(Vec::new)
+                    .push(p.sku.clone());
                 m
             });
         for product in &mut products {
@@ -316,8 +483,13 @@ impl DemoData {
             for product in &products {
                 let middle = product.sizes.len() as f64 / 2.0;
                 for variant in &product.variants {
-                    let pos = product.sizes.iter().position(|s| *s == variant.size).unwrap_or(0) as f64;
-                    let centrality = 1.0 - ((pos + 0.5 - middle).abs() / middle.max(1.0)).min(1.0) * 0.7;
+                    let pos = product
+                        .sizes
+                        .iter()
+                        .position(|s| *s == variant.size)
+                        .unwrap_or(0) as f64;
+                    let centrality =
+                        1.0 - ((pos + 0.5 - middle).abs() / middle.max(1.0)).min(1.0) * 0.7;
                     let on_hand = if rng.random_bool(0.09) {
                         0
                     } else {
@@ -333,7 +505,12 @@ impl DemoData {
             .map(|s| {
                 let names = ASSOCIATE_NAMES
                     .iter()
-                    .map(|n| parse(AssociateId::parse(format!("{n}.{}", s.id.as_str().to_ascii_lowercase()))))
+                    .map(|n| {
+                        parse(AssociateId::parse(format!(
+                            "{n}.{}",
+                            s.id.as_str().to_ascii_lowercase()
+                        )))
+                    })
                     .collect();
                 (s.id.clone(), names)
             })
@@ -349,7 +526,9 @@ impl DemoData {
 
     /// The demo customer number `index`; the same index always gives the same customer.
     pub fn customer(&self, index: usize) -> CustomerImport {
-        let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            self.config.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
         let now = self.config.now;
         let first = FIRST_NAMES.choose(&mut rng).copied().unwrap_or("Alex");
         let last = LAST_NAMES.choose(&mut rng).copied().unwrap_or("Smith");
@@ -359,7 +538,10 @@ impl DemoData {
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
             .collect();
-        let domain = EMAIL_DOMAINS.choose(&mut rng).copied().unwrap_or("gmail.com");
+        let domain = EMAIL_DOMAINS
+            .choose(&mut rng)
+            .copied()
+            .unwrap_or("gmail.com");
         let store_weights = [40u32, 20, 15, 13, 12];
         let home = {
             let mut pick = rng.random_range(0..store_weights.iter().sum::<u32>());
@@ -390,15 +572,20 @@ impl DemoData {
                 ConsentRecord {
                     granted: rng.random_bool(p),
                     at: joined_at,
-                    source: if rng.random_bool(0.7) { ConsentSource::Web } else { ConsentSource::Kiosk },
+                    source: if rng.random_bool(0.7) {
+                        ConsentSource::Web
+                    } else {
+                        ConsentSource::Kiosk
+                    },
                 },
             );
         }
 
         // A shopper's taste: favourite categories, colours, and the size they wear in each.
         let category_count = rng.random_range(2..=4);
-        let favourite_categories: Vec<&CategorySpec> =
-            CATEGORIES.choose_multiple(&mut rng, category_count).collect();
+        let favourite_categories: Vec<&CategorySpec> = CATEGORIES
+            .choose_multiple(&mut rng, category_count)
+            .collect();
         let favourite_colours: Vec<&str> = COLOURS.choose_multiple(&mut rng, 2).copied().collect();
         let size_for = |spec: &CategorySpec, rng: &mut ChaCha8Rng| -> String {
             let n = spec.sizes.len();
@@ -411,7 +598,10 @@ impl DemoData {
             .map(|spec| (spec.category, size_for(spec, &mut rng)))
             .collect();
         let products_in = |category: Category| -> Vec<&Product> {
-            self.products.iter().filter(|p| p.category == category).collect()
+            self.products
+                .iter()
+                .filter(|p| p.category == category)
+                .collect()
         };
         let variant_for = |product: &Product, rng: &mut ChaCha8Rng| -> VariantSku {
             let size = sizes
@@ -434,10 +624,17 @@ impl DemoData {
         };
 
         let mut viewed: Vec<&Product> = Vec::new();
-        let view_count = if rng.random_bool(0.85) { rng.random_range(1..30) } else { 0 };
+        let view_count = if rng.random_bool(0.85) {
+            rng.random_range(1..30)
+        } else {
+            0
+        };
         for _ in 0..view_count {
             let spec = if rng.random_bool(0.8) {
-                favourite_categories.choose(&mut rng).copied().unwrap_or(&CATEGORIES[0])
+                favourite_categories
+                    .choose(&mut rng)
+                    .copied()
+                    .unwrap_or(&CATEGORIES[0])
             } else {
                 CATEGORIES.choose(&mut rng).unwrap_or(&CATEGORIES[0])
             };
@@ -452,7 +649,10 @@ impl DemoData {
             .map(|p| {
                 let count = rng.random_range(1..9);
                 let mut view_sizes = BTreeMap::new();
-                let own = sizes.get(&p.category).filter(|s| p.sizes.contains(s)).cloned();
+                let own = sizes
+                    .get(&p.category)
+                    .filter(|s| p.sizes.contains(s))
+                    .cloned();
                 for _ in 0..rng.random_range(0..=count) {
                     let size = match &own {
                         Some(s) if rng.random_bool(0.8) => s.clone(),
@@ -486,7 +686,11 @@ impl DemoData {
                 })
                 .collect();
             OnlineCartImport {
-                channel: if rng.random_bool(0.6) { Channel::Web } else { Channel::App },
+                channel: if rng.random_bool(0.6) {
+                    Channel::Web
+                } else {
+                    Channel::App
+                },
                 status: CartStatus::Abandoned,
                 created_at: updated_at - 2 * DAY,
                 updated_at,
@@ -497,7 +701,10 @@ impl DemoData {
         let wishlist = if rng.random_bool(0.4) {
             let mut picks: BTreeSet<ProductSku> = BTreeSet::new();
             for _ in 0..rng.random_range(1..=6) {
-                let spec = favourite_categories.choose(&mut rng).copied().unwrap_or(&CATEGORIES[0]);
+                let spec = favourite_categories
+                    .choose(&mut rng)
+                    .copied()
+                    .unwrap_or(&CATEGORIES[0]);
                 if let Some(p) = products_in(spec.category).choose(&mut rng) {
                     picks.insert(p.sku.clone());
                 }
@@ -536,10 +743,17 @@ impl DemoData {
                 store: if rng.random_bool(0.85) {
                     home.id.clone()
                 } else {
-                    self.stores.choose(&mut rng).map(|s| s.id.clone()).unwrap_or_else(|| home.id.clone())
+                    self.stores
+                        .choose(&mut rng)
+                        .map(|s| s.id.clone())
+                        .unwrap_or_else(|| home.id.clone())
                 },
                 at: now - rng.random_range(DAY..180 * DAY),
-                source: if rng.random_bool(0.5) { VisitSource::Kiosk } else { VisitSource::Associate },
+                source: if rng.random_bool(0.5) {
+                    VisitSource::Kiosk
+                } else {
+                    VisitSource::Associate
+                },
             })
             .collect();
 
@@ -548,10 +762,14 @@ impl DemoData {
             (0..rng.random_range(1..=3))
                 .filter_map(|_| {
                     let template = NOTE_TEMPLATES.choose(&mut rng)?;
-                    let product = viewed.choose(&mut rng).map_or("Harbour Tee", |p| p.name.as_str());
+                    let product = viewed
+                        .choose(&mut rng)
+                        .map_or("Harbour Tee", |p| p.name.as_str());
                     let colour = favourite_colours.first().copied().unwrap_or("Navy");
                     Some(Note {
-                        text: template.replace("{product}", product).replace("{colour}", colour),
+                        text: template
+                            .replace("{product}", product)
+                            .replace("{colour}", colour),
                         author: staff.choose(&mut rng)?.clone(),
                         store: Some(home.id.clone()),
                         at: now - rng.random_range(DAY..300 * DAY),
@@ -562,15 +780,22 @@ impl DemoData {
             Vec::new()
         };
 
-        let serial = u32::try_from(index).unwrap_or(u32::MAX).wrapping_add(100_000);
+        let serial = u32::try_from(index)
+            .unwrap_or(u32::MAX)
+            .wrapping_add(100_000);
         let nfc_uids = if rng.random_bool(0.2) {
             let b = (index as u64).to_be_bytes();
-            vec![parse(NfcUid::from_bytes(&[0x04, 0xA1, b[3], b[4], b[5], b[6], b[7]]))]
+            vec![parse(NfcUid::from_bytes(&[
+                0x04, 0xA1, b[3], b[4], b[5], b[6], b[7],
+            ]))]
         } else {
             Vec::new()
         };
         let recorded_sizes = if rng.random_bool(0.5) {
-            sizes.iter().map(|(c, s)| (c.as_key().to_string(), s.clone())).collect()
+            sizes
+                .iter()
+                .map(|(c, s)| (c.as_key().to_string(), s.clone()))
+                .collect()
         } else {
             BTreeMap::new()
         };
@@ -582,7 +807,9 @@ impl DemoData {
         let id_bytes: [u8; 16] = rng.random();
         CustomerImport {
             id: Some(parse(CustomerId::parse(
-                uuid::Builder::from_random_bytes(id_bytes).into_uuid().to_string(),
+                uuid::Builder::from_random_bytes(id_bytes)
+                    .into_uuid()
+                    .to_string(),
             ))),
             customer: NewCustomer {
                 loyalty_id: LoyaltyId::from_serial(serial),
@@ -614,18 +841,34 @@ impl DemoData {
     /// Imports the whole data set into an empty store: catalog, each store's stock, then the
     /// customers in one transaction.
     pub fn import(&self, store: &mut Store, mut progress: impl FnMut(DemoProgress)) -> Result<()> {
-        progress(DemoProgress { stage: "catalog", done: 0, total: 1 });
+        progress(DemoProgress {
+            stage: "catalog",
+            done: 0,
+            total: 1,
+        });
         store.import_catalog(self.products.clone(), self.stores.clone())?;
-        progress(DemoProgress { stage: "catalog", done: 1, total: 1 });
+        progress(DemoProgress {
+            stage: "catalog",
+            done: 1,
+            total: 1,
+        });
         let total = self.stock.len();
         for (i, (store_id, levels)) in self.stock.iter().enumerate() {
             store.import_inventory(store_id, levels.clone())?;
-            progress(DemoProgress { stage: "inventory", done: i + 1, total });
+            progress(DemoProgress {
+                stage: "inventory",
+                done: i + 1,
+                total,
+            });
         }
         let total = self.config.customers;
         store.import_customers(self.customers(), |done| {
             if done % 250 == 0 || done == total {
-                progress(DemoProgress { stage: "customers", done, total });
+                progress(DemoProgress {
+                    stage: "customers",
+                    done,
+                    total,
+                });
             }
         })?;
         Ok(())
@@ -633,7 +876,11 @@ impl DemoData {
 }
 
 /// Imports the demo data if the store is empty; returns whether it did.
-pub fn seed_if_empty(store: &mut Store, config: DemoConfig, progress: impl FnMut(DemoProgress)) -> Result<bool> {
+pub fn seed_if_empty(
+    store: &mut Store,
+    config: DemoConfig,
+    progress: impl FnMut(DemoProgress),
+) -> Result<bool> {
     if store.has_doc(&crate::DocId::Catalog)? {
         return Ok(false);
     }
@@ -659,7 +906,11 @@ mod tests {
     fn catalog_has_the_promised_shape() {
         let data = DemoData::generate(DemoConfig::new(0, 1_700_000_000_000));
         assert_eq!(data.stores.len(), 5);
-        assert!((550..=650).contains(&data.products.len()), "{}", data.products.len());
+        assert!(
+            (550..=650).contains(&data.products.len()),
+            "{}",
+            data.products.len()
+        );
         let eans: BTreeSet<&str> = data
             .products
             .iter()

@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use crate::doc::CustomerDoc;
 use crate::error::{CoreError, Result};
 use crate::model::{
-    Cart, CartLine, CartStatus, Channel, CustomerId, Identity, Millis, NewCustomer, NfcLink, NfcUid,
-    Note, ONLINE_CART, ProductSku, Purchase, PurchaseLine, SizePreference, StoreId, VariantSku, Visit,
-    WishlistItem,
+    Cart, CartLine, CartStatus, Channel, CustomerId, Identity, Millis, NewCustomer, NfcLink,
+    NfcUid, Note, ONLINE_CART, ProductSku, Purchase, PurchaseLine, SizePreference, StoreId,
+    VariantSku, Visit, WishlistItem,
 };
 use crate::store::Store;
 use crate::validate::{self, MAX_LINES, MAX_NOTE_CHARS, MAX_SHORT_TEXT_CHARS};
@@ -163,7 +163,10 @@ impl CatalogIndex {
         Ok(Self {
             variants,
             products,
-            categories: crate::model::Category::ALL.iter().map(|c| c.as_key()).collect(),
+            categories: crate::model::Category::ALL
+                .iter()
+                .map(|c| c.as_key())
+                .collect(),
             stores,
         })
     }
@@ -203,7 +206,10 @@ impl TakenIdentifiers {
 
     fn claim(&mut self, kind: &str, value: &str) -> Result<()> {
         if !self.0.insert((kind.to_string(), value.to_string())) {
-            return Err(CoreError::invalid(kind, "already belongs to another customer"));
+            return Err(CoreError::invalid(
+                kind,
+                "already belongs to another customer",
+            ));
         }
         Ok(())
     }
@@ -211,7 +217,10 @@ impl TakenIdentifiers {
 
 fn check_count(field: &str, n: usize, max: usize) -> Result<()> {
     if n > max {
-        return Err(CoreError::invalid(field, &format!("has more than {max} entries")));
+        return Err(CoreError::invalid(
+            field,
+            &format!("has more than {max} entries"),
+        ));
     }
     Ok(())
 }
@@ -240,7 +249,11 @@ pub(crate) fn build_customer(
         notes,
     } = record;
     let name = validate::check_text("name", &new.name, MAX_SHORT_TEXT_CHARS)?;
-    let email = new.email.as_deref().map(validate::normalize_email).transpose()?;
+    let email = new
+        .email
+        .as_deref()
+        .map(validate::normalize_email)
+        .transpose()?;
     let phone = new
         .phone
         .as_deref()
@@ -297,10 +310,19 @@ pub(crate) fn build_customer(
     }
     for (category, size) in sizes {
         if !catalog.categories.contains(category.as_str()) {
-            return Err(CoreError::invalid("sizes", &format!("unknown category {category}")));
+            return Err(CoreError::invalid(
+                "sizes",
+                &format!("unknown category {category}"),
+            ));
         }
         let size = validate::check_text("size", &size, 16)?;
-        doc.sizes.insert(category, SizePreference { size, updated_at: joined_at });
+        doc.sizes.insert(
+            category,
+            SizePreference {
+                size,
+                updated_at: joined_at,
+            },
+        );
     }
     for view in views {
         let facts = catalog.product(&view.product)?;
@@ -308,7 +330,10 @@ pub(crate) fn build_customer(
             return Err(CoreError::invalid("views", "counts must be positive"));
         }
         if let Some(size) = view.sizes.keys().find(|s| !facts.sizes.contains(*s)) {
-            return Err(CoreError::invalid("views", &format!("{size} is not a size of {}", view.product)));
+            return Err(CoreError::invalid(
+                "views",
+                &format!("{size} is not a size of {}", view.product),
+            ));
         }
         let tally = doc
             .views
@@ -322,8 +347,7 @@ pub(crate) fn build_customer(
             *tally.sizes.entry(size).or_default() += n;
         }
         let style = facts.style.clone();
-        *doc
-            .affinity
+        *doc.affinity
             .entry(writer.to_string())
             .or_default()
             .styles
@@ -437,11 +461,18 @@ impl Store {
                     Some(id) => id.clone(),
                     None => CustomerId::parse(id_gen.new_id())?,
                 };
-                let doc = build_customer(id.clone(), record, &catalog, &mut taken, &country_code, &writer)
-                    .map_err(|e| CoreError::Import {
-                        record: i,
-                        reason: e.to_string(),
-                    })?;
+                let doc = build_customer(
+                    id.clone(),
+                    record,
+                    &catalog,
+                    &mut taken,
+                    &country_code,
+                    &writer,
+                )
+                .map_err(|e| CoreError::Import {
+                    record: i,
+                    reason: e.to_string(),
+                })?;
                 sink(doc)?;
                 ids.push(id);
                 progress(i + 1);

@@ -47,7 +47,10 @@ pub fn check_token(field: &str, text: &str, max: usize) -> Result<(), FieldError
         return Err(FieldError::new(field, "must not be empty"));
     }
     if text.len() > max {
-        return Err(FieldError::new(field, &format!("must be at most {max} characters")));
+        return Err(FieldError::new(
+            field,
+            &format!("must be at most {max} characters"),
+        ));
     }
     if !text
         .bytes()
@@ -69,10 +72,19 @@ pub fn check_text(field: &str, text: &str, max: usize) -> Result<String, FieldEr
         return Err(FieldError::new(field, "must not be empty"));
     }
     if trimmed.chars().count() > max {
-        return Err(FieldError::new(field, &format!("must be at most {max} characters")));
+        return Err(FieldError::new(
+            field,
+            &format!("must be at most {max} characters"),
+        ));
     }
-    if trimmed.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(FieldError::new(field, "must not contain control characters"));
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(trimmed.to_string())
 }
@@ -105,7 +117,10 @@ pub fn normalize_phone(text: &str, default_country_code: &str) -> Result<String,
         .chars()
         .any(|c| !(c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.')))
     {
-        return Err(FieldError::new("phone", "may only contain digits, spaces and + - ( ) ."));
+        return Err(FieldError::new(
+            "phone",
+            "may only contain digits, spaces and + - ( ) .",
+        ));
     }
     let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
     let full = if international {
@@ -145,7 +160,10 @@ mod tests {
 
     #[test]
     fn emails_normalise() {
-        assert_eq!(normalize_email(" Anna.Berg@Example.COM ").unwrap(), "anna.berg@example.com");
+        assert_eq!(
+            normalize_email(" Anna.Berg@Example.COM ").unwrap(),
+            "anna.berg@example.com"
+        );
         assert!(normalize_email("anna").is_err());
         assert!(normalize_email("anna@x").is_err());
         assert!(normalize_email("an na@example.com").is_err());
@@ -153,9 +171,18 @@ mod tests {
 
     #[test]
     fn phones_normalise_to_e164() {
-        assert_eq!(normalize_phone("07700 900123", "44").unwrap(), "+447700900123");
-        assert_eq!(normalize_phone("+44 7700 900123", "1").unwrap(), "+447700900123");
-        assert_eq!(normalize_phone("0044 7700 900123", "1").unwrap(), "+447700900123");
+        assert_eq!(
+            normalize_phone("07700 900123", "44").unwrap(),
+            "+447700900123"
+        );
+        assert_eq!(
+            normalize_phone("+44 7700 900123", "1").unwrap(),
+            "+447700900123"
+        );
+        assert_eq!(
+            normalize_phone("0044 7700 900123", "1").unwrap(),
+            "+447700900123"
+        );
         assert!(normalize_phone("12", "44").is_err());
         assert!(normalize_phone("call me", "44").is_err());
     }

@@ -38,7 +38,12 @@ fn demo_import_builds_every_projection() {
             .unwrap();
         assert_eq!(Some(&by_loyalty), record.id.as_ref());
         let email = record.customer.email.clone().unwrap();
-        assert_eq!(store.identify(&Identifier::Email(email.to_uppercase())).unwrap(), by_loyalty);
+        assert_eq!(
+            store
+                .identify(&Identifier::Email(email.to_uppercase()))
+                .unwrap(),
+            by_loyalty
+        );
         let profile = store.customer(&by_loyalty).unwrap();
         assert_eq!(profile.identity.name, record.customer.name);
         assert_eq!(profile.purchases.len(), record.purchases.len());
@@ -60,10 +65,15 @@ fn search_as_you_type_finds_by_name_email_and_phone() {
     let phone = record.customer.phone.clone().unwrap(); // +4477xxxxxxxx
     let national = format!("0{}", &phone[3..9]);
     let hits = store.search_customers(&national, 50).unwrap();
-    assert!(hits.iter().any(|h| &h.name == name), "{national} → {hits:?}");
+    assert!(
+        hits.iter().any(|h| &h.name == name),
+        "{national} → {hits:?}"
+    );
 
     let email = record.customer.email.clone().unwrap();
-    let hits = store.search_customers(&email[..email.find('@').unwrap()], 50).unwrap();
+    let hits = store
+        .search_customers(&email[..email.find('@').unwrap()], 50)
+        .unwrap();
     assert!(hits.iter().any(|h| &h.name == name));
 
     let hits = store
@@ -83,33 +93,75 @@ fn associate_operations_show_up_in_the_profile() {
     let product = &data.products[10];
     let variant = product.variants[0].sku.clone();
 
-    store.record_view(&customer, &product.sku, Some(&product.sizes[0])).unwrap();
-    store.record_view(&customer, &product.sku, None).unwrap();
-    let (cart, line) = store.add_cart_line(&customer, None, &here, &variant, 2).unwrap();
-    store.set_cart_line_quantity(&customer, &cart, &line, 3).unwrap();
-    let note = store.add_note(&customer, "  Wants the navy one  ", &associate(), Some(&here)).unwrap();
-    store.add_to_wishlist(&customer, &product.sku, Channel::Store).unwrap();
-    store.record_visit(&customer, &here, VisitSource::Associate).unwrap();
     store
-        .set_consent(&customer, ConsentPurpose::MarketingSms, true, ConsentSource::Associate)
+        .record_view(&customer, &product.sku, Some(&product.sizes[0]))
+        .unwrap();
+    store.record_view(&customer, &product.sku, None).unwrap();
+    let (cart, line) = store
+        .add_cart_line(&customer, None, &here, &variant, 2)
+        .unwrap();
+    store
+        .set_cart_line_quantity(&customer, &cart, &line, 3)
+        .unwrap();
+    let note = store
+        .add_note(
+            &customer,
+            "  Wants the navy one  ",
+            &associate(),
+            Some(&here),
+        )
+        .unwrap();
+    store
+        .add_to_wishlist(&customer, &product.sku, Channel::Store)
+        .unwrap();
+    store
+        .record_visit(&customer, &here, VisitSource::Associate)
+        .unwrap();
+    store
+        .set_consent(
+            &customer,
+            ConsentPurpose::MarketingSms,
+            true,
+            ConsentSource::Associate,
+        )
         .unwrap();
     let uid = NfcUid::parse("04AABBCCDDEEFF").unwrap();
-    store.link_nfc_card(&customer, &uid, Some(&associate())).unwrap();
+    store
+        .link_nfc_card(&customer, &uid, Some(&associate()))
+        .unwrap();
 
     let profile = store.customer(&customer).unwrap();
-    let views = profile.views.iter().find(|v| v.product == product.sku).unwrap();
+    let views = profile
+        .views
+        .iter()
+        .find(|v| v.product == product.sku)
+        .unwrap();
     assert!(views.count >= 2);
     let cart_entry = profile.carts.iter().find(|c| c.id == cart).unwrap();
     assert_eq!(cart_entry.item.lines[&line].quantity, 3);
     assert_eq!(cart_entry.item.status, CartStatus::Open);
-    assert!(profile.notes.iter().any(|n| n.id == note && n.item.text == "Wants the navy one"));
+    assert!(
+        profile
+            .notes
+            .iter()
+            .any(|n| n.id == note && n.item.text == "Wants the navy one")
+    );
     assert!(profile.wishlist.iter().any(|w| w.product == product.sku));
     assert!(profile.has_consent(ConsentPurpose::MarketingSms));
     assert_eq!(store.identify(&Identifier::Nfc(uid)).unwrap(), customer);
 
     store.remove_cart_line(&customer, &cart, &line).unwrap();
     let profile = store.customer(&customer).unwrap();
-    assert!(profile.carts.iter().find(|c| c.id == cart).unwrap().item.lines.is_empty());
+    assert!(
+        profile
+            .carts
+            .iter()
+            .find(|c| c.id == cart)
+            .unwrap()
+            .item
+            .lines
+            .is_empty()
+    );
     assert_eq!(store.check_projections().unwrap(), Vec::<String>::new());
 }
 
@@ -160,7 +212,11 @@ fn holds_and_sales_move_stock_and_record_the_purchase() {
     assert_eq!(store.available(&here, &variant).unwrap(), stocked - 2);
     assert!(store.holds(&here, true).unwrap().is_empty());
     let profile = store.customer(&customer).unwrap();
-    let purchase = profile.purchases.iter().find(|p| p.id == receipt.sale_id).unwrap();
+    let purchase = profile
+        .purchases
+        .iter()
+        .find(|p| p.id == receipt.sale_id)
+        .unwrap();
     assert_eq!(purchase.item.total_cents, receipt.total_cents);
 
     // The stock grid shows the same numbers.
@@ -170,9 +226,15 @@ fn holds_and_sales_move_stock_and_record_the_purchase() {
     let level = grid.levels.iter().find(|l| l.variant == variant).unwrap();
     assert_eq!(level.on_hand, stocked - 2);
     assert_eq!(grid.nearby.len(), 4);
-    assert!(grid.nearby.windows(2).all(|w| w[0].distance_km <= w[1].distance_km));
+    assert!(
+        grid.nearby
+            .windows(2)
+            .all(|w| w[0].distance_km <= w[1].distance_km)
+    );
 
-    let after = store.adjust_stock(&here, &variant, 5, "delivery", &associate()).unwrap();
+    let after = store
+        .adjust_stock(&here, &variant, 5, "delivery", &associate())
+        .unwrap();
     assert_eq!(after, stocked + 3);
     assert_eq!(store.check_projections().unwrap(), Vec::<String>::new());
 }
@@ -183,16 +245,25 @@ fn two_tablets_selling_the_last_unit_merge_into_an_oversell_conflict() {
     let (mut a, data) = demo_store(&dir.path().join("a.sqlite3"), 5, 5);
     let here = store_id("MAN-AR");
     let inventory = DocId::Inventory(here.clone());
-    let mut b = replica_of(&mut a, &dir.path().join("b.sqlite3"), 6, &[DocId::Catalog, inventory.clone()]);
+    let mut b = replica_of(
+        &mut a,
+        &dir.path().join("b.sqlite3"),
+        6,
+        &[DocId::Catalog, inventory.clone()],
+    );
 
-    let variant = data.stock[&here].iter().find(|(_, n)| **n == 1).map(|(v, _)| VariantSku::parse(v.clone()).unwrap());
+    let variant = data.stock[&here]
+        .iter()
+        .find(|(_, n)| **n == 1)
+        .map(|(v, _)| VariantSku::parse(v.clone()).unwrap());
     let variant = match variant {
         Some(v) => v,
         None => {
             // Make one variant have exactly one unit, on both tablets.
             let (v, n) = data.stock[&here].iter().find(|(_, n)| **n > 1).unwrap();
             let v = VariantSku::parse(v.clone()).unwrap();
-            a.adjust_stock(&here, &v, 1 - n, "recount", &associate()).unwrap();
+            a.adjust_stock(&here, &v, 1 - n, "recount", &associate())
+                .unwrap();
             sync_doc(&mut a, &mut b, &inventory);
             v
         }
@@ -214,14 +285,19 @@ fn two_tablets_selling_the_last_unit_merge_into_an_oversell_conflict() {
     }
     sync_doc(&mut a, &mut b, &inventory);
     for tablet in [&a, &b] {
-        assert_eq!(tablet.on_hand(&here, &variant).unwrap(), -1, "never clamped");
+        assert_eq!(
+            tablet.on_hand(&here, &variant).unwrap(),
+            -1,
+            "never clamped"
+        );
         let conflicts = tablet.conflicts().unwrap();
         assert_eq!(conflicts.len(), 1);
         assert_eq!(conflicts[0].variant, variant);
         assert_eq!(conflicts[0].on_hand, -1);
         assert_eq!(conflicts[0].resolved_at, None);
     }
-    a.resolve_conflict(&a.conflicts().unwrap()[0].id.clone(), &associate()).unwrap();
+    a.resolve_conflict(&a.conflicts().unwrap()[0].id.clone(), &associate())
+        .unwrap();
     assert_eq!(a.stats().unwrap().open_conflicts, 0);
 }
 
@@ -231,27 +307,45 @@ fn concurrent_customer_edits_merge_with_nothing_lost() {
     let (mut a, data) = demo_store(&dir.path().join("a.sqlite3"), 7, 3);
     let customer = data.customer(0).id.unwrap();
     let doc = DocId::Customer(customer.clone());
-    let mut b = replica_of(&mut a, &dir.path().join("b.sqlite3"), 8, &[DocId::Catalog, doc.clone()]);
+    let mut b = replica_of(
+        &mut a,
+        &dir.path().join("b.sqlite3"),
+        8,
+        &[DocId::Catalog, doc.clone()],
+    );
     let here = store_id("LDN-CG");
     let product = &data.products[0];
     let variant = &product.variants[0].sku;
 
     let before = a.customer(&customer).unwrap();
-    let views_before = before.views.iter().find(|v| v.product == product.sku).map_or(0, |v| v.count);
+    let views_before = before
+        .views
+        .iter()
+        .find(|v| v.product == product.sku)
+        .map_or(0, |v| v.count);
     let (cart, shared_line) = a.add_cart_line(&customer, None, &here, variant, 1).unwrap();
     sync_doc(&mut a, &mut b, &doc);
 
     // Offline on both: notes, views of the same new product, lines added to the same cart,
     // one side removes the shared line while the other changes its quantity.
-    let note_a = a.add_note(&customer, "note from A", &associate(), None).unwrap();
-    let note_b = b.add_note(&customer, "note from B", &associate(), None).unwrap();
+    let note_a = a
+        .add_note(&customer, "note from A", &associate(), None)
+        .unwrap();
+    let note_b = b
+        .add_note(&customer, "note from B", &associate(), None)
+        .unwrap();
     a.record_view(&customer, &product.sku, None).unwrap();
     b.record_view(&customer, &product.sku, None).unwrap();
     b.record_view(&customer, &product.sku, None).unwrap();
-    let (_, line_a) = a.add_cart_line(&customer, Some(&cart), &here, variant, 1).unwrap();
-    let (_, line_b) = b.add_cart_line(&customer, Some(&cart), &here, variant, 1).unwrap();
+    let (_, line_a) = a
+        .add_cart_line(&customer, Some(&cart), &here, variant, 1)
+        .unwrap();
+    let (_, line_b) = b
+        .add_cart_line(&customer, Some(&cart), &here, variant, 1)
+        .unwrap();
     a.remove_cart_line(&customer, &cart, &shared_line).unwrap();
-    b.set_cart_line_quantity(&customer, &cart, &shared_line, 5).unwrap();
+    b.set_cart_line_quantity(&customer, &cart, &shared_line, 5)
+        .unwrap();
 
     sync_doc(&mut a, &mut b, &doc);
     let pa = a.customer(&customer).unwrap();
@@ -263,7 +357,10 @@ fn concurrent_customer_edits_merge_with_nothing_lost() {
     assert_eq!(views.count, views_before + 3);
     let lines = &pa.carts.iter().find(|c| c.id == cart).unwrap().item.lines;
     assert!(lines.contains_key(&line_a) && lines.contains_key(&line_b));
-    assert!(!lines.contains_key(&shared_line), "a removed line stays removed");
+    assert!(
+        !lines.contains_key(&shared_line),
+        "a removed line stays removed"
+    );
 }
 
 #[test]
@@ -276,13 +373,21 @@ fn bad_input_gets_a_typed_error_and_changes_nothing() {
     let profile_before = store.customer(&customer).unwrap();
 
     let unknown = aisle_core::model::CustomerId::parse("no-such-customer").unwrap();
-    assert_eq!(store.customer(&unknown).unwrap_err().code(), ErrorCode::NotFound);
     assert_eq!(
-        store.add_note(&unknown, "hi", &associate(), None).unwrap_err().code(),
+        store.customer(&unknown).unwrap_err().code(),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        store
+            .add_note(&unknown, "hi", &associate(), None)
+            .unwrap_err()
+            .code(),
         ErrorCode::NotFound
     );
     for text in ["", "   ", &"x".repeat(2001), "bell\u{7}"] {
-        let err = store.add_note(&customer, text, &associate(), None).unwrap_err();
+        let err = store
+            .add_note(&customer, text, &associate(), None)
+            .unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidInput, "{text:?}");
     }
     let variant = data.products[0].variants[0].sku.clone();
@@ -295,8 +400,20 @@ fn bad_input_gets_a_typed_error_and_changes_nothing() {
         Err(CoreError::NotFound { .. })
     ));
     let ghost = VariantSku::parse("NOPE-1").unwrap();
-    assert_eq!(store.adjust_stock(&here, &ghost, 1, "x", &associate()).unwrap_err().code(), ErrorCode::NotFound);
-    assert_eq!(store.adjust_stock(&here, &variant, 0, "x", &associate()).unwrap_err().code(), ErrorCode::InvalidInput);
+    assert_eq!(
+        store
+            .adjust_stock(&here, &ghost, 1, "x", &associate())
+            .unwrap_err()
+            .code(),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        store
+            .adjust_stock(&here, &variant, 0, "x", &associate())
+            .unwrap_err()
+            .code(),
+        ErrorCode::InvalidInput
+    );
     assert!(store.search_customers(&"a".repeat(10_000), 10).is_ok());
 
     // Duplicate identifiers are refused.
@@ -309,7 +426,10 @@ fn bad_input_gets_a_typed_error_and_changes_nothing() {
         tier: Tier::Member,
         consent: BTreeMap::new(),
     };
-    assert_eq!(store.create_customer(dup).unwrap_err().code(), ErrorCode::InvalidInput);
+    assert_eq!(
+        store.create_customer(dup).unwrap_err().code(),
+        ErrorCode::InvalidInput
+    );
 
     // A malformed record at the end of an import leaves nothing of the import behind.
     let mut records: Vec<_> = (100..110).map(|i| data.customer(i)).collect();
@@ -339,7 +459,12 @@ fn a_new_customer_can_be_created_and_found() {
         })
         .unwrap();
     assert_eq!(store.identify(&Identifier::Loyalty(loyalty)).unwrap(), id);
-    assert_eq!(store.identify(&Identifier::Phone("+44 7700 900461".into())).unwrap(), id);
+    assert_eq!(
+        store
+            .identify(&Identifier::Phone("+44 7700 900461".into()))
+            .unwrap(),
+        id
+    );
     let profile = store.customer(&id).unwrap();
     assert_eq!(profile.identity.email.as_deref(), Some("ada@example.org"));
     assert_eq!(store.search_customers("ada lov", 5).unwrap()[0].id, id);
@@ -353,7 +478,9 @@ fn documents_survive_compaction_and_reopening() {
     let customer = data.customer(2).id.unwrap();
     // Enough changes to trigger automatic compaction at least once.
     for i in 0..150 {
-        store.add_note(&customer, &format!("note {i}"), &associate(), None).unwrap();
+        store
+            .add_note(&customer, &format!("note {i}"), &associate(), None)
+            .unwrap();
     }
     let profile = store.customer(&customer).unwrap();
     assert!(store.compact_all().unwrap() >= 3);

@@ -10,8 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::model::{
     Affinity, Cart, ConsentPurpose, ConsentRecord, CustomerId, CustomerProfile, Entry, Identity,
-    Millis, NfcLink, Note, ProductSku, ProductViews, Purchase, SizePreference, Visit,
-    WishlistItem,
+    Millis, NfcLink, Note, ProductSku, ProductViews, Purchase, SizePreference, Visit, WishlistItem,
 };
 
 #[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate)]
@@ -71,7 +70,13 @@ impl CustomerDoc {
     }
 
     /// Adds one view of `product` (optionally of a size) to `writer`'s tally.
-    pub fn tally_view(&mut self, writer: &str, product: &ProductSku, size: Option<&str>, at: Millis) {
+    pub fn tally_view(
+        &mut self,
+        writer: &str,
+        product: &ProductSku,
+        size: Option<&str>,
+        at: Millis,
+    ) {
         let tally = self
             .views
             .entry(writer.to_string())
@@ -190,6 +195,10 @@ fn entries<T: Clone>(map: &BTreeMap<String, T>, order: impl Fn(&T) -> i64) -> Ve
             item: item.clone(),
         })
         .collect();
-    out.sort_by(|a, b| order(&a.item).cmp(&order(&b.item)).then_with(|| a.id.cmp(&b.id)));
+    out.sort_by(|a, b| {
+        order(&a.item)
+            .cmp(&order(&b.item))
+            .then_with(|| a.id.cmp(&b.id))
+    });
     out
 }

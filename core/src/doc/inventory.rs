@@ -9,7 +9,10 @@
 //! The document is touched with targeted operations rather than a whole hydrate/reconcile:
 //! it holds thousands of variants and a sale changes one or two of them.
 
-use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, ScalarValueRef, Value, ValueRef, transaction::Transactable};
+use automerge::{
+    AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, ScalarValueRef, Value, ValueRef,
+    transaction::Transactable,
+};
 use autosurgeon::{Hydrate, Reconcile};
 use std::collections::BTreeMap;
 
@@ -65,7 +68,12 @@ impl<'a> InventoryDoc<'a> {
                 },
             );
         }
-        doc.batch_create_object(ROOT, ON_HAND, &automerge::hydrate::Value::Map(counters), false)?;
+        doc.batch_create_object(
+            ROOT,
+            ON_HAND,
+            &automerge::hydrate::Value::Map(counters),
+            false,
+        )?;
         for key in [HOLDS, SALES, ADJUSTMENTS] {
             doc.put_object(ROOT, key, ObjType::Map)?;
         }

@@ -259,7 +259,10 @@ pub struct CustomerProfile {
 
 impl CustomerProfile {
     pub fn online_cart(&self) -> Option<&Cart> {
-        self.carts.iter().find(|c| c.id == ONLINE_CART).map(|c| &c.item)
+        self.carts
+            .iter()
+            .find(|c| c.id == ONLINE_CART)
+            .map(|c| &c.item)
     }
 
     pub fn has_consent(&self, purpose: ConsentPurpose) -> bool {

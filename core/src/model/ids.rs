@@ -171,7 +171,7 @@ fn luhn_sum(digits: &str, double_first: bool) -> u32 {
 }
 
 fn luhn_valid(digits: &str) -> bool {
-    luhn_sum(digits, false) % 10 == 0
+    luhn_sum(digits, false).is_multiple_of(10)
 }
 
 fn luhn_check_digit(body: &str) -> u32 {
@@ -252,7 +252,10 @@ mod tests {
     fn nfc_uids_normalise() {
         let uid = NfcUid::parse("04:a2:3b:c1:d2:e3:f4").unwrap();
         assert_eq!(uid.as_str(), "04A23BC1D2E3F4");
-        assert_eq!(NfcUid::from_bytes(&[4, 0xA2, 0x3B, 0xC1]).unwrap().as_str(), "04A23BC1");
+        assert_eq!(
+            NfcUid::from_bytes(&[4, 0xA2, 0x3B, 0xC1]).unwrap().as_str(),
+            "04A23BC1"
+        );
         assert!(NfcUid::parse("zz").is_err());
         assert!(NfcUid::parse("0102").is_err());
     }

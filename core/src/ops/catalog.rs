@@ -35,7 +35,10 @@ impl Store {
         }
         let catalog = CatalogDoc {
             schema: SCHEMA_VERSION,
-            products: products.into_iter().map(|p| (p.sku.to_string(), p)).collect(),
+            products: products
+                .into_iter()
+                .map(|p| (p.sku.to_string(), p))
+                .collect(),
             stores: stores.into_iter().map(|s| (s.id.to_string(), s)).collect(),
         };
         let mut write = self.begin_write(&DocId::Catalog, true)?;
@@ -48,7 +51,13 @@ impl Store {
             "SELECT store_id, name, city, latitude, longitude FROM stores ORDER BY name",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
         })?;
         rows.map(|row| {
             let (id, name, city, latitude, longitude) = row?;
@@ -120,10 +129,7 @@ impl Store {
         let sizes = stmt
             .query_map([sku.as_str()], |r| r.get(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?;
-        Ok(ProductInfo {
-            style,
-            sizes,
-        })
+        Ok(ProductInfo { style, sizes })
     }
 
     /// The product and current price of a variant.
@@ -146,7 +152,10 @@ impl Store {
     }
 
     /// (category key, size, colour) of a variant: what a purchase teaches about preferences.
-    pub(crate) fn variant_size_pref(&self, variant: &VariantSku) -> Result<(String, String, String)> {
+    pub(crate) fn variant_size_pref(
+        &self,
+        variant: &VariantSku,
+    ) -> Result<(String, String, String)> {
         self.conn()
             .query_row(
                 "SELECT p.category, v.size, v.colour FROM variants v
@@ -186,13 +195,19 @@ fn check_product(product: &Product) -> Result<()> {
         return Err(CoreError::invalid("price_cents", "must not be negative"));
     }
     if product.variants.is_empty() {
-        return Err(CoreError::invalid("variants", "a product needs at least one variant"));
+        return Err(CoreError::invalid(
+            "variants",
+            "a product needs at least one variant",
+        ));
     }
     for variant in &product.variants {
         if !product.sizes.contains(&variant.size) || !product.colours.contains(&variant.colour) {
             return Err(CoreError::invalid(
                 "variants",
-                &format!("{} has a size or colour the product does not list", variant.sku),
+                &format!(
+                    "{} has a size or colour the product does not list",
+                    variant.sku
+                ),
             ));
         }
         if variant.ean.len() != 13 || !variant.ean.bytes().all(|b| b.is_ascii_digit()) {

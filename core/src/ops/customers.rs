@@ -6,10 +6,9 @@ use std::collections::BTreeMap;
 use crate::doc::{self, CustomerDoc, DocId};
 use crate::error::{CoreError, Result};
 use crate::model::{
-    AssociateId, Cart, CartLine, CartStatus, Channel, ConsentPurpose, ConsentRecord,
-    ConsentSource, CustomerId, CustomerProfile, Identifier, NfcLink, NfcUid,
-    Note, ONLINE_CART, ProductSku, Purchase, SizePreference, StoreId, VariantSku, Visit,
-    VisitSource, WishlistItem,
+    AssociateId, Cart, CartLine, CartStatus, Channel, ConsentPurpose, ConsentRecord, ConsentSource,
+    CustomerId, CustomerProfile, Identifier, NfcLink, NfcUid, Note, ONLINE_CART, ProductSku,
+    Purchase, SizePreference, StoreId, VariantSku, Visit, VisitSource, WishlistItem,
 };
 use crate::store::Store;
 use crate::validate::{self, MAX_LINES, MAX_NOTE_CHARS};
@@ -236,7 +235,12 @@ impl Store {
         })
     }
 
-    pub fn add_to_wishlist(&mut self, id: &CustomerId, product: &ProductSku, channel: Channel) -> Result<()> {
+    pub fn add_to_wishlist(
+        &mut self,
+        id: &CustomerId,
+        product: &ProductSku,
+        channel: Channel,
+    ) -> Result<()> {
         self.product_info(product)?;
         let now = self.now();
         self.update_customer(id, |c| {
@@ -289,7 +293,12 @@ impl Store {
     }
 
     /// Records a visit (check-in at the kiosk, a card tap, or an associate greeting).
-    pub fn record_visit(&mut self, id: &CustomerId, store: &StoreId, source: VisitSource) -> Result<String> {
+    pub fn record_visit(
+        &mut self,
+        id: &CustomerId,
+        store: &StoreId,
+        source: VisitSource,
+    ) -> Result<String> {
         self.require_store(store)?;
         let visit_id = self.ids.new_id();
         let at = self.now();
@@ -344,18 +353,30 @@ impl Store {
         self.update_customer(id, |c| {
             c.consent.insert(
                 purpose.as_key().to_string(),
-                ConsentRecord { granted, at, source },
+                ConsentRecord {
+                    granted,
+                    at,
+                    source,
+                },
             );
             Ok(())
         })
     }
 
     /// Links an NFC card to the customer; a card already linked to someone else is refused.
-    pub fn link_nfc_card(&mut self, id: &CustomerId, uid: &NfcUid, by: Option<&AssociateId>) -> Result<()> {
+    pub fn link_nfc_card(
+        &mut self,
+        id: &CustomerId,
+        uid: &NfcUid,
+        by: Option<&AssociateId>,
+    ) -> Result<()> {
         if let Some(owner) = self.lookup_identifier("nfc", uid.as_str())?
             && owner != *id
         {
-            return Err(CoreError::invalid("nfc_uid", "card is linked to another customer"));
+            return Err(CoreError::invalid(
+                "nfc_uid",
+                "card is linked to another customer",
+            ));
         }
         let at = self.now();
         self.update_customer(id, |c| {
@@ -371,13 +392,21 @@ impl Store {
         })
     }
 
-    pub fn set_size_preference(&mut self, id: &CustomerId, category: crate::model::Category, size: &str) -> Result<()> {
+    pub fn set_size_preference(
+        &mut self,
+        id: &CustomerId,
+        category: crate::model::Category,
+        size: &str,
+    ) -> Result<()> {
         let size = validate::check_text("size", size, 16)?;
         let at = self.now();
         self.update_customer(id, |c| {
             c.sizes.insert(
                 category.as_key().to_string(),
-                SizePreference { size, updated_at: at },
+                SizePreference {
+                    size,
+                    updated_at: at,
+                },
             );
             Ok(())
         })
@@ -394,7 +423,10 @@ pub(crate) fn check_purchase(purchase: &Purchase) -> Result<()> {
     for line in &purchase.lines {
         validate::check_quantity(line.quantity)?;
         if line.unit_price_cents < 0 {
-            return Err(CoreError::invalid("unit_price_cents", "must not be negative"));
+            return Err(CoreError::invalid(
+                "unit_price_cents",
+                "must not be negative",
+            ));
         }
     }
     Ok(())

@@ -42,7 +42,11 @@ pub struct SaleRequest {
 
 impl Store {
     /// Creates a store's inventory document with one counter per variant (relay side).
-    pub fn import_inventory(&mut self, store: &StoreId, stock: BTreeMap<String, i64>) -> Result<()> {
+    pub fn import_inventory(
+        &mut self,
+        store: &StoreId,
+        stock: BTreeMap<String, i64>,
+    ) -> Result<()> {
         self.require_store(store)?;
         let variants = self.catalog_variants()?;
         for (i, (variant, on_hand)) in stock.iter().enumerate() {
@@ -55,14 +59,19 @@ impl Store {
             if !(0..=MAX_STOCK_ADJUSTMENT).contains(on_hand) {
                 return Err(CoreError::Import {
                     record: i,
-                    reason: format!("stock of {variant} must be between 0 and {MAX_STOCK_ADJUSTMENT}"),
+                    reason: format!(
+                        "stock of {variant} must be between 0 and {MAX_STOCK_ADJUSTMENT}"
+                    ),
                 });
             }
         }
         let id = DocId::Inventory(store.clone());
         let mut write = self.begin_write(&id, true)?;
         if !write.heads_before.is_empty() {
-            return Err(CoreError::invalid("store", "already has an inventory document"));
+            return Err(CoreError::invalid(
+                "store",
+                "already has an inventory document",
+            ));
         }
         InventoryDoc::new(&mut write.doc, store).initialise(store, &stock)?;
         self.commit_writes(vec![write])
@@ -84,7 +93,13 @@ impl Store {
         )?;
         let levels = stmt
             .query_map(params![store.as_str(), product.as_str(), now], |r| {
-                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ))
             })?
             .map(|row| {
                 let (variant, colour, size, on_hand, held) = row?;
@@ -118,7 +133,12 @@ impl Store {
         })
     }
 
-    fn nearby_stock(&self, here: &StoreId, product: &ProductSku, now: i64) -> Result<Vec<NearbyStock>> {
+    fn nearby_stock(
+        &self,
+        here: &StoreId,
+        product: &ProductSku,
+        now: i64,
+    ) -> Result<Vec<NearbyStock>> {
         let stores = self.stores()?;
         let Some(origin) = stores.iter().find(|s| s.id == *here) else {
             return Err(CoreError::not_found("store", here));
@@ -132,12 +152,19 @@ impl Store {
         )?;
         let mut out = Vec::new();
         for other in stores.iter().filter(|s| s.id != *here) {
-            let available: i64 =
-                stmt.query_row(params![other.id.as_str(), product.as_str(), now], |r| r.get(0))?;
+            let available: i64 = stmt
+                .query_row(params![other.id.as_str(), product.as_str(), now], |r| {
+                    r.get(0)
+                })?;
             out.push(NearbyStock {
                 store: other.id.clone(),
                 store_name: other.name.clone(),
-                distance_km: distance_km(origin.latitude, origin.longitude, other.latitude, other.longitude),
+                distance_km: distance_km(
+                    origin.latitude,
+                    origin.longitude,
+                    other.latitude,
+                    other.longitude,
+                ),
                 available,
             });
         }
@@ -295,7 +322,8 @@ impl Store {
         let sale_id = self.ids.new_id();
         let at = self.now();
 
-        let mut inventory_write = self.begin_write(&DocId::Inventory(request.store.clone()), false)?;
+        let mut inventory_write =
+            self.begin_write(&DocId::Inventory(request.store.clone()), false)?;
         let mut inventory = InventoryDoc::new(&mut inventory_write.doc, &request.store);
         let mut oversold = Vec::new();
         for line in &lines {
@@ -331,7 +359,8 @@ impl Store {
         if let Some(customer_id) = &request.customer {
             let doc_id = DocId::Customer(customer_id.clone());
             let mut write = self.begin_write(&doc_id, false)?;
-            let mut customer: crate::doc::CustomerDoc = crate::doc::hydrate_doc(&write.doc, &doc_id)?;
+            let mut customer: crate::doc::CustomerDoc =
+                crate::doc::hydrate_doc(&write.doc, &doc_id)?;
             crate::doc::check_schema(customer.schema, &doc_id)?;
             super::customers::learn_sizes(&mut customer, &preferences, at);
             for (_, _, colour) in &preferences {
@@ -383,7 +412,18 @@ impl Store {
             ))
         })?;
         rows.map(|row| {
-            let (id, variant, product, quantity, customer, associate, placed_at, expires_at, ended_at, how) = row?;
+            let (
+                id,
+                variant,
+                product,
+                quantity,
+                customer,
+                associate,
+                placed_at,
+                expires_at,
+                ended_at,
+                how,
+            ) = row?;
             let variant = VariantSku::parse(variant)?;
             let product = ProductSku::parse(product.unwrap_or_else(|| variant.to_string()))?;
             let associate = AssociateId::parse(associate)?;
@@ -399,7 +439,11 @@ impl Store {
                     placed_at,
                     expires_at,
                     ended: ended_at.map(|at| HoldEnded {
-                        how: if how.as_deref() == Some("sold") { HoldEnd::Sold } else { HoldEnd::Released },
+                        how: if how.as_deref() == Some("sold") {
+                            HoldEnd::Sold
+                        } else {
+                            HoldEnd::Released
+                        },
                         at,
                         by: associate,
                     }),

@@ -31,7 +31,10 @@ impl Store {
              ORDER BY rank
              LIMIT ?2",
         )?;
-        let rows = stmt.query_map(rusqlite::params![fts, i64::try_from(limit).unwrap_or(50)], row_to_summary)?;
+        let rows = stmt.query_map(
+            rusqlite::params![fts, i64::try_from(limit).unwrap_or(50)],
+            row_to_summary,
+        )?;
         rows.map(|r| r?).collect()
     }
 
@@ -90,7 +93,10 @@ mod tests {
 
     #[test]
     fn queries_are_sanitised() {
-        assert_eq!(fts_prefix_query("Anna B").as_deref(), Some("\"anna\"* AND \"b\"*"));
+        assert_eq!(
+            fts_prefix_query("Anna B").as_deref(),
+            Some("\"anna\"* AND \"b\"*")
+        );
         assert_eq!(fts_prefix_query("\"*) OR (").as_deref(), Some("\"or\"*"));
         assert_eq!(fts_prefix_query("  -- "), None);
         assert_eq!(

@@ -8,9 +8,8 @@ use crate::store::Store;
 
 impl Store {
     pub fn stats(&self) -> Result<StoreStats> {
-        let count = |sql: &str| -> Result<i64> {
-            Ok(self.conn().query_row(sql, [], |r| r.get(0))?)
-        };
+        let count =
+            |sql: &str| -> Result<i64> { Ok(self.conn().query_row(sql, [], |r| r.get(0))?) };
         let unsigned = |n: i64| u64::try_from(n).unwrap_or(0);
         let now = self.now();
         let active_holds: i64 = self.conn().query_row(

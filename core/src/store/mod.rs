@@ -60,7 +60,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -188,9 +190,9 @@ impl Store {
     pub(crate) fn commit_writes(&mut self, mut writes: Vec<DocWrite>) -> Result<()> {
         let now = self.clock.now();
         for write in &mut writes {
-            write
-                .doc
-                .commit_with(automerge::transaction::CommitOptions::default().with_time(now / 1000));
+            write.doc.commit_with(
+                automerge::transaction::CommitOptions::default().with_time(now / 1000),
+            );
         }
         let tx = self.conn.transaction()?;
         for write in &mut writes {
@@ -224,7 +226,11 @@ impl Store {
             let mut sink = |customer: CustomerDoc| -> Result<()> {
                 let id = DocId::Customer(customer.id.clone());
                 let exists = tx
-                    .query_row("SELECT 1 FROM docs WHERE doc_id = ?1", [id.to_string()], |_| Ok(()))
+                    .query_row(
+                        "SELECT 1 FROM docs WHERE doc_id = ?1",
+                        [id.to_string()],
+                        |_| Ok(()),
+                    )
                     .optional()?
                     .is_some();
                 if exists {
@@ -236,9 +242,9 @@ impl Store {
                     heads_before: Vec::new(),
                 };
                 autosurgeon::reconcile(&mut write.doc, &customer)?;
-                write
-                    .doc
-                    .commit_with(automerge::transaction::CommitOptions::default().with_time(now / 1000));
+                write.doc.commit_with(
+                    automerge::transaction::CommitOptions::default().with_time(now / 1000),
+                );
                 chunks::append(&tx, &mut write, now)?;
                 projection::project_customer(&tx, &customer)
             };
@@ -249,7 +255,10 @@ impl Store {
     }
 
     /// Runs `f` in one SQLite transaction over projection tables only (no document change).
-    pub(crate) fn with_tx<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn with_tx<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
         let tx = self.conn.transaction()?;
         let out = f(&tx)?;
         tx.commit()?;
@@ -261,7 +270,10 @@ impl Store {
         self.hot_docs.remove(id);
         let tx = self.conn.transaction()?;
         projection::unproject(&tx, id)?;
-        tx.execute("DELETE FROM sync_states WHERE doc_id = ?1", [id.to_string()])?;
+        tx.execute(
+            "DELETE FROM sync_states WHERE doc_id = ?1",
+            [id.to_string()],
+        )?;
         tx.execute("DELETE FROM docs WHERE doc_id = ?1", [id.to_string()])?;
         tx.commit()?;
         Ok(())
@@ -336,7 +348,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 
 fn load_or_create_actor(conn: &Connection, ids: &IdGen) -> Result<ActorId> {
     let existing: Option<Vec<u8>> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'actor'", [], |r| r.get(0))
+        .query_row("SELECT value FROM meta WHERE key = 'actor'", [], |r| {
+            r.get(0)
+        })
         .optional()?;
     if let Some(bytes) = existing {
         return Ok(ActorId::from(bytes));

@@ -79,7 +79,9 @@ fn touched_records(
                 _ => continue,
             },
             [(_, Prop::Map(top))] => (top.clone(), action_key),
-            [(_, Prop::Map(top)), (_, Prop::Map(record)), ..] => (top.clone(), Some(record.clone())),
+            [(_, Prop::Map(top)), (_, Prop::Map(record)), ..] => {
+                (top.clone(), Some(record.clone()))
+            }
             _ => continue,
         };
         let Some(record) = record else { continue };
@@ -130,7 +132,11 @@ pub(crate) fn project_customer(tx: &Transaction<'_>, customer: &CustomerDoc) -> 
             rowid,
             identity.name,
             identity.email.as_deref().unwrap_or(""),
-            identity.phone.as_deref().map(phone_search_text).unwrap_or_default(),
+            identity
+                .phone
+                .as_deref()
+                .map(phone_search_text)
+                .unwrap_or_default(),
         ],
     )?;
 
@@ -195,8 +201,16 @@ fn project_catalog(tx: &Transaction<'_>, catalog: &CatalogDoc) -> Result<()> {
             p.image
         ])?;
         for v in &p.variants {
-            let size_order = p.sizes.iter().position(|s| *s == v.size).unwrap_or(usize::MAX);
-            let colour_order = p.colours.iter().position(|c| *c == v.colour).unwrap_or(usize::MAX);
+            let size_order = p
+                .sizes
+                .iter()
+                .position(|s| *s == v.size)
+                .unwrap_or(usize::MAX);
+            let colour_order = p
+                .colours
+                .iter()
+                .position(|c| *c == v.colour)
+                .unwrap_or(usize::MAX);
             variant.execute(params![
                 v.sku.as_str(),
                 p.sku.as_str(),
@@ -212,7 +226,13 @@ fn project_catalog(tx: &Transaction<'_>, catalog: &CatalogDoc) -> Result<()> {
         "INSERT INTO stores (store_id, name, city, latitude, longitude) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for s in catalog.stores.values() {
-        store.execute(params![s.id.as_str(), s.name, s.city, s.latitude, s.longitude])?;
+        store.execute(params![
+            s.id.as_str(),
+            s.name,
+            s.city,
+            s.latitude,
+            s.longitude
+        ])?;
     }
     Ok(())
 }
@@ -252,7 +272,11 @@ fn project_inventory(
     let holds: Vec<(String, Option<Hold>)> = match touched {
         None => {
             tx.execute("DELETE FROM holds WHERE store_id = ?1", [store.as_str()])?;
-            inventory.holds()?.into_iter().map(|(id, h)| (id, Some(h))).collect()
+            inventory
+                .holds()?
+                .into_iter()
+                .map(|(id, h)| (id, Some(h)))
+                .collect()
         }
         Some(t) => t
             .holds
@@ -335,7 +359,10 @@ pub(crate) fn unproject(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
                 "DELETE FROM customer_identifiers WHERE customer_id = ?1",
                 [customer.as_str()],
             )?;
-            tx.execute("DELETE FROM customers WHERE customer_id = ?1", [customer.as_str()])?;
+            tx.execute(
+                "DELETE FROM customers WHERE customer_id = ?1",
+                [customer.as_str()],
+            )?;
         }
         DocId::Inventory(store) => {
             tx.execute("DELETE FROM stock WHERE store_id = ?1", [store.as_str()])?;
@@ -353,8 +380,12 @@ pub(crate) fn check_all(store: &mut Store) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     let customer_ids = store.doc_ids("customer")?;
     for id in &customer_ids {
-        let DocId::Customer(customer_id) = id else { continue };
-        let Some(doc) = store.load_doc(id)? else { continue };
+        let DocId::Customer(customer_id) = id else {
+            continue;
+        };
+        let Some(doc) = store.load_doc(id)? else {
+            continue;
+        };
         let customer: CustomerDoc = doc::hydrate_doc(&doc, id)?;
         let row: Option<(String, String, i64)> = store
             .conn()
@@ -405,8 +436,12 @@ pub(crate) fn check_all(store: &mut Store) -> Result<Vec<String>> {
     }
 
     for id in store.doc_ids("inventory")? {
-        let DocId::Inventory(store_id) = &id else { continue };
-        let Some(mut doc) = store.load_doc(&id)? else { continue };
+        let DocId::Inventory(store_id) = &id else {
+            continue;
+        };
+        let Some(mut doc) = store.load_doc(&id)? else {
+            continue;
+        };
         let inventory = InventoryDoc::new(&mut doc, store_id);
         let levels = inventory.all_on_hand()?;
         let holds = inventory.holds()?;

@@ -1,0 +1,150 @@
+//! Harness for cross-process tests: build and start workspace binaries (the relay, the crash
+//! writer), read the address a relay listens on, and stop processes hard or gracefully.
+
+use anyhow::{Context, bail};
+pub use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The workspace's `target/<profile>` directory this test binary was built into.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test-binary>
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("target/debug"))
+}
+
+/// Builds a workspace binary (a no-op when it is up to date) and returns its path.
+pub fn workspace_binary(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "-p", package, "--bin", bin]);
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build -p {package} --bin {bin} failed");
+    }
+    let path = target_dir().join(bin);
+    if !path.exists() {
+        bail!("{} was not built", path.display());
+    }
+    Ok(path)
+}
+
+/// Reads a child's stdout lines on a thread, so a test can wait for a line with a timeout.
+pub struct Lines(mpsc::Receiver<String>);
+
+impl Lines {
+    pub fn new(stdout: ChildStdout) -> Self {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self(rx)
+    }
+
+    pub fn next(&self, timeout: Duration) -> Option<String> {
+        self.0.recv_timeout(timeout).ok()
+    }
+
+    /// Everything the child printed before its stdout closed.
+    pub fn drain(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(line) = self.0.recv_timeout(Duration::from_secs(5)) {
+            out.push(line);
+        }
+        out
+    }
+}
+
+/// Sends `signal` to a child process.
+pub fn signal(child: &Child, signal: Signal) -> anyhow::Result<()> {
+    nix::sys::signal::kill(pid_of(child)?, signal).context("sending a signal")
+}
+
+/// Kills a child's whole process group (the child must lead one: `process_group(0)`).
+pub fn kill_group(child: &Child) -> anyhow::Result<()> {
+    nix::sys::signal::killpg(pid_of(child)?, Signal::SIGKILL).context("killing a process group")
+}
+
+fn pid_of(child: &Child) -> anyhow::Result<Pid> {
+    Ok(Pid::from_raw(
+        i32::try_from(child.id()).context("pid out of range")?,
+    ))
+}
+
+/// A running `aisle-relay` on loopback.
+pub struct Relay {
+    child: Child,
+    pub addr: SocketAddr,
+    pub lines: Lines,
+}
+
+impl Relay {
+    /// Starts the relay on `127.0.0.1:0` with `data_dir` and extra flags, and waits until it
+    /// says where it listens.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        let bin = workspace_binary("aisle-relay", "aisle-relay")?;
+        let mut child = Command::new(bin)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting aisle-relay")?;
+        let stdout = child.stdout.take().context("relay stdout")?;
+        let lines = Lines::new(stdout);
+        loop {
+            let Some(line) = lines.next(Duration::from_secs(120)) else {
+                let _ = child.kill();
+                bail!("the relay did not report its address");
+            };
+            if let Some(addr) = line.strip_prefix("aisle-relay listening on http://") {
+                let addr = addr.parse().context("relay address")?;
+                return Ok(Self { child, addr, lines });
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// SIGKILL: the process gets no chance to clean up.
+    pub fn kill9(mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
+        signal(&self.child, Signal::SIGTERM)?;
+        Ok(self.child.wait()?)
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

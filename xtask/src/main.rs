@@ -1,0 +1,234 @@
+//! `cargo xtask <workflow>`: one command per thing a person runs. Each installs what it needs
+//! on a fresh Debian 12 machine (apt packages, the wasm target, pinned tools) before using it.
+//!
+//! - `setup`: install system packages and tools.
+//! - `demo`:  build everything, start the relay with demo data, then the app (under Xvfb with a
+//!   screenshot when there is no display).
+//! - `test`:  formatting, lints, every test, and the end-to-end suite in a real WebKit window.
+//! - `e2e`:   only the end-to-end suite.
+//! - `bench`: the benchmarks.
+
+mod setup;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(name = "xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install apt packages, the wasm32 target, trunk, wasm-bindgen-cli and tauri-driver.
+    Setup,
+    /// Build the UI with Trunk and the app with the UI embedded.
+    App,
+    /// Start the relay with demo data and the app.
+    Demo {
+        /// Take a screenshot after this many seconds and stop (for docs and CI).
+        #[arg(long)]
+        screenshot_after: Option<u64>,
+        /// Number of demo customers.
+        #[arg(long, default_value_t = 10_000)]
+        customers: usize,
+    },
+    /// Run formatting and lint checks, every test, and the end-to-end suite.
+    Test,
+    /// Run the end-to-end suite only.
+    E2e,
+    /// Run the benchmarks.
+    Bench,
+}
+
+fn main() -> anyhow::Result<()> {
+    let root = workspace_root()?;
+    std::env::set_current_dir(&root)?;
+    match Cli::parse().command {
+        Task::Setup => setup::all(),
+        Task::App => {
+            setup::all()?;
+            build_app()
+        }
+        Task::Demo {
+            screenshot_after,
+            customers,
+        } => {
+            setup::all()?;
+            build_app()?;
+            demo(&root, screenshot_after, customers)
+        }
+        Task::Test => {
+            setup::all()?;
+            test_all()
+        }
+        Task::E2e => {
+            setup::all()?;
+            build_app()?;
+            e2e()
+        }
+        Task::Bench => run(cargo().args(["bench", "-p", "aisle-core"])),
+    }
+}
+
+fn workspace_root() -> anyhow::Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask lives inside the workspace")
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// Where the debug app binary with the UI embedded ends up.
+fn app_binary() -> PathBuf {
+    PathBuf::from("target/debug/aisle-app")
+}
+
+fn build_ui() -> anyhow::Result<()> {
+    run(Command::new("trunk")
+        .args(["build", "--release", "--config", "ui/Trunk.toml"])
+        // Fail instead of trying to download tools (no internet on these machines).
+        .env("TRUNK_OFFLINE", "true"))
+}
+
+fn build_app() -> anyhow::Result<()> {
+    build_ui()?;
+    run(cargo().args(["build", "-p", "aisle-app", "--features", "custom-protocol"]))
+}
+
+fn test_all() -> anyhow::Result<()> {
+    let started = Instant::now();
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo().args([
+        "clippy",
+        "-p",
+        "aisle-ui",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    build_ui()?;
+    // One feature set for the build and the tests, so the app and Tauri compile once; the
+    // build also produces the app binary the end-to-end suite drives.
+    let features = ["--workspace", "--features", "aisle-app/custom-protocol"];
+    run(cargo().arg("build").args(features))?;
+    run(cargo().arg("test").args(features))?;
+    e2e()?;
+    eprintln!("all checks passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn e2e() -> anyhow::Result<()> {
+    let app = std::fs::canonicalize(app_binary()).context("the app binary is missing")?;
+    run(cargo()
+        .args([
+            "test",
+            "-p",
+            "aisle-tests",
+            "--features",
+            "e2e",
+            "--test",
+            "e2e",
+            "--",
+            "--nocapture",
+        ])
+        .env("AISLE_APP_BIN", app))
+}
+
+/// Kills a child process when dropped, so the demo cleans up on every exit path.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn demo(root: &Path, screenshot_after: Option<u64>, customers: usize) -> anyhow::Result<()> {
+    run(cargo().args(["build", "-p", "aisle-relay"]))?;
+    let demo_dir = root.join("target/demo");
+    std::fs::create_dir_all(&demo_dir)?;
+    eprintln!("starting the relay (first start loads {customers} demo customers)");
+    let _relay = KillOnDrop(
+        Command::new("target/debug/aisle-relay")
+            .arg("--demo")
+            .arg("--demo-customers")
+            .arg(customers.to_string())
+            .arg("--data-dir")
+            .arg(demo_dir.join("relay"))
+            .stdout(Stdio::inherit())
+            .spawn()
+            .context("starting the relay")?,
+    );
+
+    let mut xvfb = None;
+    let display = match std::env::var("DISPLAY") {
+        Ok(display) => display,
+        Err(_) => {
+            let display = ":99".to_string();
+            eprintln!("no display: starting Xvfb on {display}");
+            xvfb = Some(KillOnDrop(
+                Command::new("Xvfb")
+                    .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .context("starting Xvfb")?,
+            ));
+            std::thread::sleep(Duration::from_secs(1));
+            display
+        }
+    };
+    let mut app = KillOnDrop(
+        Command::new(app_binary())
+            .env("DISPLAY", &display)
+            .env("AISLE_DATA_DIR", demo_dir.join("tablet"))
+            .env("AISLE_DEMO_CUSTOMERS", customers.to_string())
+            .spawn()
+            .context("starting the app")?,
+    );
+    if xvfb.is_some() || screenshot_after.is_some() {
+        let wait = screenshot_after.unwrap_or(20);
+        std::thread::sleep(Duration::from_secs(wait));
+        let shot = demo_dir.join("screenshot.png");
+        run(Command::new("import")
+            .args(["-window", "root"])
+            .arg(&shot)
+            .env("DISPLAY", &display))?;
+        eprintln!("screenshot: {}", shot.display());
+        if screenshot_after.is_some() {
+            return Ok(());
+        }
+    }
+    eprintln!("the app is running; close its window or press Ctrl-C to stop");
+    app.0.wait()?;
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! Installs what the workflows need, each piece only when missing, at pinned versions.
+
+use anyhow::{Context, bail};
+use std::process::Command;
+
+use crate::run;
+
+/// Debian 12 packages: WebKitGTK and friends for Tauri, Xvfb and WebKitWebDriver for the
+/// end-to-end suite, pcscd and a virtual card reader for NFC, ImageMagick for demo screenshots.
+const APT_PACKAGES: &[&str] = &[
+    "build-essential",
+    "pkg-config",
+    "libwebkit2gtk-4.1-dev",
+    "libgtk-3-dev",
+    "libayatana-appindicator3-dev",
+    "librsvg2-dev",
+    "libsoup-3.0-dev",
+    "xvfb",
+    "webkit2gtk-driver",
+    "imagemagick",
+];
+
+const TRUNK_VERSION: &str = "0.21.14";
+const TAURI_DRIVER_VERSION: &str = "2.1.0";
+
+pub fn all() -> anyhow::Result<()> {
+    apt_packages()?;
+    wasm_target()?;
+    let installed = installed_tools()?;
+    install_tool(&installed, "trunk", TRUNK_VERSION, true)?;
+    // Its own lockfile wants a crate version the registry here lacks, so no --locked.
+    install_tool(
+        &installed,
+        "wasm-bindgen-cli",
+        &wasm_bindgen_version()?,
+        false,
+    )?;
+    install_tool(&installed, "tauri-driver", TAURI_DRIVER_VERSION, true)?;
+    Ok(())
+}
+
+fn apt_packages() -> anyhow::Result<()> {
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .copied()
+        .filter(|pkg| {
+            let out = Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", pkg])
+                .output();
+            !matches!(out, Ok(o) if String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing apt packages: {}", missing.join(" "));
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let apt = |args: &[&str]| {
+        let mut cmd = if is_root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        };
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    run(&mut apt(&["update", "-qq"]))?;
+    let mut install = apt(&["install", "-y", "-qq", "--no-install-recommends"]);
+    install.args(&missing);
+    run(&mut install)
+}
+
+fn wasm_target() -> anyhow::Result<()> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("running rustup")?;
+    if String::from_utf8_lossy(&out.stdout).contains("wasm32-unknown-unknown") {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
+}
+
+/// `cargo install --list` output: which tools are installed at which version.
+fn installed_tools() -> anyhow::Result<String> {
+    let out = Command::new("cargo")
+        .args(["install", "--list"])
+        .output()
+        .context("running cargo install --list")?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn install_tool(installed: &str, name: &str, version: &str, locked: bool) -> anyhow::Result<()> {
+    if installed.contains(&format!("{name} v{version}:")) {
+        return Ok(());
+    }
+    eprintln!("installing {name} {version} (compiles from source; several minutes on 2 cores)");
+    let mut cmd = Command::new("cargo");
+    cmd.args(["install", name, "--version", &format!("={version}")]);
+    if locked {
+        cmd.arg("--locked");
+    }
+    run(&mut cmd)
+}
+
+/// The wasm-bindgen version in Cargo.lock: the CLI must match it exactly.
+fn wasm_bindgen_version() -> anyhow::Result<String> {
+    let lock = std::fs::read_to_string("Cargo.lock").context("reading Cargo.lock")?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"wasm-bindgen\"" {
+            if let Some(version) = lines
+                .next()
+                .and_then(|l| l.strip_prefix("version = \""))
+                .and_then(|l| l.strip_suffix('"'))
+            {
+                return Ok(version.to_string());
+            }
+        }
+    }
+    bail!("wasm-bindgen is not in Cargo.lock")
+}
