@@ -3,6 +3,9 @@
 //! restarts, and after a final full exchange all replicas are equal with every note, sale and
 //! view accounted for exactly once. Seeded: set `PROPTEST_RNG_SEED` to replay a failure.
 
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use aisle_core::demo::{DemoConfig, DemoData};

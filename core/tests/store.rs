@@ -1,5 +1,8 @@
 //! Scenario tests of the local store: import, lookups, operations, merges and bad input.
 
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use aisle_core::model::{

@@ -4,6 +4,9 @@
 //!
 //! Screenshots of each screen at two tablet sizes go to `test-output/e2e/`.
 
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use anyhow::{Context, bail};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;

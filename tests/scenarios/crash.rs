@@ -2,10 +2,13 @@
 //! moments, and after each kill the store reopens with every change the child reported as
 //! committed, and projections that agree with the documents.
 
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use aisle_core::Store;
 use aisle_core::demo::{DemoConfig, DemoData};
 use aisle_core::model::{StoreId, VariantSku};
-use aisle_tests::{Lines, workspace_binary};
+use aisle_tests::Lines;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -37,12 +40,12 @@ fn killed_writer_loses_nothing_it_acknowledged() -> anyhow::Result<()> {
         .collect();
     let notes_before = data.customer(5).notes.len();
 
-    let writer = workspace_binary("aisle-tests", "store_writer")?;
+    let writer = env!("CARGO_BIN_EXE_store_writer");
     let mut notes = BTreeSet::new();
     let mut sales: BTreeMap<String, VariantSku> = BTreeMap::new();
     // Kill after different amounts of work, including right after start-up.
     for (round, writes_before_kill) in [0usize, 7, 31, 3, 60].into_iter().enumerate() {
-        let mut child = Command::new(&writer)
+        let mut child = Command::new(writer)
             .arg(&db)
             .arg(customer.as_str())
             .arg(here.as_str())

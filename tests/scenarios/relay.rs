@@ -2,6 +2,9 @@
 //! data, answers its health check, keeps its data across a kill -9, and stops cleanly on
 //! SIGTERM.
 
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use aisle_tests::Relay;
 
 async fn health(relay: &Relay) -> anyhow::Result<serde_json::Value> {
@@ -43,11 +46,10 @@ async fn unknown_paths_and_bad_config_get_clear_errors() -> anyhow::Result<()> {
 
     let config = dir.path().join("relay.toml");
     std::fs::write(&config, "listen = \"not an address\"\n")?;
-    let output =
-        std::process::Command::new(aisle_tests::workspace_binary("aisle-relay", "aisle-relay")?)
-            .arg("--config")
-            .arg(&config)
-            .output()?;
+    let output = std::process::Command::new(aisle_tests::relay_binary()?)
+        .arg("--config")
+        .arg(&config)
+        .output()?;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("parsing config file"), "{stderr}");

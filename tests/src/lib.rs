@@ -87,6 +87,15 @@ fn pid_of(child: &Child) -> anyhow::Result<Pid> {
     ))
 }
 
+/// The relay binary: `AISLE_RELAY_BIN` when set (`cargo xtask test` builds the workspace once
+/// and points here), otherwise built now.
+pub fn relay_binary() -> anyhow::Result<PathBuf> {
+    match std::env::var_os("AISLE_RELAY_BIN") {
+        Some(path) => Ok(PathBuf::from(path)),
+        None => workspace_binary("aisle-relay", "aisle-relay"),
+    }
+}
+
 /// A running `aisle-relay` on loopback.
 pub struct Relay {
     child: Child,
@@ -98,7 +107,7 @@ impl Relay {
     /// Starts the relay on `127.0.0.1:0` with `data_dir` and extra flags, and waits until it
     /// says where it listens.
     pub fn start(data_dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
-        let bin = workspace_binary("aisle-relay", "aisle-relay")?;
+        let bin = relay_binary()?;
         let mut child = Command::new(bin)
             .arg("--listen")
             .arg("127.0.0.1:0")

@@ -140,7 +140,10 @@ fn test_all() -> anyhow::Result<()> {
     // build also produces the app binary the end-to-end suite drives.
     let features = ["--workspace", "--features", "aisle-app/custom-protocol"];
     run(cargo().arg("build").args(features))?;
-    run(cargo().arg("test").args(features))?;
+    run(cargo().arg("test").args(features).env(
+        "AISLE_RELAY_BIN",
+        std::fs::canonicalize("target/debug/aisle-relay")?,
+    ))?;
     e2e()?;
     eprintln!("all checks passed in {:.0?}", started.elapsed());
     Ok(())

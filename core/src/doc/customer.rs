@@ -164,7 +164,7 @@ impl CustomerDoc {
             carts: entries(&self.carts, |c| -c.updated_at),
             wishlist: {
                 let mut items: Vec<WishlistItem> = self.wishlist.values().cloned().collect();
-                items.sort_by(|a, b| b.added_at.cmp(&a.added_at));
+                items.sort_by_key(|item| std::cmp::Reverse(item.added_at));
                 items
             },
             purchases: entries(&self.purchases, |p| -p.at),

@@ -19,7 +19,7 @@ pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
 }
 
 pub(crate) fn decode_heads(bytes: &[u8], id: &DocId) -> Result<Vec<ChangeHash>> {
-    if bytes.len() % 32 != 0 {
+    if !bytes.len().is_multiple_of(32) {
         return Err(CoreError::Corrupt {
             doc: id.to_string(),
             reason: "stored heads are not a whole number of hashes".into(),
