@@ -134,6 +134,23 @@ async fn wait_for_text(
     }
 }
 
+fn output_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-output/e2e");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Prints a timing and appends it to `test-output/e2e/timings.log`.
+fn record_timing(line: &str) -> anyhow::Result<()> {
+    eprintln!("{line}");
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(output_dir()?.join("timings.log"))?;
+    std::io::Write::write_all(&mut log, format!("{line}\n").as_bytes())?;
+    Ok(())
+}
+
 async fn screenshot(client: &Client, name: &str) -> anyhow::Result<()> {
     // Two animation frames and a pause, or WebKit can return a stale frame.
     client
@@ -143,9 +160,7 @@ async fn screenshot(client: &Client, name: &str) -> anyhow::Result<()> {
         )
         .await?;
     let png = client.screenshot().await?;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-output/e2e");
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join(format!("{name}.png")), png)?;
+    std::fs::write(output_dir()?.join(format!("{name}.png")), png)?;
     Ok(())
 }
 
@@ -177,10 +192,10 @@ async fn app_shows_the_floor_with_core_data_and_navigates() -> anyhow::Result<()
             |t| t == DEMO_CUSTOMERS.to_string(),
         )
         .await?;
-        eprintln!(
-            "first start: demo data ({customers} customers) loaded and shown in {:?}",
-            started.elapsed()
-        );
+        record_timing(&format!(
+            "first start: demo data ({customers} customers) loaded and shown in {} ms",
+            started.elapsed().as_millis()
+        ))?;
         assert_eq!(
             text_of(&client, "[data-testid=stat-stores] .stat-value").await?,
             "5"
@@ -260,10 +275,10 @@ async fn app_shows_the_floor_with_core_data_and_navigates() -> anyhow::Result<()
             |t| t == DEMO_CUSTOMERS.to_string(),
         )
         .await?;
-        eprintln!(
+        record_timing(&format!(
             "cold start to a usable Floor with {DEMO_CUSTOMERS} customers: {} ms (includes WebDriver session setup)",
             started.elapsed().as_millis()
-        );
+        ))?;
         client.close().await?;
     }
     Ok(())

@@ -137,14 +137,21 @@ fn test_all() -> anyhow::Result<()> {
     ]))?;
     build_ui()?;
     // One feature set for the build and the tests, so the app and Tauri compile once; the
-    // build also produces the app binary the end-to-end suite drives.
-    let features = ["--workspace", "--features", "aisle-app/custom-protocol"];
+    // build also produces the app and relay binaries the cross-process tests drive.
+    let features = [
+        "--workspace",
+        "--features",
+        "aisle-app/custom-protocol,aisle-tests/e2e",
+    ];
     run(cargo().arg("build").args(features))?;
-    run(cargo().arg("test").args(features).env(
-        "AISLE_RELAY_BIN",
-        std::fs::canonicalize("target/debug/aisle-relay")?,
-    ))?;
-    e2e()?;
+    run(cargo()
+        .arg("test")
+        .args(features)
+        .env(
+            "AISLE_RELAY_BIN",
+            std::fs::canonicalize("target/debug/aisle-relay")?,
+        )
+        .env("AISLE_APP_BIN", std::fs::canonicalize(app_binary())?))?;
     eprintln!("all checks passed in {:.0?}", started.elapsed());
     Ok(())
 }
