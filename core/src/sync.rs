@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use crate::doc::DocId;
 use crate::error::{CoreError, Result};
-use crate::store::Store;
+use crate::store::{Pending, Store};
 
 /// Largest sync message accepted for one document.
 pub const MAX_SYNC_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -79,6 +79,7 @@ impl SyncPeer {
         let message = Message::decode(bytes)
             .map_err(|e| CoreError::invalid("sync message", &e.to_string()))?;
         let mut state = std::mem::take(self.state(store, doc)?);
+        let chunks: Vec<Vec<u8>> = message.changes.iter().map(<[u8]>::to_vec).collect();
         let result = (|| {
             let mut write = store.begin_write(doc, true)?;
             write
@@ -86,6 +87,14 @@ impl SyncPeer {
                 .sync()
                 .receive_sync_message(&mut state, message)
                 .map_err(|e| CoreError::invalid("sync message", &e.to_string()))?;
+            // Changes whose dependencies are still missing wait in memory in Automerge's queue;
+            // keep them on disk too, or the next load forgets them while the sender believes
+            // they were delivered.
+            write.pending = if !write.doc.get_missing_deps(&[]).is_empty() {
+                Pending::Add(chunks)
+            } else {
+                Pending::Clear
+            };
             store.commit_writes(vec![write])
         })();
         match result {

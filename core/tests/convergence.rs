@@ -10,7 +10,6 @@ mod common;
 
 use aisle_core::demo::{DemoConfig, DemoData};
 use aisle_core::model::{AssociateId, ProductSku, StoreId, VariantSku};
-use aisle_core::sync::SyncPeer;
 use aisle_core::{DocId, SaleRequest, Store};
 use common::{NOW, store_at};
 use proptest::prelude::*;
@@ -56,43 +55,11 @@ struct World {
     variants: Vec<VariantSku>,
     initial_stock: BTreeMap<VariantSku, i64>,
     cart: String,
+    restarts: u64,
 }
 
 fn associate() -> AssociateId {
     AssociateId::parse("prop.tester").unwrap()
-}
-
-/// Exchanges messages for `docs` until quiet or until `cut` messages were delivered.
-fn session(a: &mut Store, b: &mut Store, docs: &[DocId], cut: Option<usize>) {
-    let mut a_side = SyncPeer::new(format!("p-{}", b.writer()));
-    let mut b_side = SyncPeer::new(format!("p-{}", a.writer()));
-    let mut delivered = 0;
-    'outer: for doc in docs {
-        for _ in 0..50 {
-            let mut quiet = true;
-            if let Some(m) = a_side.generate(a, doc).unwrap() {
-                if cut == Some(delivered) {
-                    break 'outer;
-                }
-                b_side.receive(b, doc, &m).unwrap();
-                delivered += 1;
-                quiet = false;
-            }
-            if let Some(m) = b_side.generate(b, doc).unwrap() {
-                if cut == Some(delivered) {
-                    break 'outer;
-                }
-                a_side.receive(a, doc, &m).unwrap();
-                delivered += 1;
-                quiet = false;
-            }
-            if quiet {
-                break;
-            }
-        }
-    }
-    a_side.save(a).unwrap();
-    b_side.save(b).unwrap();
 }
 
 fn two_mut<T>(v: &mut [T], i: usize, j: usize) -> (&mut T, &mut T) {
@@ -164,6 +131,7 @@ impl World {
             variants,
             initial_stock,
             cart,
+            restarts: 0,
         };
         for i in 1..REPLICAS {
             world.sync(0, i, None);
@@ -189,12 +157,14 @@ impl World {
         }
         let docs = self.docs();
         let (sa, sb) = two_mut(&mut self.stores, a, b);
-        session(sa.as_mut().unwrap(), sb.as_mut().unwrap(), &docs, cut);
+        common::sync_docs(sa.as_mut().unwrap(), sb.as_mut().unwrap(), &docs, cut);
     }
 
     fn restart(&mut self, i: usize) {
         self.stores[i] = None;
-        self.stores[i] = Some(store_at(&self.paths[i], 200 + i as u64));
+        // A new seed per restart: a restarted tablet must not mint the ids it minted before.
+        self.restarts += 1;
+        self.stores[i] = Some(store_at(&self.paths[i], 1_000 + self.restarts));
     }
 
     fn path(&self) -> &Path {
@@ -380,8 +350,12 @@ fn config() -> Config {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0xA15E_2026);
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(24);
     Config {
-        cases: 24,
+        cases,
         rng_seed: RngSeed::Fixed(seed),
         failure_persistence: None,
         ..Config::default()

@@ -4,7 +4,7 @@
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::DocWrite;
+use super::{DocWrite, Pending};
 use crate::doc::DocId;
 use crate::error::{CoreError, Result};
 use crate::model::Millis;
@@ -35,7 +35,14 @@ pub(crate) fn decode_heads(bytes: &[u8], id: &DocId) -> Result<Vec<ChangeHash>> 
         .collect())
 }
 
-pub(crate) fn load(conn: &Connection, id: &DocId, actor: &ActorId) -> Result<Option<AutoCommit>> {
+/// Loads a document: its chunks, then any pending changes still waiting for dependencies.
+/// Returns the document and the heads of what is in its chunks, which is what a later
+/// `save_after` must start from: a pending change that applies now is not in the chunks yet.
+pub(crate) fn load(
+    conn: &Connection,
+    id: &DocId,
+    actor: &ActorId,
+) -> Result<Option<(AutoCommit, Vec<ChangeHash>)>> {
     let mut stmt =
         conn.prepare_cached("SELECT data FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
     let mut rows = stmt.query([id.to_string()])?;
@@ -46,14 +53,70 @@ pub(crate) fn load(conn: &Connection, id: &DocId, actor: &ActorId) -> Result<Opt
         bytes.extend_from_slice(data);
         any = true;
     }
-    if !any {
+    let mut doc = if any {
+        AutoCommit::load(&bytes).map_err(|e| CoreError::Corrupt {
+            doc: id.to_string(),
+            reason: e.to_string(),
+        })?
+    } else {
+        AutoCommit::new()
+    }
+    .with_actor(actor.clone());
+    let stored_heads = doc.get_heads();
+    let mut stmt =
+        conn.prepare_cached("SELECT data FROM doc_pending WHERE doc_id = ?1 ORDER BY id")?;
+    let mut rows = stmt.query([id.to_string()])?;
+    let mut any_pending = false;
+    while let Some(row) = rows.next()? {
+        any_pending = true;
+        let data = row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+        // Pending chunks were parsed when they arrived; one that no longer loads is only a
+        // missed optimisation, the next sync session sends its changes again.
+        if let Err(e) = doc.load_incremental(data) {
+            tracing::warn!(doc = %id, error = %e, "dropping an unreadable pending change");
+        }
+    }
+    if !any && !any_pending {
         return Ok(None);
     }
-    let doc = AutoCommit::load(&bytes).map_err(|e| CoreError::Corrupt {
-        doc: id.to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(Some(doc.with_actor(actor.clone())))
+    Ok(Some((doc, stored_heads)))
+}
+
+/// Most bytes of pending changes kept per document; beyond it they are dropped and the next
+/// sync session sends them again.
+const MAX_PENDING_BYTES: usize = 16 * 1024 * 1024;
+
+/// Records received chunks that could not apply yet, or clears them once they all have.
+pub(crate) fn update_pending(tx: &Transaction<'_>, id: &DocId, pending: &Pending) -> Result<()> {
+    let doc_id = id.to_string();
+    match pending {
+        Pending::Unchanged => {}
+        Pending::Clear => {
+            tx.execute("DELETE FROM doc_pending WHERE doc_id = ?1", [&doc_id])?;
+        }
+        Pending::Add(chunks) => {
+            let stored: i64 = tx.query_row(
+                "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM doc_pending WHERE doc_id = ?1",
+                [&doc_id],
+                |r| r.get(0),
+            )?;
+            let adding: usize = chunks.iter().map(Vec::len).sum();
+            if usize::try_from(stored)
+                .unwrap_or(usize::MAX)
+                .saturating_add(adding)
+                > MAX_PENDING_BYTES
+            {
+                tx.execute("DELETE FROM doc_pending WHERE doc_id = ?1", [&doc_id])?;
+                return Ok(());
+            }
+            let mut insert =
+                tx.prepare_cached("INSERT INTO doc_pending (doc_id, data) VALUES (?1, ?2)")?;
+            for chunk in chunks {
+                insert.execute(params![doc_id, chunk])?;
+            }
+        }
+    }
+    Ok(())
 }
 
 struct DocRow {

@@ -41,7 +41,18 @@ impl Default for StoreOptions {
 pub(crate) struct DocWrite {
     pub id: DocId,
     pub doc: AutoCommit,
+    /// What is already stored; the commit writes the changes after these.
     pub heads_before: Vec<ChangeHash>,
+    pub pending: Pending,
+}
+
+/// What to do with a document's received-but-not-yet-applicable changes.
+pub(crate) enum Pending {
+    Unchanged,
+    /// Keep these chunks: they wait for dependencies that have not arrived.
+    Add(Vec<Vec<u8>>),
+    /// Everything that was waiting has applied.
+    Clear,
 }
 
 /// One device's (or the relay's) store.
@@ -141,7 +152,7 @@ impl Store {
 
     /// Loads a document from its chunks on disk; `None` if it is not stored here.
     pub(crate) fn load_doc(&self, id: &DocId) -> Result<Option<AutoCommit>> {
-        chunks::load(&self.conn, id, &self.actor)
+        Ok(chunks::load(&self.conn, id, &self.actor)?.map(|(doc, _)| doc))
     }
 
     /// Gives `f` the document (from the hot cache when loaded) without committing anything,
@@ -153,7 +164,7 @@ impl Store {
     ) -> Result<Option<T>> {
         let doc = match self.hot_docs.remove(id) {
             Some(doc) => Some(doc),
-            None => chunks::load(&self.conn, id, &self.actor)?,
+            None => self.load_doc(id)?,
         };
         let Some(mut doc) = doc else {
             return Ok(None);
@@ -167,20 +178,25 @@ impl Store {
 
     /// Loads a document for writing. A new, empty document if absent and `create` is set.
     pub(crate) fn begin_write(&mut self, id: &DocId, create: bool) -> Result<DocWrite> {
-        let doc = match self.hot_docs.remove(id) {
-            Some(doc) => Some(doc),
+        // A cached document's in-memory heads are all stored: every change that applied to it
+        // was committed by the write that applied it.
+        let loaded = match self.hot_docs.remove(id) {
+            Some(mut doc) => {
+                let heads = doc.get_heads();
+                Some((doc, heads))
+            }
             None => chunks::load(&self.conn, id, &self.actor)?,
         };
-        let mut doc = match doc {
-            Some(doc) => doc,
-            None if create => AutoCommit::new().with_actor(self.actor.clone()),
+        let (doc, heads_before) = match loaded {
+            Some(loaded) => loaded,
+            None if create => (AutoCommit::new().with_actor(self.actor.clone()), Vec::new()),
             None => return Err(not_found(id)),
         };
-        let heads_before = doc.get_heads();
         Ok(DocWrite {
             id: id.clone(),
             doc,
             heads_before,
+            pending: Pending::Unchanged,
         })
     }
 
@@ -196,11 +212,11 @@ impl Store {
         }
         let tx = self.conn.transaction()?;
         for write in &mut writes {
-            if write.doc.get_heads() == write.heads_before {
-                continue;
+            if write.doc.get_heads() != write.heads_before {
+                chunks::append(&tx, write, now)?;
+                projection::project(&tx, write, &self.writer, &self.ids, now)?;
             }
-            chunks::append(&tx, write, now)?;
-            projection::project(&tx, write, &self.writer, &self.ids, now)?;
+            chunks::update_pending(&tx, &write.id, &write.pending)?;
         }
         tx.commit()?;
         for write in writes {
@@ -240,6 +256,7 @@ impl Store {
                     id,
                     doc: AutoCommit::new().with_actor(actor.clone()),
                     heads_before: Vec::new(),
+                    pending: Pending::Unchanged,
                 };
                 autosurgeon::reconcile(&mut write.doc, &customer)?;
                 write.doc.commit_with(

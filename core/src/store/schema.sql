@@ -26,6 +26,15 @@ CREATE TABLE doc_chunks (
     PRIMARY KEY (doc_id, seq)
 ) WITHOUT ROWID;
 
+-- Received changes whose dependencies have not arrived yet (a bloom-filter false positive on
+-- the sender, or a cut connection). Replayed on every load until they apply.
+CREATE TABLE doc_pending (
+    id     INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL,
+    data   BLOB NOT NULL
+);
+CREATE INDEX doc_pending_by_doc ON doc_pending(doc_id);
+
 -- Automerge sync state (shared heads) per peer per document, so a reconnect does not
 -- start from nothing.
 CREATE TABLE sync_states (

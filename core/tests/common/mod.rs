@@ -29,31 +29,58 @@ pub fn demo_store(path: &Path, seed: u64, customers: usize) -> (Store, DemoData)
     (store, data)
 }
 
-/// Runs Automerge sync for one document between two stores until neither has anything to
-/// send. Returns the number of messages exchanged.
-pub fn sync_doc(a: &mut Store, b: &mut Store, doc: &DocId) -> usize {
-    let mut a_to_b = SyncPeer::new(format!("peer-{}", b.writer()));
-    let mut b_to_a = SyncPeer::new(format!("peer-{}", a.writer()));
-    let mut messages = 0;
-    for _ in 0..100 {
-        let mut quiet = true;
-        if let Some(msg) = a_to_b.generate(a, doc).unwrap() {
-            b_to_a.receive(b, doc, &msg).unwrap();
-            messages += 1;
-            quiet = false;
+/// Runs Automerge sync for `docs` between two stores until neither has anything to send, or
+/// until `cut` messages were delivered (a dropped connection). Saves both sides' sync states
+/// either way, as a session ending does. Returns the number of messages delivered.
+pub fn sync_docs(a: &mut Store, b: &mut Store, docs: &[DocId], cut: Option<usize>) -> usize {
+    let mut a_side = SyncPeer::new(format!("peer-{}", b.writer()));
+    let mut b_side = SyncPeer::new(format!("peer-{}", a.writer()));
+    let mut delivered = 0;
+    'docs: for doc in docs {
+        let mut settled = false;
+        for _ in 0..100 {
+            if cut == Some(delivered) {
+                break 'docs;
+            }
+            let a_said = deliver(a, &mut a_side, b, &mut b_side, doc);
+            delivered += usize::from(a_said);
+            if cut == Some(delivered) {
+                break 'docs;
+            }
+            let b_said = deliver(b, &mut b_side, a, &mut a_side, doc);
+            delivered += usize::from(b_said);
+            if !a_said && !b_said {
+                settled = true;
+                break;
+            }
         }
-        if let Some(msg) = b_to_a.generate(b, doc).unwrap() {
-            a_to_b.receive(a, doc, &msg).unwrap();
-            messages += 1;
-            quiet = false;
-        }
-        if quiet {
-            a_to_b.save(a).unwrap();
-            b_to_a.save(b).unwrap();
-            return messages;
-        }
+        assert!(settled, "sync of {doc} did not settle");
     }
-    panic!("sync of {doc} did not settle");
+    a_side.save(a).unwrap();
+    b_side.save(b).unwrap();
+    delivered
+}
+
+/// Sends one message for `doc` from one side to the other, if it has one.
+fn deliver(
+    from: &mut Store,
+    from_side: &mut SyncPeer,
+    to: &mut Store,
+    to_side: &mut SyncPeer,
+    doc: &DocId,
+) -> bool {
+    match from_side.generate(from, doc).unwrap() {
+        Some(message) => {
+            to_side.receive(to, doc, &message).unwrap();
+            true
+        }
+        None => false,
+    }
+}
+
+/// Syncs one document to completion.
+pub fn sync_doc(a: &mut Store, b: &mut Store, doc: &DocId) -> usize {
+    sync_docs(a, b, std::slice::from_ref(doc), None)
 }
 
 /// A second replica that starts with copies of `docs` from `source`.
