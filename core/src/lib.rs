@@ -6,6 +6,8 @@
 
 pub mod model;
 
+#[cfg(feature = "client")]
+pub mod client;
 #[cfg(feature = "store")]
 mod clock;
 #[cfg(feature = "store")]
@@ -19,11 +21,18 @@ pub mod import;
 #[cfg(feature = "store")]
 mod ops;
 #[cfg(feature = "store")]
+pub mod protocol;
+#[cfg(feature = "store")]
+pub mod replicate;
+#[cfg(feature = "store")]
 mod store;
 #[cfg(feature = "store")]
 pub mod sync;
 pub mod validate;
 
+/// The Automerge version the documents use, for crates that handle heads and actors.
+#[cfg(feature = "store")]
+pub use automerge;
 #[cfg(feature = "store")]
 pub use clock::{Clock, IdGen};
 #[cfg(feature = "store")]
@@ -33,4 +42,4 @@ pub use error::{CoreError, Result};
 #[cfg(feature = "store")]
 pub use ops::{HoldRequest, SaleRequest};
 #[cfg(feature = "store")]
-pub use store::{Store, StoreOptions};
+pub use store::{Committed, Store, StoreOptions};

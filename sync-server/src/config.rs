@@ -2,33 +2,85 @@
 //! flags, later ones overriding earlier ones.
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "aisle-relay",
-    version,
-    about = "Aisle relay: sync, ingest and admin API"
-)]
+#[command(name = "aisle-relay", version, about = "Aisle relay: sync, ingest and admin API")]
 pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
     /// TOML configuration file.
-    #[arg(long, env = "AISLE_RELAY_CONFIG")]
+    #[arg(long, global = true, env = "AISLE_RELAY_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Address to listen on; port 0 picks a free port.
-    #[arg(long, env = "AISLE_RELAY_LISTEN")]
-    pub listen: Option<SocketAddr>,
-    /// Directory for the relay's SQLite database.
-    #[arg(long, env = "AISLE_RELAY_DATA_DIR")]
+    /// Directory for the relay's SQLite databases.
+    #[arg(long, global = true, env = "AISLE_RELAY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the sync endpoint and HTTP API (the default).
+    Serve,
+    /// Manage stores and devices (works on the data directory, also while the relay runs).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, global = true, env = "AISLE_RELAY_LISTEN")]
+    pub listen: Option<SocketAddr>,
     /// Load the demo retailer into an empty database.
-    #[arg(long, env = "AISLE_RELAY_DEMO")]
+    #[arg(long, global = true, env = "AISLE_RELAY_DEMO")]
     pub demo: bool,
     /// Number of demo customers.
-    #[arg(long, env = "AISLE_DEMO_CUSTOMERS")]
+    #[arg(long, global = true, env = "AISLE_DEMO_CUSTOMERS")]
     pub demo_customers: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a one-time enrolment code for a device (printed with a QR code).
+    Enrol {
+        #[arg(long)]
+        store: String,
+        #[arg(long, value_parser = ["associate", "kiosk", "manager"], default_value = "associate")]
+        role: String,
+        #[arg(long)]
+        name: String,
+        /// Print only the code (for scripts).
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Revoke a device: its token stops working at once.
+    Revoke { device: String },
+    /// List enrolled devices.
+    Devices,
+    /// Add a store to the catalog with an empty inventory.
+    CreateStore {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        city: String,
+        #[arg(long)]
+        latitude: f64,
+        #[arg(long)]
+        longitude: f64,
+    },
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -38,6 +90,8 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     demo: Option<bool>,
     demo_customers: Option<usize>,
+    tenant: Option<String>,
+    admin_token: Option<String>,
 }
 
 /// The settings the relay runs with.
@@ -47,11 +101,15 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub demo: bool,
     pub demo_customers: usize,
+    pub tenant: String,
+    /// From the config file or `AISLE_RELAY_ADMIN_TOKEN`; otherwise generated into
+    /// `<data-dir>/admin-token` on first start.
+    pub admin_token: Option<String>,
 }
 
 impl Config {
-    pub fn load(cli: Cli) -> anyhow::Result<Self> {
-        let file = match &cli.config {
+    pub fn load(common: &Common, serve: &ServeArgs) -> anyhow::Result<Self> {
+        let file = match &common.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading config file {}", path.display()))?;
@@ -61,16 +119,19 @@ impl Config {
             None => FileConfig::default(),
         };
         Ok(Self {
-            listen: cli
+            listen: serve
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8787))),
-            data_dir: cli
+            data_dir: common
                 .data_dir
+                .clone()
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("relay-data")),
-            demo: cli.demo || file.demo.unwrap_or(false),
-            demo_customers: cli.demo_customers.or(file.demo_customers).unwrap_or(10_000),
+            demo: serve.demo || file.demo.unwrap_or(false),
+            demo_customers: serve.demo_customers.or(file.demo_customers).unwrap_or(10_000),
+            tenant: file.tenant.unwrap_or_else(|| "demo".into()),
+            admin_token: std::env::var("AISLE_RELAY_ADMIN_TOKEN").ok().or(file.admin_token),
         })
     }
 }

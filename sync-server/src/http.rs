@@ -1,54 +1,84 @@
-//! The relay's HTTP surface. For now: the health check, with what the relay holds.
+//! The relay's HTTP surface: health and metrics, device enrolment, on-demand customer fetch,
+//! the admin API, and the WebSocket sync endpoint.
 
-use aisle_core::Store;
-use aisle_core::model::{ApiError, ErrorCode, StoreStats};
-use axum::extract::State;
-use axum::http::StatusCode;
+use aisle_core::DocId;
+use aisle_core::model::{ApiError, CustomerSummary, ErrorCode, Identifier, LoyaltyId, NfcUid, StoreId, StoreStats};
+use aisle_core::protocol::{Role, heads_to_wire};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone)]
-pub struct AppState {
-    store: Arc<Mutex<Store>>,
-    started: Instant,
-}
-
-impl AppState {
-    pub fn new(store: Arc<Mutex<Store>>) -> Self {
-        Self {
-            store,
-            started: Instant::now(),
-        }
-    }
-
-    /// Runs a store operation off the async runtime.
-    async fn with_store<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Store) -> aisle_core::Result<T> + Send + 'static,
-    ) -> Result<T, HttpError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
-            f(&mut store).map_err(|e| HttpError(e.to_api()))
-        })
-        .await
-        .map_err(|e| {
-            HttpError(ApiError {
-                code: ErrorCode::Internal,
-                message: format!("task failed: {e}"),
-            })
-        })?
-    }
-}
+use crate::registry::Device;
+use crate::state::AppState;
+use crate::sync_ws::{self, bearer};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/enrol", post(enrol))
+        .route("/v1/sync", get(sync_ws::upgrade))
+        .route("/v1/customers/lookup", get(lookup_customer))
+        .route("/v1/customers/search", get(search_customers))
+        .route("/v1/admin/codes", post(create_code))
+        .route("/v1/admin/devices", get(list_devices))
+        .route("/v1/admin/devices/{id}/revoke", post(revoke_device))
         .with_state(state)
+}
+
+/// An error as JSON `{code, message}` with a status that matches the code.
+pub struct HttpError(StatusCode, ApiError);
+
+impl HttpError {
+    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self(status, ApiError { code, message: message.into() })
+    }
+    fn unauthorised(message: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidInput, message)
+    }
+    fn forbidden(message: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::InvalidInput, message)
+    }
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidInput, message)
+    }
+}
+
+impl From<ApiError> for HttpError {
+    fn from(e: ApiError) -> Self {
+        let status = match e.code {
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
+            ErrorCode::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::StorageFull | ErrorCode::Storage | ErrorCode::Corrupt | ErrorCode::Internal => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        Self(status, e)
+    }
+}
+
+impl From<aisle_core::CoreError> for HttpError {
+    fn from(e: aisle_core::CoreError) -> Self {
+        e.to_api().into()
+    }
+}
+
+impl From<anyhow::Error> for HttpError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, e.to_string())
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
 }
 
 #[derive(Serialize)]
@@ -56,33 +86,229 @@ struct Health {
     status: &'static str,
     version: &'static str,
     uptime_seconds: u64,
+    connected_devices: i64,
     store: StoreStats,
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, HttpError> {
-    let stats = state.with_store(|s| s.stats()).await?;
+    let stats = state.with_storage(|s| s.stats()).await??;
+    state.metrics.documents.set(i64::try_from(stats.documents).unwrap_or(i64::MAX));
     Ok(Json(Health {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.started.elapsed().as_secs(),
+        connected_devices: state.metrics.connected_devices.get(),
         store: stats,
     }))
 }
 
-/// An error as JSON `{code, message}` with a status that matches the code.
-pub struct HttpError(ApiError);
-
-impl IntoResponse for HttpError {
-    fn into_response(self) -> Response {
-        let status = match self.0.code {
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
-            ErrorCode::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::StorageFull
-            | ErrorCode::Storage
-            | ErrorCode::Corrupt
-            | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        (status, Json(self.0)).into_response()
+async fn metrics(State(state): State<AppState>) -> Response {
+    if let Ok(Ok(stats)) = state.with_storage(|s| s.stats()).await {
+        state.metrics.documents.set(i64::try_from(stats.documents).unwrap_or(i64::MAX));
     }
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct EnrolRequest {
+    code: String,
+    /// The device's Automerge actor id, hex.
+    actor: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct EnrolResponse {
+    pub device: String,
+    pub token: String,
+    pub store: String,
+    pub role: Role,
+}
+
+async fn enrol(State(state): State<AppState>, Json(request): Json<EnrolRequest>) -> Result<Json<EnrolResponse>, HttpError> {
+    let actor = decode_hex(&request.actor).ok_or_else(|| HttpError::bad_request("actor must be hex"))?;
+    let result = state.with_storage(move |s| s.enrol(&request.code, &actor)).await?;
+    match result {
+        Ok((device, token)) => Ok(Json(EnrolResponse {
+            device: device.id,
+            token,
+            store: device.store.to_string(),
+            role: device.role,
+        })),
+        Err(e) => Err(HttpError::bad_request(e.to_string())),
+    }
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 || text.len() > 64 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The device a request's bearer token belongs to; revoked devices are refused.
+async fn device_of(state: &AppState, headers: &HeaderMap) -> Result<Device, HttpError> {
+    let token = bearer(headers)
+        .map(str::to_string)
+        .ok_or_else(|| HttpError::unauthorised("missing bearer token"))?;
+    match state.with_storage(move |s| s.authenticate(&token)).await? {
+        Ok(Some(device)) if !device.revoked => Ok(device),
+        Ok(Some(_)) => Err(HttpError::unauthorised("this device was revoked")),
+        Ok(None) => Err(HttpError::unauthorised("unknown token")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn require_staff(device: &Device) -> Result<(), HttpError> {
+    if device.role == Role::Kiosk {
+        return Err(HttpError::forbidden("kiosks cannot read customer profiles"));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct LookupQuery {
+    loyalty: Option<String>,
+    nfc: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    id: Option<String>,
+}
+
+/// One customer's document, fetched on demand (a customer of another store who walked in).
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct FetchedCustomer {
+    pub doc: String,
+    pub heads: Vec<String>,
+    /// The stored document, base64.
+    pub document: String,
+}
+
+async fn lookup_customer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LookupQuery>,
+) -> Result<Json<FetchedCustomer>, HttpError> {
+    let device = device_of(&state, &headers).await?;
+    require_staff(&device)?;
+    let identifier = if let Some(l) = query.loyalty {
+        Some(Identifier::Loyalty(LoyaltyId::parse(l).map_err(|e| HttpError::bad_request(e.to_string()))?))
+    } else if let Some(n) = query.nfc {
+        Some(Identifier::Nfc(NfcUid::parse(n).map_err(|e| HttpError::bad_request(e.to_string()))?))
+    } else if let Some(e) = query.email {
+        Some(Identifier::Email(e))
+    } else {
+        query.phone.map(Identifier::Phone)
+    };
+    let fetched = state
+        .with_storage(move |s| -> Result<FetchedCustomer, aisle_core::CoreError> {
+            let customer = match (identifier, query.id) {
+                (Some(identifier), _) => s.identify(&identifier)?,
+                (None, Some(id)) => aisle_core::model::CustomerId::parse(id)?,
+                (None, None) => return Err(aisle_core::CoreError::invalid("query", "give loyalty, nfc, email, phone or id")),
+            };
+            let doc = DocId::Customer(customer.clone());
+            let (heads, bytes) = s
+                .changes_since(&doc, &[])?
+                .ok_or_else(|| aisle_core::CoreError::not_found("customer", &customer))?;
+            s.grant(&device.id, &doc)?;
+            Ok(FetchedCustomer {
+                doc: doc.to_string(),
+                heads: heads_to_wire(&heads).iter().map(hex).collect(),
+                document: STANDARD.encode(bytes),
+            })
+        })
+        .await??;
+    Ok(Json(fetched))
+}
+
+fn hex(bytes: &[u8; 32]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    q: String,
+}
+
+async fn search_customers(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<SearchQuery>,
+) -> Result<Json<Vec<CustomerSummary>>, HttpError> {
+    let device = device_of(&state, &headers).await?;
+    require_staff(&device)?;
+    let found = state.with_storage(move |s| s.search(&query.q, 20)).await??;
+    Ok(Json(found))
+}
+
+fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), HttpError> {
+    match bearer(headers) {
+        Some(token) if token.as_bytes() == state.admin_token.as_bytes() => Ok(()),
+        _ => Err(HttpError::unauthorised("admin token required")),
+    }
+}
+
+#[derive(Deserialize)]
+struct CodeRequest {
+    store: String,
+    role: Role,
+    name: String,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct CodeResponse {
+    pub code: String,
+}
+
+async fn create_code(State(state): State<AppState>, headers: HeaderMap, Json(request): Json<CodeRequest>) -> Result<Json<CodeResponse>, HttpError> {
+    require_admin(&state, &headers)?;
+    let store = StoreId::parse(request.store).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let code = state
+        .with_storage(move |s| s.create_code(&store, request.role, &request.name))
+        .await??;
+    Ok(Json(CodeResponse { code }))
+}
+
+#[derive(Serialize)]
+struct DeviceView {
+    id: String,
+    name: String,
+    store: String,
+    role: Role,
+    revoked: bool,
+    last_seen_at: Option<i64>,
+}
+
+async fn list_devices(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<DeviceView>>, HttpError> {
+    require_admin(&state, &headers)?;
+    let devices = state.with_storage(|s| s.devices()).await??;
+    Ok(Json(
+        devices
+            .into_iter()
+            .map(|d| DeviceView {
+                id: d.id,
+                name: d.name,
+                store: d.store.to_string(),
+                role: d.role,
+                revoked: d.revoked,
+                last_seen_at: d.last_seen_at,
+            })
+            .collect(),
+    ))
+}
+
+async fn revoke_device(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, HttpError> {
+    require_admin(&state, &headers)?;
+    let device = id.clone();
+    let revoked = state.with_storage(move |s| s.revoke(&device)).await??;
+    // Open connections of the device close now, not at their next check.
+    state.hub.revoke(&id);
+    if revoked { Ok(StatusCode::NO_CONTENT) } else { Err(HttpError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such active device")) }
 }

@@ -1,20 +1,29 @@
-//! `aisle-relay`: serves the sync endpoint and HTTP API over the relay's embedded SQLite store.
+//! `aisle-relay`: serves the sync endpoint and HTTP API over the relay's embedded SQLite
+//! storage, and administers stores and devices.
 
+mod acl;
+mod admin;
 mod config;
 mod http;
+mod hub;
+mod metrics;
+mod registry;
+mod state;
+mod storage;
+mod sync_ws;
 
 use anyhow::Context;
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
-use std::sync::{Arc, Mutex};
 use tracing::info;
 
-use aisle_core::Store;
 use aisle_core::demo::{self, DemoConfig};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+use crate::config::{Cli, Command, Config};
+use crate::storage::{RelayStorage, SqliteStorage};
+
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -22,41 +31,59 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let config = config::Config::load(config::Cli::parse())?;
+    let cli = Cli::parse();
+    let config = Config::load(&cli.common, &cli.serve)?;
+    match cli.command {
+        None | Some(Command::Serve) => serve(config),
+        Some(Command::Admin(command)) => admin::run(&config, command),
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let db_path = config.data_dir.join("relay.sqlite3");
-    let mut store = Store::open(&db_path)
-        .with_context(|| format!("opening relay database {}", db_path.display()))?;
+    let mut storage = SqliteStorage::open(&config.data_dir, &config.tenant)?;
     if config.demo {
-        seed_demo(&mut store, config.demo_customers)?;
+        seed_demo(&mut storage, config.demo_customers)?;
     }
-    let state = http::AppState::new(Arc::new(Mutex::new(store)));
+    // Demo data committed before serving needs no fan-out.
+    storage.take_committed();
+    let admin_token = admin::admin_token(&config)?;
+    let state = state::AppState::new(Box::new(storage), admin_token);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(config, state))
+}
 
+async fn run(config: Config, state: state::AppState) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    info!(%addr, db = %db_path.display(), "relay listening");
+    info!(%addr, data = %config.data_dir.display(), "relay listening");
     // Tests and scripts read this line to learn the port.
     let mut stdout = std::io::stdout();
     writeln!(stdout, "aisle-relay listening on http://{addr}")?;
     stdout.flush()?;
-
-    axum::serve(listener, http::router(state))
+    axum::serve(listener, http::router(state.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // Every write is committed as it happens; checkpoint the WAL so the files are compact.
+    drop(state.storage_blocking());
     info!("relay stopped");
     Ok(())
 }
 
-fn seed_demo(store: &mut Store, customers: usize) -> anyhow::Result<()> {
+fn seed_demo(storage: &mut SqliteStorage, customers: usize) -> anyhow::Result<()> {
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let seeded = demo::seed_if_empty(store, DemoConfig::new(customers, store.now()), |p| {
+    let store = storage.documents();
+    let now = store.now();
+    let seeded = demo::seed_if_empty(store, DemoConfig::new(customers, now), |p| {
         bar.set_message(p.stage);
         bar.set_length(p.total as u64);
         bar.set_position(p.done as u64);

@@ -96,6 +96,21 @@ pub fn relay_binary() -> anyhow::Result<PathBuf> {
     }
 }
 
+/// Creates a one-time enrolment code with the relay's admin command.
+pub fn enrolment_code(data_dir: &Path, store: &str, role: &str, name: &str) -> anyhow::Result<String> {
+    let output = Command::new(relay_binary()?)
+        .args(["admin", "enrol", "--quiet", "--store", store, "--role", role, "--name", name])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .context("running aisle-relay admin enrol")?;
+    if !output.status.success() {
+        bail!("admin enrol failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
 /// A running `aisle-relay` on loopback.
 pub struct Relay {
     child: Child,

@@ -46,6 +46,20 @@ impl Store {
         self.commit_writes(vec![write])
     }
 
+    /// Adds or updates one store in the catalog document (relay side).
+    pub fn add_store(&mut self, store: StoreInfo) -> Result<()> {
+        validate::check_text("store name", &store.name, MAX_SHORT_TEXT_CHARS)?;
+        validate::check_text("city", &store.city, MAX_SHORT_TEXT_CHARS)?;
+        if !(-90.0..=90.0).contains(&store.latitude) || !(-180.0..=180.0).contains(&store.longitude) {
+            return Err(CoreError::invalid("location", "is not a latitude and longitude"));
+        }
+        let mut write = self.begin_write(&DocId::Catalog, false)?;
+        let mut catalog: CatalogDoc = crate::doc::hydrate_doc(&write.doc, &DocId::Catalog)?;
+        catalog.stores.insert(store.id.to_string(), store);
+        autosurgeon::reconcile(&mut write.doc, &catalog)?;
+        self.commit_writes(vec![write])
+    }
+
     pub fn stores(&self) -> Result<Vec<StoreInfo>> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT store_id, name, city, latitude, longitude FROM stores ORDER BY name",

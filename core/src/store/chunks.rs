@@ -127,8 +127,9 @@ struct DocRow {
 }
 
 /// Appends the write's new changes as a chunk (the whole document for a new one) and updates
-/// its `docs` row; compacts when due.
-pub(crate) fn append(tx: &Transaction<'_>, write: &mut DocWrite, now: Millis) -> Result<()> {
+/// its `docs` row; compacts when due. Returns the new changes, for peers that had
+/// `heads_before`.
+pub(crate) fn append(tx: &Transaction<'_>, write: &mut DocWrite, now: Millis) -> Result<Vec<u8>> {
     let doc_id = write.id.to_string();
     let row = tx
         .query_row(
@@ -149,13 +150,17 @@ pub(crate) fn append(tx: &Transaction<'_>, write: &mut DocWrite, now: Millis) ->
         return replace_with_snapshot(tx, &write.id, &mut write.doc, now);
     };
     let chunk = write.doc.save_after(&write.heads_before);
+    if chunk.is_empty() {
+        return Ok(chunk);
+    }
     let chunk_len = i64::try_from(chunk.len()).unwrap_or(i64::MAX);
     let incremental_bytes = row.incremental_bytes + chunk_len;
     let incremental_chunks = row.incremental_chunks + 1;
     if incremental_chunks >= COMPACT_AFTER_CHUNKS
         || (incremental_bytes > row.snapshot_bytes && incremental_bytes > COMPACT_AFTER_BYTES)
     {
-        return replace_with_snapshot(tx, &write.id, &mut write.doc, now);
+        replace_with_snapshot(tx, &write.id, &mut write.doc, now)?;
+        return Ok(chunk);
     }
     tx.execute(
         "INSERT INTO doc_chunks (doc_id, seq, data) VALUES (?1, ?2, ?3)",
@@ -174,16 +179,17 @@ pub(crate) fn append(tx: &Transaction<'_>, write: &mut DocWrite, now: Millis) ->
             now
         ],
     )?;
-    Ok(())
+    Ok(chunk)
 }
 
-/// Writes the whole document as one snapshot chunk, replacing any earlier chunks.
+/// Writes the whole document as one snapshot chunk, replacing any earlier chunks. Returns the
+/// snapshot.
 pub(crate) fn replace_with_snapshot(
     tx: &Transaction<'_>,
     id: &DocId,
     doc: &mut AutoCommit,
     now: Millis,
-) -> Result<()> {
+) -> Result<Vec<u8>> {
     let doc_id = id.to_string();
     let snapshot = doc.save();
     let next_seq: i64 = tx
@@ -216,5 +222,23 @@ pub(crate) fn replace_with_snapshot(
         "INSERT INTO doc_chunks (doc_id, seq, data) VALUES (?1, ?2, ?3)",
         params![doc_id, next_seq, snapshot],
     )?;
-    Ok(())
+    Ok(snapshot)
+}
+
+/// The stored bytes of a document (its chunks, concatenated; loadable as is) and its heads,
+/// without loading it into Automerge.
+pub(crate) fn stored_bytes(conn: &Connection, id: &DocId) -> Result<Option<(Vec<u8>, Vec<ChangeHash>)>> {
+    let heads: Option<Vec<u8>> = conn
+        .query_row("SELECT heads FROM docs WHERE doc_id = ?1", [id.to_string()], |r| r.get(0))
+        .optional()?;
+    let Some(heads) = heads else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached("SELECT data FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut rows = stmt.query([id.to_string()])?;
+    let mut bytes = Vec::new();
+    while let Some(row) = rows.next()? {
+        bytes.extend_from_slice(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
+    }
+    Ok(Some((bytes, decode_heads(&heads, id)?)))
 }

@@ -2,7 +2,7 @@
 //! lookups. A document change and the projection rows it implies commit in one transaction, so
 //! a killed process leaves either both or neither.
 
-mod chunks;
+pub(crate) mod chunks;
 mod projection;
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
@@ -24,6 +24,8 @@ pub struct StoreOptions {
     pub ids: IdGen,
     /// Used to complete phone numbers typed without a country code.
     pub default_country_code: String,
+    /// Keep the changefeed and a log of commits for live fan-out (the relay does).
+    pub changefeed: bool,
 }
 
 impl Default for StoreOptions {
@@ -32,6 +34,7 @@ impl Default for StoreOptions {
             clock: Clock::System,
             ids: IdGen::random(),
             default_country_code: "44".to_string(),
+            changefeed: false,
         }
     }
 }
@@ -67,6 +70,23 @@ pub struct Store {
     /// The catalog and inventory documents are big and written often; they stay loaded.
     /// Customer documents are small and many: loaded per operation, never kept.
     hot_docs: HashMap<DocId, AutoCommit>,
+    /// With the changefeed on: what was committed since the last [`Store::take_committed`].
+    committed: Option<Vec<Committed>>,
+}
+
+/// A document change that was committed, for live fan-out to peers.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    pub doc: DocId,
+    /// Heads after the change.
+    pub heads: Vec<ChangeHash>,
+    /// Heads before it: a peer at these heads needs exactly `changes`.
+    pub heads_before: Vec<ChangeHash>,
+    /// The new changes (the whole document if it is new).
+    pub changes: Vec<u8>,
+    /// Changefeed sequence number and scope.
+    pub seq: i64,
+    pub scope: String,
 }
 
 impl std::fmt::Debug for Store {
@@ -104,6 +124,7 @@ impl Store {
             ids: options.ids,
             default_country_code: options.default_country_code,
             hot_docs: HashMap::new(),
+            committed: options.changefeed.then(Vec::new),
         })
     }
 
@@ -114,6 +135,11 @@ impl Store {
     /// This store's Automerge actor, as hex: the key under which it writes per-writer tallies.
     pub fn writer(&self) -> &str {
         &self.writer
+    }
+
+    /// This store's Automerge actor id.
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
     }
 
     pub(crate) fn conn(&self) -> &Connection {
@@ -155,6 +181,19 @@ impl Store {
         Ok(chunks::load(&self.conn, id, &self.actor)?.map(|(doc, _)| doc))
     }
 
+    /// Takes a document out of the hot cache if it is there and still what is on disk (another
+    /// process, such as the relay's admin command, may have written to the same database).
+    fn take_hot(&mut self, id: &DocId) -> Result<Option<AutoCommit>> {
+        let Some(mut doc) = self.hot_docs.remove(id) else {
+            return Ok(None);
+        };
+        if doc.get_heads() == self.doc_heads(id)? {
+            Ok(Some(doc))
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Gives `f` the document (from the hot cache when loaded) without committing anything,
     /// e.g. to generate a sync message.
     pub(crate) fn with_doc<T>(
@@ -162,7 +201,7 @@ impl Store {
         id: &DocId,
         f: impl FnOnce(&mut AutoCommit) -> T,
     ) -> Result<Option<T>> {
-        let doc = match self.hot_docs.remove(id) {
+        let doc = match self.take_hot(id)? {
             Some(doc) => Some(doc),
             None => self.load_doc(id)?,
         };
@@ -180,7 +219,7 @@ impl Store {
     pub(crate) fn begin_write(&mut self, id: &DocId, create: bool) -> Result<DocWrite> {
         // A cached document's in-memory heads are all stored: every change that applied to it
         // was committed by the write that applied it.
-        let loaded = match self.hot_docs.remove(id) {
+        let loaded = match self.take_hot(id)? {
             Some(mut doc) => {
                 let heads = doc.get_heads();
                 Some((doc, heads))
@@ -211,14 +250,30 @@ impl Store {
             );
         }
         let tx = self.conn.transaction()?;
+        let mut committed = Vec::new();
         for write in &mut writes {
-            if write.doc.get_heads() != write.heads_before {
-                chunks::append(&tx, write, now)?;
+            let heads = write.doc.get_heads();
+            if heads != write.heads_before {
+                let changes = chunks::append(&tx, write, now)?;
                 projection::project(&tx, write, &self.writer, &self.ids, now)?;
+                if self.committed.is_some() {
+                    let (seq, scope) = projection::advance_feed(&tx, &write.id)?;
+                    committed.push(Committed {
+                        doc: write.id.clone(),
+                        heads,
+                        heads_before: write.heads_before.clone(),
+                        changes,
+                        seq,
+                        scope,
+                    });
+                }
             }
             chunks::update_pending(&tx, &write.id, &write.pending)?;
         }
         tx.commit()?;
+        if let Some(log) = &mut self.committed {
+            log.extend(committed);
+        }
         for write in writes {
             if !matches!(write.id, DocId::Customer(_)) {
                 self.hot_docs.insert(write.id, write.doc);
@@ -237,6 +292,7 @@ impl Store {
     ) -> Result<()> {
         let now = self.clock.now();
         let actor = self.actor.clone();
+        let mut new_commits = Vec::new();
         let tx = self.conn.transaction()?;
         {
             let mut sink = |customer: CustomerDoc| -> Result<()> {
@@ -262,13 +318,33 @@ impl Store {
                 write.doc.commit_with(
                     automerge::transaction::CommitOptions::default().with_time(now / 1000),
                 );
-                chunks::append(&tx, &mut write, now)?;
-                projection::project_customer(&tx, &customer)
+                let changes = chunks::append(&tx, &mut write, now)?;
+                projection::project_customer(&tx, &customer)?;
+                if self.committed.is_some() {
+                    let (seq, scope) = projection::advance_feed(&tx, &write.id)?;
+                    new_commits.push(Committed {
+                        heads: write.doc.get_heads(),
+                        doc: write.id,
+                        heads_before: Vec::new(),
+                        changes,
+                        seq,
+                        scope,
+                    });
+                }
+                Ok(())
             };
             fill(&self.ids, &mut sink)?;
         }
         tx.commit()?;
+        if let Some(log) = &mut self.committed {
+            log.extend(new_commits);
+        }
         Ok(())
+    }
+
+    /// What was committed since the last call (empty unless the changefeed is on).
+    pub fn take_committed(&mut self) -> Vec<Committed> {
+        self.committed.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Runs `f` in one SQLite transaction over projection tables only (no document change).

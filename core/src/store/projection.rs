@@ -341,6 +341,38 @@ fn record_oversell(
     Ok(())
 }
 
+/// Which devices receive a document: `catalog`, `inventory:<store>` or `customers:<home store>`.
+pub(crate) fn scope_of(tx: &Transaction<'_>, id: &DocId) -> Result<String> {
+    Ok(match id {
+        DocId::Catalog => "catalog".to_string(),
+        DocId::Inventory(store) => format!("inventory:{store}"),
+        DocId::Customer(customer) => {
+            let home: Option<String> = tx
+                .query_row(
+                    "SELECT home_store FROM customers WHERE customer_id = ?1",
+                    [customer.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            format!("customers:{}", home.unwrap_or_default())
+        }
+    })
+}
+
+/// Gives a changed document the next changefeed sequence number.
+pub(crate) fn advance_feed(tx: &Transaction<'_>, id: &DocId) -> Result<(i64, String)> {
+    let scope = scope_of(tx, id)?;
+    let seq: i64 = tx.query_row(
+        "INSERT INTO feed (doc_id, seq, scope)
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM feed), ?2)
+         ON CONFLICT (doc_id) DO UPDATE SET seq = excluded.seq, scope = excluded.scope
+         RETURNING seq",
+        params![id.to_string(), scope],
+        |r| r.get(0),
+    )?;
+    Ok((seq, scope))
+}
+
 /// Removes every projection row of a document.
 pub(crate) fn unproject(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
     match id {

@@ -1,0 +1,672 @@
+//! The tablet's sync client: a background task that keeps one WebSocket to the relay, resumes
+//! from its changefeed cursor, pushes local changes and applies the relay's, and reconnects
+//! with jittered backoff when the network goes. Documents are loaded one at a time as frames
+//! need them, never all at once.
+//!
+//! A change is "synced" once the relay acknowledged it durably; until then the document counts
+//! as pending in [`SyncStatus::pending`].
+
+use automerge::ChangeHash;
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::doc::DocId;
+use crate::error::CoreError;
+use crate::model::{Identifier, Millis};
+use crate::protocol::{
+    ClientFrame, DocChanges, DocHeads, MAX_DOCS_PER_FRAME, MAX_FRAME_BYTES, Role, ServerFrame,
+    heads_from_wire, heads_to_wire,
+};
+use crate::store::Store;
+
+/// The peer name under which a tablet records what the relay has.
+pub const RELAY_PEER: &str = "relay";
+const CURSOR_KEY: &str = "relay_cursor";
+/// Bytes of changes per pushed frame.
+const PUSH_FRAME_TARGET: usize = 2 * 1024 * 1024;
+const KEEPALIVE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("cannot reach the relay: {0}")]
+    Connect(String),
+    #[error("the relay refused this device: {0}")]
+    Refused(String),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+/// Where the relay is and how this tablet proves who it is.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncConfig {
+    /// `http://host:port` of the relay.
+    pub relay_url: String,
+    pub token: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Connection {
+    Offline,
+    Connecting,
+    Online,
+    /// The relay refused the token (revoked): the tablet must be enrolled again.
+    Refused,
+}
+
+/// What the UI shows about sync.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    pub connection: Connection,
+    /// Since when the connection is in this state.
+    pub since: Millis,
+    /// Why the tablet is offline, if it is.
+    pub reason: Option<String>,
+    /// Documents with changes the relay does not have durably yet.
+    pub pending: u64,
+    /// While catching up after connecting: documents done of those to check.
+    pub catch_up: Option<(u64, u64)>,
+    /// When the relay last acknowledged or delivered something.
+    pub last_synced_at: Option<Millis>,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A running sync client. Dropping it stops the task.
+pub struct SyncClient {
+    status: watch::Receiver<SyncStatus>,
+    nudge: Arc<Notify>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SyncClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncClient").field("status", &*self.status.borrow()).finish()
+    }
+}
+
+impl SyncClient {
+    /// Starts syncing `store` with the relay on the current Tokio runtime.
+    pub fn start(store: Arc<Mutex<Store>>, config: SyncConfig) -> Self {
+        let pending = lock(&store).count_docs_ahead_of(RELAY_PEER).unwrap_or(0);
+        let (status_tx, status) = watch::channel(SyncStatus {
+            connection: Connection::Connecting,
+            since: now_ms(),
+            reason: None,
+            pending,
+            catch_up: None,
+            last_synced_at: None,
+            bytes_sent: 0,
+            bytes_received: 0,
+        });
+        let nudge = Arc::new(Notify::new());
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(store, config, status_tx, nudge.clone(), stop_rx));
+        Self {
+            status,
+            nudge,
+            stop,
+            task: Some(task),
+        }
+    }
+
+    /// Tells the client a local change was made, so it pushes now.
+    pub fn nudge(&self) {
+        self.nudge.notify_one();
+    }
+
+    pub fn status(&self) -> watch::Receiver<SyncStatus> {
+        self.status.clone()
+    }
+
+    /// Stops the client and waits for it to close its connection.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SyncClient {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+fn lock(store: &Arc<Mutex<Store>>) -> std::sync::MutexGuard<'_, Store> {
+    // Every store operation is its own transaction; a panic elsewhere leaves it consistent.
+    store.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs a store operation on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    store: &Arc<Mutex<Store>>,
+    f: impl FnOnce(&mut Store) -> Result<T, CoreError> + Send + 'static,
+) -> Result<T, SyncError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&mut lock(&store)))
+        .await
+        .map_err(|e| SyncError::Protocol(format!("store task failed: {e}")))?
+        .map_err(SyncError::Core)
+}
+
+enum SessionEnd {
+    Stopped,
+    Lost(SyncError),
+}
+
+async fn run(
+    store: Arc<Mutex<Store>>,
+    config: SyncConfig,
+    status: watch::Sender<SyncStatus>,
+    nudge: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut failures: u32 = 0;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        status.send_modify(|s| {
+            s.connection = Connection::Connecting;
+            s.since = now_ms();
+        });
+        let started = std::time::Instant::now();
+        let mut session = Session {
+            store: store.clone(),
+            status: status.clone(),
+            in_flight: HashMap::new(),
+            outstanding: HashSet::new(),
+            repulled: HashSet::new(),
+            cursor: 0,
+            seen_cursor: 0,
+            catch_up_total: 0,
+            catch_up_done: 0,
+        };
+        let end = session.run(&config, &nudge, &mut stop).await;
+        match end {
+            SessionEnd::Stopped => break,
+            SessionEnd::Lost(error) => {
+                let refused = matches!(error, SyncError::Refused(_));
+                tracing::info!(%error, "sync connection lost");
+                status.send_modify(|s| {
+                    s.connection = if refused { Connection::Refused } else { Connection::Offline };
+                    s.since = now_ms();
+                    s.reason = Some(error.to_string());
+                    s.catch_up = None;
+                });
+                if refused {
+                    break;
+                }
+            }
+        }
+        // A connection that lasted resets the backoff; one that failed at once grows it.
+        if started.elapsed() > Duration::from_secs(10) {
+            failures = 0;
+        }
+        failures = failures.saturating_add(1);
+        let base = Duration::from_millis(250).saturating_mul(1 << failures.min(7)).min(Duration::from_secs(30));
+        let jittered = base.mul_f64(rand::rng().random_range(0.5..1.5));
+        tokio::select! {
+            () = tokio::time::sleep(jittered) => {}
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Session {
+    store: Arc<Mutex<Store>>,
+    status: watch::Sender<SyncStatus>,
+    /// Pushed and not acknowledged yet: the heads pushed.
+    in_flight: HashMap<DocId, Vec<ChangeHash>>,
+    /// Pulled and not answered yet.
+    outstanding: HashSet<DocId>,
+    /// Pulled again after missing dependencies, this session.
+    repulled: HashSet<DocId>,
+    /// Changefeed position persisted; and the highest seen, persisted once nothing is
+    /// outstanding.
+    cursor: i64,
+    seen_cursor: i64,
+    catch_up_total: u64,
+    catch_up_done: u64,
+}
+
+fn ws_url(relay: &str) -> Result<String, SyncError> {
+    let base = relay.trim_end_matches('/');
+    if let Some(rest) = base.strip_prefix("http://") {
+        Ok(format!("ws://{rest}/v1/sync"))
+    } else if let Some(rest) = base.strip_prefix("https://") {
+        Ok(format!("wss://{rest}/v1/sync"))
+    } else {
+        Err(SyncError::Connect(format!("relay address must start with http:// or https://, got {relay}")))
+    }
+}
+
+impl Session {
+    async fn connect(&self, config: &SyncConfig) -> Result<Socket, SyncError> {
+        let mut request = ws_url(&config.relay_url)?
+            .into_client_request()
+            .map_err(|e| SyncError::Connect(e.to_string()))?;
+        let bearer = format!("Bearer {}", config.token)
+            .parse()
+            .map_err(|_| SyncError::Refused("the stored token is not valid text".into()))?;
+        request.headers_mut().insert("authorization", bearer);
+        let mut ws_config = WebSocketConfig::default();
+        ws_config.max_message_size = Some(MAX_FRAME_BYTES);
+        ws_config.max_frame_size = Some(MAX_FRAME_BYTES);
+        let connecting = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
+        match tokio::time::timeout(Duration::from_secs(10), connecting).await {
+            Err(_) => Err(SyncError::Connect("timed out".into())),
+            Ok(Ok((socket, _))) => Ok(socket),
+            Ok(Err(tokio_tungstenite::tungstenite::Error::Http(response))) if response.status() == 401 => {
+                let body = response.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default().to_string();
+                Err(SyncError::Refused(if body.is_empty() { "unauthorised".into() } else { body }))
+            }
+            Ok(Err(e)) => Err(SyncError::Connect(e.to_string())),
+        }
+    }
+
+    async fn send(&self, socket: &mut Socket, frame: &ClientFrame) -> Result<(), SyncError> {
+        let bytes = frame.encode();
+        let len = bytes.len() as u64;
+        socket
+            .send(Message::Binary(bytes.into()))
+            .await
+            .map_err(|e| SyncError::Connect(e.to_string()))?;
+        self.status.send_modify(|s| s.bytes_sent += len);
+        Ok(())
+    }
+
+    async fn run(&mut self, config: &SyncConfig, nudge: &Notify, stop: &mut watch::Receiver<bool>) -> SessionEnd {
+        match self.session(config, nudge, stop).await {
+            Ok(()) => SessionEnd::Stopped,
+            Err(e) => SessionEnd::Lost(e),
+        }
+    }
+
+    async fn session(&mut self, config: &SyncConfig, nudge: &Notify, stop: &mut watch::Receiver<bool>) -> Result<(), SyncError> {
+        let mut socket = self.connect(config).await?;
+        self.cursor = blocking(&self.store, |s| {
+            Ok(s.meta(CURSOR_KEY)?
+                .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                .map(i64::from_be_bytes)
+                .unwrap_or(0))
+        })
+        .await?;
+        self.seen_cursor = self.cursor;
+        self.send(&mut socket, &ClientFrame::Hello { cursor: self.cursor }).await?;
+        match self.next_frame(&mut socket).await? {
+            Some(ServerFrame::Welcome { device, role, .. }) => {
+                tracing::info!(%device, role = role.as_str(), "connected to the relay");
+                if role == Role::Kiosk {
+                    tracing::debug!("kiosk session: catalog only");
+                }
+            }
+            Some(ServerFrame::Error { message, .. }) => return Err(SyncError::Refused(message)),
+            _ => return Err(SyncError::Protocol("expected Welcome".into())),
+        }
+        self.status.send_modify(|s| {
+            s.connection = Connection::Online;
+            s.since = now_ms();
+            s.reason = None;
+        });
+        self.push_ahead(&mut socket).await?;
+        let mut keepalive = tokio::time::interval(KEEPALIVE);
+        keepalive.tick().await;
+        loop {
+            tokio::select! {
+                frame = self.next_frame(&mut socket) => {
+                    let Some(frame) = frame? else {
+                        return Err(SyncError::Connect("the relay closed the connection".into()));
+                    };
+                    self.handle(&mut socket, frame).await?;
+                }
+                () = nudge.notified() => self.push_ahead(&mut socket).await?,
+                _ = stop.changed() => {
+                    let _ = socket.close(None).await;
+                    return Ok(());
+                }
+                _ = keepalive.tick() => {
+                    socket.send(Message::Ping(Vec::new().into())).await.map_err(|e| SyncError::Connect(e.to_string()))?;
+                }
+            }
+        }
+    }
+
+    async fn next_frame(&self, socket: &mut Socket) -> Result<Option<ServerFrame>, SyncError> {
+        loop {
+            let Some(message) = socket.next().await else {
+                return Ok(None);
+            };
+            match message.map_err(|e| SyncError::Connect(e.to_string()))? {
+                Message::Binary(bytes) => {
+                    let len = bytes.len() as u64;
+                    self.status.send_modify(|s| s.bytes_received += len);
+                    return ServerFrame::decode(&bytes)
+                        .map(Some)
+                        .map_err(|e| SyncError::Protocol(e.to_string()));
+                }
+                Message::Close(frame) => {
+                    let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                    if reason.contains("revoked") {
+                        return Err(SyncError::Refused(reason));
+                    }
+                    return Err(SyncError::Connect(format!("closed by the relay: {reason}")));
+                }
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                Message::Text(_) => return Err(SyncError::Protocol("unexpected text frame".into())),
+            }
+        }
+    }
+
+    async fn handle(&mut self, socket: &mut Socket, frame: ServerFrame) -> Result<(), SyncError> {
+        match frame {
+            ServerFrame::Feed { items, cursor, remaining, done } => {
+                self.catch_up_total = self.catch_up_total.max(self.catch_up_done + items.len() as u64 + remaining);
+                let feed: Vec<(DocId, Vec<ChangeHash>)> = items
+                    .iter()
+                    .filter_map(|i| Some((i.doc.parse().ok()?, heads_from_wire(&i.heads))))
+                    .collect();
+                let behind = blocking(&self.store, move |s| {
+                    let mut behind = Vec::new();
+                    let mut current = Vec::new();
+                    for (doc, relay_heads) in feed {
+                        let local = s.doc_heads(&doc)?;
+                        if local == relay_heads || s.has_heads(&doc, &relay_heads)? {
+                            current.push((doc, relay_heads));
+                        } else {
+                            behind.push(DocHeads { doc: doc.to_string(), heads: heads_to_wire(&local) });
+                        }
+                    }
+                    s.set_peer_heads(RELAY_PEER, &current)?;
+                    Ok(behind)
+                })
+                .await?;
+                self.catch_up_done += (items.len() - behind.len()) as u64;
+                for d in &behind {
+                    if let Ok(doc) = d.doc.parse() {
+                        self.outstanding.insert(doc);
+                    }
+                }
+                self.seen_cursor = self.seen_cursor.max(cursor);
+                if !behind.is_empty() {
+                    self.send(socket, &ClientFrame::Pull { docs: behind }).await?;
+                }
+                if done && self.catch_up_done >= self.catch_up_total {
+                    self.catch_up_total = 0;
+                    self.catch_up_done = 0;
+                }
+                self.settle_cursor().await?;
+            }
+            ServerFrame::Changes { docs, cursor } => self.apply(socket, docs, cursor).await?,
+            ServerFrame::Ack { docs } => {
+                let acked: Vec<(DocId, Vec<ChangeHash>)> = docs
+                    .iter()
+                    .filter_map(|d| Some((d.doc.parse().ok()?, heads_from_wire(&d.heads))))
+                    .collect();
+                for (doc, _) in &acked {
+                    self.in_flight.remove(doc);
+                }
+                blocking(&self.store, move |s| s.set_peer_heads(RELAY_PEER, &acked)).await?;
+                self.status.send_modify(|s| s.last_synced_at = Some(now_ms()));
+                // Changes made while the push was in flight go now.
+                self.push_ahead(socket).await?;
+            }
+            ServerFrame::NeedFrom { docs } => {
+                let wanted: Vec<(DocId, Vec<ChangeHash>)> = docs
+                    .iter()
+                    .filter_map(|d| Some((d.doc.parse().ok()?, heads_from_wire(&d.heads))))
+                    .collect();
+                let pushes = blocking(&self.store, move |s| {
+                    let mut out = Vec::new();
+                    for (doc, relay_heads) in wanted {
+                        if let Some((heads, changes)) = s.changes_since(&doc, &relay_heads)? {
+                            out.push(DocChanges { doc: doc.to_string(), heads: heads_to_wire(&heads), changes });
+                        }
+                    }
+                    Ok(out)
+                })
+                .await?;
+                self.send(socket, &ClientFrame::Push { docs: pushes }).await?;
+            }
+            ServerFrame::Gone { doc } => {
+                let doc: DocId = doc.parse()?;
+                blocking(&self.store, move |s| s.drop_doc(&doc)).await?;
+            }
+            ServerFrame::Error { code, message } => {
+                return Err(if message.contains("revoked") {
+                    SyncError::Refused(message)
+                } else {
+                    SyncError::Protocol(format!("{} ({})", message, code.as_str()))
+                });
+            }
+            ServerFrame::Welcome { .. } => return Err(SyncError::Protocol("a second Welcome".into())),
+        }
+        self.refresh_pending().await
+    }
+
+    async fn apply(&mut self, socket: &mut Socket, docs: Vec<DocChanges>, cursor: Option<i64>) -> Result<(), SyncError> {
+        let mut batch = Vec::new();
+        let mut relay_heads = Vec::new();
+        for d in docs {
+            let doc: DocId = d.doc.parse()?;
+            self.outstanding.remove(&doc);
+            if self.catch_up_total > 0 {
+                self.catch_up_done += 1;
+            }
+            if !d.changes.is_empty() {
+                batch.push((doc.clone(), d.changes));
+            }
+            relay_heads.push((doc, heads_from_wire(&d.heads)));
+        }
+        let (applied, known) = blocking(&self.store, move |s| {
+            let applied = if batch.is_empty() { Vec::new() } else { s.apply_changes(batch, None)? };
+            let mut known = Vec::new();
+            for (doc, heads) in relay_heads {
+                if !heads.is_empty() && s.has_heads(&doc, &heads)? {
+                    known.push((doc, heads));
+                }
+            }
+            s.set_peer_heads(RELAY_PEER, &known)?;
+            Ok((applied, known.len()))
+        })
+        .await?;
+        tracing::debug!(applied = applied.len(), known, "applied relay changes");
+        let mut again = Vec::new();
+        for a in applied.into_iter().filter(|a| a.missing_deps) {
+            if self.repulled.insert(a.doc.clone()) {
+                self.outstanding.insert(a.doc.clone());
+                again.push(DocHeads { doc: a.doc.to_string(), heads: heads_to_wire(&a.heads) });
+            } else {
+                tracing::warn!(doc = %a.doc, "still missing dependencies after a full pull");
+            }
+        }
+        if !again.is_empty() {
+            self.send(socket, &ClientFrame::Pull { docs: again }).await?;
+        }
+        if let Some(c) = cursor {
+            self.seen_cursor = self.seen_cursor.max(c);
+        }
+        self.status.send_modify(|s| s.last_synced_at = Some(now_ms()));
+        self.settle_cursor().await?;
+        // A merge can leave this tablet with changes the relay lacks.
+        self.push_ahead(socket).await
+    }
+
+    /// Persists the highest changefeed position once nothing before it is outstanding.
+    async fn settle_cursor(&mut self) -> Result<(), SyncError> {
+        if self.outstanding.is_empty() && self.seen_cursor > self.cursor {
+            let cursor = self.seen_cursor;
+            blocking(&self.store, move |s| s.set_meta(CURSOR_KEY, &cursor.to_be_bytes())).await?;
+            self.cursor = cursor;
+        }
+        let (done, total) = (self.catch_up_done, self.catch_up_total);
+        self.status.send_modify(|s| {
+            s.catch_up = (total > 0 && done < total).then_some((done, total));
+        });
+        Ok(())
+    }
+
+    /// Pushes documents with changes the relay does not have, except those already in flight.
+    async fn push_ahead(&mut self, socket: &mut Socket) -> Result<(), SyncError> {
+        let in_flight: HashMap<DocId, Vec<ChangeHash>> = self.in_flight.clone();
+        let pushes = blocking(&self.store, move |s| {
+            let mut frames = Vec::new();
+            let mut current = Vec::new();
+            let mut size = 0;
+            let mut pushed = Vec::new();
+            for doc in s.docs_ahead_of(RELAY_PEER, 5_000)? {
+                let heads = s.doc_heads(&doc)?;
+                if in_flight.get(&doc) == Some(&heads) {
+                    continue;
+                }
+                let base = s.peer_heads(RELAY_PEER, &doc)?;
+                let Some((heads, changes)) = s.changes_since(&doc, &base)? else { continue };
+                size += changes.len();
+                pushed.push((doc.clone(), heads.clone()));
+                current.push(DocChanges { doc: doc.to_string(), heads: heads_to_wire(&heads), changes });
+                if current.len() == MAX_DOCS_PER_FRAME || size >= PUSH_FRAME_TARGET {
+                    frames.push(std::mem::take(&mut current));
+                    size = 0;
+                }
+            }
+            if !current.is_empty() {
+                frames.push(current);
+            }
+            Ok((frames, pushed))
+        })
+        .await?;
+        let (frames, pushed) = pushes;
+        for (doc, heads) in pushed {
+            self.in_flight.insert(doc, heads);
+        }
+        for docs in frames {
+            self.send(socket, &ClientFrame::Push { docs }).await?;
+        }
+        Ok(())
+    }
+
+    async fn refresh_pending(&self) -> Result<(), SyncError> {
+        let pending = blocking(&self.store, |s| s.count_docs_ahead_of(RELAY_PEER)).await?;
+        self.status.send_modify(|s| s.pending = pending);
+        Ok(())
+    }
+}
+
+/// What enrolment gives a tablet.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Enrolment {
+    pub device: String,
+    pub token: String,
+    pub store: String,
+    pub role: Role,
+}
+
+#[derive(Deserialize)]
+struct RelayError {
+    message: String,
+}
+
+async fn relay_error(response: reqwest::Response) -> SyncError {
+    let status = response.status();
+    let message = response
+        .json::<RelayError>()
+        .await
+        .map(|e| e.message)
+        .unwrap_or_else(|_| status.to_string());
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        SyncError::Refused(message)
+    } else {
+        SyncError::Protocol(message)
+    }
+}
+
+/// Enrols this tablet with a relay using a one-time code; `actor` is the store's actor.
+pub async fn enrol(relay_url: &str, code: &str, store: &Store) -> Result<Enrolment, SyncError> {
+    let actor = store.actor().to_hex_string();
+    let url = format!("{}/v1/enrol", relay_url.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(url)
+        .json(&serde_json::json!({ "code": code, "actor": actor }))
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await
+        .map_err(|e| SyncError::Connect(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(relay_error(response).await);
+    }
+    response.json().await.map_err(|e| SyncError::Protocol(e.to_string()))
+}
+
+#[derive(Deserialize)]
+struct Fetched {
+    doc: String,
+    document: String,
+}
+
+/// Fetches one customer from the relay (a customer of another store who walked in), stores it
+/// locally and returns their id. From then on the relay sends this tablet their changes.
+pub async fn fetch_customer(
+    config: &SyncConfig,
+    store: &Arc<Mutex<Store>>,
+    identifier: &Identifier,
+) -> Result<crate::model::CustomerId, SyncError> {
+    let (key, value) = match identifier {
+        Identifier::Loyalty(id) => ("loyalty", id.to_string()),
+        Identifier::Nfc(uid) => ("nfc", uid.to_string()),
+        Identifier::Email(e) => ("email", e.clone()),
+        Identifier::Phone(p) => ("phone", p.clone()),
+    };
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/v1/customers/lookup", config.relay_url.trim_end_matches('/')),
+        &[(key, value)],
+    )
+    .map_err(|e| SyncError::Connect(e.to_string()))?;
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(&config.token)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| SyncError::Connect(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(relay_error(response).await);
+    }
+    let fetched: Fetched = response.json().await.map_err(|e| SyncError::Protocol(e.to_string()))?;
+    let doc: DocId = fetched.doc.parse()?;
+    let DocId::Customer(customer) = doc.clone() else {
+        return Err(SyncError::Protocol("the relay returned a document that is not a customer".into()));
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(fetched.document)
+        .map_err(|e| SyncError::Protocol(e.to_string()))?;
+    blocking(store, move |s| {
+        let applied = s.apply_changes(vec![(doc.clone(), bytes)], None)?;
+        let heads = applied.first().map(|a| a.heads.clone()).unwrap_or_default();
+        s.set_peer_heads(RELAY_PEER, &[(doc, heads)])
+    })
+    .await?;
+    Ok(customer)
+}

@@ -1,0 +1,315 @@
+//! The relay sync protocol: binary WebSocket frames, each a 2-byte big-endian protocol version
+//! followed by a postcard-encoded message. One connection per device carries every document.
+//!
+//! A session: the device says `Hello` with its changefeed cursor; the relay answers `Welcome`,
+//! then `Feed` pages listing documents in the device's scopes that changed since the cursor,
+//! with their heads. The device `Pull`s those it is behind on, giving its own heads, and gets
+//! `Changes`; it `Push`es its own unsent changes and gets an `Ack` once the relay has them
+//! durably. Afterwards the relay sends `Changes` live as other devices' changes arrive. A
+//! receiver that finds missing dependencies asks again with its heads (`Pull` / `NeedFrom`).
+//!
+//! Every frame is parsed with limits and validated before anything is done with it.
+
+use automerge::ChangeHash;
+use serde::{Deserialize, Serialize};
+
+use crate::doc::DocId;
+use crate::error::{CoreError, Result};
+use crate::model::ErrorCode;
+
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Largest frame either side accepts.
+pub const MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
+/// Most documents named in one frame.
+pub const MAX_DOCS_PER_FRAME: usize = 500;
+/// Most heads given for one document (concurrent branches; real documents have a few).
+pub const MAX_HEADS: usize = 256;
+
+pub type Heads = Vec<[u8; 32]>;
+
+pub fn heads_to_wire(heads: &[ChangeHash]) -> Heads {
+    heads.iter().map(|h| h.0).collect()
+}
+
+pub fn heads_from_wire(heads: &[[u8; 32]]) -> Vec<ChangeHash> {
+    heads.iter().map(|h| ChangeHash(*h)).collect()
+}
+
+/// What a device is allowed to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Associate,
+    Kiosk,
+    Manager,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Associate => "associate",
+            Self::Kiosk => "kiosk",
+            Self::Manager => "manager",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "associate" => Some(Self::Associate),
+            "kiosk" => Some(Self::Kiosk),
+            "manager" => Some(Self::Manager),
+            _ => None,
+        }
+    }
+}
+
+/// A document's changes after some heads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocChanges {
+    pub doc: String,
+    /// The sender's heads once these changes are applied.
+    pub heads: Heads,
+    pub changes: Vec<u8>,
+}
+
+/// A document and heads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocHeads {
+    pub doc: String,
+    pub heads: Heads,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientFrame {
+    /// First frame of a session: where the device is in the changefeed.
+    Hello { cursor: i64 },
+    /// Changes the relay lacks; `heads` are the device's heads, which the relay acknowledges.
+    Push { docs: Vec<DocChanges> },
+    /// Asks for what the relay has beyond `heads` (the device's heads) of each document.
+    Pull { docs: Vec<DocHeads> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedItem {
+    pub doc: String,
+    pub heads: Heads,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerFrame {
+    Welcome {
+        device: String,
+        store: String,
+        role: Role,
+    },
+    /// Documents changed after the device's cursor; `cursor` is where this page ends and
+    /// `done` marks the last page of the backlog.
+    Feed {
+        items: Vec<FeedItem>,
+        cursor: i64,
+        /// Documents still to come after this page.
+        remaining: u64,
+        done: bool,
+    },
+    /// Changes for the device: answers to `Pull`, and live changes (with the changefeed
+    /// position they bring the device to).
+    Changes { docs: Vec<DocChanges>, cursor: Option<i64> },
+    /// The relay has these heads durably.
+    Ack { docs: Vec<DocHeads> },
+    /// The relay could not apply a push for lack of earlier changes: send everything after
+    /// these (the relay's) heads.
+    NeedFrom { docs: Vec<DocHeads> },
+    /// The device may no longer hold this document (erased, or out of its scope).
+    Gone { doc: String },
+    /// The relay is closing the connection for this reason.
+    Error { code: ErrorCode, message: String },
+}
+
+fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    let mut out = PROTOCOL_VERSION.to_be_bytes().to_vec();
+    // Serialising these plain enums into a Vec cannot fail.
+    out.extend(postcard::to_allocvec(message).unwrap_or_default());
+    out
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(frame: &[u8]) -> Result<T> {
+    let bad = |reason: &str| CoreError::invalid("frame", reason);
+    if frame.len() > MAX_FRAME_BYTES {
+        return Err(bad("is larger than the limit"));
+    }
+    let Some((version, body)) = frame.split_first_chunk::<2>() else {
+        return Err(bad("is too short"));
+    };
+    let version = u16::from_be_bytes(*version);
+    if version != PROTOCOL_VERSION {
+        return Err(bad(&format!(
+            "uses protocol version {version}; this side speaks {PROTOCOL_VERSION}"
+        )));
+    }
+    let (message, rest) =
+        postcard::take_from_bytes(body).map_err(|e| bad(&format!("does not decode: {e}")))?;
+    if !rest.is_empty() {
+        return Err(bad("has trailing bytes"));
+    }
+    Ok(message)
+}
+
+fn check_docs(n: usize) -> Result<()> {
+    if n > MAX_DOCS_PER_FRAME {
+        return Err(CoreError::invalid(
+            "frame",
+            &format!("names more than {MAX_DOCS_PER_FRAME} documents"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_doc(doc: &str, heads: &Heads) -> Result<DocId> {
+    if heads.len() > MAX_HEADS {
+        return Err(CoreError::invalid("frame", "gives too many heads"));
+    }
+    doc.parse()
+}
+
+impl ClientFrame {
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Parses and validates a frame from a device.
+    pub fn decode(frame: &[u8]) -> Result<Self> {
+        let message: Self = decode(frame)?;
+        match &message {
+            Self::Hello { cursor } if *cursor < 0 => {
+                return Err(CoreError::invalid("frame", "cursor is negative"));
+            }
+            Self::Hello { .. } => {}
+            Self::Push { docs } => {
+                check_docs(docs.len())?;
+                for d in docs {
+                    check_doc(&d.doc, &d.heads)?;
+                }
+            }
+            Self::Pull { docs } => {
+                check_docs(docs.len())?;
+                for d in docs {
+                    check_doc(&d.doc, &d.heads)?;
+                }
+            }
+        }
+        Ok(message)
+    }
+}
+
+impl ServerFrame {
+    pub fn encode(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Parses and validates a frame from the relay.
+    pub fn decode(frame: &[u8]) -> Result<Self> {
+        let message: Self = decode(frame)?;
+        match &message {
+            Self::Feed { items, .. } => {
+                check_docs(items.len())?;
+                for i in items {
+                    check_doc(&i.doc, &i.heads)?;
+                }
+            }
+            Self::Changes { docs, .. } => {
+                check_docs(docs.len())?;
+                for d in docs {
+                    check_doc(&d.doc, &d.heads)?;
+                }
+            }
+            Self::Ack { docs } | Self::NeedFrom { docs } => {
+                check_docs(docs.len())?;
+                for d in docs {
+                    check_doc(&d.doc, &d.heads)?;
+                }
+            }
+            Self::Gone { doc } => {
+                doc.parse::<DocId>()?;
+            }
+            Self::Welcome { .. } | Self::Error { .. } => {}
+        }
+        Ok(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let frames = [
+            ClientFrame::Hello { cursor: 42 },
+            ClientFrame::Push {
+                docs: vec![DocChanges {
+                    doc: "catalog".into(),
+                    heads: vec![[7; 32]],
+                    changes: vec![1, 2, 3],
+                }],
+            },
+            ClientFrame::Pull { docs: vec![] },
+        ];
+        for frame in frames {
+            assert_eq!(ClientFrame::decode(&frame.encode()).unwrap(), frame);
+        }
+    }
+
+    #[test]
+    fn bad_frames_are_rejected_with_reasons() {
+        let good = ClientFrame::Hello { cursor: 1 }.encode();
+        let mut wrong_version = good.clone();
+        wrong_version[1] = 9;
+        assert!(ClientFrame::decode(&wrong_version).unwrap_err().to_string().contains("version"));
+        assert!(ClientFrame::decode(&[0]).is_err());
+        assert!(ClientFrame::decode(&good[..good.len() - 1]).is_err());
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert!(ClientFrame::decode(&trailing).unwrap_err().to_string().contains("trailing"));
+        let bad_doc = ClientFrame::Pull {
+            docs: vec![DocHeads {
+                doc: "nonsense/../x".into(),
+                heads: vec![],
+            }],
+        };
+        assert!(ClientFrame::decode(&bad_doc.encode()).is_err());
+        let too_many = ClientFrame::Pull {
+            docs: (0..=MAX_DOCS_PER_FRAME)
+                .map(|_| DocHeads { doc: "catalog".into(), heads: vec![] })
+                .collect(),
+        };
+        assert!(ClientFrame::decode(&too_many.encode()).is_err());
+        assert!(ClientFrame::decode(&ClientFrame::Hello { cursor: -1 }.encode()).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 10_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Garbage and truncated frames never panic either parser.
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = ClientFrame::decode(&bytes);
+            let _ = ServerFrame::decode(&bytes);
+            let mut versioned = PROTOCOL_VERSION.to_be_bytes().to_vec();
+            versioned.extend(&bytes);
+            let _ = ClientFrame::decode(&versioned);
+            let _ = ServerFrame::decode(&versioned);
+        }
+
+        #[test]
+        fn truncations_of_valid_frames_are_errors(cut in 0usize..200) {
+            let frame = ClientFrame::Push {
+                docs: vec![DocChanges { doc: "inventory/LDN-CG".into(), heads: vec![[1; 32], [2; 32]], changes: vec![9; 100] }],
+            }
+            .encode();
+            if cut < frame.len() {
+                prop_assert!(ClientFrame::decode(&frame[..cut]).is_err());
+            }
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Replication primitives for the relay protocol: apply changes a peer sent, say what a peer
+//! with given heads lacks, and remember what a peer is known to have.
+//!
+//! Both sides keep track of the other's heads, so a change crosses the wire once, with no
+//! bloom filters or extra round trips; a wrong guess shows up as missing dependencies, and the
+//! receiver then asks for everything after its own heads.
+
+use automerge::{ActorId, ChangeHash};
+use rusqlite::{OptionalExtension, params};
+
+use crate::doc::DocId;
+use crate::error::{CoreError, Result};
+use crate::store::{Pending, Store, chunks};
+
+/// What applying received changes to one document did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    pub doc: DocId,
+    /// Heads after applying.
+    pub heads: Vec<ChangeHash>,
+    /// Some changes wait for dependencies this side does not have yet.
+    pub missing_deps: bool,
+}
+
+/// A document in the changefeed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedEntry {
+    pub doc: DocId,
+    pub seq: i64,
+    pub heads: Vec<ChangeHash>,
+}
+
+impl Store {
+    /// Applies received changes to several documents in one transaction. With
+    /// `only_author`, every change that applies must be by that actor (the relay checks that a
+    /// device pushes only its own changes); otherwise nothing is written. A document whose
+    /// content does not fit its schema fails the batch with a typed error.
+    pub fn apply_changes(
+        &mut self,
+        batch: Vec<(DocId, Vec<u8>)>,
+        only_author: Option<&ActorId>,
+    ) -> Result<Vec<Applied>> {
+        let mut writes = Vec::with_capacity(batch.len());
+        let mut applied = Vec::with_capacity(batch.len());
+        for (doc, bytes) in batch {
+            let mut write = self.begin_write(&doc, true)?;
+            write.doc.load_incremental(&bytes).map_err(|e| {
+                CoreError::invalid("changes", &format!("for {doc} do not load: {e}"))
+            })?;
+            if let Some(author) = only_author {
+                let foreign = write
+                    .doc
+                    .get_changes(&write.heads_before)
+                    .iter()
+                    .any(|c| c.actor_id() != author);
+                if foreign {
+                    return Err(CoreError::invalid(
+                        "changes",
+                        &format!("for {doc} include changes by another device"),
+                    ));
+                }
+            }
+            let missing_deps = !write.doc.get_missing_deps(&[]).is_empty();
+            write.pending = if missing_deps {
+                Pending::Add(vec![bytes])
+            } else {
+                Pending::Clear
+            };
+            applied.push(Applied {
+                doc: doc.clone(),
+                heads: write.doc.get_heads(),
+                missing_deps,
+            });
+            writes.push(write);
+        }
+        self.commit_writes(writes)?;
+        Ok(applied)
+    }
+
+    /// The document's heads and the changes a peer at `have` lacks (`None` if the document is
+    /// not here). Heads in `have` this side does not know are ignored; an empty `have` gets
+    /// the stored document as it is, without loading it.
+    pub fn changes_since(
+        &mut self,
+        doc: &DocId,
+        have: &[ChangeHash],
+    ) -> Result<Option<(Vec<ChangeHash>, Vec<u8>)>> {
+        if have.is_empty() {
+            return chunks::stored_bytes(self.conn(), doc)
+                .map(|found| found.map(|(bytes, heads)| (heads, bytes)));
+        }
+        let current = self.doc_heads(doc)?;
+        if current.is_empty() && !self.has_doc(doc)? {
+            return Ok(None);
+        }
+        if current == have {
+            return Ok(Some((current, Vec::new())));
+        }
+        self.with_doc(doc, |d| {
+            let known: Vec<ChangeHash> = have
+                .iter()
+                .filter(|h| d.get_change_by_hash(h).is_some())
+                .copied()
+                .collect();
+            (d.get_heads(), d.save_after(&known))
+        })
+    }
+
+    /// Whether this side has every change in `heads` of a document.
+    pub fn has_heads(&mut self, doc: &DocId, heads: &[ChangeHash]) -> Result<bool> {
+        if heads.is_empty() {
+            return Ok(true);
+        }
+        Ok(self
+            .with_doc(doc, |d| heads.iter().all(|h| d.get_change_by_hash(h).is_some()))?
+            .unwrap_or(false))
+    }
+
+    /// The heads `peer` is known to have of a document (empty if unknown).
+    pub fn peer_heads(&self, peer: &str, doc: &DocId) -> Result<Vec<ChangeHash>> {
+        let bytes: Option<Vec<u8>> = self
+            .conn()
+            .query_row(
+                "SELECT heads FROM peer_heads WHERE peer = ?1 AND doc_id = ?2",
+                params![peer, doc.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        bytes.map_or(Ok(Vec::new()), |b| chunks::decode_heads(&b, doc))
+    }
+
+    /// Records the heads `peer` has durably for some documents.
+    pub fn set_peer_heads(&mut self, peer: &str, docs: &[(DocId, Vec<ChangeHash>)]) -> Result<()> {
+        self.with_tx(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO peer_heads (peer, doc_id, heads) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (peer, doc_id) DO UPDATE SET heads = excluded.heads",
+            )?;
+            for (doc, heads) in docs {
+                stmt.execute(params![peer, doc.to_string(), chunks::encode_heads(heads)])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Documents with changes `peer` is not known to have, oldest change first.
+    pub fn docs_ahead_of(&self, peer: &str, limit: usize) -> Result<Vec<DocId>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT d.doc_id FROM docs d
+             LEFT JOIN peer_heads p ON p.peer = ?1 AND p.doc_id = d.doc_id
+             WHERE p.heads IS NULL OR p.heads != d.heads
+             ORDER BY d.updated_at LIMIT ?2",
+        )?;
+        let ids = stmt
+            .query_map(params![peer, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                r.get::<_, String>(0)
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        ids.iter().map(|id| id.parse()).collect()
+    }
+
+    /// How many documents have changes `peer` is not known to have.
+    pub fn count_docs_ahead_of(&self, peer: &str) -> Result<u64> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM docs d
+             LEFT JOIN peer_heads p ON p.peer = ?1 AND p.doc_id = d.doc_id
+             WHERE p.heads IS NULL OR p.heads != d.heads",
+            [peer],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Documents in `scopes` (or in `extra`, documents fetched on demand) that changed after
+    /// `cursor`, in changefeed order.
+    pub fn feed_since(
+        &self,
+        cursor: i64,
+        scopes: &[String],
+        device: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FeedEntry>> {
+        // Scopes are few (a device has three); binding them as a JSON array keeps one statement.
+        let scopes_json = serde_json_array(scopes);
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT f.doc_id, f.seq, d.heads FROM feed f JOIN docs d ON d.doc_id = f.doc_id
+             WHERE f.seq > ?1
+               AND (f.scope IN (SELECT value FROM json_each(?2))
+                    OR f.doc_id IN (SELECT doc_id FROM device_docs WHERE device_id = ?3))
+             ORDER BY f.seq LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![cursor, scopes_json, device.unwrap_or(""), i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)),
+        )?;
+        rows.map(|row| {
+            let (doc, seq, heads) = row?;
+            let doc: DocId = doc.parse()?;
+            let heads = chunks::decode_heads(&heads, &doc)?;
+            Ok(FeedEntry { doc, seq, heads })
+        })
+        .collect()
+    }
+
+    /// How many documents `feed_since` would list in all.
+    pub fn feed_count_since(&self, cursor: i64, scopes: &[String], device: Option<&str>) -> Result<u64> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM feed f
+             WHERE f.seq > ?1
+               AND (f.scope IN (SELECT value FROM json_each(?2))
+                    OR f.doc_id IN (SELECT doc_id FROM device_docs WHERE device_id = ?3))",
+            params![cursor, serde_json_array(scopes), device.unwrap_or("")],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The changefeed scope of a stored document.
+    pub fn doc_scope(&self, doc: &DocId) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT scope FROM feed WHERE doc_id = ?1", [doc.to_string()], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Lets a device receive a document outside its scopes (fetched on demand).
+    pub fn grant_doc(&mut self, device: &str, doc: &DocId) -> Result<()> {
+        let doc = doc.to_string();
+        self.with_tx(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO device_docs (device_id, doc_id) VALUES (?1, ?2)",
+                params![device, doc],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Whether a device was granted a document.
+    pub fn is_granted(&self, device: &str, doc: &DocId) -> Result<bool> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM device_docs WHERE device_id = ?1 AND doc_id = ?2",
+                params![device, doc.to_string()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// A value from the store's key/value metadata.
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        self.with_tx(|tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+fn serde_json_array(items: &[String]) -> String {
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    format!("[{}]", quoted.join(","))
+}

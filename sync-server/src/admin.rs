@@ -1,0 +1,93 @@
+//! `aisle-relay admin …`: store and device administration straight on the data directory.
+//! A running relay notices revocations made here within two seconds.
+
+use aisle_core::model::{StoreId, StoreInfo};
+use aisle_core::protocol::Role;
+use aisle_core::DocId;
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::Rng;
+use std::collections::BTreeMap;
+
+use crate::config::{AdminCommand, Config};
+use crate::storage::{RelayStorage, SqliteStorage};
+
+/// The admin API token: configured, or generated once into `<data-dir>/admin-token`.
+pub fn admin_token(config: &Config) -> anyhow::Result<String> {
+    if let Some(token) = &config.admin_token {
+        return Ok(token.clone());
+    }
+    let path = config.data_dir.join("admin-token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        return Ok(token.trim().to_string());
+    }
+    let mut secret = [0u8; 24];
+    rand::rng().fill(&mut secret);
+    let token = URL_SAFE_NO_PAD.encode(secret);
+    std::fs::write(&path, &token).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(token)
+}
+
+pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let mut storage = SqliteStorage::open(&config.data_dir, &config.tenant)?;
+    match command {
+        AdminCommand::Enrol { store, role, name, quiet } => {
+            let store = StoreId::parse(store)?;
+            let known = storage.documents().stores()?.into_iter().any(|s| s.id == store);
+            if !known {
+                bail!("no store {store} in the catalog (create it first)");
+            }
+            let role = Role::parse(&role).context("unknown role")?;
+            let code = storage.create_code(&store, role, &name)?;
+            if quiet {
+                println!("{code}");
+            } else {
+                let qr = qrcode::QrCode::new(code.as_bytes())?
+                    .render::<qrcode::render::unicode::Dense1x2>()
+                    .quiet_zone(true)
+                    .build();
+                println!("{qr}");
+                println!("Enrolment code for {name} ({} in {store}): {code}", role.as_str());
+                println!("It works once, within 24 hours. Enter it in the tablet's Settings.");
+            }
+        }
+        AdminCommand::Revoke { device } => {
+            if storage.revoke(&device)? {
+                println!("revoked {device}");
+            } else {
+                bail!("no active device {device}");
+            }
+        }
+        AdminCommand::Devices => {
+            for d in storage.devices()? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    d.id,
+                    d.store,
+                    d.role.as_str(),
+                    if d.revoked { "revoked" } else { "active" },
+                    d.name
+                );
+            }
+        }
+        AdminCommand::CreateStore { id, name, city, latitude, longitude } => {
+            let id = StoreId::parse(id)?;
+            let docs = storage.documents();
+            docs.add_store(StoreInfo { id: id.clone(), name, city, latitude, longitude })?;
+            let variants: BTreeMap<String, i64> =
+                docs.catalog_variants()?.into_keys().map(|v| (v, 0)).collect();
+            if !docs.has_doc(&DocId::Inventory(id.clone()))? {
+                docs.import_inventory(&id, variants)?;
+            }
+            println!("created store {id}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,435 @@
+//! The WebSocket sync endpoint: one connection per device, every document multiplexed on it.
+//! See `aisle_core::protocol` for the conversation. Each frame is parsed with limits and each
+//! document in it checked against the device's rights; a malformed, oversized or forbidden
+//! frame closes that connection with a reason and touches nothing else.
+
+use aisle_core::DocId;
+use aisle_core::model::{ApiError, ErrorCode};
+use aisle_core::protocol::{
+    ClientFrame, DocChanges, DocHeads, FeedItem, MAX_DOCS_PER_FRAME, MAX_FRAME_BYTES, ServerFrame,
+    heads_from_wire, heads_to_wire,
+};
+use aisle_core::automerge::ActorId;
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast::error::RecvError;
+use tracing::{Instrument, debug, info, warn};
+
+use crate::acl::{self, DocFacts};
+use crate::registry::Device;
+use crate::state::AppState;
+use crate::storage::RelayStorage;
+
+/// Frames a device may send per second, sustained, and in a burst.
+const RATE_PER_SECOND: f64 = 200.0;
+const RATE_BURST: f64 = 2_000.0;
+/// Bytes of document changes per outgoing frame.
+const FRAME_PAYLOAD_TARGET: usize = 4 * 1024 * 1024;
+const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Close codes: 1007 bad data, 1008 policy (forbidden), 1013 try again later, 4001 revoked.
+const CLOSE_BAD_FRAME: u16 = 1007;
+const CLOSE_FORBIDDEN: u16 = 1008;
+const CLOSE_RETRY: u16 = 1013;
+const CLOSE_REVOKED: u16 = 4001;
+
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    let Some(token) = bearer(&headers).map(str::to_string) else {
+        return (StatusCode::UNAUTHORIZED, "missing bearer token").into_response();
+    };
+    let device = match state.with_storage(move |s| s.authenticate(&token)).await {
+        Ok(Ok(Some(device))) if !device.revoked => device,
+        Ok(Ok(Some(_))) => return (StatusCode::UNAUTHORIZED, "this device was revoked").into_response(),
+        Ok(Ok(None)) => return (StatusCode::UNAUTHORIZED, "unknown token").into_response(),
+        Ok(Err(e)) => {
+            warn!(error = %e, "authentication failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.message).into_response(),
+    };
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| {
+            let span = tracing::info_span!("sync", device = %device.id, store = %device.store);
+            session(socket, device, state).instrument(span)
+        })
+}
+
+/// Why a session ended early.
+struct Closing {
+    code: u16,
+    error: ErrorCode,
+    reason: String,
+}
+
+impl Closing {
+    fn new(code: u16, error: ErrorCode, reason: impl Into<String>) -> Self {
+        Self {
+            code,
+            error,
+            reason: reason.into(),
+        }
+    }
+}
+
+struct Session {
+    device: Device,
+    actor: ActorId,
+    scopes: Vec<String>,
+    state: AppState,
+    socket: WebSocket,
+    tokens: f64,
+    refilled: Instant,
+}
+
+async fn session(socket: WebSocket, device: Device, state: AppState) {
+    info!("device connected");
+    state.metrics.connected_devices.inc();
+    let _ = state.with_storage({
+        let id = device.id.clone();
+        move |s| s.touch(&id)
+    })
+    .await;
+    let mut session = Session {
+        actor: ActorId::from(device.actor.clone()),
+        scopes: acl::scopes(&device),
+        device,
+        state: state.clone(),
+        socket,
+        tokens: RATE_BURST,
+        refilled: Instant::now(),
+    };
+    let outcome = session.run().await;
+    state.metrics.connected_devices.dec();
+    match outcome {
+        Ok(()) => info!("device disconnected"),
+        Err(closing) => {
+            info!(reason = %closing.reason, "closing the connection");
+            let frame = ServerFrame::Error {
+                code: closing.error,
+                message: closing.reason.clone(),
+            };
+            let _ = session.send(&frame).await;
+            let _ = session
+                .socket
+                .send(Message::Close(Some(CloseFrame {
+                    code: closing.code,
+                    reason: closing.reason.chars().take(120).collect::<String>().into(),
+                })))
+                .await;
+        }
+    }
+}
+
+impl Session {
+    async fn send(&mut self, frame: &ServerFrame) -> Result<(), Closing> {
+        let bytes = frame.encode();
+        self.state.metrics.bytes_sent.inc_by(bytes.len() as u64);
+        self.socket
+            .send(Message::Binary(bytes.into()))
+            .await
+            .map_err(|e| Closing::new(CLOSE_RETRY, ErrorCode::Internal, format!("send failed: {e}")))
+    }
+
+    fn allow_frame(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        self.tokens = (self.tokens + elapsed * RATE_PER_SECOND).min(RATE_BURST);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Reads the next binary frame and decodes it; closes on anything else.
+    async fn next_frame(&mut self) -> Result<Option<ClientFrame>, Closing> {
+        loop {
+            let Some(message) = self.socket.recv().await else {
+                return Ok(None);
+            };
+            let message = message.map_err(|e| {
+                Closing::new(CLOSE_BAD_FRAME, ErrorCode::InvalidInput, format!("bad WebSocket message: {e}"))
+            })?;
+            match message {
+                Message::Binary(bytes) => return self.decode(&bytes).map(Some),
+                Message::Close(_) => return Ok(None),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                Message::Text(_) => {
+                    self.state.metrics.frames_rejected.inc();
+                    return Err(Closing::new(CLOSE_BAD_FRAME, ErrorCode::InvalidInput, "text frames are not part of the protocol"));
+                }
+            }
+        }
+    }
+
+    fn decode(&mut self, bytes: &[u8]) -> Result<ClientFrame, Closing> {
+        self.state.metrics.frames_received.inc();
+        self.state.metrics.bytes_received.inc_by(bytes.len() as u64);
+        if !self.allow_frame() {
+            self.state.metrics.frames_rejected.inc();
+            return Err(Closing::new(CLOSE_RETRY, ErrorCode::Busy, "too many frames; slow down"));
+        }
+        ClientFrame::decode(bytes).map_err(|e| {
+            self.state.metrics.frames_rejected.inc();
+            Closing::new(CLOSE_BAD_FRAME, ErrorCode::InvalidInput, e.to_string())
+        })
+    }
+
+    async fn run(&mut self) -> Result<(), Closing> {
+        // Subscribe before reading the backlog, so no change falls between the two.
+        let mut live = self.state.hub.subscribe();
+        let mut revocations = self.state.hub.revocations();
+        let hello = match tokio::time::timeout(HELLO_TIMEOUT, self.next_frame()).await {
+            Err(_) => return Err(Closing::new(CLOSE_BAD_FRAME, ErrorCode::InvalidInput, "no Hello in time")),
+            Ok(frame) => frame?,
+        };
+        let cursor = match hello {
+            Some(ClientFrame::Hello { cursor }) => cursor,
+            Some(_) => return Err(Closing::new(CLOSE_BAD_FRAME, ErrorCode::InvalidInput, "the first frame must be Hello")),
+            None => return Ok(()),
+        };
+        self.send(&ServerFrame::Welcome {
+            device: self.device.id.clone(),
+            store: self.device.store.to_string(),
+            role: self.device.role,
+        })
+        .await?;
+        self.send_backlog(cursor).await?;
+
+        let mut revocation_check = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tokio::select! {
+                frame = self.next_frame() => {
+                    let Some(frame) = frame? else { return Ok(()) };
+                    let replies = self.handle(frame).await?;
+                    for reply in replies {
+                        self.send(&reply).await?;
+                    }
+                }
+                published = live.recv() => match published {
+                    Ok(published) => self.forward(published).await?,
+                    Err(RecvError::Lagged(_)) => {
+                        return Err(Closing::new(CLOSE_RETRY, ErrorCode::Busy, "fell behind the live feed; reconnect to catch up"));
+                    }
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+                revoked = revocations.recv() => {
+                    if matches!(revoked, Ok(ref id) if *id == self.device.id) {
+                        return Err(Closing::new(CLOSE_REVOKED, ErrorCode::InvalidInput, "this device was revoked"));
+                    }
+                }
+                _ = revocation_check.tick() => {
+                    let id = self.device.id.clone();
+                    // Also catches revocations made by the admin CLI in another process.
+                    if let Ok(Ok(true)) = self.state.with_storage(move |s| s.is_revoked(&id)).await {
+                        return Err(Closing::new(CLOSE_REVOKED, ErrorCode::InvalidInput, "this device was revoked"));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn send_backlog(&mut self, mut cursor: i64) -> Result<(), Closing> {
+        let scopes = self.scopes.clone();
+        let device = self.device.id.clone();
+        let mut remaining = {
+            let (scopes, device) = (scopes.clone(), device.clone());
+            self.state
+                .with_storage(move |s| s.feed_count_since(cursor, &scopes, &device))
+                .await
+                .map_err(internal)?
+                .map_err(|e| internal(e.to_api()))?
+        };
+        loop {
+            let (scopes, device_id) = (scopes.clone(), device.clone());
+            let page = self
+                .state
+                .with_storage(move |s| s.feed_since(cursor, &scopes, &device_id, MAX_DOCS_PER_FRAME))
+                .await
+                .map_err(internal)?
+                .map_err(|e| internal(e.to_api()))?;
+            let done = page.len() < MAX_DOCS_PER_FRAME;
+            if let Some(last) = page.last() {
+                cursor = last.seq;
+            }
+            remaining = remaining.saturating_sub(page.len() as u64);
+            let items = page
+                .into_iter()
+                .map(|e| FeedItem {
+                    doc: e.doc.to_string(),
+                    heads: heads_to_wire(&e.heads),
+                })
+                .collect();
+            self.send(&ServerFrame::Feed { items, cursor, remaining, done }).await?;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends a change another device (or the relay) made, if this device may read it.
+    async fn forward(&mut self, published: crate::hub::Published) -> Result<(), Closing> {
+        if published.origin.as_deref() == Some(self.device.id.as_str()) {
+            return Ok(());
+        }
+        let commit = published.commit;
+        let in_scope = self.scopes.iter().any(|s| *s == commit.scope);
+        let readable = if in_scope {
+            acl::can_read(&self.device, &commit.doc, &DocFacts { scope: Some(commit.scope.clone()), granted: false })
+        } else if matches!(commit.doc, DocId::Customer(_)) {
+            let (device, doc) = (self.device.id.clone(), commit.doc.clone());
+            self.state
+                .with_storage(move |s| s.is_granted(&device, &doc))
+                .await
+                .map_err(internal)?
+                .unwrap_or(false)
+        } else {
+            false
+        };
+        if !readable {
+            return Ok(());
+        }
+        self.send(&ServerFrame::Changes {
+            docs: vec![DocChanges {
+                doc: commit.doc.to_string(),
+                heads: heads_to_wire(&commit.heads),
+                changes: commit.changes.clone(),
+            }],
+            cursor: Some(commit.seq),
+        })
+        .await
+    }
+
+    async fn handle(&mut self, frame: ClientFrame) -> Result<Vec<ServerFrame>, Closing> {
+        match frame {
+            ClientFrame::Hello { .. } => Err(Closing::new(CLOSE_BAD_FRAME, ErrorCode::InvalidInput, "Hello was already sent")),
+            ClientFrame::Push { docs } => self.push(docs).await,
+            ClientFrame::Pull { docs } => self.pull(docs).await,
+        }
+    }
+
+    async fn push(&mut self, docs: Vec<DocChanges>) -> Result<Vec<ServerFrame>, Closing> {
+        let started = Instant::now();
+        let device = self.device.clone();
+        let actor = self.actor.clone();
+        let outcome = self
+            .state
+            .with_storage(move |s| push_blocking(s, &device, &actor, docs))
+            .await
+            .map_err(internal)??;
+        let (acks, need, commits) = outcome;
+        self.state.metrics.docs_applied.inc_by(commits.len() as u64);
+        self.state.hub.publish(Some(&self.device.id), commits);
+        self.state.metrics.push_latency.observe(started.elapsed().as_secs_f64());
+        let mut replies = Vec::new();
+        if !acks.is_empty() {
+            replies.push(ServerFrame::Ack { docs: acks });
+        }
+        if !need.is_empty() {
+            replies.push(ServerFrame::NeedFrom { docs: need });
+        }
+        Ok(replies)
+    }
+
+    async fn pull(&mut self, docs: Vec<DocHeads>) -> Result<Vec<ServerFrame>, Closing> {
+        let device = self.device.clone();
+        self.state
+            .with_storage(move |s| pull_blocking(s, &device, docs))
+            .await
+            .map_err(internal)?
+    }
+}
+
+fn internal(e: ApiError) -> Closing {
+    Closing::new(CLOSE_RETRY, e.code, e.message)
+}
+
+fn facts(s: &dyn RelayStorage, device: &Device, doc: &DocId) -> Result<DocFacts, Closing> {
+    let scope = s.doc_scope(doc).map_err(|e| internal(e.to_api()))?;
+    let granted = s.is_granted(&device.id, doc).map_err(|e| internal(e.to_api()))?;
+    Ok(DocFacts { scope, granted })
+}
+
+fn forbidden(doc: &DocId, what: &str) -> Closing {
+    Closing::new(CLOSE_FORBIDDEN, ErrorCode::InvalidInput, format!("this device may not {what} {doc}"))
+}
+
+type PushOutcome = (Vec<DocHeads>, Vec<DocHeads>, Vec<aisle_core::Committed>);
+
+fn push_blocking(s: &mut dyn RelayStorage, device: &Device, actor: &ActorId, docs: Vec<DocChanges>) -> Result<PushOutcome, Closing> {
+    let mut batch = Vec::with_capacity(docs.len());
+    let mut claimed = Vec::with_capacity(docs.len());
+    for d in docs {
+        // Doc ids were validated when the frame was decoded.
+        let doc: DocId = d.doc.parse().map_err(|e: aisle_core::CoreError| internal(e.to_api()))?;
+        if !acl::can_write(device, &doc, &facts(s, device, &doc)?) {
+            return Err(forbidden(&doc, "write"));
+        }
+        claimed.push((doc.clone(), heads_from_wire(&d.heads)));
+        batch.push((doc, d.changes));
+    }
+    let applied = s
+        .apply(batch, actor)
+        .map_err(|e| Closing::new(CLOSE_BAD_FRAME, e.code(), e.to_string()))?;
+    let mut acks = Vec::new();
+    let mut need = Vec::new();
+    for (result, (doc, device_heads)) in applied.into_iter().zip(claimed) {
+        let complete = !result.missing_deps && s.has_heads(&doc, &device_heads).map_err(|e| internal(e.to_api()))?;
+        if complete {
+            // A customer this device created outside its store stays readable to it.
+            if matches!(doc, DocId::Customer(_)) && !acl::can_read(device, &doc, &facts(s, device, &doc)?) {
+                s.grant(&device.id, &doc).map_err(|e| internal(e.to_api()))?;
+            }
+            acks.push(DocHeads { doc: doc.to_string(), heads: heads_to_wire(&device_heads) });
+        } else {
+            need.push(DocHeads { doc: doc.to_string(), heads: heads_to_wire(&result.heads) });
+        }
+    }
+    debug!(acks = acks.len(), need = need.len(), "push applied");
+    Ok((acks, need, s.take_committed()))
+}
+
+fn pull_blocking(s: &mut dyn RelayStorage, device: &Device, docs: Vec<DocHeads>) -> Result<Vec<ServerFrame>, Closing> {
+    let mut frames = Vec::new();
+    let mut current = Vec::new();
+    let mut size = 0;
+    for d in docs {
+        let doc: DocId = d.doc.parse().map_err(|e: aisle_core::CoreError| internal(e.to_api()))?;
+        let facts = facts(s, device, &doc)?;
+        if facts.scope.is_some() && !acl::can_read(device, &doc, &facts) {
+            return Err(forbidden(&doc, "read"));
+        }
+        if facts.scope.is_none() && !acl::can_write(device, &doc, &facts) {
+            return Err(forbidden(&doc, "read"));
+        }
+        let (heads, changes) = s
+            .changes_since(&doc, &heads_from_wire(&d.heads))
+            .map_err(|e| internal(e.to_api()))?
+            .unwrap_or_default();
+        size += changes.len();
+        current.push(DocChanges { doc: d.doc, heads: heads_to_wire(&heads), changes });
+        if size >= FRAME_PAYLOAD_TARGET {
+            frames.push(ServerFrame::Changes { docs: std::mem::take(&mut current), cursor: None });
+            size = 0;
+        }
+    }
+    if !current.is_empty() {
+        frames.push(ServerFrame::Changes { docs: current, cursor: None });
+    }
+    Ok(frames)
+}
