@@ -43,6 +43,9 @@ impl Store {
         let mut writes = Vec::with_capacity(batch.len());
         let mut applied = Vec::with_capacity(batch.len());
         for (doc, bytes) in batch {
+            if only_author.is_some() {
+                check_chunks(&doc, &bytes)?;
+            }
             let mut write = self.begin_write(&doc, true)?;
             write.doc.load_incremental(&bytes).map_err(|e| {
                 CoreError::invalid("changes", &format!("for {doc} do not load: {e}"))
@@ -266,6 +269,23 @@ impl Store {
             Ok(())
         })
     }
+}
+
+/// Refuses bytes that are not entirely well-formed Automerge chunks with valid checksums.
+/// Automerge's incremental load skips a bad tail with only a log line; from an untrusted peer
+/// that must be an error instead.
+fn check_chunks(doc: &DocId, bytes: &[u8]) -> Result<()> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    automerge::Automerge::load_with_options(
+        bytes,
+        automerge::LoadOptions::new()
+            .on_partial_load(automerge::OnPartialLoad::Error)
+            .verification_mode(automerge::VerificationMode::DontCheck),
+    )
+    .map(|_| ())
+    .map_err(|e| CoreError::invalid("changes", &format!("for {doc} do not load: {e}")))
 }
 
 fn serde_json_array(items: &[String]) -> String {
