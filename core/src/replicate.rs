@@ -278,14 +278,17 @@ fn check_chunks(doc: &DocId, bytes: &[u8]) -> Result<()> {
     if bytes.is_empty() {
         return Ok(());
     }
-    automerge::Automerge::load_with_options(
+    let loaded = automerge::Automerge::load_with_options(
         bytes,
         automerge::LoadOptions::new()
             .on_partial_load(automerge::OnPartialLoad::Error)
             .verification_mode(automerge::VerificationMode::DontCheck),
-    )
-    .map(|_| ())
-    .map_err(|e| CoreError::invalid("changes", &format!("for {doc} do not load: {e}")))
+    );
+    match loaded {
+        // Changes that build on ones only the target document has parse fine on their own.
+        Ok(_) | Err(automerge::AutomergeError::MissingDeps) => Ok(()),
+        Err(e) => Err(CoreError::invalid("changes", &format!("for {doc} do not load: {e}"))),
+    }
 }
 
 fn serde_json_array(items: &[String]) -> String {
