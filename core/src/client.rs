@@ -53,6 +53,23 @@ pub struct SyncConfig {
     /// `http://host:port` of the relay.
     pub relay_url: String,
     pub token: String,
+    /// Longest wait between reconnection attempts.
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+}
+
+fn default_max_backoff_ms() -> u64 {
+    30_000
+}
+
+impl SyncConfig {
+    pub fn new(relay_url: impl Into<String>, token: impl Into<String>) -> Self {
+        Self {
+            relay_url: relay_url.into(),
+            token: token.into(),
+            max_backoff_ms: default_max_backoff_ms(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,7 +117,9 @@ pub struct SyncClient {
 
 impl std::fmt::Debug for SyncClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SyncClient").field("status", &*self.status.borrow()).finish()
+        f.debug_struct("SyncClient")
+            .field("status", &*self.status.borrow())
+            .finish()
     }
 }
 
@@ -210,7 +229,11 @@ async fn run(
                 let refused = matches!(error, SyncError::Refused(_));
                 tracing::info!(%error, "sync connection lost");
                 status.send_modify(|s| {
-                    s.connection = if refused { Connection::Refused } else { Connection::Offline };
+                    s.connection = if refused {
+                        Connection::Refused
+                    } else {
+                        Connection::Offline
+                    };
                     s.since = now_ms();
                     s.reason = Some(error.to_string());
                     s.catch_up = None;
@@ -225,7 +248,9 @@ async fn run(
             failures = 0;
         }
         failures = failures.saturating_add(1);
-        let base = Duration::from_millis(250).saturating_mul(1 << failures.min(7)).min(Duration::from_secs(30));
+        let base = Duration::from_millis(250)
+            .saturating_mul(1 << failures.min(7))
+            .min(Duration::from_millis(config.max_backoff_ms.max(100)));
         let jittered = base.mul_f64(rand::rng().random_range(0.5..1.5));
         tokio::select! {
             () = tokio::time::sleep(jittered) => {}
@@ -234,7 +259,8 @@ async fn run(
     }
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct Session {
     store: Arc<Mutex<Store>>,
@@ -260,7 +286,9 @@ fn ws_url(relay: &str) -> Result<String, SyncError> {
     } else if let Some(rest) = base.strip_prefix("https://") {
         Ok(format!("wss://{rest}/v1/sync"))
     } else {
-        Err(SyncError::Connect(format!("relay address must start with http:// or https://, got {relay}")))
+        Err(SyncError::Connect(format!(
+            "relay address must start with http:// or https://, got {relay}"
+        )))
     }
 }
 
@@ -276,13 +304,25 @@ impl Session {
         let mut ws_config = WebSocketConfig::default();
         ws_config.max_message_size = Some(MAX_FRAME_BYTES);
         ws_config.max_frame_size = Some(MAX_FRAME_BYTES);
-        let connecting = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
+        let connecting =
+            tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
         match tokio::time::timeout(Duration::from_secs(10), connecting).await {
             Err(_) => Err(SyncError::Connect("timed out".into())),
             Ok(Ok((socket, _))) => Ok(socket),
-            Ok(Err(tokio_tungstenite::tungstenite::Error::Http(response))) if response.status() == 401 => {
-                let body = response.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default().to_string();
-                Err(SyncError::Refused(if body.is_empty() { "unauthorised".into() } else { body }))
+            Ok(Err(tokio_tungstenite::tungstenite::Error::Http(response)))
+                if response.status() == 401 =>
+            {
+                let body = response
+                    .body()
+                    .as_deref()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default()
+                    .to_string();
+                Err(SyncError::Refused(if body.is_empty() {
+                    "unauthorised".into()
+                } else {
+                    body
+                }))
             }
             Ok(Err(e)) => Err(SyncError::Connect(e.to_string())),
         }
@@ -299,14 +339,24 @@ impl Session {
         Ok(())
     }
 
-    async fn run(&mut self, config: &SyncConfig, nudge: &Notify, stop: &mut watch::Receiver<bool>) -> SessionEnd {
+    async fn run(
+        &mut self,
+        config: &SyncConfig,
+        nudge: &Notify,
+        stop: &mut watch::Receiver<bool>,
+    ) -> SessionEnd {
         match self.session(config, nudge, stop).await {
             Ok(()) => SessionEnd::Stopped,
             Err(e) => SessionEnd::Lost(e),
         }
     }
 
-    async fn session(&mut self, config: &SyncConfig, nudge: &Notify, stop: &mut watch::Receiver<bool>) -> Result<(), SyncError> {
+    async fn session(
+        &mut self,
+        config: &SyncConfig,
+        nudge: &Notify,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), SyncError> {
         let mut socket = self.connect(config).await?;
         self.cursor = blocking(&self.store, |s| {
             Ok(s.meta(CURSOR_KEY)?
@@ -316,7 +366,13 @@ impl Session {
         })
         .await?;
         self.seen_cursor = self.cursor;
-        self.send(&mut socket, &ClientFrame::Hello { cursor: self.cursor }).await?;
+        self.send(
+            &mut socket,
+            &ClientFrame::Hello {
+                cursor: self.cursor,
+            },
+        )
+        .await?;
         match self.next_frame(&mut socket).await? {
             Some(ServerFrame::Welcome { device, role, .. }) => {
                 tracing::info!(%device, role = role.as_str(), "connected to the relay");
@@ -376,15 +432,24 @@ impl Session {
                     return Err(SyncError::Connect(format!("closed by the relay: {reason}")));
                 }
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-                Message::Text(_) => return Err(SyncError::Protocol("unexpected text frame".into())),
+                Message::Text(_) => {
+                    return Err(SyncError::Protocol("unexpected text frame".into()));
+                }
             }
         }
     }
 
     async fn handle(&mut self, socket: &mut Socket, frame: ServerFrame) -> Result<(), SyncError> {
         match frame {
-            ServerFrame::Feed { items, cursor, remaining, done } => {
-                self.catch_up_total = self.catch_up_total.max(self.catch_up_done + items.len() as u64 + remaining);
+            ServerFrame::Feed {
+                items,
+                cursor,
+                remaining,
+                done,
+            } => {
+                self.catch_up_total = self
+                    .catch_up_total
+                    .max(self.catch_up_done + items.len() as u64 + remaining);
                 let feed: Vec<(DocId, Vec<ChangeHash>)> = items
                     .iter()
                     .filter_map(|i| Some((i.doc.parse().ok()?, heads_from_wire(&i.heads))))
@@ -397,7 +462,10 @@ impl Session {
                         if local == relay_heads || s.has_heads(&doc, &relay_heads)? {
                             current.push((doc, relay_heads));
                         } else {
-                            behind.push(DocHeads { doc: doc.to_string(), heads: heads_to_wire(&local) });
+                            behind.push(DocHeads {
+                                doc: doc.to_string(),
+                                heads: heads_to_wire(&local),
+                            });
                         }
                     }
                     s.set_peer_heads(RELAY_PEER, &current)?;
@@ -412,7 +480,8 @@ impl Session {
                 }
                 self.seen_cursor = self.seen_cursor.max(cursor);
                 if !behind.is_empty() {
-                    self.send(socket, &ClientFrame::Pull { docs: behind }).await?;
+                    self.send(socket, &ClientFrame::Pull { docs: behind })
+                        .await?;
                 }
                 if done && self.catch_up_done >= self.catch_up_total {
                     self.catch_up_total = 0;
@@ -430,7 +499,8 @@ impl Session {
                     self.in_flight.remove(doc);
                 }
                 blocking(&self.store, move |s| s.set_peer_heads(RELAY_PEER, &acked)).await?;
-                self.status.send_modify(|s| s.last_synced_at = Some(now_ms()));
+                self.status
+                    .send_modify(|s| s.last_synced_at = Some(now_ms()));
                 // Changes made while the push was in flight go now.
                 self.push_ahead(socket).await?;
             }
@@ -443,13 +513,18 @@ impl Session {
                     let mut out = Vec::new();
                     for (doc, relay_heads) in wanted {
                         if let Some((heads, changes)) = s.changes_since(&doc, &relay_heads)? {
-                            out.push(DocChanges { doc: doc.to_string(), heads: heads_to_wire(&heads), changes });
+                            out.push(DocChanges {
+                                doc: doc.to_string(),
+                                heads: heads_to_wire(&heads),
+                                changes,
+                            });
                         }
                     }
                     Ok(out)
                 })
                 .await?;
-                self.send(socket, &ClientFrame::Push { docs: pushes }).await?;
+                self.send(socket, &ClientFrame::Push { docs: pushes })
+                    .await?;
             }
             ServerFrame::Gone { doc } => {
                 let doc: DocId = doc.parse()?;
@@ -462,12 +537,19 @@ impl Session {
                     SyncError::Protocol(format!("{} ({})", message, code.as_str()))
                 });
             }
-            ServerFrame::Welcome { .. } => return Err(SyncError::Protocol("a second Welcome".into())),
+            ServerFrame::Welcome { .. } => {
+                return Err(SyncError::Protocol("a second Welcome".into()));
+            }
         }
         self.refresh_pending().await
     }
 
-    async fn apply(&mut self, socket: &mut Socket, docs: Vec<DocChanges>, cursor: Option<i64>) -> Result<(), SyncError> {
+    async fn apply(
+        &mut self,
+        socket: &mut Socket,
+        docs: Vec<DocChanges>,
+        cursor: Option<i64>,
+    ) -> Result<(), SyncError> {
         let mut batch = Vec::new();
         let mut relay_heads = Vec::new();
         for d in docs {
@@ -482,7 +564,11 @@ impl Session {
             relay_heads.push((doc, heads_from_wire(&d.heads)));
         }
         let (applied, known) = blocking(&self.store, move |s| {
-            let applied = if batch.is_empty() { Vec::new() } else { s.apply_changes(batch, None)? };
+            let applied = if batch.is_empty() {
+                Vec::new()
+            } else {
+                s.apply_changes(batch, None)?
+            };
             let mut known = Vec::new();
             for (doc, heads) in relay_heads {
                 if !heads.is_empty() && s.has_heads(&doc, &heads)? {
@@ -498,18 +584,23 @@ impl Session {
         for a in applied.into_iter().filter(|a| a.missing_deps) {
             if self.repulled.insert(a.doc.clone()) {
                 self.outstanding.insert(a.doc.clone());
-                again.push(DocHeads { doc: a.doc.to_string(), heads: heads_to_wire(&a.heads) });
+                again.push(DocHeads {
+                    doc: a.doc.to_string(),
+                    heads: heads_to_wire(&a.heads),
+                });
             } else {
                 tracing::warn!(doc = %a.doc, "still missing dependencies after a full pull");
             }
         }
         if !again.is_empty() {
-            self.send(socket, &ClientFrame::Pull { docs: again }).await?;
+            self.send(socket, &ClientFrame::Pull { docs: again })
+                .await?;
         }
         if let Some(c) = cursor {
             self.seen_cursor = self.seen_cursor.max(c);
         }
-        self.status.send_modify(|s| s.last_synced_at = Some(now_ms()));
+        self.status
+            .send_modify(|s| s.last_synced_at = Some(now_ms()));
         self.settle_cursor().await?;
         // A merge can leave this tablet with changes the relay lacks.
         self.push_ahead(socket).await
@@ -519,7 +610,10 @@ impl Session {
     async fn settle_cursor(&mut self) -> Result<(), SyncError> {
         if self.outstanding.is_empty() && self.seen_cursor > self.cursor {
             let cursor = self.seen_cursor;
-            blocking(&self.store, move |s| s.set_meta(CURSOR_KEY, &cursor.to_be_bytes())).await?;
+            blocking(&self.store, move |s| {
+                s.set_meta(CURSOR_KEY, &cursor.to_be_bytes())
+            })
+            .await?;
             self.cursor = cursor;
         }
         let (done, total) = (self.catch_up_done, self.catch_up_total);
@@ -543,10 +637,16 @@ impl Session {
                     continue;
                 }
                 let base = s.peer_heads(RELAY_PEER, &doc)?;
-                let Some((heads, changes)) = s.changes_since(&doc, &base)? else { continue };
+                let Some((heads, changes)) = s.changes_since(&doc, &base)? else {
+                    continue;
+                };
                 size += changes.len();
                 pushed.push((doc.clone(), heads.clone()));
-                current.push(DocChanges { doc: doc.to_string(), heads: heads_to_wire(&heads), changes });
+                current.push(DocChanges {
+                    doc: doc.to_string(),
+                    heads: heads_to_wire(&heads),
+                    changes,
+                });
                 if current.len() == MAX_DOCS_PER_FRAME || size >= PUSH_FRAME_TARGET {
                     frames.push(std::mem::take(&mut current));
                     size = 0;
@@ -617,7 +717,10 @@ pub async fn enrol(relay_url: &str, code: &str, store: &Store) -> Result<Enrolme
     if !response.status().is_success() {
         return Err(relay_error(response).await);
     }
-    response.json().await.map_err(|e| SyncError::Protocol(e.to_string()))
+    response
+        .json()
+        .await
+        .map_err(|e| SyncError::Protocol(e.to_string()))
 }
 
 #[derive(Deserialize)]
@@ -640,7 +743,10 @@ pub async fn fetch_customer(
         Identifier::Phone(p) => ("phone", p.clone()),
     };
     let url = reqwest::Url::parse_with_params(
-        &format!("{}/v1/customers/lookup", config.relay_url.trim_end_matches('/')),
+        &format!(
+            "{}/v1/customers/lookup",
+            config.relay_url.trim_end_matches('/')
+        ),
         &[(key, value)],
     )
     .map_err(|e| SyncError::Connect(e.to_string()))?;
@@ -654,10 +760,15 @@ pub async fn fetch_customer(
     if !response.status().is_success() {
         return Err(relay_error(response).await);
     }
-    let fetched: Fetched = response.json().await.map_err(|e| SyncError::Protocol(e.to_string()))?;
+    let fetched: Fetched = response
+        .json()
+        .await
+        .map_err(|e| SyncError::Protocol(e.to_string()))?;
     let doc: DocId = fetched.doc.parse()?;
     let DocId::Customer(customer) = doc.clone() else {
-        return Err(SyncError::Protocol("the relay returned a document that is not a customer".into()));
+        return Err(SyncError::Protocol(
+            "the relay returned a document that is not a customer".into(),
+        ));
     };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(fetched.document)

@@ -113,7 +113,10 @@ pub enum ServerFrame {
     },
     /// Changes for the device: answers to `Pull`, and live changes (with the changefeed
     /// position they bring the device to).
-    Changes { docs: Vec<DocChanges>, cursor: Option<i64> },
+    Changes {
+        docs: Vec<DocChanges>,
+        cursor: Option<i64>,
+    },
     /// The relay has these heads durably.
     Ack { docs: Vec<DocHeads> },
     /// The relay could not apply a push for lack of earlier changes: send everything after
@@ -265,12 +268,22 @@ mod tests {
         let good = ClientFrame::Hello { cursor: 1 }.encode();
         let mut wrong_version = good.clone();
         wrong_version[1] = 9;
-        assert!(ClientFrame::decode(&wrong_version).unwrap_err().to_string().contains("version"));
+        assert!(
+            ClientFrame::decode(&wrong_version)
+                .unwrap_err()
+                .to_string()
+                .contains("version")
+        );
         assert!(ClientFrame::decode(&[0]).is_err());
         assert!(ClientFrame::decode(&good[..good.len() - 1]).is_err());
         let mut trailing = good.clone();
         trailing.push(0);
-        assert!(ClientFrame::decode(&trailing).unwrap_err().to_string().contains("trailing"));
+        assert!(
+            ClientFrame::decode(&trailing)
+                .unwrap_err()
+                .to_string()
+                .contains("trailing")
+        );
         let bad_doc = ClientFrame::Pull {
             docs: vec![DocHeads {
                 doc: "nonsense/../x".into(),
@@ -280,7 +293,10 @@ mod tests {
         assert!(ClientFrame::decode(&bad_doc.encode()).is_err());
         let too_many = ClientFrame::Pull {
             docs: (0..=MAX_DOCS_PER_FRAME)
-                .map(|_| DocHeads { doc: "catalog".into(), heads: vec![] })
+                .map(|_| DocHeads {
+                    doc: "catalog".into(),
+                    heads: vec![],
+                })
                 .collect(),
         };
         assert!(ClientFrame::decode(&too_many.encode()).is_err());

@@ -115,7 +115,9 @@ impl Store {
             return Ok(true);
         }
         Ok(self
-            .with_doc(doc, |d| heads.iter().all(|h| d.get_change_by_hash(h).is_some()))?
+            .with_doc(doc, |d| {
+                heads.iter().all(|h| d.get_change_by_hash(h).is_some())
+            })?
             .unwrap_or(false))
     }
 
@@ -155,9 +157,10 @@ impl Store {
              ORDER BY d.updated_at LIMIT ?2",
         )?;
         let ids = stmt
-            .query_map(params![peer, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-                r.get::<_, String>(0)
-            })?
+            .query_map(
+                params![peer, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| r.get::<_, String>(0),
+            )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         ids.iter().map(|id| id.parse()).collect()
     }
@@ -193,8 +196,19 @@ impl Store {
              ORDER BY f.seq LIMIT ?4",
         )?;
         let rows = stmt.query_map(
-            params![cursor, scopes_json, device.unwrap_or(""), i64::try_from(limit).unwrap_or(i64::MAX)],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)),
+            params![
+                cursor,
+                scopes_json,
+                device.unwrap_or(""),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            },
         )?;
         rows.map(|row| {
             let (doc, seq, heads) = row?;
@@ -206,7 +220,12 @@ impl Store {
     }
 
     /// How many documents `feed_since` would list in all.
-    pub fn feed_count_since(&self, cursor: i64, scopes: &[String], device: Option<&str>) -> Result<u64> {
+    pub fn feed_count_since(
+        &self,
+        cursor: i64,
+        scopes: &[String],
+        device: Option<&str>,
+    ) -> Result<u64> {
         let n: i64 = self.conn().query_row(
             "SELECT COUNT(*) FROM feed f
              WHERE f.seq > ?1
@@ -222,7 +241,11 @@ impl Store {
     pub fn doc_scope(&self, doc: &DocId) -> Result<Option<String>> {
         Ok(self
             .conn()
-            .query_row("SELECT scope FROM feed WHERE doc_id = ?1", [doc.to_string()], |r| r.get(0))
+            .query_row(
+                "SELECT scope FROM feed WHERE doc_id = ?1",
+                [doc.to_string()],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 
@@ -287,7 +310,10 @@ fn check_chunks(doc: &DocId, bytes: &[u8]) -> Result<()> {
     match loaded {
         // Changes that build on ones only the target document has parse fine on their own.
         Ok(_) | Err(automerge::AutomergeError::MissingDeps) => Ok(()),
-        Err(e) => Err(CoreError::invalid("changes", &format!("for {doc} do not load: {e}"))),
+        Err(e) => Err(CoreError::invalid(
+            "changes",
+            &format!("for {doc} do not load: {e}"),
+        )),
     }
 }
 

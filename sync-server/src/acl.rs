@@ -37,7 +37,8 @@ pub fn can_read(device: &Device, doc: &DocId, facts: &DocFacts) -> bool {
         (_, Role::Kiosk) => false,
         (DocId::Inventory(store), _) => *store == device.store,
         (DocId::Customer(_), _) => {
-            facts.granted || facts.scope.as_deref() == Some(format!("customers:{}", device.store).as_str())
+            facts.granted
+                || facts.scope.as_deref() == Some(format!("customers:{}", device.store).as_str())
         }
     }
 }
@@ -70,7 +71,10 @@ mod tests {
     }
 
     fn facts(scope: Option<&str>, granted: bool) -> DocFacts {
-        DocFacts { scope: scope.map(str::to_string), granted }
+        DocFacts {
+            scope: scope.map(str::to_string),
+            granted,
+        }
     }
 
     #[test]
@@ -83,10 +87,26 @@ mod tests {
         assert!(can_read(&a, &inv_a, &none) && can_write(&a, &inv_a, &none));
         assert!(can_read(&a, &DocId::Catalog, &none) && !can_write(&a, &DocId::Catalog, &none));
         let customer = DocId::Customer(CustomerId::parse("c1").unwrap());
-        assert!(can_read(&a, &customer, &facts(Some("customers:LDN-CG"), false)));
-        assert!(!can_read(&a, &customer, &facts(Some("customers:MAN-AR"), false)));
-        assert!(can_read(&a, &customer, &facts(Some("customers:MAN-AR"), true)));
-        assert!(!can_write(&a, &customer, &facts(Some("customers:MAN-AR"), false)));
+        assert!(can_read(
+            &a,
+            &customer,
+            &facts(Some("customers:LDN-CG"), false)
+        ));
+        assert!(!can_read(
+            &a,
+            &customer,
+            &facts(Some("customers:MAN-AR"), false)
+        ));
+        assert!(can_read(
+            &a,
+            &customer,
+            &facts(Some("customers:MAN-AR"), true)
+        ));
+        assert!(!can_write(
+            &a,
+            &customer,
+            &facts(Some("customers:MAN-AR"), false)
+        ));
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! `aisle-relay admin …`: store and device administration straight on the data directory.
 //! A running relay notices revocations made here within two seconds.
 
+use aisle_core::DocId;
 use aisle_core::model::{StoreId, StoreInfo};
 use aisle_core::protocol::Role;
-use aisle_core::DocId;
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -38,9 +38,18 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
     let mut storage = SqliteStorage::open(&config.data_dir, &config.tenant)?;
     match command {
-        AdminCommand::Enrol { store, role, name, quiet } => {
+        AdminCommand::Enrol {
+            store,
+            role,
+            name,
+            quiet,
+        } => {
             let store = StoreId::parse(store)?;
-            let known = storage.documents().stores()?.into_iter().any(|s| s.id == store);
+            let known = storage
+                .documents()
+                .stores()?
+                .into_iter()
+                .any(|s| s.id == store);
             if !known {
                 bail!("no store {store} in the catalog (create it first)");
             }
@@ -54,7 +63,10 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                     .quiet_zone(true)
                     .build();
                 println!("{qr}");
-                println!("Enrolment code for {name} ({} in {store}): {code}", role.as_str());
+                println!(
+                    "Enrolment code for {name} ({} in {store}): {code}",
+                    role.as_str()
+                );
                 println!("It works once, within 24 hours. Enter it in the tablet's Settings.");
             }
         }
@@ -77,12 +89,27 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        AdminCommand::CreateStore { id, name, city, latitude, longitude } => {
+        AdminCommand::CreateStore {
+            id,
+            name,
+            city,
+            latitude,
+            longitude,
+        } => {
             let id = StoreId::parse(id)?;
             let docs = storage.documents();
-            docs.add_store(StoreInfo { id: id.clone(), name, city, latitude, longitude })?;
-            let variants: BTreeMap<String, i64> =
-                docs.catalog_variants()?.into_keys().map(|v| (v, 0)).collect();
+            docs.add_store(StoreInfo {
+                id: id.clone(),
+                name,
+                city,
+                latitude,
+                longitude,
+            })?;
+            let variants: BTreeMap<String, i64> = docs
+                .catalog_variants()?
+                .into_keys()
+                .map(|v| (v, 0))
+                .collect();
             if !docs.has_doc(&DocId::Inventory(id.clone()))? {
                 docs.import_inventory(&id, variants)?;
             }

@@ -8,7 +8,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "aisle-relay", version, about = "Aisle relay: sync, ingest and admin API")]
+#[command(
+    name = "aisle-relay",
+    version,
+    about = "Aisle relay: sync, ingest and admin API"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
@@ -129,9 +133,14 @@ impl Config {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("relay-data")),
             demo: serve.demo || file.demo.unwrap_or(false),
-            demo_customers: serve.demo_customers.or(file.demo_customers).unwrap_or(10_000),
+            demo_customers: serve
+                .demo_customers
+                .or(file.demo_customers)
+                .unwrap_or(10_000),
             tenant: file.tenant.unwrap_or_else(|| "demo".into()),
-            admin_token: std::env::var("AISLE_RELAY_ADMIN_TOKEN").ok().or(file.admin_token),
+            admin_token: std::env::var("AISLE_RELAY_ADMIN_TOKEN")
+                .ok()
+                .or(file.admin_token),
         })
     }
 }

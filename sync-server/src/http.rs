@@ -2,7 +2,9 @@
 //! the admin API, and the WebSocket sync endpoint.
 
 use aisle_core::DocId;
-use aisle_core::model::{ApiError, CustomerSummary, ErrorCode, Identifier, LoyaltyId, NfcUid, StoreId, StoreStats};
+use aisle_core::model::{
+    ApiError, CustomerSummary, ErrorCode, Identifier, LoyaltyId, NfcUid, StoreId, StoreStats,
+};
 use aisle_core::protocol::{Role, heads_to_wire};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -36,7 +38,13 @@ pub struct HttpError(StatusCode, ApiError);
 
 impl HttpError {
     fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self(status, ApiError { code, message: message.into() })
+        Self(
+            status,
+            ApiError {
+                code,
+                message: message.into(),
+            },
+        )
     }
     fn unauthorised(message: &str) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidInput, message)
@@ -55,9 +63,10 @@ impl From<ApiError> for HttpError {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
             ErrorCode::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::StorageFull | ErrorCode::Storage | ErrorCode::Corrupt | ErrorCode::Internal => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ErrorCode::StorageFull
+            | ErrorCode::Storage
+            | ErrorCode::Corrupt
+            | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self(status, e)
     }
@@ -71,7 +80,11 @@ impl From<aisle_core::CoreError> for HttpError {
 
 impl From<anyhow::Error> for HttpError {
     fn from(e: anyhow::Error) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, e.to_string())
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            e.to_string(),
+        )
     }
 }
 
@@ -92,7 +105,10 @@ struct Health {
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, HttpError> {
     let stats = state.with_storage(|s| s.stats()).await??;
-    state.metrics.documents.set(i64::try_from(stats.documents).unwrap_or(i64::MAX));
+    state
+        .metrics
+        .documents
+        .set(i64::try_from(stats.documents).unwrap_or(i64::MAX));
     Ok(Json(Health {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
@@ -104,10 +120,16 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, HttpErro
 
 async fn metrics(State(state): State<AppState>) -> Response {
     if let Ok(Ok(stats)) = state.with_storage(|s| s.stats()).await {
-        state.metrics.documents.set(i64::try_from(stats.documents).unwrap_or(i64::MAX));
+        state
+            .metrics
+            .documents
+            .set(i64::try_from(stats.documents).unwrap_or(i64::MAX));
     }
     (
-        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()
@@ -128,9 +150,15 @@ pub struct EnrolResponse {
     pub role: Role,
 }
 
-async fn enrol(State(state): State<AppState>, Json(request): Json<EnrolRequest>) -> Result<Json<EnrolResponse>, HttpError> {
-    let actor = decode_hex(&request.actor).ok_or_else(|| HttpError::bad_request("actor must be hex"))?;
-    let result = state.with_storage(move |s| s.enrol(&request.code, &actor)).await?;
+async fn enrol(
+    State(state): State<AppState>,
+    Json(request): Json<EnrolRequest>,
+) -> Result<Json<EnrolResponse>, HttpError> {
+    let actor =
+        decode_hex(&request.actor).ok_or_else(|| HttpError::bad_request("actor must be hex"))?;
+    let result = state
+        .with_storage(move |s| s.enrol(&request.code, &actor))
+        .await?;
     match result {
         Ok((device, token)) => Ok(Json(EnrolResponse {
             device: device.id,
@@ -198,9 +226,13 @@ async fn lookup_customer(
     let device = device_of(&state, &headers).await?;
     require_staff(&device)?;
     let identifier = if let Some(l) = query.loyalty {
-        Some(Identifier::Loyalty(LoyaltyId::parse(l).map_err(|e| HttpError::bad_request(e.to_string()))?))
+        Some(Identifier::Loyalty(
+            LoyaltyId::parse(l).map_err(|e| HttpError::bad_request(e.to_string()))?,
+        ))
     } else if let Some(n) = query.nfc {
-        Some(Identifier::Nfc(NfcUid::parse(n).map_err(|e| HttpError::bad_request(e.to_string()))?))
+        Some(Identifier::Nfc(
+            NfcUid::parse(n).map_err(|e| HttpError::bad_request(e.to_string()))?,
+        ))
     } else if let Some(e) = query.email {
         Some(Identifier::Email(e))
     } else {
@@ -211,7 +243,12 @@ async fn lookup_customer(
             let customer = match (identifier, query.id) {
                 (Some(identifier), _) => s.identify(&identifier)?,
                 (None, Some(id)) => aisle_core::model::CustomerId::parse(id)?,
-                (None, None) => return Err(aisle_core::CoreError::invalid("query", "give loyalty, nfc, email, phone or id")),
+                (None, None) => {
+                    return Err(aisle_core::CoreError::invalid(
+                        "query",
+                        "give loyalty, nfc, email, phone or id",
+                    ));
+                }
             };
             let doc = DocId::Customer(customer.clone());
             let (heads, bytes) = s
@@ -244,7 +281,9 @@ async fn search_customers(
 ) -> Result<Json<Vec<CustomerSummary>>, HttpError> {
     let device = device_of(&state, &headers).await?;
     require_staff(&device)?;
-    let found = state.with_storage(move |s| s.search(&query.q, 20)).await??;
+    let found = state
+        .with_storage(move |s| s.search(&query.q, 20))
+        .await??;
     Ok(Json(found))
 }
 
@@ -267,7 +306,11 @@ pub struct CodeResponse {
     pub code: String,
 }
 
-async fn create_code(State(state): State<AppState>, headers: HeaderMap, Json(request): Json<CodeRequest>) -> Result<Json<CodeResponse>, HttpError> {
+async fn create_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<CodeRequest>,
+) -> Result<Json<CodeResponse>, HttpError> {
     require_admin(&state, &headers)?;
     let store = StoreId::parse(request.store).map_err(|e| HttpError::bad_request(e.to_string()))?;
     let code = state
@@ -286,7 +329,10 @@ struct DeviceView {
     last_seen_at: Option<i64>,
 }
 
-async fn list_devices(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<DeviceView>>, HttpError> {
+async fn list_devices(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<DeviceView>>, HttpError> {
     require_admin(&state, &headers)?;
     let devices = state.with_storage(|s| s.devices()).await??;
     Ok(Json(
@@ -304,11 +350,23 @@ async fn list_devices(State(state): State<AppState>, headers: HeaderMap) -> Resu
     ))
 }
 
-async fn revoke_device(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<StatusCode, HttpError> {
+async fn revoke_device(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, HttpError> {
     require_admin(&state, &headers)?;
     let device = id.clone();
     let revoked = state.with_storage(move |s| s.revoke(&device)).await??;
     // Open connections of the device close now, not at their next check.
     state.hub.revoke(&id);
-    if revoked { Ok(StatusCode::NO_CONTENT) } else { Err(HttpError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such active device")) }
+    if revoked {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(HttpError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "no such active device",
+        ))
+    }
 }

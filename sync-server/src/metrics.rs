@@ -32,14 +32,42 @@ impl Metrics {
         let docs_applied = Counter::default();
         let push_latency = Histogram::new(exponential_buckets(0.000_5, 2.0, 16));
         let documents = Gauge::default();
-        registry.register("connected_devices", "Devices connected to the sync endpoint", connected_devices.clone());
-        registry.register("frames_received", "Sync frames received", frames_received.clone());
-        registry.register("frames_rejected", "Sync frames rejected (malformed, oversized, forbidden)", frames_rejected.clone());
-        registry.register("bytes_received", "Sync bytes received", bytes_received.clone());
+        registry.register(
+            "connected_devices",
+            "Devices connected to the sync endpoint",
+            connected_devices.clone(),
+        );
+        registry.register(
+            "frames_received",
+            "Sync frames received",
+            frames_received.clone(),
+        );
+        registry.register(
+            "frames_rejected",
+            "Sync frames rejected (malformed, oversized, forbidden)",
+            frames_rejected.clone(),
+        );
+        registry.register(
+            "bytes_received",
+            "Sync bytes received",
+            bytes_received.clone(),
+        );
         registry.register("bytes_sent", "Sync bytes sent", bytes_sent.clone());
-        registry.register("docs_applied", "Document changes applied from devices", docs_applied.clone());
-        registry.register("push_latency_seconds", "Time from receiving a push to its durable acknowledgement", push_latency.clone());
-        registry.register("documents", "Documents held by the relay", documents.clone());
+        registry.register(
+            "docs_applied",
+            "Document changes applied from devices",
+            docs_applied.clone(),
+        );
+        registry.register(
+            "push_latency_seconds",
+            "Time from receiving a push to its durable acknowledgement",
+            push_latency.clone(),
+        );
+        registry.register(
+            "documents",
+            "Documents held by the relay",
+            documents.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             connected_devices,

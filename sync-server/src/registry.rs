@@ -78,7 +78,11 @@ fn new_code() -> String {
     (0..10)
         .map(|i| {
             let c = CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char;
-            if i == 5 { format!("-{c}") } else { c.to_string() }
+            if i == 5 {
+                format!("-{c}")
+            } else {
+                c.to_string()
+            }
         })
         .collect()
 }
@@ -96,11 +100,40 @@ fn normalise_code(code: &str) -> String {
     out
 }
 
-fn row_to_device(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, String, String, Vec<u8>, Option<i64>, Option<i64>)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+fn row_to_device(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(
+    String,
+    String,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    Option<i64>,
+    Option<i64>,
+)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
 }
 
-type DeviceRow = (String, String, String, String, String, Vec<u8>, Option<i64>, Option<i64>);
+type DeviceRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    Option<i64>,
+    Option<i64>,
+);
 
 fn device_from_row(row: DeviceRow) -> anyhow::Result<Device> {
     let (id, name, tenant, store, role, actor, revoked_at, last_seen_at) = row;
@@ -131,12 +164,25 @@ impl Registry {
     }
 
     /// Creates a one-time enrolment code for a device of `store` with `role`.
-    pub fn create_code(&self, tenant: &str, store: &StoreId, role: Role, name: &str) -> anyhow::Result<String> {
+    pub fn create_code(
+        &self,
+        tenant: &str,
+        store: &StoreId,
+        role: Role,
+        name: &str,
+    ) -> anyhow::Result<String> {
         let code = new_code();
         self.conn.execute(
             "INSERT INTO enrolment_codes (code_hash, tenant, store_id, role, name, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![hash(&code), tenant, store.as_str(), role.as_str(), name, now_ms() + CODE_LIFETIME_MS],
+            params![
+                hash(&code),
+                tenant,
+                store.as_str(),
+                role.as_str(),
+                name,
+                now_ms() + CODE_LIFETIME_MS
+            ],
         )?;
         Ok(code)
     }
@@ -154,7 +200,16 @@ impl Registry {
                 "SELECT tenant, store_id, role, name, expires_at, used_at FROM enrolment_codes
                  WHERE code_hash = ?1",
                 [&code_hash],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
             )
             .optional()?;
         let Some((tenant, store, role, name, expires_at, used_at)) = row else {
@@ -182,7 +237,9 @@ impl Registry {
             params![device_id, name, tenant, store, role, hash(&token), actor, now_ms()],
         )?;
         tx.commit()?;
-        let device = self.device(&device_id)?.context("device vanished after enrolment")?;
+        let device = self
+            .device(&device_id)?
+            .context("device vanished after enrolment")?;
         Ok((device, token))
     }
 
@@ -212,9 +269,9 @@ impl Registry {
     }
 
     pub fn devices(&self) -> anyhow::Result<Vec<Device>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY enrolled_at"))?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices ORDER BY enrolled_at"
+        ))?;
         let rows = stmt.query_map([], row_to_device)?;
         rows.map(|r| device_from_row(r?)).collect()
     }
@@ -231,7 +288,11 @@ impl Registry {
     pub fn is_revoked(&self, id: &str) -> anyhow::Result<bool> {
         let revoked: Option<Option<i64>> = self
             .conn
-            .query_row("SELECT revoked_at FROM devices WHERE device_id = ?1", [id], |r| r.get(0))
+            .query_row(
+                "SELECT revoked_at FROM devices WHERE device_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(!matches!(revoked, Some(None)))
     }
@@ -259,14 +320,25 @@ mod tests {
     fn codes_enrol_once_and_tokens_authenticate() {
         let (_dir, mut registry) = registry();
         let store = StoreId::parse("LDN-CG").unwrap();
-        let code = registry.create_code("demo", &store, Role::Associate, "Tablet 1").unwrap();
+        let code = registry
+            .create_code("demo", &store, Role::Associate, "Tablet 1")
+            .unwrap();
         let typed = code.to_lowercase().replace('-', " ");
         let (device, token) = registry.enrol(&typed, &[1; 16]).unwrap();
         assert_eq!(device.store, store);
         assert_eq!(device.role, Role::Associate);
-        assert_eq!(registry.authenticate(&token).unwrap().unwrap().id, device.id);
+        assert_eq!(
+            registry.authenticate(&token).unwrap().unwrap().id,
+            device.id
+        );
         assert!(registry.authenticate("forged").unwrap().is_none());
-        assert!(registry.enrol(&code, &[2; 16]).unwrap_err().to_string().contains("already used"));
+        assert!(
+            registry
+                .enrol(&code, &[2; 16])
+                .unwrap_err()
+                .to_string()
+                .contains("already used")
+        );
         assert!(registry.enrol("NOPE-NOPE", &[2; 16]).is_err());
         assert!(registry.revoke(&device.id).unwrap());
         assert!(registry.authenticate(&token).unwrap().unwrap().revoked);

@@ -2,12 +2,12 @@
 //! changefeed. The embedded SQLite backend (aisle-core's store plus the device registry, both
 //! WAL) is the default; a Postgres backend for many relays would implement the same trait.
 
+use aisle_core::automerge::{ActorId, ChangeHash};
 use aisle_core::model::{CustomerSummary, Identifier, StoreId, StoreStats};
 use aisle_core::protocol::Role;
 use aisle_core::replicate::{Applied, FeedEntry};
 use aisle_core::{Committed, CoreError, DocId, Store, StoreOptions};
 use anyhow::Context;
-use aisle_core::automerge::{ActorId, ChangeHash};
 use std::path::Path;
 
 use crate::registry::{Device, Registry};
@@ -22,18 +22,38 @@ pub trait RelayStorage: Send + 'static {
     fn touch(&self, device: &str) -> anyhow::Result<()>;
 
     /// Applies a device's changes (all must be by `author`) in one transaction.
-    fn apply(&mut self, batch: Vec<(DocId, Vec<u8>)>, author: &ActorId) -> Result<Vec<Applied>, CoreError>;
-    fn changes_since(&mut self, doc: &DocId, have: &[ChangeHash]) -> Result<Option<(Vec<ChangeHash>, Vec<u8>)>, CoreError>;
+    fn apply(
+        &mut self,
+        batch: Vec<(DocId, Vec<u8>)>,
+        author: &ActorId,
+    ) -> Result<Vec<Applied>, CoreError>;
+    fn changes_since(
+        &mut self,
+        doc: &DocId,
+        have: &[ChangeHash],
+    ) -> Result<Option<(Vec<ChangeHash>, Vec<u8>)>, CoreError>;
     fn has_heads(&mut self, doc: &DocId, heads: &[ChangeHash]) -> Result<bool, CoreError>;
-    fn feed_since(&self, cursor: i64, scopes: &[String], device: &str, limit: usize) -> Result<Vec<FeedEntry>, CoreError>;
-    fn feed_count_since(&self, cursor: i64, scopes: &[String], device: &str) -> Result<u64, CoreError>;
+    fn feed_since(
+        &self,
+        cursor: i64,
+        scopes: &[String],
+        device: &str,
+        limit: usize,
+    ) -> Result<Vec<FeedEntry>, CoreError>;
+    fn feed_count_since(
+        &self,
+        cursor: i64,
+        scopes: &[String],
+        device: &str,
+    ) -> Result<u64, CoreError>;
     fn doc_scope(&self, doc: &DocId) -> Result<Option<String>, CoreError>;
     fn grant(&mut self, device: &str, doc: &DocId) -> Result<(), CoreError>;
     fn is_granted(&self, device: &str, doc: &DocId) -> Result<bool, CoreError>;
     /// Commits since the last call, for live fan-out.
     fn take_committed(&mut self) -> Vec<Committed>;
 
-    fn identify(&self, identifier: &Identifier) -> Result<aisle_core::model::CustomerId, CoreError>;
+    fn identify(&self, identifier: &Identifier)
+    -> Result<aisle_core::model::CustomerId, CoreError>;
     fn search(&self, query: &str, limit: usize) -> Result<Vec<CustomerSummary>, CoreError>;
     fn stats(&self) -> Result<StoreStats, CoreError>;
     /// The document store, for loading demo data and admin changes to the catalog.
@@ -89,19 +109,38 @@ impl RelayStorage for SqliteStorage {
     fn touch(&self, device: &str) -> anyhow::Result<()> {
         self.registry.touch(device)
     }
-    fn apply(&mut self, batch: Vec<(DocId, Vec<u8>)>, author: &ActorId) -> Result<Vec<Applied>, CoreError> {
+    fn apply(
+        &mut self,
+        batch: Vec<(DocId, Vec<u8>)>,
+        author: &ActorId,
+    ) -> Result<Vec<Applied>, CoreError> {
         self.docs.apply_changes(batch, Some(author))
     }
-    fn changes_since(&mut self, doc: &DocId, have: &[ChangeHash]) -> Result<Option<(Vec<ChangeHash>, Vec<u8>)>, CoreError> {
+    fn changes_since(
+        &mut self,
+        doc: &DocId,
+        have: &[ChangeHash],
+    ) -> Result<Option<(Vec<ChangeHash>, Vec<u8>)>, CoreError> {
         self.docs.changes_since(doc, have)
     }
     fn has_heads(&mut self, doc: &DocId, heads: &[ChangeHash]) -> Result<bool, CoreError> {
         self.docs.has_heads(doc, heads)
     }
-    fn feed_since(&self, cursor: i64, scopes: &[String], device: &str, limit: usize) -> Result<Vec<FeedEntry>, CoreError> {
+    fn feed_since(
+        &self,
+        cursor: i64,
+        scopes: &[String],
+        device: &str,
+        limit: usize,
+    ) -> Result<Vec<FeedEntry>, CoreError> {
         self.docs.feed_since(cursor, scopes, Some(device), limit)
     }
-    fn feed_count_since(&self, cursor: i64, scopes: &[String], device: &str) -> Result<u64, CoreError> {
+    fn feed_count_since(
+        &self,
+        cursor: i64,
+        scopes: &[String],
+        device: &str,
+    ) -> Result<u64, CoreError> {
         self.docs.feed_count_since(cursor, scopes, Some(device))
     }
     fn doc_scope(&self, doc: &DocId) -> Result<Option<String>, CoreError> {
@@ -116,7 +155,10 @@ impl RelayStorage for SqliteStorage {
     fn take_committed(&mut self) -> Vec<Committed> {
         self.docs.take_committed()
     }
-    fn identify(&self, identifier: &Identifier) -> Result<aisle_core::model::CustomerId, CoreError> {
+    fn identify(
+        &self,
+        identifier: &Identifier,
+    ) -> Result<aisle_core::model::CustomerId, CoreError> {
         self.docs.identify(identifier)
     }
     fn search(&self, query: &str, limit: usize) -> Result<Vec<CustomerSummary>, CoreError> {

@@ -4,12 +4,12 @@
 //! frame closes that connection with a reason and touches nothing else.
 
 use aisle_core::DocId;
+use aisle_core::automerge::ActorId;
 use aisle_core::model::{ApiError, ErrorCode};
 use aisle_core::protocol::{
     ClientFrame, DocChanges, DocHeads, FeedItem, MAX_DOCS_PER_FRAME, MAX_FRAME_BYTES, ServerFrame,
     heads_from_wire, heads_to_wire,
 };
-use aisle_core::automerge::ActorId;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
@@ -45,13 +45,19 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     let Some(token) = bearer(&headers).map(str::to_string) else {
         return (StatusCode::UNAUTHORIZED, "missing bearer token").into_response();
     };
     let device = match state.with_storage(move |s| s.authenticate(&token)).await {
         Ok(Ok(Some(device))) if !device.revoked => device,
-        Ok(Ok(Some(_))) => return (StatusCode::UNAUTHORIZED, "this device was revoked").into_response(),
+        Ok(Ok(Some(_))) => {
+            return (StatusCode::UNAUTHORIZED, "this device was revoked").into_response();
+        }
         Ok(Ok(None)) => return (StatusCode::UNAUTHORIZED, "unknown token").into_response(),
         Ok(Err(e)) => {
             warn!(error = %e, "authentication failed");
@@ -97,11 +103,12 @@ struct Session {
 async fn session(socket: WebSocket, device: Device, state: AppState) {
     info!("device connected");
     state.metrics.connected_devices.inc();
-    let _ = state.with_storage({
-        let id = device.id.clone();
-        move |s| s.touch(&id)
-    })
-    .await;
+    let _ = state
+        .with_storage({
+            let id = device.id.clone();
+            move |s| s.touch(&id)
+        })
+        .await;
     let mut session = Session {
         actor: ActorId::from(device.actor.clone()),
         scopes: acl::scopes(&device),
@@ -140,7 +147,13 @@ impl Session {
         self.socket
             .send(Message::Binary(bytes.into()))
             .await
-            .map_err(|e| Closing::new(CLOSE_RETRY, ErrorCode::Internal, format!("send failed: {e}")))
+            .map_err(|e| {
+                Closing::new(
+                    CLOSE_RETRY,
+                    ErrorCode::Internal,
+                    format!("send failed: {e}"),
+                )
+            })
     }
 
     fn allow_frame(&mut self) -> bool {
@@ -163,7 +176,11 @@ impl Session {
                 return Ok(None);
             };
             let message = message.map_err(|e| {
-                Closing::new(CLOSE_BAD_FRAME, ErrorCode::InvalidInput, format!("bad WebSocket message: {e}"))
+                Closing::new(
+                    CLOSE_BAD_FRAME,
+                    ErrorCode::InvalidInput,
+                    format!("bad WebSocket message: {e}"),
+                )
             })?;
             match message {
                 Message::Binary(bytes) => return self.decode(&bytes).map(Some),
@@ -171,7 +188,11 @@ impl Session {
                 Message::Ping(_) | Message::Pong(_) => continue,
                 Message::Text(_) => {
                     self.state.metrics.frames_rejected.inc();
-                    return Err(Closing::new(CLOSE_BAD_FRAME, ErrorCode::InvalidInput, "text frames are not part of the protocol"));
+                    return Err(Closing::new(
+                        CLOSE_BAD_FRAME,
+                        ErrorCode::InvalidInput,
+                        "text frames are not part of the protocol",
+                    ));
                 }
             }
         }
@@ -182,7 +203,11 @@ impl Session {
         self.state.metrics.bytes_received.inc_by(bytes.len() as u64);
         if !self.allow_frame() {
             self.state.metrics.frames_rejected.inc();
-            return Err(Closing::new(CLOSE_RETRY, ErrorCode::Busy, "too many frames; slow down"));
+            return Err(Closing::new(
+                CLOSE_RETRY,
+                ErrorCode::Busy,
+                "too many frames; slow down",
+            ));
         }
         ClientFrame::decode(bytes).map_err(|e| {
             self.state.metrics.frames_rejected.inc();
@@ -195,12 +220,24 @@ impl Session {
         let mut live = self.state.hub.subscribe();
         let mut revocations = self.state.hub.revocations();
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, self.next_frame()).await {
-            Err(_) => return Err(Closing::new(CLOSE_BAD_FRAME, ErrorCode::InvalidInput, "no Hello in time")),
+            Err(_) => {
+                return Err(Closing::new(
+                    CLOSE_BAD_FRAME,
+                    ErrorCode::InvalidInput,
+                    "no Hello in time",
+                ));
+            }
             Ok(frame) => frame?,
         };
         let cursor = match hello {
             Some(ClientFrame::Hello { cursor }) => cursor,
-            Some(_) => return Err(Closing::new(CLOSE_BAD_FRAME, ErrorCode::InvalidInput, "the first frame must be Hello")),
+            Some(_) => {
+                return Err(Closing::new(
+                    CLOSE_BAD_FRAME,
+                    ErrorCode::InvalidInput,
+                    "the first frame must be Hello",
+                ));
+            }
             None => return Ok(()),
         };
         self.send(&ServerFrame::Welcome {
@@ -259,7 +296,9 @@ impl Session {
             let (scopes, device_id) = (scopes.clone(), device.clone());
             let page = self
                 .state
-                .with_storage(move |s| s.feed_since(cursor, &scopes, &device_id, MAX_DOCS_PER_FRAME))
+                .with_storage(move |s| {
+                    s.feed_since(cursor, &scopes, &device_id, MAX_DOCS_PER_FRAME)
+                })
                 .await
                 .map_err(internal)?
                 .map_err(|e| internal(e.to_api()))?;
@@ -275,7 +314,13 @@ impl Session {
                     heads: heads_to_wire(&e.heads),
                 })
                 .collect();
-            self.send(&ServerFrame::Feed { items, cursor, remaining, done }).await?;
+            self.send(&ServerFrame::Feed {
+                items,
+                cursor,
+                remaining,
+                done,
+            })
+            .await?;
             if done {
                 return Ok(());
             }
@@ -290,7 +335,14 @@ impl Session {
         let commit = published.commit;
         let in_scope = self.scopes.iter().any(|s| *s == commit.scope);
         let readable = if in_scope {
-            acl::can_read(&self.device, &commit.doc, &DocFacts { scope: Some(commit.scope.clone()), granted: false })
+            acl::can_read(
+                &self.device,
+                &commit.doc,
+                &DocFacts {
+                    scope: Some(commit.scope.clone()),
+                    granted: false,
+                },
+            )
         } else if matches!(commit.doc, DocId::Customer(_)) {
             let (device, doc) = (self.device.id.clone(), commit.doc.clone());
             self.state
@@ -317,7 +369,11 @@ impl Session {
 
     async fn handle(&mut self, frame: ClientFrame) -> Result<Vec<ServerFrame>, Closing> {
         match frame {
-            ClientFrame::Hello { .. } => Err(Closing::new(CLOSE_BAD_FRAME, ErrorCode::InvalidInput, "Hello was already sent")),
+            ClientFrame::Hello { .. } => Err(Closing::new(
+                CLOSE_BAD_FRAME,
+                ErrorCode::InvalidInput,
+                "Hello was already sent",
+            )),
             ClientFrame::Push { docs } => self.push(docs).await,
             ClientFrame::Pull { docs } => self.pull(docs).await,
         }
@@ -335,7 +391,10 @@ impl Session {
         let (acks, need, commits) = outcome;
         self.state.metrics.docs_applied.inc_by(commits.len() as u64);
         self.state.hub.publish(Some(&self.device.id), commits);
-        self.state.metrics.push_latency.observe(started.elapsed().as_secs_f64());
+        self.state
+            .metrics
+            .push_latency
+            .observe(started.elapsed().as_secs_f64());
         let mut replies = Vec::new();
         if !acks.is_empty() {
             replies.push(ServerFrame::Ack { docs: acks });
@@ -361,22 +420,36 @@ fn internal(e: ApiError) -> Closing {
 
 fn facts(s: &dyn RelayStorage, device: &Device, doc: &DocId) -> Result<DocFacts, Closing> {
     let scope = s.doc_scope(doc).map_err(|e| internal(e.to_api()))?;
-    let granted = s.is_granted(&device.id, doc).map_err(|e| internal(e.to_api()))?;
+    let granted = s
+        .is_granted(&device.id, doc)
+        .map_err(|e| internal(e.to_api()))?;
     Ok(DocFacts { scope, granted })
 }
 
 fn forbidden(doc: &DocId, what: &str) -> Closing {
-    Closing::new(CLOSE_FORBIDDEN, ErrorCode::InvalidInput, format!("this device may not {what} {doc}"))
+    Closing::new(
+        CLOSE_FORBIDDEN,
+        ErrorCode::InvalidInput,
+        format!("this device may not {what} {doc}"),
+    )
 }
 
 type PushOutcome = (Vec<DocHeads>, Vec<DocHeads>, Vec<aisle_core::Committed>);
 
-fn push_blocking(s: &mut dyn RelayStorage, device: &Device, actor: &ActorId, docs: Vec<DocChanges>) -> Result<PushOutcome, Closing> {
+fn push_blocking(
+    s: &mut dyn RelayStorage,
+    device: &Device,
+    actor: &ActorId,
+    docs: Vec<DocChanges>,
+) -> Result<PushOutcome, Closing> {
     let mut batch = Vec::with_capacity(docs.len());
     let mut claimed = Vec::with_capacity(docs.len());
     for d in docs {
         // Doc ids were validated when the frame was decoded.
-        let doc: DocId = d.doc.parse().map_err(|e: aisle_core::CoreError| internal(e.to_api()))?;
+        let doc: DocId = d
+            .doc
+            .parse()
+            .map_err(|e: aisle_core::CoreError| internal(e.to_api()))?;
         if !acl::can_write(device, &doc, &facts(s, device, &doc)?) {
             return Err(forbidden(&doc, "write"));
         }
@@ -389,27 +462,45 @@ fn push_blocking(s: &mut dyn RelayStorage, device: &Device, actor: &ActorId, doc
     let mut acks = Vec::new();
     let mut need = Vec::new();
     for (result, (doc, device_heads)) in applied.into_iter().zip(claimed) {
-        let complete = !result.missing_deps && s.has_heads(&doc, &device_heads).map_err(|e| internal(e.to_api()))?;
+        let complete = !result.missing_deps
+            && s.has_heads(&doc, &device_heads)
+                .map_err(|e| internal(e.to_api()))?;
         if complete {
             // A customer this device created outside its store stays readable to it.
-            if matches!(doc, DocId::Customer(_)) && !acl::can_read(device, &doc, &facts(s, device, &doc)?) {
-                s.grant(&device.id, &doc).map_err(|e| internal(e.to_api()))?;
+            if matches!(doc, DocId::Customer(_))
+                && !acl::can_read(device, &doc, &facts(s, device, &doc)?)
+            {
+                s.grant(&device.id, &doc)
+                    .map_err(|e| internal(e.to_api()))?;
             }
-            acks.push(DocHeads { doc: doc.to_string(), heads: heads_to_wire(&device_heads) });
+            acks.push(DocHeads {
+                doc: doc.to_string(),
+                heads: heads_to_wire(&device_heads),
+            });
         } else {
-            need.push(DocHeads { doc: doc.to_string(), heads: heads_to_wire(&result.heads) });
+            need.push(DocHeads {
+                doc: doc.to_string(),
+                heads: heads_to_wire(&result.heads),
+            });
         }
     }
     debug!(acks = acks.len(), need = need.len(), "push applied");
     Ok((acks, need, s.take_committed()))
 }
 
-fn pull_blocking(s: &mut dyn RelayStorage, device: &Device, docs: Vec<DocHeads>) -> Result<Vec<ServerFrame>, Closing> {
+fn pull_blocking(
+    s: &mut dyn RelayStorage,
+    device: &Device,
+    docs: Vec<DocHeads>,
+) -> Result<Vec<ServerFrame>, Closing> {
     let mut frames = Vec::new();
     let mut current = Vec::new();
     let mut size = 0;
     for d in docs {
-        let doc: DocId = d.doc.parse().map_err(|e: aisle_core::CoreError| internal(e.to_api()))?;
+        let doc: DocId = d
+            .doc
+            .parse()
+            .map_err(|e: aisle_core::CoreError| internal(e.to_api()))?;
         let facts = facts(s, device, &doc)?;
         if facts.scope.is_some() && !acl::can_read(device, &doc, &facts) {
             return Err(forbidden(&doc, "read"));
@@ -422,14 +513,24 @@ fn pull_blocking(s: &mut dyn RelayStorage, device: &Device, docs: Vec<DocHeads>)
             .map_err(|e| internal(e.to_api()))?
             .unwrap_or_default();
         size += changes.len();
-        current.push(DocChanges { doc: d.doc, heads: heads_to_wire(&heads), changes });
+        current.push(DocChanges {
+            doc: d.doc,
+            heads: heads_to_wire(&heads),
+            changes,
+        });
         if size >= FRAME_PAYLOAD_TARGET {
-            frames.push(ServerFrame::Changes { docs: std::mem::take(&mut current), cursor: None });
+            frames.push(ServerFrame::Changes {
+                docs: std::mem::take(&mut current),
+                cursor: None,
+            });
             size = 0;
         }
     }
     if !current.is_empty() {
-        frames.push(ServerFrame::Changes { docs: current, cursor: None });
+        frames.push(ServerFrame::Changes {
+            docs: current,
+            cursor: None,
+        });
     }
     Ok(frames)
 }

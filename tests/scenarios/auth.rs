@@ -16,24 +16,49 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Enrols a device and returns its token.
-async fn token(relay: &Relay, relay_dir: &Path, dir: &Path, name: &str, store: &str, role: &str) -> String {
+async fn token(
+    relay: &Relay,
+    relay_dir: &Path,
+    dir: &Path,
+    name: &str,
+    store: &str,
+    role: &str,
+) -> String {
     let code = enrolment_code(relay_dir, store, role, name).unwrap();
     let db = Store::open(dir.join(format!("{name}.sqlite3"))).unwrap();
-    client::enrol(&relay.url(""), &code, &db).await.unwrap().token
+    client::enrol(&relay.url(""), &code, &db)
+        .await
+        .unwrap()
+        .token
 }
 
-async fn connect(relay: &Relay, token: &str) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
-    let mut request = format!("ws://{}/v1/sync", relay.addr).into_client_request().unwrap();
-    request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
-    tokio_tungstenite::connect_async(request).await.map(|(s, _)| s)
+async fn connect(
+    relay: &Relay,
+    token: &str,
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    let mut request = format!("ws://{}/v1/sync", relay.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(s, _)| s)
 }
 
 /// Sends Hello and reads frames until the backlog is done.
 async fn hello(socket: &mut Socket) {
-    socket.send(Message::Binary(ClientFrame::Hello { cursor: 0 }.encode().into())).await.unwrap();
+    socket
+        .send(Message::Binary(
+            ClientFrame::Hello { cursor: 0 }.encode().into(),
+        ))
+        .await
+        .unwrap();
     loop {
         match next(socket).await {
             Some(ServerFrame::Feed { done: true, .. }) => return,
@@ -46,7 +71,9 @@ async fn hello(socket: &mut Socket) {
 /// The next server frame, or None once the connection closed.
 async fn next(socket: &mut Socket) -> Option<ServerFrame> {
     loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.ok()??;
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .ok()??;
         match message {
             Ok(Message::Binary(bytes)) => return Some(ServerFrame::decode(&bytes).unwrap()),
             Ok(Message::Close(_)) | Err(_) => return None,
@@ -103,7 +130,11 @@ async fn revoked_devices_are_refused_at_once() {
         .status();
     assert_eq!(status, 204);
     assert!(closed_with(&mut socket).await.contains("revoked"));
-    assert!(started.elapsed() < Duration::from_secs(1), "closed at once, took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "closed at once, took {:?}",
+        started.elapsed()
+    );
     // New connections and HTTP calls with the token are refused.
     let refused = connect(&relay, &token).await.unwrap_err().to_string();
     assert!(refused.contains("401"), "{refused}");
@@ -115,14 +146,27 @@ async fn revoked_devices_are_refused_at_once() {
         .unwrap();
     assert_eq!(lookup.status(), 401);
     // The admin API itself wants the admin token.
-    let forged = http.get(relay.url("/v1/admin/devices")).bearer_auth(&token).send().await.unwrap();
+    let forged = http
+        .get(relay.url("/v1/admin/devices"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(forged.status(), 401);
 
     // Revoking from the admin command (another process) closes connections too.
     let token2 = self::token(&relay, &relay_dir, dir.path(), "t2", "LDN-CG", "associate").await;
     let mut socket = connect(&relay, &token2).await.unwrap();
     hello(&mut socket).await;
-    let devices: serde_json::Value = http.get(relay.url("/v1/admin/devices")).bearer_auth(&admin_token).send().await.unwrap().json().await.unwrap();
+    let devices: serde_json::Value = http
+        .get(relay.url("/v1/admin/devices"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let id2 = devices[1]["id"].as_str().unwrap().to_string();
     let out = std::process::Command::new(aisle_tests::relay_binary().unwrap())
         .args(["admin", "revoke", &id2, "--data-dir"])
@@ -143,30 +187,71 @@ async fn stores_and_roles_are_kept_apart() {
     // Reading another store's inventory closes the connection.
     let mut socket = connect(&relay, &a).await.unwrap();
     hello(&mut socket).await;
-    let pull = ClientFrame::Pull { docs: vec![DocHeads { doc: "inventory/MAN-AR".into(), heads: vec![] }] };
-    socket.send(Message::Binary(pull.encode().into())).await.unwrap();
-    assert!(closed_with(&mut socket).await.contains("may not read inventory/MAN-AR"));
+    let pull = ClientFrame::Pull {
+        docs: vec![DocHeads {
+            doc: "inventory/MAN-AR".into(),
+            heads: vec![],
+        }],
+    };
+    socket
+        .send(Message::Binary(pull.encode().into()))
+        .await
+        .unwrap();
+    assert!(
+        closed_with(&mut socket)
+            .await
+            .contains("may not read inventory/MAN-AR")
+    );
 
     // So does writing to it, and nothing is stored.
     let mut socket = connect(&relay, &a).await.unwrap();
     hello(&mut socket).await;
     let push = ClientFrame::Push {
-        docs: vec![DocChanges { doc: "inventory/MAN-AR".into(), heads: vec![], changes: vec![1, 2, 3] }],
+        docs: vec![DocChanges {
+            doc: "inventory/MAN-AR".into(),
+            heads: vec![],
+            changes: vec![1, 2, 3],
+        }],
     };
-    socket.send(Message::Binary(push.encode().into())).await.unwrap();
-    assert!(closed_with(&mut socket).await.contains("may not write inventory/MAN-AR"));
+    socket
+        .send(Message::Binary(push.encode().into()))
+        .await
+        .unwrap();
+    assert!(
+        closed_with(&mut socket)
+            .await
+            .contains("may not write inventory/MAN-AR")
+    );
 
     // And writing the server-owned catalog.
     let mut socket = connect(&relay, &a).await.unwrap();
     hello(&mut socket).await;
-    let push = ClientFrame::Push { docs: vec![DocChanges { doc: "catalog".into(), heads: vec![], changes: vec![] }] };
-    socket.send(Message::Binary(push.encode().into())).await.unwrap();
-    assert!(closed_with(&mut socket).await.contains("may not write catalog"));
+    let push = ClientFrame::Push {
+        docs: vec![DocChanges {
+            doc: "catalog".into(),
+            heads: vec![],
+            changes: vec![],
+        }],
+    };
+    socket
+        .send(Message::Binary(push.encode().into()))
+        .await
+        .unwrap();
+    assert!(
+        closed_with(&mut socket)
+            .await
+            .contains("may not write catalog")
+    );
 
     // A kiosk receives no customers in its backlog and cannot ask for one.
     let kiosk = token(&relay, &relay_dir, dir.path(), "k", "LDN-CG", "kiosk").await;
     let mut socket = connect(&relay, &kiosk).await.unwrap();
-    socket.send(Message::Binary(ClientFrame::Hello { cursor: 0 }.encode().into())).await.unwrap();
+    socket
+        .send(Message::Binary(
+            ClientFrame::Hello { cursor: 0 }.encode().into(),
+        ))
+        .await
+        .unwrap();
     let mut docs = Vec::new();
     loop {
         match next(&mut socket).await.unwrap() {
@@ -181,7 +266,12 @@ async fn stores_and_roles_are_kept_apart() {
     }
     assert_eq!(docs, vec!["catalog".to_string()]);
     let http = reqwest::Client::new();
-    let lookup = http.get(relay.url("/v1/customers/search?q=a")).bearer_auth(&kiosk).send().await.unwrap();
+    let lookup = http
+        .get(relay.url("/v1/customers/search?q=a"))
+        .bearer_auth(&kiosk)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(lookup.status(), 403);
     let customer = http
         .get(relay.url("/v1/customers/search?q=a"))
@@ -195,9 +285,21 @@ async fn stores_and_roles_are_kept_apart() {
         .as_str()
         .unwrap()
         .to_string();
-    let pull = ClientFrame::Pull { docs: vec![DocHeads { doc: format!("customer/{customer}"), heads: vec![] }] };
-    socket.send(Message::Binary(pull.encode().into())).await.unwrap();
-    assert!(closed_with(&mut socket).await.contains("may not read customer/"));
+    let pull = ClientFrame::Pull {
+        docs: vec![DocHeads {
+            doc: format!("customer/{customer}"),
+            heads: vec![],
+        }],
+    };
+    socket
+        .send(Message::Binary(pull.encode().into()))
+        .await
+        .unwrap();
+    assert!(
+        closed_with(&mut socket)
+            .await
+            .contains("may not read customer/")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,7 +322,10 @@ async fn garbage_frames_close_only_their_connection() {
     for bytes in garbage {
         let mut socket = connect(&relay, &token).await.unwrap();
         hello(&mut socket).await;
-        socket.send(Message::Binary(bytes.clone().into())).await.unwrap();
+        socket
+            .send(Message::Binary(bytes.clone().into()))
+            .await
+            .unwrap();
         let reason = closed_with(&mut socket).await;
         assert!(reason.starts_with("frame"), "{bytes:?} → {reason}");
     }
@@ -232,15 +337,37 @@ async fn garbage_frames_close_only_their_connection() {
     let mut socket = connect(&relay, &token).await.unwrap();
     hello(&mut socket).await;
     let push = ClientFrame::Push {
-        docs: vec![DocChanges { doc: "inventory/LDN-CG".into(), heads: vec![[3; 32]], changes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3] }],
+        docs: vec![DocChanges {
+            doc: "inventory/LDN-CG".into(),
+            heads: vec![[3; 32]],
+            changes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3],
+        }],
     };
-    socket.send(Message::Binary(push.encode().into())).await.unwrap();
+    socket
+        .send(Message::Binary(push.encode().into()))
+        .await
+        .unwrap();
     let reason = closed_with(&mut socket).await;
     assert!(reason.contains("do not load"), "{reason}");
 
     // The bystander's connection is unaffected, and so is the relay.
-    bystander.send(Message::Binary(ClientFrame::Pull { docs: vec![DocHeads { doc: "catalog".into(), heads: vec![] }] }.encode().into())).await.unwrap();
-    assert!(matches!(next(&mut bystander).await, Some(ServerFrame::Changes { .. })));
+    bystander
+        .send(Message::Binary(
+            ClientFrame::Pull {
+                docs: vec![DocHeads {
+                    doc: "catalog".into(),
+                    heads: vec![],
+                }],
+            }
+            .encode()
+            .into(),
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(
+        next(&mut bystander).await,
+        Some(ServerFrame::Changes { .. })
+    ));
     let health = reqwest::get(relay.url("/healthz")).await.unwrap();
     assert!(health.status().is_success());
 }

@@ -19,28 +19,47 @@ struct Tablet {
 }
 
 impl Tablet {
-    async fn enrol(relay: &Relay, relay_dir: &Path, dir: &Path, name: &str, store: &str, role: &str) -> Self {
+    async fn enrol(
+        relay: &Relay,
+        relay_dir: &Path,
+        dir: &Path,
+        name: &str,
+        store: &str,
+        role: &str,
+    ) -> Self {
         let code = enrolment_code(relay_dir, store, role, name).unwrap();
         let db = Store::open(dir.join(format!("{name}.sqlite3"))).unwrap();
         let enrolment = client::enrol(&relay.url(""), &code, &db).await.unwrap();
-        let config = SyncConfig { relay_url: relay.url(""), token: enrolment.token };
+        let config = SyncConfig::new(relay.url(""), enrolment.token);
         let store = Arc::new(Mutex::new(db));
         let client = Some(SyncClient::start(store.clone(), config.clone()));
-        Self { store, client, config }
+        Self {
+            store,
+            client,
+            config,
+        }
     }
 
     fn status(&self) -> SyncStatus {
         self.client.as_ref().unwrap().status().borrow().clone()
     }
 
-    async fn wait_until(&self, what: &str, timeout: Duration, done: impl Fn(&Store, &SyncStatus) -> bool) {
+    async fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&Store, &SyncStatus) -> bool,
+    ) {
         let started = Instant::now();
         loop {
             let status = self.status();
             if done(&self.store.lock().unwrap(), &status) {
                 return;
             }
-            assert!(started.elapsed() < timeout, "timed out waiting for {what}; status {status:?}");
+            assert!(
+                started.elapsed() < timeout,
+                "timed out waiting for {what}; status {status:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -65,52 +84,142 @@ async fn tablets_sync_through_the_relay() {
 
     // First sync: each tablet gets the catalog, its store's inventory and its store's customers.
     for t in [&a, &b, &m] {
-        t.wait_until("first sync", Duration::from_secs(60), |s, st| synced(s, st) && s.stats().unwrap().products > 0).await;
+        t.wait_until("first sync", Duration::from_secs(60), |s, st| {
+            synced(s, st) && s.stats().unwrap().products > 0
+        })
+        .await;
     }
     let here = StoreId::parse("LDN-CG").unwrap();
     let a_stats = a.store.lock().unwrap().stats().unwrap();
     assert_eq!(a_stats.stores, 5);
-    assert!(a_stats.customers > 10 && a_stats.customers < 120, "only LDN-CG customers: {a_stats:?}");
-    assert!(a.store.lock().unwrap().has_doc(&DocId::Inventory(here.clone())).unwrap());
-    assert!(!a.store.lock().unwrap().has_doc(&DocId::Inventory(StoreId::parse("MAN-AR").unwrap())).unwrap());
+    assert!(
+        a_stats.customers > 10 && a_stats.customers < 120,
+        "only LDN-CG customers: {a_stats:?}"
+    );
+    assert!(
+        a.store
+            .lock()
+            .unwrap()
+            .has_doc(&DocId::Inventory(here.clone()))
+            .unwrap()
+    );
+    assert!(
+        !a.store
+            .lock()
+            .unwrap()
+            .has_doc(&DocId::Inventory(StoreId::parse("MAN-AR").unwrap()))
+            .unwrap()
+    );
 
     // A note on tablet a reaches tablet b live.
-    let customer: CustomerId = a.store.lock().unwrap().search_customers("a", 50).unwrap().iter().find(|c| c.home_store == here).unwrap().id.clone();
+    let customer: CustomerId = a
+        .store
+        .lock()
+        .unwrap()
+        .search_customers("a", 50)
+        .unwrap()
+        .iter()
+        .find(|c| c.home_store == here)
+        .unwrap()
+        .id
+        .clone();
     let associate = AssociateId::parse("sam.k").unwrap();
-    let note = a.store.lock().unwrap().add_note(&customer, "Wants the navy parka", &associate, Some(&here)).unwrap();
+    let note = a
+        .store
+        .lock()
+        .unwrap()
+        .add_note(&customer, "Wants the navy parka", &associate, Some(&here))
+        .unwrap();
     a.nudge();
     let sent = Instant::now();
     b.wait_until("the note on b", Duration::from_secs(10), |s, _| {
-        s.customer(&customer).unwrap().notes.iter().any(|n| n.id == note)
+        s.customer(&customer)
+            .unwrap()
+            .notes
+            .iter()
+            .any(|n| n.id == note)
     })
     .await;
     eprintln!("note from a visible on b after {:?}", sent.elapsed());
-    a.wait_until("a synced", Duration::from_secs(10), synced).await;
+    a.wait_until("a synced", Duration::from_secs(10), synced)
+        .await;
 
     // The Manchester tablet never received it (not its store's customer) ...
-    assert!(!m.store.lock().unwrap().has_doc(&DocId::Customer(customer.clone())).unwrap());
+    assert!(
+        !m.store
+            .lock()
+            .unwrap()
+            .has_doc(&DocId::Customer(customer.clone()))
+            .unwrap()
+    );
     // ... until it fetches the customer on demand; then it gets the note and later changes.
-    let loyalty = a.store.lock().unwrap().customer(&customer).unwrap().identity.loyalty_id;
-    let fetched = client::fetch_customer(&m.config, &m.store, &Identifier::Loyalty(loyalty)).await.unwrap();
+    let loyalty = a
+        .store
+        .lock()
+        .unwrap()
+        .customer(&customer)
+        .unwrap()
+        .identity
+        .loyalty_id;
+    let fetched = client::fetch_customer(&m.config, &m.store, &Identifier::Loyalty(loyalty))
+        .await
+        .unwrap();
     assert_eq!(fetched, customer);
-    assert!(m.store.lock().unwrap().customer(&customer).unwrap().notes.iter().any(|n| n.id == note));
-    let later = b.store.lock().unwrap().add_note(&customer, "Bought the parka", &associate, Some(&here)).unwrap();
+    assert!(
+        m.store
+            .lock()
+            .unwrap()
+            .customer(&customer)
+            .unwrap()
+            .notes
+            .iter()
+            .any(|n| n.id == note)
+    );
+    let later = b
+        .store
+        .lock()
+        .unwrap()
+        .add_note(&customer, "Bought the parka", &associate, Some(&here))
+        .unwrap();
     b.nudge();
     m.wait_until("the later note on m", Duration::from_secs(10), |s, _| {
-        s.customer(&customer).unwrap().notes.iter().any(|n| n.id == later)
+        s.customer(&customer)
+            .unwrap()
+            .notes
+            .iter()
+            .any(|n| n.id == later)
     })
     .await;
 
     // Offline edits: stop a's client, edit, restart it; the edit arrives once.
     let mut a = a;
     a.client.take().unwrap().shutdown().await;
-    let offline = a.store.lock().unwrap().add_note(&customer, "Written offline", &associate, Some(&here)).unwrap();
-    assert_eq!(a.store.lock().unwrap().count_docs_ahead_of("relay").unwrap(), 1);
+    let offline = a
+        .store
+        .lock()
+        .unwrap()
+        .add_note(&customer, "Written offline", &associate, Some(&here))
+        .unwrap();
+    assert_eq!(
+        a.store
+            .lock()
+            .unwrap()
+            .count_docs_ahead_of("relay")
+            .unwrap(),
+        1
+    );
     a.client = Some(SyncClient::start(a.store.clone(), a.config.clone()));
     b.wait_until("the offline note on b", Duration::from_secs(20), |s, _| {
-        s.customer(&customer).unwrap().notes.iter().filter(|n| n.id == offline).count() == 1
+        s.customer(&customer)
+            .unwrap()
+            .notes
+            .iter()
+            .filter(|n| n.id == offline)
+            .count()
+            == 1
     })
     .await;
-    a.wait_until("a synced again", Duration::from_secs(10), synced).await;
+    a.wait_until("a synced again", Duration::from_secs(10), synced)
+        .await;
     drop(relay);
 }

@@ -97,16 +97,26 @@ pub fn relay_binary() -> anyhow::Result<PathBuf> {
 }
 
 /// Creates a one-time enrolment code with the relay's admin command.
-pub fn enrolment_code(data_dir: &Path, store: &str, role: &str, name: &str) -> anyhow::Result<String> {
+pub fn enrolment_code(
+    data_dir: &Path,
+    store: &str,
+    role: &str,
+    name: &str,
+) -> anyhow::Result<String> {
     let output = Command::new(relay_binary()?)
-        .args(["admin", "enrol", "--quiet", "--store", store, "--role", role, "--name", name])
+        .args([
+            "admin", "enrol", "--quiet", "--store", store, "--role", role, "--name", name,
+        ])
         .arg("--data-dir")
         .arg(data_dir)
         .env("RUST_LOG", "warn")
         .output()
         .context("running aisle-relay admin enrol")?;
     if !output.status.success() {
-        bail!("admin enrol failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "admin enrol failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
@@ -122,10 +132,15 @@ impl Relay {
     /// Starts the relay on `127.0.0.1:0` with `data_dir` and extra flags, and waits until it
     /// says where it listens.
     pub fn start(data_dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        Self::start_on(data_dir, "127.0.0.1:0".parse()?, extra)
+    }
+
+    /// Starts the relay on a given address (a restart on the port tablets know).
+    pub fn start_on(data_dir: &Path, listen: SocketAddr, extra: &[&str]) -> anyhow::Result<Self> {
         let bin = relay_binary()?;
         let mut child = Command::new(bin)
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen.to_string())
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)

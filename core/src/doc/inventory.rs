@@ -161,6 +161,10 @@ impl<'a> InventoryDoc<'a> {
         Ok(())
     }
 
+    pub fn sales(&self) -> Result<BTreeMap<String, Sale>> {
+        autosurgeon::hydrate_prop(self.doc, ROOT, SALES).map_err(|e| self.corrupt(&e.to_string()))
+    }
+
     pub fn put_adjustment(&mut self, id: &str, adjustment: &Adjustment) -> Result<()> {
         let obj = self.map(ADJUSTMENTS)?;
         autosurgeon::reconcile_prop(self.doc, &obj, id, adjustment)?;

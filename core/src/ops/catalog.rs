@@ -50,8 +50,12 @@ impl Store {
     pub fn add_store(&mut self, store: StoreInfo) -> Result<()> {
         validate::check_text("store name", &store.name, MAX_SHORT_TEXT_CHARS)?;
         validate::check_text("city", &store.city, MAX_SHORT_TEXT_CHARS)?;
-        if !(-90.0..=90.0).contains(&store.latitude) || !(-180.0..=180.0).contains(&store.longitude) {
-            return Err(CoreError::invalid("location", "is not a latitude and longitude"));
+        if !(-90.0..=90.0).contains(&store.latitude) || !(-180.0..=180.0).contains(&store.longitude)
+        {
+            return Err(CoreError::invalid(
+                "location",
+                "is not a latitude and longitude",
+            ));
         }
         let mut write = self.begin_write(&DocId::Catalog, false)?;
         let mut catalog: CatalogDoc = crate::doc::hydrate_doc(&write.doc, &DocId::Catalog)?;

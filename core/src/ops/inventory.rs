@@ -388,6 +388,13 @@ impl Store {
         })
     }
 
+    /// Every sale recorded in a store's inventory document, by sale id.
+    pub fn sales(&mut self, store: &StoreId) -> Result<BTreeMap<String, Sale>> {
+        let id = DocId::Inventory(store.clone());
+        self.with_doc(&id, |doc| InventoryDoc::new(doc, store).sales())?
+            .unwrap_or_else(|| Err(CoreError::not_found("inventory for store", store)))
+    }
+
     /// Holds in a store, newest first; `active_only` hides ended and expired ones.
     pub fn holds(&self, store: &StoreId, active_only: bool) -> Result<Vec<HoldSummary>> {
         let mut stmt = self.conn().prepare_cached(

@@ -227,14 +227,22 @@ pub(crate) fn replace_with_snapshot(
 
 /// The stored bytes of a document (its chunks, concatenated; loadable as is) and its heads,
 /// without loading it into Automerge.
-pub(crate) fn stored_bytes(conn: &Connection, id: &DocId) -> Result<Option<(Vec<u8>, Vec<ChangeHash>)>> {
+pub(crate) fn stored_bytes(
+    conn: &Connection,
+    id: &DocId,
+) -> Result<Option<(Vec<u8>, Vec<ChangeHash>)>> {
     let heads: Option<Vec<u8>> = conn
-        .query_row("SELECT heads FROM docs WHERE doc_id = ?1", [id.to_string()], |r| r.get(0))
+        .query_row(
+            "SELECT heads FROM docs WHERE doc_id = ?1",
+            [id.to_string()],
+            |r| r.get(0),
+        )
         .optional()?;
     let Some(heads) = heads else {
         return Ok(None);
     };
-    let mut stmt = conn.prepare_cached("SELECT data FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT data FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
     let mut rows = stmt.query([id.to_string()])?;
     let mut bytes = Vec::new();
     while let Some(row) = rows.next()? {

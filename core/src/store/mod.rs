@@ -344,7 +344,10 @@ impl Store {
 
     /// What was committed since the last call (empty unless the changefeed is on).
     pub fn take_committed(&mut self) -> Vec<Committed> {
-        self.committed.as_mut().map(std::mem::take).unwrap_or_default()
+        self.committed
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Runs `f` in one SQLite transaction over projection tables only (no document change).
