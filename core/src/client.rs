@@ -8,7 +8,7 @@
 
 use automerge::ChangeHash;
 use base64::Engine;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -21,11 +21,13 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::doc::DocId;
 use crate::error::CoreError;
+pub use crate::model::{Connection, SyncStatus};
 use crate::model::{Identifier, Millis};
 use crate::protocol::{
     ClientFrame, DocChanges, DocHeads, MAX_DOCS_PER_FRAME, MAX_FRAME_BYTES, Role, ServerFrame,
     heads_from_wire, heads_to_wire,
 };
+use crate::replicate::Incoming;
 use crate::store::Store;
 
 /// The peer name under which a tablet records what the relay has.
@@ -70,34 +72,6 @@ impl SyncConfig {
             max_backoff_ms: default_max_backoff_ms(),
         }
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Connection {
-    Offline,
-    Connecting,
-    Online,
-    /// The relay refused the token (revoked): the tablet must be enrolled again.
-    Refused,
-}
-
-/// What the UI shows about sync.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncStatus {
-    pub connection: Connection,
-    /// Since when the connection is in this state.
-    pub since: Millis,
-    /// Why the tablet is offline, if it is.
-    pub reason: Option<String>,
-    /// Documents with changes the relay does not have durably yet.
-    pub pending: u64,
-    /// While catching up after connecting: documents done of those to check.
-    pub catch_up: Option<(u64, u64)>,
-    /// When the relay last acknowledged or delivered something.
-    pub last_synced_at: Option<Millis>,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
 }
 
 fn now_ms() -> Millis {
@@ -397,7 +371,7 @@ impl Session {
                     let Some(frame) = frame? else {
                         return Err(SyncError::Connect("the relay closed the connection".into()));
                     };
-                    self.handle(&mut socket, frame).await?;
+                    self.handle_burst(&mut socket, frame).await?;
                 }
                 () = nudge.notified() => self.push_ahead(&mut socket).await?,
                 _ = stop.changed() => {
@@ -439,6 +413,37 @@ impl Session {
         }
     }
 
+    /// Handles a frame; a `Changes` frame is applied together with any further `Changes`
+    /// frames that already arrived, in one transaction (a burst of live changes would
+    /// otherwise cost a disk flush each).
+    async fn handle_burst(&mut self, socket: &mut Socket, frame: ServerFrame) -> Result<(), SyncError> {
+        let ServerFrame::Changes { mut docs, mut cursor } = frame else {
+            return self.handle(socket, frame).await;
+        };
+        let mut next = None;
+        while docs.len() < 2_000 {
+            match self.next_frame(socket).now_or_never() {
+                Some(Ok(Some(ServerFrame::Changes { docs: more, cursor: c }))) => {
+                    docs.extend(more);
+                    cursor = cursor.max(c);
+                }
+                Some(Ok(Some(other))) => {
+                    next = Some(other);
+                    break;
+                }
+                Some(Ok(None)) => return Err(SyncError::Connect("the relay closed the connection".into())),
+                Some(Err(e)) => return Err(e),
+                None => break,
+            }
+        }
+        self.apply(socket, docs, cursor).await?;
+        self.refresh_pending().await?;
+        match next {
+            Some(frame) => self.handle(socket, frame).await,
+            None => Ok(()),
+        }
+    }
+
     async fn handle(&mut self, socket: &mut Socket, frame: ServerFrame) -> Result<(), SyncError> {
         match frame {
             ServerFrame::Feed {
@@ -472,6 +477,7 @@ impl Session {
                     Ok(behind)
                 })
                 .await?;
+                tracing::debug!(items = items.len(), behind = behind.len(), cursor, done, "feed page");
                 self.catch_up_done += (items.len() - behind.len()) as u64;
                 for d in &behind {
                     if let Ok(doc) = d.doc.parse() {
@@ -491,6 +497,7 @@ impl Session {
             }
             ServerFrame::Changes { docs, cursor } => self.apply(socket, docs, cursor).await?,
             ServerFrame::Ack { docs } => {
+                tracing::debug!(docs = docs.len(), "acknowledged");
                 let acked: Vec<(DocId, Vec<ChangeHash>)> = docs
                     .iter()
                     .filter_map(|d| Some((d.doc.parse().ok()?, heads_from_wire(&d.heads))))
@@ -550,36 +557,24 @@ impl Session {
         docs: Vec<DocChanges>,
         cursor: Option<i64>,
     ) -> Result<(), SyncError> {
-        let mut batch = Vec::new();
-        let mut relay_heads = Vec::new();
+        let mut incoming = Vec::with_capacity(docs.len());
         for d in docs {
             let doc: DocId = d.doc.parse()?;
             self.outstanding.remove(&doc);
             if self.catch_up_total > 0 {
                 self.catch_up_done += 1;
             }
-            if !d.changes.is_empty() {
-                batch.push((doc.clone(), d.changes));
-            }
-            relay_heads.push((doc, heads_from_wire(&d.heads)));
+            incoming.push(Incoming {
+                doc,
+                changes: d.changes,
+                sender_heads: heads_from_wire(&d.heads),
+            });
         }
-        let (applied, known) = blocking(&self.store, move |s| {
-            let applied = if batch.is_empty() {
-                Vec::new()
-            } else {
-                s.apply_changes(batch, None)?
-            };
-            let mut known = Vec::new();
-            for (doc, heads) in relay_heads {
-                if !heads.is_empty() && s.has_heads(&doc, &heads)? {
-                    known.push((doc, heads));
-                }
-            }
-            s.set_peer_heads(RELAY_PEER, &known)?;
-            Ok((applied, known.len()))
+        let applied = blocking(&self.store, move |s| {
+            s.apply_from_peer(Some(RELAY_PEER), incoming, None, None)
         })
         .await?;
-        tracing::debug!(applied = applied.len(), known, "applied relay changes");
+        tracing::debug!(applied = applied.len(), "applied relay changes");
         let mut again = Vec::new();
         for a in applied.into_iter().filter(|a| a.missing_deps) {
             if self.repulled.insert(a.doc.clone()) {
@@ -663,6 +658,7 @@ impl Session {
             self.in_flight.insert(doc, heads);
         }
         for docs in frames {
+            tracing::debug!(docs = docs.len(), "pushing");
             self.send(socket, &ClientFrame::Push { docs }).await?;
         }
         Ok(())
@@ -703,9 +699,14 @@ async fn relay_error(response: reqwest::Response) -> SyncError {
     }
 }
 
-/// Enrols this tablet with a relay using a one-time code; `actor` is the store's actor.
-pub async fn enrol(relay_url: &str, code: &str, store: &Store) -> Result<Enrolment, SyncError> {
-    let actor = store.actor().to_hex_string();
+/// Enrols this tablet with a relay using a one-time code. `actor` is the tablet store's
+/// Automerge actor (`Store::actor`), the only author the relay will accept from it.
+pub async fn enrol(
+    relay_url: &str,
+    code: &str,
+    actor: &automerge::ActorId,
+) -> Result<Enrolment, SyncError> {
+    let actor = actor.to_hex_string();
     let url = format!("{}/v1/enrol", relay_url.trim_end_matches('/'));
     let response = reqwest::Client::new()
         .post(url)

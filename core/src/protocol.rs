@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::doc::DocId;
 use crate::error::{CoreError, Result};
 use crate::model::ErrorCode;
+pub use crate::model::Role;
 
 pub const PROTOCOL_VERSION: u16 = 1;
 /// Largest frame either side accepts.
@@ -33,34 +34,6 @@ pub fn heads_to_wire(heads: &[ChangeHash]) -> Heads {
 
 pub fn heads_from_wire(heads: &[[u8; 32]]) -> Vec<ChangeHash> {
     heads.iter().map(|h| ChangeHash(*h)).collect()
-}
-
-/// What a device is allowed to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Associate,
-    Kiosk,
-    Manager,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Associate => "associate",
-            Self::Kiosk => "kiosk",
-            Self::Manager => "manager",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "associate" => Some(Self::Associate),
-            "kiosk" => Some(Self::Kiosk),
-            "manager" => Some(Self::Manager),
-            _ => None,
-        }
-    }
 }
 
 /// A document's changes after some heads.

@@ -22,6 +22,14 @@ pub struct Applied {
     pub missing_deps: bool,
 }
 
+/// Changes a peer sent for one document, and the peer's heads once they apply.
+#[derive(Clone, Debug)]
+pub struct Incoming {
+    pub doc: DocId,
+    pub changes: Vec<u8>,
+    pub sender_heads: Vec<ChangeHash>,
+}
+
 /// A document in the changefeed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FeedEntry {
@@ -40,14 +48,50 @@ impl Store {
         batch: Vec<(DocId, Vec<u8>)>,
         only_author: Option<&ActorId>,
     ) -> Result<Vec<Applied>> {
-        let mut writes = Vec::with_capacity(batch.len());
-        let mut applied = Vec::with_capacity(batch.len());
-        for (doc, bytes) in batch {
+        let incoming = batch
+            .into_iter()
+            .map(|(doc, changes)| Incoming { doc, changes, sender_heads: Vec::new() })
+            .collect();
+        self.apply_from_peer(None, incoming, only_author, None)
+    }
+
+    /// Applies what a peer sent, and in the same transaction records the heads the peer has
+    /// of each document (when this side now has them too) and, optionally, a metadata value
+    /// such as the changefeed cursor. Entries for the same document are merged.
+    pub fn apply_from_peer(
+        &mut self,
+        peer: Option<&str>,
+        incoming: Vec<Incoming>,
+        only_author: Option<&ActorId>,
+        meta: Option<(&str, Vec<u8>)>,
+    ) -> Result<Vec<Applied>> {
+        let mut merged: Vec<Incoming> = Vec::with_capacity(incoming.len());
+        for item in incoming {
+            match merged.iter_mut().find(|m| m.doc == item.doc) {
+                Some(m) => {
+                    m.changes.extend(item.changes);
+                    m.sender_heads = item.sender_heads;
+                }
+                None => merged.push(item),
+            }
+        }
+        let mut writes = Vec::with_capacity(merged.len());
+        let mut applied = Vec::with_capacity(merged.len());
+        let mut peer_rows = Vec::new();
+        for item in merged {
+            let Incoming { doc, changes, sender_heads } = item;
+            if changes.is_empty() {
+                // Nothing new: the peer's heads are still worth recording if this side has them.
+                if !sender_heads.is_empty() && self.has_heads(&doc, &sender_heads)? {
+                    peer_rows.push((doc.clone(), sender_heads));
+                }
+                continue;
+            }
             if only_author.is_some() {
-                check_chunks(&doc, &bytes)?;
+                check_chunks(&doc, &changes)?;
             }
             let mut write = self.begin_write(&doc, true)?;
-            write.doc.load_incremental(&bytes).map_err(|e| {
+            write.doc.load_incremental(&changes).map_err(|e| {
                 CoreError::invalid("changes", &format!("for {doc} do not load: {e}"))
             })?;
             if let Some(author) = only_author {
@@ -65,10 +109,15 @@ impl Store {
             }
             let missing_deps = !write.doc.get_missing_deps(&[]).is_empty();
             write.pending = if missing_deps {
-                Pending::Add(vec![bytes])
+                Pending::Add(vec![changes])
             } else {
                 Pending::Clear
             };
+            let has_sender_heads = !sender_heads.is_empty()
+                && sender_heads.iter().all(|h| write.doc.get_change_by_hash(h).is_some());
+            if has_sender_heads {
+                peer_rows.push((doc.clone(), sender_heads));
+            }
             applied.push(Applied {
                 doc: doc.clone(),
                 heads: write.doc.get_heads(),
@@ -76,7 +125,25 @@ impl Store {
             });
             writes.push(write);
         }
-        self.commit_writes(writes)?;
+        self.commit_writes_with(writes, |tx| {
+            if let Some(peer) = peer {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO peer_heads (peer, doc_id, heads) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (peer, doc_id) DO UPDATE SET heads = excluded.heads",
+                )?;
+                for (doc, heads) in &peer_rows {
+                    stmt.execute(params![peer, doc.to_string(), chunks::encode_heads(heads)])?;
+                }
+            }
+            if let Some((key, value)) = &meta {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![key, value],
+                )?;
+            }
+            Ok(())
+        })?;
         Ok(applied)
     }
 

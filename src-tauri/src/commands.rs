@@ -4,12 +4,13 @@
 use serde::Serialize;
 use tauri::{AppHandle, Manager};
 
+use aisle_core::client::SyncStatus;
 use aisle_core::model::{
     ApiError, CustomerId, CustomerProfile, CustomerSummary, ErrorCode, StoreStats,
 };
 use aisle_core::{CoreError, Store};
 
-use crate::AppState;
+use crate::{AppState, TabletEnrolment};
 
 async fn with_store<T: Send + 'static>(
     app: AppHandle,
@@ -29,35 +30,38 @@ async fn with_store<T: Send + 'static>(
 
 #[derive(Serialize)]
 pub struct AppInfo {
-    pub home_store: String,
+    pub enrolment: Option<TabletEnrolment>,
     pub home_store_name: Option<String>,
     pub version: &'static str,
-    /// Demo data loading progress on a first start, if it is still running.
-    pub loading: Option<serde_json::Value>,
 }
 
 #[tauri::command]
 pub async fn app_info(app: AppHandle) -> Result<AppInfo, ApiError> {
-    let state = app.state::<AppState>();
-    let home = state.home_store.clone();
-    let loading = state
-        .loading
+    let enrolment = app
+        .state::<AppState>()
+        .enrolment
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .map(crate::setup::progress_payload);
-    let home_store = home.to_string();
-    let home_store_name = with_store(app.clone(), move |s| {
-        Ok(s.stores()?
-            .into_iter()
-            .find(|st| st.id == home)
-            .map(|st| st.name))
+        .clone()
+        .map(|mut e| {
+            e.token.clear();
+            e
+        });
+    let home = enrolment.as_ref().map(|e| e.store.clone());
+    let home_store_name = with_store(app, move |s| {
+        Ok(home.and_then(|h| {
+            s.stores()
+                .ok()?
+                .into_iter()
+                .find(|st| st.id.as_str() == h)
+                .map(|st| st.name)
+        }))
     })
     .await?;
     Ok(AppInfo {
-        home_store,
+        enrolment,
         home_store_name,
         version: env!("CARGO_PKG_VERSION"),
-        loading,
     })
 }
 
@@ -81,4 +85,23 @@ pub async fn customer_profile(app: AppHandle, id: String) -> Result<CustomerProf
         message: e.to_string(),
     })?;
     with_store(app, move |s| s.customer(&id)).await
+}
+
+/// The sync client's current status; `None` when the tablet is not enrolled.
+#[tauri::command]
+pub async fn sync_status(app: AppHandle) -> Result<Option<SyncStatus>, ApiError> {
+    let state = app.state::<AppState>();
+    let sync = state.sync.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(sync.as_ref().map(|c| c.status().borrow().clone()))
+}
+
+#[tauri::command]
+pub async fn enrol(
+    app: AppHandle,
+    relay_url: String,
+    code: String,
+) -> Result<TabletEnrolment, ApiError> {
+    let mut enrolment = crate::sync::enrol(&app, &relay_url, &code).await?;
+    enrolment.token.clear();
+    Ok(enrolment)
 }

@@ -1,22 +1,24 @@
-//! The Aisle tablet app: a thin Tauri shell. Commands call `aisle-core`; background work
-//! (for now, loading the demo data on first start) reports to the UI through events.
+//! The Aisle tablet app: a thin Tauri shell. Commands call `aisle-core`; the sync client runs
+//! in the background and reports its status to the UI through events.
 
 mod commands;
 mod setup;
+mod sync;
 
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use aisle_core::Store;
-use aisle_core::demo::DemoProgress;
-use aisle_core::model::StoreId;
+use aisle_core::client::SyncClient;
+
+pub use sync::TabletEnrolment;
 
 /// What every command can reach.
 pub struct AppState {
-    pub store: Mutex<Store>,
-    /// The store (shop) this tablet works in.
-    pub home_store: StoreId,
-    /// Set while the demo data is being loaded on first start.
-    pub loading: Mutex<Option<DemoProgress>>,
+    pub store: Arc<Mutex<Store>>,
+    pub db_path: PathBuf,
+    pub sync: Mutex<Option<SyncClient>>,
+    pub enrolment: Mutex<Option<TabletEnrolment>>,
 }
 
 pub fn run() {
@@ -34,6 +36,8 @@ pub fn run() {
             commands::store_stats,
             commands::search_customers,
             commands::customer_profile,
+            commands::sync_status,
+            commands::enrol,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

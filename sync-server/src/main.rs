@@ -24,11 +24,13 @@ use crate::config::{Cli, Command, Config};
 use crate::storage::{RelayStorage, SqliteStorage};
 
 fn main() -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,aisle_relay=info".into())
+        // Validating a push parses its changes on their own, and Automerge logs every change
+        // whose dependencies are (as expected) only in the relay's copy as an error.
+        .add_directive("automerge::automerge=off".parse().unwrap_or_default());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,aisle_relay=info".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

@@ -16,6 +16,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use aisle_tests::{Relay, enrolment_code};
+
 const DEMO_CUSTOMERS: usize = 400;
 
 /// A child process killed (with its whole process group) when dropped: tauri-driver starts
@@ -79,7 +81,6 @@ fn driver(display: &str, data_dir: &Path) -> anyhow::Result<(Killed, u16)> {
         ])
         .env("DISPLAY", display)
         .env("AISLE_DATA_DIR", data_dir)
-        .env("AISLE_DEMO_CUSTOMERS", DEMO_CUSTOMERS.to_string())
         .process_group(0)
         .spawn()
         .context("starting tauri-driver (cargo install tauri-driver)")?;
@@ -170,44 +171,103 @@ const SIZES: [(&str, u32, u32); 2] = [
 ];
 const SCREENS: [&str; 5] = ["floor", "customers", "stock", "manager", "settings"];
 
+/// Customers of the tablet's store in the relay's demo data.
+fn store_customers() -> usize {
+    let data =
+        aisle_core::demo::DemoData::generate(aisle_core::demo::DemoConfig::new(DEMO_CUSTOMERS, 0));
+    data.customers()
+        .filter(|c| c.customer.home_store.as_str() == "LDN-CG")
+        .count()
+}
+
+async fn click(client: &Client, css: &str) -> anyhow::Result<()> {
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await?
+        .click()
+        .await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn app_shows_the_floor_with_core_data_and_navigates() -> anyhow::Result<()> {
+async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
     let (display, _xvfb) = display()?;
     let data = tempfile::tempdir()?;
+    let relay_dir = data.path().join("relay");
+    let relay = Relay::start(
+        &relay_dir,
+        &["--demo", "--demo-customers", &DEMO_CUSTOMERS.to_string()],
+    )?;
+    let relay_addr = relay.addr;
+    let code = enrolment_code(&relay_dir, "LDN-CG", "manager", "E2E tablet")?;
+    let expected = store_customers().to_string();
+    let tablet_dir = data.path().join("tablet");
 
-    // First start: the tablet loads the demo data in the background.
-    {
-        let (_driver, port) = driver(&display, data.path())?;
+    // First start: not enrolled; enrol from Settings and watch the first sync.
+    let relay = {
+        let (_driver, port) = driver(&display, &tablet_dir)?;
         let client = session(port).await?;
-        let started = Instant::now();
         client
             .wait()
             .at_most(Duration::from_secs(60))
-            .for_element(Locator::Css("[data-testid=screen-floor]"))
+            .for_element(Locator::Css("[data-testid=not-enrolled]"))
             .await?;
-        let customers = wait_for_text(
+        assert_eq!(
+            text_of(&client, "[data-testid=sync-status]").await?,
+            "Not enrolled"
+        );
+        screenshot(&client, "floor-not-enrolled-landscape-1280x800").await?;
+        click(&client, "[data-testid=not-enrolled] button").await?;
+        let url = client.find(Locator::Css("[data-testid=relay-url]")).await?;
+        url.clear().await?;
+        url.send_keys(&relay.url("")).await?;
+        client
+            .find(Locator::Css("[data-testid=enrol-code]"))
+            .await?
+            .send_keys(&code)
+            .await?;
+        let started = Instant::now();
+        click(&client, "[data-testid=enrol-submit]").await?;
+        wait_for_text(
             &client,
-            "[data-testid=stat-customers] .stat-value",
-            Duration::from_secs(300),
-            |t| t == DEMO_CUSTOMERS.to_string(),
+            "[data-testid=enrol-done]",
+            Duration::from_secs(20),
+            |t| t.contains("LDN-CG"),
+        )
+        .await?;
+        wait_for_text(
+            &client,
+            "[data-testid=sync-status]",
+            Duration::from_secs(120),
+            |t| t == "Synced",
         )
         .await?;
         record_timing(&format!(
-            "first start: demo data ({customers} customers) loaded and shown in {} ms",
+            "enrol and first sync of {expected} customers (+ catalog and inventory): {} ms",
             started.elapsed().as_millis()
         ))?;
+        screenshot(&client, "settings-enrolled-landscape-1280x800").await?;
+        click(&client, "[data-testid=nav-floor]").await?;
+        wait_for_text(
+            &client,
+            "[data-testid=stat-customers] .stat-value",
+            Duration::from_secs(20),
+            |t| t == expected,
+        )
+        .await?;
         assert_eq!(
             text_of(&client, "[data-testid=stat-stores] .stat-value").await?,
             "5"
         );
-        let store_name = wait_for_text(
+        wait_for_text(
             &client,
             "[data-testid=store-name]",
             Duration::from_secs(10),
-            |t| !t.is_empty(),
+            |t| t == "Covent Garden",
         )
         .await?;
-        assert_eq!(store_name, "Covent Garden");
 
         // Search as you type reaches the core and opens a customer.
         let search = client
@@ -247,11 +307,7 @@ async fn app_shows_the_floor_with_core_data_and_navigates() -> anyhow::Result<()
         for (size, width, height) in SIZES {
             client.set_window_size(width, height).await?;
             for screen in SCREENS {
-                client
-                    .find(Locator::Css(&format!("[data-testid=nav-{screen}]")))
-                    .await?
-                    .click()
-                    .await?;
+                click(&client, &format!("[data-testid=nav-{screen}]")).await?;
                 client
                     .wait()
                     .at_most(Duration::from_secs(5))
@@ -260,26 +316,63 @@ async fn app_shows_the_floor_with_core_data_and_navigates() -> anyhow::Result<()
                 screenshot(&client, &format!("{screen}-{size}")).await?;
             }
         }
-        client.close().await?;
-    }
+        client.set_window_size(1280, 800).await?;
 
-    // Second start: data is already there; this is the cold start an associate sees.
+        // The relay goes away: the tablet says it is offline and keeps its data.
+        relay.kill9()?;
+        wait_for_text(
+            &client,
+            "[data-testid=sync-status]",
+            Duration::from_secs(30),
+            |t| t.starts_with("Offline since"),
+        )
+        .await?;
+        click(&client, "[data-testid=nav-floor]").await?;
+        wait_for_text(
+            &client,
+            "[data-testid=stat-customers] .stat-value",
+            Duration::from_secs(10),
+            |t| t == expected,
+        )
+        .await?;
+        screenshot(&client, "floor-offline-landscape-1280x800").await?;
+        let relay = Relay::start_on(&relay_dir, relay_addr, &[])?;
+        wait_for_text(
+            &client,
+            "[data-testid=sync-status]",
+            Duration::from_secs(60),
+            |t| t == "Synced",
+        )
+        .await?;
+        client.close().await?;
+        relay
+    };
+
+    // Second start: enrolled, data present; this is the cold start an associate sees.
     {
-        let (_driver, port) = driver(&display, data.path())?;
+        let (_driver, port) = driver(&display, &tablet_dir)?;
         let started = Instant::now();
         let client = session(port).await?;
         wait_for_text(
             &client,
             "[data-testid=stat-customers] .stat-value",
             Duration::from_secs(60),
-            |t| t == DEMO_CUSTOMERS.to_string(),
+            |t| t == expected,
         )
         .await?;
         record_timing(&format!(
-            "cold start to a usable Floor with {DEMO_CUSTOMERS} customers: {} ms (includes WebDriver session setup)",
+            "cold start to a usable Floor with {expected} customers: {} ms (includes WebDriver session setup)",
             started.elapsed().as_millis()
         ))?;
+        wait_for_text(
+            &client,
+            "[data-testid=sync-status]",
+            Duration::from_secs(30),
+            |t| t == "Synced",
+        )
+        .await?;
         client.close().await?;
     }
+    drop(relay);
     Ok(())
 }

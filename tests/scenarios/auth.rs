@@ -30,7 +30,7 @@ async fn token(
 ) -> String {
     let code = enrolment_code(relay_dir, store, role, name).unwrap();
     let db = Store::open(dir.join(format!("{name}.sqlite3"))).unwrap();
-    client::enrol(&relay.url(""), &code, &db)
+    client::enrol(&relay.url(""), &code, db.actor())
         .await
         .unwrap()
         .token

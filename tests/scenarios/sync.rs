@@ -29,7 +29,9 @@ impl Tablet {
     ) -> Self {
         let code = enrolment_code(relay_dir, store, role, name).unwrap();
         let db = Store::open(dir.join(format!("{name}.sqlite3"))).unwrap();
-        let enrolment = client::enrol(&relay.url(""), &code, &db).await.unwrap();
+        let enrolment = client::enrol(&relay.url(""), &code, db.actor())
+            .await
+            .unwrap();
         let config = SyncConfig::new(relay.url(""), enrolment.token);
         let store = Arc::new(Mutex::new(db));
         let client = Some(SyncClient::start(store.clone(), config.clone()));

@@ -14,11 +14,13 @@ use std::time::Duration;
 /// The workspace's `target/<profile>` directory this test binary was built into.
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
-    // target/<profile>/deps/<test-binary>
-    exe.parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("target/debug"))
+    // Test binaries live in target/<profile>/deps/, other binaries in target/<profile>/.
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().map(Path::to_path_buf).unwrap_or(dir)
+    } else {
+        dir
+    }
 }
 
 /// Builds a workspace binary (a no-op when it is up to date) and returns its path.

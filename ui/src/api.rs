@@ -1,6 +1,6 @@
 //! Typed calls to the app's commands.
 
-use aisle_core::model::{ApiError, CustomerProfile, CustomerSummary, StoreStats};
+use aisle_core::model::{ApiError, CustomerProfile, CustomerSummary, Role, StoreStats, SyncStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::tauri::invoke;
@@ -8,19 +8,20 @@ use crate::tauri::invoke;
 #[derive(Serialize)]
 struct NoArgs {}
 
+/// How this tablet is known to its relay.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct LoadingProgress {
-    pub stage: String,
-    pub done: usize,
-    pub total: usize,
+pub struct Enrolment {
+    pub relay_url: String,
+    pub device: String,
+    pub store: String,
+    pub role: Role,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct AppInfo {
-    pub home_store: String,
+    pub enrolment: Option<Enrolment>,
     pub home_store_name: Option<String>,
     pub version: String,
-    pub loading: Option<LoadingProgress>,
 }
 
 pub async fn app_info() -> Result<AppInfo, ApiError> {
@@ -47,6 +48,21 @@ struct Id<'a> {
 
 pub async fn customer_profile(id: &str) -> Result<CustomerProfile, ApiError> {
     invoke("customer_profile", &Id { id }).await
+}
+
+pub async fn sync_status() -> Result<Option<SyncStatus>, ApiError> {
+    invoke("sync_status", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EnrolArgs<'a> {
+    relay_url: &'a str,
+    code: &'a str,
+}
+
+pub async fn enrol(relay_url: &str, code: &str) -> Result<Enrolment, ApiError> {
+    invoke("enrol", &EnrolArgs { relay_url, code }).await
 }
 
 /// Words for an error an associate can act on, by its code.

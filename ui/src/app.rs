@@ -2,7 +2,10 @@
 
 use leptos::prelude::*;
 
-use crate::api::{self, LoadingProgress};
+use aisle_core::model::SyncStatus;
+
+use crate::api;
+use crate::screens::SyncIndicator;
 use crate::screens::{CustomersScreen, FloorScreen, ManagerScreen, SettingsScreen, StockScreen};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,26 +60,31 @@ impl Screen {
 /// App-wide signals fed by the app's events; screens read them from context.
 #[derive(Clone, Copy)]
 pub struct AppEvents {
-    /// Bumped whenever the local data changed underneath (e.g. the demo data finished
-    /// loading); resources that read it refetch.
+    /// Bumped whenever local data changed underneath (sync delivered something, the tablet
+    /// was enrolled); resources that read it refetch.
     pub data_version: RwSignal<u32>,
-    /// Demo data loading on a first start.
-    pub loading: RwSignal<Option<LoadingProgress>>,
+    /// The sync client's status; `None` until enrolled.
+    pub sync: RwSignal<Option<SyncStatus>>,
+    /// Bumped when the enrolment changed.
+    pub enrolment_version: RwSignal<u32>,
 }
 
 impl AppEvents {
     fn listen(self) {
         leptos::task::spawn_local(async move {
-            if let Ok(info) = api::app_info().await {
-                self.loading.set(info.loading);
+            if let Ok(status) = api::sync_status().await {
+                self.sync.set(status);
             }
-            crate::tauri::listen("demo-progress", move |p: LoadingProgress| {
-                self.loading.set(Some(p));
-            })
-            .await;
-            crate::tauri::listen("data-ready", move |_: ()| {
-                self.loading.set(None);
-                self.data_version.update(|v| *v += 1);
+            crate::tauri::listen("sync-status", move |status: SyncStatus| {
+                let previous = self.sync.get_untracked();
+                let delivered =
+                    previous.as_ref().map(|p| p.last_synced_at) != Some(status.last_synced_at);
+                let caught_up = previous.as_ref().is_some_and(|p| p.catch_up.is_some())
+                    && status.catch_up.is_none();
+                self.sync.set(Some(status));
+                if delivered || caught_up {
+                    self.data_version.update(|v| *v += 1);
+                }
             })
             .await;
         });
@@ -88,26 +96,29 @@ pub fn App() -> impl IntoView {
     let screen = RwSignal::new(Screen::Floor);
     let events = AppEvents {
         data_version: RwSignal::new(0),
-        loading: RwSignal::new(None),
+        sync: RwSignal::new(None),
+        enrolment_version: RwSignal::new(0),
     };
     events.listen();
     provide_context(events);
+    provide_context(screen);
     let info = LocalResource::new(move || {
         events.data_version.track();
+        events.enrolment_version.track();
         api::app_info()
     });
     let store_name = move || {
         info.get()
             .and_then(Result::ok)
-            .map(|i| i.home_store_name.unwrap_or(i.home_store))
-            .unwrap_or_default()
+            .and_then(|i| i.home_store_name.or(i.enrolment.map(|e| e.store)))
+            .unwrap_or_else(|| "Not enrolled".into())
     };
     view! {
         <div class="shell">
             <header class="topbar">
                 <span class="brand">"Aisle"</span>
                 <span class="store-name" data-testid="store-name">{store_name}</span>
-                <span class="sync-status" title="Sync arrives with the relay connection">"Local"</span>
+                <SyncIndicator/>
             </header>
             <nav class="nav" aria-label="Screens">
                 {Screen::ALL

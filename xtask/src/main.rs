@@ -42,7 +42,7 @@ enum Task {
     Test,
     /// Run the end-to-end suite only.
     E2e,
-    /// Run the benchmarks.
+    /// Run the benchmarks: the local store (criterion) and sync (relay, next to samod).
     Bench,
 }
 
@@ -72,7 +72,10 @@ fn main() -> anyhow::Result<()> {
             build_app()?;
             e2e()
         }
-        Task::Bench => run(cargo().args(["bench", "-p", "aisle-core"])),
+        Task::Bench => {
+            run(cargo().args(["bench", "-p", "aisle-core"]))?;
+            run(cargo().args(["run", "--release", "-p", "aisle-bench"]))
+        }
     }
 }
 
@@ -140,6 +143,9 @@ fn test_all() -> anyhow::Result<()> {
     // build also produces the app and relay binaries the cross-process tests drive.
     let features = [
         "--workspace",
+        // Benchmarks only; `cargo xtask bench` builds it in release mode.
+        "--exclude",
+        "aisle-bench",
         "--features",
         "aisle-app/custom-protocol,aisle-tests/e2e",
     ];
@@ -187,18 +193,47 @@ fn demo(root: &Path, screenshot_after: Option<u64>, customers: usize) -> anyhow:
     run(cargo().args(["build", "-p", "aisle-relay"]))?;
     let demo_dir = root.join("target/demo");
     std::fs::create_dir_all(&demo_dir)?;
+    let relay_dir = demo_dir.join("relay");
     eprintln!("starting the relay (first start loads {customers} demo customers)");
-    let _relay = KillOnDrop(
+    let mut relay = KillOnDrop(
         Command::new("target/debug/aisle-relay")
             .arg("--demo")
             .arg("--demo-customers")
             .arg(customers.to_string())
             .arg("--data-dir")
-            .arg(demo_dir.join("relay"))
-            .stdout(Stdio::inherit())
+            .arg(&relay_dir)
+            .stdout(Stdio::piped())
             .spawn()
             .context("starting the relay")?,
     );
+    // The relay says where it listens once its demo data is loaded.
+    let stdout = relay.0.stdout.take().context("relay stdout")?;
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    loop {
+        match lines.next() {
+            Some(line) => {
+                let line = line?;
+                eprintln!("{line}");
+                if line.contains("listening on") {
+                    break;
+                }
+            }
+            None => bail!("the relay stopped before it was ready"),
+        }
+    }
+    // A one-time code for the demo tablet; the app enrols with it on its first start (a
+    // tablet that is already enrolled ignores it).
+    let code = String::from_utf8(
+        Command::new("target/debug/aisle-relay")
+            .args(["admin", "enrol", "--quiet", "--store", "LDN-CG", "--role", "manager"])
+            .args(["--name", "Demo tablet", "--data-dir"])
+            .arg(&relay_dir)
+            .output()
+            .context("creating an enrolment code")?
+            .stdout,
+    )?
+    .trim()
+    .to_string();
 
     let mut xvfb = None;
     let display = match std::env::var("DISPLAY") {
@@ -221,7 +256,8 @@ fn demo(root: &Path, screenshot_after: Option<u64>, customers: usize) -> anyhow:
         Command::new(app_binary())
             .env("DISPLAY", &display)
             .env("AISLE_DATA_DIR", demo_dir.join("tablet"))
-            .env("AISLE_DEMO_CUSTOMERS", customers.to_string())
+            .env("AISLE_RELAY_URL", "http://127.0.0.1:8787")
+            .env("AISLE_ENROL_CODE", &code)
             .spawn()
             .context("starting the app")?,
     );

@@ -8,6 +8,7 @@ mod error;
 mod ids;
 mod inventory;
 mod stats;
+mod sync;
 
 pub use catalog::*;
 pub use customer::*;
@@ -15,6 +16,7 @@ pub use error::*;
 pub use ids::*;
 pub use inventory::*;
 pub use stats::*;
+pub use sync::*;
 
 /// Milliseconds since the Unix epoch, UTC. Every timestamp in Aisle uses it.
 pub type Millis = i64;

@@ -242,7 +242,16 @@ impl Store {
     /// Commits edited documents: each document's new changes as a chunk, plus the projection
     /// rows they imply, in one SQLite transaction. On error nothing is written and the
     /// in-memory copies are dropped, so the next operation reloads what is on disk.
-    pub(crate) fn commit_writes(&mut self, mut writes: Vec<DocWrite>) -> Result<()> {
+    pub(crate) fn commit_writes(&mut self, writes: Vec<DocWrite>) -> Result<()> {
+        self.commit_writes_with(writes, |_| Ok(()))
+    }
+
+    /// [`Store::commit_writes`], with `extra` run in the same transaction.
+    pub(crate) fn commit_writes_with(
+        &mut self,
+        mut writes: Vec<DocWrite>,
+        extra: impl FnOnce(&Transaction<'_>) -> Result<()>,
+    ) -> Result<()> {
         let now = self.clock.now();
         for write in &mut writes {
             write.doc.commit_with(
@@ -270,6 +279,7 @@ impl Store {
             }
             chunks::update_pending(&tx, &write.id, &write.pending)?;
         }
+        extra(&tx)?;
         tx.commit()?;
         if let Some(log) = &mut self.committed {
             log.extend(committed);

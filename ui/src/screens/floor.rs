@@ -3,8 +3,9 @@
 use aisle_core::model::{CustomerProfile, CustomerSummary, StoreStats, Tier};
 use leptos::prelude::*;
 
-use crate::api::{self, LoadingProgress};
+use crate::api;
 use crate::app::AppEvents;
+use crate::screens::CatchUpBar;
 
 #[component]
 pub fn FloorScreen() -> impl IntoView {
@@ -13,13 +14,27 @@ pub fn FloorScreen() -> impl IntoView {
         events.data_version.track();
         api::store_stats()
     });
-    let progress = events.loading;
+    let screen = expect_context::<RwSignal<crate::app::Screen>>();
+    let not_enrolled = move || events.sync.get().is_none();
 
     view! {
         <section class="screen" data-testid="screen-floor">
             <h1>"Floor"</h1>
+            {move || {
+                not_enrolled()
+                    .then(|| {
+                        view! {
+                            <div class="card notice" data-testid="not-enrolled">
+                                <p>"This tablet is not enrolled with a store yet."</p>
+                                <button class="primary" on:click=move |_| screen.set(crate::app::Screen::Settings)>
+                                    "Enrol in Settings"
+                                </button>
+                            </div>
+                        }
+                    })
+            }}
             <CustomerSearch/>
-            {move || progress.get().map(|p| view! { <LoadingBar progress=p/> })}
+            <CatchUpBar/>
             <h2>"On this tablet"</h2>
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || {
@@ -35,19 +50,6 @@ pub fn FloorScreen() -> impl IntoView {
                 }}
             </Suspense>
         </section>
-    }
-}
-
-#[component]
-fn LoadingBar(progress: LoadingProgress) -> impl IntoView {
-    let percent = (progress.done * 100)
-        .checked_div(progress.total)
-        .unwrap_or(0);
-    view! {
-        <div class="loading" data-testid="demo-progress">
-            <p>{format!("Preparing demo data: {} {}/{}", progress.stage, progress.done, progress.total)}</p>
-            <progress max="100" value=percent.to_string()></progress>
-        </div>
     }
 }
 

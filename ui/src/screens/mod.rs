@@ -2,6 +2,11 @@
 
 mod floor;
 mod placeholder;
+mod sync;
 
 pub use floor::FloorScreen;
-pub use placeholder::{CustomersScreen, ManagerScreen, SettingsScreen, StockScreen};
+pub use placeholder::{CustomersScreen, ManagerScreen, StockScreen};
+pub use sync::{CatchUpBar, SyncIndicator};
+
+mod settings;
+pub use settings::SettingsScreen;

@@ -46,14 +46,3 @@ pub fn ManagerScreen() -> impl IntoView {
         />
     }
 }
-
-#[component]
-pub fn SettingsScreen() -> impl IntoView {
-    view! {
-        <Upcoming
-            title="Settings"
-            test_id="screen-settings"
-            what="Enrol this tablet with the store's relay."
-        />
-    }
-}

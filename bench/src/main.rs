@@ -1,0 +1,142 @@
+//! Sync benchmarks, printed as a table of medians over several runs:
+//!
+//! (a) a fresh tablet's first sync of a store with ~10,000 customer documents;
+//! (b) reconnecting after a shift offline: 10,000 documents held, 500 changed (half on the
+//!     tablet, half on the relay by another tablet), with the bytes on the wire;
+//! (c) one change fanned out to 100 and to 1,000 connected devices (p50 / p99 latency).
+//!
+//! (a) and (b) run again through samod 0.16 (automerge-repo's Rust implementation, its own axum
+//! server and a WebSocket client) on the same documents, and the ratios are printed.
+//!
+//! Run: `cargo run --release -p aisle-bench` (or `cargo xtask bench`). `AISLE_BENCH_RUNS`
+//! sets the runs per figure (default 3); `AISLE_BENCH_SAMOD_TIMEOUT` caps each samod run in
+//! seconds (default 600).
+
+mod ours;
+mod samod_run;
+
+use std::time::Duration;
+
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+}
+
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(index).copied().unwrap_or_default()
+}
+
+/// A relay with 10,000 open connections needs more file descriptors than the default 1,024.
+fn raise_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
+fn skip(what: &str) -> bool {
+    std::env::var("AISLE_BENCH_SKIP").is_ok_and(|s| s.split(',').any(|w| w == what))
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    raise_file_limit();
+    let runs: usize = std::env::var("AISLE_BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let samod_timeout = Duration::from_secs(
+        std::env::var("AISLE_BENCH_SAMOD_TIMEOUT").ok().and_then(|s| s.parse().ok()).unwrap_or(600),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let fixture = ours::Fixture::prepare().await?;
+        eprintln!("fixture: {} documents in the tablet's scope", fixture.docs_in_scope);
+
+        let mut first_sync = Vec::new();
+        let mut reconnect = Vec::new();
+        let mut reconnect_bytes = Vec::new();
+        for run in 0..runs {
+            eprintln!("ours, run {}: first sync and reconnect", run + 1);
+            let (a, tablet) = fixture.first_sync().await?;
+            first_sync.push(a.as_secs_f64());
+            let (b, ratio) = fixture.reconnect(tablet).await?;
+            reconnect.push(b.as_secs_f64());
+            reconnect_bytes.push(ratio);
+        }
+        let mut fan_out = Vec::new();
+        for devices in [100usize, 1_000].into_iter().filter(|_| !skip("fanout")) {
+            eprintln!("ours: fan-out to {devices} devices");
+            fan_out.push((devices, ours::fan_out(devices, runs).await?));
+        }
+
+        let docs = fixture.scope_documents()?;
+        let mut samod_first = Vec::new();
+        let mut samod_reconnect = Vec::new();
+        let mut samod_ratio = Vec::new();
+        for run in (0..runs).filter(|_| !skip("samod")) {
+            eprintln!("samod, run {}: first sync and reconnect", run + 1);
+            let result = samod_run::run(&docs, samod_timeout).await?;
+            samod_first.push(result.first_sync);
+            if let Some((time, ratio)) = result.reconnect {
+                samod_reconnect.push(time.as_secs_f64());
+                samod_ratio.push(ratio);
+            }
+        }
+
+        let a = median(first_sync);
+        let b = median(reconnect);
+        let bytes = median(reconnect_bytes);
+        println!();
+        println!("Sync benchmarks: median of {runs} runs, {} documents in the tablet's scope, relay in release mode on loopback.", fixture.docs_in_scope);
+        println!();
+        println!("| workload | Aisle | samod 0.16 | samod ÷ Aisle | target |");
+        println!("|---|---|---|---|---|");
+        let samod_a = samod_first.iter().map(samod_run::FirstSync::describe).collect::<Vec<_>>();
+        let samod_a_secs = median(samod_first.iter().map(|f| f.seconds()).collect());
+        let samod_finished = samod_first.iter().all(|f| f.done == f.docs);
+        println!(
+            "| (a) fresh tablet, first sync | {a:.2} s | {} | {}{:.1}× | < 30 s |",
+            samod_a.first().cloned().unwrap_or_default(),
+            if samod_finished { "" } else { "> " },
+            samod_a_secs / a
+        );
+        let samod_b = median(samod_reconnect.clone());
+        println!(
+            "| (b) reconnect, 500 of 10,000 changed | {b:.2} s | {} | {} | < 5 s |",
+            if samod_reconnect.is_empty() { "not reached".to_string() } else { format!("{samod_b:.2} s") },
+            if samod_reconnect.is_empty() { "—".to_string() } else { format!("{:.1}×", samod_b / b) }
+        );
+        println!(
+            "| (b) bytes on the wire ÷ the changes' own size | {bytes:.2} | {} | | ≤ 2 |",
+            if samod_ratio.is_empty() { "—".to_string() } else { format!("{:.2}", median(samod_ratio)) }
+        );
+        for (devices, (p50, p99)) in fan_out {
+            println!(
+                "| (c) one change to {devices} connected devices, p50 / p99 | {:.0} / {:.0} ms | | | p99 < 500 ms |",
+                p50 * 1e3,
+                p99 * 1e3
+            );
+        }
+        if samod_a.len() > 1 {
+            println!();
+            println!("samod first-sync runs: {}", samod_a.join("; "));
+        }
+        if !skip("samod") {
+            // How samod's first sync grows with the number of documents (same documents).
+            println!();
+            println!("| samod 0.16 first sync of the first N documents | time |");
+            println!("|---|---|");
+            for n in [250usize, 500, 1_000, 2_000] {
+                let result = samod_run::run(&docs[..n.min(docs.len())], samod_timeout).await?;
+                println!("| {n} | {} |", result.first_sync.describe());
+            }
+        }
+        anyhow::Ok(())
+    })
+}

@@ -1,0 +1,297 @@
+//! The Aisle side of the benchmarks: a release relay process on loopback and tablet cores.
+
+use aisle_core::client::{self, Connection, SyncClient, SyncConfig};
+use aisle_core::model::AssociateId;
+use aisle_core::protocol::{ClientFrame, ServerFrame};
+use aisle_core::{DocId, Store};
+use aisle_tests::Relay;
+use anyhow::{Context, bail};
+use futures_util::{SinkExt, StreamExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const STORE: &str = "LDN-CG";
+/// 40% of demo customers belong to Covent Garden: 25,000 gives the store ~10,000.
+const FIXTURE_CUSTOMERS: usize = 25_000;
+
+pub struct Tablet {
+    _dir: tempfile::TempDir,
+    pub store: Arc<Mutex<Store>>,
+    pub client: Option<SyncClient>,
+    config: SyncConfig,
+}
+
+impl Tablet {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn start(&mut self) {
+        self.client = Some(SyncClient::start(self.store.clone(), self.config.clone()));
+    }
+
+    fn status(&self) -> Option<client::SyncStatus> {
+        self.client.as_ref().map(|c| c.status().borrow().clone())
+    }
+
+    /// Waits until connected, caught up and with nothing pending, and `more` holds.
+    async fn wait_synced(&self, timeout: Duration, more: impl Fn(&Store) -> bool) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            // Pending is read from the store, not the status, which lags a nudge.
+            if let Some(s) = self.status()
+                && s.connection == Connection::Online
+                && s.catch_up.is_none()
+                && self.lock().count_docs_ahead_of(client::RELAY_PEER).unwrap_or(1) == 0
+                && more(&self.lock())
+            {
+                return Ok(());
+            }
+            if started.elapsed() > timeout {
+                bail!("tablet did not sync within {timeout:?}: {:?}", self.status());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+pub struct Fixture {
+    _dir: tempfile::TempDir,
+    relay: Relay,
+    relay_dir: PathBuf,
+    admin_token: String,
+    pub docs_in_scope: usize,
+    other: Tablet,
+}
+
+fn target_dir() -> PathBuf {
+    aisle_tests::target_dir().parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("target"))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+    }
+    Ok(())
+}
+
+async fn enrol(relay: &Relay, admin_token: &str, name: &str) -> anyhow::Result<Tablet> {
+    let code: serde_json::Value = reqwest::Client::new()
+        .post(relay.url("/v1/admin/codes"))
+        .bearer_auth(admin_token)
+        .json(&serde_json::json!({ "store": STORE, "role": "associate", "name": name }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let code = code["code"].as_str().context("no code")?.to_string();
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(dir.path().join("tablet.sqlite3"))?;
+    let enrolment = client::enrol(&relay.url(""), &code, store.actor()).await?;
+    Ok(Tablet {
+        _dir: dir,
+        store: Arc::new(Mutex::new(store)),
+        client: None,
+        config: SyncConfig::new(relay.url(""), enrolment.token),
+    })
+}
+
+impl Fixture {
+    /// A relay with ~10,000 customers in the tablets' store (generated once and cached under
+    /// `target/bench-fixture`), and a second tablet that makes the relay-side changes.
+    pub async fn prepare() -> anyhow::Result<Self> {
+        let cache = target_dir().join(format!("bench-fixture/relay-{FIXTURE_CUSTOMERS}"));
+        if !cache.join("relay.sqlite3").exists() {
+            eprintln!("generating the fixture relay ({FIXTURE_CUSTOMERS} demo customers, once)…");
+            let relay = Relay::start(&cache, &["--demo", "--demo-customers", &FIXTURE_CUSTOMERS.to_string()])?;
+            relay.terminate()?;
+        }
+        let dir = tempfile::tempdir()?;
+        let relay_dir = dir.path().join("relay");
+        copy_dir(&cache, &relay_dir)?;
+        let relay = Relay::start(&relay_dir, &[])?;
+        let admin_token = std::fs::read_to_string(relay_dir.join("admin-token"))?.trim().to_string();
+        let docs_in_scope = {
+            let store = Store::open(relay_dir.join("relay.sqlite3"))?;
+            let scopes = ["catalog".to_string(), format!("inventory:{STORE}"), format!("customers:{STORE}")];
+            usize::try_from(store.feed_count_since(0, &scopes, None)?)?
+        };
+        let mut other = enrol(&relay, &admin_token, "other tablet").await?;
+        other.start();
+        let expected = docs_in_scope;
+        other
+            .wait_synced(Duration::from_secs(600), move |s| s.stats().map(|st| st.documents as usize >= expected).unwrap_or(false))
+            .await?;
+        Ok(Self { _dir: dir, relay, relay_dir, admin_token, docs_in_scope, other })
+    }
+
+    /// (a): a fresh tablet enrols and syncs its store.
+    pub async fn first_sync(&self) -> anyhow::Result<(Duration, Tablet)> {
+        let mut tablet = enrol(&self.relay, &self.admin_token, "fresh tablet").await?;
+        let started = Instant::now();
+        tablet.start();
+        let expected = self.docs_in_scope;
+        tablet
+            .wait_synced(Duration::from_secs(600), move |s| s.stats().map(|st| st.documents as usize >= expected).unwrap_or(false))
+            .await?;
+        Ok((started.elapsed(), tablet))
+    }
+
+    /// (b): the tablet goes offline; it and the other tablet each change 250 customers; it
+    /// reconnects. Returns the time to be in sync both ways, and wire bytes ÷ change bytes.
+    pub async fn reconnect(&self, mut tablet: Tablet) -> anyhow::Result<(Duration, f64)> {
+        if let Some(c) = tablet.client.take() {
+            c.shutdown().await;
+        }
+        let customers = tablet.lock().doc_ids("customer")?;
+        anyhow::ensure!(customers.len() >= 500, "need 500 customers, have {}", customers.len());
+        let associate = AssociateId::parse("bench")?;
+        let mut own_bytes = 0usize;
+        {
+            let mut store = tablet.lock();
+            for doc in &customers[..250] {
+                let DocId::Customer(id) = doc else { continue };
+                store.add_note(id, "Asked for the navy parka in M; call when it is back", &associate, None)?;
+                let base = store.peer_heads(client::RELAY_PEER, doc)?;
+                own_bytes += store.changes_since(doc, &base)?.map(|(_, c)| c.len()).unwrap_or(0);
+            }
+        }
+        let mut remote_heads = Vec::new();
+        {
+            let mut store = self.other.lock();
+            for doc in &customers[250..500] {
+                let DocId::Customer(id) = doc else { continue };
+                let before = store.doc_heads(doc)?;
+                store.add_note(id, "Tried the trail runners in 42; wants to think about it", &associate, None)?;
+                own_bytes += store.changes_since(doc, &before)?.map(|(_, c)| c.len()).unwrap_or(0);
+                remote_heads.push((doc.clone(), store.doc_heads(doc)?));
+            }
+        }
+        if let Some(c) = &self.other.client {
+            c.nudge();
+        }
+        self.other.wait_synced(Duration::from_secs(60), |_| true).await?;
+
+        let started = Instant::now();
+        tablet.start();
+        tablet
+            .wait_synced(Duration::from_secs(120), move |s| {
+                remote_heads.iter().all(|(doc, heads)| s.doc_heads(doc).map(|h| h == *heads).unwrap_or(false))
+            })
+            .await?;
+        let elapsed = started.elapsed();
+        let status = tablet.status().context("no status")?;
+        let wire = (status.bytes_sent + status.bytes_received) as f64;
+        Ok((elapsed, wire / own_bytes.max(1) as f64))
+    }
+
+    /// Every document in the tablets' scope, as stored bytes (for the samod comparison).
+    pub fn scope_documents(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        let mut store = Store::open(self.relay_dir.join("relay.sqlite3"))?;
+        let scopes = ["catalog".to_string(), format!("inventory:{STORE}"), format!("customers:{STORE}")];
+        let entries = store.feed_since(0, &scopes, None, usize::MAX)?;
+        let mut docs = Vec::with_capacity(entries.len());
+        for e in entries {
+            if let Some((_, bytes)) = store.changes_since(&e.doc, &[])? {
+                docs.push((e.doc.to_string(), bytes));
+            }
+        }
+        Ok(docs)
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn raw_device(relay: &Relay, token: &str) -> anyhow::Result<Socket> {
+    let mut request = format!("ws://{}/v1/sync", relay.addr).into_client_request()?;
+    request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    // Start at the end of the changefeed: only live changes matter here.
+    socket.send(Message::Binary(ClientFrame::Hello { cursor: i64::MAX / 2 }.encode().into())).await?;
+    while let Some(message) = socket.next().await {
+        if let Message::Binary(bytes) = message?
+            && let ServerFrame::Feed { done: true, .. } = ServerFrame::decode(&bytes)?
+        {
+            return Ok(socket);
+        }
+    }
+    bail!("closed before the backlog ended")
+}
+
+/// (c): `devices` connected devices of one store; a tablet of the store writes a note; how
+/// long until each device has it. Returns the medians over runs of p50 and p99, in seconds.
+pub async fn fan_out(devices: usize, runs: usize) -> anyhow::Result<(f64, f64)> {
+    let dir = tempfile::tempdir()?;
+    let relay = Relay::start(dir.path(), &["--demo", "--demo-customers", "200"])?;
+    let admin_token = std::fs::read_to_string(dir.path().join("admin-token"))?.trim().to_string();
+    let http = reqwest::Client::new();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
+    for i in 0..devices {
+        let code: serde_json::Value = http
+            .post(relay.url("/v1/admin/codes"))
+            .bearer_auth(&admin_token)
+            .json(&serde_json::json!({ "store": STORE, "role": "associate", "name": format!("device {i}") }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let enrolled: serde_json::Value = http
+            .post(relay.url("/v1/enrol"))
+            .json(&serde_json::json!({ "code": code["code"], "actor": format!("{:032x}", i + 1) }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let token = enrolled["token"].as_str().context("no token")?.to_string();
+        let mut socket = raw_device(&relay, &token).await?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = socket.next().await {
+                if let Message::Binary(bytes) = message
+                    && let Ok(ServerFrame::Changes { docs, .. }) = ServerFrame::decode(&bytes)
+                {
+                    let at = Instant::now();
+                    for d in docs {
+                        let _ = tx.send((d.doc, at));
+                    }
+                }
+            }
+        });
+    }
+    let mut writer = enrol(&relay, &admin_token, "writer").await?;
+    writer.start();
+    writer.wait_synced(Duration::from_secs(120), |s| s.stats().map(|st| st.customers > 0).unwrap_or(false)).await?;
+    let associate = AssociateId::parse("bench")?;
+    let customers = writer.lock().doc_ids("customer")?;
+    let mut p50s = Vec::new();
+    let mut p99s = Vec::new();
+    for run in 0..runs.max(3) {
+        let doc = customers[run % customers.len()].clone();
+        let DocId::Customer(id) = &doc else { continue };
+        while rx.try_recv().is_ok() {}
+        let sent = Instant::now();
+        writer.lock().add_note(id, "Fan-out probe", &associate, None)?;
+        if let Some(c) = &writer.client {
+            c.nudge();
+        }
+        let target = doc.to_string();
+        let mut latencies = Vec::with_capacity(devices);
+        while latencies.len() < devices {
+            match tokio::time::timeout(Duration::from_secs(20), rx.recv()).await {
+                Ok(Some((d, at))) if d == target => latencies.push(at.duration_since(sent)),
+                Ok(Some(_)) => {}
+                _ => bail!("only {} of {devices} devices received the change", latencies.len()),
+            }
+        }
+        latencies.sort();
+        p50s.push(crate::percentile(&latencies, 0.50).as_secs_f64());
+        p99s.push(crate::percentile(&latencies, 0.99).as_secs_f64());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok((crate::median(p50s), crate::median(p99s)))
+}

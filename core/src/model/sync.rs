@@ -1,0 +1,61 @@
+//! Sync state as the UI shows it, and device roles.
+
+use serde::{Deserialize, Serialize};
+
+use super::Millis;
+
+/// What a device is allowed to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Associate,
+    Kiosk,
+    Manager,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Associate => "associate",
+            Self::Kiosk => "kiosk",
+            Self::Manager => "manager",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "associate" => Some(Self::Associate),
+            "kiosk" => Some(Self::Kiosk),
+            "manager" => Some(Self::Manager),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Connection {
+    Offline,
+    Connecting,
+    Online,
+    /// The relay refused the token (revoked): the tablet must be enrolled again.
+    Refused,
+}
+
+/// What the UI shows about sync.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    pub connection: Connection,
+    /// Since when the connection is in this state.
+    pub since: Millis,
+    /// Why the tablet is offline, if it is.
+    pub reason: Option<String>,
+    /// Documents with changes the relay does not have durably yet.
+    pub pending: u64,
+    /// While catching up after connecting: documents done of those to check.
+    pub catch_up: Option<(u64, u64)>,
+    /// When the relay last acknowledged or delivered something.
+    pub last_synced_at: Option<Millis>,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}

@@ -1,0 +1,141 @@
+//! The tablet's link to the relay: enrolment (kept in the store's metadata) and the background
+//! sync client, whose status goes to the UI as `sync-status` events.
+
+use aisle_core::Store;
+use aisle_core::client::{self, SyncClient, SyncConfig};
+use aisle_core::model::{ApiError, ErrorCode};
+use aisle_core::protocol::Role;
+use serde::{Deserialize, Serialize};
+use tauri::{AppHandle, Emitter, Manager};
+
+use crate::AppState;
+
+pub const SYNC_STATUS_EVENT: &str = "sync-status";
+const ENROLMENT_KEY: &str = "enrolment";
+
+/// How this tablet is known to its relay.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TabletEnrolment {
+    pub relay_url: String,
+    pub device: String,
+    pub store: String,
+    pub role: Role,
+    /// The bearer token; never sent to the UI.
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub token: String,
+}
+
+pub fn load_enrolment(store: &Store) -> Option<TabletEnrolment> {
+    let bytes = store.meta(ENROLMENT_KEY).ok()??;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn error(code: ErrorCode, message: impl Into<String>) -> ApiError {
+    ApiError {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Starts the sync client and forwards its status to the UI.
+pub fn start(app: &AppHandle, enrolment: TabletEnrolment) {
+    let state = app.state::<AppState>();
+    let _runtime = tauri::async_runtime::handle().inner().enter();
+    let client = SyncClient::start(
+        state.store.clone(),
+        SyncConfig::new(enrolment.relay_url.clone(), enrolment.token.clone()),
+    );
+    let mut status = client.status();
+    let handle = app.clone();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            let current = status.borrow_and_update().clone();
+            if let Err(e) = handle.emit(SYNC_STATUS_EVENT, &current) {
+                tracing::warn!(error = %e, "cannot emit sync status");
+            }
+            if status.changed().await.is_err() {
+                break;
+            }
+            // Coalesce bursts (a first sync changes the status thousands of times).
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    *state.sync.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
+}
+
+/// Enrols this tablet with a one-time code. A tablet that held data from before starts
+/// afresh: everything it shows comes from its relay.
+pub async fn enrol(
+    app: &AppHandle,
+    relay_url: &str,
+    code: &str,
+) -> Result<TabletEnrolment, ApiError> {
+    let relay_url = relay_url.trim().trim_end_matches('/').to_string();
+    if !(relay_url.starts_with("http://") || relay_url.starts_with("https://")) {
+        return Err(error(
+            ErrorCode::InvalidInput,
+            "The relay address starts with http:// or https://",
+        ));
+    }
+    let state = app.state::<AppState>();
+    let old = state.sync.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(old) = old {
+        old.shutdown().await;
+    }
+    let actor = {
+        let mut store = state.store.lock().unwrap_or_else(|e| e.into_inner());
+        if store.stats().map(|s| s.documents > 0).unwrap_or(false) {
+            // Close the old database before its files go.
+            drop(std::mem::replace(
+                &mut *store,
+                Store::open(":memory:").map_err(|e| e.to_api())?,
+            ));
+            *store = fresh_store(&state.db_path)?;
+        }
+        store.actor().clone()
+    };
+    let enrolled = client::enrol(&relay_url, code.trim(), &actor)
+        .await
+        .map_err(|e| match e {
+            client::SyncError::Connect(m) => {
+                error(ErrorCode::Busy, format!("Cannot reach the relay: {m}"))
+            }
+            other => error(ErrorCode::InvalidInput, other.to_string()),
+        })?;
+    let enrolment = TabletEnrolment {
+        relay_url,
+        device: enrolled.device,
+        store: enrolled.store,
+        role: enrolled.role,
+        token: enrolled.token,
+    };
+    {
+        let bytes = serde_json::to_vec(&enrolment)
+            .map_err(|e| error(ErrorCode::Internal, e.to_string()))?;
+        let mut store = state.store.lock().unwrap_or_else(|e| e.into_inner());
+        store
+            .set_meta(ENROLMENT_KEY, &bytes)
+            .map_err(|e| e.to_api())?;
+    }
+    *state.enrolment.lock().unwrap_or_else(|e| e.into_inner()) = Some(enrolment.clone());
+    start(app, enrolment.clone());
+    tracing::info!(device = %enrolment.device, store = %enrolment.store, "enrolled");
+    Ok(enrolment)
+}
+
+/// Replaces the database with an empty one (the same actor would be wrong: a new enrolment
+/// is a new device).
+fn fresh_store(path: &std::path::Path) -> Result<Store, ApiError> {
+    for suffix in ["", "-wal", "-shm"] {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        if file.exists() {
+            std::fs::remove_file(&file).map_err(|e| {
+                error(
+                    ErrorCode::Storage,
+                    format!("cannot reset {}: {e}", file.display()),
+                )
+            })?;
+        }
+    }
+    Store::open(path).map_err(|e| e.to_api())
+}
