@@ -38,20 +38,31 @@ impl Tablet {
     }
 
     /// Waits until connected, caught up and with nothing pending, and `more` holds.
-    async fn wait_synced(&self, timeout: Duration, more: impl Fn(&Store) -> bool) -> anyhow::Result<()> {
+    async fn wait_synced(
+        &self,
+        timeout: Duration,
+        more: impl Fn(&Store) -> bool,
+    ) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
             // Pending is read from the store, not the status, which lags a nudge.
             if let Some(s) = self.status()
                 && s.connection == Connection::Online
                 && s.catch_up.is_none()
-                && self.lock().count_docs_ahead_of(client::RELAY_PEER).unwrap_or(1) == 0
+                && self
+                    .lock()
+                    .count_docs_ahead_of(client::RELAY_PEER)
+                    .unwrap_or(1)
+                    == 0
                 && more(&self.lock())
             {
                 return Ok(());
             }
             if started.elapsed() > timeout {
-                bail!("tablet did not sync within {timeout:?}: {:?}", self.status());
+                bail!(
+                    "tablet did not sync within {timeout:?}: {:?}",
+                    self.status()
+                );
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -68,7 +79,10 @@ pub struct Fixture {
 }
 
 fn target_dir() -> PathBuf {
-    aisle_tests::target_dir().parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("target"))
+    aisle_tests::target_dir()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("target"))
 }
 
 fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
@@ -108,26 +122,46 @@ impl Fixture {
         let cache = target_dir().join(format!("bench-fixture/relay-{FIXTURE_CUSTOMERS}"));
         if !cache.join("relay.sqlite3").exists() {
             eprintln!("generating the fixture relay ({FIXTURE_CUSTOMERS} demo customers, once)…");
-            let relay = Relay::start(&cache, &["--demo", "--demo-customers", &FIXTURE_CUSTOMERS.to_string()])?;
+            let relay = Relay::start(
+                &cache,
+                &["--demo", "--demo-customers", &FIXTURE_CUSTOMERS.to_string()],
+            )?;
             relay.terminate()?;
         }
         let dir = tempfile::tempdir()?;
         let relay_dir = dir.path().join("relay");
         copy_dir(&cache, &relay_dir)?;
         let relay = Relay::start(&relay_dir, &[])?;
-        let admin_token = std::fs::read_to_string(relay_dir.join("admin-token"))?.trim().to_string();
+        let admin_token = std::fs::read_to_string(relay_dir.join("admin-token"))?
+            .trim()
+            .to_string();
         let docs_in_scope = {
             let store = Store::open(relay_dir.join("relay.sqlite3"))?;
-            let scopes = ["catalog".to_string(), format!("inventory:{STORE}"), format!("customers:{STORE}")];
+            let scopes = [
+                "catalog".to_string(),
+                format!("inventory:{STORE}"),
+                format!("customers:{STORE}"),
+            ];
             usize::try_from(store.feed_count_since(0, &scopes, None)?)?
         };
         let mut other = enrol(&relay, &admin_token, "other tablet").await?;
         other.start();
         let expected = docs_in_scope;
         other
-            .wait_synced(Duration::from_secs(600), move |s| s.stats().map(|st| st.documents as usize >= expected).unwrap_or(false))
+            .wait_synced(Duration::from_secs(600), move |s| {
+                s.stats()
+                    .map(|st| st.documents as usize >= expected)
+                    .unwrap_or(false)
+            })
             .await?;
-        Ok(Self { _dir: dir, relay, relay_dir, admin_token, docs_in_scope, other })
+        Ok(Self {
+            _dir: dir,
+            relay,
+            relay_dir,
+            admin_token,
+            docs_in_scope,
+            other,
+        })
     }
 
     /// (a): a fresh tablet enrols and syncs its store.
@@ -137,7 +171,11 @@ impl Fixture {
         tablet.start();
         let expected = self.docs_in_scope;
         tablet
-            .wait_synced(Duration::from_secs(600), move |s| s.stats().map(|st| st.documents as usize >= expected).unwrap_or(false))
+            .wait_synced(Duration::from_secs(600), move |s| {
+                s.stats()
+                    .map(|st| st.documents as usize >= expected)
+                    .unwrap_or(false)
+            })
             .await?;
         Ok((started.elapsed(), tablet))
     }
@@ -149,16 +187,28 @@ impl Fixture {
             c.shutdown().await;
         }
         let customers = tablet.lock().doc_ids("customer")?;
-        anyhow::ensure!(customers.len() >= 500, "need 500 customers, have {}", customers.len());
+        anyhow::ensure!(
+            customers.len() >= 500,
+            "need 500 customers, have {}",
+            customers.len()
+        );
         let associate = AssociateId::parse("bench")?;
         let mut own_bytes = 0usize;
         {
             let mut store = tablet.lock();
             for doc in &customers[..250] {
                 let DocId::Customer(id) = doc else { continue };
-                store.add_note(id, "Asked for the navy parka in M; call when it is back", &associate, None)?;
+                store.add_note(
+                    id,
+                    "Asked for the navy parka in M; call when it is back",
+                    &associate,
+                    None,
+                )?;
                 let base = store.peer_heads(client::RELAY_PEER, doc)?;
-                own_bytes += store.changes_since(doc, &base)?.map(|(_, c)| c.len()).unwrap_or(0);
+                own_bytes += store
+                    .changes_since(doc, &base)?
+                    .map(|(_, c)| c.len())
+                    .unwrap_or(0);
             }
         }
         let mut remote_heads = Vec::new();
@@ -167,21 +217,33 @@ impl Fixture {
             for doc in &customers[250..500] {
                 let DocId::Customer(id) = doc else { continue };
                 let before = store.doc_heads(doc)?;
-                store.add_note(id, "Tried the trail runners in 42; wants to think about it", &associate, None)?;
-                own_bytes += store.changes_since(doc, &before)?.map(|(_, c)| c.len()).unwrap_or(0);
+                store.add_note(
+                    id,
+                    "Tried the trail runners in 42; wants to think about it",
+                    &associate,
+                    None,
+                )?;
+                own_bytes += store
+                    .changes_since(doc, &before)?
+                    .map(|(_, c)| c.len())
+                    .unwrap_or(0);
                 remote_heads.push((doc.clone(), store.doc_heads(doc)?));
             }
         }
         if let Some(c) = &self.other.client {
             c.nudge();
         }
-        self.other.wait_synced(Duration::from_secs(60), |_| true).await?;
+        self.other
+            .wait_synced(Duration::from_secs(60), |_| true)
+            .await?;
 
         let started = Instant::now();
         tablet.start();
         tablet
             .wait_synced(Duration::from_secs(120), move |s| {
-                remote_heads.iter().all(|(doc, heads)| s.doc_heads(doc).map(|h| h == *heads).unwrap_or(false))
+                remote_heads
+                    .iter()
+                    .all(|(doc, heads)| s.doc_heads(doc).map(|h| h == *heads).unwrap_or(false))
             })
             .await?;
         let elapsed = started.elapsed();
@@ -193,7 +255,11 @@ impl Fixture {
     /// Every document in the tablets' scope, as stored bytes (for the samod comparison).
     pub fn scope_documents(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         let mut store = Store::open(self.relay_dir.join("relay.sqlite3"))?;
-        let scopes = ["catalog".to_string(), format!("inventory:{STORE}"), format!("customers:{STORE}")];
+        let scopes = [
+            "catalog".to_string(),
+            format!("inventory:{STORE}"),
+            format!("customers:{STORE}"),
+        ];
         let entries = store.feed_since(0, &scopes, None, usize::MAX)?;
         let mut docs = Vec::with_capacity(entries.len());
         for e in entries {
@@ -205,14 +271,25 @@ impl Fixture {
     }
 }
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn raw_device(relay: &Relay, token: &str) -> anyhow::Result<Socket> {
     let mut request = format!("ws://{}/v1/sync", relay.addr).into_client_request()?;
-    request.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
     // Start at the end of the changefeed: only live changes matter here.
-    socket.send(Message::Binary(ClientFrame::Hello { cursor: i64::MAX / 2 }.encode().into())).await?;
+    socket
+        .send(Message::Binary(
+            ClientFrame::Hello {
+                cursor: i64::MAX / 2,
+            }
+            .encode()
+            .into(),
+        ))
+        .await?;
     while let Some(message) = socket.next().await {
         if let Message::Binary(bytes) = message?
             && let ServerFrame::Feed { done: true, .. } = ServerFrame::decode(&bytes)?
@@ -228,7 +305,9 @@ async fn raw_device(relay: &Relay, token: &str) -> anyhow::Result<Socket> {
 pub async fn fan_out(devices: usize, runs: usize) -> anyhow::Result<(f64, f64)> {
     let dir = tempfile::tempdir()?;
     let relay = Relay::start(dir.path(), &["--demo", "--demo-customers", "200"])?;
-    let admin_token = std::fs::read_to_string(dir.path().join("admin-token"))?.trim().to_string();
+    let admin_token = std::fs::read_to_string(dir.path().join("admin-token"))?
+        .trim()
+        .to_string();
     let http = reqwest::Client::new();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
     for i in 0..devices {
@@ -265,7 +344,11 @@ pub async fn fan_out(devices: usize, runs: usize) -> anyhow::Result<(f64, f64)> 
     }
     let mut writer = enrol(&relay, &admin_token, "writer").await?;
     writer.start();
-    writer.wait_synced(Duration::from_secs(120), |s| s.stats().map(|st| st.customers > 0).unwrap_or(false)).await?;
+    writer
+        .wait_synced(Duration::from_secs(120), |s| {
+            s.stats().map(|st| st.customers > 0).unwrap_or(false)
+        })
+        .await?;
     let associate = AssociateId::parse("bench")?;
     let customers = writer.lock().doc_ids("customer")?;
     let mut p50s = Vec::new();
@@ -275,7 +358,9 @@ pub async fn fan_out(devices: usize, runs: usize) -> anyhow::Result<(f64, f64)> 
         let DocId::Customer(id) = &doc else { continue };
         while rx.try_recv().is_ok() {}
         let sent = Instant::now();
-        writer.lock().add_note(id, "Fan-out probe", &associate, None)?;
+        writer
+            .lock()
+            .add_note(id, "Fan-out probe", &associate, None)?;
         if let Some(c) = &writer.client {
             c.nudge();
         }
@@ -285,7 +370,10 @@ pub async fn fan_out(devices: usize, runs: usize) -> anyhow::Result<(f64, f64)> 
             match tokio::time::timeout(Duration::from_secs(20), rx.recv()).await {
                 Ok(Some((d, at))) if d == target => latencies.push(at.duration_since(sent)),
                 Ok(Some(_)) => {}
-                _ => bail!("only {} of {devices} devices received the change", latencies.len()),
+                _ => bail!(
+                    "only {} of {devices} devices received the change",
+                    latencies.len()
+                ),
             }
         }
         latencies.sort();

@@ -27,7 +27,12 @@ impl FirstSync {
         if self.done == self.docs {
             format!("{:.2} s", self.seconds())
         } else {
-            format!("> {:.0} s (stopped: {} of {} documents)", self.seconds(), self.done, self.docs)
+            format!(
+                "> {:.0} s (stopped: {} of {} documents)",
+                self.seconds(),
+                self.done,
+                self.docs
+            )
         }
     }
 }
@@ -71,7 +76,9 @@ impl Dialer for CountingDialer {
         let url = self.url.clone();
         let counters = self.counters.clone();
         Box::pin(async move {
-            let (socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.map_err(DialError::transient)?;
+            let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
+                .await
+                .map_err(DialError::transient)?;
             let (sink, stream) = socket.split();
             let received = counters.clone();
             let stream = Box::pin(stream.try_filter_map(move |message| {
@@ -79,7 +86,9 @@ impl Dialer for CountingDialer {
                 async move {
                     Ok(match message {
                         Message::Binary(bytes) => {
-                            received.received.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                            received
+                                .received
+                                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
                             Some(bytes.to_vec())
                         }
                         _ => None,
@@ -89,19 +98,26 @@ impl Dialer for CountingDialer {
             let sent = counters.clone();
             let sink = Box::pin(sink.with(move |bytes: Vec<u8>| {
                 sent.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                futures::future::ready(Ok::<_, tokio_tungstenite::tungstenite::Error>(Message::Binary(bytes.into())))
+                futures::future::ready(Ok::<_, tokio_tungstenite::tungstenite::Error>(
+                    Message::Binary(bytes.into()),
+                ))
             }));
             Ok(Transport::new(stream, sink))
         })
     }
 }
 
-async fn server(docs: &[(String, Vec<u8>)]) -> anyhow::Result<(Repo, Vec<DocumentId>, std::net::SocketAddr)> {
+async fn server(
+    docs: &[(String, Vec<u8>)],
+) -> anyhow::Result<(Repo, Vec<DocumentId>, std::net::SocketAddr)> {
     let repo = Repo::build_tokio().load().await;
     let mut ids = Vec::with_capacity(docs.len());
     for (_, bytes) in docs {
         let doc = Automerge::load(bytes)?;
-        let handle = repo.create(doc).await.map_err(|_| anyhow::anyhow!("samod stopped"))?;
+        let handle = repo
+            .create(doc)
+            .await
+            .map_err(|_| anyhow::anyhow!("samod stopped"))?;
         ids.push(handle.document_id().clone());
     }
     let acceptor = repo
@@ -142,14 +158,25 @@ pub async fn run(docs: &[(String, Vec<u8>)], timeout: Duration) -> anyhow::Resul
     let url = samod::Url::parse(&format!("ws://{addr}/"))?;
     let client = Repo::build_tokio().load().await;
     let dialer = client
-        .dial(BackoffConfig::default(), Arc::new(CountingDialer { url: url.clone(), counters: counters.clone() }))
+        .dial(
+            BackoffConfig::default(),
+            Arc::new(CountingDialer {
+                url: url.clone(),
+                counters: counters.clone(),
+            }),
+        )
         .map_err(|_| anyhow::anyhow!("samod stopped"))?;
-    dialer.established().await.map_err(|e| anyhow::anyhow!("samod dial failed: {e:?}"))?;
+    dialer
+        .established()
+        .await
+        .map_err(|e| anyhow::anyhow!("samod dial failed: {e:?}"))?;
 
     // (a) fetch every document.
     let started = Instant::now();
     let mut handles = Vec::with_capacity(ids.len());
-    let mut finds = futures::stream::iter(ids.clone()).map(|id| client.find(id)).buffer_unordered(64);
+    let mut finds = futures::stream::iter(ids.clone())
+        .map(|id| client.find(id))
+        .buffer_unordered(64);
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
     loop {
@@ -163,12 +190,19 @@ pub async fn run(docs: &[(String, Vec<u8>)], timeout: Duration) -> anyhow::Resul
         }
     }
     drop(finds);
-    let first_sync = FirstSync { docs: ids.len(), done: handles.len(), time: started.elapsed() };
+    let first_sync = FirstSync {
+        docs: ids.len(),
+        done: handles.len(),
+        time: started.elapsed(),
+    };
     if first_sync.done < first_sync.docs || handles.len() < 500 {
         dialer.close();
         client.stop().await;
         server_repo.stop().await;
-        return Ok(SamodResult { first_sync, reconnect: None });
+        return Ok(SamodResult {
+            first_sync,
+            reconnect: None,
+        });
     }
 
     // (b) offline, 250 changes on each side, reconnect.
@@ -186,7 +220,11 @@ pub async fn run(docs: &[(String, Vec<u8>)], timeout: Duration) -> anyhow::Resul
             .await
             .map_err(|_| anyhow::anyhow!("samod stopped"))?
             .context("server lost a document")?;
-        own_bytes += edit(&server_handle, "Tried the trail runners in 42; wants to think about it").len();
+        own_bytes += edit(
+            &server_handle,
+            "Tried the trail runners in 42; wants to think about it",
+        )
+        .len();
         remote.push((h.clone(), server_handle));
     }
     let mut pushed = Vec::new();
@@ -201,13 +239,23 @@ pub async fn run(docs: &[(String, Vec<u8>)], timeout: Duration) -> anyhow::Resul
     counters.reset();
     let started = Instant::now();
     let dialer = client
-        .dial(BackoffConfig::default(), Arc::new(CountingDialer { url, counters: counters.clone() }))
+        .dial(
+            BackoffConfig::default(),
+            Arc::new(CountingDialer {
+                url,
+                counters: counters.clone(),
+            }),
+        )
         .map_err(|_| anyhow::anyhow!("samod stopped"))?;
-    dialer.established().await.map_err(|e| anyhow::anyhow!("samod dial failed: {e:?}"))?;
+    dialer
+        .established()
+        .await
+        .map_err(|e| anyhow::anyhow!("samod dial failed: {e:?}"))?;
     let settled = loop {
-        let done = remote.iter().chain(pushed.iter()).all(|(c, s)| {
-            c.with_document(|d| d.get_heads()) == s.with_document(|d| d.get_heads())
-        });
+        let done = remote
+            .iter()
+            .chain(pushed.iter())
+            .all(|(c, s)| c.with_document(|d| d.get_heads()) == s.with_document(|d| d.get_heads()));
         if done {
             break Some(started.elapsed());
         }
@@ -220,5 +268,8 @@ pub async fn run(docs: &[(String, Vec<u8>)], timeout: Duration) -> anyhow::Resul
     dialer.close();
     client.stop().await;
     server_repo.stop().await;
-    Ok(SamodResult { first_sync, reconnect })
+    Ok(SamodResult {
+        first_sync,
+        reconnect,
+    })
 }

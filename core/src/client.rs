@@ -416,14 +416,25 @@ impl Session {
     /// Handles a frame; a `Changes` frame is applied together with any further `Changes`
     /// frames that already arrived, in one transaction (a burst of live changes would
     /// otherwise cost a disk flush each).
-    async fn handle_burst(&mut self, socket: &mut Socket, frame: ServerFrame) -> Result<(), SyncError> {
-        let ServerFrame::Changes { mut docs, mut cursor } = frame else {
+    async fn handle_burst(
+        &mut self,
+        socket: &mut Socket,
+        frame: ServerFrame,
+    ) -> Result<(), SyncError> {
+        let ServerFrame::Changes {
+            mut docs,
+            mut cursor,
+        } = frame
+        else {
             return self.handle(socket, frame).await;
         };
         let mut next = None;
         while docs.len() < 2_000 {
             match self.next_frame(socket).now_or_never() {
-                Some(Ok(Some(ServerFrame::Changes { docs: more, cursor: c }))) => {
+                Some(Ok(Some(ServerFrame::Changes {
+                    docs: more,
+                    cursor: c,
+                }))) => {
                     docs.extend(more);
                     cursor = cursor.max(c);
                 }
@@ -431,7 +442,9 @@ impl Session {
                     next = Some(other);
                     break;
                 }
-                Some(Ok(None)) => return Err(SyncError::Connect("the relay closed the connection".into())),
+                Some(Ok(None)) => {
+                    return Err(SyncError::Connect("the relay closed the connection".into()));
+                }
                 Some(Err(e)) => return Err(e),
                 None => break,
             }
@@ -477,7 +490,13 @@ impl Session {
                     Ok(behind)
                 })
                 .await?;
-                tracing::debug!(items = items.len(), behind = behind.len(), cursor, done, "feed page");
+                tracing::debug!(
+                    items = items.len(),
+                    behind = behind.len(),
+                    cursor,
+                    done,
+                    "feed page"
+                );
                 self.catch_up_done += (items.len() - behind.len()) as u64;
                 for d in &behind {
                     if let Ok(doc) = d.doc.parse() {

@@ -50,7 +50,11 @@ impl Store {
     ) -> Result<Vec<Applied>> {
         let incoming = batch
             .into_iter()
-            .map(|(doc, changes)| Incoming { doc, changes, sender_heads: Vec::new() })
+            .map(|(doc, changes)| Incoming {
+                doc,
+                changes,
+                sender_heads: Vec::new(),
+            })
             .collect();
         self.apply_from_peer(None, incoming, only_author, None)
     }
@@ -79,7 +83,11 @@ impl Store {
         let mut applied = Vec::with_capacity(merged.len());
         let mut peer_rows = Vec::new();
         for item in merged {
-            let Incoming { doc, changes, sender_heads } = item;
+            let Incoming {
+                doc,
+                changes,
+                sender_heads,
+            } = item;
             if changes.is_empty() {
                 // Nothing new: the peer's heads are still worth recording if this side has them.
                 if !sender_heads.is_empty() && self.has_heads(&doc, &sender_heads)? {
@@ -108,13 +116,19 @@ impl Store {
                 }
             }
             let missing_deps = !write.doc.get_missing_deps(&[]).is_empty();
+            let new_here = write.heads_before.is_empty();
             write.pending = if missing_deps {
                 Pending::Add(vec![changes])
             } else {
+                if new_here {
+                    write.as_received = Some(changes);
+                }
                 Pending::Clear
             };
             let has_sender_heads = !sender_heads.is_empty()
-                && sender_heads.iter().all(|h| write.doc.get_change_by_hash(h).is_some());
+                && sender_heads
+                    .iter()
+                    .all(|h| write.doc.get_change_by_hash(h).is_some());
             if has_sender_heads {
                 peer_rows.push((doc.clone(), sender_heads));
             }

@@ -68,8 +68,13 @@ async fn run(config: Config, state: state::AppState) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout();
     writeln!(stdout, "aisle-relay listening on http://{addr}")?;
     stdout.flush()?;
+    let stopping = state.shutdown.clone();
     axum::serve(listener, http::router(state.clone()))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Sync sessions are long-lived: tell them to close, or shutdown would wait forever.
+            let _ = stopping.send(true);
+        })
         .await?;
     // Every write is committed as it happens; checkpoint the WAL so the files are compact.
     drop(state.storage_blocking());

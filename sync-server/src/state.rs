@@ -15,6 +15,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub admin_token: Arc<str>,
     pub started: Instant,
+    /// Set when the relay is shutting down: sync sessions close so the server can stop.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -25,6 +27,7 @@ impl AppState {
             metrics: Metrics::new(),
             admin_token: admin_token.into(),
             started: Instant::now(),
+            shutdown: tokio::sync::watch::channel(false).0,
         }
     }
 

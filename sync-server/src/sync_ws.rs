@@ -35,6 +35,7 @@ const CLOSE_BAD_FRAME: u16 = 1007;
 const CLOSE_FORBIDDEN: u16 = 1008;
 const CLOSE_RETRY: u16 = 1013;
 const CLOSE_REVOKED: u16 = 4001;
+const CLOSE_GOING_AWAY: u16 = 1001;
 
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
@@ -219,6 +220,7 @@ impl Session {
         // Subscribe before reading the backlog, so no change falls between the two.
         let mut live = self.state.hub.subscribe();
         let mut revocations = self.state.hub.revocations();
+        let mut shutdown = self.state.shutdown.subscribe();
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, self.next_frame()).await {
             Err(_) => {
                 return Err(Closing::new(
@@ -269,6 +271,9 @@ impl Session {
                     if matches!(revoked, Ok(ref id) if *id == self.device.id) {
                         return Err(Closing::new(CLOSE_REVOKED, ErrorCode::InvalidInput, "this device was revoked"));
                     }
+                }
+                _ = shutdown.changed() => {
+                    return Err(Closing::new(CLOSE_GOING_AWAY, ErrorCode::Busy, "the relay is restarting; reconnect shortly"));
                 }
                 _ = revocation_check.tick() => {
                     let id = self.device.id.clone();

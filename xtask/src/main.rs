@@ -225,7 +225,9 @@ fn demo(root: &Path, screenshot_after: Option<u64>, customers: usize) -> anyhow:
     // tablet that is already enrolled ignores it).
     let code = String::from_utf8(
         Command::new("target/debug/aisle-relay")
-            .args(["admin", "enrol", "--quiet", "--store", "LDN-CG", "--role", "manager"])
+            .args([
+                "admin", "enrol", "--quiet", "--store", "LDN-CG", "--role", "manager",
+            ])
             .args(["--name", "Demo tablet", "--data-dir"])
             .arg(&relay_dir)
             .output()

@@ -147,6 +147,10 @@ pub(crate) fn append(tx: &Transaction<'_>, write: &mut DocWrite, now: Millis) ->
         )
         .optional()?;
     let Some(row) = row else {
+        if let Some(bytes) = write.as_received.take() {
+            store_as_received(tx, &write.id, &bytes, &write.doc.get_heads(), now)?;
+            return Ok(bytes);
+        }
         return replace_with_snapshot(tx, &write.id, &mut write.doc, now);
     };
     let chunk = write.doc.save_after(&write.heads_before);
@@ -223,6 +227,34 @@ pub(crate) fn replace_with_snapshot(
         params![doc_id, next_seq, snapshot],
     )?;
     Ok(snapshot)
+}
+
+/// Stores a new document as the bytes it arrived in (already compressed and loadable).
+fn store_as_received(
+    tx: &Transaction<'_>,
+    id: &DocId,
+    bytes: &[u8],
+    heads: &[ChangeHash],
+    now: Millis,
+) -> Result<()> {
+    let doc_id = id.to_string();
+    tx.execute(
+        "INSERT INTO docs (doc_id, kind, heads, snapshot_bytes, incremental_bytes,
+                           incremental_chunks, next_seq, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 0, 0, 1, ?5)",
+        params![
+            doc_id,
+            id.kind(),
+            encode_heads(heads),
+            i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+            now
+        ],
+    )?;
+    tx.execute(
+        "INSERT INTO doc_chunks (doc_id, seq, data) VALUES (?1, 0, ?2)",
+        params![doc_id, bytes],
+    )?;
+    Ok(())
 }
 
 /// The stored bytes of a document (its chunks, concatenated; loadable as is) and its heads,

@@ -47,6 +47,9 @@ pub(crate) struct DocWrite {
     /// What is already stored; the commit writes the changes after these.
     pub heads_before: Vec<ChangeHash>,
     pub pending: Pending,
+    /// For a document that is new here: bytes that load as exactly this document (as a peer
+    /// sent it), stored as they are instead of saving the document again.
+    pub as_received: Option<Vec<u8>>,
 }
 
 /// What to do with a document's received-but-not-yet-applicable changes.
@@ -236,6 +239,7 @@ impl Store {
             doc,
             heads_before,
             pending: Pending::Unchanged,
+            as_received: None,
         })
     }
 
@@ -323,6 +327,7 @@ impl Store {
                     doc: AutoCommit::new().with_actor(actor.clone()),
                     heads_before: Vec::new(),
                     pending: Pending::Unchanged,
+                    as_received: None,
                 };
                 autosurgeon::reconcile(&mut write.doc, &customer)?;
                 write.doc.commit_with(
