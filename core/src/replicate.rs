@@ -22,6 +22,9 @@ pub struct Applied {
     pub missing_deps: bool,
 }
 
+/// A document's heads and the changes a peer lacks (see [`Store::changes_since`]).
+pub type HeadsAndChanges = (Vec<ChangeHash>, Vec<u8>);
+
 /// Changes a peer sent for one document, and the peer's heads once they apply.
 #[derive(Clone, Debug)]
 pub struct Incoming {
@@ -168,7 +171,7 @@ impl Store {
         &mut self,
         doc: &DocId,
         have: &[ChangeHash],
-    ) -> Result<Option<(Vec<ChangeHash>, Vec<u8>)>> {
+    ) -> Result<Option<HeadsAndChanges>> {
         if have.is_empty() {
             return chunks::stored_bytes(self.conn(), doc)
                 .map(|found| found.map(|(bytes, heads)| (heads, bytes)));

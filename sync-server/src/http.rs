@@ -171,7 +171,7 @@ async fn enrol(
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || text.len() > 64 {
+    if !text.len().is_multiple_of(2) || text.len() > 64 {
         return None;
     }
     (0..text.len())

@@ -100,9 +100,8 @@ fn normalise_code(code: &str) -> String {
     out
 }
 
-fn row_to_device(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(
+/// id, name, tenant, store, role, actor, revoked_at, last_seen_at.
+type DeviceRow = (
     String,
     String,
     String,
@@ -111,7 +110,9 @@ fn row_to_device(
     Vec<u8>,
     Option<i64>,
     Option<i64>,
-)> {
+);
+
+fn row_to_device(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -123,17 +124,6 @@ fn row_to_device(
         r.get(7)?,
     ))
 }
-
-type DeviceRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    Vec<u8>,
-    Option<i64>,
-    Option<i64>,
-);
 
 fn device_from_row(row: DeviceRow) -> anyhow::Result<Device> {
     let (id, name, tenant, store, role, actor, revoked_at, last_seen_at) = row;

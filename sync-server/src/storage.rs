@@ -5,7 +5,7 @@
 use aisle_core::automerge::{ActorId, ChangeHash};
 use aisle_core::model::{CustomerSummary, Identifier, StoreId, StoreStats};
 use aisle_core::protocol::Role;
-use aisle_core::replicate::{Applied, FeedEntry};
+use aisle_core::replicate::{Applied, FeedEntry, HeadsAndChanges};
 use aisle_core::{Committed, CoreError, DocId, Store, StoreOptions};
 use anyhow::Context;
 use std::path::Path;
@@ -31,7 +31,7 @@ pub trait RelayStorage: Send + 'static {
         &mut self,
         doc: &DocId,
         have: &[ChangeHash],
-    ) -> Result<Option<(Vec<ChangeHash>, Vec<u8>)>, CoreError>;
+    ) -> Result<Option<HeadsAndChanges>, CoreError>;
     fn has_heads(&mut self, doc: &DocId, heads: &[ChangeHash]) -> Result<bool, CoreError>;
     fn feed_since(
         &self,
@@ -120,7 +120,7 @@ impl RelayStorage for SqliteStorage {
         &mut self,
         doc: &DocId,
         have: &[ChangeHash],
-    ) -> Result<Option<(Vec<ChangeHash>, Vec<u8>)>, CoreError> {
+    ) -> Result<Option<HeadsAndChanges>, CoreError> {
         self.docs.changes_since(doc, have)
     }
     fn has_heads(&mut self, doc: &DocId, heads: &[ChangeHash]) -> Result<bool, CoreError> {

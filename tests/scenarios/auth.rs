@@ -254,14 +254,11 @@ async fn stores_and_roles_are_kept_apart() {
         .unwrap();
     let mut docs = Vec::new();
     loop {
-        match next(&mut socket).await.unwrap() {
-            ServerFrame::Feed { items, done, .. } => {
-                docs.extend(items.into_iter().map(|i| i.doc));
-                if done {
-                    break;
-                }
+        if let ServerFrame::Feed { items, done, .. } = next(&mut socket).await.unwrap() {
+            docs.extend(items.into_iter().map(|i| i.doc));
+            if done {
+                break;
             }
-            _ => {}
         }
     }
     assert_eq!(docs, vec!["catalog".to_string()]);
