@@ -801,3 +801,42 @@ pub async fn fetch_customer(
     .await?;
     Ok(customer)
 }
+
+/// A read from the relay's HTTP API with this tablet's token; short timeout, because the UI
+/// waits on it and falls back to what the tablet holds.
+async fn relay_get<T: serde::de::DeserializeOwned>(
+    config: &SyncConfig,
+    path: &str,
+) -> Result<T, SyncError> {
+    let url = format!("{}{path}", config.relay_url.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(&config.token)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| SyncError::Connect(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(relay_error(response).await);
+    }
+    response
+        .json()
+        .await
+        .map_err(|e| SyncError::Protocol(e.to_string()))
+}
+
+/// Units available of a product's variants in every store (the relay holds all inventories;
+/// a tablet only its own).
+pub async fn stock_by_store(
+    config: &SyncConfig,
+    product: &crate::model::ProductSku,
+) -> Result<Vec<crate::model::StoreStock>, SyncError> {
+    relay_get(config, &format!("/v1/stock/{product}")).await
+}
+
+/// The store's tablets as the relay sees them (manager tablets only).
+pub async fn store_devices(
+    config: &SyncConfig,
+) -> Result<Vec<crate::model::DeviceHealth>, SyncError> {
+    relay_get(config, "/v1/store/devices").await
+}

@@ -240,6 +240,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         customer: with_customer.then(|| customer.clone()),
                         associate: associate(),
                         holds: vec![],
+                        cart: None,
                     })
                     .unwrap();
                 if with_customer {

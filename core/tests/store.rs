@@ -208,6 +208,7 @@ fn holds_and_sales_move_stock_and_record_the_purchase() {
             customer: Some(customer.clone()),
             associate: associate(),
             holds: vec![hold.clone()],
+            cart: None,
         })
         .unwrap();
     assert!(receipt.oversold.is_empty());
@@ -281,6 +282,7 @@ fn two_tablets_selling_the_last_unit_merge_into_an_oversell_conflict() {
                 customer: None,
                 associate: associate(),
                 holds: vec![],
+                cart: None,
             })
             .unwrap();
         assert!(receipt.oversold.is_empty(), "each tablet saw one unit");
@@ -299,9 +301,141 @@ fn two_tablets_selling_the_last_unit_merge_into_an_oversell_conflict() {
         assert_eq!(conflicts[0].on_hand, -1);
         assert_eq!(conflicts[0].resolved_at, None);
     }
-    a.resolve_conflict(&a.conflicts().unwrap()[0].id.clone(), &associate())
-        .unwrap();
+    // The manager recounts on tablet A: the correction syncs and closes the conflict on B
+    // too, credited to the manager.
+    let manager = AssociateId::parse("mo.manager").unwrap();
+    let conflict = a.conflicts().unwrap()[0].id.clone();
+    assert_eq!(a.resolve_oversell(&conflict, 0, &manager).unwrap(), 0);
     assert_eq!(a.stats().unwrap().open_conflicts, 0);
+    assert!(matches!(
+        a.resolve_oversell(&conflict, 0, &manager),
+        Err(CoreError::NotFound { .. })
+    ));
+    sync_doc(&mut a, &mut b, &inventory);
+    for tablet in [&mut a, &mut b] {
+        assert_eq!(tablet.on_hand(&here, &variant).unwrap(), 0);
+        let conflicts = tablet.conflicts().unwrap();
+        assert_eq!(conflicts.len(), 1);
+        assert!(conflicts[0].resolved_at.is_some());
+        assert_eq!(conflicts[0].resolved_by.as_ref(), Some(&manager));
+        assert_eq!(tablet.check_projections().unwrap(), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn floor_overview_and_kpis_follow_visits_holds_and_sales() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, data) = demo_store(&dir.path().join("s.sqlite3"), 9, 20);
+    let here = store_id("MAN-AR");
+    let now = store.now();
+    let day = 86_400_000;
+    let day_start = now - now % day;
+    let customer = store
+        .identify(&Identifier::Loyalty(
+            data.customer(3).customer.loyalty_id.clone(),
+        ))
+        .unwrap();
+    let before = store
+        .floor_overview(&here, day_start, day_start + day)
+        .unwrap();
+    assert!(before.checked_in.iter().all(|c| c.customer.id != customer));
+
+    store
+        .record_visit(&customer, &here, VisitSource::Kiosk)
+        .unwrap();
+    let (variant, _) = data.stock[&here].iter().find(|(_, n)| **n > 2).unwrap();
+    let variant = VariantSku::parse(variant.clone()).unwrap();
+    store
+        .set_online_cart(
+            &customer,
+            vec![("web-1".into(), variant.clone(), 1)],
+            CartStatus::Abandoned,
+            Channel::Web,
+        )
+        .unwrap();
+    let hold = store
+        .place_hold(&HoldRequest {
+            store: here.clone(),
+            variant: variant.clone(),
+            quantity: 1,
+            customer: customer.clone(),
+            associate: associate(),
+            hours: 2,
+        })
+        .unwrap();
+
+    let overview = store
+        .floor_overview(&here, day_start, now + 3 * 3_600_000)
+        .unwrap();
+    assert_eq!(overview.checked_in[0].customer.id, customer);
+    assert_eq!(overview.checked_in[0].source, VisitSource::Kiosk);
+    let line = overview
+        .holds_expiring
+        .iter()
+        .find(|h| h.hold.id == hold)
+        .expect("a two-hour hold expires today");
+    assert_eq!(line.customer_name, data.customer(3).customer.name);
+    assert!(overview.low_stock.iter().all(|l| l.on_hand <= 1));
+    assert!(overview.low_stock_total as usize >= overview.low_stock.len());
+
+    let receipt = store
+        .sell(&SaleRequest {
+            store: here.clone(),
+            lines: vec![(variant.clone(), 1)],
+            customer: Some(customer.clone()),
+            associate: associate(),
+            holds: vec![hold],
+            cart: None,
+        })
+        .unwrap();
+    // A second sale of something else is not a conversion.
+    store
+        .sell(&SaleRequest {
+            store: here.clone(),
+            lines: vec![(variant.clone(), 1)],
+            customer: None,
+            associate: AssociateId::parse("jo.b").unwrap(),
+            holds: vec![],
+            cart: None,
+        })
+        .unwrap();
+    let profile = store.customer(&customer).unwrap();
+    assert_eq!(profile.online_cart().unwrap().status, CartStatus::Converted);
+
+    let kpis = store.store_kpis(&here, day_start - day, 2).unwrap();
+    assert_eq!(kpis.days.len(), 2);
+    let today = &kpis.days[1];
+    assert!(today.check_ins >= 1);
+    assert_eq!(
+        today.assisted, 1,
+        "one customer served, however many actions"
+    );
+    assert_eq!(today.sales, 2);
+    assert_eq!(today.online_carts_converted, 1);
+    assert_eq!(kpis.by_associate.len(), 2);
+    let sam = kpis
+        .by_associate
+        .iter()
+        .find(|a| a.associate == associate())
+        .unwrap();
+    assert_eq!((sam.sales, sam.revenue_cents), (1, receipt.total_cents));
+    assert!(store.store_kpis(&here, day_start, 0).is_err());
+    assert!(store.floor_overview(&here, day_start, day_start).is_err());
+
+    // Products are found by name and by the barcode on the tag.
+    let product = &data.products[0];
+    let word = product.name.split(' ').next().unwrap();
+    assert!(
+        store
+            .search_products(word, 20)
+            .unwrap()
+            .iter()
+            .any(|p| p.name.contains(word))
+    );
+    let by_ean = store.search_products(&product.variants[0].ean, 5).unwrap();
+    assert_eq!(by_ean[0].sku, product.sku);
+    assert!(store.search_products("%_\\", 5).unwrap().is_empty());
+    assert_eq!(store.check_projections().unwrap(), Vec::<String>::new());
 }
 
 #[test]
@@ -491,4 +625,54 @@ fn documents_survive_compaction_and_reopening() {
     let store = store_at(&path, 12);
     assert_eq!(store.customer(&customer).unwrap(), profile);
     assert_eq!(profile.notes.len(), data.customer(2).notes.len() + 150);
+}
+
+#[test]
+fn a_version_1_database_gains_visit_and_sale_rows_on_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite3");
+    let here = store_id("MAN-AR");
+    let (customer, day_start) = {
+        let (mut store, data) = demo_store(&path, 11, 10);
+        let customer = store
+            .identify(&Identifier::Loyalty(
+                data.customer(1).customer.loyalty_id.clone(),
+            ))
+            .unwrap();
+        store
+            .record_visit(&customer, &here, VisitSource::NfcTap)
+            .unwrap();
+        let (variant, _) = data.stock[&here].iter().find(|(_, n)| **n > 0).unwrap();
+        store
+            .sell(&SaleRequest {
+                store: here.clone(),
+                lines: vec![(VariantSku::parse(variant.clone()).unwrap(), 1)],
+                customer: Some(customer.clone()),
+                associate: associate(),
+                holds: vec![],
+                cart: None,
+            })
+            .unwrap();
+        let now = store.now();
+        (customer, now - now % 86_400_000)
+    };
+    // What a build from before visits and sales were rows left behind.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TABLE visits; DROP TABLE sales; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
+
+    let mut store = common::store_at(&path, 12);
+    let overview = store
+        .floor_overview(&here, day_start, day_start + 86_400_000)
+        .unwrap();
+    assert!(
+        overview
+            .checked_in
+            .iter()
+            .any(|c| c.customer.id == customer)
+    );
+    let kpis = store.store_kpis(&here, day_start, 1).unwrap();
+    assert_eq!(kpis.days[0].sales, 1);
+    assert_eq!(store.check_projections().unwrap(), Vec::<String>::new());
 }

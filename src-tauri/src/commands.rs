@@ -4,11 +4,13 @@
 use serde::Serialize;
 use tauri::{AppHandle, Manager};
 
-use aisle_core::client::SyncStatus;
+use aisle_core::client::{self, SyncConfig, SyncError, SyncStatus};
 use aisle_core::model::{
-    ApiError, CustomerId, CustomerProfile, CustomerSummary, ErrorCode, StoreStats,
+    ApiError, AssociateId, Briefing, CustomerId, CustomerProfile, CustomerSummary, DeviceHealth,
+    ErrorCode, FloorOverview, Millis, OversellConflict, ProductSku, ProductSummary, Role,
+    SaleReceipt, StockGrid, StoreId, StoreKpis, StoreStats, StoreStock, VariantSku, VisitSource,
 };
-use aisle_core::{CoreError, Store};
+use aisle_core::{CoreError, HoldRequest, SaleRequest, Store};
 
 use crate::{AppState, TabletEnrolment};
 
@@ -28,10 +30,90 @@ async fn with_store<T: Send + 'static>(
     })?
 }
 
+async fn with_store_mut<T: Send + 'static>(
+    app: AppHandle,
+    f: impl FnOnce(&mut Store) -> Result<T, CoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tauri::async_runtime::spawn_blocking(move || {
+        let state = app.state::<AppState>();
+        let mut store = state.store.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut store).map_err(|e| e.to_api())
+    })
+    .await
+    .map_err(|e| ApiError {
+        code: ErrorCode::Internal,
+        message: format!("the operation did not finish: {e}"),
+    })?
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError {
+        code: ErrorCode::InvalidInput,
+        message: message.into(),
+    }
+}
+
+fn enrolment(app: &AppHandle) -> Result<TabletEnrolment, ApiError> {
+    app.state::<AppState>()
+        .enrolment
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or_else(|| invalid("This tablet is not enrolled yet: enrol it in Settings."))
+}
+
+/// The store this tablet belongs to.
+fn home_store(app: &AppHandle) -> Result<StoreId, ApiError> {
+    StoreId::parse(enrolment(app)?.store).map_err(|e| invalid(e.to_string()))
+}
+
+/// Who is signed in on this tablet: chosen in Settings, else named after the device.
+fn associate(app: &AppHandle) -> Result<AssociateId, ApiError> {
+    let state = app.state::<AppState>();
+    let chosen = state
+        .store
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .meta(ASSOCIATE_KEY)
+        .ok()
+        .flatten()
+        .and_then(|bytes| String::from_utf8(bytes).ok());
+    match chosen {
+        Some(name) => AssociateId::parse(name).map_err(|e| invalid(e.to_string())),
+        None => AssociateId::parse(enrolment(app)?.device).map_err(|e| invalid(e.to_string())),
+    }
+}
+
+const ASSOCIATE_KEY: &str = "associate";
+
+fn parse<T>(parsed: Result<T, impl std::fmt::Display>) -> Result<T, ApiError> {
+    parsed.map_err(|e| invalid(e.to_string()))
+}
+
+/// A relay read failed: offline reads as such, so the UI can say what needs a connection.
+fn relay_failure(e: SyncError) -> ApiError {
+    match e {
+        SyncError::Connect(m) => ApiError {
+            code: ErrorCode::Busy,
+            message: format!("Needs a connection to the relay ({m})."),
+        },
+        other => ApiError {
+            code: ErrorCode::InvalidInput,
+            message: other.to_string(),
+        },
+    }
+}
+
+fn relay_config(app: &AppHandle) -> Result<SyncConfig, ApiError> {
+    let enrolment = enrolment(app)?;
+    Ok(SyncConfig::new(enrolment.relay_url, enrolment.token))
+}
+
 #[derive(Serialize)]
 pub struct AppInfo {
     pub enrolment: Option<TabletEnrolment>,
     pub home_store_name: Option<String>,
+    pub associate: Option<String>,
     pub version: &'static str,
 }
 
@@ -48,6 +130,7 @@ pub async fn app_info(app: AppHandle) -> Result<AppInfo, ApiError> {
             e
         });
     let home = enrolment.as_ref().map(|e| e.store.clone());
+    let associate = associate(&app).ok().map(|a| a.to_string());
     let home_store_name = with_store(app, move |s| {
         Ok(home.and_then(|h| {
             s.stores()
@@ -61,6 +144,7 @@ pub async fn app_info(app: AppHandle) -> Result<AppInfo, ApiError> {
     Ok(AppInfo {
         enrolment,
         home_store_name,
+        associate,
         version: env!("CARGO_PKG_VERSION"),
     })
 }
@@ -104,4 +188,275 @@ pub async fn enrol(
     let mut enrolment = crate::sync::enrol(&app, &relay_url, &code).await?;
     enrolment.token.clear();
     Ok(enrolment)
+}
+
+/// Who uses this tablet now; their name goes on notes, holds and sales.
+#[tauri::command]
+pub async fn set_associate(app: AppHandle, name: String) -> Result<String, ApiError> {
+    let associate = parse(AssociateId::parse(name.trim()))?;
+    let value = associate.to_string();
+    with_store_mut(app, move |s| s.set_meta(ASSOCIATE_KEY, value.as_bytes())).await?;
+    Ok(associate.to_string())
+}
+
+#[tauri::command]
+pub async fn floor_overview(
+    app: AppHandle,
+    day_start: Millis,
+    day_end: Millis,
+) -> Result<FloorOverview, ApiError> {
+    let store = home_store(&app)?;
+    with_store(app, move |s| s.floor_overview(&store, day_start, day_end)).await
+}
+
+#[tauri::command]
+pub async fn customer_briefing(
+    app: AppHandle,
+    id: String,
+    day_start: Millis,
+) -> Result<Briefing, ApiError> {
+    let store = home_store(&app)?;
+    let id = parse(CustomerId::parse(id))?;
+    with_store(app, move |s| s.briefing(&store, &id, day_start)).await
+}
+
+/// The associate starts serving a customer who has not checked in today: counts as a visit
+/// (an assisted session) in this store.
+#[tauri::command]
+pub async fn greet_customer(
+    app: AppHandle,
+    id: String,
+    day_start: Millis,
+) -> Result<bool, ApiError> {
+    let store = home_store(&app)?;
+    let id = parse(CustomerId::parse(id))?;
+    with_store_mut(app, move |s| {
+        if s.briefing(&store, &id, day_start)?.here_today {
+            return Ok(false);
+        }
+        s.record_visit(&id, &store, VisitSource::Associate)?;
+        Ok(true)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn add_note(app: AppHandle, id: String, text: String) -> Result<String, ApiError> {
+    let store = home_store(&app)?;
+    let author = associate(&app)?;
+    let id = parse(CustomerId::parse(id))?;
+    with_store_mut(app, move |s| s.add_note(&id, &text, &author, Some(&store))).await
+}
+
+/// Adds a line to an in-store cart (a new cart when `cart` is absent). Returns (cart, line).
+#[tauri::command]
+pub async fn add_to_cart(
+    app: AppHandle,
+    id: String,
+    cart: Option<String>,
+    variant: String,
+    quantity: u32,
+) -> Result<(String, String), ApiError> {
+    let store = home_store(&app)?;
+    let id = parse(CustomerId::parse(id))?;
+    let variant = parse(VariantSku::parse(variant))?;
+    with_store_mut(app, move |s| {
+        s.add_cart_line(&id, cart.as_deref(), &store, &variant, quantity)
+    })
+    .await
+}
+
+/// Copies several lines (from the online cart or the wishlist) into an in-store cart in one
+/// tap. Returns the cart id.
+#[tauri::command]
+pub async fn pull_into_cart(
+    app: AppHandle,
+    id: String,
+    cart: Option<String>,
+    variants: Vec<(String, u32)>,
+) -> Result<String, ApiError> {
+    let store = home_store(&app)?;
+    let id = parse(CustomerId::parse(id))?;
+    if variants.is_empty() {
+        return Err(invalid("Nothing to add."));
+    }
+    let variants = variants
+        .into_iter()
+        .map(|(v, q)| Ok((parse(VariantSku::parse(v))?, q)))
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    with_store_mut(app, move |s| {
+        s.add_cart_lines(&id, cart.as_deref(), &store, &variants)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn set_cart_quantity(
+    app: AppHandle,
+    id: String,
+    cart: String,
+    line: String,
+    quantity: u32,
+) -> Result<(), ApiError> {
+    let id = parse(CustomerId::parse(id))?;
+    with_store_mut(app, move |s| {
+        s.set_cart_line_quantity(&id, &cart, &line, quantity)
+    })
+    .await
+}
+
+/// Changes a line's size or colour: the line is replaced by one for the other variant.
+#[tauri::command]
+pub async fn change_cart_variant(
+    app: AppHandle,
+    id: String,
+    cart: String,
+    line: String,
+    variant: String,
+) -> Result<String, ApiError> {
+    let id = parse(CustomerId::parse(id))?;
+    let variant = parse(VariantSku::parse(variant))?;
+    with_store_mut(app, move |s| {
+        s.change_cart_line_variant(&id, &cart, &line, &variant)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn remove_cart_line(
+    app: AppHandle,
+    id: String,
+    cart: String,
+    line: String,
+) -> Result<(), ApiError> {
+    let id = parse(CustomerId::parse(id))?;
+    with_store_mut(app, move |s| s.remove_cart_line(&id, &cart, &line)).await
+}
+
+#[tauri::command]
+pub async fn place_hold(
+    app: AppHandle,
+    id: String,
+    variant: String,
+    quantity: u32,
+    hours: u32,
+) -> Result<String, ApiError> {
+    let request = HoldRequest {
+        store: home_store(&app)?,
+        variant: parse(VariantSku::parse(variant))?,
+        quantity,
+        customer: parse(CustomerId::parse(id))?,
+        associate: associate(&app)?,
+        hours,
+    };
+    with_store_mut(app, move |s| s.place_hold(&request)).await
+}
+
+#[tauri::command]
+pub async fn release_hold(app: AppHandle, hold: String) -> Result<(), ApiError> {
+    let store = home_store(&app)?;
+    let by = associate(&app)?;
+    with_store_mut(app, move |s| s.release_hold(&store, &hold, &by)).await
+}
+
+/// Records the sale of an in-store cart (handed to the till): stock goes down, the cart is
+/// converted, the customer's holds on those items end as sold.
+#[tauri::command]
+pub async fn checkout_cart(
+    app: AppHandle,
+    id: String,
+    cart: String,
+) -> Result<SaleReceipt, ApiError> {
+    let store = home_store(&app)?;
+    let associate = associate(&app)?;
+    let customer = parse(CustomerId::parse(id))?;
+    with_store_mut(app, move |s| {
+        let profile = s.customer(&customer)?;
+        let lines: Vec<(VariantSku, u32)> = profile
+            .carts
+            .iter()
+            .find(|c| c.id == cart)
+            .ok_or_else(|| CoreError::not_found("cart", &cart))?
+            .item
+            .lines
+            .values()
+            .map(|l| (l.variant.clone(), l.quantity))
+            .collect();
+        let holds = s
+            .customer_holds(&store, &customer)?
+            .into_iter()
+            .filter(|h| lines.iter().any(|(v, _)| *v == h.hold.hold.variant))
+            .map(|h| h.hold.id)
+            .collect();
+        s.sell(&SaleRequest {
+            store,
+            lines,
+            customer: Some(customer),
+            associate,
+            holds,
+            cart: Some(cart),
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn search_products(
+    app: AppHandle,
+    query: String,
+) -> Result<Vec<ProductSummary>, ApiError> {
+    with_store(app, move |s| s.search_products(&query, 20)).await
+}
+
+#[tauri::command]
+pub async fn stock_grid(app: AppHandle, product: String) -> Result<StockGrid, ApiError> {
+    let store = home_store(&app)?;
+    let product = parse(ProductSku::parse(product))?;
+    with_store(app, move |s| s.stock_for_product(&store, &product)).await
+}
+
+/// Other stores' stock of a product, from the relay (needs a connection).
+#[tauri::command]
+pub async fn nearby_stock(app: AppHandle, product: String) -> Result<Vec<StoreStock>, ApiError> {
+    let config = relay_config(&app)?;
+    let product = parse(ProductSku::parse(product))?;
+    client::stock_by_store(&config, &product)
+        .await
+        .map_err(relay_failure)
+}
+
+fn require_manager(app: &AppHandle) -> Result<(), ApiError> {
+    if enrolment(app)?.role != Role::Manager {
+        return Err(invalid("Only a manager's tablet shows this."));
+    }
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn conflicts(app: AppHandle) -> Result<Vec<OversellConflict>, ApiError> {
+    require_manager(&app)?;
+    with_store(app, |s| s.conflicts()).await
+}
+
+/// Settles an oversell with the count found on the shelf; recorded as the manager's.
+#[tauri::command]
+pub async fn resolve_conflict(app: AppHandle, id: String, counted: i64) -> Result<i64, ApiError> {
+    require_manager(&app)?;
+    let by = associate(&app)?;
+    with_store_mut(app, move |s| s.resolve_oversell(&id, counted, &by)).await
+}
+
+#[tauri::command]
+pub async fn store_kpis(app: AppHandle, from: Millis, days: u32) -> Result<StoreKpis, ApiError> {
+    require_manager(&app)?;
+    let store = home_store(&app)?;
+    with_store(app, move |s| s.store_kpis(&store, from, days)).await
+}
+
+/// The store's tablets with when each last synced (from the relay).
+#[tauri::command]
+pub async fn store_devices(app: AppHandle) -> Result<Vec<DeviceHealth>, ApiError> {
+    require_manager(&app)?;
+    let config = relay_config(&app)?;
+    client::store_devices(&config).await.map_err(relay_failure)
 }

@@ -3,7 +3,8 @@
 
 use aisle_core::DocId;
 use aisle_core::model::{
-    ApiError, CustomerSummary, ErrorCode, Identifier, LoyaltyId, NfcUid, StoreId, StoreStats,
+    ApiError, CustomerSummary, DeviceHealth, ErrorCode, Identifier, LoyaltyId, NfcUid, ProductSku,
+    StoreId, StoreStats, StoreStock,
 };
 use aisle_core::protocol::{Role, heads_to_wire};
 use axum::extract::{Path, Query, State};
@@ -27,6 +28,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sync", get(sync_ws::upgrade))
         .route("/v1/customers/lookup", get(lookup_customer))
         .route("/v1/customers/search", get(search_customers))
+        .route("/v1/stock/{product}", get(stock_by_store))
+        .route("/v1/store/devices", get(store_devices))
         .route("/v1/admin/codes", post(create_code))
         .route("/v1/admin/devices", get(list_devices))
         .route("/v1/admin/devices/{id}/revoke", post(revoke_device))
@@ -285,6 +288,50 @@ async fn search_customers(
         .with_storage(move |s| s.search(&query.q, 20))
         .await??;
     Ok(Json(found))
+}
+
+/// Units available of a product's variants in every store: "who has it in my size".
+/// Counts only; holds and sales of other stores stay with their tablets.
+async fn stock_by_store(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(product): Path<String>,
+) -> Result<Json<Vec<StoreStock>>, HttpError> {
+    let device = device_of(&state, &headers).await?;
+    require_staff(&device)?;
+    let product = ProductSku::parse(product).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let stock = state
+        .with_storage(move |s| s.documents().stock_by_store(&device.store, &product))
+        .await??;
+    Ok(Json(stock))
+}
+
+/// The tablets of the caller's store with when the relay last heard from them (managers only).
+async fn store_devices(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<DeviceHealth>>, HttpError> {
+    let device = device_of(&state, &headers).await?;
+    if device.role != Role::Manager {
+        return Err(HttpError::forbidden(
+            "only a manager's tablet lists the store's tablets",
+        ));
+    }
+    let devices = state.with_storage(|s| s.devices()).await??;
+    Ok(Json(
+        devices
+            .into_iter()
+            .filter(|d| d.store == device.store && d.tenant == device.tenant)
+            .map(|d| DeviceHealth {
+                online: state.is_online(&d.id),
+                id: d.id,
+                name: d.name,
+                role: d.role,
+                revoked: d.revoked,
+                last_seen_at: d.last_seen_at,
+            })
+            .collect(),
+    ))
 }
 
 fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), HttpError> {

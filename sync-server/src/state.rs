@@ -17,6 +17,8 @@ pub struct AppState {
     pub started: Instant,
     /// Set when the relay is shutting down: sync sessions close so the server can stop.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Open sync sessions per device id, for the manager's tablet list.
+    pub online: Arc<Mutex<std::collections::HashMap<String, usize>>>,
 }
 
 impl AppState {
@@ -28,7 +30,33 @@ impl AppState {
             admin_token: admin_token.into(),
             started: Instant::now(),
             shutdown: tokio::sync::watch::channel(false).0,
+            online: Arc::default(),
         }
+    }
+
+    pub fn is_online(&self, device: &str) -> bool {
+        self.online
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(device)
+            .is_some_and(|n| *n > 0)
+    }
+
+    fn count_session(&self, device: &str, delta: isize) {
+        let mut online = self.online.lock().unwrap_or_else(|e| e.into_inner());
+        let n = online.entry(device.to_string()).or_default();
+        *n = n.saturating_add_signed(delta);
+        if *n == 0 {
+            online.remove(device);
+        }
+    }
+
+    pub fn session_opened(&self, device: &str) {
+        self.count_session(device, 1);
+    }
+
+    pub fn session_closed(&self, device: &str) {
+        self.count_session(device, -1);
     }
 
     /// Runs a storage operation on a blocking thread, holding the storage for its duration.

@@ -119,8 +119,16 @@ async fn session(socket: WebSocket, device: Device, state: AppState) {
         tokens: RATE_BURST,
         refilled: Instant::now(),
     };
+    state.session_opened(&session.device.id);
     let outcome = session.run().await;
     state.metrics.connected_devices.dec();
+    state.session_closed(&session.device.id);
+    let _ = state
+        .with_storage({
+            let id = session.device.id.clone();
+            move |s| s.touch(&id)
+        })
+        .await;
     match outcome {
         Ok(()) => info!("device disconnected"),
         Err(closing) => {
@@ -390,7 +398,12 @@ impl Session {
         let actor = self.actor.clone();
         let outcome = self
             .state
-            .with_storage(move |s| push_blocking(s, &device, &actor, docs))
+            .with_storage(move |s| {
+                let outcome = push_blocking(s, &device, &actor, docs);
+                // Last heard from: what the manager's tablet list shows.
+                let _ = s.touch(&device.id);
+                outcome
+            })
             .await
             .map_err(internal)??;
         let (acks, need, commits) = outcome;

@@ -180,6 +180,223 @@ fn store_customers() -> usize {
         .count()
 }
 
+/// Polls `check` until it holds.
+async fn wait_until<F, Fut>(client: &Client, what: &str, check: F) -> anyhow::Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let _ = client;
+    let started = Instant::now();
+    loop {
+        if let Ok(true) = check().await {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            bail!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn add_note(client: &Client, text: &str) -> anyhow::Result<()> {
+    let input = client.find(Locator::Css("[data-testid=note-text]")).await?;
+    input.send_keys(text).await?;
+    click(client, "[data-testid=add-note]").await?;
+    wait_until(client, "the note", || async {
+        Ok(text_of(client, "[data-testid=notes]").await?.contains(text))
+    })
+    .await
+}
+
+/// A customer of the tablet's store who agreed to personalisation and left an online cart.
+struct Target {
+    name: String,
+    loyalty: String,
+    id: aisle_core::model::CustomerId,
+    /// (variant, quantity) in the online cart's line order.
+    lines: Vec<(aisle_core::model::VariantSku, u32)>,
+    /// The line whose variant is set to its last units, sold on both tablets.
+    last_unit_index: usize,
+}
+
+fn briefing_customer() -> Target {
+    use aisle_core::model::ConsentPurpose;
+    let data =
+        aisle_core::demo::DemoData::generate(aisle_core::demo::DemoConfig::new(DEMO_CUSTOMERS, 0));
+    let record = data
+        .customers()
+        .find(|c| {
+            c.customer.home_store.as_str() == "LDN-CG"
+                && c.customer
+                    .consent
+                    .get(&ConsentPurpose::InStorePersonalisation)
+                    .is_some_and(|r| r.granted)
+                && c.online_cart.as_ref().is_some_and(|cart| {
+                    cart.lines.len() >= 2
+                        && cart
+                            .lines
+                            .iter()
+                            .map(|l| &l.variant)
+                            .collect::<std::collections::BTreeSet<_>>()
+                            .len()
+                            == cart.lines.len()
+                })
+        })
+        .expect("the demo data has a customer with an online cart");
+    let mut cart = record
+        .online_cart
+        .clone()
+        .unwrap_or_else(|| unreachable!())
+        .lines;
+    cart.sort_by(|a, b| a.line_id.cmp(&b.line_id));
+    Target {
+        name: record.customer.name.clone(),
+        loyalty: record.customer.loyalty_id.to_string(),
+        id: record.id.clone().expect("demo customers have ids"),
+        lines: cart
+            .iter()
+            .map(|l| (l.variant.clone(), l.quantity))
+            .collect(),
+        last_unit_index: 0,
+    }
+}
+
+/// A headless tablet core of the same store, syncing through the same relay.
+struct Helper {
+    store: std::sync::Arc<std::sync::Mutex<aisle_core::Store>>,
+    client: aisle_core::client::SyncClient,
+}
+
+impl Helper {
+    async fn enrol(relay: &Relay, relay_dir: &Path, dir: &Path) -> anyhow::Result<Self> {
+        let code = enrolment_code(relay_dir, "LDN-CG", "associate", "Helper tablet")?;
+        let store = aisle_core::Store::open(dir.join("helper.sqlite3"))?;
+        let enrolled = aisle_core::client::enrol(&relay.url(""), &code, store.actor()).await?;
+        let mut config = aisle_core::client::SyncConfig::new(relay.url(""), enrolled.token);
+        config.max_backoff_ms = 500;
+        let store = std::sync::Arc::new(std::sync::Mutex::new(store));
+        let client = aisle_core::client::SyncClient::start(store.clone(), config);
+        Ok(Self { store, client })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut aisle_core::Store) -> T) -> T {
+        f(&mut self.store.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    async fn wait_synced(&self) -> anyhow::Result<()> {
+        let mut status = self.client.status();
+        let started = Instant::now();
+        loop {
+            {
+                let s = status.borrow_and_update();
+                if s.connection == aisle_core::model::Connection::Online
+                    && s.pending == 0
+                    && s.catch_up.is_none()
+                    && s.last_synced_at.is_some()
+                {
+                    return Ok(());
+                }
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("the helper tablet did not sync: {:?}", *status.borrow());
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), status.changed()).await;
+        }
+    }
+
+    fn associate() -> aisle_core::model::AssociateId {
+        aisle_core::model::AssociateId::parse("helper.tablet").unwrap_or_else(|_| unreachable!())
+    }
+
+    /// The sold-on-both-tablets line gets exactly its quantity in stock; the others plenty.
+    fn stock_for(&self, target: &Target) -> anyhow::Result<()> {
+        let here = aisle_core::model::StoreId::parse("LDN-CG")?;
+        self.with(|s| {
+            for (i, (variant, quantity)) in target.lines.iter().enumerate() {
+                let wanted = if i == target.last_unit_index {
+                    i64::from(*quantity)
+                } else {
+                    i64::from(*quantity) + 5
+                };
+                let delta = wanted - s.on_hand(&here, variant)?;
+                if delta != 0 {
+                    s.adjust_stock(&here, variant, delta, "e2e set-up", &Self::associate())?;
+                }
+            }
+            anyhow::Ok(())
+        })
+    }
+
+    fn sell_last_unit(&self, target: &Target) -> anyhow::Result<()> {
+        let variant = target.lines[target.last_unit_index].0.clone();
+        self.with(|s| {
+            s.sell(&aisle_core::SaleRequest {
+                store: aisle_core::model::StoreId::parse("LDN-CG")?,
+                lines: vec![(variant, 1)],
+                customer: None,
+                associate: Self::associate(),
+                holds: vec![],
+                cart: None,
+            })
+        })?;
+        Ok(())
+    }
+
+    /// The manager's recount reached this tablet and closed the conflict here too.
+    async fn wait_resolved(&self, target: &Target) -> anyhow::Result<()> {
+        let variant = target.lines[target.last_unit_index].0.clone();
+        let started = Instant::now();
+        loop {
+            let conflicts = self.with(|s| s.conflicts())?;
+            if let Some(c) = conflicts.iter().find(|c| c.variant == variant)
+                && c.resolved_by.is_some()
+            {
+                let here = aisle_core::model::StoreId::parse("LDN-CG")?;
+                assert_eq!(self.with(|s| s.on_hand(&here, &variant))?, 0);
+                return Ok(());
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("the recount did not reach the other tablet: {conflicts:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Notes and the sale made on the app arrived here exactly once.
+    async fn check_customer(&self, target: &Target) -> anyhow::Result<()> {
+        let profile = self.with(|s| s.customer(&target.id))?;
+        for text in [
+            "E2E: prefers the navy, back on Saturday",
+            "E2E: written offline",
+        ] {
+            assert_eq!(
+                profile.notes.iter().filter(|n| n.item.text == text).count(),
+                1,
+                "{text}"
+            );
+        }
+        let in_store = profile
+            .purchases
+            .iter()
+            .filter(|p| {
+                p.item.channel == aisle_core::model::Channel::Store && p.item.associate.is_some()
+            })
+            .filter(|p| p.item.lines.len() == target.lines.len())
+            .count();
+        assert!(in_store >= 1, "the in-store sale reached the other tablet");
+        assert_eq!(
+            profile.online_cart().map(|c| c.status),
+            Some(aisle_core::model::CartStatus::Converted)
+        );
+        Ok(())
+    }
+
+    async fn shutdown(self) {
+        self.client.shutdown().await;
+    }
+}
+
 async fn click(client: &Client, css: &str) -> anyhow::Result<()> {
     client
         .wait()
@@ -294,15 +511,162 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
             "{name}"
         );
         first.click().await?;
-        let card = wait_for_text(
+        wait_for_text(
             &client,
-            "[data-testid=customer-card] h3",
+            "[data-testid=briefing-name]",
             Duration::from_secs(10),
-            |t| !t.is_empty(),
+            |t| t == name,
         )
         .await?;
-        assert_eq!(card, name);
+        click(&client, "[data-testid=back-to-search]").await?;
+        click(&client, "[data-testid=nav-floor]").await?;
         screenshot(&client, "floor-search-landscape-1280x800").await?;
+
+        // A second tablet of the store, headless, that will also sell the last unit.
+        let target = briefing_customer();
+        let helper = Helper::enrol(&relay, &relay_dir, data.path()).await?;
+        helper.wait_synced().await?;
+        helper.stock_for(&target)?;
+        helper.wait_synced().await?;
+
+        // A scanner types the loyalty number and Enter: the briefing opens.
+        let search = client
+            .find(Locator::Css("[data-testid=customer-search]"))
+            .await?;
+        search.clear().await?;
+        search
+            .send_keys(&format!("{}\u{E007}", target.loyalty))
+            .await?;
+        wait_for_text(
+            &client,
+            "[data-testid=briefing-name]",
+            Duration::from_secs(10),
+            |t| t == target.name,
+        )
+        .await?;
+        let lines = target.lines.len();
+        wait_until(&client, "online cart with stock here", || async {
+            let shown = client
+                .find_all(Locator::Css("[data-testid=online-line]"))
+                .await?;
+            let text = text_of(&client, "[data-testid=online-cart]").await?;
+            Ok(shown.len() == lines && text.contains(" here"))
+        })
+        .await?;
+        click(&client, "[data-testid=pull-online-cart]").await?;
+        wait_until(
+            &client,
+            "the online cart pulled into the in-store cart",
+            || async {
+                Ok(client
+                    .find_all(Locator::Css("[data-testid=store-line]"))
+                    .await?
+                    .len()
+                    == lines)
+            },
+        )
+        .await?;
+        let hold_buttons = client
+            .find_all(Locator::Css("[data-testid=hold-online-line]"))
+            .await?;
+        hold_buttons[target.last_unit_index].click().await?;
+        wait_until(&client, "the hold", || async {
+            Ok(client
+                .find_all(Locator::Css("[data-testid=hold]"))
+                .await?
+                .len()
+                == 1)
+        })
+        .await?;
+        add_note(&client, "E2E: prefers the navy, back on Saturday").await?;
+        screenshot(&client, "briefing-landscape-1280x800").await?;
+        client.set_window_size(800, 1280).await?;
+        screenshot(&client, "briefing-portrait-800x1280").await?;
+        client.set_window_size(1280, 800).await?;
+
+        // Offline: the relay goes away; the sale and a note are recorded on the tablet, and
+        // the other tablet sells the last unit too.
+        relay.kill9()?;
+        wait_for_text(
+            &client,
+            "[data-testid=sync-status]",
+            Duration::from_secs(30),
+            |t| t.starts_with("Offline since"),
+        )
+        .await?;
+        let purchases_before = client
+            .find_all(Locator::Css("[data-testid=purchase]"))
+            .await?
+            .len();
+        click(&client, "[data-testid=record-sale]").await?;
+        wait_until(&client, "the sale recorded offline", || async {
+            Ok(client
+                .find_all(Locator::Css("[data-testid=store-line]"))
+                .await?
+                .is_empty()
+                && client
+                    .find_all(Locator::Css("[data-testid=hold]"))
+                    .await?
+                    .is_empty())
+        })
+        .await?;
+        let purchases_after = client
+            .find_all(Locator::Css("[data-testid=purchase]"))
+            .await?
+            .len();
+        assert!(
+            purchases_after > purchases_before || purchases_before == 6,
+            "purchase listed"
+        );
+        add_note(&client, "E2E: written offline").await?;
+        helper.sell_last_unit(&target)?;
+        screenshot(&client, "briefing-offline-landscape-1280x800").await?;
+        let relay = Relay::start_on(&relay_dir, relay_addr, &[])?;
+        wait_for_text(
+            &client,
+            "[data-testid=sync-status]",
+            Duration::from_secs(60),
+            |t| t == "Synced",
+        )
+        .await?;
+        helper.wait_synced().await?;
+
+        // The manager sees the oversell from the two tablets and settles it with a recount.
+        click(&client, "[data-testid=nav-manager]").await?;
+        client
+            .wait()
+            .at_most(Duration::from_secs(60))
+            .for_element(Locator::Css("[data-testid=conflict-open]"))
+            .await?;
+        wait_until(&client, "the helper tablet listed", || async {
+            Ok(text_of(&client, "[data-testid=tablets]")
+                .await?
+                .contains("Helper tablet"))
+        })
+        .await?;
+        assert_ne!(
+            text_of(&client, "[data-testid=kpi-revenue] .stat-value").await?,
+            "£0.00"
+        );
+        assert_ne!(
+            text_of(&client, "[data-testid=kpi-converted] .stat-value").await?,
+            "0"
+        );
+        screenshot(&client, "manager-conflict-landscape-1280x800").await?;
+        client.set_window_size(800, 1280).await?;
+        screenshot(&client, "manager-conflict-portrait-800x1280").await?;
+        client.set_window_size(1280, 800).await?;
+        let counted = client.find(Locator::Css("[data-testid=counted]")).await?;
+        counted.clear().await?;
+        counted.send_keys("0").await?;
+        click(&client, "[data-testid=resolve-conflict]").await?;
+        client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("[data-testid=conflict-resolved]"))
+            .await?;
+        helper.wait_resolved(&target).await?;
+        helper.check_customer(&target).await?;
 
         for (size, width, height) in SIZES {
             client.set_window_size(width, height).await?;
@@ -318,7 +682,7 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
         }
         client.set_window_size(1280, 800).await?;
 
-        // The relay goes away: the tablet says it is offline and keeps its data.
+        // The relay goes away again: the Floor keeps showing local data.
         relay.kill9()?;
         wait_for_text(
             &client,
@@ -344,6 +708,7 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
             |t| t == "Synced",
         )
         .await?;
+        helper.shutdown().await;
         client.close().await?;
         relay
     };

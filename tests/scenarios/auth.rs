@@ -368,3 +368,69 @@ async fn garbage_frames_close_only_their_connection() {
     let health = reqwest::get(relay.url("/healthz")).await.unwrap();
     assert!(health.status().is_success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn other_stores_stock_is_counts_only_and_the_tablet_list_is_for_managers() {
+    let data = tempfile::tempdir().unwrap();
+    let relay_dir = data.path().join("relay");
+    let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "20"]).unwrap();
+    let associate = token(
+        &relay,
+        &relay_dir,
+        data.path(),
+        "assoc",
+        "LDN-CG",
+        "associate",
+    )
+    .await;
+    let manager = token(&relay, &relay_dir, data.path(), "boss", "LDN-CG", "manager").await;
+    let kiosk = token(&relay, &relay_dir, data.path(), "kiosk", "LDN-CG", "kiosk").await;
+    let other = token(
+        &relay,
+        &relay_dir,
+        data.path(),
+        "leeds",
+        "MAN-AR",
+        "manager",
+    )
+    .await;
+    let product = aisle_core::demo::DemoData::generate(aisle_core::demo::DemoConfig::new(20, 0))
+        .products[0]
+        .sku
+        .clone();
+
+    let config = |token: &str| client::SyncConfig::new(relay.url(""), token);
+    let stock = client::stock_by_store(&config(&associate), &product)
+        .await
+        .unwrap();
+    assert_eq!(stock.len(), 5, "every store");
+    assert_eq!(stock[0].store.as_str(), "LDN-CG", "nearest (its own) first");
+    assert!(
+        stock
+            .windows(2)
+            .all(|w| w[0].distance_km <= w[1].distance_km)
+    );
+    assert!(stock.iter().all(|s| !s.available.is_empty()));
+    assert!(matches!(
+        client::stock_by_store(&config(&kiosk), &product).await,
+        Err(client::SyncError::Protocol(m)) if m.contains("kiosk")
+    ));
+
+    // Managers see their own store's tablets, with who is connected.
+    let mut session = connect(&relay, &associate).await.unwrap();
+    hello(&mut session).await;
+    let devices = client::store_devices(&config(&manager)).await.unwrap();
+    let names: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
+    assert!(names.contains(&"assoc") && names.contains(&"boss") && names.contains(&"kiosk"));
+    assert!(
+        !names.contains(&"leeds"),
+        "another store's tablet: {names:?}"
+    );
+    let assoc = devices.iter().find(|d| d.name == "assoc").unwrap();
+    assert!(assoc.online && assoc.last_seen_at.is_some());
+    assert!(!devices.iter().find(|d| d.name == "boss").unwrap().online);
+    assert!(client::store_devices(&config(&associate)).await.is_err());
+    let leeds = client::store_devices(&config(&other)).await.unwrap();
+    assert_eq!(leeds.len(), 1);
+    drop(session);
+}

@@ -1,6 +1,9 @@
 //! Typed calls to the app's commands.
 
-use aisle_core::model::{ApiError, CustomerProfile, CustomerSummary, Role, StoreStats, SyncStatus};
+use aisle_core::model::{
+    ApiError, Briefing, CustomerSummary, DeviceHealth, FloorOverview, Millis, OversellConflict,
+    ProductSummary, Role, SaleReceipt, StockGrid, StoreKpis, StoreStats, StoreStock, SyncStatus,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::tauri::invoke;
@@ -21,6 +24,7 @@ pub struct Enrolment {
 pub struct AppInfo {
     pub enrolment: Option<Enrolment>,
     pub home_store_name: Option<String>,
+    pub associate: Option<String>,
     pub version: String,
 }
 
@@ -41,15 +45,6 @@ pub async fn search_customers(query: &str) -> Result<Vec<CustomerSummary>, ApiEr
     invoke("search_customers", &Query { query }).await
 }
 
-#[derive(Serialize)]
-struct Id<'a> {
-    id: &'a str,
-}
-
-pub async fn customer_profile(id: &str) -> Result<CustomerProfile, ApiError> {
-    invoke("customer_profile", &Id { id }).await
-}
-
 pub async fn sync_status() -> Result<Option<SyncStatus>, ApiError> {
     invoke("sync_status", &NoArgs {}).await
 }
@@ -63,6 +58,272 @@ struct EnrolArgs<'a> {
 
 pub async fn enrol(relay_url: &str, code: &str) -> Result<Enrolment, ApiError> {
     invoke("enrol", &EnrolArgs { relay_url, code }).await
+}
+
+/// Local midnight today and tomorrow, in milliseconds: the tablet's day.
+pub fn today() -> (Millis, Millis) {
+    let now = js_sys::Date::new_0();
+    now.set_hours(0);
+    now.set_minutes(0);
+    now.set_seconds(0);
+    now.set_milliseconds(0);
+    let start = now.get_time() as Millis;
+    now.set_date(now.get_date() + 1);
+    (start, now.get_time() as Millis)
+}
+
+pub fn now() -> Millis {
+    js_sys::Date::now() as Millis
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Day {
+    day_start: Millis,
+    day_end: Millis,
+}
+
+pub async fn floor_overview() -> Result<FloorOverview, ApiError> {
+    let (day_start, day_end) = today();
+    invoke("floor_overview", &Day { day_start, day_end }).await
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CustomerDay<'a> {
+    id: &'a str,
+    day_start: Millis,
+}
+
+pub async fn customer_briefing(id: &str) -> Result<Briefing, ApiError> {
+    let day_start = today().0;
+    invoke("customer_briefing", &CustomerDay { id, day_start }).await
+}
+
+pub async fn greet_customer(id: &str) -> Result<bool, ApiError> {
+    let day_start = today().0;
+    invoke("greet_customer", &CustomerDay { id, day_start }).await
+}
+
+#[derive(Serialize)]
+struct NoteArgs<'a> {
+    id: &'a str,
+    text: &'a str,
+}
+
+pub async fn add_note(id: &str, text: &str) -> Result<String, ApiError> {
+    invoke("add_note", &NoteArgs { id, text }).await
+}
+
+#[derive(Serialize)]
+struct PullArgs<'a> {
+    id: &'a str,
+    cart: Option<&'a str>,
+    variants: Vec<(String, u32)>,
+}
+
+pub async fn pull_into_cart(
+    id: &str,
+    cart: Option<&str>,
+    variants: Vec<(String, u32)>,
+) -> Result<String, ApiError> {
+    invoke("pull_into_cart", &PullArgs { id, cart, variants }).await
+}
+
+#[derive(Serialize)]
+struct LineQuantity<'a> {
+    id: &'a str,
+    cart: &'a str,
+    line: &'a str,
+    quantity: u32,
+}
+
+pub async fn set_cart_quantity(
+    id: &str,
+    cart: &str,
+    line: &str,
+    quantity: u32,
+) -> Result<(), ApiError> {
+    invoke(
+        "set_cart_quantity",
+        &LineQuantity {
+            id,
+            cart,
+            line,
+            quantity,
+        },
+    )
+    .await
+}
+
+#[derive(Serialize)]
+struct LineVariant<'a> {
+    id: &'a str,
+    cart: &'a str,
+    line: &'a str,
+    variant: &'a str,
+}
+
+pub async fn change_cart_variant(
+    id: &str,
+    cart: &str,
+    line: &str,
+    variant: &str,
+) -> Result<String, ApiError> {
+    invoke(
+        "change_cart_variant",
+        &LineVariant {
+            id,
+            cart,
+            line,
+            variant,
+        },
+    )
+    .await
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    id: &'a str,
+    cart: &'a str,
+    line: &'a str,
+}
+
+pub async fn remove_cart_line(id: &str, cart: &str, line: &str) -> Result<(), ApiError> {
+    invoke("remove_cart_line", &Line { id, cart, line }).await
+}
+
+#[derive(Serialize)]
+struct HoldArgs<'a> {
+    id: &'a str,
+    variant: &'a str,
+    quantity: u32,
+    hours: u32,
+}
+
+pub async fn place_hold(
+    id: &str,
+    variant: &str,
+    quantity: u32,
+    hours: u32,
+) -> Result<String, ApiError> {
+    invoke(
+        "place_hold",
+        &HoldArgs {
+            id,
+            variant,
+            quantity,
+            hours,
+        },
+    )
+    .await
+}
+
+#[derive(Serialize)]
+struct HoldId<'a> {
+    hold: &'a str,
+}
+
+pub async fn release_hold(hold: &str) -> Result<(), ApiError> {
+    invoke("release_hold", &HoldId { hold }).await
+}
+
+#[derive(Serialize)]
+struct Checkout<'a> {
+    id: &'a str,
+    cart: &'a str,
+}
+
+pub async fn checkout_cart(id: &str, cart: &str) -> Result<SaleReceipt, ApiError> {
+    invoke("checkout_cart", &Checkout { id, cart }).await
+}
+
+pub async fn search_products(query: &str) -> Result<Vec<ProductSummary>, ApiError> {
+    invoke("search_products", &Query { query }).await
+}
+
+#[derive(Serialize)]
+struct Product<'a> {
+    product: &'a str,
+}
+
+pub async fn stock_grid(product: &str) -> Result<StockGrid, ApiError> {
+    invoke("stock_grid", &Product { product }).await
+}
+
+pub async fn nearby_stock(product: &str) -> Result<Vec<StoreStock>, ApiError> {
+    invoke("nearby_stock", &Product { product }).await
+}
+
+pub async fn conflicts() -> Result<Vec<OversellConflict>, ApiError> {
+    invoke("conflicts", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+struct Resolve<'a> {
+    id: &'a str,
+    counted: i64,
+}
+
+pub async fn resolve_conflict(id: &str, counted: i64) -> Result<i64, ApiError> {
+    invoke("resolve_conflict", &Resolve { id, counted }).await
+}
+
+#[derive(Serialize)]
+struct Period {
+    from: Millis,
+    days: u32,
+}
+
+pub async fn store_kpis(days: u32) -> Result<StoreKpis, ApiError> {
+    let from = today().0 - i64::from(days - 1) * 86_400_000;
+    invoke("store_kpis", &Period { from, days }).await
+}
+
+pub async fn store_devices() -> Result<Vec<DeviceHealth>, ApiError> {
+    invoke("store_devices", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+struct Name<'a> {
+    name: &'a str,
+}
+
+pub async fn set_associate(name: &str) -> Result<String, ApiError> {
+    invoke("set_associate", &Name { name }).await
+}
+
+/// Money as the shop shows it.
+pub fn money(cents: i64) -> String {
+    format!("£{}.{:02}", cents / 100, (cents % 100).abs())
+}
+
+/// "14:05" or "3 Nov" for a timestamp, in the tablet's time zone.
+pub fn when(at: Millis) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at as f64));
+    let (start, _) = today();
+    if at >= start {
+        format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
+    } else {
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        format!(
+            "{} {}",
+            date.get_date(),
+            MONTHS[date.get_month() as usize % 12]
+        )
+    }
+}
+
+/// "3 h", "2 days": how long ago.
+pub fn age(at: Millis) -> String {
+    let minutes = (now() - at).max(0) / 60_000;
+    match minutes {
+        0..=59 => format!("{minutes} min"),
+        60..=2879 => format!("{} h", minutes / 60),
+        _ => format!("{} days", minutes / 1440),
+    }
 }
 
 /// Words for an error an associate can act on, by its code.

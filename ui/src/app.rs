@@ -57,6 +57,16 @@ impl Screen {
     }
 }
 
+/// The customer whose briefing is open on the Customers screen.
+#[derive(Clone, Copy)]
+pub struct Selected {
+    pub customer: RwSignal<Option<String>>,
+}
+
+/// The product shown on the Stock screen.
+#[derive(Clone, Copy)]
+pub struct StockProduct(pub RwSignal<Option<String>>);
+
 /// App-wide signals fed by the app's events; screens read them from context.
 #[derive(Clone, Copy)]
 pub struct AppEvents {
@@ -102,6 +112,10 @@ pub fn App() -> impl IntoView {
     events.listen();
     provide_context(events);
     provide_context(screen);
+    provide_context(Selected {
+        customer: RwSignal::new(None),
+    });
+    provide_context(StockProduct(RwSignal::new(None)));
     let info = LocalResource::new(move || {
         events.data_version.track();
         events.enrolment_version.track();

@@ -37,6 +37,8 @@ pub(crate) struct Adjustment {
     pub reason: String,
     pub by: AssociateId,
     pub at: Millis,
+    /// Set on a recount that settles an oversell; absent on documents written before it.
+    pub resolves_oversell: Option<bool>,
 }
 
 /// Typed access to one store's inventory document.
@@ -159,6 +161,21 @@ impl<'a> InventoryDoc<'a> {
         let obj = self.map(SALES)?;
         autosurgeon::reconcile_prop(self.doc, &obj, sale_id, sale)?;
         Ok(())
+    }
+
+    pub fn sale(&self, sale_id: &str) -> Result<Option<Sale>> {
+        let obj = self.map(SALES)?;
+        autosurgeon::hydrate_prop(self.doc, &obj, sale_id).map_err(|e| self.corrupt(&e.to_string()))
+    }
+
+    pub fn adjustment(&self, id: &str) -> Result<Option<Adjustment>> {
+        let obj = self.map(ADJUSTMENTS)?;
+        autosurgeon::hydrate_prop(self.doc, &obj, id).map_err(|e| self.corrupt(&e.to_string()))
+    }
+
+    pub fn adjustments(&self) -> Result<BTreeMap<String, Adjustment>> {
+        autosurgeon::hydrate_prop(self.doc, ROOT, ADJUSTMENTS)
+            .map_err(|e| self.corrupt(&e.to_string()))
     }
 
     pub fn sales(&self) -> Result<BTreeMap<String, Sale>> {

@@ -63,6 +63,9 @@ pub struct Sale {
     pub at: Millis,
     /// Holds this sale fulfilled; they end as `Sold`.
     pub holds: Vec<String>,
+    /// The sale included items from the customer's online cart (absent on older records).
+    #[serde(default)]
+    pub from_online_cart: Option<bool>,
 }
 
 /// What the tablet hands back after recording a sale.
@@ -101,6 +104,16 @@ pub struct NearbyStock {
 }
 
 /// Stock of a product in a store as a size × colour grid.
+/// Units available per variant in one store, as the relay reports them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoreStock {
+    pub store: StoreId,
+    pub store_name: String,
+    pub distance_km: f64,
+    /// Variant SKU → units available.
+    pub available: std::collections::BTreeMap<String, i64>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StockGrid {
     pub product: ProductSummary,

@@ -5,6 +5,7 @@
 mod catalog;
 mod customer;
 mod error;
+mod floor;
 mod ids;
 mod inventory;
 mod stats;
@@ -13,6 +14,7 @@ mod sync;
 pub use catalog::*;
 pub use customer::*;
 pub use error::*;
+pub use floor::*;
 pub use ids::*;
 pub use inventory::*;
 pub use stats::*;

@@ -59,3 +59,16 @@ pub struct SyncStatus {
     pub bytes_sent: u64,
     pub bytes_received: u64,
 }
+
+/// A tablet of the manager's store as the relay sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceHealth {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub revoked: bool,
+    /// Connected to the relay right now.
+    pub online: bool,
+    /// When it last connected, pushed changes, or disconnected.
+    pub last_seen_at: Option<Millis>,
+}

@@ -101,19 +101,65 @@ impl Store {
         variant: &VariantSku,
         quantity: u32,
     ) -> Result<(String, String)> {
-        validate::check_quantity(quantity)?;
-        let (product, price) = self.variant_product(variant)?;
-        let colour = self.variant_colour(variant)?;
+        let (cart, mut lines) =
+            self.add_cart_lines_inner(id, cart, store, &[(variant.clone(), quantity)])?;
+        Ok((cart, lines.remove(0)))
+    }
+
+    /// Adds several lines to an in-store cart in one change (pulling the online cart or the
+    /// wishlist across). A new cart when `cart` is absent. Returns the cart id.
+    pub fn add_cart_lines(
+        &mut self,
+        id: &CustomerId,
+        cart: Option<&str>,
+        store: &StoreId,
+        lines: &[(VariantSku, u32)],
+    ) -> Result<String> {
+        Ok(self.add_cart_lines_inner(id, cart, store, lines)?.0)
+    }
+
+    fn add_cart_lines_inner(
+        &mut self,
+        id: &CustomerId,
+        cart: Option<&str>,
+        store: &StoreId,
+        lines: &[(VariantSku, u32)],
+    ) -> Result<(String, Vec<String>)> {
+        if lines.is_empty() || lines.len() > MAX_LINES {
+            return Err(CoreError::invalid(
+                "lines",
+                &format!("add 1 to {MAX_LINES} lines"),
+            ));
+        }
+        let mut priced = Vec::with_capacity(lines.len());
+        for (variant, quantity) in lines {
+            validate::check_quantity(*quantity)?;
+            let (product, price) = self.variant_product(variant)?;
+            let colour = self.variant_colour(variant)?;
+            priced.push((
+                variant,
+                *quantity,
+                product,
+                price,
+                colour,
+                self.ids.new_id(),
+            ));
+        }
         let cart_id = match cart {
             Some(c) => c.to_string(),
             None => self.ids.new_id(),
         };
-        let line_id = self.ids.new_id();
         let now = self.now();
         let writer = self.writer().to_string();
         self.update_customer(id, |c| {
             let cart = match c.carts.get_mut(&cart_id) {
-                Some(cart) => cart,
+                Some(cart) if cart.channel == Channel::Store => cart,
+                Some(_) => {
+                    return Err(CoreError::invalid(
+                        "cart",
+                        "only in-store carts are edited here",
+                    ));
+                }
                 None if cart.is_none() => c.carts.entry(cart_id.clone()).or_insert(Cart {
                     channel: Channel::Store,
                     store: Some(store.clone()),
@@ -124,24 +170,72 @@ impl Store {
                 }),
                 None => return Err(CoreError::not_found("cart", &cart_id)),
             };
-            if cart.lines.len() >= MAX_LINES {
+            if cart.lines.len() + priced.len() > MAX_LINES {
                 return Err(CoreError::invalid("cart", "has too many lines"));
             }
+            for (variant, quantity, product, price, _, line_id) in &priced {
+                cart.lines.insert(
+                    line_id.clone(),
+                    CartLine {
+                        variant: (*variant).clone(),
+                        product: product.clone(),
+                        quantity: *quantity,
+                        unit_price_cents: *price,
+                        added_at: now,
+                    },
+                );
+            }
+            cart.updated_at = now;
+            for (_, _, _, _, colour, _) in &priced {
+                c.tally_affinity(&writer, Some(colour), None);
+            }
+            Ok(())
+        })?;
+        Ok((cart_id, priced.into_iter().map(|p| p.5).collect()))
+    }
+
+    /// Swaps a line for another size or colour of the same product: the old line is removed
+    /// and a new one added, so a concurrent quantity change on another tablet cannot revive
+    /// the old variant. Returns the new line id.
+    pub fn change_cart_line_variant(
+        &mut self,
+        id: &CustomerId,
+        cart: &str,
+        line: &str,
+        variant: &VariantSku,
+    ) -> Result<String> {
+        let (product, price) = self.variant_product(variant)?;
+        let new_line = self.ids.new_id();
+        let now = self.now();
+        self.update_customer(id, |c| {
+            let cart = c
+                .carts
+                .get_mut(cart)
+                .ok_or_else(|| CoreError::not_found("cart", cart))?;
+            let old = cart
+                .lines
+                .remove(line)
+                .ok_or_else(|| CoreError::not_found("cart line", line))?;
+            if old.product != product {
+                return Err(CoreError::invalid(
+                    "variant",
+                    "is a different product; add it as a new line",
+                ));
+            }
             cart.lines.insert(
-                line_id.clone(),
+                new_line.clone(),
                 CartLine {
                     variant: variant.clone(),
-                    product: product.clone(),
-                    quantity,
+                    product,
+                    quantity: old.quantity,
                     unit_price_cents: price,
                     added_at: now,
                 },
             );
             cart.updated_at = now;
-            c.tally_affinity(&writer, Some(&colour), None);
             Ok(())
         })?;
-        Ok((cart_id, line_id))
+        Ok(new_line)
     }
 
     /// Removes a cart line. A line removed on one tablet stays removed after merging with

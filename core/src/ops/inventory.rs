@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use crate::doc::{Adjustment, DocId, InventoryDoc};
 use crate::error::{CoreError, Result};
 use crate::model::{
-    AssociateId, Channel, CustomerId, Hold, HoldEnd, HoldEnded, HoldSummary, NearbyStock,
-    OversellConflict, ProductSku, Purchase, PurchaseLine, Sale, SaleLine, SaleReceipt, StockGrid,
-    StockLevel, StoreId, VariantSku,
+    AssociateId, CartStatus, Channel, CustomerId, Hold, HoldEnd, HoldEnded, HoldSummary,
+    NearbyStock, OversellConflict, ProductSku, Purchase, PurchaseLine, Sale, SaleLine, SaleReceipt,
+    StockGrid, StockLevel, StoreId, StoreStock, VariantSku,
 };
 use crate::store::Store;
 use crate::validate::{self, MAX_LINES, MAX_STOCK_ADJUSTMENT};
@@ -38,6 +38,9 @@ pub struct SaleRequest {
     /// Holds this sale fulfils.
     #[serde(default)]
     pub holds: Vec<String>,
+    /// The customer's in-store cart this sale checks out; it is marked converted.
+    #[serde(default)]
+    pub cart: Option<String>,
 }
 
 impl Store {
@@ -151,7 +154,15 @@ impl Store {
              WHERE s.store_id = ?1 AND v.product_sku = ?2",
         )?;
         let mut out = Vec::new();
+        // A tablet holds only its own store's inventory; other stores' counts come from the
+        // relay (`stock_by_store`), so stores without rows here are left out, not shown as 0.
+        let mut stocked = self
+            .conn()
+            .prepare_cached("SELECT 1 FROM stock WHERE store_id = ?1 LIMIT 1")?;
         for other in stores.iter().filter(|s| s.id != *here) {
+            if !stocked.exists([other.id.as_str()])? {
+                continue;
+            }
             let available: i64 = stmt
                 .query_row(params![other.id.as_str(), product.as_str(), now], |r| {
                     r.get(0)
@@ -166,6 +177,39 @@ impl Store {
                     other.longitude,
                 ),
                 available,
+            });
+        }
+        out.sort_by(|a, b| a.distance_km.total_cmp(&b.distance_km));
+        Ok(out)
+    }
+
+    /// Units available (on hand minus active holds) of each of a product's variants in every
+    /// store held here, nearest to `here` first. The relay answers tablets' "who has it" with
+    /// this.
+    pub fn stock_by_store(&self, here: &StoreId, product: &ProductSku) -> Result<Vec<StoreStock>> {
+        self.product(product)?;
+        let stores = self.stores()?;
+        let origin = stores
+            .iter()
+            .find(|s| s.id == *here)
+            .ok_or_else(|| CoreError::not_found("store", here))?;
+        let mut out = Vec::new();
+        for store in &stores {
+            let grid = self.stock_for_product(&store.id, product)?;
+            out.push(StoreStock {
+                store: store.id.clone(),
+                store_name: store.name.clone(),
+                distance_km: distance_km(
+                    origin.latitude,
+                    origin.longitude,
+                    store.latitude,
+                    store.longitude,
+                ),
+                available: grid
+                    .levels
+                    .iter()
+                    .map(|l| (l.variant.to_string(), l.available()))
+                    .collect(),
             });
         }
         out.sort_by(|a, b| a.distance_km.total_cmp(&b.distance_km));
@@ -193,6 +237,18 @@ impl Store {
         reason: &str,
         by: &AssociateId,
     ) -> Result<i64> {
+        self.adjust_stock_inner(store, variant, delta, reason, by, false)
+    }
+
+    fn adjust_stock_inner(
+        &mut self,
+        store: &StoreId,
+        variant: &VariantSku,
+        delta: i64,
+        reason: &str,
+        by: &AssociateId,
+        resolves_oversell: bool,
+    ) -> Result<i64> {
         if delta == 0 || delta.abs() > MAX_STOCK_ADJUSTMENT {
             return Err(CoreError::invalid(
                 "delta",
@@ -213,6 +269,7 @@ impl Store {
                 reason,
                 by: by.clone(),
                 at,
+                resolves_oversell: resolves_oversell.then_some(true),
             },
         )?;
         self.commit_writes(vec![write])?;
@@ -296,6 +353,9 @@ impl Store {
                 &format!("a sale needs 1 to {MAX_LINES} lines"),
             ));
         }
+        if request.cart.is_some() && request.customer.is_none() {
+            return Err(CoreError::invalid("cart", "a cart belongs to a customer"));
+        }
         let mut lines = Vec::with_capacity(request.lines.len());
         let mut purchase_lines = Vec::with_capacity(request.lines.len());
         let mut preferences = Vec::new();
@@ -321,6 +381,53 @@ impl Store {
             .sum();
         let sale_id = self.ids.new_id();
         let at = self.now();
+
+        // The customer's document first: whether the sale converts their online cart is
+        // recorded on the sale, so every replica counts it the same way.
+        let mut customer_write = None;
+        let mut from_online_cart = false;
+        if let Some(customer_id) = &request.customer {
+            let doc_id = DocId::Customer(customer_id.clone());
+            let write = self.begin_write(&doc_id, false)?;
+            let mut customer: crate::doc::CustomerDoc =
+                crate::doc::hydrate_doc(&write.doc, &doc_id)?;
+            crate::doc::check_schema(customer.schema, &doc_id)?;
+            if let Some(cart_id) = &request.cart {
+                let cart = customer
+                    .carts
+                    .get_mut(cart_id)
+                    .ok_or_else(|| CoreError::not_found("cart", cart_id))?;
+                cart.status = CartStatus::Converted;
+                cart.updated_at = at;
+            }
+            if let Some(cart) = customer.carts.get_mut(crate::model::ONLINE_CART) {
+                let sold: std::collections::BTreeSet<&ProductSku> =
+                    purchase_lines.iter().map(|l| &l.product).collect();
+                if cart.status != CartStatus::Converted
+                    && cart.lines.values().any(|l| sold.contains(&l.product))
+                {
+                    cart.status = CartStatus::Converted;
+                    cart.updated_at = at;
+                    from_online_cart = true;
+                }
+            }
+            super::customers::learn_sizes(&mut customer, &preferences, at);
+            for (_, _, colour) in &preferences {
+                customer.tally_affinity(self.writer(), Some(colour), None);
+            }
+            customer.purchases.insert(
+                sale_id.clone(),
+                Purchase {
+                    at,
+                    channel: Channel::Store,
+                    store: Some(request.store.clone()),
+                    associate: Some(request.associate.clone()),
+                    lines: purchase_lines,
+                    total_cents,
+                },
+            );
+            customer_write = Some((write, customer));
+        }
 
         let mut inventory_write =
             self.begin_write(&DocId::Inventory(request.store.clone()), false)?;
@@ -352,31 +459,11 @@ impl Store {
                 associate: request.associate.clone(),
                 at,
                 holds: request.holds.clone(),
+                from_online_cart: request.customer.is_some().then_some(from_online_cart),
             },
         )?;
         let mut writes = vec![inventory_write];
-
-        if let Some(customer_id) = &request.customer {
-            let doc_id = DocId::Customer(customer_id.clone());
-            let mut write = self.begin_write(&doc_id, false)?;
-            let mut customer: crate::doc::CustomerDoc =
-                crate::doc::hydrate_doc(&write.doc, &doc_id)?;
-            crate::doc::check_schema(customer.schema, &doc_id)?;
-            super::customers::learn_sizes(&mut customer, &preferences, at);
-            for (_, _, colour) in &preferences {
-                customer.tally_affinity(self.writer(), Some(colour), None);
-            }
-            customer.purchases.insert(
-                sale_id.clone(),
-                Purchase {
-                    at,
-                    channel: Channel::Store,
-                    store: Some(request.store.clone()),
-                    associate: Some(request.associate.clone()),
-                    lines: purchase_lines,
-                    total_cents,
-                },
-            );
+        if let Some((mut write, customer)) = customer_write {
             autosurgeon::reconcile(&mut write.doc, &customer)?;
             writes.push(write);
         }
@@ -458,6 +545,48 @@ impl Store {
             })
         })
         .collect()
+    }
+
+    /// Settles an oversell with a recount: the variant's stock is set to what was counted on
+    /// the shelf (an adjustment, so it syncs), which closes the conflict on every replica and
+    /// records who resolved it. Returns the new on-hand count.
+    pub fn resolve_oversell(
+        &mut self,
+        conflict_id: &str,
+        counted: i64,
+        by: &AssociateId,
+    ) -> Result<i64> {
+        if !(0..=MAX_STOCK_ADJUSTMENT).contains(&counted) {
+            return Err(CoreError::invalid(
+                "counted",
+                &format!("must be between 0 and {MAX_STOCK_ADJUSTMENT}"),
+            ));
+        }
+        let (store, variant): (String, String) = self
+            .conn()
+            .query_row(
+                "SELECT store_id, variant_sku FROM conflicts
+                 WHERE conflict_id = ?1 AND resolved_at IS NULL",
+                [conflict_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| CoreError::not_found("open conflict", conflict_id))?;
+        let (store, variant) = (StoreId::parse(store)?, VariantSku::parse(variant)?);
+        let on_hand = self.on_hand(&store, &variant)?;
+        if on_hand >= 0 {
+            // Stock was corrected elsewhere already; only the bookkeeping is left.
+            self.resolve_conflict(conflict_id, by)?;
+            return Ok(on_hand);
+        }
+        self.adjust_stock_inner(
+            &store,
+            &variant,
+            counted - on_hand,
+            "Recount after oversell",
+            by,
+            true,
+        )
     }
 
     /// Oversell conflicts, open ones first.

@@ -3,6 +3,7 @@
 
 mod catalog;
 mod customers;
+mod floor;
 mod inventory;
 mod search;
 mod stats;

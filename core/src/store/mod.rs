@@ -15,7 +15,8 @@ use crate::doc::{CustomerDoc, DocId};
 use crate::error::{CoreError, Result};
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_V2: &str = include_str!("schema_v2.sql");
+const SCHEMA_VERSION: i64 = 2;
 
 /// How a store is set up; the defaults suit a tablet.
 #[derive(Debug)]
@@ -116,9 +117,9 @@ impl Store {
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;",
         )?;
-        migrate(&mut conn)?;
+        let backfill = migrate(&mut conn)?;
         let actor = load_or_create_actor(&conn, &options.ids)?;
-        Ok(Self {
+        let mut store = Self {
             writer: actor.to_hex_string(),
             actor,
             conn,
@@ -128,7 +129,26 @@ impl Store {
             default_country_code: options.default_country_code,
             hot_docs: HashMap::new(),
             committed: options.changefeed.then(Vec::new),
-        })
+        };
+        if backfill {
+            store.backfill_v2()?;
+        }
+        Ok(store)
+    }
+
+    /// Fills the version-2 rows (visits, sales) from documents stored before they existed.
+    fn backfill_v2(&mut self) -> Result<()> {
+        let mut docs = self.doc_ids("customer")?;
+        docs.extend(self.doc_ids("inventory")?);
+        let tx = self.conn.transaction()?;
+        for id in docs {
+            let Some((mut doc, _)) = chunks::load(&tx, &id, &self.actor)? else {
+                continue;
+            };
+            projection::project_records(&tx, &id, &mut doc)?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -438,7 +458,9 @@ pub(crate) fn not_found(id: &DocId) -> CoreError {
     }
 }
 
-fn migrate(conn: &mut Connection) -> Result<()> {
+/// Brings the schema up to date. Returns whether documents stored under an older schema
+/// need their new projection rows filled in.
+fn migrate(conn: &mut Connection) -> Result<bool> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > SCHEMA_VERSION {
         return Err(CoreError::Corrupt {
@@ -448,13 +470,17 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             ),
         });
     }
-    if version == 0 {
-        let tx = conn.transaction()?;
-        tx.execute_batch(SCHEMA)?;
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        tx.commit()?;
+    if version == SCHEMA_VERSION {
+        return Ok(false);
     }
-    Ok(())
+    let tx = conn.transaction()?;
+    if version == 0 {
+        tx.execute_batch(SCHEMA)?;
+    }
+    tx.execute_batch(SCHEMA_V2)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(version == 1)
 }
 
 fn load_or_create_actor(conn: &Connection, ids: &IdGen) -> Result<ActorId> {

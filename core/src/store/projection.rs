@@ -3,13 +3,13 @@
 
 use automerge::{AutoCommit, Prop};
 use rusqlite::{OptionalExtension, Transaction, params};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{DocWrite, Store};
 use crate::clock::IdGen;
 use crate::doc::{self, CatalogDoc, CustomerDoc, DocId, InventoryDoc};
 use crate::error::Result;
-use crate::model::{Hold, HoldEnd, Millis, StoreId};
+use crate::model::{Hold, HoldEnd, Millis, Sale, StoreId};
 
 /// Updates the projections of one written document.
 pub(crate) fn project(
@@ -48,6 +48,8 @@ pub(crate) fn project(
 pub(crate) struct Touched {
     variants: BTreeSet<String>,
     holds: BTreeSet<String>,
+    sales: BTreeSet<String>,
+    adjustments: BTreeSet<String>,
 }
 
 fn touched_records(
@@ -58,6 +60,8 @@ fn touched_records(
     let mut touched = Touched {
         variants: BTreeSet::new(),
         holds: BTreeSet::new(),
+        sales: BTreeSet::new(),
+        adjustments: BTreeSet::new(),
     };
     for patch in doc.diff(before, after) {
         let action_key = match &patch.action {
@@ -75,7 +79,12 @@ fn touched_records(
         let (top, record) = match patch.path.as_slice() {
             // A root-level field changed: (re)created maps mean re-reading everything.
             [] => match action_key.as_deref() {
-                Some(doc::inventory_keys::ON_HAND | doc::inventory_keys::HOLDS) => return None,
+                Some(
+                    doc::inventory_keys::ON_HAND
+                    | doc::inventory_keys::HOLDS
+                    | doc::inventory_keys::SALES
+                    | doc::inventory_keys::ADJUSTMENTS,
+                ) => return None,
                 _ => continue,
             },
             [(_, Prop::Map(top))] => (top.clone(), action_key),
@@ -91,6 +100,12 @@ fn touched_records(
             }
             doc::inventory_keys::HOLDS => {
                 touched.holds.insert(record);
+            }
+            doc::inventory_keys::SALES => {
+                touched.sales.insert(record);
+            }
+            doc::inventory_keys::ADJUSTMENTS => {
+                touched.adjustments.insert(record);
             }
             _ => {}
         }
@@ -157,7 +172,83 @@ pub(crate) fn project_customer(tx: &Transaction<'_>, customer: &CustomerDoc) -> 
     for uid in customer.nfc.keys() {
         insert.execute(params!["nfc", uid, id])?;
     }
+    project_visits(tx, customer)
+}
+
+fn project_visits(tx: &Transaction<'_>, customer: &CustomerDoc) -> Result<()> {
+    let id = customer.id.as_str();
+    tx.execute("DELETE FROM visits WHERE customer_id = ?1", [id])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO visits (visit_id, customer_id, store_id, at, source)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (visit_id, visit) in &customer.visits {
+        insert.execute(params![
+            visit_id,
+            id,
+            visit.store.as_str(),
+            visit.at,
+            visit_source_key(visit.source)
+        ])?;
+    }
     Ok(())
+}
+
+pub(crate) fn visit_source_key(source: crate::model::VisitSource) -> &'static str {
+    use crate::model::VisitSource::*;
+    match source {
+        Kiosk => "kiosk",
+        Associate => "associate",
+        NfcTap => "nfc_tap",
+        Import => "import",
+    }
+}
+
+fn upsert_sale(tx: &Transaction<'_>, store: &StoreId, sale_id: &str, sale: &Sale) -> Result<()> {
+    let units: i64 = sale.lines.iter().map(|l| i64::from(l.quantity)).sum();
+    let total: i64 = sale
+        .lines
+        .iter()
+        .map(|l| l.unit_price_cents * i64::from(l.quantity))
+        .sum();
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO sales (sale_id, store_id, customer_id, associate_id, at, units,
+                                      total_cents, from_online_cart)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        sale_id,
+        store.as_str(),
+        sale.customer.as_ref().map(|c| c.as_str()),
+        sale.associate.as_str(),
+        sale.at,
+        units,
+        total,
+        sale.from_online_cart.unwrap_or(false),
+    ])?;
+    Ok(())
+}
+
+/// Rows added by schema version 2 (visits, sales) for a document stored before it.
+pub(crate) fn project_records(
+    tx: &Transaction<'_>,
+    id: &DocId,
+    doc: &mut AutoCommit,
+) -> Result<()> {
+    match id {
+        DocId::Customer(_) => {
+            let customer: CustomerDoc = doc::hydrate_doc(doc, id)?;
+            project_visits(tx, &customer)
+        }
+        DocId::Inventory(store) => {
+            let inventory = InventoryDoc::new(doc, store);
+            for (sale_id, sale) in inventory.sales()? {
+                upsert_sale(tx, store, &sale_id, &sale)?;
+            }
+            Ok(())
+        }
+        DocId::Catalog => Ok(()),
+    }
 }
 
 pub(crate) fn tier_key(tier: crate::model::Tier) -> &'static str {
@@ -262,11 +353,67 @@ fn project_inventory(
         "INSERT INTO stock (store_id, variant_sku, on_hand) VALUES (?1, ?2, ?3)
          ON CONFLICT (store_id, variant_sku) DO UPDATE SET on_hand = excluded.on_hand",
     )?;
+    // Who corrected stock, by variant: an adjustment that brings an oversold variant back to
+    // zero or above closes its conflict on every replica, credited to whoever made it.
+    let adjusters: BTreeMap<String, (Millis, String)> = {
+        let adjustments = match touched {
+            None => inventory.adjustments()?,
+            Some(t) => t
+                .adjustments
+                .iter()
+                .filter_map(|id| {
+                    inventory
+                        .adjustment(id)
+                        .transpose()
+                        .map(|a| a.map(|a| (id.clone(), a)))
+                })
+                .collect::<Result<_>>()?,
+        };
+        let mut latest = BTreeMap::new();
+        for adjustment in adjustments
+            .into_values()
+            .filter(|a| a.resolves_oversell == Some(true))
+        {
+            let entry = latest
+                .entry(adjustment.variant.to_string())
+                .or_insert((adjustment.at, adjustment.by.to_string()));
+            if adjustment.at > entry.0 {
+                *entry = (adjustment.at, adjustment.by.to_string());
+            }
+        }
+        latest
+    };
     for (variant, on_hand) in &levels {
         upsert.execute(params![store.as_str(), variant, on_hand])?;
         if *on_hand < 0 {
             record_oversell(tx, store, variant, *on_hand, ids, now)?;
+        } else if let Some((_, by)) = adjusters.get(variant) {
+            tx.execute(
+                "UPDATE conflicts SET resolved_at = ?3, resolved_by = ?4
+                 WHERE store_id = ?1 AND variant_sku = ?2 AND resolved_at IS NULL",
+                params![store.as_str(), variant, now, by],
+            )?;
         }
+    }
+
+    let sales: Vec<(String, Sale)> = match touched {
+        None => {
+            tx.execute("DELETE FROM sales WHERE store_id = ?1", [store.as_str()])?;
+            inventory.sales()?.into_iter().collect()
+        }
+        Some(t) => t
+            .sales
+            .iter()
+            .filter_map(|id| {
+                inventory
+                    .sale(id)
+                    .transpose()
+                    .map(|s| s.map(|s| (id.clone(), s)))
+            })
+            .collect::<Result<_>>()?,
+    };
+    for (sale_id, sale) in &sales {
+        upsert_sale(tx, store, sale_id, sale)?;
     }
 
     let holds: Vec<(String, Option<Hold>)> = match touched {
@@ -395,10 +542,15 @@ pub(crate) fn unproject(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
                 "DELETE FROM customers WHERE customer_id = ?1",
                 [customer.as_str()],
             )?;
+            tx.execute(
+                "DELETE FROM visits WHERE customer_id = ?1",
+                [customer.as_str()],
+            )?;
         }
         DocId::Inventory(store) => {
             tx.execute("DELETE FROM stock WHERE store_id = ?1", [store.as_str()])?;
             tx.execute("DELETE FROM holds WHERE store_id = ?1", [store.as_str()])?;
+            tx.execute("DELETE FROM sales WHERE store_id = ?1", [store.as_str()])?;
         }
         DocId::Catalog => {
             tx.execute_batch("DELETE FROM products; DELETE FROM variants; DELETE FROM stores;")?;
@@ -456,6 +608,17 @@ pub(crate) fn check_all(store: &mut Store) -> Result<Vec<String>> {
         if by_loyalty.as_deref() != Some(customer_id.as_str()) {
             problems.push(format!("{id}: loyalty id does not resolve to it"));
         }
+        let visits: i64 = store.conn().query_row(
+            "SELECT COUNT(*) FROM visits WHERE customer_id = ?1",
+            [customer_id.as_str()],
+            |r| r.get(0),
+        )?;
+        if usize::try_from(visits).ok() != Some(customer.visits.len()) {
+            problems.push(format!(
+                "{id}: {visits} visit rows for {} visits",
+                customer.visits.len()
+            ));
+        }
     }
     let rows: i64 = store
         .conn()
@@ -477,6 +640,18 @@ pub(crate) fn check_all(store: &mut Store) -> Result<Vec<String>> {
         let inventory = InventoryDoc::new(&mut doc, store_id);
         let levels = inventory.all_on_hand()?;
         let holds = inventory.holds()?;
+        let sales = inventory.sales()?;
+        let sale_rows: i64 = store.conn().query_row(
+            "SELECT COUNT(*) FROM sales WHERE store_id = ?1",
+            [store_id.as_str()],
+            |r| r.get(0),
+        )?;
+        if usize::try_from(sale_rows).ok() != Some(sales.len()) {
+            problems.push(format!(
+                "{id}: {sale_rows} sale rows for {} sales",
+                sales.len()
+            ));
+        }
         for (variant, on_hand) in &levels {
             let row: Option<i64> = store
                 .conn()

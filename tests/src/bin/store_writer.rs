@@ -35,6 +35,7 @@ fn main() -> anyhow::Result<()> {
                 customer: Some(customer.clone()),
                 associate: associate.clone(),
                 holds: vec![],
+                cart: None,
             })?;
             writeln!(stdout, "sale {} {variant}", receipt.sale_id)?;
         } else {

@@ -64,6 +64,7 @@ fn main() -> anyhow::Result<()> {
                             .transpose()?,
                         associate: associate.clone(),
                         holds: vec![],
+                        cart: None,
                     })?;
                     format!("ack sale {} {variant}", receipt.sale_id)
                 }

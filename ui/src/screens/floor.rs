@@ -1,10 +1,10 @@
 //! The Floor screen: search a customer, and what this tablet holds.
 
-use aisle_core::model::{CustomerProfile, CustomerSummary, StoreStats, Tier};
+use aisle_core::model::{CustomerSummary, FloorOverview, StoreStats, Tier, VisitSource};
 use leptos::prelude::*;
 
 use crate::api;
-use crate::app::AppEvents;
+use crate::app::{AppEvents, Screen, Selected};
 use crate::screens::CatchUpBar;
 
 #[component]
@@ -35,6 +35,7 @@ pub fn FloorScreen() -> impl IntoView {
             }}
             <CustomerSearch/>
             <CatchUpBar/>
+            <Overview/>
             <h2>"On this tablet"</h2>
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || {
@@ -75,8 +76,10 @@ fn StatsCards(stats: StoreStats) -> impl IntoView {
     }
 }
 
+/// Search as you type; Enter (what a keyboard-wedge scanner sends after a loyalty number)
+/// opens the best match.
 #[component]
-fn CustomerSearch() -> impl IntoView {
+pub fn CustomerSearch() -> impl IntoView {
     let query = RwSignal::new(String::new());
     let results = LocalResource::new(move || {
         let q = query.get();
@@ -88,7 +91,25 @@ fn CustomerSearch() -> impl IntoView {
             }
         }
     });
-    let selected = RwSignal::new(None::<String>);
+    let selected = expect_context::<Selected>();
+    let screen = expect_context::<RwSignal<Screen>>();
+    let open = move |id: String| {
+        selected.customer.set(Some(id));
+        screen.set(Screen::Customers);
+    };
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        if ev.key() != "Enter" {
+            return;
+        }
+        let q = event_target_value(&ev);
+        leptos::task::spawn_local(async move {
+            if let Ok(found) = api::search_customers(&q).await
+                && let Some(first) = found.first()
+            {
+                open(first.id.to_string());
+            }
+        });
+    };
     view! {
         <div class="search">
             <label for="customer-search" class="visually-hidden">"Search customers"</label>
@@ -96,14 +117,12 @@ fn CustomerSearch() -> impl IntoView {
                 id="customer-search"
                 class="search-input"
                 type="search"
-                placeholder="Name, email, phone or loyalty number"
+                placeholder="Name, email, phone or loyalty number (or scan)"
                 autocomplete="off"
                 data-testid="customer-search"
                 prop:value=move || query.get()
-                on:input=move |ev| {
-                    selected.set(None);
-                    query.set(event_target_value(&ev));
-                }
+                on:input=move |ev| query.set(event_target_value(&ev))
+                on:keydown=on_key
             />
             <Transition fallback=|| ()>
                 {move || {
@@ -113,7 +132,7 @@ fn CustomerSearch() -> impl IntoView {
                             Ok(list) if list.is_empty() && !query.get().trim().is_empty() => {
                                 view! { <p class="muted">"No customer matches."</p> }.into_any()
                             }
-                            Ok(list) => view! { <ResultList list=list selected=selected/> }.into_any(),
+                            Ok(list) => view! { <ResultList list=list open=open/> }.into_any(),
                             Err(e) => {
                                 view! { <p class="error" role="alert">{api::describe(&e)}</p> }
                                     .into_any()
@@ -121,12 +140,11 @@ fn CustomerSearch() -> impl IntoView {
                         })
                 }}
             </Transition>
-            {move || selected.get().map(|id| view! { <CustomerCard id=id/> })}
         </div>
     }
 }
 
-fn tier_label(tier: Tier) -> &'static str {
+pub fn tier_label(tier: Tier) -> &'static str {
     match tier {
         Tier::Member => "Member",
         Tier::Silver => "Silver",
@@ -135,7 +153,7 @@ fn tier_label(tier: Tier) -> &'static str {
 }
 
 #[component]
-fn ResultList(list: Vec<CustomerSummary>, selected: RwSignal<Option<String>>) -> impl IntoView {
+fn ResultList(list: Vec<CustomerSummary>, open: impl Fn(String) + Copy + 'static) -> impl IntoView {
     view! {
         <ul class="results" data-testid="search-results">
             {list
@@ -144,7 +162,7 @@ fn ResultList(list: Vec<CustomerSummary>, selected: RwSignal<Option<String>>) ->
                     let id = c.id.to_string();
                     view! {
                         <li>
-                            <button class="result" on:click=move |_| selected.set(Some(id.clone()))>
+                            <button class="result" on:click=move |_| open(id.clone())>
                                 <span class="result-name">{c.name.clone()}</span>
                                 <span class="result-meta">
                                     {format!("{} · {} · {}", c.loyalty_id, tier_label(c.tier), c.home_store)}
@@ -158,22 +176,24 @@ fn ResultList(list: Vec<CustomerSummary>, selected: RwSignal<Option<String>>) ->
     }
 }
 
+/// Who is in, holds running out today, nearly sold out.
 #[component]
-fn CustomerCard(id: String) -> impl IntoView {
-    let profile = LocalResource::new(move || {
-        let id = id.clone();
-        async move { api::customer_profile(&id).await }
+fn Overview() -> impl IntoView {
+    let events = expect_context::<AppEvents>();
+    let overview = LocalResource::new(move || {
+        events.data_version.track();
+        api::floor_overview()
     });
     view! {
-        <Suspense fallback=|| view! { <p class="muted">"Opening…"</p> }>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {
-                profile
+                overview
                     .get()
                     .map(|r| match r {
-                        Ok(p) => view! { <ProfileSummary profile=p/> }.into_any(),
-                        Err(e) => {
-                            view! { <p class="error" role="alert">{api::describe(&e)}</p> }.into_any()
-                        }
+                        Ok(o) => view! { <OverviewCards overview=o/> }.into_any(),
+                        // Not enrolled: the notice above says what to do.
+                        Err(_) if events.sync.get().is_none() => ().into_any(),
+                        Err(e) => view! { <p class="error" role="alert">{api::describe(&e)}</p> }.into_any(),
                     })
             }}
         </Suspense>
@@ -181,30 +201,87 @@ fn CustomerCard(id: String) -> impl IntoView {
 }
 
 #[component]
-fn ProfileSummary(profile: CustomerProfile) -> impl IntoView {
-    let sizes = profile
-        .sizes
-        .iter()
-        .map(|(category, pref)| format!("{category} {}", pref.size))
-        .collect::<Vec<_>>()
-        .join(" · ");
-    let cart = profile
-        .online_cart()
-        .map(|c| format!("{} items in their online cart", c.lines.len()));
+fn OverviewCards(overview: FloorOverview) -> impl IntoView {
+    let selected = expect_context::<Selected>();
+    let screen = expect_context::<RwSignal<Screen>>();
+    let stock_product = expect_context::<crate::app::StockProduct>();
+    let source = |s: VisitSource| match s {
+        VisitSource::Kiosk => "kiosk",
+        VisitSource::NfcTap => "card tap",
+        VisitSource::Associate => "greeted",
+        VisitSource::Import => "visit",
+    };
     view! {
-        <article class="card" data-testid="customer-card">
-            <h3>{profile.identity.name.clone()}</h3>
-            <p class="muted">{format!("{} · {}", tier_label(profile.identity.tier), profile.identity.loyalty_id)}</p>
-            <p>{if sizes.is_empty() { "No sizes recorded yet".to_string() } else { sizes }}</p>
-            {cart.map(|c| view! { <p>{c}</p> })}
-            <p class="muted">
-                {format!(
-                    "{} purchases · {} visits · {} notes",
-                    profile.purchases.len(),
-                    profile.visits.len(),
-                    profile.notes.len(),
-                )}
-            </p>
-        </article>
+        <div class="overview">
+            <article class="card" data-testid="checked-in">
+                <h2>"In store now"</h2>
+                {if overview.checked_in.is_empty() {
+                    view! { <p class="muted">"Nobody has checked in today yet."</p> }.into_any()
+                } else {
+                    view! {
+                        <ul class="lines">
+                            {overview.checked_in.into_iter().map(|c| {
+                                let id = c.customer.id.to_string();
+                                view! {
+                                    <li>
+                                        <button class="result" data-testid="checked-in-customer" on:click=move |_| {
+                                            selected.customer.set(Some(id.clone()));
+                                            screen.set(Screen::Customers);
+                                        }>
+                                            <span class="result-name">{c.customer.name.clone()}</span>
+                                            <span class="result-meta">{format!("{} · {} · {}", tier_label(c.customer.tier), source(c.source), api::when(c.at))}</span>
+                                        </button>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }}
+            </article>
+            <article class="card" data-testid="holds-expiring">
+                <h2>"Holds ending today"</h2>
+                {if overview.holds_expiring.is_empty() {
+                    view! { <p class="muted">"None."</p> }.into_any()
+                } else {
+                    view! {
+                        <ul class="lines">
+                            {overview.holds_expiring.into_iter().map(|h| view! {
+                                <li class="line">
+                                    <div class="line-text">
+                                        <span class="line-name">{h.product_name.clone()}</span>
+                                        <span class="muted">{format!("{} · {} · {} · until {}", h.colour, h.size, h.customer_name, api::when(h.hold.hold.expires_at))}</span>
+                                    </div>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }}
+            </article>
+            <article class="card" data-testid="low-stock">
+                <h2>{format!("Low stock ({})", overview.low_stock_total)}</h2>
+                {if overview.low_stock.is_empty() {
+                    view! { <p class="muted">"Nothing is running out."</p> }.into_any()
+                } else {
+                    view! {
+                        <ul class="lines">
+                            {overview.low_stock.into_iter().map(|l| {
+                                let product = l.product.to_string();
+                                view! {
+                                    <li>
+                                        <button class="result" on:click=move |_| {
+                                            stock_product.0.set(Some(product.clone()));
+                                            screen.set(Screen::Stock);
+                                        }>
+                                            <span class="result-name">{l.product_name.clone()}</span>
+                                            <span class="result-meta" class:error=l.on_hand < 0>{format!("{} · {} · {} left", l.colour, l.size, l.on_hand)}</span>
+                                        </button>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }}
+            </article>
+        </div>
     }
 }

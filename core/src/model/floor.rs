@@ -1,0 +1,111 @@
+//! What the Floor screen and the manager's view show: who is in, what needs attention, and
+//! how the store did.
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    AssociateId, CustomerProfile, CustomerSummary, HoldSummary, Millis, ProductSku, StockGrid,
+    VariantSku, VisitSource,
+};
+
+/// A customer who checked in (or was greeted) today.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckIn {
+    pub customer: CustomerSummary,
+    pub at: Millis,
+    pub source: VisitSource,
+}
+
+/// A hold with what an associate needs to find it on the shelf.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldLine {
+    pub hold: HoldSummary,
+    pub product_name: String,
+    pub size: String,
+    pub colour: String,
+    pub customer_name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LowStock {
+    pub product: ProductSku,
+    pub product_name: String,
+    pub variant: VariantSku,
+    pub size: String,
+    pub colour: String,
+    pub on_hand: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FloorOverview {
+    /// Newest first, one per customer.
+    pub checked_in: Vec<CheckIn>,
+    /// Active holds that expire before the end of the day, soonest first.
+    pub holds_expiring: Vec<HoldLine>,
+    /// Variants with at most one unit left, fewest first (capped; see `low_stock_total`).
+    pub low_stock: Vec<LowStock>,
+    pub low_stock_total: u64,
+}
+
+/// One day's figures for a store.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayKpis {
+    /// Start of the day (local midnight as the tablet sees it).
+    pub day_start: Millis,
+    pub check_ins: u64,
+    /// Customers an associate served: greeted, held items for, or sold to.
+    pub assisted: u64,
+    /// In-store sales that included items from the customer's online cart.
+    pub online_carts_converted: u64,
+    pub sales: u64,
+    pub revenue_cents: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssociateSales {
+    pub associate: AssociateId,
+    pub sales: u64,
+    pub units: u64,
+    pub revenue_cents: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreKpis {
+    pub days: Vec<DayKpis>,
+    /// Most revenue first.
+    pub by_associate: Vec<AssociateSales>,
+}
+
+/// Everything the associate reads about a customer, from this tablet alone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Briefing {
+    pub profile: CustomerProfile,
+    /// Stock here of every product the profile mentions, by product SKU.
+    pub products: std::collections::BTreeMap<String, StockGrid>,
+    /// The customer's active holds in this store.
+    pub holds: Vec<HoldLine>,
+    /// A visit to this store is recorded for today.
+    pub here_today: bool,
+}
+
+impl Briefing {
+    /// (product, size, colour, available here) of a variant the briefing mentions.
+    pub fn variant(&self, product: &ProductSku, variant: &VariantSku) -> Option<VariantView<'_>> {
+        let grid = self.products.get(product.as_str())?;
+        let level = grid.levels.iter().find(|l| &l.variant == variant)?;
+        Some(VariantView {
+            product: &grid.product,
+            size: &level.size,
+            colour: &level.colour,
+            available: level.available(),
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct VariantView<'a> {
+    pub product: &'a super::ProductSummary,
+    pub size: &'a str,
+    pub colour: &'a str,
+    pub available: i64,
+}

@@ -1,0 +1,696 @@
+//! The customer briefing: who they are, what they looked at and left in their online cart
+//! (with stock here and elsewhere), and the in-store cart, holds, notes and sale.
+
+use aisle_core::model::{
+    Briefing, CartStatus, Channel, ConsentPurpose, CustomerProfile, ProductSku, StoreStock,
+    VariantSku,
+};
+use leptos::prelude::*;
+
+use crate::api;
+use crate::app::{AppEvents, Selected};
+use crate::screens::floor::{CustomerSearch, tier_label};
+
+/// The Customers screen: the briefing of the selected customer, or a search.
+#[component]
+pub fn CustomersScreen() -> impl IntoView {
+    let selected = expect_context::<Selected>();
+    view! {
+        <section class="screen" data-testid="screen-customers">
+            {move || match selected.customer.get() {
+                Some(id) => view! { <BriefingView id=id/> }.into_any(),
+                None => {
+                    view! {
+                        <h1>"Customers"</h1>
+                        <CustomerSearch/>
+                    }
+                        .into_any()
+                }
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn BriefingView(id: String) -> impl IntoView {
+    let events = expect_context::<AppEvents>();
+    let version = RwSignal::new(0u32);
+    let briefing = LocalResource::new({
+        let id = id.clone();
+        move || {
+            events.data_version.track();
+            version.track();
+            let id = id.clone();
+            async move { api::customer_briefing(&id).await }
+        }
+    });
+    let selected = expect_context::<Selected>();
+    view! {
+        <div class="briefing-top">
+            <button class="secondary" data-testid="back-to-search" on:click=move |_| selected.customer.set(None)>
+                "‹ Search"
+            </button>
+        </div>
+        <Suspense fallback=|| view! { <p class="muted">"Opening…"</p> }>
+            {move || {
+                briefing
+                    .get()
+                    .map(|r| match r {
+                        Ok(b) => view! { <BriefingBody briefing=b version=version/> }.into_any(),
+                        Err(e) => view! { <p class="error" role="alert">{api::describe(&e)}</p> }.into_any(),
+                    })
+            }}
+        </Suspense>
+    }
+}
+
+/// Runs a change, then refreshes the briefing or shows the error.
+fn act<F>(version: RwSignal<u32>, error: RwSignal<Option<String>>, f: F)
+where
+    F: std::future::Future<Output = Result<(), aisle_core::model::ApiError>> + 'static,
+{
+    leptos::task::spawn_local(async move {
+        match f.await {
+            Ok(()) => {
+                error.set(None);
+                version.update(|v| *v += 1);
+            }
+            Err(e) => error.set(Some(api::describe(&e))),
+        }
+    });
+}
+
+#[component]
+fn BriefingBody(briefing: Briefing, version: RwSignal<u32>) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let b = StoredValue::new(briefing);
+    let profile = b.with_value(|b| b.profile.clone());
+    let id = profile.id.to_string();
+    let personalise = profile.has_consent(ConsentPurpose::InStorePersonalisation);
+    let here_today = b.with_value(|b| b.here_today);
+    let greet = {
+        let id = id.clone();
+        move |_| {
+            let id = id.clone();
+            act(version, error, async move {
+                api::greet_customer(&id).await.map(|_| ())
+            });
+        }
+    };
+    view! {
+        <header class="briefing-header" data-testid="briefing">
+            <div>
+                <h1 data-testid="briefing-name">{profile.identity.name.clone()}</h1>
+                <p class="muted">
+                    {format!("{} · {} · joined {}", tier_label(profile.identity.tier), profile.identity.loyalty_id, api::when(profile.identity.joined_at))}
+                </p>
+                <ConsentChips profile=profile.clone()/>
+            </div>
+            {if here_today {
+                view! { <span class="badge ok" data-testid="here-today">"In store today"</span> }.into_any()
+            } else {
+                view! { <button class="primary" data-testid="greet" on:click=greet>"Start serving"</button> }.into_any()
+            }}
+        </header>
+        {move || error.get().map(|e| view! { <p class="error" role="alert" data-testid="briefing-error">{e}</p> })}
+        {if personalise {
+            view! { <Personal b=b version=version error=error/> }.into_any()
+        } else {
+            view! {
+                <div class="card notice" data-testid="no-consent">
+                    <p>
+                        "This customer has not agreed to in-store personalisation: browsing, carts and preferences are not shown. Ask them if they would like to opt in at the kiosk or online."
+                    </p>
+                </div>
+                <Notes b=b version=version error=error/>
+            }
+                .into_any()
+        }}
+    }
+}
+
+#[component]
+fn ConsentChips(profile: CustomerProfile) -> impl IntoView {
+    let label = |p: ConsentPurpose| match p {
+        ConsentPurpose::InStorePersonalisation => "Personalisation",
+        ConsentPurpose::MarketingEmail => "Email",
+        ConsentPurpose::MarketingSms => "SMS",
+    };
+    view! {
+        <ul class="chips" aria-label="Consent">
+            {ConsentPurpose::ALL
+                .into_iter()
+                .map(|p| {
+                    let yes = profile.has_consent(p);
+                    view! {
+                        <li class="chip" class:ok=yes class:no=!yes>
+                            {format!("{} {}", if yes { "✓" } else { "✗" }, label(p))}
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
+    }
+}
+
+#[component]
+fn Personal(
+    b: StoredValue<Briefing>,
+    version: RwSignal<u32>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
+    view! {
+        <div class="briefing-grid">
+            <Preferences b=b/>
+            <OnlineCart b=b version=version error=error/>
+            <InStoreCart b=b version=version error=error/>
+            <Holds b=b version=version error=error/>
+            <Viewed b=b/>
+            <Wishlist b=b version=version error=error/>
+            <Notes b=b version=version error=error/>
+            <History b=b/>
+        </div>
+    }
+}
+
+#[component]
+fn Preferences(b: StoredValue<Briefing>) -> impl IntoView {
+    let p = b.with_value(|b| b.profile.clone());
+    let sizes = p
+        .sizes
+        .iter()
+        .map(|(category, pref)| format!("{category}: {}", pref.size))
+        .collect::<Vec<_>>();
+    let colours = p
+        .colour_affinity
+        .iter()
+        .take(4)
+        .map(|a| a.name.clone())
+        .collect::<Vec<_>>();
+    let styles = p
+        .style_affinity
+        .iter()
+        .take(3)
+        .map(|a| a.name.clone())
+        .collect::<Vec<_>>();
+    let or_none = |v: Vec<String>| {
+        if v.is_empty() {
+            "—".to_string()
+        } else {
+            v.join(" · ")
+        }
+    };
+    view! {
+        <article class="card" data-testid="preferences">
+            <h2>"Sizes and colours"</h2>
+            <dl class="facts">
+                <dt>"Sizes"</dt>
+                <dd>{or_none(sizes)}</dd>
+                <dt>"Colours"</dt>
+                <dd>{or_none(colours)}</dd>
+                <dt>"Style"</dt>
+                <dd>{or_none(styles)}</dd>
+            </dl>
+        </article>
+    }
+}
+
+/// "3 here" or where else it is: other stores' stock comes from the relay when online.
+#[component]
+fn StockHere(product: ProductSku, variant: VariantSku, available: i64) -> impl IntoView {
+    if available > 0 {
+        return view! { <span class="stock ok">{format!("{available} here")}</span> }.into_any();
+    }
+    let nearby = LocalResource::new(move || {
+        let product = product.to_string();
+        async move { api::nearby_stock(&product).await }
+    });
+    let variant = variant.to_string();
+    view! {
+        <span class="stock none" data-testid="not-here">
+            "None here · "
+            <Suspense fallback=|| "looking…">
+                {move || {
+                    let variant = variant.clone();
+                    nearby
+                        .get()
+                        .map(move |r| match r {
+                            Ok(stores) => where_else(&stores, &variant),
+                            Err(_) => "other stores need a connection".to_string(),
+                        })
+                }}
+            </Suspense>
+        </span>
+    }
+    .into_any()
+}
+
+fn where_else(stores: &[StoreStock], variant: &str) -> String {
+    let found: Vec<String> = stores
+        .iter()
+        .filter_map(|s| {
+            let n = *s.available.get(variant)?;
+            (n > 0).then(|| format!("{} {n} ({:.0} km)", s.store_name, s.distance_km))
+        })
+        .take(2)
+        .collect();
+    if found.is_empty() {
+        "none in other stores".to_string()
+    } else {
+        found.join(", ")
+    }
+}
+
+#[component]
+fn OnlineCart(
+    b: StoredValue<Briefing>,
+    version: RwSignal<u32>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let Some(cart) = b.with_value(|b| b.profile.online_cart().cloned()) else {
+        return view! {
+            <article class="card" data-testid="online-cart">
+                <h2>"Online cart"</h2>
+                <p class="muted">"Nothing in their online cart."</p>
+            </article>
+        }
+        .into_any();
+    };
+    let id = b.with_value(|b| b.profile.id.to_string());
+    let status = match cart.status {
+        CartStatus::Open => "open",
+        CartStatus::Abandoned => "abandoned",
+        CartStatus::Converted => "bought",
+    };
+    let open_cart = open_store_cart(&b);
+    let pull = {
+        let lines: Vec<(String, u32)> = cart
+            .lines
+            .values()
+            .map(|l| (l.variant.to_string(), l.quantity))
+            .collect();
+        let id = id.clone();
+        move |_| {
+            let (id, lines, cart) = (id.clone(), lines.clone(), open_cart.clone());
+            act(version, error, async move {
+                api::pull_into_cart(&id, cart.as_deref(), lines)
+                    .await
+                    .map(|_| ())
+            });
+        }
+    };
+    view! {
+        <article class="card wide" data-testid="online-cart">
+            <h2>
+                "Online cart "
+                <span class="muted">{format!("{status} · {} ago · {}", api::age(cart.updated_at), api::money(cart.total_cents()))}</span>
+            </h2>
+            <ul class="lines">
+                {cart
+                    .lines
+                    .values()
+                    .map(|line| {
+                        let view = b.with_value(|b| {
+                            b.variant(&line.product, &line.variant)
+                                .map(|v| (v.product.name.clone(), v.product.image.clone(), v.size.to_string(), v.colour.to_string(), v.available))
+                        });
+                        let (name, image, size, colour, available) = view
+                            .unwrap_or_else(|| (line.product.to_string(), String::new(), String::new(), String::new(), 0));
+                        let hold = {
+                            let (id, variant) = (id.clone(), line.variant.to_string());
+                            move |_| {
+                                let (id, variant) = (id.clone(), variant.clone());
+                                act(version, error, async move { api::place_hold(&id, &variant, 1, 24).await.map(|_| ()) });
+                            }
+                        };
+                        view! {
+                            <li class="line" data-testid="online-line">
+                                <ProductImage image=image/>
+                                <div class="line-text">
+                                    <span class="line-name">{name}</span>
+                                    <span class="muted">{format!("{colour} · size {size} · ×{} · {}", line.quantity, api::money(line.unit_price_cents))}</span>
+                                    <StockHere product=line.product.clone() variant=line.variant.clone() available=available/>
+                                </div>
+                                <button class="secondary" data-testid="hold-online-line" disabled=available <= 0 on:click=hold>
+                                    "Hold"
+                                </button>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+            <button class="primary" data-testid="pull-online-cart" on:click=pull>"Add all to in-store cart"</button>
+        </article>
+    }
+    .into_any()
+}
+
+/// The customer's open in-store cart here, if any.
+fn open_store_cart(b: &StoredValue<Briefing>) -> Option<String> {
+    b.with_value(|b| {
+        b.profile
+            .carts
+            .iter()
+            .filter(|c| c.item.channel == Channel::Store && c.item.status == CartStatus::Open)
+            .max_by_key(|c| c.item.updated_at)
+            .map(|c| c.id.clone())
+    })
+}
+
+#[component]
+fn ProductImage(image: String) -> impl IntoView {
+    (!image.is_empty())
+        .then(|| view! { <img class="thumb" src=format!("assets/{image}") alt="" /> })
+}
+
+#[component]
+fn InStoreCart(
+    b: StoredValue<Briefing>,
+    version: RwSignal<u32>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let id = b.with_value(|b| b.profile.id.to_string());
+    let open = open_store_cart(&b).and_then(|cart_id| {
+        b.with_value(|b| {
+            b.profile
+                .carts
+                .iter()
+                .find(|c| c.id == cart_id)
+                .map(|c| (cart_id.clone(), c.item.clone()))
+        })
+    });
+    let Some((cart_id, cart)) = open else {
+        return view! {
+            <article class="card" data-testid="store-cart">
+                <h2>"In-store cart"</h2>
+                <p class="muted">"Empty. Add items from the online cart or wishlist."</p>
+            </article>
+        }
+        .into_any();
+    };
+    let total = cart.total_cents();
+    let checkout = {
+        let (id, cart_id) = (id.clone(), cart_id.clone());
+        move |_| {
+            let (id, cart_id) = (id.clone(), cart_id.clone());
+            act(version, error, async move {
+                let receipt = api::checkout_cart(&id, &cart_id).await?;
+                leptos::logging::log!("sale {} recorded", receipt.sale_id);
+                Ok(())
+            });
+        }
+    };
+    view! {
+        <article class="card wide" data-testid="store-cart">
+            <h2>"In-store cart " <span class="muted">{api::money(total)}</span></h2>
+            <ul class="lines">
+                {cart
+                    .lines
+                    .iter()
+                    .map(|(line_id, line)| {
+                        let grid = b.with_value(|b| b.products.get(line.product.as_str()).cloned());
+                        let name = grid.as_ref().map(|g| g.product.name.clone()).unwrap_or_else(|| line.product.to_string());
+                        let options: Vec<(String, String, i64)> = grid
+                            .map(|g| g.levels.iter().map(|l| (l.variant.to_string(), format!("{} · {}", l.colour, l.size), l.available())).collect())
+                            .unwrap_or_default();
+                        let current = line.variant.to_string();
+                        let quantity = line.quantity;
+                        let change = {
+                            let (id, cart_id, line_id) = (id.clone(), cart_id.clone(), line_id.clone());
+                            move |ev: leptos::ev::Event| {
+                                let variant = event_target_value(&ev);
+                                let (id, cart_id, line_id) = (id.clone(), cart_id.clone(), line_id.clone());
+                                act(version, error, async move { api::change_cart_variant(&id, &cart_id, &line_id, &variant).await.map(|_| ()) });
+                            }
+                        };
+                        let set_quantity = {
+                            let (id, cart_id, line_id) = (id.clone(), cart_id.clone(), line_id.clone());
+                            move |q: u32| {
+                                let (id, cart_id, line_id) = (id.clone(), cart_id.clone(), line_id.clone());
+                                act(version, error, async move {
+                                    if q == 0 {
+                                        api::remove_cart_line(&id, &cart_id, &line_id).await
+                                    } else {
+                                        api::set_cart_quantity(&id, &cart_id, &line_id, q).await
+                                    }
+                                });
+                            }
+                        };
+                        let less = set_quantity.clone();
+                        view! {
+                            <li class="line" data-testid="store-line">
+                                <div class="line-text">
+                                    <span class="line-name">{name.clone()}</span>
+                                    <label class="visually-hidden" for=format!("variant-{line_id}")>{format!("Size and colour of {name}")}</label>
+                                    <select id=format!("variant-{line_id}") on:change=change>
+                                        {options
+                                            .into_iter()
+                                            .map(|(v, label, available)| {
+                                                let selected = v == current;
+                                                view! { <option value=v.clone() selected=selected>{format!("{label} ({available} here)")}</option> }
+                                            })
+                                            .collect_view()}
+                                    </select>
+                                </div>
+                                <div class="stepper">
+                                    <button class="secondary" aria-label="One fewer" on:click=move |_| less(quantity - 1)>"−"</button>
+                                    <span aria-label="Quantity">{quantity}</span>
+                                    <button class="secondary" aria-label="One more" on:click=move |_| set_quantity(quantity + 1)>"+"</button>
+                                </div>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
+            <button class="primary" data-testid="record-sale" on:click=checkout>"Record sale (send to till)"</button>
+        </article>
+    }
+    .into_any()
+}
+
+#[component]
+fn Holds(
+    b: StoredValue<Briefing>,
+    version: RwSignal<u32>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let holds = b.with_value(|b| b.holds.clone());
+    view! {
+        <article class="card" data-testid="holds">
+            <h2>"Holds"</h2>
+            {if holds.is_empty() {
+                view! { <p class="muted">"Nothing on hold."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="lines">
+                        {holds
+                            .into_iter()
+                            .map(|h| {
+                                let hold_id = h.hold.id.clone();
+                                let release = move |_| {
+                                    let hold_id = hold_id.clone();
+                                    act(version, error, async move { api::release_hold(&hold_id).await });
+                                };
+                                view! {
+                                    <li class="line" data-testid="hold">
+                                        <div class="line-text">
+                                            <span class="line-name">{h.product_name.clone()}</span>
+                                            <span class="muted">{format!("{} · {} · until {}", h.colour, h.size, api::when(h.hold.hold.expires_at))}</span>
+                                        </div>
+                                        <button class="secondary" on:click=release>"Release"</button>
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ul>
+                }
+                    .into_any()
+            }}
+        </article>
+    }
+}
+
+#[component]
+fn Viewed(b: StoredValue<Briefing>) -> impl IntoView {
+    let mut views = b.with_value(|b| b.profile.views.clone());
+    views.sort_by_key(|v| std::cmp::Reverse((v.count, v.last_seen)));
+    view! {
+        <article class="card" data-testid="viewed">
+            <h2>"Viewed online"</h2>
+            {if views.is_empty() {
+                view! { <p class="muted">"No browsing recorded."</p> }.into_any()
+            } else {
+                view! {
+                    <ol class="lines">
+                        {views
+                            .into_iter()
+                            .take(8)
+                            .map(|v| {
+                                let name = b.with_value(|b| b.products.get(v.product.as_str()).map(|g| g.product.name.clone())).unwrap_or_else(|| v.product.to_string());
+                                let sizes = v.sizes.iter().map(|(s, n)| format!("{s}×{n}")).collect::<Vec<_>>().join(" ");
+                                view! {
+                                    <li class="line">
+                                        <div class="line-text">
+                                            <span class="line-name">{name}</span>
+                                            <span class="muted">{format!("{} views · last {} · sizes {}", v.count, api::when(v.last_seen), if sizes.is_empty() { "—".into() } else { sizes })}</span>
+                                        </div>
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ol>
+                }
+                    .into_any()
+            }}
+        </article>
+    }
+}
+
+#[component]
+fn Wishlist(
+    b: StoredValue<Briefing>,
+    version: RwSignal<u32>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let items = b.with_value(|b| b.profile.wishlist.clone());
+    let id = b.with_value(|b| b.profile.id.to_string());
+    view! {
+        <article class="card" data-testid="wishlist">
+            <h2>"Wishlist"</h2>
+            {if items.is_empty() {
+                view! { <p class="muted">"Empty."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="lines">
+                        {items
+                            .into_iter()
+                            .map(|w| {
+                                // Their size if known and in stock here, else any size in stock.
+                                let (name, pick) = b.with_value(|b| {
+                                    let grid = b.products.get(w.product.as_str());
+                                    let name = grid.map(|g| g.product.name.clone()).unwrap_or_else(|| w.product.to_string());
+                                    let preferred: Vec<&str> = b.profile.sizes.values().map(|p| p.size.as_str()).collect();
+                                    let pick = grid.and_then(|g| {
+                                        g.levels
+                                            .iter()
+                                            .filter(|l| l.available() > 0)
+                                            .max_by_key(|l| preferred.contains(&l.size.as_str()))
+                                            .map(|l| (l.variant.to_string(), format!("{} · {}", l.colour, l.size)))
+                                    });
+                                    (name, pick)
+                                });
+                                let open_cart = open_store_cart(&b);
+                                let id = id.clone();
+                                view! {
+                                    <li class="line">
+                                        <div class="line-text">
+                                            <span class="line-name">{name}</span>
+                                            <span class="muted">{pick.as_ref().map(|p| format!("{} in stock here", p.1)).unwrap_or_else(|| "None here in any size".into())}</span>
+                                        </div>
+                                        {pick.map(|(variant, _)| {
+                                            let add = move |_| {
+                                                let (id, variant, cart) = (id.clone(), variant.clone(), open_cart.clone());
+                                                act(version, error, async move { api::pull_into_cart(&id, cart.as_deref(), vec![(variant, 1)]).await.map(|_| ()) });
+                                            };
+                                            view! { <button class="secondary" on:click=add>"Add to cart"</button> }
+                                        })}
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ul>
+                }
+                    .into_any()
+            }}
+        </article>
+    }
+}
+
+#[component]
+fn Notes(
+    b: StoredValue<Briefing>,
+    version: RwSignal<u32>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let mut notes = b.with_value(|b| b.profile.notes.clone());
+    notes.sort_by_key(|n| std::cmp::Reverse(n.item.at));
+    let id = b.with_value(|b| b.profile.id.to_string());
+    let text = RwSignal::new(String::new());
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (id, note) = (id.clone(), text.get_untracked());
+        if note.trim().is_empty() {
+            return;
+        }
+        text.set(String::new());
+        act(version, error, async move {
+            api::add_note(&id, &note).await.map(|_| ())
+        });
+    };
+    view! {
+        <article class="card" data-testid="notes">
+            <h2>"Notes"</h2>
+            <form class="note-form" on:submit=save>
+                <label for="note-text" class="visually-hidden">"New note"</label>
+                <input id="note-text" class="text-input" type="text" maxlength="2000" placeholder="Add a note for colleagues" data-testid="note-text"
+                    prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev)) />
+                <button class="primary" type="submit" data-testid="add-note">"Add"</button>
+            </form>
+            <ul class="notes">
+                {notes
+                    .into_iter()
+                    .map(|n| view! {
+                        <li data-testid="note">
+                            <p>{n.item.text.clone()}</p>
+                            <span class="muted">{format!("{} · {}", n.item.author, api::when(n.item.at))}</span>
+                        </li>
+                    })
+                    .collect_view()}
+            </ul>
+        </article>
+    }
+}
+
+#[component]
+fn History(b: StoredValue<Briefing>) -> impl IntoView {
+    let mut purchases = b.with_value(|b| b.profile.purchases.clone());
+    purchases.sort_by_key(|p| std::cmp::Reverse(p.item.at));
+    let mut visits = b.with_value(|b| b.profile.visits.clone());
+    visits.sort_by_key(|v| std::cmp::Reverse(v.item.at));
+    view! {
+        <article class="card" data-testid="purchases">
+            <h2>"Purchases"</h2>
+            {if purchases.is_empty() {
+                view! { <p class="muted">"None yet."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="lines">
+                        {purchases
+                            .into_iter()
+                            .take(6)
+                            .map(|p| {
+                                let names = p.item.lines.iter().map(|l| b.with_value(|b| b.products.get(l.product.as_str()).map(|g| g.product.name.clone())).unwrap_or_else(|| l.product.to_string())).collect::<Vec<_>>().join(", ");
+                                let channel = match p.item.channel { Channel::Store => "in store", Channel::Web => "online", Channel::App => "in the app" };
+                                view! {
+                                    <li class="line" data-testid="purchase">
+                                        <div class="line-text">
+                                            <span class="line-name">{names}</span>
+                                            <span class="muted">{format!("{} · {channel} · {}", api::when(p.item.at), api::money(p.item.total_cents))}</span>
+                                        </div>
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ul>
+                }
+                    .into_any()
+            }}
+            <h2>"Visits"</h2>
+            <p class="muted" data-testid="visits">
+                {if visits.is_empty() { "No visits recorded.".to_string() } else {
+                    visits.iter().take(5).map(|v| format!("{} {}", api::when(v.item.at), v.item.store)).collect::<Vec<_>>().join(" · ")
+                }}
+            </p>
+        </article>
+    }
+}
