@@ -84,6 +84,7 @@ fn now_ms() -> Millis {
 /// A running sync client. Dropping it stops the task.
 pub struct SyncClient {
     status: watch::Receiver<SyncStatus>,
+    status_tx: watch::Sender<SyncStatus>,
     nudge: Arc<Notify>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -113,9 +114,16 @@ impl SyncClient {
         });
         let nudge = Arc::new(Notify::new());
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(run(store, config, status_tx, nudge.clone(), stop_rx));
+        let task = tokio::spawn(run(
+            store,
+            config,
+            status_tx.clone(),
+            nudge.clone(),
+            stop_rx,
+        ));
         Self {
             status,
+            status_tx,
             nudge,
             stop,
             task: Some(task),
@@ -124,6 +132,15 @@ impl SyncClient {
 
     /// Tells the client a local change was made, so it pushes now.
     pub fn nudge(&self) {
+        self.nudge.notify_one();
+    }
+
+    /// After a local write to `store`: the pending count shows it at once (offline too), and
+    /// a connected client pushes it now.
+    pub fn local_change(&self, store: &Store) {
+        if let Ok(pending) = store.count_docs_ahead_of(RELAY_PEER) {
+            self.status_tx.send_modify(|s| s.pending = pending);
+        }
         self.nudge.notify_one();
     }
 

@@ -6,9 +6,9 @@ use tauri::{AppHandle, Manager};
 
 use aisle_core::client::{self, SyncConfig, SyncError, SyncStatus};
 use aisle_core::model::{
-    ApiError, AssociateId, Briefing, CustomerId, CustomerProfile, CustomerSummary, DeviceHealth,
-    ErrorCode, FloorOverview, Millis, OversellConflict, ProductSku, ProductSummary, Role,
-    SaleReceipt, StockGrid, StoreId, StoreKpis, StoreStats, StoreStock, VariantSku, VisitSource,
+    ApiError, AssociateId, Briefing, ConflictLine, CustomerId, CustomerProfile, CustomerSummary,
+    DeviceHealth, ErrorCode, FloorOverview, Millis, ProductSku, ProductSummary, Role, SaleReceipt,
+    StockGrid, StoreId, StoreKpis, StoreStats, StoreStock, VariantSku, VisitSource,
 };
 use aisle_core::{CoreError, HoldRequest, SaleRequest, Store};
 
@@ -37,7 +37,17 @@ async fn with_store_mut<T: Send + 'static>(
     tauri::async_runtime::spawn_blocking(move || {
         let state = app.state::<AppState>();
         let mut store = state.store.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut store).map_err(|e| e.to_api())
+        let out = f(&mut store).map_err(|e| e.to_api())?;
+        // Push the change now if online; either way the status shows it waiting.
+        if let Some(client) = state
+            .sync
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            client.local_change(&store);
+        }
+        Ok(out)
     })
     .await
     .map_err(|e| ApiError {
@@ -433,9 +443,9 @@ fn require_manager(app: &AppHandle) -> Result<(), ApiError> {
 }
 
 #[tauri::command]
-pub async fn conflicts(app: AppHandle) -> Result<Vec<OversellConflict>, ApiError> {
+pub async fn conflicts(app: AppHandle) -> Result<Vec<ConflictLine>, ApiError> {
     require_manager(&app)?;
-    with_store(app, |s| s.conflicts()).await
+    with_store(app, |s| s.conflict_lines()).await
 }
 
 /// Settles an oversell with the count found on the shelf; recorded as the manager's.

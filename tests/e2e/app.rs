@@ -103,11 +103,25 @@ async fn session(port: u16) -> anyhow::Result<Client> {
     let serde_json::Value::Object(caps) = caps else {
         unreachable!()
     };
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    Ok(ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await?)
+    // tauri-driver listens before its WebKitWebDriver does; the first request can find
+    // nothing behind it.
+    let mut attempt = 0;
+    loop {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector)
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => return Ok(client),
+            Err(e) if attempt < 10 => {
+                attempt += 1;
+                eprintln!("no WebDriver session yet ({e}); retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 async fn text_of(client: &Client, css: &str) -> anyhow::Result<String> {
@@ -186,23 +200,41 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<bool>>,
 {
-    let _ = client;
     let started = Instant::now();
     loop {
         if let Ok(true) = check().await {
             return Ok(());
         }
         if started.elapsed() > Duration::from_secs(20) {
-            bail!("timed out waiting for {what}");
+            // What the screen showed, for whoever reads the failure.
+            let _ = screenshot(client, "failure").await;
+            let shown = text_of(client, "main").await.unwrap_or_default();
+            bail!("timed out waiting for {what}; the screen showed:\n{shown}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 async fn add_note(client: &Client, text: &str) -> anyhow::Result<()> {
-    let input = client.find(Locator::Css("[data-testid=note-text]")).await?;
-    input.send_keys(text).await?;
-    click(client, "[data-testid=add-note]").await?;
+    // The briefing re-renders when a sync lands; the draft survives it, the element may not.
+    let mut attempts = 0;
+    loop {
+        let typed = async {
+            let input = client.find(Locator::Css("[data-testid=note-text]")).await?;
+            input.clear().await?;
+            input.send_keys(text).await?;
+            click(client, "[data-testid=add-note]").await
+        };
+        match typed.await {
+            Ok(()) => break,
+            Err(e) if attempts < 5 => {
+                attempts += 1;
+                eprintln!("typing the note again after: {e}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
     wait_until(client, "the note", || async {
         Ok(text_of(client, "[data-testid=notes]").await?.contains(text))
     })
@@ -280,8 +312,12 @@ impl Helper {
         Ok(Self { store, client })
     }
 
+    /// Runs `f` on the tablet's store and tells the sync client, as the app does.
     fn with<T>(&self, f: impl FnOnce(&mut aisle_core::Store) -> T) -> T {
-        f(&mut self.store.lock().unwrap_or_else(|e| e.into_inner()))
+        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        let out = f(&mut store);
+        self.client.local_change(&store);
+        out
     }
 
     async fn wait_synced(&self) -> anyhow::Result<()> {
@@ -309,15 +345,29 @@ impl Helper {
         aisle_core::model::AssociateId::parse("helper.tablet").unwrap_or_else(|_| unreachable!())
     }
 
-    /// The sold-on-both-tablets line gets exactly its quantity in stock; the others plenty.
-    fn stock_for(&self, target: &Target) -> anyhow::Result<()> {
+    /// Picks the line to sell on both tablets (a variant nobody holds here) and gives it
+    /// exactly its quantity in stock; the other lines get plenty, so only that one oversells.
+    fn stock_for(&self, target: &mut Target) -> anyhow::Result<()> {
         let here = aisle_core::model::StoreId::parse("LDN-CG")?;
         self.with(|s| {
+            let holds = s.holds(&here, true)?;
+            let held = |v: &aisle_core::model::VariantSku| -> i64 {
+                holds
+                    .iter()
+                    .filter(|h| &h.hold.variant == v)
+                    .map(|h| i64::from(h.hold.quantity))
+                    .sum()
+            };
+            target.last_unit_index = target
+                .lines
+                .iter()
+                .position(|(v, _)| held(v) == 0)
+                .context("every line of the online cart is held")?;
             for (i, (variant, quantity)) in target.lines.iter().enumerate() {
                 let wanted = if i == target.last_unit_index {
                     i64::from(*quantity)
                 } else {
-                    i64::from(*quantity) + 5
+                    i64::from(*quantity) + 5 + held(variant)
                 };
                 let delta = wanted - s.on_hand(&here, variant)?;
                 if delta != 0 {
@@ -523,10 +573,10 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
         screenshot(&client, "floor-search-landscape-1280x800").await?;
 
         // A second tablet of the store, headless, that will also sell the last unit.
-        let target = briefing_customer();
+        let mut target = briefing_customer();
         let helper = Helper::enrol(&relay, &relay_dir, data.path()).await?;
         helper.wait_synced().await?;
-        helper.stock_for(&target)?;
+        helper.stock_for(&mut target)?;
         helper.wait_synced().await?;
 
         // A scanner types the loyalty number and Enter: the briefing opens.
@@ -545,12 +595,18 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
         )
         .await?;
         let lines = target.lines.len();
-        wait_until(&client, "online cart with stock here", || async {
+        let last_units = format!("{} here", target.lines[target.last_unit_index].1);
+        wait_until(&client, "the other tablet's stock count", || async {
             let shown = client
                 .find_all(Locator::Css("[data-testid=online-line]"))
                 .await?;
-            let text = text_of(&client, "[data-testid=online-cart]").await?;
-            Ok(shown.len() == lines && text.contains(" here"))
+            Ok(shown.len() == lines
+                && shown[target.last_unit_index]
+                    .find(Locator::Css("[data-testid=stock-here]"))
+                    .await?
+                    .text()
+                    .await?
+                    == last_units)
         })
         .await?;
         click(&client, "[data-testid=pull-online-cart]").await?;

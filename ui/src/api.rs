@@ -1,7 +1,7 @@
 //! Typed calls to the app's commands.
 
 use aisle_core::model::{
-    ApiError, Briefing, CustomerSummary, DeviceHealth, FloorOverview, Millis, OversellConflict,
+    ApiError, Briefing, ConflictLine, CustomerSummary, DeviceHealth, FloorOverview, Millis,
     ProductSummary, Role, SaleReceipt, StockGrid, StoreKpis, StoreStats, StoreStock, SyncStatus,
 };
 use serde::{Deserialize, Serialize};
@@ -255,7 +255,7 @@ pub async fn nearby_stock(product: &str) -> Result<Vec<StoreStock>, ApiError> {
     invoke("nearby_stock", &Product { product }).await
 }
 
-pub async fn conflicts() -> Result<Vec<OversellConflict>, ApiError> {
+pub async fn conflicts() -> Result<Vec<ConflictLine>, ApiError> {
     invoke("conflicts", &NoArgs {}).await
 }
 

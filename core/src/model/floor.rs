@@ -42,7 +42,8 @@ pub struct FloorOverview {
     pub checked_in: Vec<CheckIn>,
     /// Active holds that expire before the end of the day, soonest first.
     pub holds_expiring: Vec<HoldLine>,
-    /// Variants with at most one unit left, fewest first (capped; see `low_stock_total`).
+    /// Variants sold in the last two weeks with at most two left, best sellers first
+    /// (capped; see `low_stock_total`).
     pub low_stock: Vec<LowStock>,
     pub low_stock_total: u64,
 }
@@ -79,6 +80,8 @@ pub struct StoreKpis {
 /// Everything the associate reads about a customer, from this tablet alone.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Briefing {
+    /// The store this briefing is for (the tablet's).
+    pub store: super::StoreId,
     pub profile: CustomerProfile,
     /// Stock here of every product the profile mentions, by product SKU.
     pub products: std::collections::BTreeMap<String, StockGrid>,

@@ -147,3 +147,12 @@ pub struct OversellConflict {
     pub resolved_at: Option<Millis>,
     pub resolved_by: Option<AssociateId>,
 }
+
+/// A conflict with what the manager needs to find the item on the shelf.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictLine {
+    pub conflict: OversellConflict,
+    pub product_name: String,
+    pub size: String,
+    pub colour: String,
+}

@@ -3,12 +3,13 @@
 //! Day boundaries come from the caller: the tablet knows its local time zone, the core does
 //! not, and a day in a shop is a local day.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use crate::error::{CoreError, Result};
 use crate::model::{
-    AssociateId, AssociateSales, Briefing, CheckIn, CustomerId, DayKpis, FloorOverview, HoldLine,
-    LowStock, Millis, ProductSku, ProductSummary, StoreId, StoreKpis, VariantSku, VisitSource,
+    AssociateId, AssociateSales, Briefing, CheckIn, ConflictLine, CustomerId, DayKpis,
+    FloorOverview, HoldLine, LowStock, Millis, ProductSku, ProductSummary, StoreId, StoreKpis,
+    VariantSku, VisitSource,
 };
 use crate::store::Store;
 
@@ -72,16 +73,21 @@ impl Store {
         }
         holds_expiring.sort_by_key(|h| h.hold.hold.expires_at);
 
+        // Running out of what sells: at most two left of a variant sold in the last fortnight,
+        // best sellers first. (Slow lines at zero are a buying question, not a floor alert.)
         let mut stmt = self.conn().prepare_cached(
             "SELECT p.sku, p.name, v.variant_sku, v.size, v.colour, s.on_hand
-             FROM stock s JOIN variants v ON v.variant_sku = s.variant_sku
+             FROM (SELECT variant_sku, SUM(quantity) AS sold FROM sale_lines
+                   WHERE store_id = ?1 AND at >= ?2 GROUP BY variant_sku) recent
+             JOIN stock s ON s.store_id = ?1 AND s.variant_sku = recent.variant_sku
+             JOIN variants v ON v.variant_sku = s.variant_sku
              JOIN products p ON p.sku = v.product_sku
-             WHERE s.store_id = ?1 AND s.on_hand <= 1
-             ORDER BY s.on_hand, p.name, v.colour_order, v.size_order",
+             WHERE s.on_hand <= 2
+             ORDER BY recent.sold DESC, s.on_hand, p.name",
         )?;
         let mut low_stock = Vec::new();
         let mut low_stock_total = 0;
-        let mut rows = stmt.query([store.as_str()])?;
+        let mut rows = stmt.query(params![store.as_str(), day_start - 13 * DAY_MS])?;
         while let Some(r) = rows.next()? {
             low_stock_total += 1;
             if low_stock.len() < LOW_STOCK_SHOWN {
@@ -105,15 +111,7 @@ impl Store {
 
     /// A hold with product, size, colour and customer name filled in.
     pub fn hold_line(&self, hold: crate::model::HoldSummary) -> Result<HoldLine> {
-        let (product_name, size, colour): (String, String, String) = self
-            .conn()
-            .query_row(
-                "SELECT p.name, v.size, v.colour FROM variants v
-                 JOIN products p ON p.sku = v.product_sku WHERE v.variant_sku = ?1",
-                [hold.hold.variant.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .unwrap_or_else(|_| (hold.product.to_string(), String::new(), String::new()));
+        let (product_name, size, colour) = self.variant_label(&hold.hold.variant)?;
         let customer_name = self
             .summary(&hold.hold.customer)?
             .map(|c| c.name)
@@ -125,6 +123,36 @@ impl Store {
             colour,
             customer_name,
         })
+    }
+
+    /// Oversell conflicts (open first) with product, size and colour.
+    pub fn conflict_lines(&self) -> Result<Vec<ConflictLine>> {
+        self.conflicts()?
+            .into_iter()
+            .map(|conflict| {
+                let (product_name, size, colour) = self.variant_label(&conflict.variant)?;
+                Ok(ConflictLine {
+                    conflict,
+                    product_name,
+                    size,
+                    colour,
+                })
+            })
+            .collect()
+    }
+
+    /// (product name, size, colour) of a variant; its SKU when the catalog no longer has it.
+    fn variant_label(&self, variant: &VariantSku) -> Result<(String, String, String)> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT p.name, v.size, v.colour FROM variants v
+                 JOIN products p ON p.sku = v.product_sku WHERE v.variant_sku = ?1",
+                [variant.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?
+            .unwrap_or_else(|| (variant.to_string(), String::new(), String::new())))
     }
 
     /// Active holds for one customer at a store.
@@ -175,6 +203,7 @@ impl Store {
             .iter()
             .any(|v| &v.item.store == store && v.item.at >= day_start);
         Ok(Briefing {
+            store: store.clone(),
             holds: self.customer_holds(store, customer)?,
             profile,
             products: grids,

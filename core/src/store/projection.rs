@@ -226,6 +226,21 @@ fn upsert_sale(tx: &Transaction<'_>, store: &StoreId, sale_id: &str, sale: &Sale
         total,
         sale.from_online_cart.unwrap_or(false),
     ])?;
+    tx.execute("DELETE FROM sale_lines WHERE sale_id = ?1", [sale_id])?;
+    let mut line_insert = tx.prepare_cached(
+        "INSERT INTO sale_lines (sale_id, line, store_id, variant_sku, quantity, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (i, line) in sale.lines.iter().enumerate() {
+        line_insert.execute(params![
+            sale_id,
+            i64::try_from(i).unwrap_or(i64::MAX),
+            store.as_str(),
+            line.variant.as_str(),
+            line.quantity,
+            sale.at
+        ])?;
+    }
     Ok(())
 }
 
@@ -399,6 +414,10 @@ fn project_inventory(
     let sales: Vec<(String, Sale)> = match touched {
         None => {
             tx.execute("DELETE FROM sales WHERE store_id = ?1", [store.as_str()])?;
+            tx.execute(
+                "DELETE FROM sale_lines WHERE store_id = ?1",
+                [store.as_str()],
+            )?;
             inventory.sales()?.into_iter().collect()
         }
         Some(t) => t
@@ -551,6 +570,10 @@ pub(crate) fn unproject(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
             tx.execute("DELETE FROM stock WHERE store_id = ?1", [store.as_str()])?;
             tx.execute("DELETE FROM holds WHERE store_id = ?1", [store.as_str()])?;
             tx.execute("DELETE FROM sales WHERE store_id = ?1", [store.as_str()])?;
+            tx.execute(
+                "DELETE FROM sale_lines WHERE store_id = ?1",
+                [store.as_str()],
+            )?;
         }
         DocId::Catalog => {
             tx.execute_batch("DELETE FROM products; DELETE FROM variants; DELETE FROM stores;")?;

@@ -22,3 +22,15 @@ CREATE TABLE sales (
     from_online_cart INTEGER NOT NULL
 );
 CREATE INDEX sales_by_store_time ON sales(store_id, at);
+
+-- What sold, by variant: the Floor's "selling and running out" list.
+CREATE TABLE sale_lines (
+    sale_id     TEXT NOT NULL,
+    line        INTEGER NOT NULL,
+    store_id    TEXT NOT NULL,
+    variant_sku TEXT NOT NULL,
+    quantity    INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (sale_id, line)
+) WITHOUT ROWID;
+CREATE INDEX sale_lines_by_store_time ON sale_lines(store_id, at);

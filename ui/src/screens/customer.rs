@@ -35,6 +35,8 @@ pub fn CustomersScreen() -> impl IntoView {
 fn BriefingView(id: String) -> impl IntoView {
     let events = expect_context::<AppEvents>();
     let version = RwSignal::new(0u32);
+    // Outlives the briefing's re-renders: a sync arriving mid-sentence keeps the draft.
+    provide_context(NoteDraft(RwSignal::new(String::new())));
     let briefing = LocalResource::new({
         let id = id.clone();
         move || {
@@ -161,9 +163,9 @@ fn Personal(
 ) -> impl IntoView {
     view! {
         <div class="briefing-grid">
-            <Preferences b=b/>
             <OnlineCart b=b version=version error=error/>
             <InStoreCart b=b version=version error=error/>
+            <Preferences b=b/>
             <Holds b=b version=version error=error/>
             <Viewed b=b/>
             <Wishlist b=b version=version error=error/>
@@ -217,9 +219,14 @@ fn Preferences(b: StoredValue<Briefing>) -> impl IntoView {
 
 /// "3 here" or where else it is: other stores' stock comes from the relay when online.
 #[component]
-fn StockHere(product: ProductSku, variant: VariantSku, available: i64) -> impl IntoView {
+fn StockHere(
+    product: ProductSku,
+    variant: VariantSku,
+    available: i64,
+    here: String,
+) -> impl IntoView {
     if available > 0 {
-        return view! { <span class="stock ok">{format!("{available} here")}</span> }.into_any();
+        return view! { <span class="stock ok" data-testid="stock-here">{format!("{available} here")}</span> }.into_any();
     }
     let nearby = LocalResource::new(move || {
         let product = product.to_string();
@@ -231,11 +238,11 @@ fn StockHere(product: ProductSku, variant: VariantSku, available: i64) -> impl I
             "None here · "
             <Suspense fallback=|| "looking…">
                 {move || {
-                    let variant = variant.clone();
+                    let (variant, here) = (variant.clone(), here.clone());
                     nearby
                         .get()
                         .map(move |r| match r {
-                            Ok(stores) => where_else(&stores, &variant),
+                            Ok(stores) => where_else(&stores, &variant, &here),
                             Err(_) => "other stores need a connection".to_string(),
                         })
                 }}
@@ -245,9 +252,44 @@ fn StockHere(product: ProductSku, variant: VariantSku, available: i64) -> impl I
     .into_any()
 }
 
-fn where_else(stores: &[StoreStock], variant: &str) -> String {
+/// Which other stores have any size of a product (from the relay when online).
+#[component]
+fn Elsewhere(product: ProductSku, here: String) -> impl IntoView {
+    let nearby = LocalResource::new(move || {
+        let product = product.to_string();
+        async move { api::nearby_stock(&product).await }
+    });
+    view! {
+        <span class="stock none" data-testid="not-here">
+            "None here · "
+            <Suspense fallback=|| "looking…">
+                {move || {
+                    let here = here.clone();
+                    nearby.get().map(move |r| match r {
+                        Ok(stores) => {
+                            let found: Vec<String> = stores
+                                .iter()
+                                .filter(|s| s.store.as_str() != here)
+                                .filter_map(|s| {
+                                    let n: i64 = s.available.values().sum();
+                                    (n > 0).then(|| format!("{} {n} ({:.0} km)", s.store_name, s.distance_km))
+                                })
+                                .take(2)
+                                .collect();
+                            if found.is_empty() { "none in other stores".to_string() } else { found.join(", ") }
+                        }
+                        Err(_) => "other stores need a connection".to_string(),
+                    })
+                }}
+            </Suspense>
+        </span>
+    }
+}
+
+fn where_else(stores: &[StoreStock], variant: &str, here: &str) -> String {
     let found: Vec<String> = stores
         .iter()
+        .filter(|s| s.store.as_str() != here)
         .filter_map(|s| {
             let n = *s.available.get(variant)?;
             (n > 0).then(|| format!("{} {n} ({:.0} km)", s.store_name, s.distance_km))
@@ -277,6 +319,7 @@ fn OnlineCart(
         .into_any();
     };
     let id = b.with_value(|b| b.profile.id.to_string());
+    let here = b.with_value(|b| b.store.to_string());
     let status = match cart.status {
         CartStatus::Open => "open",
         CartStatus::Abandoned => "abandoned",
@@ -316,11 +359,14 @@ fn OnlineCart(
                         });
                         let (name, image, size, colour, available) = view
                             .unwrap_or_else(|| (line.product.to_string(), String::new(), String::new(), String::new(), 0));
+                        let quantity = line.quantity;
                         let hold = {
                             let (id, variant) = (id.clone(), line.variant.to_string());
                             move |_| {
                                 let (id, variant) = (id.clone(), variant.clone());
-                                act(version, error, async move { api::place_hold(&id, &variant, 1, 24).await.map(|_| ()) });
+                                // Hold what is here, up to what they wanted.
+                                let quantity = quantity.min(u32::try_from(available).unwrap_or(1)).max(1);
+                                act(version, error, async move { api::place_hold(&id, &variant, quantity, 24).await.map(|_| ()) });
                             }
                         };
                         view! {
@@ -329,7 +375,7 @@ fn OnlineCart(
                                 <div class="line-text">
                                     <span class="line-name">{name}</span>
                                     <span class="muted">{format!("{colour} · size {size} · ×{} · {}", line.quantity, api::money(line.unit_price_cents))}</span>
-                                    <StockHere product=line.product.clone() variant=line.variant.clone() available=available/>
+                                    <StockHere product=line.product.clone() variant=line.variant.clone() available=available here=here.clone()/>
                                 </div>
                                 <button class="secondary" data-testid="hold-online-line" disabled=available <= 0 on:click=hold>
                                     "Hold"
@@ -437,6 +483,15 @@ fn InStoreCart(
                             }
                         };
                         let less = set_quantity.clone();
+                        let available_now = options.iter().find(|o| o.0 == current).map(|o| o.2).unwrap_or(0);
+                        let hold = {
+                            let (id, variant) = (id.clone(), current.clone());
+                            move |_| {
+                                let (id, variant) = (id.clone(), variant.clone());
+                                let quantity = quantity.min(u32::try_from(available_now).unwrap_or(1)).max(1);
+                                act(version, error, async move { api::place_hold(&id, &variant, quantity, 24).await.map(|_| ()) });
+                            }
+                        };
                         view! {
                             <li class="line" data-testid="store-line">
                                 <div class="line-text">
@@ -452,6 +507,7 @@ fn InStoreCart(
                                             .collect_view()}
                                     </select>
                                 </div>
+                                <button class="secondary" data-testid="hold-store-line" disabled=available_now <= 0 on:click=hold>"Hold"</button>
                                 <div class="stepper">
                                     <button class="secondary" aria-label="One fewer" on:click=move |_| less(quantity - 1)>"−"</button>
                                     <span aria-label="Quantity">{quantity}</span>
@@ -554,6 +610,7 @@ fn Wishlist(
 ) -> impl IntoView {
     let items = b.with_value(|b| b.profile.wishlist.clone());
     let id = b.with_value(|b| b.profile.id.to_string());
+    let here = b.with_value(|b| b.store.to_string());
     view! {
         <article class="card" data-testid="wishlist">
             <h2>"Wishlist"</h2>
@@ -585,7 +642,10 @@ fn Wishlist(
                                     <li class="line">
                                         <div class="line-text">
                                             <span class="line-name">{name}</span>
-                                            <span class="muted">{pick.as_ref().map(|p| format!("{} in stock here", p.1)).unwrap_or_else(|| "None here in any size".into())}</span>
+                                            {match pick.as_ref() {
+                                                Some(p) => view! { <span class="stock ok">{format!("{} in stock here", p.1)}</span> }.into_any(),
+                                                None => view! { <Elsewhere product=w.product.clone() here=here.clone()/> }.into_any(),
+                                            }}
                                         </div>
                                         {pick.map(|(variant, _)| {
                                             let add = move |_| {
@@ -606,6 +666,10 @@ fn Wishlist(
     }
 }
 
+/// The note being typed on the open briefing.
+#[derive(Clone, Copy)]
+struct NoteDraft(RwSignal<String>);
+
 #[component]
 fn Notes(
     b: StoredValue<Briefing>,
@@ -615,7 +679,7 @@ fn Notes(
     let mut notes = b.with_value(|b| b.profile.notes.clone());
     notes.sort_by_key(|n| std::cmp::Reverse(n.item.at));
     let id = b.with_value(|b| b.profile.id.to_string());
-    let text = RwSignal::new(String::new());
+    let text = expect_context::<NoteDraft>().0;
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let (id, note) = (id.clone(), text.get_untracked());

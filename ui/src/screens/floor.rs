@@ -258,9 +258,9 @@ fn OverviewCards(overview: FloorOverview) -> impl IntoView {
                 }}
             </article>
             <article class="card" data-testid="low-stock">
-                <h2>{format!("Low stock ({})", overview.low_stock_total)}</h2>
+                <h2>{format!("Selling out ({})", overview.low_stock_total)}</h2>
                 {if overview.low_stock.is_empty() {
-                    view! { <p class="muted">"Nothing is running out."</p> }.into_any()
+                    view! { <p class="muted">"Nothing that sold lately is running out."</p> }.into_any()
                 } else {
                     view! {
                         <ul class="lines">

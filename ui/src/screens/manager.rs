@@ -1,7 +1,7 @@
 //! The manager's view: the store's tablets and when they last synced, oversell conflicts to
 //! settle with a recount, and KPIs over a chosen period drawn as SVG.
 
-use aisle_core::model::{DayKpis, DeviceHealth, OversellConflict, Role, StoreKpis};
+use aisle_core::model::{ConflictLine, DayKpis, DeviceHealth, Role, StoreKpis};
 use leptos::prelude::*;
 
 use crate::api;
@@ -135,7 +135,7 @@ fn Conflicts() -> impl IntoView {
                             Ok(list) if list.is_empty() => view! { <p class="muted">"No conflicts."</p> }.into_any(),
                             Ok(list) => view! {
                                 <ul class="lines">
-                                    {list.into_iter().map(|c| view! { <ConflictRow conflict=c version=version error=error/> }).collect_view()}
+                                    {list.into_iter().map(|c| view! { <ConflictRow line=c version=version error=error/> }).collect_view()}
                                 </ul>
                             }
                                 .into_any(),
@@ -149,10 +149,11 @@ fn Conflicts() -> impl IntoView {
 
 #[component]
 fn ConflictRow(
-    conflict: OversellConflict,
+    line: ConflictLine,
     version: RwSignal<u32>,
     error: RwSignal<Option<String>>,
 ) -> impl IntoView {
+    let conflict = line.conflict;
     let counted = RwSignal::new("0".to_string());
     let id = conflict.id.clone();
     let resolve = move |ev: leptos::ev::SubmitEvent| {
@@ -175,8 +176,8 @@ fn ConflictRow(
         });
     };
     let title = format!(
-        "Oversold {} at {}: stock went to {}",
-        conflict.variant, conflict.store, conflict.on_hand
+        "Oversold: {} · {} · {} at {} (stock went to {})",
+        line.product_name, line.colour, line.size, conflict.store, conflict.on_hand
     );
     let input_id = format!("count-{}", conflict.id);
     match conflict.resolved_at {

@@ -119,10 +119,11 @@ fn Grid(sku: String) -> impl IntoView {
             <h2>"Other stores"</h2>
             <Suspense fallback=|| view! { <p class="muted">"Asking the relay…"</p> }>
                 {move || {
+                    let here = grid.get().and_then(Result::ok).map(|g| g.store.to_string());
                     nearby
                         .get()
                         .map(|r| match r {
-                            Ok(stores) => view! { <OtherStores stores=stores/> }.into_any(),
+                            Ok(stores) => view! { <OtherStores stores=stores here=here.clone()/> }.into_any(),
                             Err(e) => view! { <p class="muted" data-testid="other-stores-offline">{api::describe(&e)}</p> }.into_any(),
                         })
                 }}
@@ -194,7 +195,7 @@ fn GridTable(grid: StockGrid) -> impl IntoView {
 }
 
 #[component]
-fn OtherStores(stores: Vec<StoreStock>) -> impl IntoView {
+fn OtherStores(stores: Vec<StoreStock>, here: Option<String>) -> impl IntoView {
     view! {
         <table class="stock-table" data-testid="other-stores-table">
             <thead>
@@ -207,6 +208,7 @@ fn OtherStores(stores: Vec<StoreStock>) -> impl IntoView {
             <tbody>
                 {stores
                     .into_iter()
+                    .filter(|s| Some(s.store.as_str()) != here.as_deref())
                     .map(|s| {
                         let total: i64 = s.available.values().sum();
                         view! {
