@@ -125,6 +125,8 @@ pub struct AppInfo {
     pub home_store_name: Option<String>,
     pub associate: Option<String>,
     pub version: &'static str,
+    /// When the app process started (ms since the epoch).
+    pub started_at: Millis,
 }
 
 #[tauri::command]
@@ -156,6 +158,7 @@ pub async fn app_info(app: AppHandle) -> Result<AppInfo, ApiError> {
         home_store_name,
         associate,
         version: env!("CARGO_PKG_VERSION"),
+        started_at: crate::started_at(),
     })
 }
 

@@ -21,7 +21,22 @@ pub struct AppState {
     pub enrolment: Mutex<Option<TabletEnrolment>>,
 }
 
+/// When this process started, for the start-up time the UI reports (ms since the epoch).
+static STARTED_AT: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+
+pub fn started_at() -> i64 {
+    *STARTED_AT.get_or_init(now_ms)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 pub fn run() {
+    started_at();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
