@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use aisle_tests::{Relay, enrolment_code};
 
-const DEMO_CUSTOMERS: usize = 400;
+/// The demo command's data set: the tablet of Covent Garden holds about 4,000 of them.
+const DEMO_CUSTOMERS: usize = 10_000;
 
 /// A child process killed (with its whole process group) when dropped: tauri-driver starts
 /// WebKitWebDriver and the app, which would otherwise outlive it.
@@ -215,26 +216,30 @@ where
     }
 }
 
-async fn add_note(client: &Client, text: &str) -> anyhow::Result<()> {
-    // The briefing re-renders when a sync lands; the draft survives it, the element may not.
-    let mut attempts = 0;
+/// Replaces an input's text, finding it again if a re-render replaced it meanwhile.
+async fn type_into(client: &Client, css: &str, text: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
     loop {
-        let typed = async {
-            let input = client.find(Locator::Css("[data-testid=note-text]")).await?;
+        let attempt = async {
+            let input = client.find(Locator::Css(css)).await?;
             input.clear().await?;
             input.send_keys(text).await?;
-            click(client, "[data-testid=add-note]").await
+            anyhow::Ok(())
         };
-        match typed.await {
-            Ok(()) => break,
-            Err(e) if attempts < 5 => {
-                attempts += 1;
-                eprintln!("typing the note again after: {e}");
-                tokio::time::sleep(Duration::from_millis(300)).await;
+        match attempt.await {
+            Ok(()) => return Ok(()),
+            Err(e) if started.elapsed() < Duration::from_secs(10) => {
+                eprintln!("typing into {css} again after: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
             Err(e) => return Err(e),
         }
     }
+}
+
+async fn add_note(client: &Client, text: &str) -> anyhow::Result<()> {
+    type_into(client, "[data-testid=note-text]", text).await?;
+    click(client, "[data-testid=add-note]").await?;
     wait_until(client, "the note", || async {
         Ok(text_of(client, "[data-testid=notes]").await?.contains(text))
     })
@@ -448,14 +453,31 @@ impl Helper {
 }
 
 async fn click(client: &Client, css: &str) -> anyhow::Result<()> {
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await?
-        .click()
-        .await?;
-    Ok(())
+    click_nth(client, css, 0).await
+}
+
+/// Clicks the `n`th element matching `css`. Screens re-render when a sync lands, so an element
+/// found a moment ago can be gone: find it again and retry.
+async fn click_nth(client: &Client, css: &str, n: usize) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let attempt = async {
+            let found = client.find_all(Locator::Css(css)).await?;
+            let element = found
+                .get(n)
+                .with_context(|| format!("{css} number {n} is not on screen"))?;
+            element.click().await?;
+            anyhow::Ok(())
+        };
+        match attempt.await {
+            Ok(()) => return Ok(()),
+            Err(e) if started.elapsed() < Duration::from_secs(10) => {
+                eprintln!("clicking {css} again after: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -622,10 +644,12 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
             },
         )
         .await?;
-        let hold_buttons = client
-            .find_all(Locator::Css("[data-testid=hold-online-line]"))
-            .await?;
-        hold_buttons[target.last_unit_index].click().await?;
+        click_nth(
+            &client,
+            "[data-testid=hold-online-line]",
+            target.last_unit_index,
+        )
+        .await?;
         wait_until(&client, "the hold", || async {
             Ok(client
                 .find_all(Locator::Css("[data-testid=hold]"))
@@ -712,9 +736,7 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
         client.set_window_size(800, 1280).await?;
         screenshot(&client, "manager-conflict-portrait-800x1280").await?;
         client.set_window_size(1280, 800).await?;
-        let counted = client.find(Locator::Css("[data-testid=counted]")).await?;
-        counted.clear().await?;
-        counted.send_keys("0").await?;
+        type_into(&client, "[data-testid=counted]", "0").await?;
         click(&client, "[data-testid=resolve-conflict]").await?;
         client
             .wait()

@@ -385,7 +385,9 @@ fn OnlineCart(
                     })
                     .collect_view()}
             </ul>
-            <button class="primary" data-testid="pull-online-cart" on:click=pull>"Add all to in-store cart"</button>
+            {(cart.status != CartStatus::Converted).then(|| view! {
+                <button class="primary" data-testid="pull-online-cart" on:click=pull>"Add all to in-store cart"</button>
+            })}
         </article>
     }
     .into_any()
