@@ -383,3 +383,80 @@ pub async fn fan_out(devices: usize, runs: usize) -> anyhow::Result<(f64, f64)> 
     }
     Ok((crate::median(p50s), crate::median(p99s)))
 }
+
+/// (d) Web shop events: a signed `product_viewed` posted to the relay until the view shows
+/// in a connected tablet's store. Returns every event's latency.
+pub async fn event_latency(events: usize) -> anyhow::Result<Vec<Duration>> {
+    let dir = tempfile::tempdir()?;
+    let relay = Relay::start(dir.path(), &["--demo", "--demo-customers", "200"])?;
+    let admin_token = std::fs::read_to_string(dir.path().join("admin-token"))?
+        .trim()
+        .to_string();
+    let secret = aisle_tests::ingest_secret(dir.path())?;
+    let mut tablet = enrol(&relay, &admin_token, "tablet").await?;
+    tablet.start();
+    tablet
+        .wait_synced(Duration::from_secs(120), |s| {
+            s.stats().map(|st| st.customers > 0).unwrap_or(false)
+        })
+        .await?;
+    let (customers, product) = {
+        let store = tablet.lock();
+        let customers = store
+            .doc_ids("customer")?
+            .into_iter()
+            .filter_map(|d| match d {
+                DocId::Customer(id) => Some(id),
+                _ => None,
+            })
+            .map(|id| Ok((store.customer(&id)?.identity.loyalty_id.to_string(), id)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let product = store
+            .catalog_variants()?
+            .into_values()
+            .next()
+            .context("an empty catalog")?;
+        (customers, product)
+    };
+    let views = |store: &Store, id: &aisle_core::model::CustomerId| -> i64 {
+        store
+            .customer(id)
+            .ok()
+            .and_then(|c| c.views.into_iter().find(|v| v.product == product))
+            .map_or(0, |v| v.count)
+    };
+    let http = reqwest::Client::new();
+    let mut latencies = Vec::with_capacity(events);
+    for i in 0..events {
+        let (loyalty, id) = &customers[i % customers.len()];
+        let before = views(&tablet.lock(), id);
+        let body = serde_json::to_vec(&serde_json::json!({ "events": [ {
+            "id": format!("bench-{i}"), "type": "product_viewed",
+            "customer": { "loyalty_id": loyalty }, "product": product.to_string() } ] }))?;
+        let sent = Instant::now();
+        let response = http
+            .post(relay.url("/v1/events"))
+            .header("x-aisle-tenant", "demo")
+            .header(
+                "x-aisle-signature",
+                aisle_tests::sign_events(&secret, &body),
+            )
+            .body(body)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("the relay refused event {i}: {}", response.text().await?);
+        }
+        loop {
+            if views(&tablet.lock(), id) > before {
+                latencies.push(sent.elapsed());
+                break;
+            }
+            if sent.elapsed() > Duration::from_secs(10) {
+                bail!("event {i} did not reach the tablet");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    Ok(latencies)
+}

@@ -19,6 +19,8 @@ mod error;
 #[cfg(feature = "store")]
 pub mod import;
 #[cfg(feature = "store")]
+pub mod ingest;
+#[cfg(feature = "store")]
 mod ops;
 #[cfg(feature = "store")]
 pub mod protocol;

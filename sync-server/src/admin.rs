@@ -34,6 +34,28 @@ pub fn admin_token(config: &Config) -> anyhow::Result<String> {
     Ok(token)
 }
 
+/// The secret web shop events are signed with (HMAC-SHA256 over the body): configured, or
+/// generated once into `<data-dir>/ingest-secret`.
+pub fn ingest_secret(config: &Config) -> anyhow::Result<String> {
+    if let Ok(secret) = std::env::var("AISLE_RELAY_INGEST_SECRET") {
+        return Ok(secret);
+    }
+    let path = config.data_dir.join("ingest-secret");
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        return Ok(secret.trim().to_string());
+    }
+    let mut secret = [0u8; 32];
+    rand::rng().fill(&mut secret);
+    let secret = URL_SAFE_NO_PAD.encode(secret);
+    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(secret)
+}
+
 pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
     let mut storage = SqliteStorage::open(&config.data_dir, &config.tenant)?;

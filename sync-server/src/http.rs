@@ -29,6 +29,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/customers/lookup", get(lookup_customer))
         .route("/v1/customers/search", get(search_customers))
         .route("/v1/stock/{product}", get(stock_by_store))
+        .route(
+            "/v1/events",
+            post(ingest_events).layer(axum::extract::DefaultBodyLimit::max(MAX_EVENT_BODY)),
+        )
+        .route("/v1/openapi.yaml", get(openapi))
         .route("/v1/store/devices", get(store_devices))
         .route("/v1/admin/codes", post(create_code))
         .route("/v1/admin/devices", get(list_devices))
@@ -38,6 +43,9 @@ pub fn router(state: AppState) -> Router {
 
 /// An error as JSON `{code, message}` with a status that matches the code.
 pub struct HttpError(StatusCode, ApiError);
+
+/// Largest event batch body: 500 events of a few hundred bytes each, with room.
+const MAX_EVENT_BODY: usize = 1024 * 1024;
 
 impl HttpError {
     fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
@@ -332,6 +340,90 @@ async fn store_devices(
             })
             .collect(),
     ))
+}
+
+/// The API description, checked in as `docs/openapi.yaml`.
+async fn openapi() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/yaml")],
+        include_str!("../../docs/openapi.yaml"),
+    )
+}
+
+/// Checks `X-Aisle-Tenant` and `X-Aisle-Signature: sha256=<hex HMAC-SHA256 of the body>`.
+fn verify_signature(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), HttpError> {
+    use hmac::Mac;
+    let ingest = state.ingest.as_ref().ok_or_else(|| {
+        HttpError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Busy,
+            "event ingestion is not configured on this relay",
+        )
+    })?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if header("x-aisle-tenant") != Some(ingest.tenant.as_str()) {
+        return Err(HttpError::unauthorised("unknown tenant (X-Aisle-Tenant)"));
+    }
+    let signature = header("x-aisle-signature")
+        .and_then(|v| v.strip_prefix("sha256="))
+        .and_then(|hex| hex::decode(hex).ok())
+        .ok_or_else(|| HttpError::unauthorised("missing or malformed X-Aisle-Signature"))?;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(ingest.secret.as_bytes())
+        .map_err(|_| HttpError::unauthorised("bad ingest key"))?;
+    mac.update(body);
+    // Constant-time comparison.
+    mac.verify_slice(&signature)
+        .map_err(|_| HttpError::unauthorised("the signature does not match the body"))
+}
+
+#[derive(Serialize)]
+struct Rejection {
+    code: ErrorCode,
+    message: String,
+    index: usize,
+    id: String,
+}
+
+/// Web shop events: signed, validated whole, applied once each, then synced to tablets.
+async fn ingest_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, HttpError> {
+    verify_signature(&state, &headers, &body)?;
+    let batch: aisle_core::ingest::EventBatch = serde_json::from_slice(&body)
+        .map_err(|e| HttpError::bad_request(format!("not an event batch: {e}")))?;
+    let count = batch.events.len();
+    let (outcome, commits) = state
+        .with_storage(move |s| {
+            let outcome = s.documents().ingest(&batch);
+            (outcome, s.take_committed())
+        })
+        .await?;
+    state.hub.publish(None, commits);
+    match outcome {
+        Ok(outcome) => {
+            state
+                .metrics
+                .events_ingested
+                .inc_by(outcome.accepted as u64);
+            Ok(Json(outcome).into_response())
+        }
+        Err(aisle_core::ingest::IngestError::Rejected(r)) => {
+            tracing::info!(events = count, index = r.index, reason = %r.reason, "event batch refused");
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(Rejection {
+                    code: ErrorCode::InvalidInput,
+                    message: r.to_string(),
+                    index: r.index,
+                    id: r.id,
+                }),
+            )
+                .into_response())
+        }
+        Err(aisle_core::ingest::IngestError::Store(e)) => Err(e.into()),
+    }
 }
 
 fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), HttpError> {

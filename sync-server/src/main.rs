@@ -51,7 +51,11 @@ fn serve(config: Config) -> anyhow::Result<()> {
     // Demo data committed before serving needs no fan-out.
     storage.take_committed();
     let admin_token = admin::admin_token(&config)?;
-    let state = state::AppState::new(Box::new(storage), admin_token);
+    let ingest = state::Ingest {
+        tenant: config.tenant.clone(),
+        secret: admin::ingest_secret(&config)?,
+    };
+    let state = state::AppState::new(Box::new(storage), admin_token).with_ingest(ingest);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

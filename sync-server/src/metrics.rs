@@ -16,6 +16,7 @@ pub struct Metrics {
     pub bytes_received: Counter,
     pub bytes_sent: Counter,
     pub docs_applied: Counter,
+    pub events_ingested: Counter,
     /// Seconds from receiving a push to acknowledging it (durable).
     pub push_latency: Histogram,
     pub documents: Gauge,
@@ -30,6 +31,7 @@ impl Metrics {
         let bytes_received = Counter::default();
         let bytes_sent = Counter::default();
         let docs_applied = Counter::default();
+        let events_ingested = Counter::default();
         let push_latency = Histogram::new(exponential_buckets(0.000_5, 2.0, 16));
         let documents = Gauge::default();
         registry.register(
@@ -59,6 +61,11 @@ impl Metrics {
             docs_applied.clone(),
         );
         registry.register(
+            "events_ingested",
+            "Web shop events applied (duplicates not counted)",
+            events_ingested.clone(),
+        );
+        registry.register(
             "push_latency_seconds",
             "Time from receiving a push to its durable acknowledgement",
             push_latency.clone(),
@@ -76,6 +83,7 @@ impl Metrics {
             bytes_received,
             bytes_sent,
             docs_applied,
+            events_ingested,
             push_latency,
             documents,
         }

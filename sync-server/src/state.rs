@@ -17,8 +17,16 @@ pub struct AppState {
     pub started: Instant,
     /// Set when the relay is shutting down: sync sessions close so the server can stop.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// How web shop events authenticate; `None` refuses them.
+    pub ingest: Option<Arc<Ingest>>,
     /// Open sync sessions per device id, for the manager's tablet list.
     pub online: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+/// The tenant's key for web shop events: the tenant name identifies it, the secret signs.
+pub struct Ingest {
+    pub tenant: String,
+    pub secret: String,
 }
 
 impl AppState {
@@ -31,7 +39,13 @@ impl AppState {
             started: Instant::now(),
             shutdown: tokio::sync::watch::channel(false).0,
             online: Arc::default(),
+            ingest: None,
         }
+    }
+
+    pub fn with_ingest(mut self, ingest: Ingest) -> Self {
+        self.ingest = Some(Arc::new(ingest));
+        self
     }
 
     pub fn is_online(&self, device: &str) -> bool {

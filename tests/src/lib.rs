@@ -189,3 +189,19 @@ impl Drop for Relay {
         let _ = self.child.wait();
     }
 }
+
+/// The relay's secret for signing web shop events (generated into its data directory).
+pub fn ingest_secret(data_dir: &Path) -> anyhow::Result<String> {
+    Ok(std::fs::read_to_string(data_dir.join("ingest-secret"))?
+        .trim()
+        .to_string())
+}
+
+/// `X-Aisle-Signature` for an event batch body.
+pub fn sign_events(secret: &str, body: &[u8]) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}

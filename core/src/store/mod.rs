@@ -76,6 +76,8 @@ pub struct Store {
     hot_docs: HashMap<DocId, AutoCommit>,
     /// With the changefeed on: what was committed since the last [`Store::take_committed`].
     committed: Option<Vec<Committed>>,
+    /// Ingested event ids recorded by the next commit, in its transaction.
+    event_marks: Vec<String>,
 }
 
 /// A document change that was committed, for live fan-out to peers.
@@ -128,12 +130,27 @@ impl Store {
             ids: options.ids,
             default_country_code: options.default_country_code,
             hot_docs: HashMap::new(),
+            event_marks: Vec::new(),
             committed: options.changefeed.then(Vec::new),
         };
         if backfill {
             store.backfill_v2()?;
         }
         Ok(store)
+    }
+
+    /// The next commit also records these ingested event ids (idempotent ingestion).
+    pub(crate) fn mark_next_commit(&mut self, event: &str) {
+        self.event_marks.push(event.to_string());
+    }
+
+    pub(crate) fn clear_marks(&mut self) {
+        self.event_marks.clear();
+    }
+
+    /// Records the marked event ids when the event itself changed nothing.
+    pub(crate) fn record_event_only(&mut self) -> Result<()> {
+        self.commit_writes(Vec::new())
     }
 
     /// Fills the version-2 rows (visits, sales) from documents stored before they existed.
@@ -304,6 +321,7 @@ impl Store {
             chunks::update_pending(&tx, &write.id, &write.pending)?;
         }
         extra(&tx)?;
+        record_event_marks(&tx, &mut self.event_marks, now)?;
         tx.commit()?;
         if let Some(log) = &mut self.committed {
             log.extend(committed);
@@ -370,6 +388,7 @@ impl Store {
             };
             fill(&self.ids, &mut sink)?;
         }
+        record_event_marks(&tx, &mut self.event_marks, now)?;
         tx.commit()?;
         if let Some(log) = &mut self.committed {
             log.extend(new_commits);
@@ -460,6 +479,21 @@ pub(crate) fn not_found(id: &DocId) -> CoreError {
 
 /// Brings the schema up to date. Returns whether documents stored under an older schema
 /// need their new projection rows filled in.
+/// Records ingested event ids in the transaction that applies them.
+fn record_event_marks(
+    tx: &Transaction<'_>,
+    marks: &mut Vec<String>,
+    now: crate::model::Millis,
+) -> Result<()> {
+    for event in marks.drain(..) {
+        tx.execute(
+            "INSERT INTO ingested_events (event_id, received_at) VALUES (?1, ?2)",
+            params![event, now],
+        )?;
+    }
+    Ok(())
+}
+
 fn migrate(conn: &mut Connection) -> Result<bool> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > SCHEMA_VERSION {

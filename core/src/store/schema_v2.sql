@@ -34,3 +34,9 @@ CREATE TABLE sale_lines (
     PRIMARY KEY (sale_id, line)
 ) WITHOUT ROWID;
 CREATE INDEX sale_lines_by_store_time ON sale_lines(store_id, at);
+
+-- Web shop events applied (relay): a retried event id is skipped.
+CREATE TABLE ingested_events (
+    event_id    TEXT PRIMARY KEY,
+    received_at INTEGER NOT NULL
+) WITHOUT ROWID;

@@ -1,0 +1,435 @@
+//! Web shop events ingested by the relay: what shoppers did online, turned into changes to
+//! their customer documents, which then sync to the store's tablets like any other change.
+//!
+//! A batch is validated whole before anything is written: an unknown product, a customer who
+//! cannot be resolved, or a malformed field anywhere rejects the batch with the event's index
+//! and nothing changes. Each event then commits with its id in the same transaction, so a
+//! replayed or retried event is counted once, even across a crash mid-batch.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CoreError, Result};
+use crate::model::{
+    CartStatus, Channel, ConsentPurpose, ConsentRecord, ConsentSource, CustomerId, Identifier,
+    LoyaltyId, NewCustomer, ProductSku, Purchase, PurchaseLine, StoreId, Tier, VariantSku,
+};
+use crate::store::Store;
+use crate::validate;
+
+/// Most events in one batch.
+pub const MAX_EVENTS: usize = 500;
+
+/// Who an event is about. Any one identifier that resolves is enough; the loyalty id wins,
+/// then email, then phone.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventCustomer {
+    #[serde(default)]
+    pub loyalty_id: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventLine {
+    pub variant: VariantSku,
+    pub quantity: u32,
+}
+
+/// One web shop event. (Unknown fields are ignored, for senders a version ahead; unknown
+/// event types are refused.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// The sender's unique id for the event: a retry with the same id is counted once.
+    pub id: String,
+    pub customer: EventCustomer,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    ProductViewed {
+        product: ProductSku,
+        #[serde(default)]
+        size: Option<String>,
+    },
+    /// The online cart as it now is (replaces the previous lines).
+    CartUpdated {
+        lines: Vec<EventLine>,
+    },
+    /// The shopper left checkout: the current online cart is marked abandoned.
+    CheckoutAbandoned {
+        #[serde(default)]
+        lines: Option<Vec<EventLine>>,
+    },
+    WishlistAdded {
+        product: ProductSku,
+    },
+    WishlistRemoved {
+        product: ProductSku,
+    },
+    OrderPlaced {
+        order_id: String,
+        lines: Vec<EventLine>,
+    },
+    /// A web chat handed over to the store, with what was discussed.
+    ChatHandoff {
+        summary: String,
+    },
+    /// Creates the customer if no identifier resolves, else updates contact details and
+    /// consent.
+    CustomerUpserted {
+        name: String,
+        home_store: StoreId,
+        #[serde(default)]
+        in_store_personalisation: Option<bool>,
+        #[serde(default)]
+        marketing_email: Option<bool>,
+    },
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ProductViewed { .. } => "product_viewed",
+            Self::CartUpdated { .. } => "cart_updated",
+            Self::CheckoutAbandoned { .. } => "checkout_abandoned",
+            Self::WishlistAdded { .. } => "wishlist_added",
+            Self::WishlistRemoved { .. } => "wishlist_removed",
+            Self::OrderPlaced { .. } => "order_placed",
+            Self::ChatHandoff { .. } => "chat_handoff",
+            Self::CustomerUpserted { .. } => "customer_upserted",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatch {
+    pub events: Vec<Event>,
+}
+
+/// What a batch did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestOutcome {
+    pub accepted: usize,
+    /// Events whose id was seen before: skipped.
+    pub duplicates: usize,
+    /// Customers created by `customer_upserted`.
+    pub created: usize,
+}
+
+/// A batch refused before anything was written.
+#[derive(Debug, thiserror::Error)]
+#[error("event {index} ({id}): {reason}")]
+pub struct Rejected {
+    pub index: usize,
+    pub id: String,
+    pub reason: String,
+}
+
+/// The author of notes written from chat hand-offs.
+const CHAT_AUTHOR: &str = "web-chat";
+
+impl Store {
+    /// Applies a batch of web shop events. Validates all of them first; an invalid event
+    /// rejects the whole batch.
+    pub fn ingest(
+        &mut self,
+        batch: &EventBatch,
+    ) -> std::result::Result<IngestOutcome, IngestError> {
+        if batch.events.is_empty() || batch.events.len() > MAX_EVENTS {
+            return Err(IngestError::Rejected(Rejected {
+                index: 0,
+                id: String::new(),
+                reason: format!("a batch holds 1 to {MAX_EVENTS} events"),
+            }));
+        }
+        let mut seen_in_batch = std::collections::HashSet::new();
+        let mut plan = Vec::with_capacity(batch.events.len());
+        for (index, event) in batch.events.iter().enumerate() {
+            let reject = |reason: String| {
+                IngestError::Rejected(Rejected {
+                    index,
+                    id: event.id.clone(),
+                    reason,
+                })
+            };
+            validate::check_token("id", &event.id, 128).map_err(|e| reject(e.to_string()))?;
+            let duplicate =
+                !seen_in_batch.insert(event.id.as_str()) || self.event_seen(&event.id)?;
+            let customer = self.check_event(event).map_err(|e| reject(e.to_string()))?;
+            plan.push((event, customer, duplicate));
+        }
+
+        let mut outcome = IngestOutcome::default();
+        for (event, customer, duplicate) in plan {
+            if duplicate {
+                outcome.duplicates += 1;
+                continue;
+            }
+            self.mark_next_commit(&event.id);
+            let applied = self.apply_event(event, customer);
+            self.clear_marks();
+            if applied? {
+                outcome.created += 1;
+            }
+            outcome.accepted += 1;
+        }
+        Ok(outcome)
+    }
+
+    fn event_seen(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT 1 FROM ingested_events WHERE event_id = ?1")?
+            .exists([id])?)
+    }
+
+    /// The customer an event's identifiers resolve to, if any.
+    fn resolve(&self, who: &EventCustomer) -> Result<Option<CustomerId>> {
+        let mut identifiers = Vec::new();
+        if let Some(loyalty) = &who.loyalty_id {
+            identifiers.push(Identifier::Loyalty(LoyaltyId::parse(loyalty)?));
+        }
+        if let Some(email) = &who.email {
+            identifiers.push(Identifier::Email(email.clone()));
+        }
+        if let Some(phone) = &who.phone {
+            identifiers.push(Identifier::Phone(phone.clone()));
+        }
+        if identifiers.is_empty() {
+            return Err(CoreError::invalid(
+                "customer",
+                "give a loyalty_id, email or phone",
+            ));
+        }
+        for identifier in &identifiers {
+            match self.identify(identifier) {
+                Ok(id) => return Ok(Some(id)),
+                Err(CoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Checks an event against the catalog and the customers without writing anything.
+    fn check_event(&self, event: &Event) -> Result<Option<CustomerId>> {
+        let customer = self.resolve(&event.customer)?;
+        let lines_ok = |lines: &[EventLine]| -> Result<()> {
+            if lines.len() > validate::MAX_LINES {
+                return Err(CoreError::invalid("lines", "too many lines"));
+            }
+            for line in lines {
+                validate::check_quantity(line.quantity)?;
+                self.variant_product(&line.variant)?;
+            }
+            Ok(())
+        };
+        match &event.kind {
+            EventKind::ProductViewed { product, .. }
+            | EventKind::WishlistAdded { product }
+            | EventKind::WishlistRemoved { product } => {
+                self.product(product)?;
+            }
+            EventKind::CartUpdated { lines } => lines_ok(lines)?,
+            EventKind::CheckoutAbandoned { lines } => lines_ok(lines.as_deref().unwrap_or(&[]))?,
+            EventKind::OrderPlaced { order_id, lines } => {
+                validate::check_token("order_id", order_id, 64)?;
+                if lines.is_empty() {
+                    return Err(CoreError::invalid(
+                        "lines",
+                        "an order has at least one line",
+                    ));
+                }
+                lines_ok(lines)?;
+            }
+            EventKind::ChatHandoff { summary } => {
+                validate::check_text("summary", summary, 2_000)?;
+            }
+            EventKind::CustomerUpserted {
+                name, home_store, ..
+            } => {
+                validate::check_text("name", name, 200)?;
+                self.require_store(home_store)?;
+                if customer.is_none() && event.customer.loyalty_id.is_none() {
+                    return Err(CoreError::invalid(
+                        "customer",
+                        "a new customer needs a loyalty_id",
+                    ));
+                }
+                return Ok(customer);
+            }
+        }
+        customer
+            .map(Some)
+            .ok_or_else(|| CoreError::not_found("customer for event", &event.id))
+    }
+
+    /// Applies one checked event. Returns whether it created a customer.
+    fn apply_event(&mut self, event: &Event, customer: Option<CustomerId>) -> Result<bool> {
+        let lines = |lines: &[EventLine]| -> Vec<(String, VariantSku, u32)> {
+            lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (format!("web-{i}"), l.variant.clone(), l.quantity))
+                .collect()
+        };
+        let id = match (&event.kind, customer) {
+            (EventKind::CustomerUpserted { .. }, None) => None,
+            (_, Some(id)) => Some(id),
+            (_, None) => return Err(CoreError::not_found("customer for event", &event.id)),
+        };
+        match (&event.kind, id) {
+            (EventKind::ProductViewed { product, size }, Some(id)) => {
+                self.record_view(&id, product, size.as_deref())?;
+            }
+            (EventKind::CartUpdated { lines: l }, Some(id)) => {
+                self.set_online_cart(&id, lines(l), CartStatus::Open, Channel::Web)?;
+            }
+            (EventKind::CheckoutAbandoned { lines: l }, Some(id)) => {
+                let current = match l {
+                    Some(l) => lines(l),
+                    None => self
+                        .customer(&id)?
+                        .online_cart()
+                        .map(|c| {
+                            c.lines
+                                .iter()
+                                .map(|(k, l)| (k.clone(), l.variant.clone(), l.quantity))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                };
+                self.set_online_cart(&id, current, CartStatus::Abandoned, Channel::Web)?;
+            }
+            (EventKind::WishlistAdded { product }, Some(id)) => {
+                self.add_to_wishlist(&id, product, Channel::Web)?;
+            }
+            (EventKind::WishlistRemoved { product }, Some(id)) => {
+                match self.remove_from_wishlist(&id, product) {
+                    // Already gone is what the sender wanted; the event id is still recorded.
+                    Err(CoreError::NotFound { .. }) => self.record_event_only()?,
+                    other => other?,
+                }
+            }
+            (EventKind::OrderPlaced { order_id, lines: l }, Some(id)) => {
+                let mut purchase_lines = Vec::with_capacity(l.len());
+                for line in l {
+                    let (product, price) = self.variant_product(&line.variant)?;
+                    purchase_lines.push(PurchaseLine {
+                        variant: line.variant.clone(),
+                        product,
+                        quantity: line.quantity,
+                        unit_price_cents: price,
+                    });
+                }
+                let total_cents = purchase_lines
+                    .iter()
+                    .map(|l| l.unit_price_cents * i64::from(l.quantity))
+                    .sum();
+                self.record_purchase(
+                    &id,
+                    order_id,
+                    Purchase {
+                        at: self.now(),
+                        channel: Channel::Web,
+                        store: None,
+                        associate: None,
+                        lines: purchase_lines,
+                        total_cents,
+                    },
+                )?;
+            }
+            (EventKind::ChatHandoff { summary }, Some(id)) => {
+                let author = crate::model::AssociateId::parse(CHAT_AUTHOR)?;
+                self.add_note(&id, &format!("Web chat: {summary}"), &author, None)?;
+            }
+            (
+                EventKind::CustomerUpserted {
+                    name,
+                    home_store,
+                    in_store_personalisation,
+                    marketing_email,
+                },
+                id,
+            ) => {
+                let now = self.now();
+                let consent = |granted: bool| ConsentRecord {
+                    granted,
+                    at: now,
+                    source: ConsentSource::Web,
+                };
+                match id {
+                    Some(id) => {
+                        let mut changed = false;
+                        for (purpose, value) in [
+                            (
+                                ConsentPurpose::InStorePersonalisation,
+                                in_store_personalisation,
+                            ),
+                            (ConsentPurpose::MarketingEmail, marketing_email),
+                        ] {
+                            if let Some(granted) = value {
+                                self.set_consent(&id, purpose, *granted, ConsentSource::Web)?;
+                                changed = true;
+                            }
+                        }
+                        if !changed {
+                            self.record_event_only()?;
+                        }
+                    }
+                    None => {
+                        let mut consents = std::collections::BTreeMap::new();
+                        if let Some(g) = in_store_personalisation {
+                            consents.insert(ConsentPurpose::InStorePersonalisation, consent(*g));
+                        }
+                        if let Some(g) = marketing_email {
+                            consents.insert(ConsentPurpose::MarketingEmail, consent(*g));
+                        }
+                        let loyalty =
+                            event.customer.loyalty_id.as_deref().ok_or_else(|| {
+                                CoreError::invalid("customer", "needs a loyalty_id")
+                            })?;
+                        self.create_customer(NewCustomer {
+                            loyalty_id: LoyaltyId::parse(loyalty)?,
+                            name: name.clone(),
+                            email: event.customer.email.clone(),
+                            phone: event.customer.phone.clone(),
+                            home_store: home_store.clone(),
+                            tier: Tier::Member,
+                            consent: consents,
+                        })?;
+                        return Ok(true);
+                    }
+                }
+            }
+            (_, None) => return Err(CoreError::not_found("customer for event", &event.id)),
+        }
+        Ok(false)
+    }
+}
+
+/// Why a batch was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The batch is wrong: nothing was written.
+    #[error(transparent)]
+    Rejected(Rejected),
+    /// The store failed while applying: events before this one are in, this one is not, and a
+    /// retry of the batch applies the rest once.
+    #[error(transparent)]
+    Store(#[from] CoreError),
+}
+
+impl From<rusqlite::Error> for IngestError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
