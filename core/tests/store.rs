@@ -674,7 +674,8 @@ fn a_version_1_database_gains_visit_and_sale_rows_on_opening() {
     // What a build from before visits and sales were rows left behind.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP TABLE visits; DROP TABLE sales; DROP TABLE sale_lines; PRAGMA user_version = 1;",
+        "DROP TABLE visits; DROP TABLE sales; DROP TABLE sale_lines; DROP TABLE ingested_events;
+         PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(conn);

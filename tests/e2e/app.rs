@@ -601,6 +601,32 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
         helper.stock_for(&mut target)?;
         helper.wait_synced().await?;
 
+        // The web shop reports the cart abandoned at checkout, with a chat hand-off.
+        let lines: Vec<_> = target
+            .lines
+            .iter()
+            .map(|(v, q)| json!({ "variant": v.to_string(), "quantity": q }))
+            .collect();
+        let body = serde_json::to_vec(&json!({ "events": [
+            { "id": "e2e-cart", "type": "cart_updated",
+              "customer": { "loyalty_id": target.loyalty }, "lines": lines },
+            { "id": "e2e-abandoned", "type": "checkout_abandoned",
+              "customer": { "loyalty_id": target.loyalty } },
+            { "id": "e2e-chat", "type": "chat_handoff", "customer": { "loyalty_id": target.loyalty },
+              "summary": "Wants to try the jeans on before buying." }
+        ]}))?;
+        let posted = reqwest::Client::new()
+            .post(relay.url("/v1/events"))
+            .header("x-aisle-tenant", "demo")
+            .header(
+                "x-aisle-signature",
+                aisle_tests::sign_events(&aisle_tests::ingest_secret(&relay_dir)?, &body),
+            )
+            .body(body)
+            .send()
+            .await?;
+        assert!(posted.status().is_success(), "{}", posted.text().await?);
+
         // A scanner types the loyalty number and Enter: the briefing opens.
         let search = client
             .find(Locator::Css("[data-testid=customer-search]"))
@@ -629,6 +655,11 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
                     .text()
                     .await?
                     == last_units)
+        })
+        .await?;
+        wait_until(&client, "the suggested actions", || async {
+            let todo = text_of(&client, "[data-testid=suggestions]").await?;
+            Ok(todo.contains("Bring the") && todo.contains("try the jeans on"))
         })
         .await?;
         click(&client, "[data-testid=pull-online-cart]").await?;

@@ -89,6 +89,33 @@ pub struct Briefing {
     pub holds: Vec<HoldLine>,
     /// A visit to this store is recorded for today.
     pub here_today: bool,
+    /// What to do, most useful first (empty without consent to personalisation).
+    pub suggestions: Vec<Suggestion>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuggestionKind {
+    /// What they said in a web chat handed over to the store.
+    Chat,
+    /// Their online cart: how old, how big.
+    Cart,
+    /// An item they want that is on the shelf here.
+    Bring,
+    /// An item they want that this store does not have.
+    Elsewhere,
+    /// A product they keep coming back to online.
+    KeepsViewing,
+    /// A wishlist item here in their size.
+    Wishlist,
+}
+
+/// One line of the briefing's "what to do" list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suggestion {
+    pub kind: SuggestionKind,
+    pub text: String,
+    pub product: Option<ProductSku>,
 }
 
 impl Briefing {

@@ -9,7 +9,7 @@ use crate::error::{CoreError, Result};
 use crate::model::{
     AssociateId, AssociateSales, Briefing, CheckIn, ConflictLine, CustomerId, DayKpis,
     FloorOverview, HoldLine, LowStock, Millis, ProductSku, ProductSummary, StoreId, StoreKpis,
-    VariantSku, VisitSource,
+    Suggestion, SuggestionKind, VariantSku, VisitSource,
 };
 use crate::store::Store;
 
@@ -202,12 +202,19 @@ impl Store {
             .visits
             .iter()
             .any(|v| &v.item.store == store && v.item.at >= day_start);
+        let suggestions =
+            if profile.has_consent(crate::model::ConsentPurpose::InStorePersonalisation) {
+                suggest(&profile, &grids, self.now())
+            } else {
+                Vec::new()
+            };
         Ok(Briefing {
             store: store.clone(),
             holds: self.customer_holds(store, customer)?,
             profile,
             products: grids,
             here_today,
+            suggestions,
         })
     }
 
@@ -353,4 +360,167 @@ impl Store {
             by_associate,
         })
     }
+}
+
+/// Most "what to do" lines a briefing shows: an associate reads them in a few seconds.
+const MAX_SUGGESTIONS: usize = 6;
+/// A product viewed this often is one they keep coming back to.
+const KEEPS_VIEWING: i64 = 3;
+/// Chats older than this are no longer what the customer came in about.
+const CHAT_RECENT: Millis = 14 * DAY_MS;
+
+/// The "what to do" list: from the profile and this store's stock alone, so it works offline.
+fn suggest(
+    profile: &crate::model::CustomerProfile,
+    grids: &std::collections::BTreeMap<String, crate::model::StockGrid>,
+    now: Millis,
+) -> Vec<Suggestion> {
+    use crate::model::CartStatus;
+    let mut out = Vec::new();
+    let level = |product: &ProductSku, variant: &VariantSku| {
+        let grid = grids.get(product.as_str())?;
+        let level = grid.levels.iter().find(|l| &l.variant == variant)?;
+        Some((grid, level))
+    };
+
+    if let Some(chat) = profile
+        .notes
+        .iter()
+        .filter(|n| n.item.author.as_str() == "web-chat" && now - n.item.at <= CHAT_RECENT)
+        .max_by_key(|n| n.item.at)
+    {
+        out.push(Suggestion {
+            kind: SuggestionKind::Chat,
+            text: chat.item.text.clone(),
+            product: None,
+        });
+    }
+
+    let mut in_cart = std::collections::BTreeSet::new();
+    if let Some(cart) = profile
+        .online_cart()
+        .filter(|c| c.status != CartStatus::Converted && !c.lines.is_empty())
+    {
+        let units: u32 = cart.lines.values().map(|l| l.quantity).sum();
+        out.push(Suggestion {
+            kind: SuggestionKind::Cart,
+            text: format!(
+                "Online cart left {} ago: {units} item{}, {}.",
+                ago(now - cart.updated_at),
+                if units == 1 { "" } else { "s" },
+                money(cart.total_cents())
+            ),
+            product: None,
+        });
+        for line in cart.lines.values() {
+            in_cart.insert(line.product.clone());
+            let Some((grid, level)) = level(&line.product, &line.variant) else {
+                continue;
+            };
+            let (kind, text) = if level.available() > 0 {
+                (
+                    SuggestionKind::Bring,
+                    format!(
+                        "Bring the {} in {}, {}: {} in stock here.",
+                        grid.product.name,
+                        level.size,
+                        level.colour.to_lowercase(),
+                        level.available()
+                    ),
+                )
+            } else {
+                (
+                    SuggestionKind::Elsewhere,
+                    format!(
+                        "The {} in {}, {} is not here: offer another store or a hold there.",
+                        grid.product.name,
+                        level.size,
+                        level.colour.to_lowercase()
+                    ),
+                )
+            };
+            out.push(Suggestion {
+                kind,
+                text,
+                product: Some(line.product.clone()),
+            });
+        }
+    }
+
+    let mut views: Vec<_> = profile
+        .views
+        .iter()
+        .filter(|v| v.count >= KEEPS_VIEWING && !in_cart.contains(&v.product))
+        .collect();
+    views.sort_by_key(|v| std::cmp::Reverse((v.count, v.last_seen)));
+    for view in views.into_iter().take(2) {
+        let Some(grid) = grids.get(view.product.as_str()) else {
+            continue;
+        };
+        let size = view
+            .sizes
+            .iter()
+            .max_by_key(|(_, n)| *n)
+            .map(|(s, _)| s.clone());
+        let here: i64 = grid
+            .levels
+            .iter()
+            .filter(|l| size.as_ref().is_none_or(|s| &l.size == s))
+            .map(|l| l.available())
+            .sum();
+        out.push(Suggestion {
+            kind: SuggestionKind::KeepsViewing,
+            text: format!(
+                "They viewed the {} {} times{}: {here} here{}.",
+                grid.product.name,
+                view.count,
+                size.as_ref()
+                    .map(|s| format!(", mostly in {s}"))
+                    .unwrap_or_default(),
+                size.as_ref()
+                    .map_or_else(|| " across sizes".to_string(), |s| format!(" in {s}")),
+            ),
+            product: Some(view.product.clone()),
+        });
+    }
+
+    for item in &profile.wishlist {
+        let Some(grid) = grids.get(item.product.as_str()) else {
+            continue;
+        };
+        let Some(size) = profile.sizes.get(grid.product.category.as_key()) else {
+            continue;
+        };
+        let here: i64 = grid
+            .levels
+            .iter()
+            .filter(|l| l.size == size.size)
+            .map(|l| l.available())
+            .sum();
+        if here > 0 {
+            out.push(Suggestion {
+                kind: SuggestionKind::Wishlist,
+                text: format!(
+                    "From their wishlist: the {} is here in their size, {} ({here}).",
+                    grid.product.name, size.size
+                ),
+                product: Some(item.product.clone()),
+            });
+        }
+    }
+    out.truncate(MAX_SUGGESTIONS);
+    out
+}
+
+fn ago(ms: Millis) -> String {
+    let minutes = ms.max(0) / 60_000;
+    match minutes {
+        0..=59 => format!("{minutes} min"),
+        60..=2_879 => format!("{} h", minutes / 60),
+        _ => format!("{} days", minutes / 1_440),
+    }
+}
+
+fn money(cents: i64) -> String {
+    format!("£{}.{:02}", cents / 100, (cents % 100).abs())
 }

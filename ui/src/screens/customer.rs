@@ -3,7 +3,7 @@
 
 use aisle_core::model::{
     Briefing, CartStatus, Channel, ConsentPurpose, CustomerProfile, ProductSku, StoreStock,
-    VariantSku,
+    SuggestionKind, VariantSku,
 };
 use leptos::prelude::*;
 
@@ -163,6 +163,7 @@ fn Personal(
 ) -> impl IntoView {
     view! {
         <div class="briefing-grid">
+            <WhatToDo b=b/>
             <OnlineCart b=b version=version error=error/>
             <InStoreCart b=b version=version error=error/>
             <Preferences b=b/>
@@ -173,6 +174,40 @@ fn Personal(
             <History b=b/>
         </div>
     }
+}
+
+/// The short list an associate acts on: chat context, the cart, what to bring from the shelf.
+#[component]
+fn WhatToDo(b: StoredValue<Briefing>) -> impl IntoView {
+    let suggestions = b.with_value(|b| b.suggestions.clone());
+    (!suggestions.is_empty()).then(|| {
+        view! {
+            <article class="card wide todo" data-testid="suggestions">
+                <h2>"What to do"</h2>
+                <ul class="todo-list">
+                    {suggestions
+                        .into_iter()
+                        .map(|s| {
+                            let icon = match s.kind {
+                                SuggestionKind::Chat => "✎",
+                                SuggestionKind::Cart => "◔",
+                                SuggestionKind::Bring => "→",
+                                SuggestionKind::Elsewhere => "↗",
+                                SuggestionKind::KeepsViewing => "◉",
+                                SuggestionKind::Wishlist => "♡",
+                            };
+                            view! {
+                                <li data-testid="suggestion">
+                                    <span class="todo-icon" aria-hidden="true">{icon}</span>
+                                    <span>{s.text}</span>
+                                </li>
+                            }
+                        })
+                        .collect_view()}
+                </ul>
+            </article>
+        }
+    })
 }
 
 #[component]
