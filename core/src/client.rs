@@ -529,6 +529,11 @@ impl Session {
                     self.catch_up_total = 0;
                     self.catch_up_done = 0;
                 }
+                if done && self.outstanding.is_empty() {
+                    // Up to date with the relay, even when there was nothing new.
+                    self.status
+                        .send_modify(|s| s.last_synced_at = Some(now_ms()));
+                }
                 self.settle_cursor().await?;
             }
             ServerFrame::Changes { docs, cursor } => self.apply(socket, docs, cursor).await?,
@@ -856,4 +861,27 @@ pub async fn store_devices(
     config: &SyncConfig,
 ) -> Result<Vec<crate::model::DeviceHealth>, SyncError> {
     relay_get(config, "/v1/store/devices").await
+}
+
+/// Asks the relay to erase a customer (manager tablets of the customer's store): the relay
+/// deletes the document and every tablet holding it purges it.
+pub async fn erase_customer(
+    config: &SyncConfig,
+    customer: &crate::model::CustomerId,
+) -> Result<(), SyncError> {
+    let url = format!(
+        "{}/v1/customers/{customer}/erase",
+        config.relay_url.trim_end_matches('/')
+    );
+    let response = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(&config.token)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| SyncError::Connect(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(relay_error(response).await);
+    }
+    Ok(())
 }

@@ -311,7 +311,7 @@ impl Store {
         device: Option<&str>,
     ) -> Result<u64> {
         let n: i64 = self.conn().query_row(
-            "SELECT COUNT(*) FROM feed f
+            "SELECT COUNT(*) FROM feed f JOIN docs d ON d.doc_id = f.doc_id
              WHERE f.seq > ?1
                AND (f.scope IN (SELECT value FROM json_each(?2))
                     OR f.doc_id IN (SELECT doc_id FROM device_docs WHERE device_id = ?3))",
@@ -401,7 +401,7 @@ fn check_chunks(doc: &DocId, bytes: &[u8]) -> Result<()> {
     }
 }
 
-fn serde_json_array(items: &[String]) -> String {
+pub(crate) fn serde_json_array(items: &[String]) -> String {
     let quoted: Vec<String> = items
         .iter()
         .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))

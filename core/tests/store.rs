@@ -675,6 +675,7 @@ fn a_version_1_database_gains_visit_and_sale_rows_on_opening() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP TABLE visits; DROP TABLE sales; DROP TABLE sale_lines; DROP TABLE ingested_events;
+         DROP TABLE erasures;
          PRAGMA user_version = 1;",
     )
     .unwrap();

@@ -473,3 +473,17 @@ pub async fn store_devices(app: AppHandle) -> Result<Vec<DeviceHealth>, ApiError
     let config = relay_config(&app)?;
     client::store_devices(&config).await.map_err(relay_failure)
 }
+
+/// A customer's right to erasure (manager tablets; needs the relay). The relay deletes the
+/// document and every tablet, this one included, purges it.
+#[tauri::command]
+pub async fn erase_customer(app: AppHandle, id: String) -> Result<(), ApiError> {
+    require_manager(&app)?;
+    let config = relay_config(&app)?;
+    let id = parse(CustomerId::parse(id))?;
+    client::erase_customer(&config, &id)
+        .await
+        .map_err(relay_failure)?;
+    // Purge here at once rather than waiting for the relay's notice.
+    with_store_mut(app, move |s| s.drop_doc(&aisle_core::DocId::Customer(id))).await
+}

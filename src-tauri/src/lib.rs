@@ -73,6 +73,7 @@ pub fn run() {
             commands::resolve_conflict,
             commands::store_kpis,
             commands::store_devices,
+            commands::erase_customer,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/openapi.yaml", get(openapi))
         .route("/v1/store/devices", get(store_devices))
+        .route("/v1/customers/{id}/erase", post(erase_customer))
         .route("/v1/admin/codes", post(create_code))
         .route("/v1/admin/devices", get(list_devices))
         .route("/v1/admin/devices/{id}/revoke", post(revoke_device))
@@ -340,6 +341,55 @@ async fn store_devices(
             })
             .collect(),
     ))
+}
+
+#[derive(Serialize)]
+struct Erased {
+    erased: String,
+}
+
+/// A customer's right to erasure: the relay deletes their document and every tablet that holds
+/// it purges it, live or when it next connects. The admin token, or a manager tablet of the
+/// customer's home store.
+async fn erase_customer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Erased>, HttpError> {
+    let customer = aisle_core::model::CustomerId::parse(id)
+        .map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let doc = DocId::Customer(customer.clone());
+    let manager = if require_admin(&state, &headers).is_ok() {
+        None
+    } else {
+        let device = device_of(&state, &headers).await?;
+        if device.role != Role::Manager {
+            return Err(HttpError::forbidden(
+                "only a manager or the admin erases customers",
+            ));
+        }
+        Some(device)
+    };
+    let scope = state
+        .with_storage(move |s| -> Result<String, aisle_core::CoreError> {
+            let store = s.documents();
+            if let Some(manager) = &manager {
+                let home = store.customer(&customer)?.identity.home_store;
+                if home != manager.store {
+                    return Err(aisle_core::CoreError::invalid(
+                        "customer",
+                        "belongs to another store; its manager or the admin erases it",
+                    ));
+                }
+            }
+            store.erase_doc(&DocId::Customer(customer))
+        })
+        .await??;
+    state.hub.erase(&doc.to_string(), &scope);
+    tracing::info!(doc = %doc, "customer erased");
+    Ok(Json(Erased {
+        erased: doc.to_string(),
+    }))
 }
 
 /// The API description, checked in as `docs/openapi.yaml`.

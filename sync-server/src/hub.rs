@@ -16,6 +16,8 @@ pub struct Published {
 pub struct Hub {
     changes: broadcast::Sender<Published>,
     revocations: broadcast::Sender<String>,
+    /// Erased documents, with the scope they were in.
+    erasures: broadcast::Sender<(String, String)>,
 }
 
 /// Changes buffered per slow connection before it is told to reconnect and catch up from its
@@ -27,6 +29,7 @@ impl Hub {
         Self {
             changes: broadcast::channel(CHANGE_BUFFER).0,
             revocations: broadcast::channel(256).0,
+            erasures: broadcast::channel(256).0,
         }
     }
 
@@ -50,5 +53,13 @@ impl Hub {
 
     pub fn revocations(&self) -> broadcast::Receiver<String> {
         self.revocations.subscribe()
+    }
+
+    pub fn erase(&self, doc: &str, scope: &str) {
+        let _ = self.erasures.send((doc.to_string(), scope.to_string()));
+    }
+
+    pub fn erasures(&self) -> broadcast::Receiver<(String, String)> {
+        self.erasures.subscribe()
     }
 }

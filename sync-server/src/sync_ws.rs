@@ -228,6 +228,7 @@ impl Session {
         // Subscribe before reading the backlog, so no change falls between the two.
         let mut live = self.state.hub.subscribe();
         let mut revocations = self.state.hub.revocations();
+        let mut erasures = self.state.hub.erasures();
         let mut shutdown = self.state.shutdown.subscribe();
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, self.next_frame()).await {
             Err(_) => {
@@ -275,6 +276,11 @@ impl Session {
                     }
                     Err(RecvError::Closed) => return Ok(()),
                 },
+                erased = erasures.recv() => {
+                    if let Ok((doc, scope)) = erased {
+                        self.forward_erasure(doc, scope).await?;
+                    }
+                }
                 revoked = revocations.recv() => {
                     if matches!(revoked, Ok(ref id) if *id == self.device.id) {
                         return Err(Closing::new(CLOSE_REVOKED, ErrorCode::InvalidInput, "this device was revoked"));
@@ -294,9 +300,43 @@ impl Session {
         }
     }
 
+    /// Tells this device to purge an erased document it may hold.
+    async fn forward_erasure(&mut self, doc: String, scope: String) -> Result<(), Closing> {
+        let holds = self.scopes.contains(&scope) || {
+            let (device, id) = (self.device.id.clone(), doc.clone());
+            self.state
+                .with_storage(move |s| {
+                    let doc: DocId = id.parse()?;
+                    s.documents().is_granted(&device, &doc)
+                })
+                .await
+                .map_err(internal)?
+                .unwrap_or(false)
+        };
+        if holds {
+            self.send(&ServerFrame::Gone { doc }).await?;
+        }
+        Ok(())
+    }
+
     async fn send_backlog(&mut self, mut cursor: i64) -> Result<(), Closing> {
         let scopes = self.scopes.clone();
         let device = self.device.id.clone();
+        // Erasures first: a device that was away purges what it must not keep.
+        let erased = {
+            let (scopes, device) = (scopes.clone(), device.clone());
+            self.state
+                .with_storage(move |s| s.documents().erasures_since(cursor, &scopes, &device))
+                .await
+                .map_err(internal)?
+                .map_err(|e| internal(e.to_api()))?
+        };
+        for doc in erased {
+            self.send(&ServerFrame::Gone {
+                doc: doc.to_string(),
+            })
+            .await?;
+        }
         let mut remaining = {
             let (scopes, device) = (scopes.clone(), device.clone());
             self.state
@@ -406,7 +446,7 @@ impl Session {
             })
             .await
             .map_err(internal)??;
-        let (acks, need, commits) = outcome;
+        let (acks, need, commits, gone) = outcome;
         self.state.metrics.docs_applied.inc_by(commits.len() as u64);
         self.state.hub.publish(Some(&self.device.id), commits);
         self.state
@@ -420,6 +460,7 @@ impl Session {
         if !need.is_empty() {
             replies.push(ServerFrame::NeedFrom { docs: need });
         }
+        replies.extend(gone.into_iter().map(|doc| ServerFrame::Gone { doc }));
         Ok(replies)
     }
 
@@ -452,7 +493,13 @@ fn forbidden(doc: &DocId, what: &str) -> Closing {
     )
 }
 
-type PushOutcome = (Vec<DocHeads>, Vec<DocHeads>, Vec<aisle_core::Committed>);
+/// Acks, NeedFrom, commits to fan out, and erased documents the device pushed to.
+type PushOutcome = (
+    Vec<DocHeads>,
+    Vec<DocHeads>,
+    Vec<aisle_core::Committed>,
+    Vec<String>,
+);
 
 fn push_blocking(
     s: &mut dyn RelayStorage,
@@ -462,12 +509,21 @@ fn push_blocking(
 ) -> Result<PushOutcome, Closing> {
     let mut batch = Vec::with_capacity(docs.len());
     let mut claimed = Vec::with_capacity(docs.len());
+    let mut gone = Vec::new();
     for d in docs {
         // Doc ids were validated when the frame was decoded.
         let doc: DocId = d
             .doc
             .parse()
             .map_err(|e: aisle_core::CoreError| internal(e.to_api()))?;
+        // Offline edits to an erased customer must not bring the document back.
+        if s.documents()
+            .is_erased(&doc)
+            .map_err(|e| internal(e.to_api()))?
+        {
+            gone.push(d.doc);
+            continue;
+        }
         if !acl::can_write(device, &doc, &facts(s, device, &doc)?) {
             return Err(forbidden(&doc, "write"));
         }
@@ -503,7 +559,7 @@ fn push_blocking(
         }
     }
     debug!(acks = acks.len(), need = need.len(), "push applied");
-    Ok((acks, need, s.take_committed()))
+    Ok((acks, need, s.take_committed(), gone))
 }
 
 fn pull_blocking(

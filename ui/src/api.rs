@@ -280,6 +280,15 @@ pub async fn store_kpis(days: u32) -> Result<StoreKpis, ApiError> {
     invoke("store_kpis", &Period { from, days }).await
 }
 
+#[derive(Serialize)]
+struct CustomerArg<'a> {
+    id: &'a str,
+}
+
+pub async fn erase_customer(id: &str) -> Result<(), ApiError> {
+    invoke("erase_customer", &CustomerArg { id }).await
+}
+
 pub async fn store_devices() -> Result<Vec<DeviceHealth>, ApiError> {
     invoke("store_devices", &NoArgs {}).await
 }

@@ -117,7 +117,8 @@ impl Store {
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
-             PRAGMA busy_timeout = 5000;",
+             PRAGMA busy_timeout = 5000;
+             PRAGMA secure_delete = ON;",
         )?;
         let backfill = migrate(&mut conn)?;
         let actor = load_or_create_actor(&conn, &options.ids)?;
@@ -419,14 +420,58 @@ impl Store {
     pub fn drop_doc(&mut self, id: &DocId) -> Result<()> {
         self.hot_docs.remove(id);
         let tx = self.conn.transaction()?;
-        projection::unproject(&tx, id)?;
-        tx.execute(
-            "DELETE FROM sync_states WHERE doc_id = ?1",
-            [id.to_string()],
-        )?;
-        tx.execute("DELETE FROM docs WHERE doc_id = ?1", [id.to_string()])?;
+        forget(&tx, id)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Relay: erases a document (a customer's right to erasure). It leaves storage and every
+    /// projection; its changefeed entry moves on, so devices holding it learn to purge it, and
+    /// later pushes to it are refused. Returns the scope it was in.
+    pub fn erase_doc(&mut self, id: &DocId) -> Result<String> {
+        if !self.has_doc(id)? {
+            return Err(not_found(id));
+        }
+        self.hot_docs.remove(id);
+        let now = self.clock.now();
+        let tx = self.conn.transaction()?;
+        let (seq, scope) = projection::advance_feed(&tx, id)?;
+        forget(&tx, id)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO erasures (doc_id, seq, scope, erased_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id.to_string(), seq, scope, now],
+        )?;
+        tx.commit()?;
+        Ok(scope)
+    }
+
+    pub fn is_erased(&self, id: &DocId) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM erasures WHERE doc_id = ?1")?
+            .exists([id.to_string()])?)
+    }
+
+    /// Relay: documents erased after `cursor` that a device with these scopes (or that fetched
+    /// them on demand) may hold.
+    pub fn erasures_since(
+        &self,
+        cursor: i64,
+        scopes: &[String],
+        device: &str,
+    ) -> Result<Vec<DocId>> {
+        let scopes_json = crate::replicate::serde_json_array(scopes);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT doc_id FROM erasures WHERE seq > ?1
+               AND (scope IN (SELECT value FROM json_each(?2))
+                    OR doc_id IN (SELECT doc_id FROM device_docs WHERE device_id = ?3))",
+        )?;
+        let ids = stmt
+            .query_map(params![cursor, scopes_json, device], |r| {
+                r.get::<_, String>(0)
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        ids.iter().map(|id| id.parse()).collect()
     }
 
     /// Ids of stored documents of one kind (`customer`, `inventory`, `catalog`).
@@ -479,6 +524,18 @@ pub(crate) fn not_found(id: &DocId) -> CoreError {
 
 /// Brings the schema up to date. Returns whether documents stored under an older schema
 /// need their new projection rows filled in.
+/// Removes every trace of a document: chunks, pending changes, sync state, projections.
+fn forget(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
+    let key = id.to_string();
+    projection::unproject(tx, id)?;
+    tx.execute("DELETE FROM sync_states WHERE doc_id = ?1", [&key])?;
+    tx.execute("DELETE FROM peer_heads WHERE doc_id = ?1", [&key])?;
+    tx.execute("DELETE FROM doc_pending WHERE doc_id = ?1", [&key])?;
+    // Chunks go with the row (ON DELETE CASCADE).
+    tx.execute("DELETE FROM docs WHERE doc_id = ?1", [&key])?;
+    Ok(())
+}
+
 /// Records ingested event ids in the transaction that applies them.
 fn record_event_marks(
     tx: &Transaction<'_>,

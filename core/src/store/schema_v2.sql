@@ -40,3 +40,12 @@ CREATE TABLE ingested_events (
     event_id    TEXT PRIMARY KEY,
     received_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- Relay: documents erased (a customer's right to erasure). Devices holding one are told to
+-- purge it, live or when they next connect; pushes to it are refused.
+CREATE TABLE erasures (
+    doc_id    TEXT PRIMARY KEY,
+    seq       INTEGER NOT NULL,
+    scope     TEXT NOT NULL,
+    erased_at INTEGER NOT NULL
+) WITHOUT ROWID;

@@ -88,6 +88,7 @@ fn BriefingBody(briefing: Briefing, version: RwSignal<u32>) -> impl IntoView {
     let b = StoredValue::new(briefing);
     let profile = b.with_value(|b| b.profile.clone());
     let id = profile.id.to_string();
+    let id_for_erase = id.clone();
     let personalise = profile.has_consent(ConsentPurpose::InStorePersonalisation);
     let here_today = b.with_value(|b| b.here_today);
     let greet = {
@@ -128,6 +129,57 @@ fn BriefingBody(briefing: Briefing, version: RwSignal<u32>) -> impl IntoView {
             }
                 .into_any()
         }}
+        <Erase id=id_for_erase/>
+    }
+}
+
+/// A customer's right to erasure, for manager tablets: two taps, then the relay deletes the
+/// profile and every tablet purges it.
+#[component]
+fn Erase(id: String) -> impl IntoView {
+    let events = expect_context::<AppEvents>();
+    let selected = expect_context::<Selected>();
+    let info = LocalResource::new(move || {
+        events.enrolment_version.track();
+        api::app_info()
+    });
+    let armed = RwSignal::new(false);
+    let message = RwSignal::new(None::<String>);
+    let erase = move |_| {
+        if !armed.get_untracked() {
+            armed.set(true);
+            return;
+        }
+        let id = id.clone();
+        leptos::task::spawn_local(async move {
+            match api::erase_customer(&id).await {
+                Ok(()) => {
+                    selected.customer.set(None);
+                    events.data_version.update(|v| *v += 1);
+                }
+                Err(e) => message.set(Some(api::describe(&e))),
+            }
+        });
+    };
+    move || {
+        let manager = info
+            .get()
+            .and_then(Result::ok)
+            .and_then(|i| i.enrolment)
+            .is_some_and(|e| e.role == aisle_core::model::Role::Manager);
+        manager.then(|| {
+            let erase = erase.clone();
+            view! {
+                <section class="card erase" data-testid="erase">
+                    <h2>"Erase this customer"</h2>
+                    <p class="muted">"At the customer's request: their profile, history and notes are deleted from the relay and every tablet. This cannot be undone."</p>
+                    <button class="secondary danger" data-testid="erase-customer" on:click=erase>
+                        {move || if armed.get() { "Tap again to erase" } else { "Erase customer…" }}
+                    </button>
+                    {move || message.get().map(|m| view! { <p class="error" role="alert">{m}</p> })}
+                </section>
+            }
+        })
     }
 }
 

@@ -1,0 +1,192 @@
+//! A customer's right to erasure, over a real relay: the document leaves the relay and every
+//! tablet's store and projections, live for a connected tablet and on reconnect for one that
+//! was offline; offline edits to the erased customer do not bring it back.
+
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use aisle_core::client::{self, Connection, SyncClient, SyncConfig};
+use aisle_core::model::{AssociateId, CustomerId, Identifier, LoyaltyId};
+use aisle_core::{DocId, Store};
+use aisle_tests::{Relay, enrolment_code};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Tablet {
+    store: Arc<Mutex<Store>>,
+    config: SyncConfig,
+    client: Option<SyncClient>,
+}
+
+impl Tablet {
+    async fn enrol(relay: &Relay, relay_dir: &Path, dir: &Path, name: &str, role: &str) -> Self {
+        let code = enrolment_code(relay_dir, "LDN-CG", role, name).unwrap();
+        let store = Store::open(dir.join(format!("{name}.sqlite3"))).unwrap();
+        let enrolled = client::enrol(&relay.url(""), &code, store.actor())
+            .await
+            .unwrap();
+        let mut config = SyncConfig::new(relay.url(""), enrolled.token);
+        config.max_backoff_ms = 300;
+        let mut tablet = Self {
+            store: Arc::new(Mutex::new(store)),
+            config,
+            client: None,
+        };
+        tablet.start();
+        tablet.wait_synced().await;
+        tablet
+    }
+
+    fn start(&mut self) {
+        self.client = Some(SyncClient::start(self.store.clone(), self.config.clone()));
+    }
+
+    async fn stop(&mut self) {
+        if let Some(client) = self.client.take() {
+            client.shutdown().await;
+        }
+    }
+
+    async fn wait_synced(&self) {
+        let mut status = self.client.as_ref().unwrap().status();
+        let started = Instant::now();
+        loop {
+            {
+                let s = status.borrow_and_update();
+                if s.connection == Connection::Online
+                    && s.catch_up.is_none()
+                    && s.pending == 0
+                    && s.last_synced_at.is_some()
+                {
+                    return;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "did not sync: {:?}",
+                *status.borrow()
+            );
+            let _ = tokio::time::timeout(Duration::from_millis(200), status.changed()).await;
+        }
+    }
+
+    fn holds(&self, customer: &CustomerId, loyalty: &str) -> bool {
+        let store = self.store.lock().unwrap();
+        let doc = store.has_doc(&DocId::Customer(customer.clone())).unwrap();
+        let found = store
+            .identify(&Identifier::Loyalty(LoyaltyId::parse(loyalty).unwrap()))
+            .is_ok();
+        let searchable = store
+            .search_customers(loyalty, 5)
+            .unwrap()
+            .iter()
+            .any(|c| &c.id == customer);
+        assert_eq!(doc, found, "document and identifier index agree");
+        assert_eq!(doc, searchable, "document and search agree");
+        doc
+    }
+
+    async fn wait_purged(&self, customer: &CustomerId, loyalty: &str) -> Duration {
+        let started = Instant::now();
+        while self.holds(customer, loyalty) {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the erased customer is still on the tablet"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        started.elapsed()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn erased_customers_leave_every_tablet_and_stay_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay_dir = dir.path().join("relay");
+    let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "40"]).unwrap();
+    let online = Tablet::enrol(&relay, &relay_dir, dir.path(), "online", "associate").await;
+    let mut offline = Tablet::enrol(&relay, &relay_dir, dir.path(), "offline", "associate").await;
+    let manager = Tablet::enrol(&relay, &relay_dir, dir.path(), "manager", "manager").await;
+
+    let (customer, loyalty) = {
+        let store = online.store.lock().unwrap();
+        let DocId::Customer(id) = store.doc_ids("customer").unwrap().remove(0) else {
+            unreachable!()
+        };
+        let loyalty = store.customer(&id).unwrap().identity.loyalty_id.to_string();
+        (id, loyalty)
+    };
+    assert!(online.holds(&customer, &loyalty) && offline.holds(&customer, &loyalty));
+
+    // The offline tablet writes a note it cannot send yet.
+    offline.stop().await;
+    offline
+        .store
+        .lock()
+        .unwrap()
+        .add_note(
+            &customer,
+            "Written offline before the erasure",
+            &AssociateId::parse("sam.k").unwrap(),
+            None,
+        )
+        .unwrap();
+
+    // Only the admin or a manager of the customer's store may erase.
+    let http = reqwest::Client::new();
+    let url = relay.url(&format!("/v1/customers/{customer}/erase"));
+    let associate_token = online.config.token.clone();
+    let refused = http
+        .post(&url)
+        .bearer_auth(&associate_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let erased = http
+        .post(&url)
+        .bearer_auth(&manager.config.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 200, "{}", erased.text().await.unwrap());
+
+    let latency = online.wait_purged(&customer, &loyalty).await;
+    eprintln!("erasure reached the connected tablet in {latency:?}");
+    manager.wait_purged(&customer, &loyalty).await;
+    let lookup = http
+        .get(relay.url(&format!("/v1/customers/lookup?loyalty={loyalty}")))
+        .bearer_auth(&associate_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lookup.status(), 404);
+
+    // The offline tablet reconnects: it purges, and its offline note does not revive it.
+    offline.start();
+    offline.wait_purged(&customer, &loyalty).await;
+    offline.wait_synced().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lookup = http
+        .get(relay.url(&format!("/v1/customers/lookup?loyalty={loyalty}")))
+        .bearer_auth(&associate_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        lookup.status(),
+        404,
+        "the offline note must not bring it back"
+    );
+    assert!(!online.holds(&customer, &loyalty));
+
+    // Erasing again: not found.
+    let again = http
+        .post(&url)
+        .bearer_auth(&manager.config.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+}
