@@ -37,16 +37,27 @@ pub fn admin_token(config: &Config) -> anyhow::Result<String> {
 /// The secret web shop events are signed with (HMAC-SHA256 over the body): configured, or
 /// generated once into `<data-dir>/ingest-secret`.
 pub fn ingest_secret(config: &Config) -> anyhow::Result<String> {
-    if let Ok(secret) = std::env::var("AISLE_RELAY_INGEST_SECRET") {
+    secret(config, "ingest-secret", "AISLE_RELAY_INGEST_SECRET")
+}
+
+/// The Shopify app's webhook secret: `AISLE_RELAY_SHOPIFY_SECRET`, or
+/// `<data-dir>/shopify-secret` (generated once; paste it into the Shopify app, or replace it
+/// with the app's secret).
+pub fn shopify_secret(config: &Config) -> anyhow::Result<String> {
+    secret(config, "shopify-secret", "AISLE_RELAY_SHOPIFY_SECRET")
+}
+
+fn secret(config: &Config, file: &str, env: &str) -> anyhow::Result<String> {
+    if let Ok(secret) = std::env::var(env) {
         return Ok(secret);
     }
-    let path = config.data_dir.join("ingest-secret");
+    let path = config.data_dir.join(file);
     if let Ok(secret) = std::fs::read_to_string(&path) {
         return Ok(secret.trim().to_string());
     }
-    let mut secret = [0u8; 32];
-    rand::rng().fill(&mut secret);
-    let secret = URL_SAFE_NO_PAD.encode(secret);
+    let mut bytes = [0u8; 32];
+    rand::rng().fill(&mut bytes);
+    let secret = URL_SAFE_NO_PAD.encode(bytes);
     std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
     #[cfg(unix)]
     {

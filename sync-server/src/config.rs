@@ -52,6 +52,9 @@ pub struct ServeArgs {
     /// Number of demo customers.
     #[arg(long, global = true, env = "AISLE_DEMO_CUSTOMERS")]
     pub demo_customers: Option<usize>,
+    /// Home store of customers first seen through Shopify's `customers/create`.
+    #[arg(long, global = true, env = "AISLE_RELAY_SHOPIFY_HOME_STORE")]
+    pub shopify_home_store: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +112,7 @@ pub struct Config {
     /// From the config file or `AISLE_RELAY_ADMIN_TOKEN`; otherwise generated into
     /// `<data-dir>/admin-token` on first start.
     pub admin_token: Option<String>,
+    pub shopify_home_store: Option<String>,
 }
 
 impl Config {
@@ -141,6 +145,7 @@ impl Config {
             admin_token: std::env::var("AISLE_RELAY_ADMIN_TOKEN")
                 .ok()
                 .or(file.admin_token),
+            shopify_home_store: serve.shopify_home_store.clone(),
         })
     }
 }

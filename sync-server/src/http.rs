@@ -33,6 +33,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/events",
             post(ingest_events).layer(axum::extract::DefaultBodyLimit::max(MAX_EVENT_BODY)),
         )
+        .route(
+            "/v1/shopify/webhooks",
+            post(shopify_webhook).layer(axum::extract::DefaultBodyLimit::max(MAX_EVENT_BODY)),
+        )
         .route("/v1/openapi.yaml", get(openapi))
         .route("/v1/store/devices", get(store_devices))
         .route("/v1/customers/{id}/erase", post(erase_customer))
@@ -434,15 +438,59 @@ struct Rejection {
     id: String,
 }
 
-/// Web shop events: signed, validated whole, applied once each, then synced to tablets.
-async fn ingest_events(
+/// A Shopify webhook: verified with the app secret, mapped to an event, applied once per
+/// webhook id (Shopify retries with the same id).
+async fn shopify_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, HttpError> {
-    verify_signature(&state, &headers, &body)?;
-    let batch: aisle_core::ingest::EventBatch = serde_json::from_slice(&body)
-        .map_err(|e| HttpError::bad_request(format!("not an event batch: {e}")))?;
+    use hmac::Mac;
+    let ingest = state.ingest.clone().ok_or_else(|| {
+        HttpError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Busy,
+            "event ingestion is not configured on this relay",
+        )
+    })?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let signature = header("x-shopify-hmac-sha256")
+        .and_then(|v| STANDARD.decode(v).ok())
+        .ok_or_else(|| HttpError::unauthorised("missing or malformed X-Shopify-Hmac-Sha256"))?;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(ingest.shopify_secret.as_bytes())
+        .map_err(|_| HttpError::unauthorised("bad Shopify secret"))?;
+    mac.update(&body);
+    mac.verify_slice(&signature)
+        .map_err(|_| HttpError::unauthorised("the Shopify signature does not match the body"))?;
+    let topic = header("x-shopify-topic")
+        .ok_or_else(|| HttpError::bad_request("missing X-Shopify-Topic"))?;
+    let webhook_id = header("x-shopify-webhook-id")
+        .filter(|v| !v.is_empty() && v.len() <= 100)
+        .ok_or_else(|| HttpError::bad_request("missing X-Shopify-Webhook-Id"))?;
+    let event = match crate::shopify::map(
+        topic,
+        webhook_id,
+        &body,
+        ingest.shopify_home_store.as_deref(),
+    )
+    .map_err(HttpError::bad_request)?
+    {
+        crate::shopify::Mapped::Event(event) => event,
+        crate::shopify::Mapped::Ignored(reason) => {
+            return Ok(Json(serde_json::json!({ "ignored": reason })).into_response());
+        }
+    };
+    let batch = aisle_core::ingest::EventBatch {
+        events: vec![event],
+    };
+    apply_events(&state, batch).await
+}
+
+/// Applies a parsed batch and fans the changes out.
+async fn apply_events(
+    state: &AppState,
+    batch: aisle_core::ingest::EventBatch,
+) -> Result<Response, HttpError> {
     let count = batch.events.len();
     let (outcome, commits) = state
         .with_storage(move |s| {
@@ -474,6 +522,18 @@ async fn ingest_events(
         }
         Err(aisle_core::ingest::IngestError::Store(e)) => Err(e.into()),
     }
+}
+
+/// Web shop events: signed, validated whole, applied once each, then synced to tablets.
+async fn ingest_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, HttpError> {
+    verify_signature(&state, &headers, &body)?;
+    let batch: aisle_core::ingest::EventBatch = serde_json::from_slice(&body)
+        .map_err(|e| HttpError::bad_request(format!("not an event batch: {e}")))?;
+    apply_events(&state, batch).await
 }
 
 fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), HttpError> {

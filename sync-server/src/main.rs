@@ -8,6 +8,7 @@ mod http;
 mod hub;
 mod metrics;
 mod registry;
+mod shopify;
 mod state;
 mod storage;
 mod sync_ws;
@@ -54,6 +55,8 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let ingest = state::Ingest {
         tenant: config.tenant.clone(),
         secret: admin::ingest_secret(&config)?,
+        shopify_secret: admin::shopify_secret(&config)?,
+        shopify_home_store: config.shopify_home_store.clone(),
     };
     let state = state::AppState::new(Box::new(storage), admin_token).with_ingest(ingest);
     tokio::runtime::Builder::new_multi_thread()

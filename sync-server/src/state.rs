@@ -27,6 +27,9 @@ pub struct AppState {
 pub struct Ingest {
     pub tenant: String,
     pub secret: String,
+    /// Shopify's webhook secret, and the home store of customers it creates.
+    pub shopify_secret: String,
+    pub shopify_home_store: Option<String>,
 }
 
 impl AppState {

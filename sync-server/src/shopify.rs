@@ -1,0 +1,215 @@
+//! Shopify webhooks mapped to Aisle's web shop events.
+//!
+//! Shopify signs each webhook with `X-Shopify-Hmac-Sha256` (base64 HMAC-SHA256 of the body,
+//! keyed with the app's secret) and retries with the same `X-Shopify-Webhook-Id`, which
+//! becomes the event id: a retry is applied once. Only the fields Aisle uses are read; the
+//! rest of Shopify's payload is ignored.
+
+use aisle_core::ingest::{Event, EventCustomer, EventKind, EventLine};
+use aisle_core::model::{LoyaltyId, StoreId, VariantSku};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+struct Customer {
+    #[serde(default)]
+    id: Option<u64>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    first_name: Option<String>,
+    #[serde(default)]
+    last_name: Option<String>,
+    #[serde(default)]
+    email_marketing_consent: Option<MarketingConsent>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MarketingConsent {
+    state: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct LineItem {
+    #[serde(default)]
+    sku: Option<String>,
+    quantity: u32,
+}
+
+/// The parts of an order, checkout or cart payload Aisle reads.
+#[derive(Debug, Deserialize)]
+struct Basket {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    customer: Option<Customer>,
+    #[serde(default)]
+    line_items: Vec<LineItem>,
+    #[serde(default)]
+    completed_at: Option<String>,
+}
+
+/// What a webhook turns into.
+pub enum Mapped {
+    Event(Event),
+    /// Nothing to apply, and why (Shopify still gets a 200, so it does not retry).
+    Ignored(&'static str),
+}
+
+fn who(email: Option<String>, phone: Option<String>, customer: Option<&Customer>) -> EventCustomer {
+    EventCustomer {
+        loyalty_id: None,
+        email: email.or_else(|| customer.and_then(|c| c.email.clone())),
+        phone: phone.or_else(|| customer.and_then(|c| c.phone.clone())),
+    }
+}
+
+fn lines(items: &[LineItem]) -> Result<Vec<EventLine>, String> {
+    items
+        .iter()
+        .map(|item| {
+            let sku = item
+                .sku
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .ok_or("a line item has no SKU")?;
+            Ok(EventLine {
+                variant: VariantSku::parse(sku).map_err(|e| e.to_string())?,
+                quantity: item.quantity,
+            })
+        })
+        .collect()
+}
+
+/// Maps one webhook. `webhook_id` is Shopify's id for the delivery (the same on retries).
+pub fn map(
+    topic: &str,
+    webhook_id: &str,
+    body: &[u8],
+    home_store: Option<&str>,
+) -> Result<Mapped, String> {
+    let id = format!("shopify-{webhook_id}");
+    let parse = |body: &[u8]| -> Result<Basket, String> {
+        serde_json::from_slice(body).map_err(|e| format!("not a Shopify {topic} payload: {e}"))
+    };
+    let mapped = match topic {
+        "orders/create" => {
+            let order = parse(body)?;
+            let order_id = order
+                .id
+                .as_ref()
+                .map(|v| v.to_string().trim_matches('"').to_string())
+                .ok_or("the order has no id")?;
+            let customer = who(order.email, order.phone, order.customer.as_ref());
+            return Ok(Mapped::Event(Event {
+                id,
+                customer,
+                kind: EventKind::OrderPlaced {
+                    order_id: format!("shopify-{order_id}"),
+                    lines: lines(&order.line_items)?,
+                },
+            }));
+        }
+        "checkouts/create" | "checkouts/update" | "carts/update" => {
+            let basket = parse(body)?;
+            if basket.completed_at.is_some() {
+                return Ok(Mapped::Ignored("completed checkout: the order follows"));
+            }
+            let customer = who(basket.email, basket.phone, basket.customer.as_ref());
+            if customer.email.is_none() && customer.phone.is_none() {
+                return Ok(Mapped::Ignored(
+                    "no email or phone: the shopper is not known yet",
+                ));
+            }
+            let lines = lines(&basket.line_items)?;
+            let kind = if topic == "checkouts/update" {
+                // A checkout updated and not completed: left at checkout.
+                EventKind::CheckoutAbandoned { lines: Some(lines) }
+            } else {
+                EventKind::CartUpdated { lines }
+            };
+            (customer, kind)
+        }
+        "customers/create" => {
+            let c: Customer = serde_json::from_slice(body)
+                .map_err(|e| format!("not a Shopify customers/create payload: {e}"))?;
+            let name = [c.first_name.as_deref(), c.last_name.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let home_store = home_store.ok_or(
+                "no home store for customers from Shopify: start the relay with --shopify-home-store",
+            )?;
+            // A customer new to Aisle gets a loyalty number derived from the Shopify id.
+            let loyalty =
+                c.id.map(|n| LoyaltyId::from_serial(u32::try_from(n % 100_000_000).unwrap_or(0)))
+                    .ok_or("the customer has no id")?;
+            let customer = EventCustomer {
+                loyalty_id: None,
+                email: c.email.clone(),
+                phone: c.phone.clone(),
+            };
+            let marketing_email = c
+                .email_marketing_consent
+                .as_ref()
+                .map(|m| m.state == "subscribed");
+            // Resolves by email or phone first; only a customer unknown by both is created,
+            // under the derived loyalty number.
+            let customer = EventCustomer {
+                loyalty_id: Some(loyalty.to_string()),
+                ..customer
+            };
+            (
+                customer,
+                EventKind::CustomerUpserted {
+                    name: if name.is_empty() {
+                        "Shopify customer".into()
+                    } else {
+                        name
+                    },
+                    home_store: StoreId::parse(home_store).map_err(|e| e.to_string())?,
+                    in_store_personalisation: None,
+                    marketing_email,
+                },
+            )
+        }
+        other => return Err(format!("unsupported Shopify topic {other}")),
+    };
+    let (customer, kind) = mapped;
+    Ok(Mapped::Event(Event { id, customer, kind }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_topics_and_bad_payloads_are_refused() {
+        assert!(map("products/create", "1", b"{}", None).is_err());
+        assert!(map("orders/create", "1", b"not json", None).is_err());
+        assert!(
+            map(
+                "orders/create",
+                "1",
+                br#"{"id": 5, "line_items": [{"quantity": 1}]}"#,
+                None
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_completed_checkout_waits_for_its_order() {
+        let body = br#"{"id": 9, "email": "a@b.co", "completed_at": "2026-11-26T10:00:00Z", "line_items": []}"#;
+        assert!(matches!(
+            map("checkouts/update", "1", body, None),
+            Ok(Mapped::Ignored(_))
+        ));
+    }
+}

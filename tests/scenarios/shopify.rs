@@ -1,0 +1,228 @@
+//! Shopify webhooks, in Shopify's own payload shapes (fixtures in `tests/fixtures/shopify`),
+//! posted to a real relay: verified, mapped to events, applied once per webhook id, and
+//! synced to a connected tablet.
+
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use aisle_core::Store;
+use aisle_core::client::{self, Connection, SyncClient, SyncConfig};
+use aisle_core::model::{CartStatus, Channel, ConsentPurpose, CustomerId, Identifier};
+use aisle_tests::{Relay, enrolment_code, sign_shopify};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const CUSTOMERS: usize = 60;
+
+fn fixture(name: &str, fill: &[(&str, &str)]) -> Vec<u8> {
+    let path = format!(
+        "{}/fixtures/shopify/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut text = std::fs::read_to_string(path).unwrap();
+    for (key, value) in fill {
+        text = text.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    text.into_bytes()
+}
+
+async fn wait_for(tablet: &Arc<Mutex<Store>>, what: &str, done: impl Fn(&Store) -> bool) {
+    let started = Instant::now();
+    while !done(&tablet.lock().unwrap()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{what} did not reach the tablet"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shopify_webhooks_become_briefing_data_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay_dir = dir.path().join("relay");
+    let relay = Relay::start(
+        &relay_dir,
+        &[
+            "--demo",
+            "--demo-customers",
+            &CUSTOMERS.to_string(),
+            "--shopify-home-store",
+            "LDN-CG",
+        ],
+    )
+    .unwrap();
+    let secret = std::fs::read_to_string(relay_dir.join("shopify-secret"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let code = enrolment_code(&relay_dir, "LDN-CG", "associate", "tablet").unwrap();
+    let store = Store::open(dir.path().join("tablet.sqlite3")).unwrap();
+    let enrolled = client::enrol(&relay.url(""), &code, store.actor())
+        .await
+        .unwrap();
+    let tablet = Arc::new(Mutex::new(store));
+    let sync = SyncClient::start(
+        tablet.clone(),
+        SyncConfig::new(relay.url(""), enrolled.token),
+    );
+    let mut status = sync.status();
+    while !{
+        let s = status.borrow_and_update();
+        s.connection == Connection::Online && s.catch_up.is_none() && s.last_synced_at.is_some()
+    } {
+        let _ = tokio::time::timeout(Duration::from_millis(200), status.changed()).await;
+    }
+
+    let data =
+        aisle_core::demo::DemoData::generate(aisle_core::demo::DemoConfig::new(CUSTOMERS, 0));
+    let shopper = data
+        .customers()
+        .find(|c| c.customer.home_store.as_str() == "LDN-CG" && c.customer.email.is_some())
+        .unwrap();
+    let email = shopper.customer.email.clone().unwrap();
+    let customer: CustomerId = tablet
+        .lock()
+        .unwrap()
+        .identify(&Identifier::Email(email.clone()))
+        .unwrap();
+    let product = &data.products[5];
+    let (first, last) = shopper.customer.name.split_once(' ').unwrap();
+    let fill = [
+        ("EMAIL", email.as_str()),
+        ("FIRST", first),
+        ("LAST", last),
+        ("SKU1", product.variants[0].sku.as_str()),
+        ("SKU2", product.variants[1].sku.as_str()),
+        ("TITLE", product.name.as_str()),
+        ("VARIANT_TITLE", "M / Navy"),
+    ];
+    let http = reqwest::Client::new();
+    let post = |topic: &'static str, webhook: &'static str, body: Vec<u8>, signature: String| {
+        let request = http
+            .post(relay.url("/v1/shopify/webhooks"))
+            .header("content-type", "application/json")
+            .header("x-shopify-topic", topic)
+            .header("x-shopify-webhook-id", webhook)
+            .header("x-shopify-shop-domain", "harbour-and-hart.myshopify.com")
+            .header("x-shopify-hmac-sha256", signature)
+            .body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap_or_default(),
+            )
+        }
+    };
+    let signed = |topic: &'static str, webhook: &'static str, name: &str| {
+        let body = fixture(name, &fill);
+        let signature = sign_shopify(&secret, &body);
+        post(topic, webhook, body, signature)
+    };
+
+    // A checkout started, then left: the abandoned cart reaches the tablet.
+    let (status, reply) = signed("checkouts/create", "wh-1", "checkouts-create").await;
+    assert_eq!(
+        (status, reply["accepted"].clone()),
+        (200, 1.into()),
+        "{reply}"
+    );
+    let (status, reply) = signed("checkouts/update", "wh-2", "checkouts-update").await;
+    assert_eq!(
+        (status, reply["accepted"].clone()),
+        (200, 1.into()),
+        "{reply}"
+    );
+    wait_for(&tablet, "the abandoned checkout", |s| {
+        s.customer(&customer)
+            .unwrap()
+            .online_cart()
+            .is_some_and(|c| {
+                c.status == CartStatus::Abandoned
+                    && c.lines.values().map(|l| l.quantity).sum::<u32>() == 3
+            })
+    })
+    .await;
+
+    // Shopify retries a webhook with the same id: applied once.
+    let (status, reply) = signed("checkouts/update", "wh-2", "checkouts-update").await;
+    assert_eq!(
+        (status, reply["duplicates"].clone()),
+        (200, 1.into()),
+        "{reply}"
+    );
+
+    // The order: a web purchase, once even if delivered twice.
+    for _ in 0..2 {
+        let (status, _) = signed("orders/create", "wh-3", "orders-create").await;
+        assert_eq!(status, 200);
+    }
+    wait_for(&tablet, "the web order", |s| {
+        s.customer(&customer)
+            .unwrap()
+            .purchases
+            .iter()
+            .filter(|p| p.id == "shopify-820982911946154500" && p.item.channel == Channel::Web)
+            .count()
+            == 1
+    })
+    .await;
+
+    // A cart carries no shopper: accepted and ignored, so Shopify does not retry.
+    let (status, reply) = signed("carts/update", "wh-4", "carts-update").await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply["ignored"].is_string(), "{reply}");
+
+    // A new Shopify customer becomes a customer of the configured store, with marketing consent.
+    let (status, reply) = signed("customers/create", "wh-5", "customers-create").await;
+    assert_eq!(
+        (status, reply["created"].clone()),
+        (200, 1.into()),
+        "{reply}"
+    );
+    wait_for(&tablet, "the new Shopify customer", |s| {
+        s.identify(&Identifier::Email("new.shopper@example.com".into()))
+            .is_ok_and(|id| {
+                s.customer(&id)
+                    .unwrap()
+                    .has_consent(ConsentPurpose::MarketingEmail)
+            })
+    })
+    .await;
+
+    // Forged or unsigned webhooks are refused; unknown topics too.
+    let body = fixture("orders-create", &fill);
+    assert_eq!(
+        post(
+            "orders/create",
+            "wh-6",
+            body.clone(),
+            sign_shopify("wrong", &body)
+        )
+        .await
+        .0,
+        401
+    );
+    assert_eq!(
+        post("orders/create", "wh-6", body.clone(), "not base64!".into())
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        post(
+            "products/create",
+            "wh-7",
+            body.clone(),
+            sign_shopify(&secret, &body)
+        )
+        .await
+        .0,
+        400
+    );
+}
