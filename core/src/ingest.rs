@@ -86,6 +86,10 @@ pub enum EventKind {
     CustomerUpserted {
         name: String,
         home_store: StoreId,
+        /// The loyalty number to give the customer if none of the identifiers resolves (a
+        /// shop that allocates them elsewhere); never used to find an existing customer.
+        #[serde(default)]
+        new_loyalty_id: Option<String>,
         #[serde(default)]
         in_store_personalisation: Option<bool>,
         #[serde(default)]
@@ -254,15 +258,29 @@ impl Store {
                 validate::check_text("summary", summary, 2_000)?;
             }
             EventKind::CustomerUpserted {
-                name, home_store, ..
+                name,
+                home_store,
+                new_loyalty_id,
+                ..
             } => {
                 validate::check_text("name", name, 200)?;
                 self.require_store(home_store)?;
-                if customer.is_none() && event.customer.loyalty_id.is_none() {
-                    return Err(CoreError::invalid(
-                        "customer",
-                        "a new customer needs a loyalty_id",
-                    ));
+                if customer.is_none() {
+                    let loyalty = event
+                        .customer
+                        .loyalty_id
+                        .as_ref()
+                        .or(new_loyalty_id.as_ref())
+                        .ok_or_else(|| {
+                            CoreError::invalid("customer", "a new customer needs a loyalty_id")
+                        })?;
+                    let loyalty = LoyaltyId::parse(loyalty)?;
+                    if self.identify(&Identifier::Loyalty(loyalty)).is_ok() {
+                        return Err(CoreError::invalid(
+                            "new_loyalty_id",
+                            "belongs to another customer",
+                        ));
+                    }
                 }
                 return Ok(customer);
             }
@@ -355,6 +373,7 @@ impl Store {
                 EventKind::CustomerUpserted {
                     name,
                     home_store,
+                    new_loyalty_id,
                     in_store_personalisation,
                     marketing_email,
                 },
@@ -393,10 +412,12 @@ impl Store {
                         if let Some(g) = marketing_email {
                             consents.insert(ConsentPurpose::MarketingEmail, consent(*g));
                         }
-                        let loyalty =
-                            event.customer.loyalty_id.as_deref().ok_or_else(|| {
-                                CoreError::invalid("customer", "needs a loyalty_id")
-                            })?;
+                        let loyalty = event
+                            .customer
+                            .loyalty_id
+                            .as_deref()
+                            .or(new_loyalty_id.as_deref())
+                            .ok_or_else(|| CoreError::invalid("customer", "needs a loyalty_id"))?;
                         self.create_customer(NewCustomer {
                             loyalty_id: LoyaltyId::parse(loyalty)?,
                             name: name.clone(),

@@ -159,12 +159,9 @@ pub fn map(
                 .email_marketing_consent
                 .as_ref()
                 .map(|m| m.state == "subscribed");
-            // Resolves by email or phone first; only a customer unknown by both is created,
-            // under the derived loyalty number.
-            let customer = EventCustomer {
-                loyalty_id: Some(loyalty.to_string()),
-                ..customer
-            };
+            // Resolves by email or phone; only a customer unknown by both is created, under
+            // the derived loyalty number (refused if another customer has it).
+
             (
                 customer,
                 EventKind::CustomerUpserted {
@@ -174,6 +171,7 @@ pub fn map(
                         name
                     },
                     home_store: StoreId::parse(home_store).map_err(|e| e.to_string())?,
+                    new_loyalty_id: Some(loyalty.to_string()),
                     in_store_personalisation: None,
                     marketing_email,
                 },

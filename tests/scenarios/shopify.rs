@@ -195,6 +195,30 @@ async fn shopify_webhooks_become_briefing_data_once() {
     })
     .await;
 
+    // A Shopify customer whose derived loyalty number is already someone else's is refused,
+    // never merged into that person.
+    let serial: u64 = shopper.customer.loyalty_id.as_str()[2..10].parse().unwrap();
+    let mut clash: serde_json::Value =
+        serde_json::from_slice(&fixture("customers-create", &fill)).unwrap();
+    clash["id"] = serial.into();
+    clash["email"] = "someone.else@example.com".into();
+    let body = serde_json::to_vec(&clash).unwrap();
+    let (status, reply) = post(
+        "customers/create",
+        "wh-8",
+        body.clone(),
+        sign_shopify(&secret, &body),
+    )
+    .await;
+    assert_eq!(status, 422, "{reply}");
+    assert!(
+        tablet
+            .lock()
+            .unwrap()
+            .identify(&Identifier::Email("someone.else@example.com".into()))
+            .is_err()
+    );
+
     // Forged or unsigned webhooks are refused; unknown topics too.
     let body = fixture("orders-create", &fill);
     assert_eq!(
