@@ -749,20 +749,10 @@ pub async fn enrol(
 ) -> Result<Enrolment, SyncError> {
     let actor = actor.to_hex_string();
     let url = format!("{}/v1/enrol", relay_url.trim_end_matches('/'));
-    let response = reqwest::Client::new()
+    let request = reqwest::Client::new()
         .post(url)
-        .json(&serde_json::json!({ "code": code, "actor": actor }))
-        .timeout(Duration::from_secs(15))
-        .send()
-        .await
-        .map_err(|e| SyncError::Connect(e.to_string()))?;
-    if !response.status().is_success() {
-        return Err(relay_error(response).await);
-    }
-    response
-        .json()
-        .await
-        .map_err(|e| SyncError::Protocol(e.to_string()))
+        .json(&serde_json::json!({ "code": code, "actor": actor }));
+    json_of(send(request, Duration::from_secs(15)).await?).await
 }
 
 #[derive(Deserialize)]
@@ -792,20 +782,8 @@ pub async fn fetch_customer(
         &[(key, value)],
     )
     .map_err(|e| SyncError::Connect(e.to_string()))?;
-    let response = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(&config.token)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .map_err(|e| SyncError::Connect(e.to_string()))?;
-    if !response.status().is_success() {
-        return Err(relay_error(response).await);
-    }
-    let fetched: Fetched = response
-        .json()
-        .await
-        .map_err(|e| SyncError::Protocol(e.to_string()))?;
+    let request = reqwest::Client::new().get(url).bearer_auth(&config.token);
+    let fetched: Fetched = json_of(send(request, Duration::from_secs(10)).await?).await?;
     let doc: DocId = fetched.doc.parse()?;
     let DocId::Customer(customer) = doc.clone() else {
         return Err(SyncError::Protocol(
@@ -831,16 +809,29 @@ async fn relay_get<T: serde::de::DeserializeOwned>(
     path: &str,
 ) -> Result<T, SyncError> {
     let url = format!("{}{path}", config.relay_url.trim_end_matches('/'));
-    let response = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(&config.token)
-        .timeout(Duration::from_secs(5))
+    let request = reqwest::Client::new().get(url).bearer_auth(&config.token);
+    json_of(send(request, Duration::from_secs(5)).await?).await
+}
+
+/// Sends a request to the relay: unreachable is `Connect`, a refusal carries the relay's reason.
+async fn send(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Result<reqwest::Response, SyncError> {
+    let response = request
+        .timeout(timeout)
         .send()
         .await
         .map_err(|e| SyncError::Connect(e.to_string()))?;
     if !response.status().is_success() {
         return Err(relay_error(response).await);
     }
+    Ok(response)
+}
+
+async fn json_of<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, SyncError> {
     response
         .json()
         .await
@@ -873,15 +864,7 @@ pub async fn erase_customer(
         "{}/v1/customers/{customer}/erase",
         config.relay_url.trim_end_matches('/')
     );
-    let response = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(&config.token)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .map_err(|e| SyncError::Connect(e.to_string()))?;
-    if !response.status().is_success() {
-        return Err(relay_error(response).await);
-    }
+    let request = reqwest::Client::new().post(url).bearer_auth(&config.token);
+    send(request, Duration::from_secs(10)).await?;
     Ok(())
 }

@@ -15,23 +15,10 @@ use crate::storage::{RelayStorage, SqliteStorage};
 
 /// The admin API token: configured, or generated once into `<data-dir>/admin-token`.
 pub fn admin_token(config: &Config) -> anyhow::Result<String> {
-    if let Some(token) = &config.admin_token {
-        return Ok(token.clone());
+    match &config.admin_token {
+        Some(token) => Ok(token.clone()),
+        None => secret(config, "admin-token", "AISLE_RELAY_ADMIN_TOKEN"),
     }
-    let path = config.data_dir.join("admin-token");
-    if let Ok(token) = std::fs::read_to_string(&path) {
-        return Ok(token.trim().to_string());
-    }
-    let mut secret = [0u8; 24];
-    rand::rng().fill(&mut secret);
-    let token = URL_SAFE_NO_PAD.encode(secret);
-    std::fs::write(&path, &token).with_context(|| format!("writing {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(token)
 }
 
 /// The secret web shop events are signed with (HMAC-SHA256 over the body): configured, or
@@ -47,6 +34,7 @@ pub fn shopify_secret(config: &Config) -> anyhow::Result<String> {
     secret(config, "shopify-secret", "AISLE_RELAY_SHOPIFY_SECRET")
 }
 
+/// A secret from `env`, else `<data-dir>/<file>`, generated there (owner-only) the first time.
 fn secret(config: &Config, file: &str, env: &str) -> anyhow::Result<String> {
     if let Ok(secret) = std::env::var(env) {
         return Ok(secret);

@@ -406,14 +406,7 @@ async fn openapi() -> impl IntoResponse {
 
 /// Checks `X-Aisle-Tenant` and `X-Aisle-Signature: sha256=<hex HMAC-SHA256 of the body>`.
 fn verify_signature(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), HttpError> {
-    use hmac::Mac;
-    let ingest = state.ingest.as_ref().ok_or_else(|| {
-        HttpError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Busy,
-            "event ingestion is not configured on this relay",
-        )
-    })?;
+    let ingest = ingest_config(state)?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if header("x-aisle-tenant") != Some(ingest.tenant.as_str()) {
         return Err(HttpError::unauthorised("unknown tenant (X-Aisle-Tenant)"));
@@ -422,11 +415,26 @@ fn verify_signature(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
         .and_then(|v| v.strip_prefix("sha256="))
         .and_then(|hex| hex::decode(hex).ok())
         .ok_or_else(|| HttpError::unauthorised("missing or malformed X-Aisle-Signature"))?;
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(ingest.secret.as_bytes())
-        .map_err(|_| HttpError::unauthorised("bad ingest key"))?;
+    verify_hmac(&ingest.secret, body, &signature)
+}
+
+fn ingest_config(state: &AppState) -> Result<std::sync::Arc<crate::state::Ingest>, HttpError> {
+    state.ingest.clone().ok_or_else(|| {
+        HttpError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Busy,
+            "event ingestion is not configured on this relay",
+        )
+    })
+}
+
+/// HMAC-SHA256 of `body` with `secret`, compared in constant time.
+fn verify_hmac(secret: &str, body: &[u8], signature: &[u8]) -> Result<(), HttpError> {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .map_err(|_| HttpError::unauthorised("bad signing key"))?;
     mac.update(body);
-    // Constant-time comparison.
-    mac.verify_slice(&signature)
+    mac.verify_slice(signature)
         .map_err(|_| HttpError::unauthorised("the signature does not match the body"))
 }
 
@@ -445,23 +453,12 @@ async fn shopify_webhook(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, HttpError> {
-    use hmac::Mac;
-    let ingest = state.ingest.clone().ok_or_else(|| {
-        HttpError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Busy,
-            "event ingestion is not configured on this relay",
-        )
-    })?;
+    let ingest = ingest_config(&state)?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let signature = header("x-shopify-hmac-sha256")
         .and_then(|v| STANDARD.decode(v).ok())
         .ok_or_else(|| HttpError::unauthorised("missing or malformed X-Shopify-Hmac-Sha256"))?;
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(ingest.shopify_secret.as_bytes())
-        .map_err(|_| HttpError::unauthorised("bad Shopify secret"))?;
-    mac.update(&body);
-    mac.verify_slice(&signature)
-        .map_err(|_| HttpError::unauthorised("the Shopify signature does not match the body"))?;
+    verify_hmac(&ingest.shopify_secret, &body, &signature)?;
     let topic = header("x-shopify-topic")
         .ok_or_else(|| HttpError::bad_request("missing X-Shopify-Topic"))?;
     let webhook_id = header("x-shopify-webhook-id")

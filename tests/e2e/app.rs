@@ -326,24 +326,7 @@ impl Helper {
     }
 
     async fn wait_synced(&self) -> anyhow::Result<()> {
-        let mut status = self.client.status();
-        let started = Instant::now();
-        loop {
-            {
-                let s = status.borrow_and_update();
-                if s.connection == aisle_core::model::Connection::Online
-                    && s.pending == 0
-                    && s.catch_up.is_none()
-                    && s.last_synced_at.is_some()
-                {
-                    return Ok(());
-                }
-            }
-            if started.elapsed() > Duration::from_secs(60) {
-                bail!("the helper tablet did not sync: {:?}", *status.borrow());
-            }
-            let _ = tokio::time::timeout(Duration::from_millis(200), status.changed()).await;
-        }
+        aisle_tests::wait_synced(&mut self.client.status(), Duration::from_secs(60)).await
     }
 
     fn associate() -> aisle_core::model::AssociateId {

@@ -5,7 +5,7 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use aisle_core::client::{self, Connection, SyncClient, SyncConfig};
+use aisle_core::client::{self, SyncClient, SyncConfig};
 use aisle_core::model::{AssociateId, CustomerId, Identifier, LoyaltyId};
 use aisle_core::{DocId, Store};
 use aisle_tests::{Relay, enrolment_code};
@@ -50,25 +50,9 @@ impl Tablet {
 
     async fn wait_synced(&self) {
         let mut status = self.client.as_ref().unwrap().status();
-        let started = Instant::now();
-        loop {
-            {
-                let s = status.borrow_and_update();
-                if s.connection == Connection::Online
-                    && s.catch_up.is_none()
-                    && s.pending == 0
-                    && s.last_synced_at.is_some()
-                {
-                    return;
-                }
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "did not sync: {:?}",
-                *status.borrow()
-            );
-            let _ = tokio::time::timeout(Duration::from_millis(200), status.changed()).await;
-        }
+        aisle_tests::wait_synced(&mut status, Duration::from_secs(30))
+            .await
+            .unwrap();
     }
 
     fn holds(&self, customer: &CustomerId, loyalty: &str) -> bool {

@@ -4,7 +4,7 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use aisle_core::client::{self, Connection, SyncClient, SyncConfig};
+use aisle_core::client::{self, SyncClient, SyncConfig};
 use aisle_core::model::{CartStatus, CustomerId, Identifier, LoyaltyId, StoreId};
 use aisle_core::{DocId, Store};
 use aisle_tests::{Relay, enrolment_code, ingest_secret, sign_events};
@@ -42,21 +42,9 @@ async fn setup() -> Setup {
         tablet.clone(),
         SyncConfig::new(relay.url(""), enrolment.token),
     );
-    let mut status = client.status();
-    let started = Instant::now();
-    loop {
-        {
-            let s = status.borrow_and_update();
-            if s.connection == Connection::Online
-                && s.catch_up.is_none()
-                && s.last_synced_at.is_some()
-            {
-                break;
-            }
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "first sync");
-        let _ = tokio::time::timeout(Duration::from_millis(200), status.changed()).await;
-    }
+    aisle_tests::wait_synced(&mut client.status(), Duration::from_secs(60))
+        .await
+        .unwrap();
     Setup {
         _dir: dir,
         relay,

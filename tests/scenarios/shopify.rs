@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use aisle_core::Store;
-use aisle_core::client::{self, Connection, SyncClient, SyncConfig};
+use aisle_core::client::{self, SyncClient, SyncConfig};
 use aisle_core::model::{CartStatus, Channel, ConsentPurpose, CustomerId, Identifier};
 use aisle_tests::{Relay, enrolment_code, sign_shopify};
 use std::sync::{Arc, Mutex};
@@ -66,13 +66,9 @@ async fn shopify_webhooks_become_briefing_data_once() {
         tablet.clone(),
         SyncConfig::new(relay.url(""), enrolled.token),
     );
-    let mut status = sync.status();
-    while !{
-        let s = status.borrow_and_update();
-        s.connection == Connection::Online && s.catch_up.is_none() && s.last_synced_at.is_some()
-    } {
-        let _ = tokio::time::timeout(Duration::from_millis(200), status.changed()).await;
-    }
+    aisle_tests::wait_synced(&mut sync.status(), Duration::from_secs(60))
+        .await
+        .unwrap();
 
     let data =
         aisle_core::demo::DemoData::generate(aisle_core::demo::DemoConfig::new(CUSTOMERS, 0));

@@ -199,19 +199,44 @@ pub fn ingest_secret(data_dir: &Path) -> anyhow::Result<String> {
 
 /// `X-Aisle-Signature` for an event batch body.
 pub fn sign_events(secret: &str, body: &[u8]) -> String {
-    use hmac::Mac;
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    format!("sha256={}", hex::encode(hmac_sha256(secret, body)))
 }
 
 /// `X-Shopify-Hmac-Sha256` for a webhook body: base64 of HMAC-SHA256 with the app secret.
 pub fn sign_shopify(secret: &str, body: &[u8]) -> String {
     use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(hmac_sha256(secret, body))
+}
+
+fn hmac_sha256(secret: &str, body: &[u8]) -> Vec<u8> {
     use hmac::Mac;
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(body);
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Waits until a sync client is online, caught up, has nothing waiting and has heard from the
+/// relay; fails with its last status after `timeout`.
+pub async fn wait_synced(
+    status: &mut tokio::sync::watch::Receiver<aisle_core::client::SyncStatus>,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        {
+            let s = status.borrow_and_update();
+            if s.connection == aisle_core::client::Connection::Online
+                && s.catch_up.is_none()
+                && s.pending == 0
+                && s.last_synced_at.is_some()
+            {
+                return Ok(());
+            }
+        }
+        if started.elapsed() > timeout {
+            anyhow::bail!("did not sync: {:?}", *status.borrow());
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(200), status.changed()).await;
+    }
 }

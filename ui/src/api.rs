@@ -302,10 +302,7 @@ pub async fn set_associate(name: &str) -> Result<String, ApiError> {
     invoke("set_associate", &Name { name }).await
 }
 
-/// Money as the shop shows it.
-pub fn money(cents: i64) -> String {
-    format!("£{}.{:02}", cents / 100, (cents % 100).abs())
-}
+pub use aisle_core::model::money;
 
 /// "14:05" or "3 Nov" for a timestamp, in the tablet's time zone.
 pub fn when(at: Millis) -> String {
@@ -327,12 +324,7 @@ pub fn when(at: Millis) -> String {
 
 /// "3 h", "2 days": how long ago.
 pub fn age(at: Millis) -> String {
-    let minutes = (now() - at).max(0) / 60_000;
-    match minutes {
-        0..=59 => format!("{minutes} min"),
-        60..=2879 => format!("{} h", minutes / 60),
-        _ => format!("{} days", minutes / 1440),
-    }
+    aisle_core::model::ago(now() - at)
 }
 
 /// Words for an error an associate can act on, by its code.

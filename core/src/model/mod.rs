@@ -10,6 +10,7 @@ mod ids;
 mod inventory;
 mod stats;
 mod sync;
+mod words;
 
 pub use catalog::*;
 pub use customer::*;
@@ -19,6 +20,7 @@ pub use ids::*;
 pub use inventory::*;
 pub use stats::*;
 pub use sync::*;
+pub use words::{ago, money};
 
 /// Milliseconds since the Unix epoch, UTC. Every timestamp in Aisle uses it.
 pub type Millis = i64;

@@ -9,7 +9,7 @@ use crate::error::{CoreError, Result};
 use crate::model::{
     AssociateId, AssociateSales, Briefing, CheckIn, ConflictLine, CustomerId, DayKpis,
     FloorOverview, HoldLine, LowStock, Millis, ProductSku, ProductSummary, StoreId, StoreKpis,
-    Suggestion, SuggestionKind, VariantSku, VisitSource,
+    Suggestion, SuggestionKind, VariantSku, VisitSource, ago, money,
 };
 use crate::store::Store;
 
@@ -510,17 +510,4 @@ fn suggest(
     }
     out.truncate(MAX_SUGGESTIONS);
     out
-}
-
-fn ago(ms: Millis) -> String {
-    let minutes = ms.max(0) / 60_000;
-    match minutes {
-        0..=59 => format!("{minutes} min"),
-        60..=2_879 => format!("{} h", minutes / 60),
-        _ => format!("{} days", minutes / 1_440),
-    }
-}
-
-fn money(cents: i64) -> String {
-    format!("£{}.{:02}", cents / 100, (cents % 100).abs())
 }

@@ -315,56 +315,29 @@ fn StockHere(
     if available > 0 {
         return view! { <span class="stock ok" data-testid="stock-here">{format!("{available} here")}</span> }.into_any();
     }
+    view! { <Elsewhere product=product variant=variant.to_string() here=here/> }.into_any()
+}
+
+/// Which other stores have a variant (or, without one, any size of the product), from the
+/// relay when online.
+#[component]
+fn Elsewhere(
+    product: ProductSku,
+    #[prop(optional)] variant: Option<String>,
+    here: String,
+) -> impl IntoView {
     let nearby = LocalResource::new(move || {
         let product = product.to_string();
         async move { api::nearby_stock(&product).await }
     });
-    let variant = variant.to_string();
     view! {
         <span class="stock none" data-testid="not-here">
             "None here · "
             <Suspense fallback=|| "looking…">
                 {move || {
                     let (variant, here) = (variant.clone(), here.clone());
-                    nearby
-                        .get()
-                        .map(move |r| match r {
-                            Ok(stores) => where_else(&stores, &variant, &here),
-                            Err(_) => "other stores need a connection".to_string(),
-                        })
-                }}
-            </Suspense>
-        </span>
-    }
-    .into_any()
-}
-
-/// Which other stores have any size of a product (from the relay when online).
-#[component]
-fn Elsewhere(product: ProductSku, here: String) -> impl IntoView {
-    let nearby = LocalResource::new(move || {
-        let product = product.to_string();
-        async move { api::nearby_stock(&product).await }
-    });
-    view! {
-        <span class="stock none" data-testid="not-here">
-            "None here · "
-            <Suspense fallback=|| "looking…">
-                {move || {
-                    let here = here.clone();
                     nearby.get().map(move |r| match r {
-                        Ok(stores) => {
-                            let found: Vec<String> = stores
-                                .iter()
-                                .filter(|s| s.store.as_str() != here)
-                                .filter_map(|s| {
-                                    let n: i64 = s.available.values().sum();
-                                    (n > 0).then(|| format!("{} {n} ({:.0} km)", s.store_name, s.distance_km))
-                                })
-                                .take(2)
-                                .collect();
-                            if found.is_empty() { "none in other stores".to_string() } else { found.join(", ") }
-                        }
+                        Ok(stores) => where_else(&stores, variant.as_deref(), &here),
                         Err(_) => "other stores need a connection".to_string(),
                     })
                 }}
@@ -373,12 +346,15 @@ fn Elsewhere(product: ProductSku, here: String) -> impl IntoView {
     }
 }
 
-fn where_else(stores: &[StoreStock], variant: &str, here: &str) -> String {
+fn where_else(stores: &[StoreStock], variant: Option<&str>, here: &str) -> String {
     let found: Vec<String> = stores
         .iter()
         .filter(|s| s.store.as_str() != here)
         .filter_map(|s| {
-            let n = *s.available.get(variant)?;
+            let n: i64 = match variant {
+                Some(v) => *s.available.get(v)?,
+                None => s.available.values().sum(),
+            };
             (n > 0).then(|| format!("{} {n} ({:.0} km)", s.store_name, s.distance_km))
         })
         .take(2)
