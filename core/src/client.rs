@@ -773,6 +773,7 @@ pub async fn fetch_customer(
         Identifier::Nfc(uid) => ("nfc", uid.to_string()),
         Identifier::Email(e) => ("email", e.clone()),
         Identifier::Phone(p) => ("phone", p.clone()),
+        Identifier::Shop(s) => ("shop", s.clone()),
     };
     let url = reqwest::Url::parse_with_params(
         &format!(

@@ -717,15 +717,38 @@ impl DemoData {
             Vec::new()
         };
 
+        // Things that go together are bought together (boots with socks, a jumper with the
+        // jeans): a separate stream, so adding them leaves the rest of the customer unchanged.
+        let mut basket_rng = ChaCha8Rng::seed_from_u64(
+            self.config.seed ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+        );
         let purchases = (0..rng.random_range(0..=12))
             .map(|n| {
                 let online = rng.random_bool(0.45);
-                let lines = (0..rng.random_range(1..=3))
+                let mut lines = (0..rng.random_range(1..=3))
                     .filter_map(|_| {
                         let spec = favourite_categories.choose(&mut rng).copied()?;
                         let product = products_in(spec.category).choose(&mut rng).copied()?;
-                        Some((variant_for(product, &mut rng), 1))
+                        Some((product, variant_for(product, &mut rng)))
                     })
+                    .collect::<Vec<_>>();
+                let anchors: Vec<&Product> = lines.iter().map(|(p, _)| *p).collect();
+                for anchor in anchors {
+                    if !basket_rng.random_bool(0.5) {
+                        continue;
+                    }
+                    let Some(sku) = anchor.complements.choose(&mut basket_rng) else {
+                        continue;
+                    };
+                    if let Some(companion) = self.products.iter().find(|p| &p.sku == sku)
+                        && !lines.iter().any(|(p, _)| p.sku == companion.sku)
+                    {
+                        lines.push((companion, variant_for(companion, &mut basket_rng)));
+                    }
+                }
+                let lines = lines
+                    .into_iter()
+                    .map(|(_, variant)| (variant, 1))
                     .collect::<Vec<_>>();
                 PurchaseImport {
                     id: format!("order-{index}-{n}"),
@@ -830,7 +853,40 @@ impl DemoData {
             purchases,
             visits,
             notes,
+            shop_customer_id: None,
         }
+    }
+
+    /// Every purchase and online cart of every demo customer as its set of products, with the
+    /// customer's index: the baskets recommendations are counted and evaluated on.
+    pub fn baskets(&self) -> Vec<(usize, BTreeSet<ProductSku>)> {
+        let product_of: BTreeMap<&VariantSku, &ProductSku> = self
+            .products
+            .iter()
+            .flat_map(|p| p.variants.iter().map(move |v| (&v.sku, &p.sku)))
+            .collect();
+        let mut out = Vec::new();
+        for (index, record) in self.customers().enumerate() {
+            let to_basket = |variants: Vec<&VariantSku>| -> BTreeSet<ProductSku> {
+                variants
+                    .into_iter()
+                    .filter_map(|v| product_of.get(v).map(|p| (*p).clone()))
+                    .collect()
+            };
+            for purchase in &record.purchases {
+                out.push((
+                    index,
+                    to_basket(purchase.lines.iter().map(|(v, _)| v).collect()),
+                ));
+            }
+            if let Some(cart) = &record.online_cart {
+                out.push((
+                    index,
+                    to_basket(cart.lines.iter().map(|l| &l.variant).collect()),
+                ));
+            }
+        }
+        out
     }
 
     /// Every customer, generated lazily.

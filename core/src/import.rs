@@ -83,6 +83,9 @@ pub struct CustomerImport {
     pub visits: Vec<Visit>,
     #[serde(default)]
     pub notes: Vec<Note>,
+    /// The web shop's id for the customer.
+    #[serde(default)]
+    pub shop_customer_id: Option<String>,
 }
 
 impl CustomerImport {
@@ -101,6 +104,7 @@ impl CustomerImport {
             purchases: Vec::new(),
             visits: Vec::new(),
             notes: Vec::new(),
+            shop_customer_id: None,
         }
     }
 }
@@ -247,6 +251,7 @@ pub(crate) fn build_customer(
         purchases,
         visits,
         notes,
+        shop_customer_id,
     } = record;
     let name = validate::check_text("name", &new.name, MAX_SHORT_TEXT_CHARS)?;
     let email = new
@@ -280,6 +285,12 @@ pub(crate) fn build_customer(
     if let Some(phone) = &phone {
         taken.claim("phone", phone)?;
     }
+    let shop_customer_id = shop_customer_id
+        .map(|s| validate::check_text("shop_customer_id", &s, 64))
+        .transpose()?;
+    if let Some(shop) = &shop_customer_id {
+        taken.claim("shop", shop)?;
+    }
     let mut doc = CustomerDoc::new(
         id,
         Identity {
@@ -292,6 +303,7 @@ pub(crate) fn build_customer(
             joined_at,
         },
     );
+    doc.shop_customer_id = shop_customer_id;
     doc.consent = new
         .consent
         .into_iter()
@@ -484,7 +496,11 @@ impl Store {
 
     /// Creates one customer with no history. The loyalty id, email and phone must be free.
     pub fn create_customer(&mut self, new: NewCustomer) -> Result<CustomerId> {
-        let record = CustomerImport::new(new, self.now());
+        self.create_customer_with(CustomerImport::new(new, self.now()))
+    }
+
+    /// Creates one customer from a full record (a web sign-up with the shop's id).
+    pub fn create_customer_with(&mut self, record: CustomerImport) -> Result<CustomerId> {
         let mut ids = self
             .import_customers([record], |_| {})
             .map_err(|e| match e {

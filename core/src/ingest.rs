@@ -20,7 +20,8 @@ use crate::validate;
 pub const MAX_EVENTS: usize = 500;
 
 /// Who an event is about. Any one identifier that resolves is enough; the loyalty id wins,
-/// then email, then phone.
+/// then the shop's customer id, then email, then phone. When they resolve to two different
+/// profiles, those are the same person: the others are merged into the first.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventCustomer {
@@ -30,6 +31,9 @@ pub struct EventCustomer {
     pub email: Option<String>,
     #[serde(default)]
     pub phone: Option<String>,
+    /// The web shop's own customer id.
+    #[serde(default)]
+    pub shop_customer_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +130,9 @@ pub struct IngestOutcome {
     pub duplicates: usize,
     /// Customers created by `customer_upserted`.
     pub created: usize,
+    /// Duplicate profiles merged because one event's identifiers named both.
+    #[serde(default)]
+    pub merged: usize,
 }
 
 /// A batch refused before anything was written.
@@ -155,6 +162,7 @@ impl Store {
             }));
         }
         let mut seen_in_batch = std::collections::HashSet::new();
+        let mut created_in_batch: Vec<&EventCustomer> = Vec::new();
         let mut plan = Vec::with_capacity(batch.events.len());
         for (index, event) in batch.events.iter().enumerate() {
             let reject = |reason: String| {
@@ -167,16 +175,33 @@ impl Store {
             validate::check_token("id", &event.id, 128).map_err(|e| reject(e.to_string()))?;
             let duplicate =
                 !seen_in_batch.insert(event.id.as_str()) || self.event_seen(&event.id)?;
-            let customer = self.check_event(event).map_err(|e| reject(e.to_string()))?;
-            plan.push((event, customer, duplicate));
+            let (customer, same_person) = self
+                .check_event(event, &created_in_batch)
+                .map_err(|e| reject(e.to_string()))?;
+            if customer.is_none() {
+                // A customer this batch creates: later events may name them.
+                created_in_batch.push(&event.customer);
+            }
+            plan.push((event, customer, same_person, duplicate));
         }
 
         let mut outcome = IngestOutcome::default();
-        for (event, customer, duplicate) in plan {
+        for (event, customer, same_person, duplicate) in plan {
             if duplicate {
                 outcome.duplicates += 1;
                 continue;
             }
+            // Merges commit on their own, before the event: a retry after a crash between
+            // the two finds the profiles already one, and folding again changes nothing.
+            if let Some(survivor) = &customer {
+                for other in &same_person {
+                    if &self.current_id(other)? != survivor {
+                        self.merge_customers(survivor, other)?;
+                        outcome.merged += 1;
+                    }
+                }
+            }
+            let customer = customer.map(|c| self.current_id(&c)).transpose()?;
             self.mark_next_commit(&event.id);
             let applied = self.apply_event(event, customer);
             self.clear_marks();
@@ -188,6 +213,22 @@ impl Store {
         Ok(outcome)
     }
 
+    /// Records the shop's id on a customer found another way. Returns whether it changed.
+    fn learn_shop_id(&mut self, id: &CustomerId, who: &EventCustomer) -> Result<bool> {
+        let Some(shop) = &who.shop_customer_id else {
+            return Ok(false);
+        };
+        let shop = validate::check_text("shop_customer_id", shop, 64)?;
+        if self.customer(id)?.shop_customer_id.as_deref() == Some(shop.as_str()) {
+            return Ok(false);
+        }
+        self.update_customer(id, |c| {
+            c.shop_customer_id = Some(shop);
+            Ok(())
+        })?;
+        Ok(true)
+    }
+
     fn event_seen(&self, id: &str) -> Result<bool> {
         Ok(self
             .conn()
@@ -195,11 +236,19 @@ impl Store {
             .exists([id])?)
     }
 
-    /// The customer an event's identifiers resolve to, if any.
-    fn resolve(&self, who: &EventCustomer) -> Result<Option<CustomerId>> {
+    /// The profiles an event's identifiers resolve to, strongest identifier first, without
+    /// repeats: the first is the customer, any others are the same person found twice.
+    fn resolve(&self, who: &EventCustomer) -> Result<Vec<CustomerId>> {
         let mut identifiers = Vec::new();
         if let Some(loyalty) = &who.loyalty_id {
             identifiers.push(Identifier::Loyalty(LoyaltyId::parse(loyalty)?));
+        }
+        if let Some(shop) = &who.shop_customer_id {
+            identifiers.push(Identifier::Shop(validate::check_text(
+                "shop_customer_id",
+                shop,
+                64,
+            )?));
         }
         if let Some(email) = &who.email {
             identifiers.push(Identifier::Email(email.clone()));
@@ -210,22 +259,29 @@ impl Store {
         if identifiers.is_empty() {
             return Err(CoreError::invalid(
                 "customer",
-                "give a loyalty_id, email or phone",
+                "give a loyalty_id, shop_customer_id, email or phone",
             ));
         }
+        let mut found: Vec<CustomerId> = Vec::new();
         for identifier in &identifiers {
             match self.identify(identifier) {
-                Ok(id) => return Ok(Some(id)),
-                Err(CoreError::NotFound { .. }) => {}
+                Ok(id) if !found.contains(&id) => found.push(id),
+                Ok(_) | Err(CoreError::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(None)
+        Ok(found)
     }
 
     /// Checks an event against the catalog and the customers without writing anything.
-    fn check_event(&self, event: &Event) -> Result<Option<CustomerId>> {
-        let customer = self.resolve(&event.customer)?;
+    fn check_event(
+        &self,
+        event: &Event,
+        created_in_batch: &[&EventCustomer],
+    ) -> Result<(Option<CustomerId>, Vec<CustomerId>)> {
+        let mut found = self.resolve(&event.customer)?.into_iter();
+        let customer = found.next();
+        let same_person: Vec<CustomerId> = found.collect();
         let lines_ok = |lines: &[EventLine]| -> Result<()> {
             if lines.len() > validate::MAX_LINES {
                 return Err(CoreError::invalid("lines", "too many lines"));
@@ -282,12 +338,20 @@ impl Store {
                         ));
                     }
                 }
-                return Ok(customer);
+                return Ok((customer, same_person));
             }
         }
-        customer
-            .map(Some)
-            .ok_or_else(|| CoreError::not_found("customer for event", &event.id))
+        match customer {
+            Some(customer) => Ok((Some(customer), same_person)),
+            // Resolved when applied, after the event that creates them.
+            None if created_in_batch
+                .iter()
+                .any(|c| same_identifier(c, &event.customer)) =>
+            {
+                Ok((None, same_person))
+            }
+            None => Err(CoreError::not_found("customer for event", &event.id)),
+        }
     }
 
     /// Applies one checked event. Returns whether it created a customer.
@@ -302,7 +366,13 @@ impl Store {
         let id = match (&event.kind, customer) {
             (EventKind::CustomerUpserted { .. }, None) => None,
             (_, Some(id)) => Some(id),
-            (_, None) => return Err(CoreError::not_found("customer for event", &event.id)),
+            // Created earlier in this batch.
+            (_, None) => Some(
+                self.resolve(&event.customer)?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| CoreError::not_found("customer for event", &event.id))?,
+            ),
         };
         match (&event.kind, id) {
             (EventKind::ProductViewed { product, size }, Some(id)) => {
@@ -387,7 +457,7 @@ impl Store {
                 };
                 match id {
                     Some(id) => {
-                        let mut changed = false;
+                        let mut changed = self.learn_shop_id(&id, &event.customer)?;
                         for (purpose, value) in [
                             (
                                 ConsentPurpose::InStorePersonalisation,
@@ -418,15 +488,20 @@ impl Store {
                             .as_deref()
                             .or(new_loyalty_id.as_deref())
                             .ok_or_else(|| CoreError::invalid("customer", "needs a loyalty_id"))?;
-                        self.create_customer(NewCustomer {
-                            loyalty_id: LoyaltyId::parse(loyalty)?,
-                            name: name.clone(),
-                            email: event.customer.email.clone(),
-                            phone: event.customer.phone.clone(),
-                            home_store: home_store.clone(),
-                            tier: Tier::Member,
-                            consent: consents,
-                        })?;
+                        let mut record = crate::import::CustomerImport::new(
+                            NewCustomer {
+                                loyalty_id: LoyaltyId::parse(loyalty)?,
+                                name: name.clone(),
+                                email: event.customer.email.clone(),
+                                phone: event.customer.phone.clone(),
+                                home_store: home_store.clone(),
+                                tier: Tier::Member,
+                                consent: consents,
+                            },
+                            now,
+                        );
+                        record.shop_customer_id = event.customer.shop_customer_id.clone();
+                        self.create_customer_with(record)?;
                         return Ok(true);
                     }
                 }
@@ -435,6 +510,20 @@ impl Store {
         }
         Ok(false)
     }
+}
+
+/// Whether two events' customers share an identifier (emails compared normalised).
+fn same_identifier(a: &EventCustomer, b: &EventCustomer) -> bool {
+    let email = |c: &EventCustomer| {
+        c.email
+            .as_deref()
+            .and_then(|e| validate::normalize_email(e).ok())
+    };
+    let same = |x: &Option<String>, y: &Option<String>| x.is_some() && x == y;
+    same(&a.loyalty_id, &b.loyalty_id)
+        || same(&a.shop_customer_id, &b.shop_customer_id)
+        || same(&email(a), &email(b))
+        || same(&a.phone, &b.phone)
 }
 
 /// Why a batch was not applied.

@@ -25,6 +25,8 @@ mod ops;
 #[cfg(feature = "store")]
 pub mod protocol;
 #[cfg(feature = "store")]
+pub mod recommend;
+#[cfg(feature = "store")]
 pub mod replicate;
 #[cfg(feature = "store")]
 mod store;
@@ -42,6 +44,6 @@ pub use doc::DocId;
 #[cfg(feature = "store")]
 pub use error::{CoreError, Result};
 #[cfg(feature = "store")]
-pub use ops::{HoldRequest, SaleRequest};
+pub use ops::{HoldRequest, PublishedRecommendations, SaleRequest};
 #[cfg(feature = "store")]
 pub use store::{Committed, Store, StoreOptions};

@@ -34,6 +34,7 @@ fn what_to_do_for_demo_customers() {
     ]}))
     .unwrap();
     store.ingest(&batch).unwrap();
+    store.publish_recommendations().unwrap();
 
     let mut golden = String::new();
     let mut shown = 0;
@@ -57,6 +58,24 @@ fn what_to_do_for_demo_customers() {
         ));
         for s in &briefing.suggestions {
             golden.push_str(&format!("- [{:?}] {}\n", s.kind, s.text));
+        }
+        let sizes: Vec<String> = briefing
+            .likely_sizes
+            .iter()
+            .map(|l| format!("{} {} ({:?})", l.category.label(), l.size, l.basis))
+            .collect();
+        golden.push_str(&format!("Sizes: {}\n", sizes.join(", ")));
+        for r in &briefing.recommendations {
+            golden.push_str(&format!(
+                "Also show: {} ({} here{}), goes with the {}\n",
+                r.product.name,
+                r.available,
+                r.size
+                    .as_ref()
+                    .map(|s| format!(" in {s}"))
+                    .unwrap_or_default(),
+                r.because_name
+            ));
         }
         golden.push('\n');
     }

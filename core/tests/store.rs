@@ -7,7 +7,8 @@ mod common;
 
 use aisle_core::model::{
     AssociateId, CartStatus, Channel, ConsentPurpose, ConsentSource, ErrorCode, Identifier,
-    LoyaltyId, NewCustomer, NfcUid, ProductSku, StoreId, Tier, VariantSku, VisitSource,
+    LoyaltyId, NewCustomer, NfcUid, ProductSku, StockAlertReason, StoreId, Tier, VariantSku,
+    VisitSource,
 };
 use aisle_core::{CoreError, DocId, HoldRequest, SaleRequest};
 use common::*;
@@ -376,8 +377,8 @@ fn floor_overview_and_kpis_follow_visits_holds_and_sales() {
         .expect("a two-hour hold expires today");
     assert_eq!(line.customer_name, data.customer(3).customer.name);
     assert!(
-        overview.low_stock.is_empty(),
-        "nothing sold yet, so nothing is running out"
+        overview.stock_alerts.iter().all(|a| a.variant != variant),
+        "plenty left and not selling yet, so not running out"
     );
 
     let receipt = store
@@ -403,19 +404,66 @@ fn floor_overview_and_kpis_follow_visits_holds_and_sales() {
         .unwrap();
     let profile = store.customer(&customer).unwrap();
     assert_eq!(profile.online_cart().unwrap().status, CartStatus::Converted);
+    // Two sold today after weeks of none: about 0.19 a day (half-life a week), so one left
+    // lasts about five days and is on the Floor's one-week list.
     let left = store.on_hand(&here, &variant).unwrap();
-    if left > 2 {
-        store
-            .adjust_stock(&here, &variant, 2 - left, "recount", &associate())
-            .unwrap();
-    }
+    store
+        .adjust_stock(&here, &variant, 1 - left, "recount", &associate())
+        .unwrap();
     let overview = store
         .floor_overview(&here, day_start, day_start + day)
         .unwrap();
-    let running_out = &overview.low_stock[0];
-    assert_eq!(running_out.variant, variant, "the only variant sold");
-    assert!(running_out.on_hand <= 2);
-    assert_eq!(overview.low_stock_total, 1);
+    let running_out = overview
+        .stock_alerts
+        .iter()
+        .find(|a| a.variant == variant)
+        .expect("the variant sold today is running out");
+    assert_eq!(running_out.reason, StockAlertReason::RunningOut);
+    assert_eq!(running_out.available, 1);
+    assert!(
+        (running_out.per_day - 0.189).abs() < 0.01,
+        "{running_out:?}"
+    );
+    let cover = running_out.days_of_cover.unwrap();
+    assert!((5.0..6.0).contains(&cover), "{cover}");
+    // With three left it lasts about sixteen days: off the week's list, on a month's.
+    store
+        .adjust_stock(&here, &variant, 2, "delivery", &associate())
+        .unwrap();
+    let (week, _) = store.stock_alerts(&here, 7, 100).unwrap();
+    assert!(week.iter().all(|a| a.variant != variant));
+    let (month, _) = store.stock_alerts(&here, 30, 100).unwrap();
+    assert!(month.iter().any(|a| a.variant == variant));
+
+    // Out of stock while a customer of this store has it in their cart: first on the list.
+    let wanting = (0..20)
+        .map(|i| data.customer(i))
+        .find(|c| {
+            c.customer.home_store == here
+                && c.customer.loyalty_id != data.customer(3).customer.loyalty_id
+        })
+        .expect("another customer of this store");
+    let wanting = store
+        .identify(&Identifier::Loyalty(wanting.customer.loyalty_id.clone()))
+        .unwrap();
+    store
+        .set_online_cart(
+            &wanting,
+            vec![("web-9".into(), variant.clone(), 2)],
+            CartStatus::Abandoned,
+            Channel::Web,
+        )
+        .unwrap();
+    store
+        .adjust_stock(&here, &variant, -3, "damaged", &associate())
+        .unwrap();
+    let overview = store
+        .floor_overview(&here, day_start, day_start + day)
+        .unwrap();
+    let first = &overview.stock_alerts[0];
+    assert_eq!(first.variant, variant);
+    assert_eq!(first.reason, StockAlertReason::OutWithDemand);
+    assert_eq!((first.available, first.in_carts), (0, 2));
 
     let kpis = store.store_kpis(&here, day_start - day, 2).unwrap();
     assert_eq!(kpis.days.len(), 2);
@@ -643,7 +691,7 @@ fn documents_survive_compaction_and_reopening() {
 }
 
 #[test]
-fn a_version_1_database_gains_visit_and_sale_rows_on_opening() {
+fn a_version_1_database_gains_visit_sale_and_basket_rows_on_opening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.sqlite3");
     let here = store_id("MAN-AR");
@@ -675,7 +723,8 @@ fn a_version_1_database_gains_visit_and_sale_rows_on_opening() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
         "DROP TABLE visits; DROP TABLE sales; DROP TABLE sale_lines; DROP TABLE ingested_events;
-         DROP TABLE erasures;
+         DROP TABLE erasures; DROP TABLE customer_lines; DROP TABLE customer_merges;
+         DROP TABLE related_products;
          PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -693,5 +742,9 @@ fn a_version_1_database_gains_visit_and_sale_rows_on_opening() {
     );
     let kpis = store.store_kpis(&here, day_start, 1).unwrap();
     assert_eq!(kpis.days[0].sales, 1);
+    assert!(
+        !store.baskets().unwrap().is_empty(),
+        "purchase lines are rows again"
+    );
     assert_eq!(store.check_projections().unwrap(), Vec::<String>::new());
 }

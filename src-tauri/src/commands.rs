@@ -8,7 +8,7 @@ use aisle_core::client::{self, SyncConfig, SyncError, SyncStatus};
 use aisle_core::model::{
     ApiError, AssociateId, Briefing, ConflictLine, CustomerId, CustomerProfile, CustomerSummary,
     DeviceHealth, ErrorCode, FloorOverview, Millis, ProductSku, ProductSummary, Role, SaleReceipt,
-    StockGrid, StoreId, StoreKpis, StoreStats, StoreStock, VariantSku, VisitSource,
+    StockAlerts, StockGrid, StoreId, StoreKpis, StoreStats, StoreStock, VariantSku, VisitSource,
 };
 use aisle_core::{CoreError, HoldRequest, SaleRequest, Store};
 
@@ -466,6 +466,22 @@ pub async fn store_kpis(app: AppHandle, from: Millis, days: u32) -> Result<Store
     with_store(app, move |s| s.store_kpis(&store, from, days)).await
 }
 
+/// Variants running out within `horizon_days` at their rate of sale, or out while customers
+/// have them in carts.
+#[tauri::command]
+pub async fn stock_alerts(app: AppHandle, horizon_days: u32) -> Result<StockAlerts, ApiError> {
+    require_manager(&app)?;
+    if !(1..=90).contains(&horizon_days) {
+        return Err(invalid("the horizon is 1 to 90 days"));
+    }
+    let store = home_store(&app)?;
+    with_store(app, move |s| {
+        let (alerts, total) = s.stock_alerts(&store, horizon_days, 100)?;
+        Ok(StockAlerts { alerts, total })
+    })
+    .await
+}
+
 /// The store's tablets with when each last synced (from the relay).
 #[tauri::command]
 pub async fn store_devices(app: AppHandle) -> Result<Vec<DeviceHealth>, ApiError> {
@@ -484,6 +500,13 @@ pub async fn erase_customer(app: AppHandle, id: String) -> Result<(), ApiError> 
     client::erase_customer(&config, &id)
         .await
         .map_err(relay_failure)?;
-    // Purge here at once rather than waiting for the relay's notice.
-    with_store_mut(app, move |s| s.drop_doc(&aisle_core::DocId::Customer(id))).await
+    // Purge here at once rather than waiting for the relay's notice; duplicates merged into
+    // the customer go with them.
+    with_store_mut(app, move |s| {
+        for profile in s.same_person(&id)? {
+            s.drop_doc(&aisle_core::DocId::Customer(profile))?;
+        }
+        Ok(())
+    })
+    .await
 }

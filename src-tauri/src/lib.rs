@@ -72,6 +72,7 @@ pub fn run() {
             commands::conflicts,
             commands::resolve_conflict,
             commands::store_kpis,
+            commands::stock_alerts,
             commands::store_devices,
             commands::erase_customer,
         ])

@@ -55,6 +55,9 @@ pub struct ServeArgs {
     /// Home store of customers first seen through Shopify's `customers/create`.
     #[arg(long, global = true, env = "AISLE_RELAY_SHOPIFY_HOME_STORE")]
     pub shopify_home_store: Option<String>,
+    /// Seconds between recounts of the related-products recommendations (also run at start).
+    #[arg(long, global = true, env = "AISLE_RELAY_RECOMMEND_EVERY")]
+    pub recommend_every: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +116,7 @@ pub struct Config {
     /// `<data-dir>/admin-token` on first start.
     pub admin_token: Option<String>,
     pub shopify_home_store: Option<String>,
+    pub recommend_every: std::time::Duration,
 }
 
 impl Config {
@@ -146,6 +150,9 @@ impl Config {
                 .ok()
                 .or(file.admin_token),
             shopify_home_store: serve.shopify_home_store.clone(),
+            recommend_every: std::time::Duration::from_secs(
+                serve.recommend_every.unwrap_or(3_600).max(1),
+            ),
         })
     }
 }

@@ -222,6 +222,7 @@ struct LookupQuery {
     nfc: Option<String>,
     email: Option<String>,
     phone: Option<String>,
+    shop: Option<String>,
     id: Option<String>,
 }
 
@@ -251,6 +252,8 @@ async fn lookup_customer(
         ))
     } else if let Some(e) = query.email {
         Some(Identifier::Email(e))
+    } else if let Some(shop) = query.shop {
+        Some(Identifier::Shop(shop))
     } else {
         query.phone.map(Identifier::Phone)
     };
@@ -350,6 +353,8 @@ async fn store_devices(
 #[derive(Serialize)]
 struct Erased {
     erased: String,
+    /// Duplicate profiles of the same person merged into it, erased with it.
+    also_erased: Vec<String>,
 }
 
 /// A customer's right to erasure: the relay deletes their document and every tablet that holds
@@ -374,25 +379,43 @@ async fn erase_customer(
         }
         Some(device)
     };
-    let scope = state
-        .with_storage(move |s| -> Result<String, aisle_core::CoreError> {
-            let store = s.documents();
-            if let Some(manager) = &manager {
-                let home = store.customer(&customer)?.identity.home_store;
-                if home != manager.store {
-                    return Err(aisle_core::CoreError::invalid(
-                        "customer",
-                        "belongs to another store; its manager or the admin erases it",
-                    ));
+    // The person, not one profile: duplicates merged into them are erased with them.
+    let erased = state
+        .with_storage(
+            move |s| -> Result<Vec<(String, String)>, aisle_core::CoreError> {
+                let store = s.documents();
+                if let Some(manager) = &manager {
+                    let home = store.customer(&customer)?.identity.home_store;
+                    if home != manager.store {
+                        return Err(aisle_core::CoreError::invalid(
+                            "customer",
+                            "belongs to another store; its manager or the admin erases it",
+                        ));
+                    }
                 }
-            }
-            store.erase_doc(&DocId::Customer(customer))
-        })
+                let mut erased = Vec::new();
+                for id in store.same_person(&customer)? {
+                    let doc = DocId::Customer(id);
+                    match store.erase_doc(&doc) {
+                        Ok(scope) => erased.push((doc.to_string(), scope)),
+                        // Erased on its own before: nothing left of it.
+                        Err(aisle_core::CoreError::NotFound { .. }) if !erased.is_empty() => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(erased)
+            },
+        )
         .await??;
-    state.hub.erase(&doc.to_string(), &scope);
-    tracing::info!(doc = %doc, "customer erased");
+    for (doc, scope) in &erased {
+        state.hub.erase(doc, scope);
+        tracing::info!(doc = %doc, "customer erased");
+    }
     Ok(Json(Erased {
-        erased: doc.to_string(),
+        erased: erased
+            .first()
+            .map_or_else(|| doc.to_string(), |(d, _)| d.clone()),
+        also_erased: erased.iter().skip(1).map(|(d, _)| d.clone()).collect(),
     }))
 }
 

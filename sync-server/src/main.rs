@@ -49,7 +49,8 @@ fn serve(config: Config) -> anyhow::Result<()> {
     if config.demo {
         seed_demo(&mut storage, config.demo_customers)?;
     }
-    // Demo data committed before serving needs no fan-out.
+    publish_recommendations(&mut storage)?;
+    // Demo data and recommendations committed before serving need no fan-out.
     storage.take_committed();
     let admin_token = admin::admin_token(&config)?;
     let ingest = state::Ingest {
@@ -75,6 +76,10 @@ async fn run(config: Config, state: state::AppState) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout();
     writeln!(stdout, "aisle-relay listening on http://{addr}")?;
     stdout.flush()?;
+    tokio::spawn(recount_recommendations(
+        state.clone(),
+        config.recommend_every,
+    ));
     let stopping = state.shutdown.clone();
     axum::serve(listener, http::router(state.clone()))
         .with_graceful_shutdown(async move {
@@ -87,6 +92,50 @@ async fn run(config: Config, state: state::AppState) -> anyhow::Result<()> {
     drop(state.storage_blocking());
     info!("relay stopped");
     Ok(())
+}
+
+fn publish_recommendations(storage: &mut SqliteStorage) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let published = storage
+        .documents()
+        .publish_recommendations()
+        .context("counting recommendations")?;
+    info!(
+        baskets = published.baskets,
+        products = published.products,
+        changed = published.changed,
+        ms = started.elapsed().as_millis() as u64,
+        "recommendations counted"
+    );
+    Ok(())
+}
+
+/// Recounts what is bought together on a schedule and sends any change to connected devices.
+async fn recount_recommendations(state: state::AppState, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let counted = state
+            .with_storage(|s| {
+                let published = s.documents().publish_recommendations();
+                (published, s.take_committed())
+            })
+            .await;
+        match counted {
+            Ok((Ok(published), commits)) => {
+                state.hub.publish(None, commits);
+                info!(
+                    baskets = published.baskets,
+                    changed = published.changed,
+                    "recommendations recounted"
+                );
+            }
+            Ok((Err(e), _)) => tracing::warn!(error = %e, "recounting recommendations failed"),
+            Err(e) => tracing::warn!(error = %e.message, "recounting recommendations failed"),
+        }
+    }
 }
 
 fn seed_demo(storage: &mut SqliteStorage, customers: usize) -> anyhow::Result<()> {

@@ -66,6 +66,9 @@ fn who(email: Option<String>, phone: Option<String>, customer: Option<&Customer>
         loyalty_id: None,
         email: email.or_else(|| customer.and_then(|c| c.email.clone())),
         phone: phone.or_else(|| customer.and_then(|c| c.phone.clone())),
+        shop_customer_id: customer
+            .and_then(|c| c.id)
+            .map(|id| format!("shopify:{id}")),
     }
 }
 
@@ -154,6 +157,7 @@ pub fn map(
                 loyalty_id: None,
                 email: c.email.clone(),
                 phone: c.phone.clone(),
+                shop_customer_id: c.id.map(|id| format!("shopify:{id}")),
             };
             let marketing_email = c
                 .email_marketing_consent

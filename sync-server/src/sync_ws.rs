@@ -558,6 +558,15 @@ fn push_blocking(
             });
         }
     }
+    // A tablet that had not heard of a merge wrote to the duplicate (a note taken offline):
+    // fold it into the survivor so it is not lost there.
+    for (doc, _) in acks.iter().chain(need.iter()).map(|d| (&d.doc, ())) {
+        if let Ok(DocId::Customer(id)) = doc.parse::<DocId>() {
+            s.documents()
+                .carry_merged(&id)
+                .map_err(|e| internal(e.to_api()))?;
+        }
+    }
     debug!(acks = acks.len(), need = need.len(), "push applied");
     Ok((acks, need, s.take_committed(), gone))
 }

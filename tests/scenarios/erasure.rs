@@ -5,56 +5,18 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use aisle_core::client::{self, SyncClient, SyncConfig};
+use aisle_core::DocId;
 use aisle_core::model::{AssociateId, CustomerId, Identifier, LoyaltyId};
-use aisle_core::{DocId, Store};
-use aisle_tests::{Relay, enrolment_code};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use aisle_tests::{Relay, Tablet};
 use std::time::{Duration, Instant};
 
-struct Tablet {
-    store: Arc<Mutex<Store>>,
-    config: SyncConfig,
-    client: Option<SyncClient>,
+/// Checks on a tablet's store for an erased customer.
+trait Purged {
+    fn holds(&self, customer: &CustomerId, loyalty: &str) -> bool;
+    async fn wait_purged(&self, customer: &CustomerId, loyalty: &str) -> Duration;
 }
 
-impl Tablet {
-    async fn enrol(relay: &Relay, relay_dir: &Path, dir: &Path, name: &str, role: &str) -> Self {
-        let code = enrolment_code(relay_dir, "LDN-CG", role, name).unwrap();
-        let store = Store::open(dir.join(format!("{name}.sqlite3"))).unwrap();
-        let enrolled = client::enrol(&relay.url(""), &code, store.actor())
-            .await
-            .unwrap();
-        let mut config = SyncConfig::new(relay.url(""), enrolled.token);
-        config.max_backoff_ms = 300;
-        let mut tablet = Self {
-            store: Arc::new(Mutex::new(store)),
-            config,
-            client: None,
-        };
-        tablet.start();
-        tablet.wait_synced().await;
-        tablet
-    }
-
-    fn start(&mut self) {
-        self.client = Some(SyncClient::start(self.store.clone(), self.config.clone()));
-    }
-
-    async fn stop(&mut self) {
-        if let Some(client) = self.client.take() {
-            client.shutdown().await;
-        }
-    }
-
-    async fn wait_synced(&self) {
-        let mut status = self.client.as_ref().unwrap().status();
-        aisle_tests::wait_synced(&mut status, Duration::from_secs(30))
-            .await
-            .unwrap();
-    }
-
+impl Purged for Tablet {
     fn holds(&self, customer: &CustomerId, loyalty: &str) -> bool {
         let store = self.store.lock().unwrap();
         let doc = store.has_doc(&DocId::Customer(customer.clone())).unwrap();

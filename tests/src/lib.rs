@@ -240,3 +240,67 @@ pub async fn wait_synced(
         let _ = tokio::time::timeout(Duration::from_millis(200), status.changed()).await;
     }
 }
+
+/// A tablet for scenario tests: a real store file and sync client, enrolled at a relay in the
+/// LDN-CG store; stop and start it to take it offline and back.
+pub struct Tablet {
+    pub store: std::sync::Arc<std::sync::Mutex<aisle_core::Store>>,
+    pub config: aisle_core::client::SyncConfig,
+    pub client: Option<aisle_core::client::SyncClient>,
+}
+
+impl Tablet {
+    pub async fn enrol(
+        relay: &Relay,
+        relay_dir: &Path,
+        dir: &Path,
+        name: &str,
+        role: &str,
+    ) -> Self {
+        let code = enrolment_code(relay_dir, "LDN-CG", role, name).expect("an enrolment code");
+        let store = aisle_core::Store::open(dir.join(format!("{name}.sqlite3")))
+            .expect("the tablet's store opens");
+        let enrolled = aisle_core::client::enrol(&relay.url(""), &code, store.actor())
+            .await
+            .expect("the tablet enrols");
+        let mut config = aisle_core::client::SyncConfig::new(relay.url(""), enrolled.token);
+        config.max_backoff_ms = 300;
+        let mut tablet = Self {
+            store: std::sync::Arc::new(std::sync::Mutex::new(store)),
+            config,
+            client: None,
+        };
+        tablet.start();
+        tablet.wait_synced().await;
+        tablet
+    }
+
+    pub fn start(&mut self) {
+        self.client = Some(aisle_core::client::SyncClient::start(
+            self.store.clone(),
+            self.config.clone(),
+        ));
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(client) = self.client.take() {
+            client.shutdown().await;
+        }
+    }
+
+    pub async fn wait_synced(&self) {
+        let mut status = self
+            .client
+            .as_ref()
+            .expect("the tablet is started")
+            .status();
+        wait_synced(&mut status, Duration::from_secs(30))
+            .await
+            .expect("the tablet syncs");
+    }
+
+    /// Runs `f` on the tablet's store.
+    pub fn with<T>(&self, f: impl FnOnce(&mut aisle_core::Store) -> T) -> T {
+        f(&mut self.store.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}

@@ -2,7 +2,8 @@
 
 use aisle_core::model::{
     ApiError, Briefing, ConflictLine, CustomerSummary, DeviceHealth, FloorOverview, Millis,
-    ProductSummary, Role, SaleReceipt, StockGrid, StoreKpis, StoreStats, StoreStock, SyncStatus,
+    ProductSummary, Role, SaleReceipt, StockAlerts, StockGrid, StoreKpis, StoreStats, StoreStock,
+    SyncStatus,
 };
 use serde::{Deserialize, Serialize};
 
@@ -273,6 +274,16 @@ pub async fn resolve_conflict(id: &str, counted: i64) -> Result<i64, ApiError> {
 struct Period {
     from: Millis,
     days: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Horizon {
+    horizon_days: u32,
+}
+
+pub async fn stock_alerts(horizon_days: u32) -> Result<StockAlerts, ApiError> {
+    invoke("stock_alerts", &Horizon { horizon_days }).await
 }
 
 pub async fn store_kpis(days: u32) -> Result<StoreKpis, ApiError> {

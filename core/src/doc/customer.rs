@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 use crate::model::{
     Affinity, Cart, ConsentPurpose, ConsentRecord, CustomerId, CustomerProfile, Entry, Identity,
-    Millis, NfcLink, Note, ProductSku, ProductViews, Purchase, SizePreference, Visit, WishlistItem,
+    MergedProfile, Millis, NfcLink, Note, ProductSku, ProductViews, Purchase, SizePreference,
+    Visit, WishlistItem,
 };
 
 #[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate)]
@@ -48,6 +49,13 @@ pub(crate) struct CustomerDoc {
     pub purchases: BTreeMap<String, Purchase>,
     pub visits: BTreeMap<String, Visit>,
     pub notes: BTreeMap<String, Note>,
+    /// The web shop's id for this customer.
+    pub shop_customer_id: Option<String>,
+    /// Set when this profile was merged into another: that one is the customer now.
+    pub merged_into: Option<CustomerId>,
+    /// Profiles merged into this one, by their customer id.
+    #[autosurgeon(missing = "BTreeMap::new")]
+    pub merged_from: BTreeMap<String, MergedProfile>,
 }
 
 impl CustomerDoc {
@@ -66,6 +74,9 @@ impl CustomerDoc {
             purchases: BTreeMap::new(),
             visits: BTreeMap::new(),
             notes: BTreeMap::new(),
+            shop_customer_id: None,
+            merged_into: None,
+            merged_from: BTreeMap::new(),
         }
     }
 
@@ -170,6 +181,12 @@ impl CustomerDoc {
             purchases: entries(&self.purchases, |p| -p.at),
             visits: entries(&self.visits, |v| -v.at),
             notes: entries(&self.notes, |n| -n.at),
+            shop_customer_id: self.shop_customer_id.clone(),
+            merged_from: {
+                let mut merged: Vec<MergedProfile> = self.merged_from.values().cloned().collect();
+                merged.sort_by_key(|m| std::cmp::Reverse(m.merged_at));
+                merged
+            },
         }
     }
 }

@@ -5,10 +5,12 @@
 mod catalog;
 mod customer;
 mod inventory;
+mod recommendations;
 
 pub(crate) use catalog::CatalogDoc;
 pub(crate) use customer::CustomerDoc;
 pub(crate) use inventory::{Adjustment, InventoryDoc, keys as inventory_keys};
+pub(crate) use recommendations::{RecommendationsDoc, RelatedEntry};
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,6 +28,8 @@ pub enum DocId {
     Customer(CustomerId),
     Inventory(StoreId),
     Catalog,
+    /// Related products, published by the relay.
+    Recommendations,
 }
 
 impl DocId {
@@ -34,6 +38,7 @@ impl DocId {
             Self::Customer(_) => "customer",
             Self::Inventory(_) => "inventory",
             Self::Catalog => "catalog",
+            Self::Recommendations => "recommendations",
         }
     }
 }
@@ -44,6 +49,7 @@ impl fmt::Display for DocId {
             Self::Customer(id) => write!(f, "customer/{id}"),
             Self::Inventory(store) => write!(f, "inventory/{store}"),
             Self::Catalog => f.write_str("catalog"),
+            Self::Recommendations => f.write_str("recommendations"),
         }
     }
 }
@@ -53,8 +59,10 @@ impl FromStr for DocId {
 
     fn from_str(text: &str) -> Result<Self, CoreError> {
         let bad = || CoreError::invalid("doc_id", "unknown document id");
-        if text == "catalog" {
-            return Ok(Self::Catalog);
+        match text {
+            "catalog" => return Ok(Self::Catalog),
+            "recommendations" => return Ok(Self::Recommendations),
+            _ => {}
         }
         let (kind, id) = text.split_once('/').ok_or_else(bad)?;
         match kind {
@@ -95,7 +103,12 @@ mod tests {
 
     #[test]
     fn doc_ids_round_trip() {
-        for text in ["catalog", "customer/abc-123", "inventory/LDN-CG"] {
+        for text in [
+            "catalog",
+            "recommendations",
+            "customer/abc-123",
+            "inventory/LDN-CG",
+        ] {
             assert_eq!(text.parse::<DocId>().unwrap().to_string(), text);
         }
         assert!("nope/1".parse::<DocId>().is_err());

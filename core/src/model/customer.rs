@@ -236,6 +236,39 @@ pub struct ProductViews {
     pub sizes: Vec<(String, i64)>,
 }
 
+/// A profile folded into this one because it was the same person. Its identifiers still find
+/// this customer, and its history is part of this one.
+#[cfg_attr(feature = "store", derive(Reconcile, Hydrate))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedProfile {
+    pub customer: CustomerId,
+    pub loyalty_id: LoyaltyId,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub shop_customer_id: Option<String>,
+    pub merged_at: Millis,
+}
+
+/// What a size guess rests on, strongest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SizeBasis {
+    /// An associate recorded it after the last purchase in the category.
+    Recorded,
+    Purchases,
+    Cart,
+    Views,
+}
+
+/// The size a customer most likely wears in one category.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LikelySize {
+    pub category: super::Category,
+    pub size: String,
+    pub basis: SizeBasis,
+}
+
 /// Everything the tablet knows about one customer, read from their document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerProfile {
@@ -255,6 +288,12 @@ pub struct CustomerProfile {
     pub purchases: Vec<Entry<Purchase>>,
     pub visits: Vec<Entry<Visit>>,
     pub notes: Vec<Entry<Note>>,
+    /// The web shop's own id for this customer, when known.
+    #[serde(default)]
+    pub shop_customer_id: Option<String>,
+    /// Duplicate profiles merged into this one, newest first.
+    #[serde(default)]
+    pub merged_from: Vec<MergedProfile>,
 }
 
 impl CustomerProfile {
@@ -290,6 +329,8 @@ pub enum Identifier {
     Nfc(NfcUid),
     Email(String),
     Phone(String),
+    /// The web shop's customer id (e.g. Shopify's).
+    Shop(String),
 }
 
 /// A new customer as entered by an associate or imported.

@@ -26,26 +26,54 @@ pub struct HoldLine {
     pub customer_name: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LowStock {
+/// Why a variant is on the stock alert list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StockAlertReason {
+    /// None left here, and customers have it in their carts.
+    OutWithDemand,
+    /// Customers' carts hold more than is left here.
+    CartsExceedStock,
+    /// At the current rate of sale it runs out within the horizon.
+    RunningOut,
+}
+
+/// A variant expected to run out, or already out while customers want it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StockAlert {
     pub product: ProductSku,
     pub product_name: String,
     pub variant: VariantSku,
     pub size: String,
     pub colour: String,
-    pub on_hand: i64,
+    /// On hand less active holds.
+    pub available: i64,
+    /// Units sold per day here, exponentially weighted so recent days count most.
+    pub per_day: f64,
+    /// Days until none is left at that rate; `None` when it is not selling.
+    pub days_of_cover: Option<f64>,
+    /// Units in open carts (online or in store) of customers on this tablet.
+    pub in_carts: u32,
+    pub reason: StockAlertReason,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FloorOverview {
     /// Newest first, one per customer.
     pub checked_in: Vec<CheckIn>,
     /// Active holds that expire before the end of the day, soonest first.
     pub holds_expiring: Vec<HoldLine>,
-    /// Variants sold in the last two weeks with at most two left, best sellers first
-    /// (capped; see `low_stock_total`).
-    pub low_stock: Vec<LowStock>,
-    pub low_stock_total: u64,
+    /// Out while customers want it, then soonest to run out (capped; see
+    /// `stock_alerts_total`).
+    pub stock_alerts: Vec<StockAlert>,
+    pub stock_alerts_total: u64,
+}
+
+/// The manager's stock outlook: the most urgent alerts and how many there are.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StockAlerts {
+    pub alerts: Vec<StockAlert>,
+    pub total: u64,
 }
 
 /// One day's figures for a store.
@@ -91,6 +119,25 @@ pub struct Briefing {
     pub here_today: bool,
     /// What to do, most useful first (empty without consent to personalisation).
     pub suggestions: Vec<Suggestion>,
+    /// The size they most likely wear, per category they shop (empty without consent).
+    #[serde(default)]
+    pub likely_sizes: Vec<super::LikelySize>,
+    /// Products to show them, in stock here (empty without consent).
+    #[serde(default)]
+    pub recommendations: Vec<Recommendation>,
+}
+
+/// A product to show the customer: bought together with something they want, in stock here.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    pub product: super::ProductSummary,
+    /// What they want that this goes with.
+    pub because: ProductSku,
+    pub because_name: String,
+    /// Their likely size in its category, when known; `available` counts that size only.
+    pub size: Option<String>,
+    pub available: i64,
+    pub score: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +155,8 @@ pub enum SuggestionKind {
     KeepsViewing,
     /// A wishlist item here in their size.
     Wishlist,
+    /// Something often bought with what they want, here in their size.
+    GoesWith,
 }
 
 /// One line of the briefing's "what to do" list.

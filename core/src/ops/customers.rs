@@ -37,13 +37,39 @@ impl Store {
                 "phone",
                 validate::normalize_phone(phone, &self.default_country_code)?,
             ),
+            Identifier::Shop(shop) => ("shop", validate::check_text("shop_customer_id", shop, 64)?),
         };
-        self.lookup_identifier(kind, &value)?
-            .ok_or_else(|| CoreError::not_found("customer with that identifier", value))
+        let found = self
+            .lookup_identifier(kind, &value)?
+            .ok_or_else(|| CoreError::not_found("customer with that identifier", value))?;
+        self.current_id(&found)
     }
 
-    /// Everything known about one customer. Loads only that customer's document.
+    /// The customer an id stands for now: a profile merged into another redirects there.
+    pub fn current_id(&self, id: &CustomerId) -> Result<CustomerId> {
+        let mut current = id.clone();
+        // Merges chain rarely; the bound stops a corrupt cycle from hanging the tablet.
+        for _ in 0..8 {
+            let next: Option<String> = self
+                .conn()
+                .prepare_cached("SELECT merged_into FROM customer_merges WHERE customer_id = ?1")?
+                .query_row([current.as_str()], |r| r.get(0))
+                .optional()?;
+            match next {
+                Some(next) => current = CustomerId::parse(next)?,
+                None => return Ok(current),
+            }
+        }
+        Err(CoreError::Corrupt {
+            doc: format!("customer/{id}"),
+            reason: "merged into a chain that does not end".into(),
+        })
+    }
+
+    /// Everything known about one customer. Loads only that customer's document; an id merged
+    /// into another customer opens that one.
     pub fn customer(&self, id: &CustomerId) -> Result<CustomerProfile> {
+        let id = &self.current_id(id)?;
         let doc_id = DocId::Customer(id.clone());
         let doc = self
             .load_doc(&doc_id)?
@@ -59,7 +85,8 @@ impl Store {
         id: &CustomerId,
         change: impl FnOnce(&mut CustomerDoc) -> Result<T>,
     ) -> Result<T> {
-        let doc_id = DocId::Customer(id.clone());
+        // A screen opened before a merge arrived writes to the survivor.
+        let doc_id = DocId::Customer(self.current_id(id)?);
         let mut write = self.begin_write(&doc_id, false)?;
         let mut customer: CustomerDoc = doc::hydrate_doc(&write.doc, &doc_id)?;
         doc::check_schema(customer.schema, &doc_id)?;

@@ -8,14 +8,16 @@ use rusqlite::{OptionalExtension, params};
 use crate::error::{CoreError, Result};
 use crate::model::{
     AssociateId, AssociateSales, Briefing, CheckIn, ConflictLine, CustomerId, DayKpis,
-    FloorOverview, HoldLine, LowStock, Millis, ProductSku, ProductSummary, StoreId, StoreKpis,
-    Suggestion, SuggestionKind, VariantSku, VisitSource, ago, money,
+    FloorOverview, HoldLine, Millis, ProductSku, ProductSummary, StoreId, StoreKpis, Suggestion,
+    SuggestionKind, VariantSku, VisitSource, ago, money,
 };
 use crate::store::Store;
 
 const DAY_MS: Millis = 86_400_000;
 const MAX_KPI_DAYS: u32 = 92;
-const LOW_STOCK_SHOWN: usize = 12;
+const STOCK_ALERTS_SHOWN: usize = 12;
+/// The Floor warns of what runs out within a week.
+const FLOOR_ALERT_DAYS: u32 = 7;
 const BRIEFING_VIEWS: usize = 12;
 
 fn visit_source(key: &str) -> VisitSource {
@@ -73,39 +75,13 @@ impl Store {
         }
         holds_expiring.sort_by_key(|h| h.hold.hold.expires_at);
 
-        // Running out of what sells: at most two left of a variant sold in the last fortnight,
-        // best sellers first. (Slow lines at zero are a buying question, not a floor alert.)
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT p.sku, p.name, v.variant_sku, v.size, v.colour, s.on_hand
-             FROM (SELECT variant_sku, SUM(quantity) AS sold FROM sale_lines
-                   WHERE store_id = ?1 AND at >= ?2 GROUP BY variant_sku) recent
-             JOIN stock s ON s.store_id = ?1 AND s.variant_sku = recent.variant_sku
-             JOIN variants v ON v.variant_sku = s.variant_sku
-             JOIN products p ON p.sku = v.product_sku
-             WHERE s.on_hand <= 2
-             ORDER BY recent.sold DESC, s.on_hand, p.name",
-        )?;
-        let mut low_stock = Vec::new();
-        let mut low_stock_total = 0;
-        let mut rows = stmt.query(params![store.as_str(), day_start - 13 * DAY_MS])?;
-        while let Some(r) = rows.next()? {
-            low_stock_total += 1;
-            if low_stock.len() < LOW_STOCK_SHOWN {
-                low_stock.push(LowStock {
-                    product: ProductSku::parse(r.get::<_, String>(0)?)?,
-                    product_name: r.get(1)?,
-                    variant: VariantSku::parse(r.get::<_, String>(2)?)?,
-                    size: r.get(3)?,
-                    colour: r.get(4)?,
-                    on_hand: r.get(5)?,
-                });
-            }
-        }
+        let (stock_alerts, stock_alerts_total) =
+            self.stock_alerts(store, FLOOR_ALERT_DAYS, STOCK_ALERTS_SHOWN)?;
         Ok(FloorOverview {
             checked_in,
             holds_expiring,
-            low_stock,
-            low_stock_total,
+            stock_alerts,
+            stock_alerts_total,
         })
     }
 
@@ -202,19 +178,28 @@ impl Store {
             .visits
             .iter()
             .any(|v| &v.item.store == store && v.item.at >= day_start);
-        let suggestions =
+        let now = self.now();
+        let (suggestions, likely_sizes, recommendations) =
             if profile.has_consent(crate::model::ConsentPurpose::InStorePersonalisation) {
-                suggest(&profile, &grids, self.now())
+                let likely = self.likely_sizes(&profile)?;
+                let recommendations = self.recommendations_for(store, &profile, &likely, now)?;
+                (
+                    suggest(&profile, &grids, &likely, &recommendations, now),
+                    likely,
+                    recommendations,
+                )
             } else {
-                Vec::new()
+                (Vec::new(), Vec::new(), Vec::new())
             };
         Ok(Briefing {
             store: store.clone(),
-            holds: self.customer_holds(store, customer)?,
+            holds: self.customer_holds(store, &profile.id)?,
             profile,
             products: grids,
             here_today,
             suggestions,
+            likely_sizes,
+            recommendations,
         })
     }
 
@@ -373,6 +358,8 @@ const CHAT_RECENT: Millis = 14 * DAY_MS;
 fn suggest(
     profile: &crate::model::CustomerProfile,
     grids: &std::collections::BTreeMap<String, crate::model::StockGrid>,
+    likely: &[crate::model::LikelySize],
+    recommendations: &[crate::model::Recommendation],
     now: Millis,
 ) -> Vec<Suggestion> {
     use crate::model::CartStatus;
@@ -488,7 +475,7 @@ fn suggest(
         let Some(grid) = grids.get(item.product.as_str()) else {
             continue;
         };
-        let Some(size) = profile.sizes.get(grid.product.category.as_key()) else {
+        let Some(size) = likely.iter().find(|l| l.category == grid.product.category) else {
             continue;
         };
         let here: i64 = grid
@@ -507,6 +494,22 @@ fn suggest(
                 product: Some(item.product.clone()),
             });
         }
+    }
+    if let Some(pick) = recommendations.first() {
+        out.push(Suggestion {
+            kind: SuggestionKind::GoesWith,
+            text: format!(
+                "Also show the {}{}: often bought with the {}. {} here.",
+                pick.product.name,
+                pick.size
+                    .as_ref()
+                    .map(|s| format!(" in {s}"))
+                    .unwrap_or_default(),
+                pick.because_name,
+                pick.available
+            ),
+            product: Some(pick.product.sku.clone()),
+        });
     }
     out.truncate(MAX_SUGGESTIONS);
     out

@@ -4,9 +4,12 @@
 mod catalog;
 mod customers;
 mod floor;
+mod insight;
 mod inventory;
+mod merge;
 mod search;
 mod stats;
 
 pub(crate) use customers::check_purchase;
+pub use insight::PublishedRecommendations;
 pub use inventory::{HoldRequest, SaleRequest};

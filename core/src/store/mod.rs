@@ -16,7 +16,8 @@ use crate::error::{CoreError, Result};
 
 const SCHEMA: &str = include_str!("schema.sql");
 const SCHEMA_V2: &str = include_str!("schema_v2.sql");
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_V3: &str = include_str!("schema_v3.sql");
+const SCHEMA_VERSION: i64 = 3;
 
 /// How a store is set up; the defaults suit a tablet.
 #[derive(Debug)]
@@ -135,7 +136,7 @@ impl Store {
             committed: options.changefeed.then(Vec::new),
         };
         if backfill {
-            store.backfill_v2()?;
+            store.backfill_records()?;
         }
         Ok(store)
     }
@@ -154,10 +155,12 @@ impl Store {
         self.commit_writes(Vec::new())
     }
 
-    /// Fills the version-2 rows (visits, sales) from documents stored before they existed.
-    fn backfill_v2(&mut self) -> Result<()> {
+    /// Fills the rows added since version 1 (visits, sales, customer lines, merges) from
+    /// documents stored before they existed.
+    fn backfill_records(&mut self) -> Result<()> {
         let mut docs = self.doc_ids("customer")?;
         docs.extend(self.doc_ids("inventory")?);
+        docs.extend(self.doc_ids("recommendations")?);
         let tx = self.conn.transaction()?;
         for id in docs {
             let Some((mut doc, _)) = chunks::load(&tx, &id, &self.actor)? else {
@@ -519,6 +522,7 @@ pub(crate) fn not_found(id: &DocId) -> CoreError {
         DocId::Customer(c) => CoreError::not_found("customer", c),
         DocId::Inventory(s) => CoreError::not_found("inventory for store", s),
         DocId::Catalog => CoreError::not_found("catalog", "catalog"),
+        DocId::Recommendations => CoreError::not_found("recommendations", "recommendations"),
     }
 }
 
@@ -568,10 +572,13 @@ fn migrate(conn: &mut Connection) -> Result<bool> {
     if version == 0 {
         tx.execute_batch(SCHEMA)?;
     }
-    tx.execute_batch(SCHEMA_V2)?;
+    if version < 2 {
+        tx.execute_batch(SCHEMA_V2)?;
+    }
+    tx.execute_batch(SCHEMA_V3)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
-    Ok(version == 1)
+    Ok(version > 0)
 }
 
 fn load_or_create_actor(conn: &Connection, ids: &IdGen) -> Result<ActorId> {

@@ -9,7 +9,7 @@ use super::{DocWrite, Store};
 use crate::clock::IdGen;
 use crate::doc::{self, CatalogDoc, CustomerDoc, DocId, InventoryDoc};
 use crate::error::Result;
-use crate::model::{Hold, HoldEnd, Millis, Sale, StoreId};
+use crate::model::{CustomerId, Hold, HoldEnd, Millis, Sale, StoreId};
 
 /// Updates the projections of one written document.
 pub(crate) fn project(
@@ -29,6 +29,11 @@ pub(crate) fn project(
             let catalog: CatalogDoc = doc::hydrate_doc(&write.doc, &write.id)?;
             doc::check_schema(catalog.schema, &write.id)?;
             project_catalog(tx, &catalog)
+        }
+        DocId::Recommendations => {
+            let recommendations: doc::RecommendationsDoc = doc::hydrate_doc(&write.doc, &write.id)?;
+            doc::check_schema(recommendations.schema, &write.id)?;
+            project_recommendations(tx, &recommendations)
         }
         DocId::Inventory(store) => {
             let store = store.clone();
@@ -116,6 +121,10 @@ fn touched_records(
 pub(crate) fn project_customer(tx: &Transaction<'_>, customer: &CustomerDoc) -> Result<()> {
     let id = customer.id.as_str();
     let identity = &customer.identity;
+    if let Some(survivor) = &customer.merged_into {
+        return project_merged(tx, customer, survivor);
+    }
+    tx.execute("DELETE FROM customer_merges WHERE customer_id = ?1", [id])?;
     tx.execute(
         "INSERT INTO customers (customer_id, loyalty_id, name, email, phone, home_store, tier,
                                 last_visit_at)
@@ -172,7 +181,122 @@ pub(crate) fn project_customer(tx: &Transaction<'_>, customer: &CustomerDoc) -> 
     for uid in customer.nfc.keys() {
         insert.execute(params!["nfc", uid, id])?;
     }
-    project_visits(tx, customer)
+    if let Some(shop) = &customer.shop_customer_id {
+        insert.execute(params!["shop", shop, id])?;
+    }
+    // A merged duplicate's identifiers find this customer: the old loyalty card still works.
+    for merged in customer.merged_from.values() {
+        insert.execute(params!["loyalty", merged.loyalty_id.as_str(), id])?;
+        for (kind, value) in [
+            ("email", &merged.email),
+            ("phone", &merged.phone),
+            ("shop", &merged.shop_customer_id),
+        ] {
+            if let Some(value) = value {
+                insert.execute(params![kind, value, id])?;
+            }
+        }
+    }
+    project_visits(tx, customer)?;
+    project_lines(tx, customer)
+}
+
+/// A profile merged into another: it leaves search and lists, its identifiers find the
+/// survivor, and its id redirects there.
+fn project_merged(
+    tx: &Transaction<'_>,
+    customer: &CustomerDoc,
+    survivor: &CustomerId,
+) -> Result<()> {
+    let id = customer.id.as_str();
+    unproject(tx, &DocId::Customer(customer.id.clone()))?;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO customer_identifiers (kind, value, customer_id) VALUES (?1, ?2, ?3)",
+    )?;
+    let identity = &customer.identity;
+    insert.execute(params![
+        "loyalty",
+        identity.loyalty_id.as_str(),
+        survivor.as_str()
+    ])?;
+    for (kind, value) in [
+        ("email", &identity.email),
+        ("phone", &identity.phone),
+        ("shop", &customer.shop_customer_id),
+    ] {
+        if let Some(value) = value {
+            insert.execute(params![kind, value, survivor.as_str()])?;
+        }
+    }
+    for uid in customer.nfc.keys() {
+        insert.execute(params!["nfc", uid, survivor.as_str()])?;
+    }
+    let merged_at = customer
+        .merged_from
+        .values()
+        .map(|m| m.merged_at)
+        .max()
+        .unwrap_or(0);
+    tx.execute(
+        "INSERT OR REPLACE INTO customer_merges (customer_id, merged_into, home_store, merged_at)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![
+            id,
+            survivor.as_str(),
+            identity.home_store.as_str(),
+            merged_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// Purchase and cart lines as rows: baskets for recommendations, open carts for stock alerts.
+fn project_lines(tx: &Transaction<'_>, customer: &CustomerDoc) -> Result<()> {
+    let id = customer.id.as_str();
+    tx.execute("DELETE FROM customer_lines WHERE customer_id = ?1", [id])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO customer_lines (customer_id, basket_id, line, kind, open, store_id,
+                                                product_sku, variant_sku, quantity, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for (purchase_id, purchase) in &customer.purchases {
+        for (i, line) in purchase.lines.iter().enumerate() {
+            insert.execute(params![
+                id,
+                format!("purchase:{purchase_id}"),
+                i.to_string(),
+                "purchase",
+                false,
+                purchase.store.as_ref().map(|s| s.as_str()),
+                line.product.as_str(),
+                line.variant.as_str(),
+                line.quantity,
+                purchase.at,
+            ])?;
+        }
+    }
+    for (cart_id, cart) in &customer.carts {
+        // Demand is the online cart and carts built in store; an earlier online cart kept from
+        // a merged profile is history.
+        let open = cart.status != crate::model::CartStatus::Converted
+            && (cart_id == crate::model::ONLINE_CART
+                || cart.channel == crate::model::Channel::Store);
+        for (line_id, line) in &cart.lines {
+            insert.execute(params![
+                id,
+                format!("cart:{cart_id}"),
+                line_id,
+                "cart",
+                open,
+                cart.store.as_ref().map(|s| s.as_str()),
+                line.product.as_str(),
+                line.variant.as_str(),
+                line.quantity,
+                cart.updated_at,
+            ])?;
+        }
+    }
+    Ok(())
 }
 
 fn project_visits(tx: &Transaction<'_>, customer: &CustomerDoc) -> Result<()> {
@@ -244,7 +368,8 @@ fn upsert_sale(tx: &Transaction<'_>, store: &StoreId, sale_id: &str, sale: &Sale
     Ok(())
 }
 
-/// Rows added by schema version 2 (visits, sales) for a document stored before it.
+/// Rows added since schema version 1 (visits, sales, customer lines, merges) for a document
+/// stored before them.
 pub(crate) fn project_records(
     tx: &Transaction<'_>,
     id: &DocId,
@@ -253,7 +378,7 @@ pub(crate) fn project_records(
     match id {
         DocId::Customer(_) => {
             let customer: CustomerDoc = doc::hydrate_doc(doc, id)?;
-            project_visits(tx, &customer)
+            project_customer(tx, &customer)
         }
         DocId::Inventory(store) => {
             let inventory = InventoryDoc::new(doc, store);
@@ -263,7 +388,34 @@ pub(crate) fn project_records(
             Ok(())
         }
         DocId::Catalog => Ok(()),
+        DocId::Recommendations => {
+            let recommendations: doc::RecommendationsDoc = doc::hydrate_doc(doc, id)?;
+            project_recommendations(tx, &recommendations)
+        }
     }
+}
+
+fn project_recommendations(
+    tx: &Transaction<'_>,
+    recommendations: &doc::RecommendationsDoc,
+) -> Result<()> {
+    tx.execute("DELETE FROM related_products", [])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO related_products (product_sku, rank, related_sku, score, together)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for (product, related) in &recommendations.related {
+        for (rank, entry) in related.iter().enumerate() {
+            insert.execute(params![
+                product,
+                i64::try_from(rank).unwrap_or(i64::MAX),
+                entry.product,
+                entry.score_permille as f64 / 1000.0,
+                entry.together,
+            ])?;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn tier_key(tier: crate::model::Tier) -> &'static str {
@@ -510,12 +662,14 @@ fn record_oversell(
 /// Which devices receive a document: `catalog`, `inventory:<store>` or `customers:<home store>`.
 pub(crate) fn scope_of(tx: &Transaction<'_>, id: &DocId) -> Result<String> {
     Ok(match id {
-        DocId::Catalog => "catalog".to_string(),
+        DocId::Catalog | DocId::Recommendations => "catalog".to_string(),
         DocId::Inventory(store) => format!("inventory:{store}"),
         DocId::Customer(customer) => {
+            // A merged profile still reaches its store's tablets, so they learn of the merge.
             let home: Option<String> = tx
                 .query_row(
-                    "SELECT home_store FROM customers WHERE customer_id = ?1",
+                    "SELECT home_store FROM customers WHERE customer_id = ?1
+                     UNION ALL SELECT home_store FROM customer_merges WHERE customer_id = ?1",
                     [customer.as_str()],
                     |r| r.get(0),
                 )
@@ -565,6 +719,14 @@ pub(crate) fn unproject(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
                 "DELETE FROM visits WHERE customer_id = ?1",
                 [customer.as_str()],
             )?;
+            tx.execute(
+                "DELETE FROM customer_lines WHERE customer_id = ?1",
+                [customer.as_str()],
+            )?;
+            tx.execute(
+                "DELETE FROM customer_merges WHERE customer_id = ?1",
+                [customer.as_str()],
+            )?;
         }
         DocId::Inventory(store) => {
             tx.execute("DELETE FROM stock WHERE store_id = ?1", [store.as_str()])?;
@@ -577,6 +739,9 @@ pub(crate) fn unproject(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
         }
         DocId::Catalog => {
             tx.execute_batch("DELETE FROM products; DELETE FROM variants; DELETE FROM stores;")?;
+        }
+        DocId::Recommendations => {
+            tx.execute("DELETE FROM related_products", [])?;
         }
     }
     Ok(())
@@ -594,6 +759,20 @@ pub(crate) fn check_all(store: &mut Store) -> Result<Vec<String>> {
             continue;
         };
         let customer: CustomerDoc = doc::hydrate_doc(&doc, id)?;
+        if let Some(survivor) = &customer.merged_into {
+            let redirect: Option<String> = store
+                .conn()
+                .query_row(
+                    "SELECT merged_into FROM customer_merges WHERE customer_id = ?1",
+                    [customer_id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if redirect.as_deref() != Some(survivor.as_str()) {
+                problems.push(format!("{id}: merged into {survivor} but no redirect row"));
+            }
+            continue;
+        }
         let row: Option<(String, String, i64)> = store
             .conn()
             .query_row(
@@ -643,9 +822,12 @@ pub(crate) fn check_all(store: &mut Store) -> Result<Vec<String>> {
             ));
         }
     }
-    let rows: i64 = store
-        .conn()
-        .query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))?;
+    // A merged duplicate has a redirect row instead of a customers row.
+    let rows: i64 = store.conn().query_row(
+        "SELECT (SELECT COUNT(*) FROM customers) + (SELECT COUNT(*) FROM customer_merges)",
+        [],
+        |r| r.get(0),
+    )?;
     if usize::try_from(rows).unwrap_or(usize::MAX) != customer_ids.len() {
         problems.push(format!(
             "{rows} customers rows for {} customer documents",

@@ -2,13 +2,13 @@
 //! (with stock here and elsewhere), and the in-store cart, holds, notes and sale.
 
 use aisle_core::model::{
-    Briefing, CartStatus, Channel, ConsentPurpose, CustomerProfile, ProductSku, StoreStock,
-    SuggestionKind, VariantSku,
+    Briefing, CartStatus, Channel, ConsentPurpose, CustomerProfile, ProductSku, SizeBasis,
+    StoreStock, SuggestionKind, VariantSku,
 };
 use leptos::prelude::*;
 
 use crate::api;
-use crate::app::{AppEvents, Selected};
+use crate::app::{AppEvents, Screen, Selected, StockProduct};
 use crate::screens::floor::{CustomerSearch, tier_label};
 
 /// The Customers screen: the briefing of the selected customer, or a search.
@@ -108,6 +108,15 @@ fn BriefingBody(briefing: Briefing, version: RwSignal<u32>) -> impl IntoView {
                     {format!("{} · {} · joined {}", tier_label(profile.identity.tier), profile.identity.loyalty_id, api::when(profile.identity.joined_at))}
                 </p>
                 <ConsentChips profile=profile.clone()/>
+                {(!profile.merged_from.is_empty()).then(|| {
+                    let merged = profile
+                        .merged_from
+                        .iter()
+                        .map(|m| format!("{} ({})", m.loyalty_id, api::when(m.merged_at)))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    view! { <p class="muted" data-testid="merged-from">{format!("Duplicate profiles merged in: {merged}")}</p> }
+                })}
             </div>
             {if here_today {
                 view! { <span class="badge ok" data-testid="here-today">"In store today"</span> }.into_any()
@@ -219,6 +228,7 @@ fn Personal(
             <OnlineCart b=b version=version error=error/>
             <InStoreCart b=b version=version error=error/>
             <Preferences b=b/>
+            <AlsoShow b=b/>
             <Holds b=b version=version error=error/>
             <Viewed b=b/>
             <Wishlist b=b version=version error=error/>
@@ -247,6 +257,7 @@ fn WhatToDo(b: StoredValue<Briefing>) -> impl IntoView {
                                 SuggestionKind::Elsewhere => "↗",
                                 SuggestionKind::KeepsViewing => "◉",
                                 SuggestionKind::Wishlist => "♡",
+                                SuggestionKind::GoesWith => "+",
                             };
                             view! {
                                 <li data-testid="suggestion">
@@ -262,14 +273,65 @@ fn WhatToDo(b: StoredValue<Briefing>) -> impl IntoView {
     })
 }
 
+/// Products often bought with what they want, in stock here in their size.
+#[component]
+fn AlsoShow(b: StoredValue<Briefing>) -> impl IntoView {
+    let picks = b.with_value(|b| b.recommendations.clone());
+    let stock_product = expect_context::<StockProduct>();
+    let screen = expect_context::<RwSignal<Screen>>();
+    (!picks.is_empty()).then(|| {
+        view! {
+            <article class="card" data-testid="recommendations">
+                <h2>"Also show them"</h2>
+                <ul class="lines">
+                    {picks
+                        .into_iter()
+                        .map(|r| {
+                            let sku = r.product.sku.to_string();
+                            view! {
+                                <li>
+                                    <button class="result" data-testid="recommendation" on:click=move |_| {
+                                        stock_product.0.set(Some(sku.clone()));
+                                        screen.set(Screen::Stock);
+                                    }>
+                                        <span class="result-name">{r.product.name.clone()}</span>
+                                        <span class="result-meta">
+                                            {format!(
+                                                "Goes with the {} · {} here{}",
+                                                r.because_name,
+                                                r.available,
+                                                r.size.as_ref().map(|s| format!(" in {s}")).unwrap_or_default()
+                                            )}
+                                        </span>
+                                    </button>
+                                </li>
+                            }
+                        })
+                        .collect_view()}
+                </ul>
+            </article>
+        }
+    })
+}
+
 #[component]
 fn Preferences(b: StoredValue<Briefing>) -> impl IntoView {
     let p = b.with_value(|b| b.profile.clone());
-    let sizes = p
-        .sizes
-        .iter()
-        .map(|(category, pref)| format!("{category}: {}", pref.size))
-        .collect::<Vec<_>>();
+    // The likely size per category, and what the guess rests on.
+    let sizes = b.with_value(|b| {
+        b.likely_sizes
+            .iter()
+            .map(|l| {
+                let basis = match l.basis {
+                    SizeBasis::Recorded => "recorded",
+                    SizeBasis::Purchases => "bought",
+                    SizeBasis::Cart => "in cart",
+                    SizeBasis::Views => "viewed",
+                };
+                format!("{} {} ({basis})", l.category.label(), l.size)
+            })
+            .collect::<Vec<_>>()
+    });
     let colours = p
         .colour_affinity
         .iter()

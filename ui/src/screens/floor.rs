@@ -1,6 +1,8 @@
 //! The Floor screen: search a customer, and what this tablet holds.
 
-use aisle_core::model::{CustomerSummary, FloorOverview, StoreStats, Tier, VisitSource};
+use aisle_core::model::{
+    CustomerSummary, FloorOverview, StockAlert, StoreStats, Tier, VisitSource,
+};
 use leptos::prelude::*;
 
 use crate::api;
@@ -270,23 +272,24 @@ fn OverviewCards(overview: FloorOverview) -> impl IntoView {
                     }.into_any()
                 }}
             </article>
-            <article class="card" data-testid="low-stock">
-                <h2>{format!("Selling out ({})", overview.low_stock_total)}</h2>
-                {if overview.low_stock.is_empty() {
-                    view! { <p class="muted">"Nothing that sold lately is running out."</p> }.into_any()
+            <article class="card" data-testid="stock-alerts">
+                <h2>{format!("Running out ({})", overview.stock_alerts_total)}</h2>
+                {if overview.stock_alerts.is_empty() {
+                    view! { <p class="muted">"Nothing is expected to run out this week."</p> }.into_any()
                 } else {
                     view! {
                         <ul class="lines">
-                            {overview.low_stock.into_iter().map(|l| {
-                                let product = l.product.to_string();
+                            {overview.stock_alerts.into_iter().map(|a| {
+                                let product = a.product.to_string();
+                                let urgent = a.available <= 0;
                                 view! {
                                     <li>
-                                        <button class="result" on:click=move |_| {
+                                        <button class="result" data-testid="stock-alert" on:click=move |_| {
                                             stock_product.0.set(Some(product.clone()));
                                             screen.set(Screen::Stock);
                                         }>
-                                            <span class="result-name">{l.product_name.clone()}</span>
-                                            <span class="result-meta" class:error=l.on_hand < 0>{format!("{} · {} · {} left", l.colour, l.size, l.on_hand)}</span>
+                                            <span class="result-name">{a.product_name.clone()}</span>
+                                            <span class="result-meta" class:error=urgent>{format!("{} · {} · {}", a.colour, a.size, alert_text(&a))}</span>
                                         </button>
                                     </li>
                                 }
@@ -297,4 +300,35 @@ fn OverviewCards(overview: FloorOverview) -> impl IntoView {
             </article>
         </div>
     }
+}
+
+/// "2 left, about 3 days at 0.7 a day · in 4 carts": what a stock alert says.
+pub fn alert_text(a: &StockAlert) -> String {
+    let left = if a.available <= 0 {
+        "none left".to_string()
+    } else {
+        format!("{} left", a.available)
+    };
+    let cover = match a.days_of_cover {
+        Some(days) if a.available > 0 => format!(
+            ", about {} at {:.1} a day",
+            if days < 1.0 {
+                "today".to_string()
+            } else {
+                format!(
+                    "{:.0} day{}",
+                    days,
+                    if days.round() == 1.0 { "" } else { "s" }
+                )
+            },
+            a.per_day
+        ),
+        _ => String::new(),
+    };
+    let carts = match a.in_carts {
+        0 => String::new(),
+        1 => " · in 1 customer cart".to_string(),
+        n => format!(" · {n} in customer carts"),
+    };
+    format!("{left}{cover}{carts}")
 }

@@ -42,6 +42,7 @@ fn ManagerBody() -> impl IntoView {
             <Tablets/>
             <Conflicts/>
         </div>
+        <StockOutlook/>
         <Kpis/>
     }
 }
@@ -110,6 +111,55 @@ fn DeviceList(devices: Vec<DeviceHealth>) -> impl IntoView {
                 })
                 .collect_view()}
         </ul>
+    }
+}
+
+/// What runs out within the chosen horizon at the current rate of sale, and what customers
+/// want that is not here.
+#[component]
+fn StockOutlook() -> impl IntoView {
+    let events = expect_context::<AppEvents>();
+    let horizon = RwSignal::new(14u32);
+    let alerts = LocalResource::new(move || {
+        events.data_version.track();
+        let d = horizon.get();
+        async move { api::stock_alerts(d).await }
+    });
+    view! {
+        <article class="card wide" data-testid="stock-outlook">
+            <div class="kpi-head">
+                <h2>"Stock outlook"</h2>
+                <div class="segmented" role="group" aria-label="Horizon">
+                    {[7u32, 14, 30].into_iter().map(|d| view! {
+                        <button class:active=move || horizon.get() == d aria-pressed=move || (horizon.get() == d).to_string()
+                            data-testid=format!("horizon-{d}") on:click=move |_| horizon.set(d)>
+                            {format!("{d} days")}
+                        </button>
+                    }).collect_view()}
+                </div>
+            </div>
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    alerts.get().map(|r| match r {
+                        Ok(list) if list.alerts.is_empty() => view! { <p class="muted">"Nothing runs out in that time."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <p class="muted">{format!("{} variants; most urgent first.", list.total)}</p>
+                            <ul class="lines">
+                                {list.alerts.into_iter().map(|a| view! {
+                                    <li class="line" data-testid="outlook-line">
+                                        <div class="line-text">
+                                            <span class="line-name">{a.product_name.clone()}</span>
+                                            <span class="muted" class:error=a.available <= 0>{format!("{} · {} · {}", a.colour, a.size, crate::screens::floor::alert_text(&a))}</span>
+                                        </div>
+                                    </li>
+                                }).collect_view()}
+                            </ul>
+                        }.into_any(),
+                        Err(e) => view! { <p class="error" role="alert">{api::describe(&e)}</p> }.into_any(),
+                    })
+                }}
+            </Suspense>
+        </article>
     }
 }
 
