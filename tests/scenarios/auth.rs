@@ -261,7 +261,11 @@ async fn stores_and_roles_are_kept_apart() {
             }
         }
     }
-    assert_eq!(docs, vec!["catalog".to_string()]);
+    // The catalog scope only: the catalog and the published recommendations.
+    assert_eq!(
+        docs,
+        vec!["catalog".to_string(), "recommendations".to_string()]
+    );
     let http = reqwest::Client::new();
     let lookup = http
         .get(relay.url("/v1/customers/search?q=a"))
