@@ -377,12 +377,7 @@ fn code_of(text: &str) -> String {
 /// An EAN-13 with a valid check digit, from a running number.
 fn ean13(serial: u64) -> String {
     let body = format!("50{:010}", serial % 10_000_000_000);
-    let sum: u32 = body
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+    format!("{body}{}", crate::validate::gtin_check_digit(&body))
 }
 
 fn parse<T, E: std::fmt::Debug>(r: std::result::Result<T, E>) -> T {

@@ -23,6 +23,9 @@ pub enum CoreError {
     Import { record: usize, reason: String },
     #[error("internal error: {0}")]
     Internal(String),
+    /// A scanned loyalty code that is not valid, and why.
+    #[error(transparent)]
+    Token(#[from] crate::loyalty::TokenError),
 }
 
 impl CoreError {
@@ -46,6 +49,7 @@ impl CoreError {
             Self::Storage(_) => ErrorCode::Storage,
             Self::Corrupt { .. } => ErrorCode::Corrupt,
             Self::Internal(_) => ErrorCode::Internal,
+            Self::Token(_) => ErrorCode::InvalidInput,
         }
     }
 

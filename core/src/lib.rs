@@ -21,6 +21,8 @@ pub mod import;
 #[cfg(feature = "store")]
 pub mod ingest;
 #[cfg(feature = "store")]
+pub mod loyalty;
+#[cfg(feature = "store")]
 mod ops;
 #[cfg(feature = "store")]
 pub mod protocol;
@@ -28,6 +30,8 @@ pub mod protocol;
 pub mod recommend;
 #[cfg(feature = "store")]
 pub mod replicate;
+#[cfg(feature = "store")]
+pub mod scan;
 #[cfg(feature = "store")]
 mod store;
 #[cfg(feature = "store")]
@@ -44,6 +48,6 @@ pub use doc::DocId;
 #[cfg(feature = "store")]
 pub use error::{CoreError, Result};
 #[cfg(feature = "store")]
-pub use ops::{HoldRequest, PublishedRecommendations, SaleRequest};
+pub use ops::{HoldRequest, LoyaltyKeyInfo, PublishedRecommendations, SaleRequest};
 #[cfg(feature = "store")]
 pub use store::{Committed, Store, StoreOptions};

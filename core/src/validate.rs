@@ -135,6 +135,32 @@ pub fn normalize_phone(text: &str, default_country_code: &str) -> Result<String,
 }
 
 /// A quantity on a line: 1..=MAX_LINE_QUANTITY.
+/// A product barcode as printed on a tag: EAN-13, or UPC-A (12 digits, read as EAN-13 with a
+/// leading zero), with a correct check digit. Returns the 13 digits.
+pub fn normalize_gtin(text: &str) -> Option<String> {
+    let text = text.trim();
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = match text.len() {
+        13 => text.to_string(),
+        12 => format!("0{text}"),
+        _ => return None,
+    };
+    let (body, check) = digits.split_at(12);
+    (gtin_check_digit(body) == check.as_bytes()[0] - b'0').then_some(digits)
+}
+
+/// The EAN-13 check digit of 12 digits.
+pub fn gtin_check_digit(body: &str) -> u8 {
+    let sum: u32 = body
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| u32::from(b.wrapping_sub(b'0')) * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    u8::try_from((10 - sum % 10) % 10).unwrap_or(0)
+}
+
 pub fn check_quantity(quantity: u32) -> Result<(), FieldError> {
     if quantity == 0 || quantity > MAX_LINE_QUANTITY {
         return Err(FieldError::new(

@@ -33,7 +33,7 @@ pub struct DocFacts {
 
 pub fn can_read(device: &Device, doc: &DocId, facts: &DocFacts) -> bool {
     match (doc, device.role) {
-        (DocId::Catalog | DocId::Recommendations, _) => true,
+        (DocId::Catalog | DocId::Recommendations | DocId::Loyalty, _) => true,
         (_, Role::Kiosk) => false,
         (DocId::Inventory(store), _) => *store == device.store,
         (DocId::Customer(_), _) => {
@@ -45,7 +45,7 @@ pub fn can_read(device: &Device, doc: &DocId, facts: &DocFacts) -> bool {
 
 pub fn can_write(device: &Device, doc: &DocId, facts: &DocFacts) -> bool {
     match (doc, device.role) {
-        (DocId::Catalog | DocId::Recommendations, _) | (_, Role::Kiosk) => false,
+        (DocId::Catalog | DocId::Recommendations | DocId::Loyalty, _) | (_, Role::Kiosk) => false,
         (DocId::Inventory(store), _) => *store == device.store,
         // A customer the relay does not have yet is being created on this device.
         (DocId::Customer(_), _) => facts.scope.is_none() || can_read(device, doc, facts),

@@ -110,6 +110,38 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                 );
             }
         }
+        AdminCommand::LoyaltyToken {
+            customer,
+            valid_days,
+            svg,
+            png,
+        } => {
+            let docs = storage.documents();
+            let id = match aisle_core::model::LoyaltyId::parse(customer.as_str()) {
+                Ok(loyalty) => docs
+                    .identify(&aisle_core::model::Identifier::Loyalty(loyalty))
+                    .context("no customer with that loyalty number")?,
+                _ => aisle_core::model::CustomerId::parse(customer)?,
+            };
+            let token = crate::loyalty::issue(&config.data_dir, docs, &id, valid_days)?;
+            if let Some(path) = svg {
+                std::fs::write(&path, crate::loyalty::qr_svg(&token)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if let Some(path) = png {
+                std::fs::write(&path, crate::loyalty::qr_png(&token, 8)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            println!("{token}");
+        }
+        AdminCommand::RevokeLoyaltyToken { token, reason } => {
+            let id = storage.documents().revoke_loyalty_token(&token, &reason)?;
+            println!("revoked loyalty token {id}");
+        }
+        AdminCommand::RotateLoyaltyKey => {
+            let id = crate::loyalty::rotate(&config.data_dir, storage.documents())?;
+            println!("loyalty tokens are now signed with key {id}");
+        }
         AdminCommand::CreateStore {
             id,
             name,

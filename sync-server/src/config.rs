@@ -78,6 +78,29 @@ pub enum AdminCommand {
     Revoke { device: String },
     /// List enrolled devices.
     Devices,
+    /// Sign a loyalty token for a customer (by id or loyalty number) and write its QR code.
+    LoyaltyToken {
+        #[arg(long)]
+        customer: String,
+        /// Days until it expires; without, it does not.
+        #[arg(long)]
+        valid_days: Option<u32>,
+        /// Write the QR code as SVG here.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        /// Write the QR code as PNG here.
+        #[arg(long)]
+        png: Option<PathBuf>,
+    },
+    /// Revoke a loyalty token (a lost card): devices refuse it once they have synced.
+    RevokeLoyaltyToken {
+        #[arg(long)]
+        token: String,
+        #[arg(long, default_value = "reported lost")]
+        reason: String,
+    },
+    /// Start signing loyalty tokens with a new key; tokens of older keys still verify.
+    RotateLoyaltyKey,
     /// Add a store to the catalog with an empty inventory.
     CreateStore {
         #[arg(long)]

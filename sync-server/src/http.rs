@@ -40,6 +40,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/openapi.yaml", get(openapi))
         .route("/v1/store/devices", get(store_devices))
         .route("/v1/customers/{id}/erase", post(erase_customer))
+        .route(
+            "/v1/customers/{id}/loyalty-token",
+            post(issue_loyalty_token),
+        )
+        .route("/v1/loyalty/qr", get(loyalty_qr))
+        .route("/v1/loyalty/revoke", post(revoke_loyalty_token))
+        .route("/v1/loyalty/keys/rotate", post(rotate_loyalty_key))
         .route("/v1/admin/codes", post(create_code))
         .route("/v1/admin/devices", get(list_devices))
         .route("/v1/admin/devices/{id}/revoke", post(revoke_device))
@@ -417,6 +424,142 @@ async fn erase_customer(
             .map_or_else(|| doc.to_string(), |(d, _)| d.clone()),
         also_erased: erased.iter().skip(1).map(|(d, _)| d.clone()).collect(),
     }))
+}
+
+#[derive(Deserialize, Default)]
+struct IssueRequest {
+    valid_days: Option<u32>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct IssuedToken {
+    pub token: String,
+    pub token_id: String,
+    /// The QR code to print or put in a wallet pass, as SVG.
+    pub qr_svg: String,
+}
+
+/// Signs a loyalty token for a customer (admin): for the shop's app, a wallet pass or email.
+async fn issue_loyalty_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Option<Json<IssueRequest>>,
+) -> Result<Json<IssuedToken>, HttpError> {
+    require_admin(&state, &headers)?;
+    let customer = aisle_core::model::CustomerId::parse(id)
+        .map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let valid_days = body.map(|Json(b)| b.valid_days).unwrap_or_default();
+    let data_dir = state.data_dir.clone();
+    let (token, commits) = state
+        .with_storage(move |s| {
+            let token = crate::loyalty::issue(&data_dir, s.documents(), &customer, valid_days);
+            (token, s.take_committed())
+        })
+        .await?;
+    // The first issue may have made the first key: devices need it.
+    state.hub.publish(None, commits);
+    let token = token.map_err(|e| match e.downcast::<aisle_core::CoreError>() {
+        Ok(core) => HttpError::from(core),
+        Err(other) => HttpError::from(other),
+    })?;
+    let token_id = aisle_core::loyalty::peek(&token)
+        .map_err(|e| HttpError::bad_request(e.to_string()))?
+        .0
+        .token_id();
+    Ok(Json(IssuedToken {
+        qr_svg: crate::loyalty::qr_svg(&token)?,
+        token,
+        token_id,
+    }))
+}
+
+#[derive(Deserialize)]
+struct QrQuery {
+    token: String,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// A loyalty token rendered as a QR code, PNG (default) or SVG (admin).
+async fn loyalty_qr(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<QrQuery>,
+) -> Result<Response, HttpError> {
+    require_admin(&state, &headers)?;
+    aisle_core::loyalty::peek(&query.token).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    Ok(match query.format.as_deref() {
+        None | Some("png") => (
+            [(axum::http::header::CONTENT_TYPE, "image/png")],
+            crate::loyalty::qr_png(&query.token, 8)?,
+        )
+            .into_response(),
+        Some("svg") => (
+            [(axum::http::header::CONTENT_TYPE, "image/svg+xml")],
+            crate::loyalty::qr_svg(&query.token)?,
+        )
+            .into_response(),
+        Some(other) => {
+            return Err(HttpError::bad_request(format!(
+                "format {other}: use png or svg"
+            )));
+        }
+    })
+}
+
+#[derive(Deserialize)]
+struct RevokeRequest {
+    token: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RevokedToken {
+    token_id: String,
+}
+
+/// Revokes a loyalty token (admin): every device refuses it once it has synced.
+async fn revoke_loyalty_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<RevokeRequest>,
+) -> Result<Json<RevokedToken>, HttpError> {
+    require_admin(&state, &headers)?;
+    let (revoked, commits) = state
+        .with_storage(move |s| {
+            let revoked = s.documents().revoke_loyalty_token(
+                &request.token,
+                request.reason.as_deref().unwrap_or("reported lost"),
+            );
+            (revoked, s.take_committed())
+        })
+        .await?;
+    state.hub.publish(None, commits);
+    Ok(Json(RevokedToken { token_id: revoked? }))
+}
+
+#[derive(Serialize)]
+struct RotatedKey {
+    key_id: String,
+}
+
+/// Starts signing loyalty tokens with a new key (admin); older tokens still verify.
+async fn rotate_loyalty_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<RotatedKey>, HttpError> {
+    require_admin(&state, &headers)?;
+    let data_dir = state.data_dir.clone();
+    let (rotated, commits) = state
+        .with_storage(move |s| {
+            let rotated = crate::loyalty::rotate(&data_dir, s.documents());
+            (rotated, s.take_committed())
+        })
+        .await?;
+    state.hub.publish(None, commits);
+    Ok(Json(RotatedKey { key_id: rotated? }))
 }
 
 /// The API description, checked in as `docs/openapi.yaml`.

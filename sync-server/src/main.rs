@@ -6,6 +6,7 @@ mod admin;
 mod config;
 mod http;
 mod hub;
+mod loyalty;
 mod metrics;
 mod registry;
 mod shopify;
@@ -50,6 +51,9 @@ fn serve(config: Config) -> anyhow::Result<()> {
         seed_demo(&mut storage, config.demo_customers)?;
     }
     publish_recommendations(&mut storage)?;
+    // Devices verify loyalty codes offline against the published key: have one from the start.
+    let (key, _) = loyalty::current(&config.data_dir, storage.documents())?;
+    info!(key, "loyalty tokens signed with");
     // Demo data and recommendations committed before serving need no fan-out.
     storage.take_committed();
     let admin_token = admin::admin_token(&config)?;
@@ -59,7 +63,8 @@ fn serve(config: Config) -> anyhow::Result<()> {
         shopify_secret: admin::shopify_secret(&config)?,
         shopify_home_store: config.shopify_home_store.clone(),
     };
-    let state = state::AppState::new(Box::new(storage), admin_token).with_ingest(ingest);
+    let state =
+        state::AppState::new(Box::new(storage), admin_token, &config.data_dir).with_ingest(ingest);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

@@ -21,6 +21,8 @@ pub struct AppState {
     pub ingest: Option<Arc<Ingest>>,
     /// Open sync sessions per device id, for the manager's tablet list.
     pub online: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+    /// Where the loyalty signing keys live.
+    pub data_dir: Arc<std::path::Path>,
 }
 
 /// The tenant's key for web shop events: the tenant name identifies it, the secret signs.
@@ -33,7 +35,11 @@ pub struct Ingest {
 }
 
 impl AppState {
-    pub fn new(storage: Box<dyn RelayStorage>, admin_token: String) -> Self {
+    pub fn new(
+        storage: Box<dyn RelayStorage>,
+        admin_token: String,
+        data_dir: &std::path::Path,
+    ) -> Self {
         Self {
             storage: Arc::new(Mutex::new(storage)),
             hub: Hub::new(),
@@ -43,6 +49,7 @@ impl AppState {
             shutdown: tokio::sync::watch::channel(false).0,
             online: Arc::default(),
             ingest: None,
+            data_dir: data_dir.into(),
         }
     }
 

@@ -5,11 +5,13 @@
 mod catalog;
 mod customer;
 mod inventory;
+mod loyalty;
 mod recommendations;
 
 pub(crate) use catalog::CatalogDoc;
 pub(crate) use customer::CustomerDoc;
 pub(crate) use inventory::{Adjustment, InventoryDoc, keys as inventory_keys};
+pub(crate) use loyalty::{LoyaltyDoc, LoyaltyKey, Revocation};
 pub(crate) use recommendations::{RecommendationsDoc, RelatedEntry};
 
 use std::fmt;
@@ -30,6 +32,8 @@ pub enum DocId {
     Catalog,
     /// Related products, published by the relay.
     Recommendations,
+    /// Loyalty token keys and revocations, published by the relay.
+    Loyalty,
 }
 
 impl DocId {
@@ -39,6 +43,7 @@ impl DocId {
             Self::Inventory(_) => "inventory",
             Self::Catalog => "catalog",
             Self::Recommendations => "recommendations",
+            Self::Loyalty => "loyalty",
         }
     }
 }
@@ -50,6 +55,7 @@ impl fmt::Display for DocId {
             Self::Inventory(store) => write!(f, "inventory/{store}"),
             Self::Catalog => f.write_str("catalog"),
             Self::Recommendations => f.write_str("recommendations"),
+            Self::Loyalty => f.write_str("loyalty"),
         }
     }
 }
@@ -62,6 +68,7 @@ impl FromStr for DocId {
         match text {
             "catalog" => return Ok(Self::Catalog),
             "recommendations" => return Ok(Self::Recommendations),
+            "loyalty" => return Ok(Self::Loyalty),
             _ => {}
         }
         let (kind, id) = text.split_once('/').ok_or_else(bad)?;
@@ -106,6 +113,7 @@ mod tests {
         for text in [
             "catalog",
             "recommendations",
+            "loyalty",
             "customer/abc-123",
             "inventory/LDN-CG",
         ] {

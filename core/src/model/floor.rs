@@ -188,3 +188,16 @@ pub struct VariantView<'a> {
     pub colour: &'a str,
     pub available: i64,
 }
+
+/// What a scan opens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ScanTarget {
+    Customer {
+        id: super::CustomerId,
+    },
+    Product {
+        sku: ProductSku,
+        variant: Option<VariantSku>,
+    },
+}

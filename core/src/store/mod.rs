@@ -161,6 +161,7 @@ impl Store {
         let mut docs = self.doc_ids("customer")?;
         docs.extend(self.doc_ids("inventory")?);
         docs.extend(self.doc_ids("recommendations")?);
+        docs.extend(self.doc_ids("loyalty")?);
         let tx = self.conn.transaction()?;
         for id in docs {
             let Some((mut doc, _)) = chunks::load(&tx, &id, &self.actor)? else {
@@ -523,6 +524,7 @@ pub(crate) fn not_found(id: &DocId) -> CoreError {
         DocId::Inventory(s) => CoreError::not_found("inventory for store", s),
         DocId::Catalog => CoreError::not_found("catalog", "catalog"),
         DocId::Recommendations => CoreError::not_found("recommendations", "recommendations"),
+        DocId::Loyalty => CoreError::not_found("loyalty keys", "loyalty"),
     }
 }
 

@@ -35,6 +35,11 @@ pub(crate) fn project(
             doc::check_schema(recommendations.schema, &write.id)?;
             project_recommendations(tx, &recommendations)
         }
+        DocId::Loyalty => {
+            let loyalty: doc::LoyaltyDoc = doc::hydrate_doc(&write.doc, &write.id)?;
+            doc::check_schema(loyalty.schema, &write.id)?;
+            project_loyalty(tx, &loyalty)
+        }
         DocId::Inventory(store) => {
             let store = store.clone();
             let touched = if write.heads_before.is_empty() {
@@ -392,7 +397,34 @@ pub(crate) fn project_records(
             let recommendations: doc::RecommendationsDoc = doc::hydrate_doc(doc, id)?;
             project_recommendations(tx, &recommendations)
         }
+        DocId::Loyalty => {
+            let loyalty: doc::LoyaltyDoc = doc::hydrate_doc(doc, id)?;
+            project_loyalty(tx, &loyalty)
+        }
     }
+}
+
+fn project_loyalty(tx: &Transaction<'_>, loyalty: &doc::LoyaltyDoc) -> Result<()> {
+    tx.execute_batch("DELETE FROM loyalty_keys; DELETE FROM revoked_tokens;")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO loyalty_keys (key_id, public_hex, created_at, retired_at)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (id, key) in &loyalty.keys {
+        insert.execute(params![id, key.public, key.created_at, key.retired_at])?;
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO revoked_tokens (token_id, customer_id, at) VALUES (?1, ?2, ?3)",
+    )?;
+    for (key, revocation) in &loyalty.revoked {
+        let token_id = key.split_once('/').map_or(key.as_str(), |(id, _)| id);
+        insert.execute(params![
+            token_id,
+            revocation.customer.as_str(),
+            revocation.at
+        ])?;
+    }
+    Ok(())
 }
 
 fn project_recommendations(
@@ -662,7 +694,7 @@ fn record_oversell(
 /// Which devices receive a document: `catalog`, `inventory:<store>` or `customers:<home store>`.
 pub(crate) fn scope_of(tx: &Transaction<'_>, id: &DocId) -> Result<String> {
     Ok(match id {
-        DocId::Catalog | DocId::Recommendations => "catalog".to_string(),
+        DocId::Catalog | DocId::Recommendations | DocId::Loyalty => "catalog".to_string(),
         DocId::Inventory(store) => format!("inventory:{store}"),
         DocId::Customer(customer) => {
             // A merged profile still reaches its store's tablets, so they learn of the merge.
@@ -742,6 +774,9 @@ pub(crate) fn unproject(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
         }
         DocId::Recommendations => {
             tx.execute("DELETE FROM related_products", [])?;
+        }
+        DocId::Loyalty => {
+            tx.execute_batch("DELETE FROM loyalty_keys; DELETE FROM revoked_tokens;")?;
         }
     }
     Ok(())

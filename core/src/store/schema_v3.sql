@@ -1,5 +1,6 @@
 -- Version 3: what customers bought and have in carts (recommendations, the demand behind stock
--- alerts), customers merged into another, and the relay's related-products list.
+-- alerts), customers merged into another, the relay's related-products list, and the keys and
+-- revocations loyalty tokens are checked against.
 
 -- One row per purchase or cart line. `open` marks a cart line not yet bought.
 CREATE TABLE customer_lines (
@@ -34,4 +35,19 @@ CREATE TABLE related_products (
     score       REAL NOT NULL,
     together    INTEGER NOT NULL,
     PRIMARY KEY (product_sku, rank)
+) WITHOUT ROWID;
+
+-- From the loyalty document: the keys that sign loyalty tokens, and revoked tokens.
+CREATE TABLE loyalty_keys (
+    key_id     TEXT PRIMARY KEY,
+    public_hex TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    retired_at INTEGER
+) WITHOUT ROWID;
+
+CREATE TABLE revoked_tokens (
+    token_id    TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (token_id, customer_id)
 ) WITHOUT ROWID;

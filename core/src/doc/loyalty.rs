@@ -1,0 +1,32 @@
+//! The loyalty document: the public keys loyalty tokens are signed with, and the tokens
+//! revoked. Written by the relay only; every device holds it to verify scans offline.
+
+use autosurgeon::{Hydrate, Reconcile};
+use std::collections::BTreeMap;
+
+use crate::model::{CustomerId, Millis};
+
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
+pub(crate) struct LoyaltyKey {
+    /// Ed25519 public key, hex.
+    pub public: String,
+    pub created_at: Millis,
+    /// A retired key signs nothing new; its tokens still verify unless revoked.
+    pub retired_at: Option<Millis>,
+}
+
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
+pub(crate) struct Revocation {
+    pub customer: CustomerId,
+    pub at: Millis,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
+pub(crate) struct LoyaltyDoc {
+    pub schema: u64,
+    /// By key id.
+    pub keys: BTreeMap<String, LoyaltyKey>,
+    /// By `<token id>/<customer id>`.
+    pub revoked: BTreeMap<String, Revocation>,
+}

@@ -1,0 +1,192 @@
+//! Loyalty QR codes over a real relay: the relay signs a token and renders its QR code; the
+//! code in the PNG decodes; a tablet verifies it offline; forged, altered and wrong-key codes
+//! are refused with their own reasons; a revocation and a key rotation reach the tablet by sync.
+
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use aisle_core::model::{CustomerId, ScanTarget};
+use aisle_core::{CoreError, DocId, loyalty};
+use aisle_tests::{Relay, Tablet};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+struct Admin {
+    http: reqwest::Client,
+    token: String,
+}
+
+impl Admin {
+    async fn post(&self, relay: &Relay, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let response = self
+            .http
+            .post(relay.url(path))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    }
+}
+
+fn scan(tablet: &Tablet, text: &str) -> Result<CustomerId, CoreError> {
+    tablet.with(|s| match s.resolve_scan(text)? {
+        ScanTarget::Customer { id } => Ok(id),
+        other => panic!("a loyalty code opened {other:?}"),
+    })
+}
+
+async fn until_refused(tablet: &Tablet, token: &str, reason: &str) {
+    let started = Instant::now();
+    loop {
+        match scan(tablet, token) {
+            Err(e) if e.to_string().contains(reason) => return,
+            _ => {}
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the tablet still does not refuse the code for '{reason}'"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn loyalty_codes_verify_offline_and_revocations_and_new_keys_arrive_by_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay_dir = dir.path().join("relay");
+    let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "30"]).unwrap();
+    let admin = Admin {
+        http: reqwest::Client::new(),
+        token: std::fs::read_to_string(relay_dir.join("admin-token")).unwrap(),
+    };
+    let mut tablet = Tablet::enrol(&relay, &relay_dir, dir.path(), "tablet", "associate").await;
+    let customer = tablet.with(|s| {
+        let DocId::Customer(id) = s.doc_ids("customer").unwrap().remove(0) else {
+            unreachable!()
+        };
+        id
+    });
+
+    let issued = admin
+        .post(
+            &relay,
+            &format!("/v1/customers/{customer}/loyalty-token"),
+            json!({ "valid_days": 365 }),
+        )
+        .await;
+    let token = issued["token"].as_str().unwrap().to_string();
+    assert!(issued["qr_svg"].as_str().unwrap().contains("<svg"));
+
+    // The PNG the relay renders holds exactly the token.
+    let png = admin
+        .http
+        .get(relay.url(&format!("/v1/loyalty/qr?format=png&token={token}")))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let image = image::load_from_memory(&png).unwrap().to_luma8();
+    let found = aisle_core::scan::decode_qr(
+        image.width() as usize,
+        image.height() as usize,
+        image.as_raw(),
+    );
+    assert_eq!(found, vec![token.clone()]);
+
+    // Offline, the tablet verifies it against the key it synced.
+    tablet.stop().await;
+    assert_eq!(scan(&tablet, &token).unwrap(), customer);
+
+    // Forged with another key under the same key id, altered, and signed by an unknown key.
+    let claims = loyalty::peek(&token).unwrap().0;
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let forged = loyalty::sign(&stranger, &claims);
+    assert!(
+        scan(&tablet, &forged)
+            .unwrap_err()
+            .to_string()
+            .contains("altered or forged")
+    );
+    let other_key = loyalty::sign(
+        &stranger,
+        &loyalty::Claims {
+            key: "k99".into(),
+            ..claims.clone()
+        },
+    );
+    assert!(
+        scan(&tablet, &other_key)
+            .unwrap_err()
+            .to_string()
+            .contains("key k99")
+    );
+    let mut altered = token.clone().into_bytes();
+    let last = altered.len() - 3;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    assert!(scan(&tablet, &altered).is_err());
+
+    // Revoked while the tablet is offline: refused once it has synced.
+    admin
+        .post(
+            &relay,
+            "/v1/loyalty/revoke",
+            json!({ "token": token, "reason": "card lost" }),
+        )
+        .await;
+    assert_eq!(
+        scan(&tablet, &token).unwrap(),
+        customer,
+        "offline, the tablet has not heard yet"
+    );
+    tablet.start();
+    tablet.wait_synced().await;
+    until_refused(&tablet, &token, "revoked").await;
+
+    // A new key: its tokens verify on the tablet once the key has synced; older keys' tokens
+    // still verify.
+    let older = admin
+        .post(
+            &relay,
+            &format!("/v1/customers/{customer}/loyalty-token"),
+            json!({}),
+        )
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rotated = admin
+        .post(&relay, "/v1/loyalty/keys/rotate", json!({}))
+        .await;
+    assert_eq!(rotated["key_id"], "k2");
+    let newer = admin
+        .post(
+            &relay,
+            &format!("/v1/customers/{customer}/loyalty-token"),
+            json!({}),
+        )
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(loyalty::peek(&newer).unwrap().0.key, "k2");
+    let started = Instant::now();
+    while scan(&tablet, &newer).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "k2 never reached the tablet"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(scan(&tablet, &older).unwrap(), customer);
+}
