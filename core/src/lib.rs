@@ -22,6 +22,8 @@ pub mod import;
 pub mod ingest;
 #[cfg(feature = "store")]
 pub mod loyalty;
+#[cfg(feature = "nfc")]
+pub mod nfc;
 #[cfg(feature = "store")]
 mod ops;
 #[cfg(feature = "store")]

@@ -304,3 +304,88 @@ impl Tablet {
         f(&mut self.store.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
+
+/// A `pcscd` of the test's own, in the foreground, with the vpcd virtual reader its packaged
+/// configuration loads. Stopped (SIGTERM, then SIGKILL) when dropped: what unplugging every
+/// reader looks like to an application.
+pub struct Pcscd {
+    child: Child,
+}
+
+impl Pcscd {
+    pub fn start() -> anyhow::Result<Self> {
+        // One pcscd per machine: a leftover one (a crashed run) would hold the socket.
+        let _ = Command::new("pkill").args(["-x", "pcscd"]).status();
+        std::thread::sleep(Duration::from_millis(200));
+        let child = Command::new("/usr/sbin/pcscd")
+            .args(["--foreground", "--error"])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting /usr/sbin/pcscd (apt install pcscd vsmartcard-vpcd)")?;
+        // vpcd is ready when its port accepts connections.
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", VPCD_PORT)).is_ok() {
+                return Ok(Self { child });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("pcscd started but the vpcd reader does not listen on port {VPCD_PORT}")
+    }
+
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> anyhow::Result<()> {
+        if self.child.try_wait()?.is_none() {
+            let _ = signal(&self.child, Signal::SIGTERM);
+            for _ in 0..40 {
+                if self.child.try_wait()?.is_some() {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            self.child.kill()?;
+            self.child.wait()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Pcscd {
+    fn drop(&mut self) {
+        let _ = self.terminate();
+    }
+}
+
+/// The port the vpcd driver listens on for a virtual card (Debian's /etc/reader.conf.d/vpcd).
+pub const VPCD_PORT: u16 = 0x8C7B;
+
+/// A virtual NFC card presented to the vpcd reader until dropped (see `src/bin/virtual_card.rs`).
+pub struct VirtualCard {
+    child: Child,
+}
+
+impl VirtualCard {
+    pub fn present(uid: &str, text: Option<&str>) -> anyhow::Result<Self> {
+        let mut cmd = Command::new(workspace_binary("aisle-tests", "virtual_card")?);
+        cmd.args(["--uid", uid, "--port", &VPCD_PORT.to_string()]);
+        if let Some(text) = text {
+            cmd.args(["--text", text]);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).spawn()?;
+        let stdout = child.stdout.take().context("card stdout")?;
+        let lines = Lines::new(stdout);
+        match lines.next(Duration::from_secs(10)) {
+            Some(line) if line.contains("card presented") => Ok(Self { child }),
+            other => bail!("the virtual card did not connect to vpcd: {other:?}"),
+        }
+    }
+}
+
+impl Drop for VirtualCard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

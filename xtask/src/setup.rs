@@ -17,6 +17,9 @@ const APT_PACKAGES: &[&str] = &[
     "libsoup-3.0-dev",
     "xvfb",
     "webkit2gtk-driver",
+    "libpcsclite-dev",
+    "pcscd",
+    "vsmartcard-vpcd",
     "imagemagick",
 ];
 
