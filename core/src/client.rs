@@ -775,6 +775,24 @@ pub async fn fetch_customer(
         Identifier::Phone(p) => ("phone", p.clone()),
         Identifier::Shop(s) => ("shop", s.clone()),
     };
+    fetch_customer_where(config, store, key, value).await
+}
+
+/// Fetches one customer by id (a verified loyalty token of another store's customer).
+pub async fn fetch_customer_by_id(
+    config: &SyncConfig,
+    store: &Arc<Mutex<Store>>,
+    id: &crate::model::CustomerId,
+) -> Result<crate::model::CustomerId, SyncError> {
+    fetch_customer_where(config, store, "id", id.to_string()).await
+}
+
+async fn fetch_customer_where(
+    config: &SyncConfig,
+    store: &Arc<Mutex<Store>>,
+    key: &str,
+    value: String,
+) -> Result<crate::model::CustomerId, SyncError> {
     let url = reqwest::Url::parse_with_params(
         &format!(
             "{}/v1/customers/lookup",
@@ -801,6 +819,40 @@ pub async fn fetch_customer(
     })
     .await?;
     Ok(customer)
+}
+
+/// Sends a kiosk check-in to the relay.
+pub async fn kiosk_check_in(
+    config: &SyncConfig,
+    check_in: &crate::model::KioskCheckIn,
+) -> Result<crate::model::KioskWelcome, SyncError> {
+    let url = format!(
+        "{}/v1/kiosk/check-in",
+        config.relay_url.trim_end_matches('/')
+    );
+    let request = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(&config.token)
+        .json(check_in);
+    json_of(send(request, Duration::from_secs(5)).await?).await
+}
+
+/// Sends the customer's consent answer from the kiosk.
+pub async fn kiosk_consent(
+    config: &SyncConfig,
+    check_in: &crate::model::KioskCheckIn,
+    granted: bool,
+) -> Result<(), SyncError> {
+    let url = format!(
+        "{}/v1/kiosk/consent",
+        config.relay_url.trim_end_matches('/')
+    );
+    let request = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(&config.token)
+        .json(&serde_json::json!({ "check_in": check_in, "granted": granted }));
+    send(request, Duration::from_secs(5)).await?;
+    Ok(())
 }
 
 /// A read from the relay's HTTP API with this tablet's token; short timeout, because the UI

@@ -28,6 +28,8 @@ pub mod nfc;
 mod ops;
 #[cfg(feature = "store")]
 pub mod protocol;
+#[cfg(feature = "qr")]
+pub mod qr;
 #[cfg(feature = "store")]
 pub mod recommend;
 #[cfg(feature = "store")]

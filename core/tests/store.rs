@@ -725,6 +725,7 @@ fn a_version_1_database_gains_visit_sale_and_basket_rows_on_opening() {
         "DROP TABLE visits; DROP TABLE sales; DROP TABLE sale_lines; DROP TABLE ingested_events;
          DROP TABLE erasures; DROP TABLE customer_lines; DROP TABLE customer_merges;
          DROP TABLE related_products; DROP TABLE loyalty_keys; DROP TABLE revoked_tokens;
+         DROP TABLE kiosk_queue;
          PRAGMA user_version = 1;",
     )
     .unwrap();

@@ -8,7 +8,8 @@ use aisle_core::client::{self, SyncConfig, SyncError, SyncStatus};
 use aisle_core::model::{
     ApiError, AssociateId, Briefing, ConflictLine, CustomerId, CustomerProfile, CustomerSummary,
     DeviceHealth, ErrorCode, FloorOverview, Millis, ProductSku, ProductSummary, Role, SaleReceipt,
-    StockAlerts, StockGrid, StoreId, StoreKpis, StoreStats, StoreStock, VariantSku, VisitSource,
+    ScanTarget, StockAlerts, StockGrid, StoreId, StoreKpis, StoreStats, StoreStock, VariantSku,
+    VisitSource,
 };
 use aisle_core::{CoreError, HoldRequest, SaleRequest, Store};
 
@@ -507,6 +508,85 @@ pub async fn erase_customer(app: AppHandle, id: String) -> Result<(), ApiError> 
             s.drop_doc(&aisle_core::DocId::Customer(profile))?;
         }
         Ok(())
+    })
+    .await
+}
+
+/// What a scan opens: text from a keyboard-wedge scanner, the camera or an NFC card. A
+/// customer the tablet does not hold (another store's) is fetched from the relay when online.
+#[tauri::command]
+pub async fn scan(app: AppHandle, text: String) -> Result<ScanTarget, ApiError> {
+    let state_store = app.state::<AppState>().store.clone();
+    let resolved = with_store(app.clone(), move |s| {
+        let target = s.resolve_scan(&text);
+        let held = match &target {
+            Ok(ScanTarget::Customer { id }) => {
+                s.has_doc(&aisle_core::DocId::Customer(id.clone()))?
+            }
+            _ => true,
+        };
+        let loyalty = match aisle_core::scan::classify(&text) {
+            Ok(aisle_core::scan::Scanned::Loyalty(l)) => Some(l),
+            _ => None,
+        };
+        Ok((target, held, loyalty))
+    })
+    .await?;
+    match resolved {
+        (Ok(ScanTarget::Customer { id }), false, _) => {
+            let config = relay_config(&app)?;
+            let id = client::fetch_customer_by_id(&config, &state_store, &id)
+                .await
+                .map_err(relay_failure)?;
+            Ok(ScanTarget::Customer { id })
+        }
+        // A printed loyalty number of a customer of another store.
+        (Err(CoreError::NotFound { .. }), _, Some(loyalty)) if relay_config(&app).is_ok() => {
+            let config = relay_config(&app)?;
+            let id = client::fetch_customer(
+                &config,
+                &state_store,
+                &aisle_core::model::Identifier::Loyalty(loyalty),
+            )
+            .await
+            .map_err(relay_failure)?;
+            Ok(ScanTarget::Customer { id })
+        }
+        (target, _, _) => target.map_err(|e| e.to_api()),
+    }
+}
+
+/// A photo of a QR code (the camera app, or a picture the customer sent): decoded, then
+/// handled as a scan.
+#[tauri::command]
+pub async fn scan_image(app: AppHandle, image: Vec<u8>) -> Result<ScanTarget, ApiError> {
+    let texts = tauri::async_runtime::spawn_blocking(move || {
+        let image = image::load_from_memory(&image)
+            .map_err(|e| invalid(format!("not a photo this app can read: {e}")))?
+            .to_luma8();
+        Ok::<_, ApiError>(aisle_core::qr::decode_qr(
+            image.width() as usize,
+            image.height() as usize,
+            image.as_raw(),
+        ))
+    })
+    .await
+    .map_err(|e| invalid(e.to_string()))??;
+    let text = texts
+        .into_iter()
+        .next()
+        .ok_or_else(|| invalid("no readable QR code in the photo"))?;
+    scan(app, text).await
+}
+
+/// Links an NFC card nobody has to the open customer; the next tap identifies them.
+#[tauri::command]
+pub async fn link_card(app: AppHandle, customer: String, uid: String) -> Result<(), ApiError> {
+    let customer = parse(CustomerId::parse(customer))?;
+    let uid = parse(aisle_core::model::NfcUid::parse(uid))?;
+    let associate = associate(&app).ok();
+    with_store_mut(app, move |s| {
+        s.link_nfc_card(&customer, &uid, associate.as_ref())
     })
     .await
 }

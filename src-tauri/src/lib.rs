@@ -2,6 +2,8 @@
 //! in the background and reports its status to the UI through events.
 
 mod commands;
+#[cfg(desktop)]
+mod nfc;
 mod setup;
 mod sync;
 
@@ -44,7 +46,13 @@ pub fn run() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let result = tauri::Builder::default()
+    let builder = tauri::Builder::default();
+    // Phones and tablets read cards and codes with the platform's own APIs.
+    #[cfg(mobile)]
+    let builder = builder
+        .plugin(tauri_plugin_nfc::init())
+        .plugin(tauri_plugin_barcode_scanner::init());
+    let result = builder
         .setup(|app| setup::setup(app).map_err(Into::into))
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
@@ -75,6 +83,9 @@ pub fn run() {
             commands::stock_alerts,
             commands::store_devices,
             commands::erase_customer,
+            commands::scan,
+            commands::scan_image,
+            commands::link_card,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -41,6 +41,8 @@ pub fn setup(app: &mut App) -> Result<(), String> {
         "store open"
     );
     let handle = app.handle().clone();
+    #[cfg(desktop)]
+    crate::nfc::start(&handle);
     match enrolment {
         Some(enrolment) => sync::start(&handle, enrolment),
         None => {

@@ -47,6 +47,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/loyalty/qr", get(loyalty_qr))
         .route("/v1/loyalty/revoke", post(revoke_loyalty_token))
         .route("/v1/loyalty/keys/rotate", post(rotate_loyalty_key))
+        .route("/v1/kiosk/check-in", post(kiosk_check_in))
+        .route("/v1/kiosk/consent", post(kiosk_consent))
         .route("/v1/admin/codes", post(create_code))
         .route("/v1/admin/devices", get(list_devices))
         .route("/v1/admin/devices/{id}/revoke", post(revoke_device))
@@ -538,6 +540,50 @@ async fn revoke_loyalty_token(
         .await?;
     state.hub.publish(None, commits);
     Ok(Json(RevokedToken { token_id: revoked? }))
+}
+
+/// A check-in at the device's store, from its kiosk (or a tablet acting as one). The visit
+/// reaches the store's tablets as soon as it is recorded.
+async fn kiosk_check_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(check_in): Json<aisle_core::model::KioskCheckIn>,
+) -> Result<Json<aisle_core::model::KioskWelcome>, HttpError> {
+    let device = device_of(&state, &headers).await?;
+    let (welcome, commits) = state
+        .with_storage(move |s| {
+            let welcome = s.documents().kiosk_check_in(&device.store, &check_in);
+            (welcome, s.take_committed())
+        })
+        .await?;
+    state.hub.publish(None, commits);
+    Ok(Json(welcome?))
+}
+
+#[derive(Deserialize)]
+struct KioskConsent {
+    check_in: aisle_core::model::KioskCheckIn,
+    granted: bool,
+}
+
+/// The customer's answer on the kiosk's consent screen.
+async fn kiosk_consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(answer): Json<KioskConsent>,
+) -> Result<StatusCode, HttpError> {
+    device_of(&state, &headers).await?;
+    let (done, commits) = state
+        .with_storage(move |s| {
+            let done = s
+                .documents()
+                .kiosk_consent(&answer.check_in, answer.granted);
+            (done, s.take_committed())
+        })
+        .await?;
+    state.hub.publish(None, commits);
+    done?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Serialize)]

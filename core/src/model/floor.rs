@@ -201,3 +201,25 @@ pub enum ScanTarget {
         variant: Option<VariantSku>,
     },
 }
+
+/// A customer checking in at the entry kiosk: their loyalty code or card, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KioskCheckIn {
+    /// The kiosk's id for this check-in: a resend records one visit.
+    pub id: String,
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub nfc_uid: Option<String>,
+    pub at: Millis,
+}
+
+/// What the kiosk shows after a check-in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KioskWelcome {
+    pub first_name: Option<String>,
+    /// Never asked about in-store personalisation: the kiosk asks now.
+    pub asks_consent: bool,
+    /// The kiosk is offline: the check-in goes out when it reconnects.
+    pub queued: bool,
+}

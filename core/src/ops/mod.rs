@@ -6,6 +6,7 @@ mod customers;
 mod floor;
 mod insight;
 mod inventory;
+mod kiosk;
 mod loyalty;
 mod merge;
 mod search;

@@ -1,0 +1,91 @@
+//! NFC loyalty cards on desktop tablets: the core's PC/SC reader loop, with each tap resolved
+//! against the local store and sent to the UI as an `nfc-tap` event. (Android and iOS use
+//! `tauri-plugin-nfc` instead; see docs/identification.md.)
+
+use aisle_core::model::{Identifier, ScanTarget};
+use aisle_core::nfc::{NfcEvent, NfcReaders};
+use serde::Serialize;
+use std::sync::Mutex;
+use tauri::{AppHandle, Emitter, Manager};
+
+use crate::AppState;
+
+/// Keeps the reader loop running for the life of the app.
+pub struct NfcState(#[allow(dead_code)] Mutex<Option<NfcReaders>>);
+
+/// A card tap as the UI gets it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CardTap {
+    pub uid: String,
+    /// The card's own token (NDEF text), when it carries one: a kiosk checks in with it.
+    pub token: Option<String>,
+    /// The customer the card belongs to, when this tablet knows.
+    pub customer: Option<String>,
+    /// Why the card was refused (a revoked or forged token), if it was.
+    pub problem: Option<String>,
+}
+
+/// Starts watching PC/SC readers. Without `pcscd` the loop waits for it quietly.
+pub fn start(app: &AppHandle) {
+    if std::env::var_os("AISLE_NFC").is_some_and(|v| v == "off") {
+        return;
+    }
+    let handle = app.clone();
+    match NfcReaders::start(move |event| on_event(&handle, event)) {
+        Ok(readers) => {
+            app.manage(NfcState(Mutex::new(Some(readers))));
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot start the NFC reader loop"),
+    }
+}
+
+fn on_event(app: &AppHandle, event: NfcEvent) {
+    match event {
+        NfcEvent::Tap { uid, text, reader } => {
+            let state = app.state::<AppState>();
+            let store = state.store.lock().unwrap_or_else(|e| e.into_inner());
+            let token = text.filter(|t| aisle_core::scan::classify(t).is_ok());
+            let (customer, problem) = match &token {
+                Some(text) => match store.resolve_scan(text) {
+                    Ok(ScanTarget::Customer { id }) => (Some(id.to_string()), None),
+                    Ok(ScanTarget::Product { .. }) => (None, None),
+                    Err(e) => (None, Some(e.to_string())),
+                },
+                None => match store.identify(&Identifier::Nfc(uid.clone())) {
+                    Ok(id) => (Some(id.to_string()), None),
+                    Err(_) => (None, None),
+                },
+            };
+            drop(store);
+            tracing::info!(reader, uid = %uid, known = customer.is_some(), "card tapped");
+            let _ = app.emit(
+                "nfc-tap",
+                CardTap {
+                    uid: uid.to_string(),
+                    token,
+                    customer,
+                    problem,
+                },
+            );
+        }
+        NfcEvent::Unreadable { reader, reason } => {
+            tracing::info!(reader, reason, "card could not be read");
+            let _ = app.emit(
+                "nfc-tap",
+                CardTap {
+                    uid: String::new(),
+                    token: None,
+                    customer: None,
+                    problem: Some(format!(
+                        "The card could not be read ({reason}): hold it still on the reader."
+                    )),
+                },
+            );
+        }
+        NfcEvent::ReaderAttached { reader } => tracing::info!(reader, "NFC reader attached"),
+        NfcEvent::ReaderDetached { reader } => tracing::info!(reader, "NFC reader detached"),
+        NfcEvent::ServiceUnavailable { reason } => {
+            tracing::info!(reason, "no PC/SC service: NFC cards wait for pcscd");
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The entry kiosk over a real relay: a customer scans their loyalty QR at the kiosk and the
+//! store's associate tablet shows them as just arrived; a resend is one visit; a first-time
+//! visitor is asked for consent and the answer reaches the tablet; a forged code is refused;
+//! a kiosk that is offline keeps the check-in and sends it later.
+
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use aisle_core::client;
+use aisle_core::model::{
+    ConsentPurpose, ConsentSource, CustomerId, KioskCheckIn, LoyaltyId, NewCustomer, StoreId, Tier,
+};
+use aisle_tests::{Relay, Tablet};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+async fn issue(relay: &Relay, admin: &str, customer: &CustomerId) -> String {
+    let issued: serde_json::Value = reqwest::Client::new()
+        .post(relay.url(&format!("/v1/customers/{customer}/loyalty-token")))
+        .bearer_auth(admin)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    issued["token"].as_str().unwrap().to_string()
+}
+
+fn check_in(id: &str, token: &str, at: i64) -> KioskCheckIn {
+    KioskCheckIn {
+        id: id.into(),
+        token: Some(token.into()),
+        nfc_uid: None,
+        at,
+    }
+}
+
+/// Waits until the associate tablet's Floor lists `customer` as checked in today.
+async fn arrives(tablet: &Tablet, customer: &CustomerId) -> Duration {
+    let started = Instant::now();
+    let here = StoreId::parse("LDN-CG").unwrap();
+    loop {
+        let shown = tablet.with(|s| {
+            let now = s.now();
+            s.floor_overview(
+                &here,
+                now - now % 86_400_000,
+                now - now % 86_400_000 + 86_400_000,
+            )
+            .unwrap()
+            .checked_in
+            .iter()
+            .any(|c| &c.customer.id == customer)
+        });
+        if shown {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the check-in never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kiosk_check_ins_reach_the_floor_once_and_ask_first_timers_for_consent() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay_dir = dir.path().join("relay");
+    let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "30"]).unwrap();
+    let admin = std::fs::read_to_string(relay_dir.join("admin-token")).unwrap();
+    let associate = Tablet::enrol(&relay, &relay_dir, dir.path(), "floor", "associate").await;
+    let mut kiosk = Tablet::enrol(&relay, &relay_dir, dir.path(), "kiosk", "kiosk").await;
+
+    // A member of the store, and a first-timer who signed up on the associate's tablet and
+    // was never asked about personalisation.
+    let member = associate.with(|s| {
+        let aisle_core::DocId::Customer(id) = s.doc_ids("customer").unwrap().remove(0) else {
+            unreachable!()
+        };
+        id
+    });
+    let newcomer = associate.with(|s| {
+        s.create_customer(NewCustomer {
+            loyalty_id: LoyaltyId::from_serial(880_001),
+            name: "Robin Newcomer".into(),
+            email: None,
+            phone: None,
+            home_store: StoreId::parse("LDN-CG").unwrap(),
+            tier: Tier::Member,
+            consent: Default::default(),
+        })
+        .unwrap()
+    });
+    associate
+        .client
+        .as_ref()
+        .unwrap()
+        .local_change(&associate.store.lock().unwrap());
+    associate.wait_synced().await;
+    let member_token = issue(&relay, &admin, &member).await;
+    let newcomer_token = issue(&relay, &admin, &newcomer).await;
+
+    let now = kiosk.with(|s| s.now());
+    let welcome = client::kiosk_check_in(&kiosk.config, &check_in("c-1", &member_token, now))
+        .await
+        .unwrap();
+    let waited = arrives(&associate, &member).await;
+    eprintln!(
+        "kiosk check-in to the associate's Floor: {} ms",
+        waited.as_millis()
+    );
+    assert!(welcome.first_name.is_some());
+    // A resend (the reply was lost) is the same visit.
+    client::kiosk_check_in(&kiosk.config, &check_in("c-1", &member_token, now))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let visits_today = |s: &mut aisle_core::Store, id: &CustomerId| {
+        s.customer(id)
+            .unwrap()
+            .visits
+            .iter()
+            .filter(|v| v.id.starts_with("kiosk-"))
+            .count()
+    };
+    assert_eq!(associate.with(|s| visits_today(s, &member)), 1);
+
+    // The first-timer is asked, says yes, and the tablet shows it with its source.
+    let welcome = client::kiosk_check_in(&kiosk.config, &check_in("c-2", &newcomer_token, now))
+        .await
+        .unwrap();
+    assert!(welcome.asks_consent);
+    assert_eq!(welcome.first_name.as_deref(), Some("Robin"));
+    client::kiosk_consent(&kiosk.config, &check_in("c-2", &newcomer_token, now), true)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let consent = associate.with(|s| {
+            s.customer(&newcomer)
+                .unwrap()
+                .consent
+                .get(&ConsentPurpose::InStorePersonalisation)
+                .cloned()
+        });
+        if let Some(record) = consent {
+            assert!(record.granted);
+            assert_eq!(record.source, ConsentSource::Kiosk);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "consent never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // A forged code: refused with the reason, nothing recorded.
+    let claims = aisle_core::loyalty::peek(&member_token).unwrap().0;
+    let forged =
+        aisle_core::loyalty::sign(&ed25519_dalek::SigningKey::from_bytes(&[5; 32]), &claims);
+    let refused = client::kiosk_check_in(&kiosk.config, &check_in("c-3", &forged, now))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("altered or forged"),
+        "{refused}"
+    );
+
+    // Offline: the kiosk checks the signature itself and queues; later the queue goes out.
+    kiosk.stop().await;
+    let offline = kiosk.with(|s| {
+        let check_in = check_in("c-4", &newcomer_token, s.now());
+        s.verify_loyalty_token(check_in.token.as_deref().unwrap())
+            .unwrap();
+        s.queue_check_in(&check_in).unwrap();
+        s.queued_check_ins().unwrap()
+    });
+    assert_eq!(offline.len(), 1);
+    for queued in offline {
+        client::kiosk_check_in(&kiosk.config, &queued)
+            .await
+            .unwrap();
+        kiosk.with(|s| s.unqueue_check_in(&queued.id).unwrap());
+    }
+    assert!(kiosk.with(|s| s.queued_check_ins().unwrap()).is_empty());
+    // The first-timer's second arrival (from the queue) reaches the tablet too.
+    let started = Instant::now();
+    while associate.with(|s| visits_today(s, &newcomer)) != 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the queued check-in never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
