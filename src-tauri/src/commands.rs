@@ -7,9 +7,9 @@ use tauri::{AppHandle, Manager};
 use aisle_core::client::{self, SyncConfig, SyncError, SyncStatus};
 use aisle_core::model::{
     ApiError, AssociateId, Briefing, ConflictLine, CustomerId, CustomerProfile, CustomerSummary,
-    DeviceHealth, ErrorCode, FloorOverview, Millis, ProductSku, ProductSummary, Role, SaleReceipt,
-    ScanTarget, StockAlerts, StockGrid, StoreId, StoreKpis, StoreStats, StoreStock, VariantSku,
-    VisitSource,
+    DeviceHealth, ErrorCode, FloorOverview, KioskCheckIn, KioskWelcome, Millis, ProductSku,
+    ProductSummary, Role, SaleReceipt, ScanTarget, StockAlerts, StockGrid, StoreId, StoreKpis,
+    StoreStats, StoreStock, VariantSku, VisitSource,
 };
 use aisle_core::{CoreError, HoldRequest, SaleRequest, Store};
 
@@ -589,4 +589,100 @@ pub async fn link_card(app: AppHandle, customer: String, uid: String) -> Result<
         s.link_nfc_card(&customer, &uid, associate.as_ref())
     })
     .await
+}
+
+/// A check-in at the entry kiosk from a scanned code or a tapped card. Offline, a code whose
+/// signature checks out is queued and sent when the kiosk reconnects.
+#[tauri::command]
+pub async fn kiosk_check_in(
+    app: AppHandle,
+    code: Option<String>,
+    nfc_uid: Option<String>,
+) -> Result<KioskWelcome, ApiError> {
+    let config = relay_config(&app)?;
+    let token = match code.as_deref().map(aisle_core::scan::classify) {
+        Some(Ok(aisle_core::scan::Scanned::Token(token))) => Some(token),
+        Some(Ok(_)) => return Err(invalid("Please scan the loyalty QR code in your app.")),
+        Some(Err(e)) => return Err(e.to_api()),
+        None => None,
+    };
+    let check_in = with_store(app.clone(), move |s| {
+        // A forged or revoked code is refused here and now, online or not. A key the kiosk
+        // has not synced yet is the relay's to judge.
+        if let Some(token) = &token {
+            match s.verify_loyalty_token(token) {
+                Ok(_) | Err(CoreError::Token(aisle_core::loyalty::TokenError::UnknownKey(_))) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(KioskCheckIn {
+            id: aisle_core::IdGen::random().new_id(),
+            token,
+            nfc_uid,
+            at: s.now(),
+        })
+    })
+    .await?;
+    match client::kiosk_check_in(&config, &check_in).await {
+        Ok(welcome) => Ok(welcome),
+        Err(SyncError::Connect(_)) => {
+            with_store_mut(app, move |s| s.queue_check_in(&check_in)).await?;
+            Ok(KioskWelcome {
+                queued: true,
+                ..KioskWelcome::default()
+            })
+        }
+        Err(e) => Err(relay_failure(e)),
+    }
+}
+
+/// The customer's answer to the kiosk's personalisation question.
+#[tauri::command]
+pub async fn kiosk_consent(
+    app: AppHandle,
+    code: Option<String>,
+    nfc_uid: Option<String>,
+    granted: bool,
+) -> Result<(), ApiError> {
+    let config = relay_config(&app)?;
+    let token = code
+        .as_deref()
+        .map(aisle_core::scan::classify)
+        .and_then(|c| match c {
+            Ok(aisle_core::scan::Scanned::Token(token)) => Some(token),
+            _ => None,
+        });
+    let check_in = KioskCheckIn {
+        id: aisle_core::IdGen::random().new_id(),
+        token,
+        nfc_uid,
+        at: crate::now_ms(),
+    };
+    client::kiosk_consent(&config, &check_in, granted)
+        .await
+        .map_err(relay_failure)
+}
+
+/// Sends check-ins a kiosk queued while offline; runs every few seconds on kiosks.
+pub async fn flush_kiosk_queue(app: &AppHandle) {
+    let Ok(config) = relay_config(app) else {
+        return;
+    };
+    let Ok(queued) = with_store(app.clone(), |s| s.queued_check_ins()).await else {
+        return;
+    };
+    for check_in in queued {
+        match client::kiosk_check_in(&config, &check_in).await {
+            // Still offline: try again later, in order.
+            Err(SyncError::Connect(_)) => return,
+            Ok(_) => {}
+            // Refused for good (a code revoked meanwhile, too old): drop it, say why.
+            Err(e) => tracing::warn!(error = %e, id = check_in.id, "queued check-in refused"),
+        }
+        let id = check_in.id.clone();
+        if let Err(e) = with_store_mut(app.clone(), move |s| s.unqueue_check_in(&id)).await {
+            tracing::warn!(error = %e.message, "cannot clear a sent check-in");
+            return;
+        }
+    }
 }

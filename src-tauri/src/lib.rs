@@ -30,7 +30,7 @@ pub fn started_at() -> i64 {
     *STARTED_AT.get_or_init(now_ms)
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -86,6 +86,8 @@ pub fn run() {
             commands::scan,
             commands::scan_image,
             commands::link_card,
+            commands::kiosk_check_in,
+            commands::kiosk_consent,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

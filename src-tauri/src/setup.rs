@@ -43,6 +43,8 @@ pub fn setup(app: &mut App) -> Result<(), String> {
     let handle = app.handle().clone();
     #[cfg(desktop)]
     crate::nfc::start(&handle);
+    #[cfg(target_os = "linux")]
+    enable_camera(app);
     match enrolment {
         Some(enrolment) => sync::start(&handle, enrolment),
         None => {
@@ -59,4 +61,33 @@ pub fn setup(app: &mut App) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// WebKitGTK ships with `getUserMedia` off and asks the application about every camera
+/// request: turn it on and allow video (the QR scanner), never audio.
+#[cfg(target_os = "linux")]
+fn enable_camera(app: &App) {
+    use webkit2gtk::glib::object::Cast;
+    use webkit2gtk::{PermissionRequestExt, SettingsExt, UserMediaPermissionRequest, WebViewExt};
+    let windows = app.webview_windows();
+    tracing::info!(windows = windows.len(), "camera enabled for QR scanning");
+    for window in windows.values() {
+        let _ = window.with_webview(|webview| {
+            let view = webview.inner();
+            if let Some(settings) = WebViewExt::settings(&view) {
+                settings.set_enable_media_stream(true);
+                settings.set_enable_mediasource(true);
+            }
+            view.connect_permission_request(|_, request| {
+                use webkit2gtk::UserMediaPermissionRequestExt;
+                match request.downcast_ref::<UserMediaPermissionRequest>() {
+                    Some(media) if media.is_for_video_device() && !media.is_for_audio_device() => {
+                        request.allow();
+                        true
+                    }
+                    _ => false,
+                }
+            });
+        });
+    }
 }

@@ -61,6 +61,15 @@ pub fn start(app: &AppHandle, enrolment: TabletEnrolment) {
         }
     });
     *state.sync.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
+    if enrolment.role == Role::Kiosk {
+        let handle = app.clone();
+        tauri::async_runtime::spawn(async move {
+            loop {
+                crate::commands::flush_kiosk_queue(&handle).await;
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        });
+    }
 }
 
 /// Enrols this tablet with a one-time code. A tablet that held data from before starts

@@ -1,9 +1,9 @@
 //! Typed calls to the app's commands.
 
 use aisle_core::model::{
-    ApiError, Briefing, ConflictLine, CustomerSummary, DeviceHealth, FloorOverview, Millis,
-    ProductSummary, Role, SaleReceipt, StockAlerts, StockGrid, StoreKpis, StoreStats, StoreStock,
-    SyncStatus,
+    ApiError, Briefing, ConflictLine, CustomerSummary, DeviceHealth, FloorOverview, KioskWelcome,
+    Millis, ProductSummary, Role, SaleReceipt, ScanTarget, StockAlerts, StockGrid, StoreKpis,
+    StoreStats, StoreStock, SyncStatus,
 };
 use serde::{Deserialize, Serialize};
 
@@ -349,4 +349,81 @@ pub fn describe(error: &ApiError) -> String {
         Storage | Corrupt | Internal => "Something went wrong on this tablet.",
     };
     format!("{hint} {}", error.message)
+}
+
+#[derive(Serialize)]
+struct ScanArg<'a> {
+    text: &'a str,
+}
+
+/// What scanned text opens: a customer (verified loyalty code, loyalty number) or a product.
+pub async fn scan(text: &str) -> Result<ScanTarget, ApiError> {
+    invoke("scan", &ScanArg { text }).await
+}
+
+#[derive(Serialize)]
+struct ImageArg {
+    image: Vec<u8>,
+}
+
+/// A photo holding a QR code.
+pub async fn scan_image(image: Vec<u8>) -> Result<ScanTarget, ApiError> {
+    invoke("scan_image", &ImageArg { image }).await
+}
+
+#[derive(Serialize)]
+struct CardArg<'a> {
+    customer: &'a str,
+    uid: &'a str,
+}
+
+pub async fn link_card(customer: &str, uid: &str) -> Result<(), ApiError> {
+    invoke("link_card", &CardArg { customer, uid }).await
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KioskArgs<'a> {
+    code: Option<&'a str>,
+    nfc_uid: Option<&'a str>,
+}
+
+pub async fn kiosk_check_in(
+    code: Option<&str>,
+    nfc_uid: Option<&str>,
+) -> Result<KioskWelcome, ApiError> {
+    invoke("kiosk_check_in", &KioskArgs { code, nfc_uid }).await
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KioskConsentArgs<'a> {
+    code: Option<&'a str>,
+    nfc_uid: Option<&'a str>,
+    granted: bool,
+}
+
+pub async fn kiosk_consent(
+    code: Option<&str>,
+    nfc_uid: Option<&str>,
+    granted: bool,
+) -> Result<(), ApiError> {
+    invoke(
+        "kiosk_consent",
+        &KioskConsentArgs {
+            code,
+            nfc_uid,
+            granted,
+        },
+    )
+    .await
+}
+
+/// An NFC card tapped on this tablet's reader, as the app reports it.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct CardTap {
+    pub uid: String,
+    pub token: Option<String>,
+    pub customer: Option<String>,
+    pub problem: Option<String>,
 }

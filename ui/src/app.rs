@@ -77,6 +77,10 @@ pub struct AppEvents {
     pub sync: RwSignal<Option<SyncStatus>>,
     /// Bumped when the enrolment changed.
     pub enrolment_version: RwSignal<u32>,
+    /// The latest NFC card tap on this tablet's reader.
+    pub card: RwSignal<Option<api::CardTap>>,
+    /// A tapped card nobody has: the open customer can take it.
+    pub unknown_card: RwSignal<Option<String>>,
 }
 
 impl AppEvents {
@@ -85,6 +89,10 @@ impl AppEvents {
             if let Ok(status) = api::sync_status().await {
                 self.sync.set(status);
             }
+            crate::tauri::listen("nfc-tap", move |tap: api::CardTap| {
+                self.card.set(Some(tap));
+            })
+            .await;
             crate::tauri::listen("sync-status", move |status: SyncStatus| {
                 let previous = self.sync.get_untracked();
                 let delivered =
@@ -108,6 +116,8 @@ pub fn App() -> impl IntoView {
         data_version: RwSignal::new(0),
         sync: RwSignal::new(None),
         enrolment_version: RwSignal::new(0),
+        card: RwSignal::new(None),
+        unknown_card: RwSignal::new(None),
     };
     events.listen();
     provide_context(events);
@@ -121,6 +131,31 @@ pub fn App() -> impl IntoView {
         events.enrolment_version.track();
         api::app_info()
     });
+    let kiosk = move || {
+        info.get()
+            .and_then(Result::ok)
+            .and_then(|i| i.enrolment)
+            .is_some_and(|e| e.role == aisle_core::model::Role::Kiosk)
+    };
+    // On an associate's tablet a card tap opens the customer, or offers to link the card.
+    let selected = expect_context::<Selected>();
+    Effect::new(move |_| {
+        let Some(tap) = events.card.get() else {
+            return;
+        };
+        if kiosk() {
+            return;
+        }
+        match (&tap.customer, &tap.problem) {
+            (Some(id), _) => {
+                events.unknown_card.set(None);
+                selected.customer.set(Some(id.clone()));
+                screen.set(Screen::Customers);
+            }
+            (None, None) if !tap.uid.is_empty() => events.unknown_card.set(Some(tap.uid.clone())),
+            _ => {}
+        }
+    });
     let store_name = move || {
         info.get()
             .and_then(Result::ok)
@@ -128,7 +163,8 @@ pub fn App() -> impl IntoView {
             .unwrap_or_else(|| "Not enrolled".into())
     };
     view! {
-        <div class="shell">
+        {move || kiosk().then(|| view! { <crate::screens::KioskScreen/> })}
+        <div class="shell" class:hidden=kiosk>
             <header class="topbar">
                 <span class="brand">"Aisle"</span>
                 <span class="store-name" data-testid="store-name">{store_name}</span>

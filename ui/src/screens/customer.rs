@@ -124,6 +124,7 @@ fn BriefingBody(briefing: Briefing, version: RwSignal<u32>) -> impl IntoView {
                 view! { <button class="primary" data-testid="greet" on:click=greet>"Start serving"</button> }.into_any()
             }}
         </header>
+        <LinkCard customer=id.clone() name=profile.identity.name.clone()/>
         {move || error.get().map(|e| view! { <p class="error" role="alert" data-testid="briefing-error">{e}</p> })}
         {if personalise {
             view! { <Personal b=b version=version error=error/> }.into_any()
@@ -139,6 +140,41 @@ fn BriefingBody(briefing: Briefing, version: RwSignal<u32>) -> impl IntoView {
                 .into_any()
         }}
         <Erase id=id_for_erase/>
+    }
+}
+
+/// A card nobody has was tapped while this customer is open: link it to them in one tap.
+#[component]
+fn LinkCard(customer: String, name: String) -> impl IntoView {
+    let events = expect_context::<AppEvents>();
+    let message = RwSignal::new(None::<String>);
+    move || {
+        events.unknown_card.get().map(|uid| {
+            let customer = customer.clone();
+            let link = {
+                let uid = uid.clone();
+                move |_| {
+                    let (customer, uid) = (customer.clone(), uid.clone());
+                    leptos::task::spawn_local(async move {
+                        match api::link_card(&customer, &uid).await {
+                            Ok(()) => {
+                                events.unknown_card.set(None);
+                                message.set(Some("Card linked: it opens this customer from now on.".into()));
+                            }
+                            Err(e) => message.set(Some(api::describe(&e))),
+                        }
+                    });
+                }
+            };
+            view! {
+                <div class="card notice" data-testid="unknown-card" role="status">
+                    <p>{format!("A card nobody has was tapped ({uid}).")}</p>
+                    <button class="primary" data-testid="link-card" on:click=link>{format!("Link it to {name}")}</button>
+                    <button class="secondary" on:click=move |_| events.unknown_card.set(None)>"Not now"</button>
+                    {move || message.get().map(|m| view! { <p class="muted">{m}</p> })}
+                </div>
+            }
+        })
     }
 }
 

@@ -112,16 +112,32 @@ pub fn CustomerSearch() -> impl IntoView {
         selected.customer.set(Some(id));
         screen.set(Screen::Customers);
     };
+    let open_target = crate::screens::scan::opener();
+    let scan_error = RwSignal::new(None::<String>);
+    let scanning = RwSignal::new(false);
+    // Enter is what a keyboard-wedge scanner sends after the code: a loyalty QR, a loyalty
+    // number or a product barcode opens what it names; anything else opens the best match.
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
         if ev.key() != "Enter" {
             return;
         }
         let q = event_target_value(&ev);
         leptos::task::spawn_local(async move {
-            if let Ok(found) = api::search_customers(&q).await
-                && let Some(first) = found.first()
-            {
-                open(first.id.to_string());
+            match api::scan(&q).await {
+                Ok(target) => {
+                    scan_error.set(None);
+                    query.set(String::new());
+                    open_target(target);
+                }
+                Err(e) if e.message.contains("not a loyalty code") => {
+                    scan_error.set(None);
+                    if let Ok(found) = api::search_customers(&q).await
+                        && let Some(first) = found.first()
+                    {
+                        open(first.id.to_string());
+                    }
+                }
+                Err(e) => scan_error.set(Some(api::describe(&e))),
             }
         });
     };
@@ -139,6 +155,9 @@ pub fn CustomerSearch() -> impl IntoView {
                 on:input=move |ev| query.set(event_target_value(&ev))
                 on:keydown=on_key
             />
+            <button class="secondary" data-testid="open-scanner" on:click=move |_| scanning.set(true)>"Scan"</button>
+            {move || scan_error.get().map(|e| view! { <p class="error" role="alert" data-testid="scan-error">{e}</p> })}
+            {move || scanning.get().then(|| view! { <crate::screens::scan::ScanSheet open=scanning/> })}
             <Transition fallback=|| ()>
                 {move || {
                     results
@@ -226,7 +245,38 @@ fn OverviewCards(overview: FloorOverview) -> impl IntoView {
         VisitSource::Associate => "greeted",
         VisitSource::Import => "visit",
     };
+    // Kiosk check-ins and card taps of the last quarter of an hour: someone to greet now.
+    let now = js_sys::Date::now() as i64;
+    let arrived: Vec<_> = overview
+        .checked_in
+        .iter()
+        .filter(|c| {
+            matches!(c.source, VisitSource::Kiosk | VisitSource::NfcTap) && now - c.at < 15 * 60_000
+        })
+        .cloned()
+        .collect();
     view! {
+        {(!arrived.is_empty()).then(|| view! {
+            <section class="card arrived" data-testid="just-arrived" aria-live="polite">
+                <h2>"Just arrived"</h2>
+                <ul class="lines">
+                    {arrived.into_iter().map(|c| {
+                        let id = c.customer.id.to_string();
+                        view! {
+                            <li>
+                                <button class="result" data-testid="arrived-customer" on:click=move |_| {
+                                    selected.customer.set(Some(id.clone()));
+                                    screen.set(Screen::Customers);
+                                }>
+                                    <span class="result-name">{c.customer.name.clone()}</span>
+                                    <span class="result-meta">{format!("{} · {} · {}", tier_label(c.customer.tier), source(c.source), api::age(c.at))}</span>
+                                </button>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            </section>
+        })}
         <div class="overview">
             <article class="card" data-testid="checked-in">
                 <h2>"In store now"</h2>

@@ -2,13 +2,16 @@
 
 mod customer;
 mod floor;
+mod kiosk;
 mod manager;
+pub mod scan;
 mod settings;
 mod stock;
 mod sync;
 
 pub use customer::CustomersScreen;
 pub use floor::FloorScreen;
+pub use kiosk::KioskScreen;
 pub use manager::ManagerScreen;
 pub use settings::SettingsScreen;
 pub use stock::StockScreen;
