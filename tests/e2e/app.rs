@@ -299,6 +299,28 @@ fn briefing_customer() -> Target {
     }
 }
 
+/// A loyalty token for a customer, signed by the relay (admin API).
+async fn loyalty_token(
+    relay: &Relay,
+    relay_dir: &Path,
+    customer: &aisle_core::model::CustomerId,
+) -> anyhow::Result<String> {
+    let admin = std::fs::read_to_string(relay_dir.join("admin-token"))?;
+    let issued: serde_json::Value = reqwest::Client::new()
+        .post(relay.url(&format!("/v1/customers/{customer}/loyalty-token")))
+        .bearer_auth(admin.trim())
+        .json(&json!({ "valid_days": 365 }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    issued["token"]
+        .as_str()
+        .map(str::to_string)
+        .context("the relay issued no token")
+}
+
 /// A headless tablet core of the same store, syncing through the same relay.
 struct Helper {
     store: std::sync::Arc<std::sync::Mutex<aisle_core::Store>>,
@@ -759,6 +781,91 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
             .await?;
         helper.wait_resolved(&target).await?;
         helper.check_customer(&target).await?;
+
+        // The entry kiosk: the customer scans their loyalty QR there; the Floor shows them as
+        // just arrived and one tap opens the briefing.
+        let token = loyalty_token(&relay, &relay_dir, &target.id).await?;
+        let kiosk = {
+            let code = enrolment_code(&relay_dir, "LDN-CG", "kiosk", "Entry kiosk")?;
+            let store = aisle_core::Store::open(data.path().join("kiosk.sqlite3"))?;
+            let enrolled = aisle_core::client::enrol(&relay.url(""), &code, store.actor()).await?;
+            aisle_core::client::SyncConfig::new(relay.url(""), enrolled.token)
+        };
+        let checked_in = Instant::now();
+        let welcome = aisle_core::client::kiosk_check_in(
+            &kiosk,
+            &aisle_core::model::KioskCheckIn {
+                id: "e2e-kiosk".into(),
+                token: Some(token.clone()),
+                nfc_uid: None,
+                at: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)?
+                    .as_millis()
+                    .try_into()?,
+            },
+        )
+        .await?;
+        assert!(
+            welcome
+                .first_name
+                .is_some_and(|n| target.name.starts_with(&n))
+        );
+        wait_until(&client, "the kiosk check-in on the Floor", || async {
+            click(&client, "[data-testid=nav-floor]").await?;
+            Ok(client
+                .find_all(Locator::Css("[data-testid=arrived-customer]"))
+                .await
+                .map(|found| !found.is_empty())
+                .unwrap_or(false)
+                && text_of(&client, "[data-testid=just-arrived]")
+                    .await
+                    .is_ok_and(|t| t.contains(&target.name)))
+        })
+        .await?;
+        record_timing(&format!(
+            "kiosk check-in to Just arrived on the Floor (polling by re-opening the Floor): {} ms",
+            checked_in.elapsed().as_millis()
+        ))?;
+        screenshot(&client, "floor-just-arrived-landscape-1280x800").await?;
+        click(&client, "[data-testid=arrived-customer]").await?;
+        wait_for_text(
+            &client,
+            "[data-testid=briefing-name]",
+            Duration::from_secs(10),
+            |t| t == target.name,
+        )
+        .await?;
+
+        // A handheld scanner reads the same QR code: it types the token and Enter into the
+        // search field, and the briefing opens (the token is verified on the tablet).
+        click(&client, "[data-testid=nav-floor]").await?;
+        let search = client
+            .find(Locator::Css("[data-testid=customer-search]"))
+            .await?;
+        search.send_keys(&format!("{token}\u{E007}")).await?;
+        wait_for_text(
+            &client,
+            "[data-testid=briefing-name]",
+            Duration::from_secs(10),
+            |t| t == target.name,
+        )
+        .await?;
+        // A forged code is refused with its reason, and opens nothing.
+        click(&client, "[data-testid=nav-floor]").await?;
+        let claims = aisle_core::loyalty::peek(&token)?.0;
+        let forged =
+            aisle_core::loyalty::sign(&ed25519_dalek::SigningKey::from_bytes(&[1; 32]), &claims);
+        let search = client
+            .find(Locator::Css("[data-testid=customer-search]"))
+            .await?;
+        search.send_keys(&format!("{forged}\u{E007}")).await?;
+        wait_for_text(
+            &client,
+            "[data-testid=scan-error]",
+            Duration::from_secs(10),
+            |t| t.contains("altered or forged"),
+        )
+        .await?;
 
         for (size, width, height) in SIZES {
             client.set_window_size(width, height).await?;
