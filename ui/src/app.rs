@@ -77,8 +77,9 @@ pub struct AppEvents {
     pub sync: RwSignal<Option<SyncStatus>>,
     /// Bumped when the enrolment changed.
     pub enrolment_version: RwSignal<u32>,
-    /// The latest NFC card tap on this tablet's reader.
-    pub card: RwSignal<Option<api::CardTap>>,
+    /// The latest NFC card tap on this tablet's reader, numbered so a screen opened later
+    /// does not act on a tap from before it.
+    pub card: RwSignal<Option<(u64, api::CardTap)>>,
     /// A tapped card nobody has: the open customer can take it.
     pub unknown_card: RwSignal<Option<String>>,
 }
@@ -90,7 +91,8 @@ impl AppEvents {
                 self.sync.set(status);
             }
             crate::tauri::listen("nfc-tap", move |tap: api::CardTap| {
-                self.card.set(Some(tap));
+                let seq = self.card.get_untracked().map_or(1, |(n, _)| n + 1);
+                self.card.set(Some((seq, tap)));
             })
             .await;
             crate::tauri::listen("sync-status", move |status: SyncStatus| {
@@ -131,19 +133,20 @@ pub fn App() -> impl IntoView {
         events.enrolment_version.track();
         api::app_info()
     });
-    let kiosk = move || {
+    // A memo: the kiosk screen is rebuilt only when the role changes, not on every refetch.
+    let kiosk = Memo::new(move |_| {
         info.get()
             .and_then(Result::ok)
             .and_then(|i| i.enrolment)
             .is_some_and(|e| e.role == aisle_core::model::Role::Kiosk)
-    };
+    });
     // On an associate's tablet a card tap opens the customer, or offers to link the card.
     let selected = expect_context::<Selected>();
     Effect::new(move |_| {
-        let Some(tap) = events.card.get() else {
+        let Some((_, tap)) = events.card.get() else {
             return;
         };
-        if kiosk() {
+        if kiosk.get_untracked() {
             return;
         }
         match (&tap.customer, &tap.problem) {
@@ -163,7 +166,7 @@ pub fn App() -> impl IntoView {
             .unwrap_or_else(|| "Not enrolled".into())
     };
     view! {
-        {move || kiosk().then(|| view! { <crate::screens::KioskScreen/> })}
+        {move || kiosk.get().then(|| view! { <crate::screens::KioskScreen/> })}
         <div class="shell" class:hidden=kiosk>
             <header class="topbar">
                 <span class="brand">"Aisle"</span>

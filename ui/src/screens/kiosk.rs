@@ -65,9 +65,12 @@ pub fn KioskScreen() -> impl IntoView {
             reset_later();
         });
     };
-    // A card tapped on the kiosk's reader.
+    // A card tapped on the kiosk's reader (since this screen opened).
+    let opened_after = events.card.get_untracked().map_or(0, |(n, _)| n);
     Effect::new(move |_| {
-        if let Some(tap) = events.card.get() {
+        if let Some((seq, tap)) = events.card.get()
+            && seq > opened_after
+        {
             if let Some(problem) = tap.problem.clone().filter(|_| tap.uid.is_empty()) {
                 phase.set(Phase::Problem(problem));
                 reset_later();
