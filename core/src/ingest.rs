@@ -146,6 +146,7 @@ pub struct Rejected {
 
 /// The author of notes written from chat hand-offs.
 const CHAT_AUTHOR: &str = "web-chat";
+const CHAT_PREFIX: &str = "Web chat: ";
 
 impl Store {
     /// Applies a batch of web shop events. Validates all of them first; an invalid event
@@ -193,15 +194,17 @@ impl Store {
             }
             // Merges commit on their own, before the event: a retry after a crash between
             // the two finds the profiles already one, and folding again changes nothing.
+            // An earlier event of this batch may have merged either side already.
+            let customer = customer.map(|c| self.current_id(&c)).transpose()?;
             if let Some(survivor) = &customer {
                 for other in &same_person {
-                    if &self.current_id(other)? != survivor {
-                        self.merge_customers(survivor, other)?;
+                    let other = self.current_id(other)?;
+                    if &other != survivor {
+                        self.merge_customers(survivor, &other)?;
                         outcome.merged += 1;
                     }
                 }
             }
-            let customer = customer.map(|c| self.current_id(&c)).transpose()?;
             self.mark_next_commit(&event.id);
             let applied = self.apply_event(event, customer);
             self.clear_marks();
@@ -211,22 +214,6 @@ impl Store {
             outcome.accepted += 1;
         }
         Ok(outcome)
-    }
-
-    /// Records the shop's id on a customer found another way. Returns whether it changed.
-    fn learn_shop_id(&mut self, id: &CustomerId, who: &EventCustomer) -> Result<bool> {
-        let Some(shop) = &who.shop_customer_id else {
-            return Ok(false);
-        };
-        let shop = validate::check_text("shop_customer_id", shop, 64)?;
-        if self.customer(id)?.shop_customer_id.as_deref() == Some(shop.as_str()) {
-            return Ok(false);
-        }
-        self.update_customer(id, |c| {
-            c.shop_customer_id = Some(shop);
-            Ok(())
-        })?;
-        Ok(true)
     }
 
     fn event_seen(&self, id: &str) -> Result<bool> {
@@ -281,7 +268,19 @@ impl Store {
     ) -> Result<(Option<CustomerId>, Vec<CustomerId>)> {
         let mut found = self.resolve(&event.customer)?.into_iter();
         let customer = found.next();
-        let same_person: Vec<CustomerId> = found.collect();
+        // Profiles are merged only on the shop's word about an account (`customer_upserted`)
+        // or when two strong identifiers (loyalty card, shop account) disagree. An email or
+        // phone typed at checkout is not verified: a stranger's email on an order must not
+        // hand them someone else's profile.
+        let same_person: Vec<CustomerId> =
+            if matches!(event.kind, EventKind::CustomerUpserted { .. })
+                || (event.customer.loyalty_id.is_some()
+                    && event.customer.shop_customer_id.is_some())
+            {
+                found.collect()
+            } else {
+                Vec::new()
+            };
         let lines_ok = |lines: &[EventLine]| -> Result<()> {
             if lines.len() > validate::MAX_LINES {
                 return Err(CoreError::invalid("lines", "too many lines"));
@@ -293,9 +292,15 @@ impl Store {
             Ok(())
         };
         match &event.kind {
-            EventKind::ProductViewed { product, .. }
-            | EventKind::WishlistAdded { product }
-            | EventKind::WishlistRemoved { product } => {
+            EventKind::ProductViewed { product, size } => {
+                let info = self.product_info(product)?;
+                if let Some(size) = size
+                    && !info.sizes.iter().any(|s| s == size)
+                {
+                    return Err(CoreError::invalid("size", "is not a size of this product"));
+                }
+            }
+            EventKind::WishlistAdded { product } | EventKind::WishlistRemoved { product } => {
                 self.product(product)?;
             }
             EventKind::CartUpdated { lines } => lines_ok(lines)?,
@@ -311,7 +316,12 @@ impl Store {
                 lines_ok(lines)?;
             }
             EventKind::ChatHandoff { summary } => {
-                validate::check_text("summary", summary, 2_000)?;
+                // Room for the note's "Web chat: " prefix within a note's length.
+                validate::check_text(
+                    "summary",
+                    summary,
+                    validate::MAX_NOTE_CHARS - CHAT_PREFIX.chars().count(),
+                )?;
             }
             EventKind::CustomerUpserted {
                 name,
@@ -437,7 +447,7 @@ impl Store {
             }
             (EventKind::ChatHandoff { summary }, Some(id)) => {
                 let author = crate::model::AssociateId::parse(CHAT_AUTHOR)?;
-                self.add_note(&id, &format!("Web chat: {summary}"), &author, None)?;
+                self.add_note(&id, &format!("{CHAT_PREFIX}{summary}"), &author, None)?;
             }
             (
                 EventKind::CustomerUpserted {
@@ -455,24 +465,41 @@ impl Store {
                     at: now,
                     source: ConsentSource::Web,
                 };
+                // Two upserts of one new customer in a batch: the second finds the first's.
+                let id = match id {
+                    Some(id) => Some(id),
+                    None => self.resolve(&event.customer)?.into_iter().next(),
+                };
                 match id {
                     Some(id) => {
-                        let mut changed = self.learn_shop_id(&id, &event.customer)?;
-                        for (purpose, value) in [
-                            (
-                                ConsentPurpose::InStorePersonalisation,
-                                in_store_personalisation,
-                            ),
-                            (ConsentPurpose::MarketingEmail, marketing_email),
-                        ] {
-                            if let Some(granted) = value {
-                                self.set_consent(&id, purpose, *granted, ConsentSource::Web)?;
-                                changed = true;
+                        let shop = event
+                            .customer
+                            .shop_customer_id
+                            .as_deref()
+                            .map(|s| validate::check_text("shop_customer_id", s, 64))
+                            .transpose()?;
+                        // Shop id and consents in one change, so the event's id commits with
+                        // all of it or none.
+                        self.update_customer(&id, |c| {
+                            if let Some(shop) = shop {
+                                c.shop_customer_id = Some(shop);
                             }
-                        }
-                        if !changed {
-                            self.record_event_only()?;
-                        }
+                            for (purpose, value) in [
+                                (
+                                    ConsentPurpose::InStorePersonalisation,
+                                    in_store_personalisation,
+                                ),
+                                (ConsentPurpose::MarketingEmail, marketing_email),
+                            ] {
+                                if let Some(granted) = value {
+                                    c.consent
+                                        .insert(purpose.as_key().to_string(), consent(*granted));
+                                }
+                            }
+                            Ok(())
+                        })?;
+                        // Nothing changed still records the event id.
+                        self.record_event_only()?;
                     }
                     None => {
                         let mut consents = std::collections::BTreeMap::new();

@@ -86,11 +86,23 @@ fn duplicate_profiles_merge_on_every_replica_and_keep_both_histories() {
         .add_note(&web_id, "Prefers a wide fit.", &associate, Some(&home))
         .unwrap();
 
-    // One event names the loyalty card and the web email: the same person, merged.
+    // An order that names the member's card with the web email typed at checkout: not proof
+    // of one person (anyone can type an email), so nothing is merged and the card wins.
+    let unverified = relay
+        .ingest(&batch(serde_json::json!([
+            { "id": "m-4b", "type": "product_viewed",
+              "customer": { "loyalty_id": member.customer.loyalty_id, "email": "sam.web@example.com" },
+              "product": product.sku }
+        ])))
+        .unwrap();
+    assert_eq!((unverified.accepted, unverified.merged), (1, 0));
+    assert_ne!(relay.current_id(&web_id).unwrap(), member_id);
+
+    // The shop links the loyalty card to the web account: the same person, merged.
     let same_person = batch(serde_json::json!([
-        { "id": "m-5", "type": "product_viewed",
+        { "id": "m-5", "type": "customer_upserted",
           "customer": { "loyalty_id": member.customer.loyalty_id, "email": "sam.web@example.com" },
-          "product": product.sku }
+          "name": member.customer.name, "home_store": home }
     ]));
     let outcome = relay.ingest(&same_person).unwrap();
     assert_eq!((outcome.accepted, outcome.merged), (1, 1));
@@ -151,7 +163,11 @@ fn duplicate_profiles_merge_on_every_replica_and_keep_both_histories() {
             .iter()
             .find(|v| v.product == product.sku)
             .unwrap();
-        assert!(viewed.count >= 2, "views from both profiles add up");
+        assert!(
+            viewed.count >= 2,
+            "views from both profiles add up: {}",
+            viewed.count
+        );
         assert_eq!(profile.shop_customer_id.as_deref(), Some("shopify:42"));
         assert_eq!(profile.merged_from.len(), 1);
         assert_eq!(profile.merged_from[0].customer, web_id);

@@ -572,12 +572,17 @@ async fn kiosk_consent(
     headers: HeaderMap,
     Json(answer): Json<KioskConsent>,
 ) -> Result<StatusCode, HttpError> {
-    device_of(&state, &headers).await?;
+    let device = device_of(&state, &headers).await?;
+    if device.role != Role::Kiosk {
+        return Err(HttpError::forbidden(
+            "consent is recorded here by the entry kiosk; associates record it in the app",
+        ));
+    }
     let (done, commits) = state
         .with_storage(move |s| {
             let done = s
                 .documents()
-                .kiosk_consent(&answer.check_in, answer.granted);
+                .kiosk_consent(&device.store, &answer.check_in, answer.granted);
             (done, s.take_committed())
         })
         .await?;

@@ -134,6 +134,16 @@ async fn kiosk_check_ins_reach_the_floor_once_and_ask_first_timers_for_consent()
         .unwrap();
     assert!(welcome.asks_consent);
     assert_eq!(welcome.first_name.as_deref(), Some("Robin"));
+    // Only the kiosk records consent this way (a card UID is no secret).
+    assert!(
+        client::kiosk_consent(
+            &associate.config,
+            &check_in("c-2", &newcomer_token, now),
+            false
+        )
+        .await
+        .is_err()
+    );
     client::kiosk_consent(&kiosk.config, &check_in("c-2", &newcomer_token, now), true)
         .await
         .unwrap();

@@ -95,14 +95,14 @@ async fn merged_profiles_redirect_on_every_tablet_and_keep_offline_notes() {
         .unwrap();
     });
 
-    // Meanwhile one event names both: the relay merges them.
+    // Meanwhile the shop links the loyalty card to the web account: the relay merges them.
     let merged = post(
         &relay,
         &secret,
         json!([
-            { "id": "s-3", "type": "product_viewed",
+            { "id": "s-3", "type": "customer_upserted",
               "customer": { "loyalty_id": member_loyalty, "email": "pat.web@example.com" },
-              "product": product.sku }
+              "name": member.customer.name, "home_store": "LDN-CG" }
         ]),
     )
     .await;

@@ -56,6 +56,10 @@ pub(crate) struct CustomerDoc {
     /// Profiles merged into this one, by their customer id.
     #[autosurgeon(missing = "BTreeMap::new")]
     pub merged_from: BTreeMap<String, MergedProfile>,
+    /// Each merged profile's heads when it was last folded in, so a re-fold copies only what
+    /// changed there since.
+    #[autosurgeon(missing = "BTreeMap::new")]
+    pub folded_heads: BTreeMap<String, Vec<String>>,
 }
 
 impl CustomerDoc {
@@ -77,6 +81,7 @@ impl CustomerDoc {
             shop_customer_id: None,
             merged_into: None,
             merged_from: BTreeMap::new(),
+            folded_heads: BTreeMap::new(),
         }
     }
 

@@ -16,6 +16,8 @@ use crate::validate;
 
 /// A check-in older than this when it finally reaches the relay is not an arrival any more.
 const MAX_QUEUED_MS: Millis = 12 * 3_600_000;
+/// How long after a check-in the kiosk may record the consent answer.
+const CONSENT_WINDOW_MS: Millis = 15 * 60_000;
 
 impl Store {
     /// Who a kiosk scan or tap is: a verified token's customer, or a linked card's.
@@ -39,7 +41,9 @@ impl Store {
         validate::check_token("id", &check_in.id, 64)?;
         self.require_store(store)?;
         let now = self.now();
-        if check_in.at > now + 60_000 || now - check_in.at > MAX_QUEUED_MS {
+        if check_in.at > now.saturating_add(60_000)
+            || now.saturating_sub(check_in.at) > MAX_QUEUED_MS
+        {
             return Err(CoreError::invalid(
                 "at",
                 "is not within the last twelve hours",
@@ -76,9 +80,28 @@ impl Store {
         })
     }
 
-    /// The customer's answer on the kiosk's consent screen (relay).
-    pub fn kiosk_consent(&mut self, check_in: &KioskCheckIn, granted: bool) -> Result<()> {
+    /// The customer's answer on the kiosk's consent screen (relay). Only right after they
+    /// checked in at this store: a card's UID is no secret, and an old request replayed must
+    /// not overturn what the customer decided since.
+    pub fn kiosk_consent(
+        &mut self,
+        store: &StoreId,
+        check_in: &KioskCheckIn,
+        granted: bool,
+    ) -> Result<()> {
         let customer = self.kiosk_customer(check_in)?;
+        let now = self.now();
+        let just_checked_in = self.customer(&customer)?.visits.iter().any(|v| {
+            &v.item.store == store
+                && matches!(v.item.source, VisitSource::Kiosk | VisitSource::NfcTap)
+                && now.saturating_sub(v.item.at) <= CONSENT_WINDOW_MS
+        });
+        if !just_checked_in {
+            return Err(CoreError::invalid(
+                "consent",
+                "is asked right after a check-in at this store's kiosk",
+            ));
+        }
         self.set_consent(
             &customer,
             ConsentPurpose::InStorePersonalisation,

@@ -3,11 +3,13 @@
 //! keeps its content, is marked as merged, and its id and identifiers open the survivor on
 //! every replica.
 //!
-//! Folding is idempotent, so the relay folds again whenever a tablet that had not yet heard of
-//! the merge pushes a late change (a note written offline) to the duplicate: nothing is lost
-//! and nothing is counted twice.
+//! The relay folds again whenever a tablet that had not yet heard of the merge pushes a late
+//! change (a note written offline, a cart sold) to the duplicate. The survivor remembers the
+//! duplicate's heads at the last fold, and a re-fold copies only the records the duplicate
+//! changed since: its new and changed records replace their copies, its removals remove them,
+//! and the survivor's own edits to everything else stand. Nothing is lost or counted twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::doc::{self, CustomerDoc, DocId};
 use crate::error::{CoreError, Result};
@@ -33,8 +35,10 @@ impl Store {
         let mut folded: CustomerDoc = doc::hydrate_doc(&gone.doc, &duplicate_id)?;
         doc::check_schema(kept.schema, &survivor_id)?;
         doc::check_schema(folded.schema, &duplicate_id)?;
+        // Merged before into a profile that was itself merged since: the chain ends at the
+        // same survivor, so this is a re-fold. Anyone else is a different person.
         if let Some(other) = &folded.merged_into
-            && other != &survivor
+            && self.current_id(other)? != survivor
         {
             return Err(CoreError::invalid(
                 "merge",
@@ -42,7 +46,31 @@ impl Store {
             ));
         }
         let now = self.now();
-        fold(&mut kept, &folded, now);
+        let heads_now = gone.doc.get_heads();
+        let since: Option<Vec<automerge::ChangeHash>> = kept
+            .folded_heads
+            .get(duplicate.as_str())
+            .map(|hex| {
+                hex.iter()
+                    .filter_map(|h| h.parse().ok())
+                    .collect::<Vec<automerge::ChangeHash>>()
+            })
+            // Heads this copy of the duplicate does not have: fold it all again.
+            .filter(|heads| {
+                heads
+                    .iter()
+                    .all(|h| gone.doc.get_change_by_hash(h).is_some())
+            });
+        let touched = match since {
+            Some(before) if before == heads_now => Some(Touched::default()),
+            Some(before) => Some(touched_records(&mut gone.doc, &before, &heads_now)),
+            None => None,
+        };
+        fold(&mut kept, &folded, touched.as_ref(), now);
+        kept.folded_heads.insert(
+            duplicate.to_string(),
+            heads_now.iter().map(ToString::to_string).collect(),
+        );
         folded.merged_into = Some(survivor.clone());
         autosurgeon::reconcile(&mut keep.doc, &kept)?;
         autosurgeon::reconcile(&mut gone.doc, &folded)?;
@@ -82,43 +110,154 @@ impl Store {
     }
 }
 
-/// Adds everything `other` holds to `into`. Keys that only merges write (per-writer tallies
-/// under the duplicate's id) are overwritten with the duplicate's current values, so folding
-/// twice counts nothing twice.
-fn fold(into: &mut CustomerDoc, other: &CustomerDoc, now: i64) {
+/// Records of the duplicate changed between two of its versions, by top-level field; `None`
+/// for a field means all of it (the field itself was replaced).
+#[derive(Debug, Default)]
+struct Touched(BTreeMap<String, Option<BTreeSet<String>>>);
+
+impl Touched {
+    /// Whether record `key` of `field` changed (everything does on a first fold).
+    fn has(touched: Option<&Self>, field: &str, key: &str) -> bool {
+        match touched {
+            None => true,
+            Some(t) => {
+                t.0.get(field)
+                    .is_some_and(|keys| keys.as_ref().is_none_or(|k| k.contains(key)))
+            }
+        }
+    }
+
+    /// Keys of `field` that changed, whether or not the duplicate still has them.
+    fn keys<'a>(touched: Option<&'a Self>, field: &str) -> Vec<&'a str> {
+        touched
+            .and_then(|t| t.0.get(field))
+            .and_then(|keys| keys.as_ref())
+            .map(|keys| keys.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn touched_records(
+    doc: &mut automerge::AutoCommit,
+    before: &[automerge::ChangeHash],
+    after: &[automerge::ChangeHash],
+) -> Touched {
+    use automerge::{PatchAction, Prop};
+    let mut touched = Touched::default();
+    for patch in doc.diff(before, after) {
+        let action_key = match &patch.action {
+            PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => Some(key.clone()),
+            PatchAction::Increment {
+                prop: Prop::Map(key),
+                ..
+            }
+            | PatchAction::Conflict {
+                prop: Prop::Map(key),
+            } => Some(key.clone()),
+            _ => None,
+        };
+        match patch.path.as_slice() {
+            [] => {
+                if let Some(field) = action_key {
+                    touched.0.insert(field, None);
+                }
+            }
+            [(_, Prop::Map(field))] => {
+                if let Some(record) = action_key {
+                    let entry = touched
+                        .0
+                        .entry(field.clone())
+                        .or_insert(Some(BTreeSet::new()));
+                    if let Some(keys) = entry {
+                        keys.insert(record);
+                    }
+                }
+            }
+            [(_, Prop::Map(field)), (_, Prop::Map(record)), ..] => {
+                let entry = touched
+                    .0
+                    .entry(field.clone())
+                    .or_insert(Some(BTreeSet::new()));
+                if let Some(keys) = entry {
+                    keys.insert(record.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    touched
+}
+
+/// Copies what the duplicate `other` holds, or (with `touched`) what it changed since the last
+/// fold, into `into`. Tallies go under keys only merges write (`<duplicate>:<writer>`).
+fn fold(into: &mut CustomerDoc, other: &CustomerDoc, touched: Option<&Touched>, now: i64) {
     let tag = other.id.as_str();
     for (writer, tallies) in &other.views {
-        into.views
-            .insert(format!("{tag}:{writer}"), tallies.clone());
+        if Touched::has(touched, "views", writer) {
+            into.views
+                .insert(format!("{tag}:{writer}"), tallies.clone());
+        }
     }
     for (writer, tallies) in &other.affinity {
-        into.affinity
-            .insert(format!("{tag}:{writer}"), tallies.clone());
+        if Touched::has(touched, "affinity", writer) {
+            into.affinity
+                .insert(format!("{tag}:{writer}"), tallies.clone());
+        }
     }
 
     for (cart_id, cart) in &other.carts {
+        if !Touched::has(touched, "carts", cart_id) {
+            continue;
+        }
         if cart_id == ONLINE_CART {
             fold_online_cart(into, tag, cart);
         } else {
-            insert_distinct(&mut into.carts, cart_id, tag, cart);
+            fold_record(&mut into.carts, cart_id, tag, cart, touched.is_some());
         }
     }
     for (product, item) in &other.wishlist {
-        into.wishlist
-            .entry(product.clone())
-            .or_insert_with(|| item.clone());
+        if Touched::has(touched, "wishlist", product) {
+            into.wishlist.insert(product.clone(), item.clone());
+        }
     }
     for (id, purchase) in &other.purchases {
-        insert_distinct(&mut into.purchases, id, tag, purchase);
+        if Touched::has(touched, "purchases", id) {
+            fold_record(&mut into.purchases, id, tag, purchase, touched.is_some());
+        }
     }
     for (id, visit) in &other.visits {
-        insert_distinct(&mut into.visits, id, tag, visit);
+        if Touched::has(touched, "visits", id) {
+            fold_record(&mut into.visits, id, tag, visit, touched.is_some());
+        }
     }
     for (id, note) in &other.notes {
-        insert_distinct(&mut into.notes, id, tag, note);
+        if Touched::has(touched, "notes", id) {
+            fold_record(&mut into.notes, id, tag, note, touched.is_some());
+        }
     }
     for (uid, link) in &other.nfc {
-        into.nfc.entry(uid.clone()).or_insert_with(|| link.clone());
+        if Touched::has(touched, "nfc", uid) {
+            into.nfc.insert(uid.clone(), link.clone());
+        }
+    }
+    // Removed from the duplicate since the last fold: removed from its copy here too.
+    for key in Touched::keys(touched, "wishlist") {
+        if !other.wishlist.contains_key(key) {
+            into.wishlist.remove(key);
+        }
+    }
+    for key in Touched::keys(touched, "nfc") {
+        if !other.nfc.contains_key(key) {
+            into.nfc.remove(key);
+        }
+    }
+    for key in Touched::keys(touched, "carts") {
+        if key != ONLINE_CART && !other.carts.contains_key(key) {
+            let tagged = format!("{key}@{tag}");
+            if into.carts.remove(&tagged).is_none() {
+                into.carts.remove(key);
+            }
+        }
     }
     for (purpose, record) in &other.consent {
         let newer = into.consent.get(purpose).is_none_or(|r| r.at < record.at);
@@ -170,40 +309,55 @@ fn fold(into: &mut CustomerDoc, other: &CustomerDoc, now: i64) {
     }
 }
 
-/// Inserts `value` under `key`, or under `key@tag` when the survivor already has a different
-/// record with that key (imported ids are only unique within one profile).
-fn insert_distinct<T: Clone + PartialEq>(
+/// Puts one of the duplicate's records into the survivor. First fold: under its own key, or
+/// `key@duplicate` when the survivor has a different record there (imported ids are unique
+/// within one profile only). Re-fold: replaces the copy wherever the first fold put it.
+fn fold_record<T: Clone + PartialEq>(
     map: &mut BTreeMap<String, T>,
     key: &str,
     tag: &str,
     value: &T,
+    refold: bool,
 ) {
+    let tagged = format!("{key}@{tag}");
+    if map.contains_key(&tagged) {
+        map.insert(tagged, value.clone());
+        return;
+    }
     match map.get(key) {
-        None => {
-            map.insert(key.to_string(), value.clone());
+        Some(existing) if !refold && existing != value => {
+            map.insert(tagged, value.clone());
         }
-        Some(existing) if existing == value => {}
-        Some(_) => {
-            map.insert(format!("{key}@{tag}"), value.clone());
+        _ => {
+            map.insert(key.to_string(), value.clone());
         }
     }
 }
 
-/// The newer of the two online carts is the online cart; the older is kept as history.
+/// The newer of the two online carts is the online cart. The duplicate's own cart, updated
+/// since the last fold, replaces its copy; a survivor's cart it displaces is kept as history
+/// under a key of its own that nothing overwrites.
 fn fold_online_cart(into: &mut CustomerDoc, tag: &str, cart: &Cart) {
-    let earlier_key = format!("online@{tag}");
+    let aside = format!("online@{tag}");
+    let same_cart = |c: &Cart| c.created_at == cart.created_at && c.channel == cart.channel;
     match into.carts.get(ONLINE_CART) {
         None => {
             into.carts.insert(ONLINE_CART.to_string(), cart.clone());
+            into.carts.remove(&aside);
         }
-        Some(current) if current == cart => {}
+        Some(current) if same_cart(current) => {
+            into.carts.insert(ONLINE_CART.to_string(), cart.clone());
+        }
         Some(current) if current.updated_at < cart.updated_at => {
             let earlier = current.clone();
+            into.carts
+                .entry(format!("online@{}", earlier.created_at))
+                .or_insert(earlier);
             into.carts.insert(ONLINE_CART.to_string(), cart.clone());
-            into.carts.insert(earlier_key, earlier);
+            into.carts.remove(&aside);
         }
         Some(_) => {
-            into.carts.insert(earlier_key, cart.clone());
+            into.carts.insert(aside, cart.clone());
         }
     }
 }
