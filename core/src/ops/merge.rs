@@ -320,8 +320,8 @@ fn fold_record<T: Clone + PartialEq>(
     refold: bool,
 ) {
     let tagged = format!("{key}@{tag}");
-    if map.contains_key(&tagged) {
-        map.insert(tagged, value.clone());
+    if let Some(copy) = map.get_mut(&tagged) {
+        *copy = value.clone();
         return;
     }
     match map.get(key) {
