@@ -299,28 +299,6 @@ fn briefing_customer() -> Target {
     }
 }
 
-/// A loyalty token for a customer, signed by the relay (admin API).
-async fn loyalty_token(
-    relay: &Relay,
-    relay_dir: &Path,
-    customer: &aisle_core::model::CustomerId,
-) -> anyhow::Result<String> {
-    let admin = std::fs::read_to_string(relay_dir.join("admin-token"))?;
-    let issued: serde_json::Value = reqwest::Client::new()
-        .post(relay.url(&format!("/v1/customers/{customer}/loyalty-token")))
-        .bearer_auth(admin.trim())
-        .json(&json!({ "valid_days": 365 }))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    issued["token"]
-        .as_str()
-        .map(str::to_string)
-        .context("the relay issued no token")
-}
-
 /// A headless tablet core of the same store, syncing through the same relay.
 struct Helper {
     store: std::sync::Arc<std::sync::Mutex<aisle_core::Store>>,
@@ -784,7 +762,7 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
 
         // The entry kiosk: the customer scans their loyalty QR there; the Floor shows them as
         // just arrived and one tap opens the briefing.
-        let token = loyalty_token(&relay, &relay_dir, &target.id).await?;
+        let token = aisle_tests::loyalty_token(&relay, &relay_dir, &target.id).await?;
         let kiosk = {
             let code = enrolment_code(&relay_dir, "LDN-CG", "kiosk", "Entry kiosk")?;
             let store = aisle_core::Store::open(data.path().join("kiosk.sqlite3"))?;

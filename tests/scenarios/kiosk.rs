@@ -10,23 +10,8 @@ use aisle_core::client;
 use aisle_core::model::{
     ConsentPurpose, ConsentSource, CustomerId, KioskCheckIn, LoyaltyId, NewCustomer, StoreId, Tier,
 };
-use aisle_tests::{Relay, Tablet};
-use serde_json::json;
+use aisle_tests::{Relay, Tablet, loyalty_token};
 use std::time::{Duration, Instant};
-
-async fn issue(relay: &Relay, admin: &str, customer: &CustomerId) -> String {
-    let issued: serde_json::Value = reqwest::Client::new()
-        .post(relay.url(&format!("/v1/customers/{customer}/loyalty-token")))
-        .bearer_auth(admin)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    issued["token"].as_str().unwrap().to_string()
-}
 
 fn check_in(id: &str, token: &str, at: i64) -> KioskCheckIn {
     KioskCheckIn {
@@ -70,7 +55,6 @@ async fn kiosk_check_ins_reach_the_floor_once_and_ask_first_timers_for_consent()
     let dir = tempfile::tempdir().unwrap();
     let relay_dir = dir.path().join("relay");
     let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "30"]).unwrap();
-    let admin = std::fs::read_to_string(relay_dir.join("admin-token")).unwrap();
     let associate = Tablet::enrol(&relay, &relay_dir, dir.path(), "floor", "associate").await;
     let mut kiosk = Tablet::enrol(&relay, &relay_dir, dir.path(), "kiosk", "kiosk").await;
 
@@ -100,8 +84,8 @@ async fn kiosk_check_ins_reach_the_floor_once_and_ask_first_timers_for_consent()
         .unwrap()
         .local_change(&associate.store.lock().unwrap());
     associate.wait_synced().await;
-    let member_token = issue(&relay, &admin, &member).await;
-    let newcomer_token = issue(&relay, &admin, &newcomer).await;
+    let member_token = loyalty_token(&relay, &relay_dir, &member).await.unwrap();
+    let newcomer_token = loyalty_token(&relay, &relay_dir, &newcomer).await.unwrap();
 
     let now = kiosk.with(|s| s.now());
     let welcome = client::kiosk_check_in(&kiosk.config, &check_in("c-1", &member_token, now))

@@ -7,7 +7,7 @@
 
 use aisle_core::model::{CustomerId, ScanTarget};
 use aisle_core::{CoreError, DocId, loyalty};
-use aisle_tests::{Relay, Tablet};
+use aisle_tests::{Relay, Tablet, loyalty_token};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -155,30 +155,12 @@ async fn loyalty_codes_verify_offline_and_revocations_and_new_keys_arrive_by_syn
 
     // A new key: its tokens verify on the tablet once the key has synced; older keys' tokens
     // still verify.
-    let older = admin
-        .post(
-            &relay,
-            &format!("/v1/customers/{customer}/loyalty-token"),
-            json!({}),
-        )
-        .await["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let older = loyalty_token(&relay, &relay_dir, &customer).await.unwrap();
     let rotated = admin
         .post(&relay, "/v1/loyalty/keys/rotate", json!({}))
         .await;
     assert_eq!(rotated["key_id"], "k2");
-    let newer = admin
-        .post(
-            &relay,
-            &format!("/v1/customers/{customer}/loyalty-token"),
-            json!({}),
-        )
-        .await["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let newer = loyalty_token(&relay, &relay_dir, &customer).await.unwrap();
     assert_eq!(loyalty::peek(&newer).unwrap().0.key, "k2");
     let started = Instant::now();
     while scan(&tablet, &newer).is_err() {

@@ -389,3 +389,25 @@ impl Drop for VirtualCard {
         let _ = self.child.wait();
     }
 }
+
+/// A loyalty token for a customer, signed by the relay through its admin API.
+pub async fn loyalty_token(
+    relay: &Relay,
+    relay_dir: &Path,
+    customer: &aisle_core::model::CustomerId,
+) -> anyhow::Result<String> {
+    let admin = std::fs::read_to_string(relay_dir.join("admin-token"))?;
+    let issued: serde_json::Value = reqwest::Client::new()
+        .post(relay.url(&format!("/v1/customers/{customer}/loyalty-token")))
+        .bearer_auth(admin.trim())
+        .json(&serde_json::json!({ "valid_days": 365 }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    issued["token"]
+        .as_str()
+        .map(str::to_string)
+        .context("the relay issued no token")
+}

@@ -9,6 +9,7 @@
 //! changed since: its new and changed records replace their copies, its removals remove them,
 //! and the survivor's own edits to everything else stand. Nothing is lost or counted twice.
 
+use rusqlite::OptionalExtension;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::doc::{self, CustomerDoc, DocId};
@@ -96,16 +97,18 @@ impl Store {
 
     /// Folds a merged duplicate into its survivor again, after a late change reached it.
     /// Returns whether `id` is a merged duplicate.
+    /// The relay calls it for every customer document a device pushes, so the common case
+    /// (not merged) is one indexed lookup, not a document load.
     pub fn carry_merged(&mut self, id: &CustomerId) -> Result<bool> {
-        let doc_id = DocId::Customer(id.clone());
-        let Some(doc) = self.load_doc(&doc_id)? else {
+        let survivor: Option<String> = self
+            .conn()
+            .prepare_cached("SELECT merged_into FROM customer_merges WHERE customer_id = ?1")?
+            .query_row([id.as_str()], |r| r.get(0))
+            .optional()?;
+        let Some(survivor) = survivor else {
             return Ok(false);
         };
-        let customer: CustomerDoc = doc::hydrate_doc(&doc, &doc_id)?;
-        let Some(survivor) = customer.merged_into else {
-            return Ok(false);
-        };
-        self.merge_customers(&survivor, id)?;
+        self.merge_customers(&CustomerId::parse(survivor)?, id)?;
         Ok(true)
     }
 }

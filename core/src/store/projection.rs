@@ -173,37 +173,60 @@ pub(crate) fn project_customer(tx: &Transaction<'_>, customer: &CustomerDoc) -> 
         "DELETE FROM customer_identifiers WHERE customer_id = ?1",
         [id],
     )?;
-    let mut insert = tx.prepare_cached(
-        "INSERT OR REPLACE INTO customer_identifiers (kind, value, customer_id) VALUES (?1, ?2, ?3)",
-    )?;
-    insert.execute(params!["loyalty", identity.loyalty_id.as_str(), id])?;
-    if let Some(email) = &identity.email {
-        insert.execute(params!["email", email, id])?;
-    }
-    if let Some(phone) = &identity.phone {
-        insert.execute(params!["phone", phone, id])?;
-    }
-    for uid in customer.nfc.keys() {
-        insert.execute(params!["nfc", uid, id])?;
-    }
-    if let Some(shop) = &customer.shop_customer_id {
-        insert.execute(params!["shop", shop, id])?;
-    }
+    index_identifiers(tx, customer, &customer.id)?;
     // A merged duplicate's identifiers find this customer: the old loyalty card still works.
     for merged in customer.merged_from.values() {
-        insert.execute(params!["loyalty", merged.loyalty_id.as_str(), id])?;
-        for (kind, value) in [
-            ("email", &merged.email),
-            ("phone", &merged.phone),
-            ("shop", &merged.shop_customer_id),
-        ] {
-            if let Some(value) = value {
-                insert.execute(params![kind, value, id])?;
-            }
-        }
+        index_identity(
+            tx,
+            &merged.loyalty_id,
+            [&merged.email, &merged.phone, &merged.shop_customer_id],
+            &customer.id,
+        )?;
     }
     project_visits(tx, customer)?;
     project_lines(tx, customer)
+}
+
+/// Indexes a customer document's identifiers (loyalty, email, phone, shop id, cards) as
+/// finding `target`: itself, or the survivor it was merged into.
+fn index_identifiers(
+    tx: &Transaction<'_>,
+    customer: &CustomerDoc,
+    target: &CustomerId,
+) -> Result<()> {
+    let identity = &customer.identity;
+    index_identity(
+        tx,
+        &identity.loyalty_id,
+        [&identity.email, &identity.phone, &customer.shop_customer_id],
+        target,
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO customer_identifiers (kind, value, customer_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for uid in customer.nfc.keys() {
+        insert.execute(params!["nfc", uid, target.as_str()])?;
+    }
+    Ok(())
+}
+
+/// Indexes a loyalty id and optional email, phone and shop id as finding `target`.
+fn index_identity(
+    tx: &Transaction<'_>,
+    loyalty: &crate::model::LoyaltyId,
+    [email, phone, shop]: [&Option<String>; 3],
+    target: &CustomerId,
+) -> Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO customer_identifiers (kind, value, customer_id) VALUES (?1, ?2, ?3)",
+    )?;
+    insert.execute(params!["loyalty", loyalty.as_str(), target.as_str()])?;
+    for (kind, value) in [("email", email), ("phone", phone), ("shop", shop)] {
+        if let Some(value) = value {
+            insert.execute(params![kind, value, target.as_str()])?;
+        }
+    }
+    Ok(())
 }
 
 /// A profile merged into another: it leaves search and lists, its identifiers find the
@@ -215,27 +238,7 @@ fn project_merged(
 ) -> Result<()> {
     let id = customer.id.as_str();
     unproject(tx, &DocId::Customer(customer.id.clone()))?;
-    let mut insert = tx.prepare_cached(
-        "INSERT OR REPLACE INTO customer_identifiers (kind, value, customer_id) VALUES (?1, ?2, ?3)",
-    )?;
-    let identity = &customer.identity;
-    insert.execute(params![
-        "loyalty",
-        identity.loyalty_id.as_str(),
-        survivor.as_str()
-    ])?;
-    for (kind, value) in [
-        ("email", &identity.email),
-        ("phone", &identity.phone),
-        ("shop", &customer.shop_customer_id),
-    ] {
-        if let Some(value) = value {
-            insert.execute(params![kind, value, survivor.as_str()])?;
-        }
-    }
-    for uid in customer.nfc.keys() {
-        insert.execute(params!["nfc", uid, survivor.as_str()])?;
-    }
+    index_identifiers(tx, customer, survivor)?;
     let merged_at = customer
         .merged_from
         .values()
@@ -248,7 +251,7 @@ fn project_merged(
         params![
             id,
             survivor.as_str(),
-            identity.home_store.as_str(),
+            customer.identity.home_store.as_str(),
             merged_at
         ],
     )?;

@@ -51,25 +51,19 @@ pub fn Camera(on_code: Callback<String>) -> impl IntoView {
         });
     });
 
-    let canvas = StoredValue::new_local(None::<web_sys::HtmlCanvasElement>);
+    // An off-screen canvas the frames are drawn into to read their pixels.
+    let canvas = StoredValue::new_local(
+        web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.create_element("canvas").ok())
+            .and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok()),
+    );
     let tick = set_interval_with_handle(
         move || {
             let Some(element) = video.get_untracked() else {
                 return;
             };
-            let Some(text) = canvas
-                .with_value(|c| decode_frame(&element, c.as_ref()))
-                .or_else(|| {
-                    let created = web_sys::window()?
-                        .document()?
-                        .create_element("canvas")
-                        .ok()?
-                        .dyn_into::<web_sys::HtmlCanvasElement>()
-                        .ok()?;
-                    canvas.set_value(Some(created));
-                    None
-                })
-            else {
+            let Some(text) = canvas.with_value(|c| decode_frame(&element, c.as_ref())) else {
                 return;
             };
             if last.with_value(|l| *l != text) {
