@@ -5,7 +5,8 @@
 //! version 10 at medium). The relay signs with its current key; tablets verify offline against
 //! the public keys in the `loyalty` document, which also lists revoked tokens (a lost card),
 //! so a revocation applies on a tablet as soon as that document has synced. Keys rotate: a
-//! retired key no longer signs but its tokens still verify until they are revoked.
+//! retired key no longer signs but its tokens still verify until they are revoked. A key whose
+//! private half leaked is withdrawn: every token naming it is refused, genuine or not.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -113,6 +114,18 @@ pub enum TokenError {
     NotYetValid,
     #[error("this loyalty code was revoked on {0} (reported lost); ask for the new card or code")]
     Revoked(String),
+    #[error(
+        "this loyalty code was signed with key {0}, withdrawn on {1} as compromised; the customer needs a new code"
+    )]
+    KeyWithdrawn(String, String),
+}
+
+/// A verifying key as devices know it from the loyalty document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PublishedKey {
+    /// Ed25519 public key.
+    pub public: [u8; 32],
+    pub withdrawn_at: Option<Millis>,
 }
 
 /// Signs claims into token text.
@@ -164,17 +177,23 @@ pub fn peek(text: &str) -> Result<(Claims, Vec<u8>, [u8; SIGNATURE_LEN]), TokenE
 }
 
 /// Checks a token against the known public keys and revocations at time `now`.
-/// `key_of` gives a key id's public key; `revoked_at` when a token (its id and customer: the
-/// short random serial is only unique with the customer) was revoked.
+/// `key_of` gives a key id's published key; `revoked_at` when a token (its id and customer:
+/// the short random serial is only unique with the customer) was revoked.
 pub fn verify(
     text: &str,
     now: Millis,
-    key_of: impl Fn(&str) -> Option<[u8; 32]>,
+    key_of: impl Fn(&str) -> Option<PublishedKey>,
     revoked_at: impl Fn(&str, &CustomerId) -> Option<Millis>,
 ) -> Result<Claims, TokenError> {
     let (claims, body, signature) = peek(text)?;
-    let public = key_of(&claims.key).ok_or_else(|| TokenError::UnknownKey(claims.key.clone()))?;
-    let public = VerifyingKey::from_bytes(&public).map_err(|_| TokenError::BadSignature)?;
+    let published =
+        key_of(&claims.key).ok_or_else(|| TokenError::UnknownKey(claims.key.clone()))?;
+    // Before the signature: whoever holds a leaked key makes signatures that check out.
+    if let Some(at) = published.withdrawn_at {
+        return Err(TokenError::KeyWithdrawn(claims.key, date(at)));
+    }
+    let public =
+        VerifyingKey::from_bytes(&published.public).map_err(|_| TokenError::BadSignature)?;
     public
         .verify_strict(&signed_bytes(&body), &Signature::from_bytes(&signature))
         .map_err(|_| TokenError::BadSignature)?;
@@ -240,11 +259,19 @@ mod tests {
     const NOW: Millis = 1_780_000_000_000;
 
     fn check(text: &str, now: Millis) -> Result<Claims, TokenError> {
-        let public = key(1).verifying_key().to_bytes();
+        let published = |seed: u8, withdrawn_at| PublishedKey {
+            public: key(seed).verifying_key().to_bytes(),
+            withdrawn_at,
+        };
         verify(
             text,
             now,
-            |kid| (kid == "k1").then_some(public),
+            |kid| match kid {
+                "k1" => Some(published(1, None)),
+                // Leaked: its tokens verify cryptographically and must still be refused.
+                "k3" => Some(published(3, Some(NOW))),
+                _ => None,
+            },
             |id, _| (id == "k1-000000ff").then_some(NOW),
         )
     }
@@ -284,6 +311,12 @@ mod tests {
         // Revoked.
         let revoked = sign(&key(1), &claims_for("k1", 0xff, customer(), NOW, None));
         assert!(matches!(check(&revoked, NOW), Err(TokenError::Revoked(_))));
+        // Signed with a withdrawn key, by the relay before the leak or by whoever has it now.
+        let leaked = sign(&key(3), &claims_for("k3", 7, customer(), NOW, None));
+        assert!(matches!(
+            check(&leaked, NOW),
+            Err(TokenError::KeyWithdrawn(k, _)) if k == "k3"
+        ));
         // Not a token at all.
         for text in [
             "",
@@ -303,11 +336,12 @@ mod tests {
             TokenError::Revoked("1 Jan".into()),
             TokenError::NotYetValid,
             TokenError::UnsupportedVersion(2),
+            TokenError::KeyWithdrawn("k3".into(), "1 Jan".into()),
         ]
         .iter()
         .map(ToString::to_string)
         .collect();
-        assert_eq!(messages.len(), 7, "distinct, readable reasons");
+        assert_eq!(messages.len(), 8, "distinct, readable reasons");
     }
 
     proptest::proptest! {

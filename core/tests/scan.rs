@@ -59,7 +59,18 @@ fn assert_reads(what: &str, image: &GrayImage, token: &str) {
     let found = decodes(image);
     assert_eq!(found, vec![token.to_string()], "{what}");
     let public = SigningKey::from_bytes(&[7; 32]).verifying_key().to_bytes();
-    loyalty::verify(&found[0], NOW, |_| Some(public), |_, _| None).unwrap();
+    loyalty::verify(
+        &found[0],
+        NOW,
+        |_| {
+            Some(loyalty::PublishedKey {
+                public,
+                withdrawn_at: None,
+            })
+        },
+        |_, _| None,
+    )
+    .unwrap();
 }
 
 #[test]

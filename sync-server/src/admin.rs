@@ -142,6 +142,12 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
             let id = crate::loyalty::rotate(&config.data_dir, storage.documents())?;
             println!("loyalty tokens are now signed with key {id}");
         }
+        AdminCommand::WithdrawLoyaltyKey { key } => {
+            let current = crate::loyalty::withdraw(&config.data_dir, storage.documents(), &key)?;
+            println!(
+                "loyalty key {key} withdrawn: its codes are refused; tokens are now signed with key {current}"
+            );
+        }
         AdminCommand::CreateStore {
             id,
             name,

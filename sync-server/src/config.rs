@@ -101,6 +101,12 @@ pub enum AdminCommand {
     },
     /// Start signing loyalty tokens with a new key; tokens of older keys still verify.
     RotateLoyaltyKey,
+    /// Withdraw a leaked loyalty key: every token it signed is refused once devices have
+    /// synced (customers need new codes). A new key signs from then on.
+    WithdrawLoyaltyKey {
+        #[arg(long)]
+        key: String,
+    },
     /// Add a store to the catalog with an empty inventory.
     CreateStore {
         #[arg(long)]

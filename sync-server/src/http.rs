@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/loyalty/qr", get(loyalty_qr))
         .route("/v1/loyalty/revoke", post(revoke_loyalty_token))
         .route("/v1/loyalty/keys/rotate", post(rotate_loyalty_key))
+        .route("/v1/loyalty/keys/{id}/withdraw", post(withdraw_loyalty_key))
         .route("/v1/kiosk/check-in", post(kiosk_check_in))
         .route("/v1/kiosk/consent", post(kiosk_consent))
         .route("/v1/admin/codes", post(create_code))
@@ -611,6 +612,48 @@ async fn rotate_loyalty_key(
         .await?;
     state.hub.publish(None, commits);
     Ok(Json(RotatedKey { key_id: rotated? }))
+}
+
+#[derive(Serialize)]
+struct WithdrawnKey {
+    withdrawn: String,
+    current_key_id: String,
+}
+
+/// Withdraws a leaked loyalty key (admin): devices refuse every token naming it once they have
+/// synced; a new key signs from now on.
+async fn withdraw_loyalty_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<WithdrawnKey>, HttpError> {
+    require_admin(&state, &headers)?;
+    let data_dir = state.data_dir.clone();
+    let key = id.clone();
+    let (current, commits) = state
+        .with_storage(move |s| {
+            let known = s
+                .documents()
+                .loyalty_keys()
+                .map(|keys| keys.iter().any(|k| k.id == key));
+            let current = match known {
+                Ok(true) => crate::loyalty::withdraw(&data_dir, s.documents(), &key)
+                    .map_err(HttpError::from),
+                Ok(false) => Err(HttpError::new(
+                    StatusCode::NOT_FOUND,
+                    ErrorCode::NotFound,
+                    format!("there is no loyalty key {key}"),
+                )),
+                Err(e) => Err(e.into()),
+            };
+            (current, s.take_committed())
+        })
+        .await?;
+    state.hub.publish(None, commits);
+    Ok(Json(WithdrawnKey {
+        withdrawn: id,
+        current_key_id: current?,
+    }))
 }
 
 /// The API description, checked in as `docs/openapi.yaml`.

@@ -71,6 +71,27 @@ pub fn current(data_dir: &Path, store: &mut Store) -> anyhow::Result<(String, Si
     Ok((id, key))
 }
 
+/// Withdraws a leaked key: a new current key first if it was the current one, so the relay
+/// always has one to sign with, then the withdrawal (devices refuse every token naming it), then
+/// its private file goes, so it never signs again here. Returns the current key's id.
+pub fn withdraw(data_dir: &Path, store: &mut Store, key_id: &str) -> anyhow::Result<String> {
+    let keys = store.loyalty_keys()?;
+    let Some(key) = keys.iter().find(|k| k.id == key_id) else {
+        bail!("there is no loyalty key {key_id}");
+    };
+    if key.retired_at.is_none() {
+        rotate(data_dir, store)?;
+    }
+    store.withdraw_loyalty_key(key_id)?;
+    match std::fs::remove_file(key_path(data_dir, key_id)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).context("removing the withdrawn key's file");
+        }
+        _ => {}
+    }
+    Ok(current(data_dir, store)?.0)
+}
+
 /// Signs a token for a customer with the current key.
 pub fn issue(
     data_dir: &Path,

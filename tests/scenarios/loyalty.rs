@@ -1,6 +1,7 @@
 //! Loyalty QR codes over a real relay: the relay signs a token and renders its QR code; the
 //! code in the PNG decodes; a tablet verifies it offline; forged, altered and wrong-key codes
-//! are refused with their own reasons; a revocation and a key rotation reach the tablet by sync.
+//! are refused with their own reasons; a revocation, a key rotation and the withdrawal of a
+//! leaked key reach the tablet by sync.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -171,4 +172,57 @@ async fn loyalty_codes_verify_offline_and_revocations_and_new_keys_arrive_by_syn
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(scan(&tablet, &older).unwrap(), customer);
+
+    // k1 leaked: withdrawn, every code it signed is refused (a genuine one, and one whoever
+    // holds the key makes now), while k2's codes still open the customer.
+    let leaked_key = std::fs::read_to_string(relay_dir.join("loyalty-keys/k1.key")).unwrap();
+    let leaked_key: [u8; 32] = hex::decode(leaked_key.trim()).unwrap().try_into().unwrap();
+    let made_by_thief = loyalty::sign(
+        &ed25519_dalek::SigningKey::from_bytes(&leaked_key),
+        &loyalty::Claims {
+            serial: 4242,
+            ..loyalty::peek(&older).unwrap().0
+        },
+    );
+    assert_eq!(scan(&tablet, &made_by_thief).unwrap(), customer);
+    let withdrawn = admin
+        .post(&relay, "/v1/loyalty/keys/k1/withdraw", json!({}))
+        .await;
+    assert_eq!(
+        withdrawn["current_key_id"], "k2",
+        "k1 was not the current key"
+    );
+    for code in [&older, &made_by_thief] {
+        until_refused(&tablet, code, "key k1, withdrawn on").await;
+    }
+    assert_eq!(scan(&tablet, &newer).unwrap(), customer);
+    assert!(!relay_dir.join("loyalty-keys/k1.key").exists());
+
+    // Withdrawing the current key switches the relay to a new one first.
+    let withdrawn = admin
+        .post(&relay, "/v1/loyalty/keys/k2/withdraw", json!({}))
+        .await;
+    assert_eq!(withdrawn["current_key_id"], "k3");
+    let after = loyalty_token(&relay, &relay_dir, &customer).await.unwrap();
+    assert_eq!(loyalty::peek(&after).unwrap().0.key, "k3");
+    until_refused(&tablet, &newer, "key k2, withdrawn on").await;
+    let started = Instant::now();
+    while scan(&tablet, &after).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "k3 never reached the tablet"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // A key that was never published: 404, nothing changes.
+    let missing = admin
+        .http
+        .post(relay.url("/v1/loyalty/keys/k77/withdraw"))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
+    assert_eq!(scan(&tablet, &after).unwrap(), customer);
 }

@@ -13,6 +13,9 @@ pub(crate) struct LoyaltyKey {
     pub created_at: Millis,
     /// A retired key signs nothing new; its tokens still verify unless revoked.
     pub retired_at: Option<Millis>,
+    /// A withdrawn key (its private half leaked) verifies nothing: every token naming it is
+    /// refused, so whoever holds it cannot make codes that open profiles.
+    pub withdrawn_at: Option<Millis>,
 }
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]

@@ -16,21 +16,25 @@ pub struct LoyaltyKeyInfo {
     pub id: String,
     pub created_at: Millis,
     pub retired_at: Option<Millis>,
+    pub withdrawn_at: Option<Millis>,
 }
 
 impl Store {
     /// Checks a scanned loyalty token: signature, key, expiry and revocation, all offline.
     pub fn verify_loyalty_token(&self, text: &str) -> Result<Claims> {
         let conn = self.conn();
-        let key_of = |id: &str| -> Option<[u8; 32]> {
-            let public: String = conn
+        let key_of = |id: &str| -> Option<loyalty::PublishedKey> {
+            let (public, withdrawn_at): (String, Option<Millis>) = conn
                 .query_row(
-                    "SELECT public_hex FROM loyalty_keys WHERE key_id = ?1",
+                    "SELECT public_hex, withdrawn_at FROM loyalty_keys WHERE key_id = ?1",
                     [id],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .ok()?;
-            hex::decode(public).ok()?.try_into().ok()
+            Some(loyalty::PublishedKey {
+                public: hex::decode(public).ok()?.try_into().ok()?,
+                withdrawn_at,
+            })
         };
         let revoked_at = |id: &str, customer: &CustomerId| -> Option<Millis> {
             conn.query_row(
@@ -52,7 +56,7 @@ impl Store {
     /// Keys in the loyalty document, newest first.
     pub fn loyalty_keys(&self) -> Result<Vec<LoyaltyKeyInfo>> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT key_id, created_at, retired_at FROM loyalty_keys
+            "SELECT key_id, created_at, retired_at, withdrawn_at FROM loyalty_keys
              ORDER BY created_at DESC, key_id DESC",
         )?;
         let keys = stmt
@@ -61,6 +65,7 @@ impl Store {
                     id: r.get(0)?,
                     created_at: r.get(1)?,
                     retired_at: r.get(2)?,
+                    withdrawn_at: r.get(3)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;
@@ -104,8 +109,25 @@ impl Store {
                     public,
                     created_at: now,
                     retired_at: None,
+                    withdrawn_at: None,
                 },
             );
+            Ok(())
+        })
+    }
+
+    /// Withdraws a key whose private half leaked (relay): every device refuses every token
+    /// naming it once this has synced, so codes made with it open nothing. The key is retired
+    /// too; the relay publishes a new current key first. Withdrawing twice changes nothing.
+    pub fn withdraw_loyalty_key(&mut self, key_id: &str) -> Result<()> {
+        let now = self.now();
+        self.update_loyalty(|l| {
+            let key = l
+                .keys
+                .get_mut(key_id)
+                .ok_or_else(|| CoreError::invalid("key_id", "is not a published loyalty key"))?;
+            key.retired_at.get_or_insert(now);
+            key.withdrawn_at.get_or_insert(now);
             Ok(())
         })
     }
@@ -152,9 +174,9 @@ impl Store {
         // genuine one, expired or not.
         let claims = match self.verify_loyalty_token(token) {
             Ok(claims) => claims,
-            Err(CoreError::Token(TokenError::Expired(_) | TokenError::Revoked(_))) => {
-                loyalty::peek(token)?.0
-            }
+            Err(CoreError::Token(
+                TokenError::Expired(_) | TokenError::Revoked(_) | TokenError::KeyWithdrawn(..),
+            )) => loyalty::peek(token)?.0,
             Err(e) => return Err(e),
         };
         let token_id = claims.token_id();

@@ -410,11 +410,17 @@ pub(crate) fn project_records(
 fn project_loyalty(tx: &Transaction<'_>, loyalty: &doc::LoyaltyDoc) -> Result<()> {
     tx.execute_batch("DELETE FROM loyalty_keys; DELETE FROM revoked_tokens;")?;
     let mut insert = tx.prepare_cached(
-        "INSERT INTO loyalty_keys (key_id, public_hex, created_at, retired_at)
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO loyalty_keys (key_id, public_hex, created_at, retired_at, withdrawn_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for (id, key) in &loyalty.keys {
-        insert.execute(params![id, key.public, key.created_at, key.retired_at])?;
+        insert.execute(params![
+            id,
+            key.public,
+            key.created_at,
+            key.retired_at,
+            key.withdrawn_at
+        ])?;
     }
     let mut insert = tx.prepare_cached(
         "INSERT INTO revoked_tokens (token_id, customer_id, at) VALUES (?1, ?2, ?3)",

@@ -42,7 +42,8 @@ CREATE TABLE loyalty_keys (
     key_id     TEXT PRIMARY KEY,
     public_hex TEXT NOT NULL,
     created_at INTEGER NOT NULL,
-    retired_at INTEGER
+    retired_at INTEGER,
+    withdrawn_at INTEGER
 ) WITHOUT ROWID;
 
 CREATE TABLE revoked_tokens (
