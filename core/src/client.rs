@@ -907,6 +907,25 @@ pub async fn store_devices(
     relay_get(config, "/v1/store/devices").await
 }
 
+/// Asks the relay to fold `duplicate`, another profile of the same person, into `survivor`
+/// (manager tablets of both profiles' store). The merge reaches every tablet by sync.
+pub async fn merge_customers(
+    config: &SyncConfig,
+    survivor: &crate::model::CustomerId,
+    duplicate: &crate::model::CustomerId,
+) -> Result<(), SyncError> {
+    let url = format!(
+        "{}/v1/customers/{survivor}/merge",
+        config.relay_url.trim_end_matches('/')
+    );
+    let request = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(&config.token)
+        .json(&serde_json::json!({ "duplicate": duplicate }));
+    send(request, Duration::from_secs(10)).await?;
+    Ok(())
+}
+
 /// Asks the relay to erase a customer (manager tablets of the customer's store): the relay
 /// deletes the document and every tablet holding it purges it.
 pub async fn erase_customer(

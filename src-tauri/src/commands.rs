@@ -512,6 +512,24 @@ pub async fn erase_customer(app: AppHandle, id: String) -> Result<(), ApiError> 
     .await
 }
 
+/// Folds another profile of the same person into this customer (manager tablets; needs the
+/// relay, which merges so two tablets cannot merge two profiles into each other). The merge
+/// arrives here, as on every tablet, by sync.
+#[tauri::command]
+pub async fn merge_customers(
+    app: AppHandle,
+    id: String,
+    duplicate: String,
+) -> Result<(), ApiError> {
+    require_manager(&app)?;
+    let config = relay_config(&app)?;
+    let id = parse(CustomerId::parse(id))?;
+    let duplicate = parse(CustomerId::parse(duplicate))?;
+    client::merge_customers(&config, &id, &duplicate)
+        .await
+        .map_err(relay_failure)
+}
+
 /// What a scan opens: text from a keyboard-wedge scanner, the camera or an NFC card. A
 /// customer the tablet does not hold (another store's) is fetched from the relay when online.
 #[tauri::command]

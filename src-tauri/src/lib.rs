@@ -83,6 +83,7 @@ pub fn run() {
             commands::stock_alerts,
             commands::store_devices,
             commands::erase_customer,
+            commands::merge_customers,
             commands::scan,
             commands::scan_image,
             commands::link_card,

@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/openapi.yaml", get(openapi))
         .route("/v1/store/devices", get(store_devices))
         .route("/v1/customers/{id}/erase", post(erase_customer))
+        .route("/v1/customers/{id}/merge", post(merge_customer))
         .route(
             "/v1/customers/{id}/loyalty-token",
             post(issue_loyalty_token),
@@ -378,17 +379,7 @@ async fn erase_customer(
     let customer = aisle_core::model::CustomerId::parse(id)
         .map_err(|e| HttpError::bad_request(e.to_string()))?;
     let doc = DocId::Customer(customer.clone());
-    let manager = if require_admin(&state, &headers).is_ok() {
-        None
-    } else {
-        let device = device_of(&state, &headers).await?;
-        if device.role != Role::Manager {
-            return Err(HttpError::forbidden(
-                "only a manager or the admin erases customers",
-            ));
-        }
-        Some(device)
-    };
+    let manager = manager_or_admin(&state, &headers, "erases customers").await?;
     // The person, not one profile: duplicates merged into them are erased with them.
     let erased = state
         .with_storage(
@@ -426,6 +417,88 @@ async fn erase_customer(
             .first()
             .map_or_else(|| doc.to_string(), |(d, _)| d.clone()),
         also_erased: erased.iter().skip(1).map(|(d, _)| d.clone()).collect(),
+    }))
+}
+
+/// `None` for the admin token, the device for a manager tablet; anyone else is refused.
+async fn manager_or_admin(
+    state: &AppState,
+    headers: &HeaderMap,
+    what: &str,
+) -> Result<Option<Device>, HttpError> {
+    if require_admin(state, headers).is_ok() {
+        return Ok(None);
+    }
+    let device = device_of(state, headers).await?;
+    if device.role != Role::Manager {
+        return Err(HttpError::forbidden(&format!(
+            "only a manager or the admin {what}"
+        )));
+    }
+    Ok(Some(device))
+}
+
+#[derive(Deserialize)]
+struct MergeRequest {
+    /// The other profile of the same person; it folds into the customer in the path.
+    duplicate: String,
+}
+
+#[derive(Serialize)]
+struct MergedProfiles {
+    survivor: String,
+    merged: String,
+}
+
+/// One person found twice in a store (signed up again at the till, say): the duplicate folds
+/// into the customer in the path with its whole history, and its id and identifiers open that
+/// customer on every tablet. The admin token, or a manager tablet of both profiles' store.
+async fn merge_customer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(request): Json<MergeRequest>,
+) -> Result<Json<MergedProfiles>, HttpError> {
+    let survivor = aisle_core::model::CustomerId::parse(id)
+        .map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let duplicate = aisle_core::model::CustomerId::parse(request.duplicate)
+        .map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let manager = manager_or_admin(&state, &headers, "merges customers").await?;
+    let (merged, commits) = state
+        .with_storage(move |s| {
+            let store = s.documents();
+            let merged = (|| {
+                // Both as they stand now: either may have been merged already.
+                let survivor = store.current_id(&survivor)?;
+                let duplicate = store.current_id(&duplicate)?;
+                if survivor == duplicate {
+                    return Err(aisle_core::CoreError::invalid(
+                        "duplicate",
+                        "is already this customer's profile",
+                    ));
+                }
+                if let Some(manager) = &manager {
+                    for id in [&survivor, &duplicate] {
+                        if store.customer(id)?.identity.home_store != manager.store {
+                            return Err(aisle_core::CoreError::invalid(
+                                "customer",
+                                "belongs to another store; its manager or the admin merges it",
+                            ));
+                        }
+                    }
+                }
+                store.merge_customers(&survivor, &duplicate)?;
+                Ok((survivor, duplicate))
+            })();
+            (merged, s.take_committed())
+        })
+        .await?;
+    state.hub.publish(None, commits);
+    let (survivor, duplicate) = merged?;
+    tracing::info!(%survivor, %duplicate, "customers merged");
+    Ok(Json(MergedProfiles {
+        survivor: survivor.to_string(),
+        merged: duplicate.to_string(),
     }))
 }
 

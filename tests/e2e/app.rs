@@ -936,6 +936,50 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
             |t| t == "Synced",
         )
         .await?;
+
+        // The manager finds one person twice: from the briefing, the other profile is merged
+        // into the open one (through the relay), and its loyalty number shows under "merged
+        // in" once the merge has synced back. Last, because the store then has one profile
+        // fewer.
+        let target = briefing_customer();
+        let duplicate = aisle_core::demo::DemoData::generate(aisle_core::demo::DemoConfig::new(
+            DEMO_CUSTOMERS,
+            0,
+        ))
+        .customers()
+        .find(|c| c.customer.home_store.as_str() == "LDN-CG" && c.id.as_ref() != Some(&target.id))
+        .context("a second customer of the store")?
+        .customer
+        .loyalty_id
+        .to_string();
+        let search = client
+            .find(Locator::Css("[data-testid=customer-search]"))
+            .await?;
+        search
+            .send_keys(&format!("{}\u{E007}", target.loyalty))
+            .await?;
+        wait_for_text(
+            &client,
+            "[data-testid=briefing-name]",
+            Duration::from_secs(10),
+            |t| t == target.name,
+        )
+        .await?;
+        type_into(&client, "[data-testid=merge-search]", &duplicate).await?;
+        click(
+            &client,
+            "[data-testid=merge] [data-testid=search-results] button",
+        )
+        .await?;
+        click(&client, "[data-testid=merge-confirm]").await?;
+        wait_for_text(
+            &client,
+            "[data-testid=merged-from]",
+            Duration::from_secs(10),
+            |t| t.contains(&duplicate),
+        )
+        .await?;
+        screenshot(&client, "briefing-merged").await?;
         client.close().await?;
     }
     drop(relay);

@@ -1,6 +1,7 @@
 //! Duplicate profiles over a real relay: one web event names a loyalty member and a web-only
 //! profile, the relay merges them, a connected tablet follows at once, and a tablet that was
 //! offline and wrote a note on the old profile keeps that note, once, on the merged customer.
+//! A store manager merges two profiles of one person found in store; nobody else can.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -156,4 +157,69 @@ async fn merged_profiles_redirect_on_every_tablet_and_keep_offline_notes() {
             assert_eq!(s.check_projections().unwrap(), Vec::<String>::new());
         });
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manager_merges_a_person_found_twice_and_every_tablet_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay_dir = dir.path().join("relay");
+    let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "40"]).unwrap();
+    let manager = Tablet::enrol(&relay, &relay_dir, dir.path(), "manager", "manager").await;
+    let associate = Tablet::enrol(&relay, &relay_dir, dir.path(), "floor", "associate").await;
+    let data = aisle_core::demo::DemoData::generate(aisle_core::demo::DemoConfig::new(40, 0));
+    let mut here = data
+        .customers()
+        .filter(|c| c.customer.home_store.as_str() == "LDN-CG");
+    let (keep, twice) = (here.next().unwrap(), here.next().unwrap());
+    let elsewhere = data
+        .customers()
+        .find(|c| c.customer.home_store.as_str() != "LDN-CG")
+        .unwrap();
+    let id_of = |s: &mut aisle_core::Store, loyalty: &LoyaltyId| {
+        s.identify(&Identifier::Loyalty(loyalty.clone())).ok()
+    };
+    until(&associate, "the store's customers", |s| {
+        id_of(s, &twice.customer.loyalty_id).is_some()
+    })
+    .await;
+    let keep_id = associate
+        .with(|s| id_of(s, &keep.customer.loyalty_id))
+        .unwrap();
+    let twice_id = associate
+        .with(|s| id_of(s, &twice.customer.loyalty_id))
+        .unwrap();
+    let elsewhere_id = elsewhere.id.clone().unwrap();
+
+    // Only a manager merges, only profiles of their store, never a profile into itself.
+    let refused = |e: aisle_core::client::SyncError| e.to_string();
+    let by_associate =
+        aisle_core::client::merge_customers(&associate.config, &keep_id, &twice_id).await;
+    assert!(refused(by_associate.unwrap_err()).contains("only a manager"));
+    let across =
+        aisle_core::client::merge_customers(&manager.config, &keep_id, &elsewhere_id).await;
+    assert!(refused(across.unwrap_err()).contains("another store"));
+    let itself = aisle_core::client::merge_customers(&manager.config, &keep_id, &keep_id).await;
+    assert!(refused(itself.unwrap_err()).contains("already this customer"));
+    associate.with(|s| assert_eq!(s.current_id(&twice_id).unwrap(), twice_id));
+
+    aisle_core::client::merge_customers(&manager.config, &keep_id, &twice_id)
+        .await
+        .unwrap();
+    for tablet in [&manager, &associate] {
+        // Two documents change (the survivor and the folded profile); they may arrive apart.
+        until(tablet, "the manager's merge", |s| {
+            s.current_id(&twice_id).ok().as_ref() == Some(&keep_id)
+                && id_of(s, &twice.customer.loyalty_id).as_ref() == Some(&keep_id)
+        })
+        .await;
+        tablet.with(|s| {
+            let profile = s.customer(&twice_id).unwrap();
+            assert_eq!(profile.id, keep_id);
+            assert!(profile.merged_from.iter().any(|m| m.customer == twice_id));
+            assert_eq!(s.check_projections().unwrap(), Vec::<String>::new());
+        });
+    }
+    // Asking again changes nothing: it is the same profile now.
+    let again = aisle_core::client::merge_customers(&manager.config, &keep_id, &twice_id).await;
+    assert!(refused(again.unwrap_err()).contains("already this customer"));
 }

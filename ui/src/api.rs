@@ -300,6 +300,17 @@ pub async fn erase_customer(id: &str) -> Result<(), ApiError> {
     invoke("erase_customer", &CustomerArg { id }).await
 }
 
+#[derive(Serialize)]
+struct MergeArgs<'a> {
+    id: &'a str,
+    duplicate: &'a str,
+}
+
+/// Folds `duplicate` (another profile of the same person) into customer `id`, on the relay.
+pub async fn merge_customers(id: &str, duplicate: &str) -> Result<(), ApiError> {
+    invoke("merge_customers", &MergeArgs { id, duplicate }).await
+}
+
 pub async fn store_devices() -> Result<Vec<DeviceHealth>, ApiError> {
     invoke("store_devices", &NoArgs {}).await
 }

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 
 use crate::api;
 use crate::app::{AppEvents, Screen, Selected, StockProduct};
-use crate::screens::floor::{CustomerSearch, tier_label};
+use crate::screens::floor::{CustomerSearch, ResultList, tier_label};
 
 /// The Customers screen: the briefing of the selected customer, or a search.
 #[component]
@@ -139,7 +139,129 @@ fn BriefingBody(briefing: Briefing, version: RwSignal<u32>) -> impl IntoView {
             }
                 .into_any()
         }}
+        <MergeDuplicate id=id_for_erase.clone()/>
         <Erase id=id_for_erase/>
+    }
+}
+
+/// Whether this tablet is enrolled as a manager's, re-read when the enrolment changes.
+fn manager_tablet() -> impl Fn() -> bool + Copy {
+    let events = expect_context::<AppEvents>();
+    let info = LocalResource::new(move || {
+        events.enrolment_version.track();
+        api::app_info()
+    });
+    move || {
+        info.get()
+            .and_then(Result::ok)
+            .and_then(|i| i.enrolment)
+            .is_some_and(|e| e.role == aisle_core::model::Role::Manager)
+    }
+}
+
+/// The same person found twice (signed up again at the till, say), for manager tablets: find
+/// the other profile and fold it into this one. Its history comes here, and its loyalty
+/// number and cards open this customer on every tablet.
+#[component]
+fn MergeDuplicate(id: String) -> impl IntoView {
+    let events = expect_context::<AppEvents>();
+    let manager = manager_tablet();
+    let this = StoredValue::new(id);
+    let query = RwSignal::new(String::new());
+    let picked = RwSignal::new(None::<String>);
+    let message = RwSignal::new(None::<Result<String, String>>);
+    let matches = LocalResource::new(move || {
+        let q = query.get();
+        async move {
+            if q.trim().chars().count() < 2 {
+                return Vec::new();
+            }
+            let mut found = api::search_customers(&q).await.unwrap_or_default();
+            found.retain(|c| c.id.as_str() != this.get_value());
+            found.truncate(5);
+            found
+        }
+    });
+    let merge = move |_| {
+        let Some(duplicate) = picked.get_untracked() else {
+            return;
+        };
+        let name = matches
+            .get_untracked()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.id.as_str() == duplicate)
+            .map_or_else(|| "The other profile".to_string(), |c| c.name);
+        leptos::task::spawn_local(async move {
+            match api::merge_customers(&this.get_value(), &duplicate).await {
+                Ok(()) => {
+                    picked.set(None);
+                    query.set(String::new());
+                    message.set(Some(Ok(format!(
+                        "{name} is merged into this profile; their history arrives with the next sync."
+                    ))));
+                    events.data_version.update(|v| *v += 1);
+                }
+                Err(e) => message.set(Some(Err(api::describe(&e)))),
+            }
+        });
+    };
+    move || {
+        manager().then(|| {
+            view! {
+                <section class="card merge" data-testid="merge">
+                    <h2>"Same person twice?"</h2>
+                    <p class="muted">"Find their other profile and merge it into this one: its purchases, carts and notes come here, and its loyalty number and cards open this customer on every tablet."</p>
+                    <input
+                        class="search-input"
+                        type="search"
+                        placeholder="Their other name, email, phone or loyalty number"
+                        autocomplete="off"
+                        data-testid="merge-search"
+                        prop:value=move || query.get()
+                        on:input=move |ev| {
+                            query.set(event_target_value(&ev));
+                            picked.set(None);
+                            message.set(None);
+                        }
+                    />
+                    <Transition fallback=|| ()>
+                        {move || {
+                            matches
+                                .get()
+                                .map(|list| {
+                                    view! { <ResultList list=list open=move |id| picked.set(Some(id))/> }
+                                })
+                        }}
+                    </Transition>
+                    {move || {
+                        picked
+                            .get()
+                            .map(|id| {
+                                let name = matches
+                                    .get()
+                                    .unwrap_or_default()
+                                    .into_iter()
+                                    .find(|c| c.id.as_str() == id)
+                                    .map_or_else(|| "the chosen profile".to_string(), |c| c.name);
+                                view! {
+                                    <button class="primary" data-testid="merge-confirm" on:click=merge>
+                                        {format!("Merge {name} into this profile")}
+                                    </button>
+                                }
+                            })
+                    }}
+                    {move || {
+                        message
+                            .get()
+                            .map(|m| match m {
+                                Ok(done) => view! { <p class="muted" role="status">{done}</p> }.into_any(),
+                                Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
+                            })
+                    }}
+                </section>
+            }
+        })
     }
 }
 
@@ -184,10 +306,7 @@ fn LinkCard(customer: String, name: String) -> impl IntoView {
 fn Erase(id: String) -> impl IntoView {
     let events = expect_context::<AppEvents>();
     let selected = expect_context::<Selected>();
-    let info = LocalResource::new(move || {
-        events.enrolment_version.track();
-        api::app_info()
-    });
+    let manager = manager_tablet();
     let armed = RwSignal::new(false);
     let message = RwSignal::new(None::<String>);
     let erase = move |_| {
@@ -207,12 +326,7 @@ fn Erase(id: String) -> impl IntoView {
         });
     };
     move || {
-        let manager = info
-            .get()
-            .and_then(Result::ok)
-            .and_then(|i| i.enrolment)
-            .is_some_and(|e| e.role == aisle_core::model::Role::Manager);
-        manager.then(|| {
+        manager().then(|| {
             let erase = erase.clone();
             view! {
                 <section class="card erase" data-testid="erase">

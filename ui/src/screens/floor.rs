@@ -187,7 +187,10 @@ pub fn tier_label(tier: Tier) -> &'static str {
 }
 
 #[component]
-fn ResultList(list: Vec<CustomerSummary>, open: impl Fn(String) + Copy + 'static) -> impl IntoView {
+pub fn ResultList(
+    list: Vec<CustomerSummary>,
+    open: impl Fn(String) + Copy + 'static,
+) -> impl IntoView {
     view! {
         <ul class="results" data-testid="search-results">
             {list
