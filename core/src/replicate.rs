@@ -12,6 +12,36 @@ use crate::doc::DocId;
 use crate::error::{CoreError, Result};
 use crate::store::{Pending, Store, chunks};
 
+/// Whether a device's changes, just loaded into `doc` on top of `before`, record or alter a
+/// merge. Only the relay merges: a device that could would fold one customer into another
+/// (their notes and purchases with them) without being a manager of both. Compared by value: a tablet writing to a profile made before these fields existed
+/// adds them empty, which changes nothing. A document new here may only start unmerged.
+fn writes_a_merge(
+    doc: &mut automerge::AutoCommit,
+    id: &DocId,
+    before: &[ChangeHash],
+) -> Result<bool> {
+    use crate::doc::CustomerDoc;
+    let merge_of = |c: CustomerDoc| (c.merged_into, c.merged_from, c.folded_heads);
+    // Not a whole customer (changes waiting for others): nothing of it is projected yet, and
+    // the projection refuses it if it never becomes one.
+    let Ok(after) = crate::doc::hydrate_doc::<CustomerDoc>(doc, id) else {
+        return Ok(false);
+    };
+    let was = if before.is_empty() {
+        Default::default()
+    } else {
+        let old = doc
+            .fork_at(before)
+            .map_err(|e| CoreError::Internal(format!("{id} at its earlier heads: {e}")))?;
+        match crate::doc::hydrate_doc::<CustomerDoc>(&old, id) {
+            Ok(old) => merge_of(old),
+            Err(_) => Default::default(),
+        }
+    };
+    Ok(merge_of(after) != was)
+}
+
 /// What applying received changes to one document did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Applied {
@@ -115,6 +145,14 @@ impl Store {
                     return Err(CoreError::invalid(
                         "changes",
                         &format!("for {doc} include changes by another device"),
+                    ));
+                }
+                if matches!(doc, DocId::Customer(_))
+                    && writes_a_merge(&mut write.doc, &doc, &write.heads_before)?
+                {
+                    return Err(CoreError::invalid(
+                        "changes",
+                        &format!("for {doc} record a merge, which only the relay makes"),
                     ));
                 }
             }

@@ -368,3 +368,64 @@ fn co_occurrence_beats_popularity_on_held_out_demo_baskets() {
         "co-occurrence should beat popularity clearly: {e:?}"
     );
 }
+
+#[test]
+fn only_the_relay_merges_a_device_push_recording_a_merge_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut relay, data) = demo_store(&dir.path().join("relay.sqlite3"), 31, 30);
+    let home = data.customer(0).customer.home_store.clone();
+    let [keep, other] = [0, 1].map(|i| {
+        relay
+            .identify(&Identifier::Loyalty(
+                data.customer(i).customer.loyalty_id.clone(),
+            ))
+            .unwrap()
+    });
+    let [keep_doc, other_doc] = [&keep, &other].map(|id| DocId::Customer(id.clone()));
+    let mut tablet = replica_of(
+        &mut relay,
+        &dir.path().join("tablet.sqlite3"),
+        32,
+        &[DocId::Catalog, keep_doc.clone(), other_doc.clone()],
+    );
+    let actor = tablet.actor().clone();
+    let push_from = |tablet: &mut Store, relay: &Store, docs: &[&DocId]| {
+        docs.iter()
+            .map(|doc| {
+                let since = relay.doc_heads(doc).unwrap();
+                let (_, changes) = tablet.changes_since(doc, &since).unwrap().unwrap();
+                ((*doc).clone(), changes)
+            })
+            .collect::<Vec<_>>()
+    };
+
+    // An ordinary offline edit goes through.
+    let associate = AssociateId::parse("sam.a").unwrap();
+    tablet
+        .add_note(&other, "Likes linen.", &associate, Some(&home))
+        .unwrap();
+    let note = push_from(&mut tablet, &relay, &[&other_doc]);
+    relay.apply_changes(note, Some(&actor)).unwrap();
+
+    // A device that merges on its own (a modified app, say) is refused, and nothing of it
+    // lands: no redirect, nothing folded, the note still on its own profile.
+    tablet.merge_customers(&keep, &other).unwrap();
+    let merge = push_from(&mut tablet, &relay, &[&keep_doc, &other_doc]);
+    let refused = relay.apply_changes(merge, Some(&actor)).unwrap_err();
+    assert!(
+        refused.to_string().contains("only the relay makes"),
+        "{refused}"
+    );
+    assert_eq!(relay.current_id(&other).unwrap(), other);
+    assert!(relay.customer(&keep).unwrap().merged_from.is_empty());
+    let linen = |s: &Store, id| {
+        s.customer(id)
+            .unwrap()
+            .notes
+            .iter()
+            .filter(|n| n.item.text == "Likes linen.")
+            .count()
+    };
+    assert_eq!((linen(&relay, &other), linen(&relay, &keep)), (1, 0));
+    assert_eq!(relay.check_projections().unwrap(), Vec::<String>::new());
+}

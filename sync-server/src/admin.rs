@@ -14,6 +14,37 @@ use crate::config::{AdminCommand, Config};
 use crate::storage::{RelayStorage, SqliteStorage};
 
 /// The admin API token: configured, or generated once into `<data-dir>/admin-token`.
+/// Locks the data directory for as long as the returned file lives: the relay while it
+/// serves, or an admin command that must not run beside it. A running relay keeps its own
+/// copy of the documents, so a key rotated or withdrawn underneath it would not reach devices,
+/// and its next change would rebuild the key table from the stale copy. `instead` names the
+/// HTTP endpoint that does the same on the running relay.
+pub fn hold_data_dir(config: &Config, instead: Option<&str>) -> anyhow::Result<std::fs::File> {
+    let path = config.data_dir.join("relay.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => match instead {
+            Some(endpoint) => bail!(
+                "a relay is serving {}: use {endpoint} on it (admin token), or stop it first",
+                config.data_dir.display()
+            ),
+            None => bail!(
+                "another relay is already serving {}",
+                config.data_dir.display()
+            ),
+        },
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
 pub fn admin_token(config: &Config) -> anyhow::Result<String> {
     match &config.admin_token {
         Some(token) => Ok(token.clone()),
@@ -135,14 +166,17 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
             println!("{token}");
         }
         AdminCommand::RevokeLoyaltyToken { token, reason } => {
+            let _held = hold_data_dir(config, Some("POST /v1/loyalty/revoke"))?;
             let id = storage.documents().revoke_loyalty_token(&token, &reason)?;
             println!("revoked loyalty token {id}");
         }
         AdminCommand::RotateLoyaltyKey => {
+            let _held = hold_data_dir(config, Some("POST /v1/loyalty/keys/rotate"))?;
             let id = crate::loyalty::rotate(&config.data_dir, storage.documents())?;
             println!("loyalty tokens are now signed with key {id}");
         }
         AdminCommand::WithdrawLoyaltyKey { key } => {
+            let _held = hold_data_dir(config, Some("POST /v1/loyalty/keys/{id}/withdraw"))?;
             let current = crate::loyalty::withdraw(&config.data_dir, storage.documents(), &key)?;
             println!(
                 "loyalty key {key} withdrawn: its codes are refused; tokens are now signed with key {current}"

@@ -467,7 +467,7 @@ async fn merge_customer(
     let (merged, commits) = state
         .with_storage(move |s| {
             let store = s.documents();
-            let merged = (|| {
+            let merged = (|| -> Result<_, HttpError> {
                 // Both as they stand now: either may have been merged already.
                 let survivor = store.current_id(&survivor)?;
                 let duplicate = store.current_id(&duplicate)?;
@@ -475,14 +475,14 @@ async fn merge_customer(
                     return Err(aisle_core::CoreError::invalid(
                         "duplicate",
                         "is already this customer's profile",
-                    ));
+                    )
+                    .into());
                 }
                 if let Some(manager) = &manager {
                     for id in [&survivor, &duplicate] {
                         if store.customer(id)?.identity.home_store != manager.store {
-                            return Err(aisle_core::CoreError::invalid(
-                                "customer",
-                                "belongs to another store; its manager or the admin merges it",
+                            return Err(HttpError::forbidden(
+                                "a profile belongs to another store; its manager or the admin merges it",
                             ));
                         }
                     }

@@ -46,6 +46,8 @@ fn main() -> anyhow::Result<()> {
 fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    // Held until the process ends (the kernel releases it even after a kill -9).
+    let _serving = admin::hold_data_dir(&config, None)?;
     let mut storage = SqliteStorage::open(&config.data_dir, &config.tenant)?;
     if config.demo {
         seed_demo(&mut storage, config.demo_customers)?;

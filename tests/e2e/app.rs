@@ -966,9 +966,23 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
         )
         .await?;
         type_into(&client, "[data-testid=merge-search]", &duplicate).await?;
-        click(
+        // Results for the partly typed number may still be on screen: wait for the one match.
+        let results = "[data-testid=merge] [data-testid=search-results] button";
+        wait_until(
             &client,
-            "[data-testid=merge] [data-testid=search-results] button",
+            "the other profile alone in the results",
+            || async {
+                let found = client.find_all(Locator::Css(results)).await?;
+                Ok(found.len() == 1 && found[0].text().await?.contains(&duplicate))
+            },
+        )
+        .await?;
+        click(&client, results).await?;
+        wait_for_text(
+            &client,
+            "[data-testid=merge-confirm]",
+            Duration::from_secs(10),
+            |t| t.starts_with("Merge ") && !t.contains("the chosen profile"),
         )
         .await?;
         click(&client, "[data-testid=merge-confirm]").await?;

@@ -154,6 +154,20 @@ async fn loyalty_codes_verify_offline_and_revocations_and_new_keys_arrive_by_syn
     tablet.wait_synced().await;
     until_refused(&tablet, &token, "revoked").await;
 
+    // The command line refuses to change keys under the running relay (its copy would go
+    // stale) and points at the endpoint; nothing changes.
+    let beside = std::process::Command::new(aisle_tests::relay_binary().unwrap())
+        .args(["admin", "rotate-loyalty-key", "--data-dir"])
+        .arg(&relay_dir)
+        .output()
+        .unwrap();
+    assert!(!beside.status.success());
+    assert!(
+        String::from_utf8_lossy(&beside.stderr).contains("POST /v1/loyalty/keys/rotate"),
+        "{}",
+        String::from_utf8_lossy(&beside.stderr)
+    );
+
     // A new key: its tokens verify on the tablet once the key has synced; older keys' tokens
     // still verify.
     let older = loyalty_token(&relay, &relay_dir, &customer).await.unwrap();
