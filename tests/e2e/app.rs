@@ -237,6 +237,16 @@ async fn type_into(client: &Client, css: &str, text: &str) -> anyhow::Result<()>
     }
 }
 
+/// What a keyboard-wedge scanner does: the code and Enter, typed into the Floor's search field.
+async fn scan_into_search(client: &Client, code: &str) -> anyhow::Result<()> {
+    let search = client
+        .find(Locator::Css("[data-testid=customer-search]"))
+        .await?;
+    search.clear().await?;
+    search.send_keys(&format!("{code}\u{E007}")).await?;
+    Ok(())
+}
+
 async fn add_note(client: &Client, text: &str) -> anyhow::Result<()> {
     type_into(client, "[data-testid=note-text]", text).await?;
     click(client, "[data-testid=add-note]").await?;
@@ -611,13 +621,7 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
         assert!(posted.status().is_success(), "{}", posted.text().await?);
 
         // A scanner types the loyalty number and Enter: the briefing opens.
-        let search = client
-            .find(Locator::Css("[data-testid=customer-search]"))
-            .await?;
-        search.clear().await?;
-        search
-            .send_keys(&format!("{}\u{E007}", target.loyalty))
-            .await?;
+        scan_into_search(&client, &target.loyalty).await?;
         wait_for_text(
             &client,
             "[data-testid=briefing-name]",
@@ -823,10 +827,7 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
         // A handheld scanner reads the same QR code: it types the token and Enter into the
         // search field, and the briefing opens (the token is verified on the tablet).
         click(&client, "[data-testid=nav-floor]").await?;
-        let search = client
-            .find(Locator::Css("[data-testid=customer-search]"))
-            .await?;
-        search.send_keys(&format!("{token}\u{E007}")).await?;
+        scan_into_search(&client, &token).await?;
         wait_for_text(
             &client,
             "[data-testid=briefing-name]",
@@ -839,10 +840,7 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
         let claims = aisle_core::loyalty::peek(&token)?.0;
         let forged =
             aisle_core::loyalty::sign(&ed25519_dalek::SigningKey::from_bytes(&[1; 32]), &claims);
-        let search = client
-            .find(Locator::Css("[data-testid=customer-search]"))
-            .await?;
-        search.send_keys(&format!("{forged}\u{E007}")).await?;
+        scan_into_search(&client, &forged).await?;
         wait_for_text(
             &client,
             "[data-testid=scan-error]",
@@ -952,12 +950,7 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
         .customer
         .loyalty_id
         .to_string();
-        let search = client
-            .find(Locator::Css("[data-testid=customer-search]"))
-            .await?;
-        search
-            .send_keys(&format!("{}\u{E007}", target.loyalty))
-            .await?;
+        scan_into_search(&client, &target.loyalty).await?;
         wait_for_text(
             &client,
             "[data-testid=briefing-name]",

@@ -58,6 +58,18 @@ async fn until_refused(tablet: &Tablet, token: &str, reason: &str) {
     }
 }
 
+/// Waits until the tablet accepts a code signed with a new key (`key`), once it has synced.
+async fn until_accepted(tablet: &Tablet, token: &str, key: &str) {
+    let started = Instant::now();
+    while scan(tablet, token).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{key} never reached the tablet"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn loyalty_codes_verify_offline_and_revocations_and_new_keys_arrive_by_sync() {
     let dir = tempfile::tempdir().unwrap();
@@ -177,14 +189,7 @@ async fn loyalty_codes_verify_offline_and_revocations_and_new_keys_arrive_by_syn
     assert_eq!(rotated["key_id"], "k2");
     let newer = loyalty_token(&relay, &relay_dir, &customer).await.unwrap();
     assert_eq!(loyalty::peek(&newer).unwrap().0.key, "k2");
-    let started = Instant::now();
-    while scan(&tablet, &newer).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "k2 never reached the tablet"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_accepted(&tablet, &newer, "k2").await;
     assert_eq!(scan(&tablet, &older).unwrap(), customer);
 
     // k1 leaked: withdrawn, every code it signed is refused (a genuine one, and one whoever
@@ -220,14 +225,7 @@ async fn loyalty_codes_verify_offline_and_revocations_and_new_keys_arrive_by_syn
     let after = loyalty_token(&relay, &relay_dir, &customer).await.unwrap();
     assert_eq!(loyalty::peek(&after).unwrap().0.key, "k3");
     until_refused(&tablet, &newer, "key k2, withdrawn on").await;
-    let started = Instant::now();
-    while scan(&tablet, &after).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "k3 never reached the tablet"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_accepted(&tablet, &after, "k3").await;
 
     // A key that was never published: 404, nothing changes.
     let missing = admin

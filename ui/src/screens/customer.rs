@@ -2,8 +2,8 @@
 //! (with stock here and elsewhere), and the in-store cart, holds, notes and sale.
 
 use aisle_core::model::{
-    Briefing, CartStatus, Channel, ConsentPurpose, CustomerProfile, ProductSku, SizeBasis,
-    StoreStock, SuggestionKind, VariantSku,
+    Briefing, CartStatus, Channel, ConsentPurpose, CustomerProfile, CustomerSummary, ProductSku,
+    SizeBasis, StoreStock, SuggestionKind, VariantSku,
 };
 use leptos::prelude::*;
 
@@ -159,6 +159,14 @@ fn manager_tablet() -> impl Fn() -> bool + Copy {
     }
 }
 
+/// The name of customer `id` among search results.
+fn name_among(results: Option<Vec<CustomerSummary>>, id: &str) -> Option<String> {
+    results?
+        .into_iter()
+        .find(|c| c.id.as_str() == id)
+        .map(|c| c.name)
+}
+
 /// The same person found twice (signed up again at the till, say), for manager tablets: find
 /// the other profile and fold it into this one. Its history comes here, and its loyalty
 /// number and cards open this customer on every tablet.
@@ -186,12 +194,8 @@ fn MergeDuplicate(id: String) -> impl IntoView {
         let Some(duplicate) = picked.get_untracked() else {
             return;
         };
-        let name = matches
-            .get_untracked()
-            .unwrap_or_default()
-            .into_iter()
-            .find(|c| c.id.as_str() == duplicate)
-            .map_or_else(|| "The other profile".to_string(), |c| c.name);
+        let name = name_among(matches.get_untracked(), &duplicate)
+            .unwrap_or_else(|| "The other profile".to_string());
         leptos::task::spawn_local(async move {
             match api::merge_customers(&this.get_value(), &duplicate).await {
                 Ok(()) => {
@@ -238,12 +242,8 @@ fn MergeDuplicate(id: String) -> impl IntoView {
                         picked
                             .get()
                             .map(|id| {
-                                let name = matches
-                                    .get()
-                                    .unwrap_or_default()
-                                    .into_iter()
-                                    .find(|c| c.id.as_str() == id)
-                                    .map_or_else(|| "the chosen profile".to_string(), |c| c.name);
+                                let name = name_among(matches.get(), &id)
+                                    .unwrap_or_else(|| "the chosen profile".to_string());
                                 view! {
                                     <button class="primary" data-testid="merge-confirm" on:click=merge>
                                         {format!("Merge {name} into this profile")}
