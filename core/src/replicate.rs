@@ -12,34 +12,24 @@ use crate::doc::DocId;
 use crate::error::{CoreError, Result};
 use crate::store::{Pending, Store, chunks};
 
-/// Whether a device's changes, just loaded into `doc` on top of `before`, record or alter a
-/// merge. Only the relay merges: a device that could would fold one customer into another
-/// (their notes and purchases with them) without being a manager of both. Compared by value: a tablet writing to a profile made before these fields existed
-/// adds them empty, which changes nothing. A document new here may only start unmerged.
-fn writes_a_merge(
-    doc: &mut automerge::AutoCommit,
-    id: &DocId,
-    before: &[ChangeHash],
-) -> Result<bool> {
-    use crate::doc::CustomerDoc;
-    let merge_of = |c: CustomerDoc| (c.merged_into, c.merged_from, c.folded_heads);
-    // Not a whole customer (changes waiting for others): nothing of it is projected yet, and
-    // the projection refuses it if it never becomes one.
-    let Ok(after) = crate::doc::hydrate_doc::<CustomerDoc>(doc, id) else {
-        return Ok(false);
-    };
-    let was = if before.is_empty() {
-        Default::default()
-    } else {
-        let old = doc
-            .fork_at(before)
-            .map_err(|e| CoreError::Internal(format!("{id} at its earlier heads: {e}")))?;
-        match crate::doc::hydrate_doc::<CustomerDoc>(&old, id) {
-            Ok(old) => merge_of(old),
-            Err(_) => Default::default(),
-        }
-    };
-    Ok(merge_of(after) != was)
+/// A customer document's merge fields, which only the relay writes: a device that could set
+/// them would fold one customer into another (their notes and purchases with them) without
+/// being a manager of both. `None` when the document is not a whole customer (new here, or
+/// changes waiting for others): nothing of it is projected, and the projection refuses it if
+/// it never becomes one.
+type MergeFields = (
+    Option<crate::model::CustomerId>,
+    std::collections::BTreeMap<String, crate::model::MergedProfile>,
+    std::collections::BTreeMap<String, Vec<String>>,
+);
+
+fn merge_fields(doc: &automerge::AutoCommit, id: &DocId) -> Option<MergeFields> {
+    let customer = crate::doc::hydrate_doc::<crate::doc::CustomerDoc>(doc, id).ok()?;
+    Some((
+        customer.merged_into,
+        customer.merged_from,
+        customer.folded_heads,
+    ))
 }
 
 /// What applying received changes to one document did.
@@ -132,6 +122,11 @@ impl Store {
                 check_chunks(&doc, &changes)?;
             }
             let mut write = self.begin_write(&doc, true)?;
+            // Compared by value after a device's changes: a tablet writing to a profile made
+            // before these fields existed adds them empty, which changes nothing. A document
+            // new here may only start unmerged.
+            let merge_before = (only_author.is_some() && matches!(doc, DocId::Customer(_)))
+                .then(|| merge_fields(&write.doc, &doc).unwrap_or_default());
             write.doc.load_incremental(&changes).map_err(|e| {
                 CoreError::invalid("changes", &format!("for {doc} do not load: {e}"))
             })?;
@@ -147,8 +142,8 @@ impl Store {
                         &format!("for {doc} include changes by another device"),
                     ));
                 }
-                if matches!(doc, DocId::Customer(_))
-                    && writes_a_merge(&mut write.doc, &doc, &write.heads_before)?
+                if let Some(before) = &merge_before
+                    && merge_fields(&write.doc, &doc).is_some_and(|after| &after != before)
                 {
                     return Err(CoreError::invalid(
                         "changes",
