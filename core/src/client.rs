@@ -19,13 +19,16 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::api::{
+    CustomerLookup, EnrolRequest, Enrolment, FetchedCustomer, KioskConsent, MergeRequest,
+};
 use crate::doc::DocId;
 use crate::error::CoreError;
+use crate::model::{ApiError, ErrorCode, Identifier, Millis, Role};
 pub use crate::model::{Connection, SyncStatus};
-use crate::model::{Identifier, Millis};
 use crate::protocol::{
-    ClientFrame, DocChanges, DocHeads, MAX_DOCS_PER_FRAME, MAX_FRAME_BYTES, Role, ServerFrame,
-    heads_from_wire, heads_to_wire,
+    CLOSE_REVOKED, ClientFrame, DocChanges, DocHeads, MAX_DOCS_PER_FRAME, MAX_FRAME_BYTES,
+    ServerFrame, heads_from_wire, heads_to_wire,
 };
 use crate::replicate::Incoming;
 use crate::store::Store;
@@ -303,17 +306,14 @@ impl Session {
             Ok(Err(tokio_tungstenite::tungstenite::Error::Http(response)))
                 if response.status() == 401 =>
             {
-                let body = response
+                let refusal = response
                     .body()
                     .as_deref()
-                    .map(String::from_utf8_lossy)
-                    .unwrap_or_default()
-                    .to_string();
-                Err(SyncError::Refused(if body.is_empty() {
-                    "unauthorised".into()
-                } else {
-                    body
-                }))
+                    .and_then(|body| serde_json::from_slice::<ApiError>(body).ok());
+                Err(SyncError::Refused(refusal.map_or_else(
+                    || "the relay does not know this device".to_string(),
+                    |e| e.message,
+                )))
             }
             Ok(Err(e)) => Err(SyncError::Connect(e.to_string())),
         }
@@ -416,8 +416,11 @@ impl Session {
                         .map_err(|e| SyncError::Protocol(e.to_string()));
                 }
                 Message::Close(frame) => {
+                    let revoked = frame
+                        .as_ref()
+                        .is_some_and(|f| u16::from(f.code) == CLOSE_REVOKED);
                     let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
-                    if reason.contains("revoked") {
+                    if revoked {
                         return Err(SyncError::Refused(reason));
                     }
                     return Err(SyncError::Connect(format!("closed by the relay: {reason}")));
@@ -579,7 +582,7 @@ impl Session {
                 blocking(&self.store, move |s| s.drop_doc(&doc)).await?;
             }
             ServerFrame::Error { code, message } => {
-                return Err(if message.contains("revoked") {
+                return Err(if code == ErrorCode::Revoked {
                     SyncError::Refused(message)
                 } else {
                     SyncError::Protocol(format!("{} ({})", message, code.as_str()))
@@ -712,31 +715,14 @@ impl Session {
     }
 }
 
-/// What enrolment gives a tablet.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Enrolment {
-    pub device: String,
-    pub token: String,
-    pub store: String,
-    pub role: Role,
-}
-
-#[derive(Deserialize)]
-struct RelayError {
-    message: String,
-}
-
 async fn relay_error(response: reqwest::Response) -> SyncError {
     let status = response.status();
-    let message = response
-        .json::<RelayError>()
-        .await
-        .map(|e| e.message)
-        .unwrap_or_else(|_| status.to_string());
-    if status == reqwest::StatusCode::UNAUTHORIZED {
-        SyncError::Refused(message)
-    } else {
-        SyncError::Protocol(message)
+    match response.json::<ApiError>().await {
+        Ok(e) if matches!(e.code, ErrorCode::Unauthorized | ErrorCode::Revoked) => {
+            SyncError::Refused(e.message)
+        }
+        Ok(e) => SyncError::Protocol(e.message),
+        Err(_) => SyncError::Protocol(status.to_string()),
     }
 }
 
@@ -749,16 +735,11 @@ pub async fn enrol(
 ) -> Result<Enrolment, SyncError> {
     let actor = actor.to_hex_string();
     let url = format!("{}/v1/enrol", relay_url.trim_end_matches('/'));
-    let request = reqwest::Client::new()
-        .post(url)
-        .json(&serde_json::json!({ "code": code, "actor": actor }));
+    let request = reqwest::Client::new().post(url).json(&EnrolRequest {
+        code: code.to_string(),
+        actor,
+    });
     json_of(send(request, Duration::from_secs(15)).await?).await
-}
-
-#[derive(Deserialize)]
-struct Fetched {
-    doc: String,
-    document: String,
 }
 
 /// Fetches one customer from the relay (a customer of another store who walked in), stores it
@@ -768,14 +749,15 @@ pub async fn fetch_customer(
     store: &Arc<Mutex<Store>>,
     identifier: &Identifier,
 ) -> Result<crate::model::CustomerId, SyncError> {
-    let (key, value) = match identifier {
-        Identifier::Loyalty(id) => ("loyalty", id.to_string()),
-        Identifier::Nfc(uid) => ("nfc", uid.to_string()),
-        Identifier::Email(e) => ("email", e.clone()),
-        Identifier::Phone(p) => ("phone", p.clone()),
-        Identifier::Shop(s) => ("shop", s.clone()),
-    };
-    fetch_customer_where(config, store, key, value).await
+    let mut lookup = CustomerLookup::default();
+    match identifier {
+        Identifier::Loyalty(id) => lookup.loyalty = Some(id.to_string()),
+        Identifier::Nfc(uid) => lookup.nfc = Some(uid.to_string()),
+        Identifier::Email(e) => lookup.email = Some(e.clone()),
+        Identifier::Phone(p) => lookup.phone = Some(p.clone()),
+        Identifier::Shop(s) => lookup.shop = Some(s.clone()),
+    }
+    fetch_customer_where(config, store, &lookup).await
 }
 
 /// Fetches one customer by id (a verified loyalty token of another store's customer).
@@ -784,25 +766,27 @@ pub async fn fetch_customer_by_id(
     store: &Arc<Mutex<Store>>,
     id: &crate::model::CustomerId,
 ) -> Result<crate::model::CustomerId, SyncError> {
-    fetch_customer_where(config, store, "id", id.to_string()).await
+    let lookup = CustomerLookup {
+        id: Some(id.to_string()),
+        ..CustomerLookup::default()
+    };
+    fetch_customer_where(config, store, &lookup).await
 }
 
 async fn fetch_customer_where(
     config: &SyncConfig,
     store: &Arc<Mutex<Store>>,
-    key: &str,
-    value: String,
+    lookup: &CustomerLookup,
 ) -> Result<crate::model::CustomerId, SyncError> {
-    let url = reqwest::Url::parse_with_params(
-        &format!(
-            "{}/v1/customers/lookup",
-            config.relay_url.trim_end_matches('/')
-        ),
-        &[(key, value)],
-    )
-    .map_err(|e| SyncError::Connect(e.to_string()))?;
-    let request = reqwest::Client::new().get(url).bearer_auth(&config.token);
-    let fetched: Fetched = json_of(send(request, Duration::from_secs(10)).await?).await?;
+    let url = format!(
+        "{}/v1/customers/lookup",
+        config.relay_url.trim_end_matches('/')
+    );
+    let request = reqwest::Client::new()
+        .get(url)
+        .query(lookup)
+        .bearer_auth(&config.token);
+    let fetched: FetchedCustomer = json_of(send(request, Duration::from_secs(10)).await?).await?;
     let doc: DocId = fetched.doc.parse()?;
     let DocId::Customer(customer) = doc.clone() else {
         return Err(SyncError::Protocol(
@@ -850,7 +834,10 @@ pub async fn kiosk_consent(
     let request = reqwest::Client::new()
         .post(url)
         .bearer_auth(&config.token)
-        .json(&serde_json::json!({ "check_in": check_in, "granted": granted }));
+        .json(&KioskConsent {
+            check_in: check_in.clone(),
+            granted,
+        });
     send(request, Duration::from_secs(5)).await?;
     Ok(())
 }
@@ -921,7 +908,9 @@ pub async fn merge_customers(
     let request = reqwest::Client::new()
         .post(url)
         .bearer_auth(&config.token)
-        .json(&serde_json::json!({ "duplicate": duplicate }));
+        .json(&MergeRequest {
+            duplicate: duplicate.clone(),
+        });
     send(request, Duration::from_secs(10)).await?;
     Ok(())
 }

@@ -6,134 +6,16 @@
 //! and nothing changes. Each event then commits with its id in the same transaction, so a
 //! replayed or retried event is counted once, even across a crash mid-batch.
 
-use serde::{Deserialize, Serialize};
-
+use crate::api::{
+    Event, EventBatch, EventCustomer, EventKind, EventLine, IngestOutcome, MAX_EVENTS,
+};
 use crate::error::{CoreError, Result};
 use crate::model::{
     CartStatus, Channel, ConsentPurpose, ConsentRecord, ConsentSource, CustomerId, Identifier,
-    LoyaltyId, NewCustomer, ProductSku, Purchase, PurchaseLine, StoreId, Tier, VariantSku,
+    LoyaltyId, NewCustomer, Purchase, PurchaseLine, Tier, VariantSku,
 };
 use crate::store::Store;
 use crate::validate;
-
-/// Most events in one batch.
-pub const MAX_EVENTS: usize = 500;
-
-/// Who an event is about. Any one identifier that resolves is enough; the loyalty id wins,
-/// then the shop's customer id, then email, then phone. When they resolve to two different
-/// profiles, those are the same person: the others are merged into the first.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventCustomer {
-    #[serde(default)]
-    pub loyalty_id: Option<String>,
-    #[serde(default)]
-    pub email: Option<String>,
-    #[serde(default)]
-    pub phone: Option<String>,
-    /// The web shop's own customer id.
-    #[serde(default)]
-    pub shop_customer_id: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventLine {
-    pub variant: VariantSku,
-    pub quantity: u32,
-}
-
-/// One web shop event. (Unknown fields are ignored, for senders a version ahead; unknown
-/// event types are refused.)
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Event {
-    /// The sender's unique id for the event: a retry with the same id is counted once.
-    pub id: String,
-    pub customer: EventCustomer,
-    #[serde(flatten)]
-    pub kind: EventKind,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum EventKind {
-    ProductViewed {
-        product: ProductSku,
-        #[serde(default)]
-        size: Option<String>,
-    },
-    /// The online cart as it now is (replaces the previous lines).
-    CartUpdated {
-        lines: Vec<EventLine>,
-    },
-    /// The shopper left checkout: the current online cart is marked abandoned.
-    CheckoutAbandoned {
-        #[serde(default)]
-        lines: Option<Vec<EventLine>>,
-    },
-    WishlistAdded {
-        product: ProductSku,
-    },
-    WishlistRemoved {
-        product: ProductSku,
-    },
-    OrderPlaced {
-        order_id: String,
-        lines: Vec<EventLine>,
-    },
-    /// A web chat handed over to the store, with what was discussed.
-    ChatHandoff {
-        summary: String,
-    },
-    /// Creates the customer if no identifier resolves, else updates contact details and
-    /// consent.
-    CustomerUpserted {
-        name: String,
-        home_store: StoreId,
-        /// The loyalty number to give the customer if none of the identifiers resolves (a
-        /// shop that allocates them elsewhere); never used to find an existing customer.
-        #[serde(default)]
-        new_loyalty_id: Option<String>,
-        #[serde(default)]
-        in_store_personalisation: Option<bool>,
-        #[serde(default)]
-        marketing_email: Option<bool>,
-    },
-}
-
-impl EventKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::ProductViewed { .. } => "product_viewed",
-            Self::CartUpdated { .. } => "cart_updated",
-            Self::CheckoutAbandoned { .. } => "checkout_abandoned",
-            Self::WishlistAdded { .. } => "wishlist_added",
-            Self::WishlistRemoved { .. } => "wishlist_removed",
-            Self::OrderPlaced { .. } => "order_placed",
-            Self::ChatHandoff { .. } => "chat_handoff",
-            Self::CustomerUpserted { .. } => "customer_upserted",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventBatch {
-    pub events: Vec<Event>,
-}
-
-/// What a batch did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IngestOutcome {
-    pub accepted: usize,
-    /// Events whose id was seen before: skipped.
-    pub duplicates: usize,
-    /// Customers created by `customer_upserted`.
-    pub created: usize,
-    /// Duplicate profiles merged because one event's identifiers named both.
-    #[serde(default)]
-    pub merged: usize,
-}
 
 /// A batch refused before anything was written.
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 //! Data flows one way: the app or relay calls [`Store`] operations, which change Automerge
 //! documents and commit the new change chunk and its projection rows in one SQLite transaction.
 
+pub mod api;
 pub mod model;
 
 #[cfg(feature = "client")]

@@ -26,6 +26,15 @@ pub const MAX_DOCS_PER_FRAME: usize = 500;
 /// Most heads given for one document (concurrent branches; real documents have a few).
 pub const MAX_HEADS: usize = 256;
 
+/// WebSocket close codes the relay ends a session with: 1007 bad data, 1008 policy (a document
+/// the device may not touch), 1013 try again later, 1001 the relay is restarting, 4001 this
+/// device was revoked (enrol again; reconnecting will not help).
+pub const CLOSE_BAD_FRAME: u16 = 1007;
+pub const CLOSE_FORBIDDEN: u16 = 1008;
+pub const CLOSE_RETRY: u16 = 1013;
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+pub const CLOSE_REVOKED: u16 = 4001;
+
 pub type Heads = Vec<[u8; 32]>;
 
 pub fn heads_to_wire(heads: &[ChangeHash]) -> Heads {

@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::doc::DocId;
 use crate::error::{CoreError, Result};
-use crate::store::{Pending, Store, chunks};
+use crate::store::{Pending, Store, chunks, json_array};
 
 /// A customer document's merge fields, which only the relay writes: a device that could set
 /// them would fold one customer into another (their notes and purchases with them) without
@@ -304,7 +304,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<FeedEntry>> {
         // Scopes are few (a device has three); binding them as a JSON array keeps one statement.
-        let scopes_json = serde_json_array(scopes);
+        let scopes_json = json_array(scopes);
         let mut stmt = self.conn().prepare_cached(
             "SELECT f.doc_id, f.seq, d.heads FROM feed f JOIN docs d ON d.doc_id = f.doc_id
              WHERE f.seq > ?1
@@ -348,7 +348,7 @@ impl Store {
              WHERE f.seq > ?1
                AND (f.scope IN (SELECT value FROM json_each(?2))
                     OR f.doc_id IN (SELECT doc_id FROM device_docs WHERE device_id = ?3))",
-            params![cursor, serde_json_array(scopes), device.unwrap_or("")],
+            params![cursor, json_array(scopes), device.unwrap_or("")],
             |r| r.get(0),
         )?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -432,12 +432,4 @@ fn check_chunks(doc: &DocId, bytes: &[u8]) -> Result<()> {
             &format!("for {doc} do not load: {e}"),
         )),
     }
-}
-
-pub(crate) fn serde_json_array(items: &[String]) -> String {
-    let quoted: Vec<String> = items
-        .iter()
-        .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect();
-    format!("[{}]", quoted.join(","))
 }

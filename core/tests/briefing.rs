@@ -6,7 +6,7 @@
 
 mod common;
 
-use aisle_core::ingest::EventBatch;
+use aisle_core::api::EventBatch;
 use aisle_core::model::{ConsentPurpose, Identifier};
 use common::*;
 

@@ -6,7 +6,7 @@
 mod common;
 
 use aisle_core::demo::{DemoConfig, DemoData};
-use aisle_core::ingest::EventBatch;
+use aisle_core::api::EventBatch;
 use aisle_core::model::{
     AssociateId, CartStatus, Category, Channel, ConsentPurpose, ConsentRecord, ConsentSource,
     Identifier, LoyaltyId, NewCustomer, SizeBasis, Tier,

@@ -7,18 +7,18 @@
 //!   through the relay's API.
 
 use aisle_core::DocId;
-use aisle_core::protocol::Role;
+use aisle_core::model::{Role, scope};
 
 use crate::registry::Device;
 
 /// The changefeed scopes a device receives.
 pub fn scopes(device: &Device) -> Vec<String> {
     match device.role {
-        Role::Kiosk => vec!["catalog".to_string()],
+        Role::Kiosk => vec![scope::CATALOG.to_string()],
         Role::Associate | Role::Manager => vec![
-            "catalog".to_string(),
-            format!("inventory:{}", device.store),
-            format!("customers:{}", device.store),
+            scope::CATALOG.to_string(),
+            scope::inventory(&device.store),
+            scope::customers(device.store.as_str()),
         ],
     }
 }
@@ -38,7 +38,7 @@ pub fn can_read(device: &Device, doc: &DocId, facts: &DocFacts) -> bool {
         (DocId::Inventory(store), _) => *store == device.store,
         (DocId::Customer(_), _) => {
             facts.granted
-                || facts.scope.as_deref() == Some(format!("customers:{}", device.store).as_str())
+                || facts.scope.as_deref() == Some(scope::customers(device.store.as_str()).as_str())
         }
     }
 }

@@ -1,16 +1,14 @@
 //! `aisle-relay admin …`: store and device administration straight on the data directory.
 //! A running relay notices revocations made here within two seconds.
 
-use aisle_core::DocId;
-use aisle_core::model::{StoreId, StoreInfo};
-use aisle_core::protocol::Role;
+use aisle_core::model::{Role, StoreId, StoreInfo};
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
-use std::collections::BTreeMap;
 
 use crate::config::{AdminCommand, Config};
+use crate::hub::Hub;
 use crate::storage::{RelayStorage, SqliteStorage};
 
 /// The admin API token: configured, or generated once into `<data-dir>/admin-token`.
@@ -88,7 +86,10 @@ fn secret(config: &Config, file: &str, env: &str) -> anyhow::Result<String> {
 
 pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let mut storage = SqliteStorage::open(&config.data_dir, &config.tenant)?;
+    // Nobody listens to this process's hub: a running relay notices changes made here on its
+    // own (revocations within two seconds; key changes refuse to run beside it).
+    let storage = SqliteStorage::open(&config.data_dir, &config.tenant, Hub::new())?;
+    let storage: &dyn RelayStorage = &storage;
     match command {
         AdminCommand::Enrol {
             store,
@@ -97,11 +98,7 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
             quiet,
         } => {
             let store = StoreId::parse(store)?;
-            let known = storage
-                .documents()
-                .stores()?
-                .into_iter()
-                .any(|s| s.id == store);
+            let known = storage.stores()?.into_iter().any(|s| s.id == store);
             if !known {
                 bail!("no store {store} in the catalog (create it first)");
             }
@@ -123,7 +120,7 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
             }
         }
         AdminCommand::Revoke { device } => {
-            if storage.revoke(&device)? {
+            if storage.revoke_device(&device)? {
                 println!("revoked {device}");
             } else {
                 bail!("no active device {device}");
@@ -147,14 +144,13 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
             svg,
             png,
         } => {
-            let docs = storage.documents();
             let id = match aisle_core::model::LoyaltyId::parse(customer.as_str()) {
-                Ok(loyalty) => docs
+                Ok(loyalty) => storage
                     .identify(&aisle_core::model::Identifier::Loyalty(loyalty))
                     .context("no customer with that loyalty number")?,
                 _ => aisle_core::model::CustomerId::parse(customer)?,
             };
-            let token = crate::loyalty::issue(&config.data_dir, docs, &id, valid_days)?;
+            let token = crate::loyalty::issue(&config.data_dir, storage, &id, valid_days)?;
             if let Some(path) = svg {
                 std::fs::write(&path, crate::loyalty::qr_svg(&token)?)
                     .with_context(|| format!("writing {}", path.display()))?;
@@ -167,17 +163,17 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::RevokeLoyaltyToken { token, reason } => {
             let _held = hold_data_dir(config, Some("POST /v1/loyalty/revoke"))?;
-            let id = storage.documents().revoke_loyalty_token(&token, &reason)?;
+            let id = storage.revoke_loyalty_token(&token, &reason)?;
             println!("revoked loyalty token {id}");
         }
         AdminCommand::RotateLoyaltyKey => {
             let _held = hold_data_dir(config, Some("POST /v1/loyalty/keys/rotate"))?;
-            let id = crate::loyalty::rotate(&config.data_dir, storage.documents())?;
+            let id = crate::loyalty::rotate(&config.data_dir, storage)?;
             println!("loyalty tokens are now signed with key {id}");
         }
         AdminCommand::WithdrawLoyaltyKey { key } => {
             let _held = hold_data_dir(config, Some("POST /v1/loyalty/keys/{id}/withdraw"))?;
-            let current = crate::loyalty::withdraw(&config.data_dir, storage.documents(), &key)?;
+            let current = crate::loyalty::withdraw(&config.data_dir, storage, &key)?;
             println!(
                 "loyalty key {key} withdrawn: its codes are refused; tokens are now signed with key {current}"
             );
@@ -190,22 +186,13 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
             longitude,
         } => {
             let id = StoreId::parse(id)?;
-            let docs = storage.documents();
-            docs.add_store(StoreInfo {
+            storage.create_store(StoreInfo {
                 id: id.clone(),
                 name,
                 city,
                 latitude,
                 longitude,
             })?;
-            let variants: BTreeMap<String, i64> = docs
-                .catalog_variants()?
-                .into_keys()
-                .map(|v| (v, 0))
-                .collect();
-            if !docs.has_doc(&DocId::Inventory(id.clone()))? {
-                docs.import_inventory(&id, variants)?;
-            }
             println!("created store {id}");
         }
     }

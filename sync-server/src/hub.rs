@@ -24,6 +24,12 @@ pub struct Hub {
 /// changefeed cursor.
 const CHANGE_BUFFER: usize = 4_096;
 
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Hub {
     pub fn new() -> Self {
         Self {

@@ -2,12 +2,13 @@
 //! `<data-dir>/loyalty-keys/<id>.key` (hex, owner-only); their public halves and revoked tokens
 //! go out to every device in the `loyalty` document.
 
-use aisle_core::Store;
 use aisle_core::model::CustomerId;
 use anyhow::{Context, bail};
 use ed25519_dalek::SigningKey;
 use rand::Rng;
 use std::path::{Path, PathBuf};
+
+use crate::storage::LoyaltyKeys;
 
 fn key_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("loyalty-keys")
@@ -30,7 +31,7 @@ fn read_key(data_dir: &Path, id: &str) -> anyhow::Result<SigningKey> {
 
 /// Makes a new signing key, stores it, and publishes it as the current one; older keys retire
 /// (their tokens still verify). Returns the new key's id.
-pub fn rotate(data_dir: &Path, store: &mut Store) -> anyhow::Result<String> {
+pub fn rotate(data_dir: &Path, store: &dyn LoyaltyKeys) -> anyhow::Result<String> {
     let next = store
         .loyalty_keys()?
         .iter()
@@ -58,7 +59,7 @@ pub fn rotate(data_dir: &Path, store: &mut Store) -> anyhow::Result<String> {
 }
 
 /// The current signing key, made on first use.
-pub fn current(data_dir: &Path, store: &mut Store) -> anyhow::Result<(String, SigningKey)> {
+pub fn current(data_dir: &Path, store: &dyn LoyaltyKeys) -> anyhow::Result<(String, SigningKey)> {
     let active = store
         .loyalty_keys()?
         .into_iter()
@@ -74,7 +75,7 @@ pub fn current(data_dir: &Path, store: &mut Store) -> anyhow::Result<(String, Si
 /// Withdraws a leaked key: a new current key first if it was the current one, so the relay
 /// always has one to sign with, then the withdrawal (devices refuse every token naming it), then
 /// its private file goes, so it never signs again here. Returns the current key's id.
-pub fn withdraw(data_dir: &Path, store: &mut Store, key_id: &str) -> anyhow::Result<String> {
+pub fn withdraw(data_dir: &Path, store: &dyn LoyaltyKeys, key_id: &str) -> anyhow::Result<String> {
     let keys = store.loyalty_keys()?;
     let Some(key) = keys.iter().find(|k| k.id == key_id) else {
         bail!("there is no loyalty key {key_id}");
@@ -95,7 +96,7 @@ pub fn withdraw(data_dir: &Path, store: &mut Store, key_id: &str) -> anyhow::Res
 /// Signs a token for a customer with the current key.
 pub fn issue(
     data_dir: &Path,
-    store: &mut Store,
+    store: &dyn LoyaltyKeys,
     customer: &CustomerId,
     valid_days: Option<u32>,
 ) -> anyhow::Result<String> {

@@ -22,6 +22,12 @@ pub struct Metrics {
     pub documents: Gauge,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("aisle_relay");

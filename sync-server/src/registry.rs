@@ -6,7 +6,7 @@
 
 use aisle_core::model::StoreId;
 use aisle_core::protocol::Role;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
@@ -53,6 +53,22 @@ pub struct Device {
     pub actor: Vec<u8>,
     pub revoked: bool,
     pub last_seen_at: Option<i64>,
+}
+
+/// Why a device could not enrol.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrolError {
+    /// The code (or the device's actor id) is not acceptable: the device's fault.
+    #[error("{0}")]
+    Refused(&'static str),
+    #[error(transparent)]
+    Storage(#[from] anyhow::Error),
+}
+
+impl From<rusqlite::Error> for EnrolError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Storage(e.into())
+    }
 }
 
 pub struct Registry {
@@ -179,12 +195,14 @@ impl Registry {
 
     /// Redeems a code: the device is registered and its bearer token returned. A code works
     /// once, and not after it expires.
-    pub fn enrol(&mut self, code: &str, actor: &[u8]) -> anyhow::Result<(Device, String)> {
+    pub fn enrol(&mut self, code: &str, actor: &[u8]) -> Result<(Device, String), EnrolError> {
         if actor.is_empty() || actor.len() > 32 {
-            bail!("the device's actor id is missing or too long");
+            return Err(EnrolError::Refused(
+                "the device's actor id is missing or too long",
+            ));
         }
         let code_hash = hash(&normalise_code(code));
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction().map_err(anyhow::Error::from)?;
         let row: Option<(String, String, String, String, i64, Option<i64>)> = tx
             .query_row(
                 "SELECT tenant, store_id, role, name, expires_at, used_at FROM enrolment_codes
@@ -203,13 +221,13 @@ impl Registry {
             )
             .optional()?;
         let Some((tenant, store, role, name, expires_at, used_at)) = row else {
-            bail!("unknown enrolment code");
+            return Err(EnrolError::Refused("unknown enrolment code"));
         };
         if used_at.is_some() {
-            bail!("this enrolment code was already used");
+            return Err(EnrolError::Refused("this enrolment code was already used"));
         }
         if expires_at < now_ms() {
-            bail!("this enrolment code has expired");
+            return Err(EnrolError::Refused("this enrolment code has expired"));
         }
         let mut secret = [0u8; 32];
         rand::rng().fill(&mut secret);

@@ -5,7 +5,7 @@
 //! becomes the event id: a retry is applied once. Only the fields Aisle uses are read; the
 //! rest of Shopify's payload is ignored.
 
-use aisle_core::ingest::{Event, EventCustomer, EventKind, EventLine};
+use aisle_core::api::{Event, EventCustomer, EventKind, EventLine};
 use aisle_core::model::{LoyaltyId, StoreId, VariantSku};
 use serde::Deserialize;
 

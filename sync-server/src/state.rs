@@ -1,4 +1,4 @@
-//! Shared relay state: storage, fan-out hub, metrics and the admin token.
+//! Shared relay state: storage, fan-out hub, metrics, the admin token and the web shop's keys.
 
 use aisle_core::model::{ApiError, ErrorCode};
 use std::sync::{Arc, Mutex};
@@ -10,7 +10,7 @@ use crate::storage::RelayStorage;
 
 #[derive(Clone)]
 pub struct AppState {
-    storage: Arc<Mutex<Box<dyn RelayStorage>>>,
+    storage: Arc<dyn RelayStorage>,
     pub hub: Hub,
     pub metrics: Metrics,
     pub admin_token: Arc<str>,
@@ -35,14 +35,16 @@ pub struct Ingest {
 }
 
 impl AppState {
+    /// `hub` must be the one `storage` publishes its commits to.
     pub fn new(
-        storage: Box<dyn RelayStorage>,
+        storage: Arc<dyn RelayStorage>,
+        hub: Hub,
         admin_token: String,
         data_dir: &std::path::Path,
     ) -> Self {
         Self {
-            storage: Arc::new(Mutex::new(storage)),
-            hub: Hub::new(),
+            storage,
+            hub,
             metrics: Metrics::new(),
             admin_token: admin_token.into(),
             started: Instant::now(),
@@ -83,27 +85,18 @@ impl AppState {
         self.count_session(device, -1);
     }
 
-    /// Runs a storage operation on a blocking thread, holding the storage for its duration.
+    /// Runs storage operations on a blocking thread (SQLite and the document store block).
+    /// Writes publish their own commits; nothing is left for the caller to fan out.
     pub async fn with_storage<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut dyn RelayStorage) -> T + Send + 'static,
+        f: impl FnOnce(&dyn RelayStorage) -> T + Send + 'static,
     ) -> Result<T, ApiError> {
         let storage = self.storage.clone();
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock leaves the storage usable: every operation is
-            // its own transaction.
-            let mut guard = storage.lock().unwrap_or_else(|e| e.into_inner());
-            f(guard.as_mut())
-        })
-        .await
-        .map_err(|e| ApiError {
-            code: ErrorCode::Internal,
-            message: format!("storage task failed: {e}"),
-        })
-    }
-
-    /// Synchronous access, for start-up and shutdown.
-    pub fn storage_blocking(&self) -> std::sync::MutexGuard<'_, Box<dyn RelayStorage>> {
-        self.storage.lock().unwrap_or_else(|e| e.into_inner())
+        tokio::task::spawn_blocking(move || f(storage.as_ref()))
+            .await
+            .map_err(|e| ApiError {
+                code: ErrorCode::Internal,
+                message: format!("storage task failed: {e}"),
+            })
     }
 }

@@ -7,16 +7,17 @@ use aisle_core::DocId;
 use aisle_core::automerge::ActorId;
 use aisle_core::model::{ApiError, ErrorCode};
 use aisle_core::protocol::{
-    ClientFrame, DocChanges, DocHeads, FeedItem, MAX_DOCS_PER_FRAME, MAX_FRAME_BYTES, ServerFrame,
+    CLOSE_BAD_FRAME, CLOSE_FORBIDDEN, CLOSE_GOING_AWAY, CLOSE_RETRY, CLOSE_REVOKED, ClientFrame,
+    DocChanges, DocHeads, FeedItem, MAX_DOCS_PER_FRAME, MAX_FRAME_BYTES, ServerFrame,
     heads_from_wire, heads_to_wire,
 };
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
-use tracing::{Instrument, debug, info, warn};
+use tracing::{Instrument, debug, info};
 
 use crate::acl::{self, DocFacts};
 use crate::registry::Device;
@@ -30,41 +31,14 @@ const RATE_BURST: f64 = 2_000.0;
 const FRAME_PAYLOAD_TARGET: usize = 4 * 1024 * 1024;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Close codes: 1007 bad data, 1008 policy (forbidden), 1013 try again later, 4001 revoked.
-const CLOSE_BAD_FRAME: u16 = 1007;
-const CLOSE_FORBIDDEN: u16 = 1008;
-const CLOSE_RETRY: u16 = 1013;
-const CLOSE_REVOKED: u16 = 4001;
-const CLOSE_GOING_AWAY: u16 = 1001;
-
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-}
-
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let Some(token) = bearer(&headers).map(str::to_string) else {
-        return (StatusCode::UNAUTHORIZED, "missing bearer token").into_response();
-    };
-    let device = match state.with_storage(move |s| s.authenticate(&token)).await {
-        Ok(Ok(Some(device))) if !device.revoked => device,
-        Ok(Ok(Some(_))) => {
-            return (StatusCode::UNAUTHORIZED, "this device was revoked").into_response();
-        }
-        Ok(Ok(None)) => return (StatusCode::UNAUTHORIZED, "unknown token").into_response(),
-        Ok(Err(e)) => {
-            warn!(error = %e, "authentication failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.message).into_response(),
+    let device = match crate::auth::authenticate(&state, &headers).await {
+        Ok(device) => device,
+        Err(refused) => return refused.into_response(),
     };
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
@@ -283,7 +257,7 @@ impl Session {
                 }
                 revoked = revocations.recv() => {
                     if matches!(revoked, Ok(ref id) if *id == self.device.id) {
-                        return Err(Closing::new(CLOSE_REVOKED, ErrorCode::InvalidInput, "this device was revoked"));
+                        return Err(Closing::new(CLOSE_REVOKED, ErrorCode::Revoked, "this device was revoked"));
                     }
                 }
                 _ = shutdown.changed() => {
@@ -293,7 +267,7 @@ impl Session {
                     let id = self.device.id.clone();
                     // Also catches revocations made by the admin CLI in another process.
                     if let Ok(Ok(true)) = self.state.with_storage(move |s| s.is_revoked(&id)).await {
-                        return Err(Closing::new(CLOSE_REVOKED, ErrorCode::InvalidInput, "this device was revoked"));
+                        return Err(Closing::new(CLOSE_REVOKED, ErrorCode::Revoked, "this device was revoked"));
                     }
                 }
             }
@@ -307,7 +281,7 @@ impl Session {
             self.state
                 .with_storage(move |s| {
                     let doc: DocId = id.parse()?;
-                    s.documents().is_granted(&device, &doc)
+                    s.is_granted(&device, &doc)
                 })
                 .await
                 .map_err(internal)?
@@ -326,7 +300,7 @@ impl Session {
         let erased = {
             let (scopes, device) = (scopes.clone(), device.clone());
             self.state
-                .with_storage(move |s| s.documents().erasures_since(cursor, &scopes, &device))
+                .with_storage(move |s| s.erasures_since(cursor, &scopes, &device))
                 .await
                 .map_err(internal)?
                 .map_err(|e| internal(e.to_api()))?
@@ -446,9 +420,13 @@ impl Session {
             })
             .await
             .map_err(internal)??;
-        let (acks, need, commits, gone) = outcome;
-        self.state.metrics.docs_applied.inc_by(commits.len() as u64);
-        self.state.hub.publish(Some(&self.device.id), commits);
+        let PushOutcome {
+            acks,
+            need,
+            applied,
+            gone,
+        } = outcome;
+        self.state.metrics.docs_applied.inc_by(applied);
         self.state
             .metrics
             .push_latency
@@ -488,21 +466,22 @@ fn facts(s: &dyn RelayStorage, device: &Device, doc: &DocId) -> Result<DocFacts,
 fn forbidden(doc: &DocId, what: &str) -> Closing {
     Closing::new(
         CLOSE_FORBIDDEN,
-        ErrorCode::InvalidInput,
+        ErrorCode::Forbidden,
         format!("this device may not {what} {doc}"),
     )
 }
 
-/// Acks, NeedFrom, commits to fan out, and erased documents the device pushed to.
-type PushOutcome = (
-    Vec<DocHeads>,
-    Vec<DocHeads>,
-    Vec<aisle_core::Committed>,
-    Vec<String>,
-);
+/// What a push did: documents the relay now has as the device does (acked), ones it needs
+/// more of, how many documents changed, and erased documents the device pushed to.
+struct PushOutcome {
+    acks: Vec<DocHeads>,
+    need: Vec<DocHeads>,
+    applied: u64,
+    gone: Vec<String>,
+}
 
 fn push_blocking(
-    s: &mut dyn RelayStorage,
+    s: &dyn RelayStorage,
     device: &Device,
     actor: &ActorId,
     docs: Vec<DocChanges>,
@@ -517,10 +496,7 @@ fn push_blocking(
             .parse()
             .map_err(|e: aisle_core::CoreError| internal(e.to_api()))?;
         // Offline edits to an erased customer must not bring the document back.
-        if s.documents()
-            .is_erased(&doc)
-            .map_err(|e| internal(e.to_api()))?
-        {
+        if s.is_erased(&doc).map_err(|e| internal(e.to_api()))? {
             gone.push(d.doc);
             continue;
         }
@@ -530,12 +506,12 @@ fn push_blocking(
         claimed.push((doc.clone(), heads_from_wire(&d.heads)));
         batch.push((doc, d.changes));
     }
-    let applied = s
-        .apply(batch, actor)
+    let pushed = s
+        .push(&device.id, batch, actor)
         .map_err(|e| Closing::new(CLOSE_BAD_FRAME, e.code(), e.to_string()))?;
     let mut acks = Vec::new();
     let mut need = Vec::new();
-    for (result, (doc, device_heads)) in applied.into_iter().zip(claimed) {
+    for (result, (doc, device_heads)) in pushed.applied.into_iter().zip(claimed) {
         let complete = !result.missing_deps
             && s.has_heads(&doc, &device_heads)
                 .map_err(|e| internal(e.to_api()))?;
@@ -562,17 +538,20 @@ fn push_blocking(
     // fold it into the survivor so it is not lost there.
     for (doc, _) in acks.iter().chain(need.iter()).map(|d| (&d.doc, ())) {
         if let Ok(DocId::Customer(id)) = doc.parse::<DocId>() {
-            s.documents()
-                .carry_merged(&id)
-                .map_err(|e| internal(e.to_api()))?;
+            s.carry_merged(&id).map_err(|e| internal(e.to_api()))?;
         }
     }
     debug!(acks = acks.len(), need = need.len(), "push applied");
-    Ok((acks, need, s.take_committed(), gone))
+    Ok(PushOutcome {
+        acks,
+        need,
+        applied: pushed.changed as u64,
+        gone,
+    })
 }
 
 fn pull_blocking(
-    s: &mut dyn RelayStorage,
+    s: &dyn RelayStorage,
     device: &Device,
     docs: Vec<DocHeads>,
 ) -> Result<Vec<ServerFrame>, Closing> {

@@ -15,6 +15,12 @@ pub enum ErrorCode {
     Corrupt,
     Busy,
     Internal,
+    /// No credentials, or ones the relay does not know.
+    Unauthorized,
+    /// Known credentials, but this role or store may not do this.
+    Forbidden,
+    /// This device was revoked: it must stop syncing and be enrolled again.
+    Revoked,
 }
 
 impl ErrorCode {
@@ -27,6 +33,9 @@ impl ErrorCode {
             Self::Corrupt => "corrupt",
             Self::Busy => "busy",
             Self::Internal => "internal",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::Revoked => "revoked",
         }
     }
 }

@@ -72,3 +72,23 @@ pub struct DeviceHealth {
     /// When it last connected, pushed changes, or disconnected.
     pub last_seen_at: Option<Millis>,
 }
+
+/// Changefeed scopes: which devices receive a document. The relay's access rules and the
+/// store's changefeed both name scopes through these, so the two cannot drift apart.
+pub mod scope {
+    use crate::model::StoreId;
+
+    /// The catalog, recommendations and loyalty keys: every device.
+    pub const CATALOG: &str = "catalog";
+
+    /// A store's inventory document: that store's tablets.
+    pub fn inventory(store: &StoreId) -> String {
+        format!("inventory:{store}")
+    }
+
+    /// Customers whose home store this is: that store's tablets. (An empty store id is the
+    /// scope of a customer whose home store is not known yet.)
+    pub fn customers(store: &str) -> String {
+        format!("customers:{store}")
+    }
+}

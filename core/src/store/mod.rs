@@ -464,7 +464,7 @@ impl Store {
         scopes: &[String],
         device: &str,
     ) -> Result<Vec<DocId>> {
-        let scopes_json = crate::replicate::serde_json_array(scopes);
+        let scopes_json = json_array(scopes);
         let mut stmt = self.conn.prepare_cached(
             "SELECT doc_id FROM erasures WHERE seq > ?1
                AND (scope IN (SELECT value FROM json_each(?2))
@@ -516,6 +516,12 @@ impl Store {
         }
         Ok(compacted)
     }
+}
+
+/// A list of strings as a JSON array, for SQLite's `json_each` (scopes in changefeed queries).
+pub(crate) fn json_array(items: &[String]) -> String {
+    // A list of strings always serialises.
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_string())
 }
 
 pub(crate) fn not_found(id: &DocId) -> CoreError {

@@ -9,7 +9,7 @@ use super::{DocWrite, Store};
 use crate::clock::IdGen;
 use crate::doc::{self, CatalogDoc, CustomerDoc, DocId, InventoryDoc};
 use crate::error::Result;
-use crate::model::{CustomerId, Hold, HoldEnd, Millis, Sale, StoreId};
+use crate::model::{CustomerId, Hold, HoldEnd, Millis, Sale, StoreId, scope};
 
 /// Updates the projections of one written document.
 pub(crate) fn project(
@@ -703,8 +703,8 @@ fn record_oversell(
 /// Which devices receive a document: `catalog`, `inventory:<store>` or `customers:<home store>`.
 pub(crate) fn scope_of(tx: &Transaction<'_>, id: &DocId) -> Result<String> {
     Ok(match id {
-        DocId::Catalog | DocId::Recommendations | DocId::Loyalty => "catalog".to_string(),
-        DocId::Inventory(store) => format!("inventory:{store}"),
+        DocId::Catalog | DocId::Recommendations | DocId::Loyalty => scope::CATALOG.to_string(),
+        DocId::Inventory(store) => scope::inventory(store),
         DocId::Customer(customer) => {
             // A merged profile still reaches its store's tablets, so they learn of the merge.
             let home: Option<String> = tx
@@ -715,7 +715,7 @@ pub(crate) fn scope_of(tx: &Transaction<'_>, id: &DocId) -> Result<String> {
                     |r| r.get(0),
                 )
                 .optional()?;
-            format!("customers:{}", home.unwrap_or_default())
+            scope::customers(&home.unwrap_or_default())
         }
     })
 }

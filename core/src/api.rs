@@ -1,0 +1,310 @@
+//! The relay's HTTP contract: every request and response body, declared once here and imported
+//! by the relay (which serves them), the tablet's relay client, the tests and the benchmarks.
+//! Serde only, so it compiles wherever the model does; the event types are what a web shop
+//! sends to `POST /v1/events`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    CustomerId, CustomerSummary, ErrorCode, KioskCheckIn, ProductSku, Role, StoreId, StoreStats,
+    VariantSku,
+};
+
+/// Most events in one batch.
+pub const MAX_EVENTS: usize = 500;
+
+/// `GET /healthz`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+    pub uptime_seconds: u64,
+    pub connected_devices: i64,
+    pub store: StoreStats,
+}
+
+/// `POST /v1/enrol`: a one-time code and the device's Automerge actor id (hex), the only
+/// author the relay will accept from it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    pub code: String,
+    pub actor: String,
+}
+
+/// What enrolment gives a device: its id and bearer token, bound to a store and a role.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrolment {
+    pub device: String,
+    pub token: String,
+    pub store: String,
+    pub role: Role,
+}
+
+/// `GET /v1/customers/lookup`: exactly one identifier (the first given, in this order, wins).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerLookup {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loyalty: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nfc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shop: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// One customer's document, fetched on demand (a customer of another store who walked in).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FetchedCustomer {
+    pub doc: String,
+    /// The document's heads, hex.
+    pub heads: Vec<String>,
+    /// The stored document, base64.
+    pub document: String,
+}
+
+/// `GET /v1/customers/search?q=`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CustomerSearch {
+    pub q: String,
+}
+
+/// Search results.
+pub type CustomerSearchResults = Vec<CustomerSummary>;
+
+/// `POST /v1/customers/{id}/erase`: what was erased.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Erased {
+    pub erased: String,
+    /// Duplicate profiles of the same person merged into it, erased with it.
+    pub also_erased: Vec<String>,
+}
+
+/// `POST /v1/customers/{id}/merge`: the other profile of the same person; it folds into the
+/// customer in the path.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MergeRequest {
+    pub duplicate: CustomerId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedProfiles {
+    pub survivor: String,
+    pub merged: String,
+}
+
+/// `POST /v1/customers/{id}/loyalty-token`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct IssueTokenRequest {
+    #[serde(default)]
+    pub valid_days: Option<u32>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IssuedToken {
+    pub token: String,
+    pub token_id: String,
+    /// The QR code to print or put in a wallet pass, as SVG.
+    pub qr_svg: String,
+}
+
+/// `GET /v1/loyalty/qr`: a token rendered as PNG (default) or SVG.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct QrRequest {
+    pub token: String,
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+/// `POST /v1/loyalty/revoke`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RevokeTokenRequest {
+    pub token: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokedToken {
+    pub token_id: String,
+}
+
+/// `POST /v1/loyalty/keys/rotate`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotatedKey {
+    pub key_id: String,
+}
+
+/// `POST /v1/loyalty/keys/{id}/withdraw`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithdrawnKey {
+    pub withdrawn: String,
+    pub current_key_id: String,
+}
+
+/// `POST /v1/kiosk/consent`: the customer's answer on the kiosk's consent screen.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KioskConsent {
+    pub check_in: KioskCheckIn,
+    pub granted: bool,
+}
+
+/// `POST /v1/admin/codes`: a one-time enrolment code for a device of a store.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CodeRequest {
+    pub store: String,
+    pub role: Role,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CodeResponse {
+    pub code: String,
+}
+
+/// `GET /v1/admin/devices`: one enrolled device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolledDevice {
+    pub id: String,
+    pub name: String,
+    pub store: String,
+    pub role: Role,
+    pub revoked: bool,
+    pub last_seen_at: Option<i64>,
+}
+
+/// A Shopify webhook the relay has nothing to do with (a topic it does not map).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IgnoredWebhook {
+    pub ignored: String,
+}
+
+/// An event batch refused whole (422): which event, and why.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BatchRejection {
+    pub code: ErrorCode,
+    pub message: String,
+    pub index: usize,
+    pub id: String,
+}
+
+/// Who an event is about. Any one identifier that resolves is enough; the loyalty id wins,
+/// then the shop's customer id, then email, then phone. When they resolve to two different
+/// profiles, those are the same person: the others are merged into the first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventCustomer {
+    #[serde(default)]
+    pub loyalty_id: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// The web shop's own customer id.
+    #[serde(default)]
+    pub shop_customer_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventLine {
+    pub variant: VariantSku,
+    pub quantity: u32,
+}
+
+/// One web shop event. (Unknown fields are ignored, for senders a version ahead; unknown
+/// event types are refused.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// The sender's unique id for the event: a retry with the same id is counted once.
+    pub id: String,
+    pub customer: EventCustomer,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    ProductViewed {
+        product: ProductSku,
+        #[serde(default)]
+        size: Option<String>,
+    },
+    /// The online cart as it now is (replaces the previous lines).
+    CartUpdated {
+        lines: Vec<EventLine>,
+    },
+    /// The shopper left checkout: the current online cart is marked abandoned.
+    CheckoutAbandoned {
+        #[serde(default)]
+        lines: Option<Vec<EventLine>>,
+    },
+    WishlistAdded {
+        product: ProductSku,
+    },
+    WishlistRemoved {
+        product: ProductSku,
+    },
+    OrderPlaced {
+        order_id: String,
+        lines: Vec<EventLine>,
+    },
+    /// A web chat handed over to the store, with what was discussed.
+    ChatHandoff {
+        summary: String,
+    },
+    /// Creates the customer if no identifier resolves, else updates contact details and
+    /// consent.
+    CustomerUpserted {
+        name: String,
+        home_store: StoreId,
+        /// The loyalty number to give the customer if none of the identifiers resolves (a
+        /// shop that allocates them elsewhere); never used to find an existing customer.
+        #[serde(default)]
+        new_loyalty_id: Option<String>,
+        #[serde(default)]
+        in_store_personalisation: Option<bool>,
+        #[serde(default)]
+        marketing_email: Option<bool>,
+    },
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ProductViewed { .. } => "product_viewed",
+            Self::CartUpdated { .. } => "cart_updated",
+            Self::CheckoutAbandoned { .. } => "checkout_abandoned",
+            Self::WishlistAdded { .. } => "wishlist_added",
+            Self::WishlistRemoved { .. } => "wishlist_removed",
+            Self::OrderPlaced { .. } => "order_placed",
+            Self::ChatHandoff { .. } => "chat_handoff",
+            Self::CustomerUpserted { .. } => "customer_upserted",
+        }
+    }
+}
+
+/// `POST /v1/events`, signed with the tenant's secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventBatch {
+    pub events: Vec<Event>,
+}
+
+/// What a batch did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestOutcome {
+    pub accepted: usize,
+    /// Events whose id was seen before: skipped.
+    pub duplicates: usize,
+    /// Customers created by `customer_upserted`.
+    pub created: usize,
+    /// Duplicate profiles merged because one event's identifiers named both.
+    #[serde(default)]
+    pub merged: usize,
+}

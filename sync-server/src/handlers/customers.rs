@@ -1,0 +1,156 @@
+//! Customers through the relay: fetched on demand by a tablet of another store (a customer who
+//! walked in), searched, erased at the customer's request, and merged when found twice.
+
+use aisle_core::api::{
+    CustomerLookup, CustomerSearch, Erased, FetchedCustomer, MergeRequest, MergedProfiles,
+};
+use aisle_core::model::{CustomerId, CustomerSummary, Identifier, LoyaltyId, NfcUid};
+use aisle_core::protocol::heads_to_wire;
+use aisle_core::{CoreError, DocId};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::auth::{ManagerOrAdmin, Staff};
+use crate::error::HttpError;
+use crate::state::AppState;
+
+/// One customer's document for a staff tablet, which may read it from then on.
+pub async fn lookup(
+    State(state): State<AppState>,
+    Staff(device): Staff,
+    Query(query): Query<CustomerLookup>,
+) -> Result<Json<FetchedCustomer>, HttpError> {
+    let identifier = identifier_of(&query)?;
+    let fetched = state
+        .with_storage(move |s| -> Result<FetchedCustomer, CoreError> {
+            let customer = match (identifier, query.id) {
+                (Some(identifier), _) => s.identify(&identifier)?,
+                (None, Some(id)) => CustomerId::parse(id)?,
+                (None, None) => {
+                    return Err(CoreError::invalid(
+                        "query",
+                        "give loyalty, nfc, email, phone or id",
+                    ));
+                }
+            };
+            let doc = DocId::Customer(customer.clone());
+            let (heads, bytes) = s
+                .changes_since(&doc, &[])?
+                .ok_or_else(|| CoreError::not_found("customer", &customer))?;
+            s.grant(&device.id, &doc)?;
+            Ok(FetchedCustomer {
+                doc: doc.to_string(),
+                heads: heads_to_wire(&heads).iter().map(hex::encode).collect(),
+                document: STANDARD.encode(bytes),
+            })
+        })
+        .await??;
+    Ok(Json(fetched))
+}
+
+/// The identifier a lookup names, in order of precedence; `None` for a lookup by id.
+fn identifier_of(query: &CustomerLookup) -> Result<Option<Identifier>, HttpError> {
+    let bad = |e: aisle_core::validate::FieldError| HttpError::bad_request(e.to_string());
+    Ok(if let Some(l) = &query.loyalty {
+        Some(Identifier::Loyalty(
+            LoyaltyId::parse(l.clone()).map_err(bad)?,
+        ))
+    } else if let Some(n) = &query.nfc {
+        Some(Identifier::Nfc(NfcUid::parse(n.clone()).map_err(bad)?))
+    } else if let Some(e) = &query.email {
+        Some(Identifier::Email(e.clone()))
+    } else if let Some(shop) = &query.shop {
+        Some(Identifier::Shop(shop.clone()))
+    } else {
+        query.phone.clone().map(Identifier::Phone)
+    })
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    Staff(_): Staff,
+    Query(query): Query<CustomerSearch>,
+) -> Result<Json<Vec<CustomerSummary>>, HttpError> {
+    let found = state
+        .with_storage(move |s| s.search(&query.q, 20))
+        .await??;
+    Ok(Json(found))
+}
+
+/// A customer's right to erasure: the relay deletes their document and every tablet that holds
+/// it purges it, live or when it next connects. The admin token, or a manager tablet of the
+/// customer's home store.
+pub async fn erase(
+    State(state): State<AppState>,
+    caller: ManagerOrAdmin,
+    Path(id): Path<String>,
+) -> Result<Json<Erased>, HttpError> {
+    let customer = CustomerId::parse(id).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let doc = DocId::Customer(customer.clone());
+    // The person, not one profile: duplicates merged into them are erased with them.
+    let erased = state
+        .with_storage(move |s| -> Result<_, HttpError> {
+            if let ManagerOrAdmin::Manager(manager) = &caller
+                && s.home_store(&customer)? != manager.store
+            {
+                return Err(CoreError::invalid(
+                    "customer",
+                    "belongs to another store; its manager or the admin erases it",
+                )
+                .into());
+            }
+            Ok(s.erase_person(&customer)?)
+        })
+        .await??;
+    for (doc, _) in &erased {
+        tracing::info!(doc = %doc, "customer erased");
+    }
+    Ok(Json(Erased {
+        erased: erased
+            .first()
+            .map_or_else(|| doc.to_string(), |(d, _)| d.to_string()),
+        also_erased: erased.iter().skip(1).map(|(d, _)| d.to_string()).collect(),
+    }))
+}
+
+/// One person found twice in a store (signed up again at the till, say): the duplicate folds
+/// into the customer in the path with its whole history, and its id and identifiers open that
+/// customer on every tablet. The admin token, or a manager tablet of both profiles' store.
+pub async fn merge(
+    State(state): State<AppState>,
+    caller: ManagerOrAdmin,
+    Path(id): Path<String>,
+    Json(request): Json<MergeRequest>,
+) -> Result<Json<MergedProfiles>, HttpError> {
+    let survivor = CustomerId::parse(id).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let (survivor, duplicate) = state
+        .with_storage(move |s| -> Result<_, HttpError> {
+            // Both as they stand now: either may have been merged already.
+            let survivor = s.current_id(&survivor)?;
+            let duplicate = s.current_id(&request.duplicate)?;
+            if survivor == duplicate {
+                return Err(
+                    CoreError::invalid("duplicate", "is already this customer's profile").into(),
+                );
+            }
+            if let ManagerOrAdmin::Manager(manager) = &caller {
+                for id in [&survivor, &duplicate] {
+                    if s.home_store(id)? != manager.store {
+                        return Err(HttpError::forbidden(
+                            "a profile belongs to another store; its manager or the admin merges it",
+                        ));
+                    }
+                }
+            }
+            s.merge(&survivor, &duplicate)?;
+            Ok((survivor, duplicate))
+        })
+        .await??;
+    tracing::info!(%survivor, %duplicate, "customers merged");
+    Ok(Json(MergedProfiles {
+        survivor: survivor.to_string(),
+        merged: duplicate.to_string(),
+    }))
+}

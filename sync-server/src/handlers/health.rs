@@ -1,0 +1,41 @@
+//! `GET /healthz` and `GET /metrics` (OpenMetrics), for load balancers and monitoring.
+
+use aisle_core::api::Health;
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::HttpError;
+use crate::state::AppState;
+
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, HttpError> {
+    let stats = state.with_storage(|s| s.stats()).await??;
+    state
+        .metrics
+        .documents
+        .set(i64::try_from(stats.documents).unwrap_or(i64::MAX));
+    Ok(Json(Health {
+        status: "ok".to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        uptime_seconds: state.started.elapsed().as_secs(),
+        connected_devices: state.metrics.connected_devices.get(),
+        store: stats,
+    }))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    if let Ok(Ok(stats)) = state.with_storage(|s| s.stats()).await {
+        state
+            .metrics
+            .documents
+            .set(i64::try_from(stats.documents).unwrap_or(i64::MAX));
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}

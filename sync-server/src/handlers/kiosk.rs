@@ -1,0 +1,36 @@
+//! The entry kiosk: check-ins at the device's store, and the customer's consent answer.
+
+use aisle_core::api::KioskConsent;
+use aisle_core::model::{KioskCheckIn, KioskWelcome};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use crate::auth::{AnyDevice, Kiosk};
+use crate::error::HttpError;
+use crate::state::AppState;
+
+/// A check-in at the device's store, from its kiosk (or a tablet acting as one). The visit
+/// reaches the store's tablets as soon as it is recorded.
+pub async fn check_in(
+    State(state): State<AppState>,
+    AnyDevice(device): AnyDevice,
+    Json(check_in): Json<KioskCheckIn>,
+) -> Result<Json<KioskWelcome>, HttpError> {
+    let welcome = state
+        .with_storage(move |s| s.kiosk_check_in(&device.store, &check_in))
+        .await??;
+    Ok(Json(welcome))
+}
+
+/// The customer's answer on the kiosk's consent screen.
+pub async fn consent(
+    State(state): State<AppState>,
+    Kiosk(device): Kiosk,
+    Json(answer): Json<KioskConsent>,
+) -> Result<StatusCode, HttpError> {
+    state
+        .with_storage(move |s| s.kiosk_consent(&device.store, &answer.check_in, answer.granted))
+        .await??;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,116 @@
+//! Loyalty codes (admin): issue a customer's signed token with its QR code, render a token,
+//! revoke one, rotate the signing key, withdraw a leaked key.
+
+use aisle_core::api::{
+    IssueTokenRequest, IssuedToken, QrRequest, RevokeTokenRequest, RevokedToken, RotatedKey,
+    WithdrawnKey,
+};
+use aisle_core::model::CustomerId;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::Admin;
+use crate::error::HttpError;
+use crate::loyalty;
+use crate::state::AppState;
+
+/// Signs a loyalty token for a customer: for the shop's app, a wallet pass or email.
+pub async fn issue(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+    body: Option<Json<IssueTokenRequest>>,
+) -> Result<Json<IssuedToken>, HttpError> {
+    let customer = CustomerId::parse(id).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let valid_days = body.and_then(|Json(b)| b.valid_days);
+    let data_dir = state.data_dir.clone();
+    let token = state
+        .with_storage(move |s| loyalty::issue(&data_dir, s, &customer, valid_days))
+        .await??;
+    let token_id = aisle_core::loyalty::peek(&token)
+        .map_err(|e| HttpError::bad_request(e.to_string()))?
+        .0
+        .token_id();
+    Ok(Json(IssuedToken {
+        qr_svg: loyalty::qr_svg(&token)?,
+        token,
+        token_id,
+    }))
+}
+
+/// A loyalty token rendered as a QR code, PNG (default) or SVG.
+pub async fn qr(_: Admin, Query(query): Query<QrRequest>) -> Result<Response, HttpError> {
+    aisle_core::loyalty::peek(&query.token).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    Ok(match query.format.as_deref() {
+        None | Some("png") => (
+            [(axum::http::header::CONTENT_TYPE, "image/png")],
+            loyalty::qr_png(&query.token, 8)?,
+        )
+            .into_response(),
+        Some("svg") => (
+            [(axum::http::header::CONTENT_TYPE, "image/svg+xml")],
+            loyalty::qr_svg(&query.token)?,
+        )
+            .into_response(),
+        Some(other) => {
+            return Err(HttpError::bad_request(format!(
+                "format {other}: use png or svg"
+            )));
+        }
+    })
+}
+
+/// Revokes a loyalty token: every device refuses it once it has synced.
+pub async fn revoke(
+    State(state): State<AppState>,
+    _: Admin,
+    Json(request): Json<RevokeTokenRequest>,
+) -> Result<Json<RevokedToken>, HttpError> {
+    let token_id = state
+        .with_storage(move |s| {
+            s.revoke_loyalty_token(
+                &request.token,
+                request.reason.as_deref().unwrap_or("reported lost"),
+            )
+        })
+        .await??;
+    Ok(Json(RevokedToken { token_id }))
+}
+
+/// Starts signing loyalty tokens with a new key; older tokens still verify.
+pub async fn rotate(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<Json<RotatedKey>, HttpError> {
+    let data_dir = state.data_dir.clone();
+    let key_id = state
+        .with_storage(move |s| loyalty::rotate(&data_dir, s))
+        .await??;
+    Ok(Json(RotatedKey { key_id }))
+}
+
+/// Withdraws a leaked loyalty key: devices refuse every token naming it once they have
+/// synced; a new key signs from now on.
+pub async fn withdraw(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<WithdrawnKey>, HttpError> {
+    let data_dir = state.data_dir.clone();
+    let key = id.clone();
+    let current_key_id = state
+        .with_storage(move |s| -> Result<String, HttpError> {
+            if !s.loyalty_keys()?.iter().any(|k| k.id == key) {
+                return Err(HttpError::not_found(format!(
+                    "there is no loyalty key {key}"
+                )));
+            }
+            Ok(loyalty::withdraw(&data_dir, s, &key)?)
+        })
+        .await??;
+    Ok(Json(WithdrawnKey {
+        withdrawn: id,
+        current_key_id,
+    }))
+}

@@ -1,0 +1,55 @@
+//! `POST /v1/shopify/webhooks`: verified with the app secret, mapped to an event
+//! (`crate::shopify`), applied once per webhook id (Shopify retries with the same id).
+
+use aisle_core::api::{EventBatch, IgnoredWebhook};
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::events::{apply, ingest_config, verify_hmac};
+use crate::error::HttpError;
+use crate::shopify::{self, Mapped};
+use crate::state::AppState;
+
+pub async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, HttpError> {
+    let ingest = ingest_config(&state)?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let signature = header("x-shopify-hmac-sha256")
+        .and_then(|v| STANDARD.decode(v).ok())
+        .ok_or_else(|| HttpError::unauthorized("missing or malformed X-Shopify-Hmac-Sha256"))?;
+    verify_hmac(&ingest.shopify_secret, &body, &signature)?;
+    let topic = header("x-shopify-topic")
+        .ok_or_else(|| HttpError::bad_request("missing X-Shopify-Topic"))?;
+    let webhook_id = header("x-shopify-webhook-id")
+        .filter(|v| !v.is_empty() && v.len() <= 100)
+        .ok_or_else(|| HttpError::bad_request("missing X-Shopify-Webhook-Id"))?;
+    match shopify::map(
+        topic,
+        webhook_id,
+        &body,
+        ingest.shopify_home_store.as_deref(),
+    )
+    .map_err(HttpError::bad_request)?
+    {
+        Mapped::Event(event) => {
+            apply(
+                &state,
+                EventBatch {
+                    events: vec![event],
+                },
+            )
+            .await
+        }
+        Mapped::Ignored(reason) => Ok(Json(IgnoredWebhook {
+            ignored: reason.to_string(),
+        })
+        .into_response()),
+    }
+}

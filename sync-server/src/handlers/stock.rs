@@ -1,0 +1,46 @@
+//! What a store's tablets ask of the whole chain: stock in other stores, and (managers) the
+//! store's own tablets with when each was last heard from.
+
+use aisle_core::model::{DeviceHealth, ProductSku, StoreStock};
+use axum::Json;
+use axum::extract::{Path, State};
+
+use crate::auth::{Manager, Staff};
+use crate::error::HttpError;
+use crate::state::AppState;
+
+/// Units available of a product's variants in every store: "who has it in my size".
+/// Counts only; holds and sales of other stores stay with their tablets.
+pub async fn by_store(
+    State(state): State<AppState>,
+    Staff(device): Staff,
+    Path(product): Path<String>,
+) -> Result<Json<Vec<StoreStock>>, HttpError> {
+    let product = ProductSku::parse(product).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let stock = state
+        .with_storage(move |s| s.stock_by_store(&device.store, &product))
+        .await??;
+    Ok(Json(stock))
+}
+
+/// The tablets of the caller's store with when the relay last heard from them.
+pub async fn store_devices(
+    State(state): State<AppState>,
+    Manager(manager): Manager,
+) -> Result<Json<Vec<DeviceHealth>>, HttpError> {
+    let devices = state.with_storage(|s| s.devices()).await??;
+    Ok(Json(
+        devices
+            .into_iter()
+            .filter(|d| d.store == manager.store && d.tenant == manager.tenant)
+            .map(|d| DeviceHealth {
+                online: state.is_online(&d.id),
+                id: d.id,
+                name: d.name,
+                role: d.role,
+                revoked: d.revoked,
+                last_seen_at: d.last_seen_at,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,238 @@
+//! Aisle's relay as a library: the sync endpoint, the HTTP API and their storage. The
+//! `aisle-relay` binary is a thin shell over [`serve`] and [`admin::run`]; tests start the
+//! same relay in-process with [`Relay::start`] on port 0.
+//!
+//! Where things are: `handlers/` holds one file per HTTP resource, `auth` the extractors that
+//! say who is calling, `sync_ws` the WebSocket sync session, `acl` who may read and write which
+//! document, `storage/` the traits every operation goes through (SQLite behind them), `hub` the
+//! in-process fan-out of committed changes.
+
+pub mod acl;
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod error;
+mod handlers;
+pub mod hub;
+pub mod loyalty;
+pub mod metrics;
+pub mod registry;
+pub mod shopify;
+pub mod state;
+pub mod storage;
+mod sync_ws;
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+pub use config::Config;
+pub use handlers::router;
+
+use crate::hub::Hub;
+use crate::state::{AppState, Ingest};
+use crate::storage::{RelayStorage, SqliteStorage};
+
+/// A relay serving on a bound address until [`Relay::stop`], or until its task ends.
+pub struct Relay {
+    addr: SocketAddr,
+    state: AppState,
+    server: JoinHandle<anyhow::Result<()>>,
+    recount: JoinHandle<()>,
+    /// The data directory's lock, held while serving.
+    _lock: std::fs::File,
+}
+
+impl Relay {
+    /// Opens the data directory (loading the demo retailer if asked), binds `config.listen`
+    /// (port 0 picks one) and serves.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let (state, lock) = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || prepare(&config)).await??
+        };
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        info!(%addr, data = %config.data_dir.display(), "relay listening");
+        let recount = tokio::spawn(recount_recommendations(
+            state.clone(),
+            config.recommend_every,
+        ));
+        let mut stopping = state.shutdown.subscribe();
+        let app = router(state.clone());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopping.wait_for(|stop| *stop).await;
+                })
+                .await
+                .context("serving")
+        });
+        Ok(Self {
+            addr,
+            state,
+            server,
+            recount,
+            _lock: lock,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn admin_token(&self) -> &str {
+        &self.state.admin_token
+    }
+
+    /// Closes every sync session (they are long-lived, so a graceful stop must tell them) and
+    /// waits for the server to finish. Every write was committed as it happened.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.state.shutdown.send(true);
+        self.recount.abort();
+        let served = self.server.await.context("the server task panicked")?;
+        info!("relay stopped");
+        served
+    }
+}
+
+/// Runs the relay until Ctrl-C or SIGTERM: what `aisle-relay serve` does.
+pub fn serve(config: Config) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async move {
+            let relay = Relay::start(config).await?;
+            // Tests and scripts read this line to learn the port.
+            {
+                use std::io::Write;
+                let mut stdout = std::io::stdout();
+                writeln!(stdout, "aisle-relay listening on {}", relay.url())?;
+                stdout.flush()?;
+            }
+            shutdown_signal().await;
+            relay.stop().await
+        })
+}
+
+/// Storage, secrets and state, before anything listens.
+fn prepare(config: &Config) -> anyhow::Result<(AppState, std::fs::File)> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    // Held until the relay stops (the kernel releases it even after a kill -9).
+    let lock = admin::hold_data_dir(config, None)?;
+    let hub = Hub::new();
+    let storage = Arc::new(SqliteStorage::open(
+        &config.data_dir,
+        &config.tenant,
+        hub.clone(),
+    )?);
+    if config.demo {
+        seed_demo(storage.as_ref(), config.demo_customers)?;
+    }
+    publish_recommendations(storage.as_ref())?;
+    // Devices verify loyalty codes offline against the published key: have one from the start.
+    let (key, _) = loyalty::current(&config.data_dir, storage.as_ref())?;
+    info!(key, "loyalty tokens signed with");
+    let ingest = Ingest {
+        tenant: config.tenant.clone(),
+        secret: admin::ingest_secret(config)?,
+        shopify_secret: admin::shopify_secret(config)?,
+        shopify_home_store: config.shopify_home_store.clone(),
+    };
+    let state = AppState::new(storage, hub, admin::admin_token(config)?, &config.data_dir)
+        .with_ingest(ingest);
+    Ok((state, lock))
+}
+
+fn publish_recommendations(storage: &dyn RelayStorage) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let published = storage
+        .publish_recommendations()
+        .context("counting recommendations")?;
+    info!(
+        baskets = published.baskets,
+        products = published.products,
+        changed = published.changed,
+        ms = started.elapsed().as_millis() as u64,
+        "recommendations counted"
+    );
+    Ok(())
+}
+
+/// Recounts what is bought together on a schedule; a changed count reaches devices by itself.
+async fn recount_recommendations(state: AppState, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        match state.with_storage(|s| s.publish_recommendations()).await {
+            Ok(Ok(published)) => info!(
+                baskets = published.baskets,
+                changed = published.changed,
+                "recommendations recounted"
+            ),
+            Ok(Err(e)) => tracing::warn!(error = %e, "recounting recommendations failed"),
+            Err(e) => tracing::warn!(error = %e.message, "recounting recommendations failed"),
+        }
+    }
+}
+
+fn seed_demo(storage: &dyn RelayStorage, customers: usize) -> anyhow::Result<()> {
+    use indicatif::{ProgressBar, ProgressStyle};
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let seeded = storage
+        .seed_demo(customers, &mut |p| {
+            bar.set_message(p.stage);
+            bar.set_length(p.total as u64);
+            bar.set_position(p.done as u64);
+        })
+        .context("loading demo data")?;
+    bar.finish_and_clear();
+    if seeded {
+        info!(customers, "demo data loaded");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    info!("shutting down");
+}

@@ -1,0 +1,147 @@
+//! What the relay stores, behind traits whose methods speak the relay's domain, the way a
+//! handler thinks of it: enrolled devices, documents with their changefeed, customers, stores
+//! and stock, loyalty keys, and the ledger of ingested web shop events. No method hands out a
+//! database or a document store.
+//!
+//! Every backend is written for a database that several relay processes may share: no method
+//! keeps state between calls that another relay's writes could make stale, and each write
+//! publishes what it committed to the relay's fan-out itself, so no caller can forget to.
+//! The embedded SQLite backend ([`SqliteStorage`]) is the default.
+
+mod sqlite;
+
+use aisle_core::api::{EventBatch, IngestOutcome};
+use aisle_core::automerge::{ActorId, ChangeHash};
+use aisle_core::demo::DemoProgress;
+use aisle_core::ingest::IngestError;
+use aisle_core::model::{
+    CustomerId, CustomerSummary, Identifier, KioskCheckIn, KioskWelcome, ProductSku, Role, StoreId,
+    StoreInfo, StoreStats, StoreStock,
+};
+use aisle_core::replicate::{Applied, FeedEntry, HeadsAndChanges};
+use aisle_core::{CoreError, DocId, LoyaltyKeyInfo, PublishedRecommendations};
+use ed25519_dalek::SigningKey;
+
+use crate::registry::{Device, EnrolError};
+
+pub use sqlite::SqliteStorage;
+
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+/// What a device's push did.
+#[derive(Debug)]
+pub struct Pushed {
+    /// Per pushed document, in order: its heads here now, and whether changes wait for
+    /// dependencies the relay lacks.
+    pub applied: Vec<Applied>,
+    /// How many documents the push changed.
+    pub changed: usize,
+}
+
+/// Enrolled devices and their one-time enrolment codes.
+pub trait DeviceRegistry: Send + Sync {
+    /// The device a bearer token belongs to (revoked ones included, marked so).
+    fn authenticate(&self, token: &str) -> anyhow::Result<Option<Device>>;
+    fn create_code(&self, store: &StoreId, role: Role, name: &str) -> anyhow::Result<String>;
+    /// Spends a code: the new device and its bearer token.
+    fn enrol(&self, code: &str, actor: &[u8]) -> Result<(Device, String), EnrolError>;
+    /// Whether an active device was revoked now.
+    fn revoke_device(&self, device: &str) -> anyhow::Result<bool>;
+    fn devices(&self) -> anyhow::Result<Vec<Device>>;
+    fn is_revoked(&self, device: &str) -> anyhow::Result<bool>;
+    /// Records that the device was heard from now.
+    fn touch(&self, device: &str) -> anyhow::Result<()>;
+}
+
+/// Documents as sync sees them: changes in and out, the changefeed, and who may read what.
+pub trait DocumentStore: Send + Sync {
+    /// Applies a device's pushed changes (all must be by `author`, the device's actor) in one
+    /// transaction; `device` is the origin live fan-out skips.
+    fn push(&self, device: &str, batch: Vec<(DocId, Vec<u8>)>, author: &ActorId) -> Result<Pushed>;
+    /// Heads and the changes a peer at `have` lacks; `None` if the document is not here.
+    fn changes_since(&self, doc: &DocId, have: &[ChangeHash]) -> Result<Option<HeadsAndChanges>>;
+    fn has_heads(&self, doc: &DocId, heads: &[ChangeHash]) -> Result<bool>;
+    /// Documents changed after `cursor` in these scopes or granted to `device`, oldest first.
+    fn feed_since(
+        &self,
+        cursor: i64,
+        scopes: &[String],
+        device: &str,
+        limit: usize,
+    ) -> Result<Vec<FeedEntry>>;
+    fn feed_count_since(&self, cursor: i64, scopes: &[String], device: &str) -> Result<u64>;
+    /// Documents erased after `cursor` that the device may hold.
+    fn erasures_since(&self, cursor: i64, scopes: &[String], device: &str) -> Result<Vec<DocId>>;
+    /// The changefeed scope of a stored document.
+    fn doc_scope(&self, doc: &DocId) -> Result<Option<String>>;
+    fn is_erased(&self, doc: &DocId) -> Result<bool>;
+    /// Lets a device read one document outside its scopes (a customer fetched on demand).
+    fn grant(&self, device: &str, doc: &DocId) -> Result<()>;
+    fn is_granted(&self, device: &str, doc: &DocId) -> Result<bool>;
+}
+
+/// Customer profiles as the relay's API acts on them.
+pub trait Customers: Send + Sync {
+    fn identify(&self, identifier: &Identifier) -> Result<CustomerId>;
+    /// The profile an id stands for now (a merged duplicate's id names its survivor).
+    fn current_id(&self, id: &CustomerId) -> Result<CustomerId>;
+    fn home_store(&self, id: &CustomerId) -> Result<StoreId>;
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<CustomerSummary>>;
+    /// Erases a person: the profile and every duplicate merged into it. Returns each erased
+    /// document with the scope it was in.
+    fn erase_person(&self, customer: &CustomerId) -> Result<Vec<(DocId, String)>>;
+    /// Folds `duplicate` into `survivor`.
+    fn merge(&self, survivor: &CustomerId, duplicate: &CustomerId) -> Result<()>;
+    /// Re-folds a merged duplicate that a device wrote to after the merge; whether it was one.
+    fn carry_merged(&self, id: &CustomerId) -> Result<bool>;
+    fn kiosk_check_in(&self, store: &StoreId, check_in: &KioskCheckIn) -> Result<KioskWelcome>;
+    fn kiosk_consent(&self, store: &StoreId, check_in: &KioskCheckIn, granted: bool) -> Result<()>;
+}
+
+/// The chain's stores, their stock, and what the relay publishes about the catalog.
+pub trait Stores: Send + Sync {
+    fn stores(&self) -> Result<Vec<StoreInfo>>;
+    /// Adds a store to the catalog with an empty inventory of every variant.
+    fn create_store(&self, store: StoreInfo) -> Result<()>;
+    /// Units available of a product's variants in every store, `here` first.
+    fn stock_by_store(&self, here: &StoreId, product: &ProductSku) -> Result<Vec<StoreStock>>;
+    /// Recounts what is bought together and publishes it if it changed.
+    fn publish_recommendations(&self) -> Result<PublishedRecommendations>;
+    /// Loads the demo retailer if the relay holds no catalog yet; whether it did.
+    fn seed_demo(&self, customers: usize, progress: &mut dyn FnMut(DemoProgress)) -> Result<bool>;
+    fn stats(&self) -> Result<StoreStats>;
+}
+
+/// The public halves of loyalty signing keys and revoked tokens, as devices receive them.
+/// (The private halves live with the relay's key files, `crate::loyalty`.)
+pub trait LoyaltyKeys: Send + Sync {
+    fn loyalty_keys(&self) -> Result<Vec<LoyaltyKeyInfo>>;
+    /// Publishes a key as the current one; older keys retire.
+    fn add_loyalty_key(&self, key_id: &str, key: &SigningKey) -> Result<()>;
+    fn withdraw_loyalty_key(&self, key_id: &str) -> Result<()>;
+    fn issue_loyalty_token(
+        &self,
+        key_id: &str,
+        key: &SigningKey,
+        customer: &CustomerId,
+        valid_days: Option<u32>,
+    ) -> Result<String>;
+    /// Revokes a token; returns its id.
+    fn revoke_loyalty_token(&self, token: &str, reason: &str) -> Result<String>;
+}
+
+/// Web shop events, applied once each: the ledger of event ids commits with their changes.
+pub trait IngestLedger: Send + Sync {
+    fn ingest(&self, batch: &EventBatch) -> Result<IngestOutcome, IngestError>;
+}
+
+/// Everything a relay stores.
+pub trait RelayStorage:
+    DeviceRegistry + DocumentStore + Customers + Stores + LoyaltyKeys + IngestLedger + 'static
+{
+}
+
+impl<T> RelayStorage for T where
+    T: DeviceRegistry + DocumentStore + Customers + Stores + LoyaltyKeys + IngestLedger + 'static
+{
+}

@@ -1,0 +1,260 @@
+//! The embedded backend: `relay.sqlite3` (documents, projections and changefeed, aisle-core's
+//! store in WAL mode) and `devices.sqlite3` (the device registry). One relay process owns the
+//! files; every write publishes its commits to the relay's hub while still holding the
+//! documents, so devices receive changes in the order they were committed.
+
+use aisle_core::api::{EventBatch, IngestOutcome};
+use aisle_core::automerge::{ActorId, ChangeHash};
+use aisle_core::demo::{self, DemoConfig, DemoProgress};
+use aisle_core::ingest::IngestError;
+use aisle_core::model::{
+    CustomerId, CustomerSummary, Identifier, KioskCheckIn, KioskWelcome, ProductSku, Role, StoreId,
+    StoreInfo, StoreStats, StoreStock,
+};
+use aisle_core::replicate::{FeedEntry, HeadsAndChanges};
+use aisle_core::{CoreError, DocId, LoyaltyKeyInfo, PublishedRecommendations, Store, StoreOptions};
+use anyhow::Context;
+use ed25519_dalek::SigningKey;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use super::{
+    Customers, DeviceRegistry, DocumentStore, IngestLedger, LoyaltyKeys, Pushed, Result, Stores,
+};
+use crate::hub::Hub;
+use crate::registry::{Device, EnrolError, Registry};
+
+pub struct SqliteStorage {
+    docs: Mutex<Store>,
+    registry: Mutex<Registry>,
+    tenant: String,
+    hub: Hub,
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) the relay's files in `data_dir`; commits go out through `hub`.
+    pub fn open(data_dir: &Path, tenant: &str, hub: Hub) -> anyhow::Result<Self> {
+        let db = data_dir.join("relay.sqlite3");
+        let docs = Store::open_with(
+            &db,
+            StoreOptions {
+                changefeed: true,
+                ..StoreOptions::default()
+            },
+        )
+        .with_context(|| format!("opening relay database {}", db.display()))?;
+        let registry = Registry::open(&data_dir.join("devices.sqlite3"))?;
+        Ok(Self {
+            docs: Mutex::new(docs),
+            registry: Mutex::new(registry),
+            tenant: tenant.to_string(),
+            hub,
+        })
+    }
+
+    // A panic while holding a lock leaves the data usable: every operation is its own
+    // transaction, so the poisoned guard is taken as it is.
+    fn docs(&self) -> MutexGuard<'_, Store> {
+        self.docs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs a write and publishes what it committed (also when it failed part-way: what was
+    /// committed stands and devices must get it). `origin` is the device that pushed.
+    fn write<T>(&self, origin: Option<&str>, f: impl FnOnce(&mut Store) -> T) -> T {
+        let mut docs = self.docs();
+        let out = f(&mut docs);
+        self.hub.publish(origin, docs.take_committed());
+        out
+    }
+}
+
+impl DeviceRegistry for SqliteStorage {
+    fn authenticate(&self, token: &str) -> anyhow::Result<Option<Device>> {
+        self.registry().authenticate(token)
+    }
+    fn create_code(&self, store: &StoreId, role: Role, name: &str) -> anyhow::Result<String> {
+        self.registry().create_code(&self.tenant, store, role, name)
+    }
+    fn enrol(&self, code: &str, actor: &[u8]) -> Result<(Device, String), EnrolError> {
+        self.registry().enrol(code, actor)
+    }
+    fn revoke_device(&self, device: &str) -> anyhow::Result<bool> {
+        let revoked = self.registry().revoke(device)?;
+        // Open connections of the device close now, not at their next check.
+        self.hub.revoke(device);
+        Ok(revoked)
+    }
+    fn devices(&self) -> anyhow::Result<Vec<Device>> {
+        self.registry().devices()
+    }
+    fn is_revoked(&self, device: &str) -> anyhow::Result<bool> {
+        self.registry().is_revoked(device)
+    }
+    fn touch(&self, device: &str) -> anyhow::Result<()> {
+        self.registry().touch(device)
+    }
+}
+
+impl DocumentStore for SqliteStorage {
+    fn push(&self, device: &str, batch: Vec<(DocId, Vec<u8>)>, author: &ActorId) -> Result<Pushed> {
+        let mut docs = self.docs();
+        let applied = docs.apply_changes(batch, Some(author));
+        let committed = docs.take_committed();
+        let changed = committed.len();
+        self.hub.publish(Some(device), committed);
+        Ok(Pushed {
+            applied: applied?,
+            changed,
+        })
+    }
+    fn changes_since(&self, doc: &DocId, have: &[ChangeHash]) -> Result<Option<HeadsAndChanges>> {
+        self.docs().changes_since(doc, have)
+    }
+    fn has_heads(&self, doc: &DocId, heads: &[ChangeHash]) -> Result<bool> {
+        self.docs().has_heads(doc, heads)
+    }
+    fn feed_since(
+        &self,
+        cursor: i64,
+        scopes: &[String],
+        device: &str,
+        limit: usize,
+    ) -> Result<Vec<FeedEntry>> {
+        self.docs().feed_since(cursor, scopes, Some(device), limit)
+    }
+    fn feed_count_since(&self, cursor: i64, scopes: &[String], device: &str) -> Result<u64> {
+        self.docs().feed_count_since(cursor, scopes, Some(device))
+    }
+    fn erasures_since(&self, cursor: i64, scopes: &[String], device: &str) -> Result<Vec<DocId>> {
+        self.docs().erasures_since(cursor, scopes, device)
+    }
+    fn doc_scope(&self, doc: &DocId) -> Result<Option<String>> {
+        self.docs().doc_scope(doc)
+    }
+    fn is_erased(&self, doc: &DocId) -> Result<bool> {
+        self.docs().is_erased(doc)
+    }
+    fn grant(&self, device: &str, doc: &DocId) -> Result<()> {
+        self.docs().grant_doc(device, doc)
+    }
+    fn is_granted(&self, device: &str, doc: &DocId) -> Result<bool> {
+        self.docs().is_granted(device, doc)
+    }
+}
+
+impl Customers for SqliteStorage {
+    fn identify(&self, identifier: &Identifier) -> Result<CustomerId> {
+        self.docs().identify(identifier)
+    }
+    fn current_id(&self, id: &CustomerId) -> Result<CustomerId> {
+        self.docs().current_id(id)
+    }
+    fn home_store(&self, id: &CustomerId) -> Result<StoreId> {
+        Ok(self.docs().customer(id)?.identity.home_store)
+    }
+    fn search(&self, query: &str, limit: usize) -> Result<Vec<CustomerSummary>> {
+        self.docs().search_customers(query, limit)
+    }
+    fn erase_person(&self, customer: &CustomerId) -> Result<Vec<(DocId, String)>> {
+        let mut docs = self.docs();
+        let mut erased = Vec::new();
+        for id in docs.same_person(customer)? {
+            let doc = DocId::Customer(id);
+            match docs.erase_doc(&doc) {
+                Ok(scope) => erased.push((doc, scope)),
+                // Erased on its own before: nothing left of it.
+                Err(CoreError::NotFound { .. }) if !erased.is_empty() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.hub.publish(None, docs.take_committed());
+        for (doc, scope) in &erased {
+            self.hub.erase(&doc.to_string(), scope);
+        }
+        Ok(erased)
+    }
+    fn merge(&self, survivor: &CustomerId, duplicate: &CustomerId) -> Result<()> {
+        self.write(None, |docs| docs.merge_customers(survivor, duplicate))
+    }
+    fn carry_merged(&self, id: &CustomerId) -> Result<bool> {
+        self.write(None, |docs| docs.carry_merged(id))
+    }
+    fn kiosk_check_in(&self, store: &StoreId, check_in: &KioskCheckIn) -> Result<KioskWelcome> {
+        self.write(None, |docs| docs.kiosk_check_in(store, check_in))
+    }
+    fn kiosk_consent(&self, store: &StoreId, check_in: &KioskCheckIn, granted: bool) -> Result<()> {
+        self.write(None, |docs| docs.kiosk_consent(store, check_in, granted))
+    }
+}
+
+impl Stores for SqliteStorage {
+    fn stores(&self) -> Result<Vec<StoreInfo>> {
+        self.docs().stores()
+    }
+    fn create_store(&self, store: StoreInfo) -> Result<()> {
+        self.write(None, |docs| {
+            let id = store.id.clone();
+            docs.add_store(store)?;
+            if !docs.has_doc(&DocId::Inventory(id.clone()))? {
+                let variants: BTreeMap<String, i64> = docs
+                    .catalog_variants()?
+                    .into_keys()
+                    .map(|v| (v, 0))
+                    .collect();
+                docs.import_inventory(&id, variants)?;
+            }
+            Ok(())
+        })
+    }
+    fn stock_by_store(&self, here: &StoreId, product: &ProductSku) -> Result<Vec<StoreStock>> {
+        self.docs().stock_by_store(here, product)
+    }
+    fn publish_recommendations(&self) -> Result<PublishedRecommendations> {
+        self.write(None, Store::publish_recommendations)
+    }
+    fn seed_demo(&self, customers: usize, progress: &mut dyn FnMut(DemoProgress)) -> Result<bool> {
+        self.write(None, |docs| {
+            let now = docs.now();
+            demo::seed_if_empty(docs, DemoConfig::new(customers, now), progress)
+        })
+    }
+    fn stats(&self) -> Result<StoreStats> {
+        self.docs().stats()
+    }
+}
+
+impl LoyaltyKeys for SqliteStorage {
+    fn loyalty_keys(&self) -> Result<Vec<LoyaltyKeyInfo>> {
+        self.docs().loyalty_keys()
+    }
+    fn add_loyalty_key(&self, key_id: &str, key: &SigningKey) -> Result<()> {
+        self.write(None, |docs| docs.add_loyalty_key(key_id, key))
+    }
+    fn withdraw_loyalty_key(&self, key_id: &str) -> Result<()> {
+        self.write(None, |docs| docs.withdraw_loyalty_key(key_id))
+    }
+    fn issue_loyalty_token(
+        &self,
+        key_id: &str,
+        key: &SigningKey,
+        customer: &CustomerId,
+        valid_days: Option<u32>,
+    ) -> Result<String> {
+        self.docs()
+            .issue_loyalty_token(key_id, key, customer, valid_days)
+    }
+    fn revoke_loyalty_token(&self, token: &str, reason: &str) -> Result<String> {
+        self.write(None, |docs| docs.revoke_loyalty_token(token, reason))
+    }
+}
+
+impl IngestLedger for SqliteStorage {
+    fn ingest(&self, batch: &EventBatch) -> Result<IngestOutcome, IngestError> {
+        self.write(None, |docs| docs.ingest(batch))
+    }
+}
