@@ -136,7 +136,7 @@ impl Fixture {
             .trim()
             .to_string();
         let docs_in_scope = {
-            let store = Store::open(relay_dir.join("relay.sqlite3"))?;
+            let store = aisle_relay::domain::RelayDocs::open(relay_dir.join("relay.sqlite3"))?;
             let scopes = [
                 "catalog".to_string(),
                 format!("inventory:{STORE}"),
@@ -254,7 +254,7 @@ impl Fixture {
 
     /// Every document in the tablets' scope, as stored bytes (for the samod comparison).
     pub fn scope_documents(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-        let mut store = Store::open(self.relay_dir.join("relay.sqlite3"))?;
+        let mut store = aisle_relay::domain::RelayDocs::open(self.relay_dir.join("relay.sqlite3"))?;
         let scopes = [
             "catalog".to_string(),
             format!("inventory:{STORE}"),

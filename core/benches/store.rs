@@ -6,8 +6,9 @@
 //! Run: `cargo bench -p aisle-core` (or `cargo xtask bench`).
 
 use aisle_core::Store;
-use aisle_core::demo::{DemoConfig, DemoData};
 use aisle_core::model::{CustomerId, Identifier, LoyaltyId};
+use aisle_relay::domain::RelayDocs;
+use aisle_relay::domain::demo::{DemoConfig, DemoData};
 use criterion::{BatchSize, Criterion};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -32,7 +33,8 @@ fn fixture() -> Fixture {
         .and_then(|n| n.parse().ok())
         .unwrap_or(50_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut store = Store::open(dir.path().join("bench.sqlite3")).expect("open store");
+    let mut store =
+        RelayDocs::new(Store::open(dir.path().join("bench.sqlite3")).expect("open store"));
     let data = DemoData::generate(DemoConfig::new(customers, NOW));
     eprintln!("importing {customers} demo customers…");
     store
@@ -67,7 +69,7 @@ fn fixture() -> Fixture {
     }
     Fixture {
         _dir: dir,
-        store,
+        store: store.into_store(),
         ids,
         loyalty,
         prefixes,
@@ -118,7 +120,8 @@ fn criterion_benches(c: &mut Criterion, f: &Fixture) {
         b.iter_batched(
             || {
                 let dir = tempfile::tempdir().expect("temp dir");
-                let mut store = Store::open(dir.path().join("i.sqlite3")).expect("open");
+                let mut store =
+                    RelayDocs::new(Store::open(dir.path().join("i.sqlite3")).expect("open"));
                 store
                     .import_catalog(data.products.clone(), data.stores.clone())
                     .expect("catalog");

@@ -5,28 +5,24 @@
 //! documents and commit the new change chunk and its projection rows in one SQLite transaction.
 
 pub mod api;
+#[cfg(feature = "store")]
+pub mod customer_records;
 pub mod model;
 
 #[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "store")]
-mod clock;
+pub mod clock;
 #[cfg(feature = "store")]
-pub mod demo;
-#[cfg(feature = "store")]
-mod doc;
+pub mod doc;
 #[cfg(feature = "store")]
 mod error;
-#[cfg(feature = "store")]
-pub mod import;
-#[cfg(feature = "store")]
-pub mod ingest;
 #[cfg(feature = "store")]
 pub mod loyalty;
 #[cfg(feature = "nfc")]
 pub mod nfc;
 #[cfg(feature = "store")]
-mod ops;
+pub mod ops;
 #[cfg(feature = "store")]
 pub mod protocol;
 #[cfg(feature = "qr")]
@@ -38,7 +34,7 @@ pub mod replicate;
 #[cfg(feature = "store")]
 pub mod scan;
 #[cfg(feature = "store")]
-mod store;
+pub mod store;
 #[cfg(feature = "store")]
 pub mod sync;
 pub mod validate;
@@ -53,6 +49,6 @@ pub use doc::DocId;
 #[cfg(feature = "store")]
 pub use error::{CoreError, Result};
 #[cfg(feature = "store")]
-pub use ops::{HoldRequest, LoyaltyKeyInfo, PublishedRecommendations, SaleRequest};
+pub use ops::{HoldRequest, LoyaltyKeyInfo, SaleRequest};
 #[cfg(feature = "store")]
 pub use store::{Committed, Store, StoreOptions};

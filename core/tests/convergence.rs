@@ -8,9 +8,9 @@
 
 mod common;
 
-use aisle_core::demo::{DemoConfig, DemoData};
 use aisle_core::model::{AssociateId, ProductSku, StoreId, VariantSku};
 use aisle_core::{DocId, SaleRequest, Store};
+use aisle_relay::domain::demo::{DemoConfig, DemoData};
 use common::{NOW, store_at};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
@@ -117,9 +117,9 @@ impl World {
         let (cart, _) = first
             .add_cart_line(&customer, None, &store_id, &variants[0], 1)
             .unwrap();
-        let mut stores = vec![Some(first)];
+        let mut stores = vec![Some(first.into_store())];
         for (i, path) in paths.iter().enumerate().skip(1) {
-            stores.push(Some(store_at(path, 100 + i as u64)));
+            stores.push(Some(store_at(path, 100 + i as u64).into_store()));
         }
         let mut world = World {
             dir,
@@ -164,7 +164,7 @@ impl World {
         self.stores[i] = None;
         // A new seed per restart: a restarted tablet must not mint the ids it minted before.
         self.restarts += 1;
-        self.stores[i] = Some(store_at(&self.paths[i], 1_000 + self.restarts));
+        self.stores[i] = Some(store_at(&self.paths[i], 1_000 + self.restarts).into_store());
     }
 
     fn path(&self) -> &Path {

@@ -5,13 +5,14 @@
 
 mod common;
 
-use aisle_core::demo::{DemoConfig, DemoData};
 use aisle_core::api::EventBatch;
 use aisle_core::model::{
     AssociateId, CartStatus, Category, Channel, ConsentPurpose, ConsentRecord, ConsentSource,
     Identifier, LoyaltyId, NewCustomer, SizeBasis, Tier,
 };
-use aisle_core::{Clock, DocId, IdGen, Store, StoreOptions, recommend};
+use aisle_core::{Clock, DocId, IdGen, Store, StoreOptions};
+use aisle_relay::domain::RelayDocs;
+use aisle_relay::domain::demo::{DemoConfig, DemoData};
 use common::*;
 use std::collections::BTreeMap;
 
@@ -211,15 +212,17 @@ fn duplicate_profiles_merge_on_every_replica_and_keep_both_histories() {
 fn likely_size_comes_from_purchases_then_carts_then_views() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Clock::manual(NOW);
-    let mut store = Store::open_with(
-        dir.path().join("s.sqlite3"),
-        StoreOptions {
-            clock: clock.clone(),
-            ids: IdGen::seeded(5),
-            ..StoreOptions::default()
-        },
-    )
-    .unwrap();
+    let mut store = RelayDocs::new(
+        Store::open_with(
+            dir.path().join("s.sqlite3"),
+            StoreOptions {
+                clock: clock.clone(),
+                ids: IdGen::seeded(5),
+                ..StoreOptions::default()
+            },
+        )
+        .unwrap(),
+    );
     let data = DemoData::generate(DemoConfig::new(0, NOW));
     data.import(&mut store, |_| {}).unwrap();
     let here = data.stores[0].id.clone();
@@ -309,7 +312,7 @@ fn recommendations_are_published_once_and_rank_what_goes_with_the_cart() {
         .unwrap();
     // The product with the strongest related list.
     let baskets: Vec<_> = data.baskets().into_iter().map(|(_, b)| b).collect();
-    let table = recommend::co_occurrence(&baskets);
+    let table = aisle_relay::domain::recommend::co_occurrence(&baskets);
     let (seed, related) = table
         .iter()
         .max_by(|a, b| a.1[0].score.total_cmp(&b.1[0].score))
@@ -361,7 +364,7 @@ fn co_occurrence_beats_popularity_on_held_out_demo_baskets() {
     let (test, train): (Vec<_>, Vec<_>) = data.baskets().into_iter().partition(|(i, _)| i % 5 == 0);
     let train: Vec<_> = train.into_iter().map(|(_, b)| b).collect();
     let test: Vec<_> = test.into_iter().map(|(_, b)| b).collect();
-    let e = recommend::evaluate(&train, &test, 5);
+    let e = aisle_relay::domain::recommend::evaluate(&train, &test, 5);
     assert!(e.test_cases > 500, "{e:?}");
     assert!(
         e.co_occurrence_hit_rate > 2.0 * e.popularity_hit_rate,

@@ -11,6 +11,7 @@ pub mod acl;
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod domain;
 pub mod error;
 mod handlers;
 pub mod hub;

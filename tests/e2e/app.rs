@@ -188,8 +188,9 @@ const SCREENS: [&str; 5] = ["floor", "customers", "stock", "manager", "settings"
 
 /// Customers of the tablet's store in the relay's demo data.
 fn store_customers() -> usize {
-    let data =
-        aisle_core::demo::DemoData::generate(aisle_core::demo::DemoConfig::new(DEMO_CUSTOMERS, 0));
+    let data = aisle_relay::domain::demo::DemoData::generate(
+        aisle_relay::domain::demo::DemoConfig::new(DEMO_CUSTOMERS, 0),
+    );
     data.customers()
         .filter(|c| c.customer.home_store.as_str() == "LDN-CG")
         .count()
@@ -269,8 +270,9 @@ struct Target {
 
 fn briefing_customer() -> Target {
     use aisle_core::model::ConsentPurpose;
-    let data =
-        aisle_core::demo::DemoData::generate(aisle_core::demo::DemoConfig::new(DEMO_CUSTOMERS, 0));
+    let data = aisle_relay::domain::demo::DemoData::generate(
+        aisle_relay::domain::demo::DemoConfig::new(DEMO_CUSTOMERS, 0),
+    );
     let record = data
         .customers()
         .find(|c| {
@@ -940,10 +942,9 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
         // in" once the merge has synced back. Last, because the store then has one profile
         // fewer.
         let target = briefing_customer();
-        let duplicate = aisle_core::demo::DemoData::generate(aisle_core::demo::DemoConfig::new(
-            DEMO_CUSTOMERS,
-            0,
-        ))
+        let duplicate = aisle_relay::domain::demo::DemoData::generate(
+            aisle_relay::domain::demo::DemoConfig::new(DEMO_CUSTOMERS, 0),
+        )
         .customers()
         .find(|c| c.customer.home_store.as_str() == "LDN-CG" && c.id.as_ref() != Some(&target.id))
         .context("a second customer of the store")?

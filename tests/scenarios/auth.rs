@@ -397,8 +397,10 @@ async fn other_stores_stock_is_counts_only_and_the_tablet_list_is_for_managers()
         "manager",
     )
     .await;
-    let product = aisle_core::demo::DemoData::generate(aisle_core::demo::DemoConfig::new(20, 0))
-        .products[0]
+    let product = aisle_relay::domain::demo::DemoData::generate(
+        aisle_relay::domain::demo::DemoConfig::new(20, 0),
+    )
+    .products[0]
         .sku
         .clone();
 

@@ -7,9 +7,9 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use aisle_core::demo::{DemoConfig, DemoData};
 use aisle_core::model::{CustomerId, ProductSku, StoreId, VariantSku};
 use aisle_core::{DocId, Store};
+use aisle_relay::domain::demo::{DemoConfig, DemoData};
 use aisle_tests::{Lines, Relay, Signal, enrolment_code, signal};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 use aisle_core::Store;
-use aisle_core::demo::{DemoConfig, DemoData};
 use aisle_core::model::{StoreId, VariantSku};
+use aisle_relay::domain::demo::{DemoConfig, DemoData};
 use aisle_tests::Lines;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
@@ -20,7 +20,7 @@ fn killed_writer_loses_nothing_it_acknowledged() -> anyhow::Result<()> {
     let data = DemoData::generate(DemoConfig::new(20, 1_780_000_000_000));
     let here = StoreId::parse("LDN-CG")?;
     let (customer, variants) = {
-        let mut store = Store::open(&db)?;
+        let mut store = aisle_relay::domain::RelayDocs::new(Store::open(&db)?);
         data.import(&mut store, |_| {})?;
         let customer = data
             .customer(5)

@@ -106,8 +106,9 @@ impl Setup {
 
 /// A demo customer of the tablet's store, and two variants and a product from the catalog.
 fn fixtures() -> (String, String, String, String) {
-    let data =
-        aisle_core::demo::DemoData::generate(aisle_core::demo::DemoConfig::new(CUSTOMERS, 0));
+    let data = aisle_relay::domain::demo::DemoData::generate(
+        aisle_relay::domain::demo::DemoConfig::new(CUSTOMERS, 0),
+    );
     let customer = data
         .customers()
         .find(|c| c.customer.home_store.as_str() == "LDN-CG")

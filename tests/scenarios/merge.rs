@@ -46,7 +46,9 @@ async fn merged_profiles_redirect_on_every_tablet_and_keep_offline_notes() {
     let online = Tablet::enrol(&relay, &relay_dir, dir.path(), "online", "associate").await;
     let mut offline = Tablet::enrol(&relay, &relay_dir, dir.path(), "offline", "associate").await;
 
-    let data = aisle_core::demo::DemoData::generate(aisle_core::demo::DemoConfig::new(40, 0));
+    let data = aisle_relay::domain::demo::DemoData::generate(
+        aisle_relay::domain::demo::DemoConfig::new(40, 0),
+    );
     let member = data
         .customers()
         .find(|c| c.customer.home_store.as_str() == "LDN-CG")
@@ -166,7 +168,9 @@ async fn a_manager_merges_a_person_found_twice_and_every_tablet_follows() {
     let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "40"]).unwrap();
     let manager = Tablet::enrol(&relay, &relay_dir, dir.path(), "manager", "manager").await;
     let associate = Tablet::enrol(&relay, &relay_dir, dir.path(), "floor", "associate").await;
-    let data = aisle_core::demo::DemoData::generate(aisle_core::demo::DemoConfig::new(40, 0));
+    let data = aisle_relay::domain::demo::DemoData::generate(
+        aisle_relay::domain::demo::DemoConfig::new(40, 0),
+    );
     let mut here = data
         .customers()
         .filter(|c| c.customer.home_store.as_str() == "LDN-CG");

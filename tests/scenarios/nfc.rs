@@ -6,10 +6,10 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use aisle_core::demo::{DemoConfig, DemoData};
 use aisle_core::model::{AssociateId, Identifier, NfcUid, ScanTarget};
 use aisle_core::nfc::{NfcEvent, NfcReaders};
 use aisle_core::{CoreError, Store};
+use aisle_relay::domain::demo::{DemoConfig, DemoData};
 use aisle_tests::{Pcscd, VirtualCard};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -43,7 +43,10 @@ fn tap(events: &mpsc::Receiver<NfcEvent>) -> (NfcUid, Option<String>) {
 #[test]
 fn cards_identify_customers_unknown_cards_link_and_unplugging_is_survived() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path().join("tablet.sqlite3")).unwrap();
+    // The store plays the relay too (demo data, a signing key), so it has the relay's operations.
+    let mut store = aisle_relay::domain::RelayDocs::new(
+        Store::open(dir.path().join("tablet.sqlite3")).unwrap(),
+    );
     let data = DemoData::generate(DemoConfig::new(5, store.now()));
     data.import(&mut store, |_| {}).unwrap();
     // The store plays the relay too: a signing key, and a token for customer 1.

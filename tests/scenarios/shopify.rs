@@ -70,8 +70,9 @@ async fn shopify_webhooks_become_briefing_data_once() {
         .await
         .unwrap();
 
-    let data =
-        aisle_core::demo::DemoData::generate(aisle_core::demo::DemoConfig::new(CUSTOMERS, 0));
+    let data = aisle_relay::domain::demo::DemoData::generate(
+        aisle_relay::domain::demo::DemoConfig::new(CUSTOMERS, 0),
+    );
     let shopper = data
         .customers()
         .find(|c| c.customer.home_store.as_str() == "LDN-CG" && c.customer.email.is_some())

@@ -4,8 +4,8 @@
 //! `cargo run --release -p aisle-bench --bin recommend_eval` (AISLE_EVAL_CUSTOMERS, default
 //! 10,000). Every fifth customer's baskets are held out; the rest train.
 
-use aisle_core::demo::{DemoConfig, DemoData};
-use aisle_core::recommend;
+use aisle_relay::domain::demo::{DemoConfig, DemoData};
+use aisle_relay::domain::recommend;
 
 fn main() -> anyhow::Result<()> {
     let customers: usize = std::env::var("AISLE_EVAL_CUSTOMERS")

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::model::{Product, StoreInfo};
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
-pub(crate) struct CatalogDoc {
+pub struct CatalogDoc {
     pub schema: u64,
     /// By product sku.
     pub products: BTreeMap<String, Product>,

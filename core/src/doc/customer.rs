@@ -15,20 +15,20 @@ use crate::model::{
 };
 
 #[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate)]
-pub(crate) struct ViewTally {
+pub struct ViewTally {
     pub count: i64,
     pub last_seen: Millis,
     pub sizes: BTreeMap<String, i64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate)]
-pub(crate) struct AffinityTally {
+pub struct AffinityTally {
     pub colours: BTreeMap<String, i64>,
     pub styles: BTreeMap<String, i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
-pub(crate) struct CustomerDoc {
+pub struct CustomerDoc {
     pub schema: u64,
     pub id: CustomerId,
     pub identity: Identity,

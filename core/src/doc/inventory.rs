@@ -21,7 +21,7 @@ use crate::error::{CoreError, Result};
 use crate::model::{AssociateId, Hold, Millis, Sale, StoreId, VariantSku};
 
 /// Top-level keys of the inventory document.
-pub(crate) mod keys {
+pub mod keys {
     pub const ON_HAND: &str = "on_hand";
     pub const HOLDS: &str = "holds";
     pub const SALES: &str = "sales";
@@ -31,7 +31,7 @@ use keys::{ADJUSTMENTS, HOLDS, ON_HAND, SALES};
 
 /// A manual stock correction (delivery, damage, recount).
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
-pub(crate) struct Adjustment {
+pub struct Adjustment {
     pub variant: VariantSku,
     pub delta: i64,
     pub reason: String,
@@ -42,7 +42,7 @@ pub(crate) struct Adjustment {
 }
 
 /// Typed access to one store's inventory document.
-pub(crate) struct InventoryDoc<'a> {
+pub struct InventoryDoc<'a> {
     pub doc: &'a mut AutoCommit,
     pub id: DocId,
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::model::{CustomerId, Millis};
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
-pub(crate) struct LoyaltyKey {
+pub struct LoyaltyKey {
     /// Ed25519 public key, hex.
     pub public: String,
     pub created_at: Millis,
@@ -19,14 +19,14 @@ pub(crate) struct LoyaltyKey {
 }
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
-pub(crate) struct Revocation {
+pub struct Revocation {
     pub customer: CustomerId,
     pub at: Millis,
     pub reason: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
-pub(crate) struct LoyaltyDoc {
+pub struct LoyaltyDoc {
     pub schema: u64,
     /// By key id.
     pub keys: BTreeMap<String, LoyaltyKey>,

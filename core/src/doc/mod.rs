@@ -8,11 +8,11 @@ mod inventory;
 mod loyalty;
 mod recommendations;
 
-pub(crate) use catalog::CatalogDoc;
-pub(crate) use customer::CustomerDoc;
-pub(crate) use inventory::{Adjustment, InventoryDoc, keys as inventory_keys};
-pub(crate) use loyalty::{LoyaltyDoc, LoyaltyKey, Revocation};
-pub(crate) use recommendations::{RecommendationsDoc, RelatedEntry};
+pub use catalog::CatalogDoc;
+pub use customer::CustomerDoc;
+pub use inventory::{Adjustment, InventoryDoc, keys as inventory_keys};
+pub use loyalty::{LoyaltyDoc, LoyaltyKey, Revocation};
+pub use recommendations::{RecommendationsDoc, RelatedEntry};
 
 use std::fmt;
 use std::str::FromStr;
@@ -21,7 +21,7 @@ use crate::error::CoreError;
 use crate::model::{CustomerId, StoreId};
 
 /// Bumped when a document layout changes incompatibly; readers refuse newer ones.
-pub(crate) const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 1;
 
 /// Which document: the text form (`customer/<id>`, `inventory/<store>`, `catalog`) is what
 /// the store and the sync protocol use.
@@ -81,7 +81,7 @@ impl FromStr for DocId {
 }
 
 /// Hydrates a whole document, naming it in the error if its content does not fit the schema.
-pub(crate) fn hydrate_doc<T: autosurgeon::Hydrate>(
+pub fn hydrate_doc<T: autosurgeon::Hydrate>(
     doc: &automerge::AutoCommit,
     id: &DocId,
 ) -> Result<T, CoreError> {
@@ -92,7 +92,7 @@ pub(crate) fn hydrate_doc<T: autosurgeon::Hydrate>(
 }
 
 /// Refuses documents written by a newer schema than this build understands.
-pub(crate) fn check_schema(schema: u64, id: &DocId) -> Result<(), CoreError> {
+pub fn check_schema(schema: u64, id: &DocId) -> Result<(), CoreError> {
     if schema > SCHEMA_VERSION {
         return Err(CoreError::Corrupt {
             doc: id.to_string(),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::model::Millis;
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
-pub(crate) struct RelatedEntry {
+pub struct RelatedEntry {
     pub product: String,
     /// Cosine score in thousandths: whole numbers change less often than floats between runs,
     /// so a recount that changes little writes little.
@@ -16,7 +16,7 @@ pub(crate) struct RelatedEntry {
 }
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
-pub(crate) struct RecommendationsDoc {
+pub struct RecommendationsDoc {
     pub schema: u64,
     pub computed_at: Millis,
     pub baskets: i64,

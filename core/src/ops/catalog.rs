@@ -3,67 +3,17 @@
 use rusqlite::{OptionalExtension, params};
 use std::collections::BTreeMap;
 
-use crate::doc::{CatalogDoc, DocId, SCHEMA_VERSION};
 use crate::error::{CoreError, Result};
-use crate::model::{Category, Product, ProductSku, ProductSummary, StoreId, StoreInfo, VariantSku};
+use crate::model::{Category, ProductSku, ProductSummary, StoreId, StoreInfo, VariantSku};
 use crate::store::Store;
-use crate::validate::{self, MAX_SHORT_TEXT_CHARS};
 
 /// What other operations need to know about a product.
-pub(crate) struct ProductInfo {
+pub struct ProductInfo {
     pub style: String,
     pub sizes: Vec<String>,
 }
 
 impl Store {
-    /// Replaces the catalog document's products and stores (relay side; tablets receive it by
-    /// sync). Every product is checked first; one bad record rejects the whole import.
-    pub fn import_catalog(&mut self, products: Vec<Product>, stores: Vec<StoreInfo>) -> Result<()> {
-        for (i, product) in products.iter().enumerate() {
-            check_product(product).map_err(|e| CoreError::Import {
-                record: i,
-                reason: format!("product {}: {e}", product.sku),
-            })?;
-        }
-        for (i, store) in stores.iter().enumerate() {
-            validate::check_text("store name", &store.name, MAX_SHORT_TEXT_CHARS).map_err(|e| {
-                CoreError::Import {
-                    record: i,
-                    reason: format!("store {}: {e}", store.id),
-                }
-            })?;
-        }
-        let catalog = CatalogDoc {
-            schema: SCHEMA_VERSION,
-            products: products
-                .into_iter()
-                .map(|p| (p.sku.to_string(), p))
-                .collect(),
-            stores: stores.into_iter().map(|s| (s.id.to_string(), s)).collect(),
-        };
-        let mut write = self.begin_write(&DocId::Catalog, true)?;
-        autosurgeon::reconcile(&mut write.doc, &catalog)?;
-        self.commit_writes(vec![write])
-    }
-
-    /// Adds or updates one store in the catalog document (relay side).
-    pub fn add_store(&mut self, store: StoreInfo) -> Result<()> {
-        validate::check_text("store name", &store.name, MAX_SHORT_TEXT_CHARS)?;
-        validate::check_text("city", &store.city, MAX_SHORT_TEXT_CHARS)?;
-        if !(-90.0..=90.0).contains(&store.latitude) || !(-180.0..=180.0).contains(&store.longitude)
-        {
-            return Err(CoreError::invalid(
-                "location",
-                "is not a latitude and longitude",
-            ));
-        }
-        let mut write = self.begin_write(&DocId::Catalog, false)?;
-        let mut catalog: CatalogDoc = crate::doc::hydrate_doc(&write.doc, &DocId::Catalog)?;
-        catalog.stores.insert(store.id.to_string(), store);
-        autosurgeon::reconcile(&mut write.doc, &catalog)?;
-        self.commit_writes(vec![write])
-    }
-
     pub fn stores(&self) -> Result<Vec<StoreInfo>> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT store_id, name, city, latitude, longitude FROM stores ORDER BY name",
@@ -90,7 +40,7 @@ impl Store {
         .collect()
     }
 
-    pub(crate) fn require_store(&self, store: &StoreId) -> Result<()> {
+    pub fn require_store(&self, store: &StoreId) -> Result<()> {
         let known = self
             .conn()
             .query_row(
@@ -131,7 +81,7 @@ impl Store {
             .unwrap_or_else(|| Err(CoreError::not_found("product", sku)))
     }
 
-    pub(crate) fn product_info(&self, sku: &ProductSku) -> Result<ProductInfo> {
+    pub fn product_info(&self, sku: &ProductSku) -> Result<ProductInfo> {
         let style: String = self
             .conn()
             .query_row(
@@ -151,7 +101,7 @@ impl Store {
     }
 
     /// The product and current price of a variant.
-    pub(crate) fn variant_product(&self, variant: &VariantSku) -> Result<(ProductSku, i64)> {
+    pub fn variant_product(&self, variant: &VariantSku) -> Result<(ProductSku, i64)> {
         let (product, price): (String, i64) = self
             .conn()
             .query_row(
@@ -165,15 +115,12 @@ impl Store {
         Ok((ProductSku::parse(product)?, price))
     }
 
-    pub(crate) fn variant_colour(&self, variant: &VariantSku) -> Result<String> {
+    pub fn variant_colour(&self, variant: &VariantSku) -> Result<String> {
         Ok(self.variant_size_pref(variant)?.2)
     }
 
     /// (category key, size, colour) of a variant: what a purchase teaches about preferences.
-    pub(crate) fn variant_size_pref(
-        &self,
-        variant: &VariantSku,
-    ) -> Result<(String, String, String)> {
+    pub fn variant_size_pref(&self, variant: &VariantSku) -> Result<(String, String, String)> {
         self.conn()
             .query_row(
                 "SELECT p.category, v.size, v.colour FROM variants v
@@ -199,38 +146,9 @@ impl Store {
     }
 }
 
-pub(crate) fn parse_category(key: &str) -> Result<Category> {
+pub fn parse_category(key: &str) -> Result<Category> {
     Category::from_key(key).ok_or_else(|| CoreError::Corrupt {
         doc: "catalog".into(),
         reason: format!("unknown category {key}"),
     })
-}
-
-fn check_product(product: &Product) -> Result<()> {
-    validate::check_text("name", &product.name, MAX_SHORT_TEXT_CHARS)?;
-    validate::check_text("brand", &product.brand, MAX_SHORT_TEXT_CHARS)?;
-    if product.price_cents < 0 {
-        return Err(CoreError::invalid("price_cents", "must not be negative"));
-    }
-    if product.variants.is_empty() {
-        return Err(CoreError::invalid(
-            "variants",
-            "a product needs at least one variant",
-        ));
-    }
-    for variant in &product.variants {
-        if !product.sizes.contains(&variant.size) || !product.colours.contains(&variant.colour) {
-            return Err(CoreError::invalid(
-                "variants",
-                &format!(
-                    "{} has a size or colour the product does not list",
-                    variant.sku
-                ),
-            ));
-        }
-        if variant.ean.len() != 13 || !variant.ean.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(CoreError::invalid("ean", "must be 13 digits"));
-        }
-    }
-    Ok(())
 }

@@ -14,6 +14,23 @@ use crate::store::Store;
 use crate::validate::{self, MAX_LINES, MAX_NOTE_CHARS};
 
 impl Store {
+    /// Every profile of this person: the customer `id` stands for now, then each profile merged
+    /// into it (directly or through another). Erasure erases them all.
+    pub fn same_person(&self, id: &CustomerId) -> Result<Vec<CustomerId>> {
+        let survivor = self.current_id(id)?;
+        let mut stmt = self.conn().prepare_cached(
+            "WITH RECURSIVE merged(id) AS (
+                 SELECT customer_id FROM customer_merges WHERE merged_into = ?1
+                 UNION SELECT m.customer_id FROM customer_merges m JOIN merged ON m.merged_into = merged.id)
+             SELECT id FROM merged ORDER BY id",
+        )?;
+        let mut out = vec![survivor.clone()];
+        for id in stmt.query_map([survivor.as_str()], |r| r.get::<_, String>(0))? {
+            out.push(CustomerId::parse(id?)?);
+        }
+        Ok(out)
+    }
+
     fn lookup_identifier(&self, kind: &str, value: &str) -> Result<Option<CustomerId>> {
         let id: Option<String> = self
             .conn()
@@ -80,7 +97,7 @@ impl Store {
     }
 
     /// Loads, changes and commits one customer document.
-    pub(crate) fn update_customer<T>(
+    pub fn update_customer<T>(
         &mut self,
         id: &CustomerId,
         change: impl FnOnce(&mut CustomerDoc) -> Result<T>,
@@ -534,7 +551,7 @@ impl Store {
     }
 }
 
-pub(crate) fn check_purchase(purchase: &Purchase) -> Result<()> {
+pub fn check_purchase(purchase: &Purchase) -> Result<()> {
     if purchase.lines.is_empty() {
         return Err(CoreError::invalid("purchase", "has no lines"));
     }
@@ -554,7 +571,7 @@ pub(crate) fn check_purchase(purchase: &Purchase) -> Result<()> {
 }
 
 /// A bought size is the strongest size signal for its category.
-pub(crate) fn learn_sizes(c: &mut CustomerDoc, sizes: &[(String, String, String)], at: i64) {
+pub fn learn_sizes(c: &mut CustomerDoc, sizes: &[(String, String, String)], at: i64) {
     for (category, size, _) in sizes {
         let newer = c.sizes.get(category).is_none_or(|p| p.updated_at <= at);
         if newer {

@@ -6,7 +6,6 @@
 use rusqlite::{OptionalExtension, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::doc::{self, DocId, RecommendationsDoc, RelatedEntry};
 use crate::error::Result;
 use crate::model::{
     Category, CustomerProfile, LikelySize, Millis, ProductSku, Recommendation, SizeBasis,
@@ -25,90 +24,7 @@ const SELLING: f64 = 0.01;
 /// Recommendations a briefing shows.
 const BRIEFING_RECOMMENDATIONS: usize = 3;
 
-/// What the relay published.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PublishedRecommendations {
-    pub baskets: usize,
-    pub products: usize,
-    /// Whether the document changed (a recount with the same result writes nothing).
-    pub changed: bool,
-}
-
 impl Store {
-    /// Every basket this store knows: each purchase and cart of a customer, and each sale
-    /// without a customer, as its set of products.
-    pub fn baskets(&self) -> Result<Vec<BTreeSet<ProductSku>>> {
-        let mut baskets: BTreeMap<(String, String), BTreeSet<ProductSku>> = BTreeMap::new();
-        let mut stmt = self.conn().prepare(
-            "SELECT customer_id, basket_id, product_sku FROM customer_lines
-             UNION ALL
-             SELECT '', l.sale_id, v.product_sku FROM sale_lines l
-               JOIN sales s ON s.sale_id = l.sale_id AND s.customer_id IS NULL
-               JOIN variants v ON v.variant_sku = l.variant_sku",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let product = ProductSku::parse(r.get::<_, String>(2)?)?;
-            baskets
-                .entry((r.get(0)?, r.get(1)?))
-                .or_default()
-                .insert(product);
-        }
-        Ok(baskets.into_values().collect())
-    }
-
-    /// Counts co-occurrence over all baskets and publishes the related-products document
-    /// (relay). Devices receive it like the catalog and cannot write it.
-    pub fn publish_recommendations(&mut self) -> Result<PublishedRecommendations> {
-        let baskets = self.baskets()?;
-        let table = recommend::co_occurrence(&baskets);
-        let related: BTreeMap<String, Vec<RelatedEntry>> = table
-            .iter()
-            .map(|(product, related)| {
-                let entries = related
-                    .iter()
-                    .map(|r| RelatedEntry {
-                        product: r.product.to_string(),
-                        score_permille: (r.score * 1000.0).round() as i64,
-                        together: i64::from(r.together),
-                    })
-                    .collect();
-                (product.to_string(), entries)
-            })
-            .collect();
-        let id = DocId::Recommendations;
-        let mut write = self.begin_write(&id, true)?;
-        let existing: Option<RecommendationsDoc> = if write.heads_before.is_empty() {
-            None
-        } else {
-            Some(doc::hydrate_doc(&write.doc, &id)?)
-        };
-        if existing
-            .as_ref()
-            .is_some_and(|e| e.related == related && e.baskets == baskets.len() as i64)
-        {
-            return Ok(PublishedRecommendations {
-                baskets: baskets.len(),
-                products: related.len(),
-                changed: false,
-            });
-        }
-        let products = related.len();
-        let published = RecommendationsDoc {
-            schema: doc::SCHEMA_VERSION,
-            computed_at: self.now(),
-            baskets: baskets.len() as i64,
-            related,
-        };
-        autosurgeon::reconcile(&mut write.doc, &published)?;
-        self.commit_writes(vec![write])?;
-        Ok(PublishedRecommendations {
-            baskets: baskets.len(),
-            products,
-            changed: true,
-        })
-    }
-
     /// The size the customer most likely wears in each category they shop: what they bought
     /// (most often, then most recently), else what is in their carts, else what they viewed.
     /// A size an associate recorded after their last purchase in the category wins.
@@ -210,7 +126,7 @@ impl Store {
 
     /// Related products for what the customer wants, re-ranked by their colour and style
     /// leanings, kept only when in stock here in their likely size.
-    pub(crate) fn recommendations_for(
+    pub fn recommendations_for(
         &self,
         store: &StoreId,
         profile: &CustomerProfile,

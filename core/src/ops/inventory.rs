@@ -9,7 +9,7 @@ use crate::error::{CoreError, Result};
 use crate::model::{
     AssociateId, CartStatus, Channel, CustomerId, Hold, HoldEnd, HoldEnded, HoldSummary,
     NearbyStock, OversellConflict, ProductSku, Purchase, PurchaseLine, Sale, SaleLine, SaleReceipt,
-    StockGrid, StockLevel, StoreId, StoreStock, VariantSku,
+    StockGrid, StockLevel, StoreId, VariantSku,
 };
 use crate::store::Store;
 use crate::validate::{self, MAX_LINES, MAX_STOCK_ADJUSTMENT};
@@ -44,42 +44,6 @@ pub struct SaleRequest {
 }
 
 impl Store {
-    /// Creates a store's inventory document with one counter per variant (relay side).
-    pub fn import_inventory(
-        &mut self,
-        store: &StoreId,
-        stock: BTreeMap<String, i64>,
-    ) -> Result<()> {
-        self.require_store(store)?;
-        let variants = self.catalog_variants()?;
-        for (i, (variant, on_hand)) in stock.iter().enumerate() {
-            if !variants.contains_key(variant) {
-                return Err(CoreError::Import {
-                    record: i,
-                    reason: format!("variant {variant} is not in the catalog"),
-                });
-            }
-            if !(0..=MAX_STOCK_ADJUSTMENT).contains(on_hand) {
-                return Err(CoreError::Import {
-                    record: i,
-                    reason: format!(
-                        "stock of {variant} must be between 0 and {MAX_STOCK_ADJUSTMENT}"
-                    ),
-                });
-            }
-        }
-        let id = DocId::Inventory(store.clone());
-        let mut write = self.begin_write(&id, true)?;
-        if !write.heads_before.is_empty() {
-            return Err(CoreError::invalid(
-                "store",
-                "already has an inventory document",
-            ));
-        }
-        InventoryDoc::new(&mut write.doc, store).initialise(store, &stock)?;
-        self.commit_writes(vec![write])
-    }
-
     /// Stock of a product here as a size × colour grid, plus what nearby stores have.
     pub fn stock_for_product(&self, store: &StoreId, product: &ProductSku) -> Result<StockGrid> {
         let summary = self.product(product)?;
@@ -177,39 +141,6 @@ impl Store {
                     other.longitude,
                 ),
                 available,
-            });
-        }
-        out.sort_by(|a, b| a.distance_km.total_cmp(&b.distance_km));
-        Ok(out)
-    }
-
-    /// Units available (on hand minus active holds) of each of a product's variants in every
-    /// store held here, nearest to `here` first. The relay answers tablets' "who has it" with
-    /// this.
-    pub fn stock_by_store(&self, here: &StoreId, product: &ProductSku) -> Result<Vec<StoreStock>> {
-        self.product(product)?;
-        let stores = self.stores()?;
-        let origin = stores
-            .iter()
-            .find(|s| s.id == *here)
-            .ok_or_else(|| CoreError::not_found("store", here))?;
-        let mut out = Vec::new();
-        for store in &stores {
-            let grid = self.stock_for_product(&store.id, product)?;
-            out.push(StoreStock {
-                store: store.id.clone(),
-                store_name: store.name.clone(),
-                distance_km: distance_km(
-                    origin.latitude,
-                    origin.longitude,
-                    store.latitude,
-                    store.longitude,
-                ),
-                available: grid
-                    .levels
-                    .iter()
-                    .map(|l| (l.variant.to_string(), l.available()))
-                    .collect(),
             });
         }
         out.sort_by(|a, b| a.distance_km.total_cmp(&b.distance_km));
@@ -623,7 +554,7 @@ impl Store {
 }
 
 /// Great-circle distance, for "nearest store that has it".
-fn distance_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+pub fn distance_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
     let dp = (lat2 - lat1).to_radians();
     let dl = (lon2 - lon1).to_radians();

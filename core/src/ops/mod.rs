@@ -8,11 +8,9 @@ mod insight;
 mod inventory;
 mod kiosk;
 mod loyalty;
-mod merge;
 mod search;
 mod stats;
 
-pub(crate) use customers::check_purchase;
-pub use insight::PublishedRecommendations;
-pub use inventory::{HoldRequest, SaleRequest};
+pub use customers::check_purchase;
+pub use inventory::{HoldRequest, SaleRequest, distance_km};
 pub use loyalty::LoyaltyKeyInfo;

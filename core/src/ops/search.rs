@@ -38,7 +38,7 @@ impl Store {
         rows.map(|r| r?).collect()
     }
 
-    pub(crate) fn summary(&self, id: &CustomerId) -> Result<Option<CustomerSummary>> {
+    pub fn summary(&self, id: &CustomerId) -> Result<Option<CustomerSummary>> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT customer_id, name, loyalty_id, email, phone, home_store, tier
              FROM customers WHERE customer_id = ?1",

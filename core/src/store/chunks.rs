@@ -14,11 +14,11 @@ const COMPACT_AFTER_CHUNKS: i64 = 64;
 /// ... or once increments are larger than the snapshot and this many bytes.
 const COMPACT_AFTER_BYTES: i64 = 32 * 1024;
 
-pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
     heads.iter().flat_map(|h| h.0).collect()
 }
 
-pub(crate) fn decode_heads(bytes: &[u8], id: &DocId) -> Result<Vec<ChangeHash>> {
+pub fn decode_heads(bytes: &[u8], id: &DocId) -> Result<Vec<ChangeHash>> {
     if !bytes.len().is_multiple_of(32) {
         return Err(CoreError::Corrupt {
             doc: id.to_string(),
@@ -38,7 +38,7 @@ pub(crate) fn decode_heads(bytes: &[u8], id: &DocId) -> Result<Vec<ChangeHash>> 
 /// Loads a document: its chunks, then any pending changes still waiting for dependencies.
 /// Returns the document and the heads of what is in its chunks, which is what a later
 /// `save_after` must start from: a pending change that applies now is not in the chunks yet.
-pub(crate) fn load(
+pub fn load(
     conn: &Connection,
     id: &DocId,
     actor: &ActorId,
@@ -87,7 +87,7 @@ pub(crate) fn load(
 const MAX_PENDING_BYTES: usize = 16 * 1024 * 1024;
 
 /// Records received chunks that could not apply yet, or clears them once they all have.
-pub(crate) fn update_pending(tx: &Transaction<'_>, id: &DocId, pending: &Pending) -> Result<()> {
+pub fn update_pending(tx: &Transaction<'_>, id: &DocId, pending: &Pending) -> Result<()> {
     let doc_id = id.to_string();
     match pending {
         Pending::Unchanged => {}
@@ -129,7 +129,7 @@ struct DocRow {
 /// Appends the write's new changes as a chunk (the whole document for a new one) and updates
 /// its `docs` row; compacts when due. Returns the new changes, for peers that had
 /// `heads_before`.
-pub(crate) fn append(tx: &Transaction<'_>, write: &mut DocWrite, now: Millis) -> Result<Vec<u8>> {
+pub fn append(tx: &Transaction<'_>, write: &mut DocWrite, now: Millis) -> Result<Vec<u8>> {
     let doc_id = write.id.to_string();
     let row = tx
         .query_row(
@@ -188,7 +188,7 @@ pub(crate) fn append(tx: &Transaction<'_>, write: &mut DocWrite, now: Millis) ->
 
 /// Writes the whole document as one snapshot chunk, replacing any earlier chunks. Returns the
 /// snapshot.
-pub(crate) fn replace_with_snapshot(
+pub fn replace_with_snapshot(
     tx: &Transaction<'_>,
     id: &DocId,
     doc: &mut AutoCommit,
@@ -259,10 +259,7 @@ fn store_as_received(
 
 /// The stored bytes of a document (its chunks, concatenated; loadable as is) and its heads,
 /// without loading it into Automerge.
-pub(crate) fn stored_bytes(
-    conn: &Connection,
-    id: &DocId,
-) -> Result<Option<(Vec<u8>, Vec<ChangeHash>)>> {
+pub fn stored_bytes(conn: &Connection, id: &DocId) -> Result<Option<(Vec<u8>, Vec<ChangeHash>)>> {
     let heads: Option<Vec<u8>> = conn
         .query_row(
             "SELECT heads FROM docs WHERE doc_id = ?1",

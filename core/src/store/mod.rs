@@ -2,8 +2,8 @@
 //! lookups. A document change and the projection rows it implies commit in one transaction, so
 //! a killed process leaves either both or neither.
 
-pub(crate) mod chunks;
-mod projection;
+pub mod chunks;
+pub mod projection;
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -43,7 +43,7 @@ impl Default for StoreOptions {
 
 /// A document being changed: loaded, edited in memory, then committed with
 /// [`Store::commit_writes`].
-pub(crate) struct DocWrite {
+pub struct DocWrite {
     pub id: DocId,
     pub doc: AutoCommit,
     /// What is already stored; the commit writes the changes after these.
@@ -55,7 +55,7 @@ pub(crate) struct DocWrite {
 }
 
 /// What to do with a document's received-but-not-yet-applicable changes.
-pub(crate) enum Pending {
+pub enum Pending {
     Unchanged,
     /// Keep these chunks: they wait for dependencies that have not arrived.
     Add(Vec<Vec<u8>>),
@@ -69,9 +69,9 @@ pub struct Store {
     path: PathBuf,
     actor: ActorId,
     writer: String,
-    pub(crate) clock: Clock,
-    pub(crate) ids: IdGen,
-    pub(crate) default_country_code: String,
+    pub clock: Clock,
+    pub ids: IdGen,
+    pub default_country_code: String,
     /// The catalog and inventory documents are big and written often; they stay loaded.
     /// Customer documents are small and many: loaded per operation, never kept.
     hot_docs: HashMap<DocId, AutoCommit>,
@@ -142,16 +142,16 @@ impl Store {
     }
 
     /// The next commit also records these ingested event ids (idempotent ingestion).
-    pub(crate) fn mark_next_commit(&mut self, event: &str) {
+    pub fn mark_next_commit(&mut self, event: &str) {
         self.event_marks.push(event.to_string());
     }
 
-    pub(crate) fn clear_marks(&mut self) {
+    pub fn clear_marks(&mut self) {
         self.event_marks.clear();
     }
 
     /// Records the marked event ids when the event itself changed nothing.
-    pub(crate) fn record_event_only(&mut self) -> Result<()> {
+    pub fn record_event_only(&mut self) -> Result<()> {
         self.commit_writes(Vec::new())
     }
 
@@ -187,7 +187,7 @@ impl Store {
         &self.actor
     }
 
-    pub(crate) fn conn(&self) -> &Connection {
+    pub fn conn(&self) -> &Connection {
         &self.conn
     }
 
@@ -222,7 +222,7 @@ impl Store {
     }
 
     /// Loads a document from its chunks on disk; `None` if it is not stored here.
-    pub(crate) fn load_doc(&self, id: &DocId) -> Result<Option<AutoCommit>> {
+    pub fn load_doc(&self, id: &DocId) -> Result<Option<AutoCommit>> {
         Ok(chunks::load(&self.conn, id, &self.actor)?.map(|(doc, _)| doc))
     }
 
@@ -241,7 +241,7 @@ impl Store {
 
     /// Gives `f` the document (from the hot cache when loaded) without committing anything,
     /// e.g. to generate a sync message.
-    pub(crate) fn with_doc<T>(
+    pub fn with_doc<T>(
         &mut self,
         id: &DocId,
         f: impl FnOnce(&mut AutoCommit) -> T,
@@ -261,7 +261,7 @@ impl Store {
     }
 
     /// Loads a document for writing. A new, empty document if absent and `create` is set.
-    pub(crate) fn begin_write(&mut self, id: &DocId, create: bool) -> Result<DocWrite> {
+    pub fn begin_write(&mut self, id: &DocId, create: bool) -> Result<DocWrite> {
         // A cached document's in-memory heads are all stored: every change that applied to it
         // was committed by the write that applied it.
         let loaded = match self.take_hot(id)? {
@@ -288,12 +288,12 @@ impl Store {
     /// Commits edited documents: each document's new changes as a chunk, plus the projection
     /// rows they imply, in one SQLite transaction. On error nothing is written and the
     /// in-memory copies are dropped, so the next operation reloads what is on disk.
-    pub(crate) fn commit_writes(&mut self, writes: Vec<DocWrite>) -> Result<()> {
+    pub fn commit_writes(&mut self, writes: Vec<DocWrite>) -> Result<()> {
         self.commit_writes_with(writes, |_| Ok(()))
     }
 
     /// [`Store::commit_writes`], with `extra` run in the same transaction.
-    pub(crate) fn commit_writes_with(
+    pub fn commit_writes_with(
         &mut self,
         mut writes: Vec<DocWrite>,
         extra: impl FnOnce(&Transaction<'_>) -> Result<()>,
@@ -343,7 +343,7 @@ impl Store {
     /// passes each finished document to the sink. Used by imports, which can be 50,000
     /// documents: each is reconciled into an empty document (Automerge's batch path), written,
     /// and dropped, so memory stays flat. Any error rolls the whole import back.
-    pub(crate) fn write_new_customers(
+    pub fn write_new_customers(
         &mut self,
         fill: impl FnOnce(&IdGen, &mut dyn FnMut(CustomerDoc) -> Result<()>) -> Result<()>,
     ) -> Result<()> {
@@ -410,10 +410,7 @@ impl Store {
     }
 
     /// Runs `f` in one SQLite transaction over projection tables only (no document change).
-    pub(crate) fn with_tx<T>(
-        &mut self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
-    ) -> Result<T> {
+    pub fn with_tx<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let tx = self.conn.transaction()?;
         let out = f(&tx)?;
         tx.commit()?;
@@ -422,31 +419,22 @@ impl Store {
 
     /// Deletes a document and everything projected from it (customer erasure).
     pub fn drop_doc(&mut self, id: &DocId) -> Result<()> {
-        self.hot_docs.remove(id);
-        let tx = self.conn.transaction()?;
-        forget(&tx, id)?;
-        tx.commit()?;
-        Ok(())
+        self.forget_doc(id, |_| Ok(()))
     }
 
-    /// Relay: erases a document (a customer's right to erasure). It leaves storage and every
-    /// projection; its changefeed entry moves on, so devices holding it learn to purge it, and
-    /// later pushes to it are refused. Returns the scope it was in.
-    pub fn erase_doc(&mut self, id: &DocId) -> Result<String> {
-        if !self.has_doc(id)? {
-            return Err(not_found(id));
-        }
+    /// Removes a document and every trace of it (chunks, pending changes, sync state,
+    /// projections); `also` runs in the same transaction, for what the caller records of it.
+    pub fn forget_doc<T>(
+        &mut self,
+        id: &DocId,
+        also: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
         self.hot_docs.remove(id);
-        let now = self.clock.now();
         let tx = self.conn.transaction()?;
-        let (seq, scope) = projection::advance_feed(&tx, id)?;
+        let out = also(&tx)?;
         forget(&tx, id)?;
-        tx.execute(
-            "INSERT OR REPLACE INTO erasures (doc_id, seq, scope, erased_at) VALUES (?1, ?2, ?3, ?4)",
-            params![id.to_string(), seq, scope, now],
-        )?;
         tx.commit()?;
-        Ok(scope)
+        Ok(out)
     }
 
     pub fn is_erased(&self, id: &DocId) -> Result<bool> {
@@ -454,28 +442,6 @@ impl Store {
             .conn
             .prepare_cached("SELECT 1 FROM erasures WHERE doc_id = ?1")?
             .exists([id.to_string()])?)
-    }
-
-    /// Relay: documents erased after `cursor` that a device with these scopes (or that fetched
-    /// them on demand) may hold.
-    pub fn erasures_since(
-        &self,
-        cursor: i64,
-        scopes: &[String],
-        device: &str,
-    ) -> Result<Vec<DocId>> {
-        let scopes_json = json_array(scopes);
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT doc_id FROM erasures WHERE seq > ?1
-               AND (scope IN (SELECT value FROM json_each(?2))
-                    OR doc_id IN (SELECT doc_id FROM device_docs WHERE device_id = ?3))",
-        )?;
-        let ids = stmt
-            .query_map(params![cursor, scopes_json, device], |r| {
-                r.get::<_, String>(0)
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        ids.iter().map(|id| id.parse()).collect()
     }
 
     /// Ids of stored documents of one kind (`customer`, `inventory`, `catalog`).
@@ -519,12 +485,12 @@ impl Store {
 }
 
 /// A list of strings as a JSON array, for SQLite's `json_each` (scopes in changefeed queries).
-pub(crate) fn json_array(items: &[String]) -> String {
+pub fn json_array(items: &[String]) -> String {
     // A list of strings always serialises.
     serde_json::to_string(items).unwrap_or_else(|_| "[]".to_string())
 }
 
-pub(crate) fn not_found(id: &DocId) -> CoreError {
+pub fn not_found(id: &DocId) -> CoreError {
     match id {
         DocId::Customer(c) => CoreError::not_found("customer", c),
         DocId::Inventory(s) => CoreError::not_found("inventory for store", s),
@@ -534,8 +500,6 @@ pub(crate) fn not_found(id: &DocId) -> CoreError {
     }
 }
 
-/// Brings the schema up to date. Returns whether documents stored under an older schema
-/// need their new projection rows filled in.
 /// Removes every trace of a document: chunks, pending changes, sync state, projections.
 fn forget(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
     let key = id.to_string();

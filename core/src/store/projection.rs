@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::model::{CustomerId, Hold, HoldEnd, Millis, Sale, StoreId, scope};
 
 /// Updates the projections of one written document.
-pub(crate) fn project(
+pub fn project(
     tx: &Transaction<'_>,
     write: &mut DocWrite,
     _writer: &str,
@@ -55,7 +55,7 @@ pub(crate) fn project(
 
 /// Variants and holds changed between two versions of an inventory document; `None` when a
 /// whole top-level map was replaced and everything must be re-read.
-pub(crate) struct Touched {
+pub struct Touched {
     variants: BTreeSet<String>,
     holds: BTreeSet<String>,
     sales: BTreeSet<String>,
@@ -123,7 +123,7 @@ fn touched_records(
     Some(touched)
 }
 
-pub(crate) fn project_customer(tx: &Transaction<'_>, customer: &CustomerDoc) -> Result<()> {
+pub fn project_customer(tx: &Transaction<'_>, customer: &CustomerDoc) -> Result<()> {
     let id = customer.id.as_str();
     let identity = &customer.identity;
     if let Some(survivor) = &customer.merged_into {
@@ -326,7 +326,7 @@ fn project_visits(tx: &Transaction<'_>, customer: &CustomerDoc) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn visit_source_key(source: crate::model::VisitSource) -> &'static str {
+pub fn visit_source_key(source: crate::model::VisitSource) -> &'static str {
     use crate::model::VisitSource::*;
     match source {
         Kiosk => "kiosk",
@@ -378,11 +378,7 @@ fn upsert_sale(tx: &Transaction<'_>, store: &StoreId, sale_id: &str, sale: &Sale
 
 /// Rows added since schema version 1 (visits, sales, customer lines, merges) for a document
 /// stored before them.
-pub(crate) fn project_records(
-    tx: &Transaction<'_>,
-    id: &DocId,
-    doc: &mut AutoCommit,
-) -> Result<()> {
+pub fn project_records(tx: &Transaction<'_>, id: &DocId, doc: &mut AutoCommit) -> Result<()> {
     match id {
         DocId::Customer(_) => {
             let customer: CustomerDoc = doc::hydrate_doc(doc, id)?;
@@ -459,7 +455,7 @@ fn project_recommendations(
     Ok(())
 }
 
-pub(crate) fn tier_key(tier: crate::model::Tier) -> &'static str {
+pub fn tier_key(tier: crate::model::Tier) -> &'static str {
     match tier {
         crate::model::Tier::Member => "member",
         crate::model::Tier::Silver => "silver",
@@ -701,7 +697,7 @@ fn record_oversell(
 }
 
 /// Which devices receive a document: `catalog`, `inventory:<store>` or `customers:<home store>`.
-pub(crate) fn scope_of(tx: &Transaction<'_>, id: &DocId) -> Result<String> {
+pub fn scope_of(tx: &Transaction<'_>, id: &DocId) -> Result<String> {
     Ok(match id {
         DocId::Catalog | DocId::Recommendations | DocId::Loyalty => scope::CATALOG.to_string(),
         DocId::Inventory(store) => scope::inventory(store),
@@ -721,7 +717,7 @@ pub(crate) fn scope_of(tx: &Transaction<'_>, id: &DocId) -> Result<String> {
 }
 
 /// Gives a changed document the next changefeed sequence number.
-pub(crate) fn advance_feed(tx: &Transaction<'_>, id: &DocId) -> Result<(i64, String)> {
+pub fn advance_feed(tx: &Transaction<'_>, id: &DocId) -> Result<(i64, String)> {
     let scope = scope_of(tx, id)?;
     let seq: i64 = tx.query_row(
         "INSERT INTO feed (doc_id, seq, scope)
@@ -735,7 +731,7 @@ pub(crate) fn advance_feed(tx: &Transaction<'_>, id: &DocId) -> Result<(i64, Str
 }
 
 /// Removes every projection row of a document.
-pub(crate) fn unproject(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
+pub fn unproject(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
     match id {
         DocId::Customer(customer) => {
             let rowid: Option<i64> = tx
@@ -792,7 +788,7 @@ pub(crate) fn unproject(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
 }
 
 /// Compares every projection row with what the documents say; returns the differences.
-pub(crate) fn check_all(store: &mut Store) -> Result<Vec<String>> {
+pub fn check_all(store: &mut Store) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     let customer_ids = store.doc_ids("customer")?;
     for id in &customer_ids {

@@ -1,28 +1,32 @@
 //! Helpers shared by the core's scenario tests.
 #![allow(dead_code)]
 
-use aisle_core::demo::{DemoConfig, DemoData};
 use aisle_core::sync::SyncPeer;
 use aisle_core::{Clock, DocId, IdGen, Store, StoreOptions};
+use aisle_relay::domain::RelayDocs;
+use aisle_relay::domain::demo::{DemoConfig, DemoData};
 use std::path::Path;
 
 pub const NOW: i64 = 1_780_000_000_000;
 
-/// A store with a manual clock and seeded ids.
-pub fn store_at(path: &Path, seed: u64) -> Store {
-    Store::open_with(
-        path,
-        StoreOptions {
-            clock: Clock::manual(NOW),
-            ids: IdGen::seeded(seed),
-            ..StoreOptions::default()
-        },
+/// A store with a manual clock and seeded ids, with the relay's operations (imports, events,
+/// merges) available beside the tablet's.
+pub fn store_at(path: &Path, seed: u64) -> RelayDocs {
+    RelayDocs::new(
+        Store::open_with(
+            path,
+            StoreOptions {
+                clock: Clock::manual(NOW),
+                ids: IdGen::seeded(seed),
+                ..StoreOptions::default()
+            },
+        )
+        .unwrap(),
     )
-    .unwrap()
 }
 
 /// A store holding the demo catalog, stock and `customers` customers.
-pub fn demo_store(path: &Path, seed: u64, customers: usize) -> (Store, DemoData) {
+pub fn demo_store(path: &Path, seed: u64, customers: usize) -> (RelayDocs, DemoData) {
     let mut store = store_at(path, seed);
     let data = DemoData::generate(DemoConfig::new(customers, NOW));
     data.import(&mut store, |_| {}).unwrap();
@@ -84,7 +88,7 @@ pub fn sync_doc(a: &mut Store, b: &mut Store, doc: &DocId) -> usize {
 }
 
 /// A second replica that starts with copies of `docs` from `source`.
-pub fn replica_of(source: &mut Store, path: &Path, seed: u64, docs: &[DocId]) -> Store {
+pub fn replica_of(source: &mut Store, path: &Path, seed: u64, docs: &[DocId]) -> RelayDocs {
     let mut replica = store_at(path, seed);
     for doc in docs {
         sync_doc(source, &mut replica, doc);

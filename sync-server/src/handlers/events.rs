@@ -1,8 +1,8 @@
 //! `POST /v1/events`: web shop events, signed with the tenant's secret, validated whole,
 //! applied once each, then synced to tablets. Shopify's webhooks end up here too.
 
+use crate::domain::ingest::IngestError;
 use aisle_core::api::{BatchRejection, EventBatch};
-use aisle_core::ingest::IngestError;
 use aisle_core::model::ErrorCode;
 use axum::Json;
 use axum::extract::State;

@@ -10,16 +10,18 @@
 
 mod sqlite;
 
+use crate::domain::changefeed::FeedEntry;
+use crate::domain::demo::DemoProgress;
+use crate::domain::ingest::IngestError;
+use crate::domain::recommend::PublishedRecommendations;
 use aisle_core::api::{EventBatch, IngestOutcome};
 use aisle_core::automerge::{ActorId, ChangeHash};
-use aisle_core::demo::DemoProgress;
-use aisle_core::ingest::IngestError;
 use aisle_core::model::{
     CustomerId, CustomerSummary, Identifier, KioskCheckIn, KioskWelcome, ProductSku, Role, StoreId,
     StoreInfo, StoreStats, StoreStock,
 };
-use aisle_core::replicate::{Applied, FeedEntry, HeadsAndChanges};
-use aisle_core::{CoreError, DocId, LoyaltyKeyInfo, PublishedRecommendations};
+use aisle_core::replicate::{Applied, HeadsAndChanges};
+use aisle_core::{CoreError, DocId, LoyaltyKeyInfo};
 use ed25519_dalek::SigningKey;
 
 use crate::registry::{Device, EnrolError};

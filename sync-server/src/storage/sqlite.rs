@@ -3,16 +3,19 @@
 //! files; every write publishes its commits to the relay's hub while still holding the
 //! documents, so devices receive changes in the order they were committed.
 
+use crate::domain::RelayDocs;
+use crate::domain::changefeed::FeedEntry;
+use crate::domain::demo::{self, DemoConfig, DemoProgress};
+use crate::domain::ingest::IngestError;
+use crate::domain::recommend::PublishedRecommendations;
 use aisle_core::api::{EventBatch, IngestOutcome};
 use aisle_core::automerge::{ActorId, ChangeHash};
-use aisle_core::demo::{self, DemoConfig, DemoProgress};
-use aisle_core::ingest::IngestError;
 use aisle_core::model::{
     CustomerId, CustomerSummary, Identifier, KioskCheckIn, KioskWelcome, ProductSku, Role, StoreId,
     StoreInfo, StoreStats, StoreStock,
 };
-use aisle_core::replicate::{FeedEntry, HeadsAndChanges};
-use aisle_core::{CoreError, DocId, LoyaltyKeyInfo, PublishedRecommendations, Store, StoreOptions};
+use aisle_core::replicate::HeadsAndChanges;
+use aisle_core::{CoreError, DocId, LoyaltyKeyInfo};
 use anyhow::Context;
 use ed25519_dalek::SigningKey;
 use std::collections::BTreeMap;
@@ -26,7 +29,7 @@ use crate::hub::Hub;
 use crate::registry::{Device, EnrolError, Registry};
 
 pub struct SqliteStorage {
-    docs: Mutex<Store>,
+    docs: Mutex<RelayDocs>,
     registry: Mutex<Registry>,
     tenant: String,
     hub: Hub,
@@ -36,14 +39,8 @@ impl SqliteStorage {
     /// Opens (creating if needed) the relay's files in `data_dir`; commits go out through `hub`.
     pub fn open(data_dir: &Path, tenant: &str, hub: Hub) -> anyhow::Result<Self> {
         let db = data_dir.join("relay.sqlite3");
-        let docs = Store::open_with(
-            &db,
-            StoreOptions {
-                changefeed: true,
-                ..StoreOptions::default()
-            },
-        )
-        .with_context(|| format!("opening relay database {}", db.display()))?;
+        let docs = RelayDocs::open(&db)
+            .with_context(|| format!("opening relay database {}", db.display()))?;
         let registry = Registry::open(&data_dir.join("devices.sqlite3"))?;
         Ok(Self {
             docs: Mutex::new(docs),
@@ -55,7 +52,7 @@ impl SqliteStorage {
 
     // A panic while holding a lock leaves the data usable: every operation is its own
     // transaction, so the poisoned guard is taken as it is.
-    fn docs(&self) -> MutexGuard<'_, Store> {
+    fn docs(&self) -> MutexGuard<'_, RelayDocs> {
         self.docs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -65,7 +62,7 @@ impl SqliteStorage {
 
     /// Runs a write and publishes what it committed (also when it failed part-way: what was
     /// committed stands and devices must get it). `origin` is the device that pushed.
-    fn write<T>(&self, origin: Option<&str>, f: impl FnOnce(&mut Store) -> T) -> T {
+    fn write<T>(&self, origin: Option<&str>, f: impl FnOnce(&mut RelayDocs) -> T) -> T {
         let mut docs = self.docs();
         let out = f(&mut docs);
         self.hub.publish(origin, docs.take_committed());
@@ -215,7 +212,7 @@ impl Stores for SqliteStorage {
         self.docs().stock_by_store(here, product)
     }
     fn publish_recommendations(&self) -> Result<PublishedRecommendations> {
-        self.write(None, Store::publish_recommendations)
+        self.write(None, RelayDocs::publish_recommendations)
     }
     fn seed_demo(&self, customers: usize, progress: &mut dyn FnMut(DemoProgress)) -> Result<bool> {
         self.write(None, |docs| {

@@ -12,12 +12,12 @@
 use rusqlite::OptionalExtension;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::doc::{self, CustomerDoc, DocId};
-use crate::error::{CoreError, Result};
-use crate::model::{Cart, CustomerId, MergedProfile, ONLINE_CART, Tier};
-use crate::store::Store;
+use super::RelayDocs;
+use aisle_core::doc::{self, CustomerDoc, DocId};
+use aisle_core::model::{Cart, CustomerId, MergedProfile, ONLINE_CART, Tier};
+use aisle_core::{CoreError, Result};
 
-impl Store {
+impl RelayDocs {
     /// Merges `duplicate` into `survivor`. Calling it again (or after more changes reached the
     /// duplicate) folds in only what is new.
     pub fn merge_customers(&mut self, survivor: &CustomerId, duplicate: &CustomerId) -> Result<()> {
@@ -48,13 +48,13 @@ impl Store {
         }
         let now = self.now();
         let heads_now = gone.doc.get_heads();
-        let since: Option<Vec<automerge::ChangeHash>> = kept
+        let since: Option<Vec<aisle_core::automerge::ChangeHash>> = kept
             .folded_heads
             .get(duplicate.as_str())
             .map(|hex| {
                 hex.iter()
                     .filter_map(|h| h.parse().ok())
-                    .collect::<Vec<automerge::ChangeHash>>()
+                    .collect::<Vec<aisle_core::automerge::ChangeHash>>()
             })
             // Heads this copy of the duplicate does not have: fold it all again.
             .filter(|heads| {
@@ -76,23 +76,6 @@ impl Store {
         autosurgeon::reconcile(&mut keep.doc, &kept)?;
         autosurgeon::reconcile(&mut gone.doc, &folded)?;
         self.commit_writes(vec![keep, gone])
-    }
-
-    /// Every profile of this person: the customer `id` stands for now, then each profile merged
-    /// into it (directly or through another). Erasure erases them all.
-    pub fn same_person(&self, id: &CustomerId) -> Result<Vec<CustomerId>> {
-        let survivor = self.current_id(id)?;
-        let mut stmt = self.conn().prepare_cached(
-            "WITH RECURSIVE merged(id) AS (
-                 SELECT customer_id FROM customer_merges WHERE merged_into = ?1
-                 UNION SELECT m.customer_id FROM customer_merges m JOIN merged ON m.merged_into = merged.id)
-             SELECT id FROM merged ORDER BY id",
-        )?;
-        let mut out = vec![survivor.clone()];
-        for id in stmt.query_map([survivor.as_str()], |r| r.get::<_, String>(0))? {
-            out.push(CustomerId::parse(id?)?);
-        }
-        Ok(out)
     }
 
     /// Folds a merged duplicate into its survivor again, after a late change reached it.
@@ -141,11 +124,11 @@ impl Touched {
 }
 
 fn touched_records(
-    doc: &mut automerge::AutoCommit,
-    before: &[automerge::ChangeHash],
-    after: &[automerge::ChangeHash],
+    doc: &mut aisle_core::automerge::AutoCommit,
+    before: &[aisle_core::automerge::ChangeHash],
+    after: &[aisle_core::automerge::ChangeHash],
 ) -> Touched {
-    use automerge::{PatchAction, Prop};
+    use aisle_core::automerge::{PatchAction, Prop};
     let mut touched = Touched::default();
     for patch in doc.diff(before, after) {
         let action_key = match &patch.action {

@@ -6,16 +6,16 @@
 //! and nothing changes. Each event then commits with its id in the same transaction, so a
 //! replayed or retried event is counted once, even across a crash mid-batch.
 
-use crate::api::{
+use super::RelayDocs;
+use aisle_core::api::{
     Event, EventBatch, EventCustomer, EventKind, EventLine, IngestOutcome, MAX_EVENTS,
 };
-use crate::error::{CoreError, Result};
-use crate::model::{
+use aisle_core::model::{
     CartStatus, Channel, ConsentPurpose, ConsentRecord, ConsentSource, CustomerId, Identifier,
     LoyaltyId, NewCustomer, Purchase, PurchaseLine, Tier, VariantSku,
 };
-use crate::store::Store;
-use crate::validate;
+use aisle_core::validate;
+use aisle_core::{CoreError, Result};
 
 /// A batch refused before anything was written.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +30,7 @@ pub struct Rejected {
 const CHAT_AUTHOR: &str = "web-chat";
 const CHAT_PREFIX: &str = "Web chat: ";
 
-impl Store {
+impl RelayDocs {
     /// Applies a batch of web shop events. Validates all of them first; an invalid event
     /// rejects the whole batch.
     pub fn ingest(
@@ -314,11 +314,12 @@ impl Store {
                     .iter()
                     .map(|l| l.unit_price_cents * i64::from(l.quantity))
                     .sum();
+                let at = self.now();
                 self.record_purchase(
                     &id,
                     order_id,
                     Purchase {
-                        at: self.now(),
+                        at,
                         channel: Channel::Web,
                         store: None,
                         associate: None,
@@ -328,7 +329,7 @@ impl Store {
                 )?;
             }
             (EventKind::ChatHandoff { summary }, Some(id)) => {
-                let author = crate::model::AssociateId::parse(CHAT_AUTHOR)?;
+                let author = aisle_core::model::AssociateId::parse(CHAT_AUTHOR)?;
                 self.add_note(&id, &format!("{CHAT_PREFIX}{summary}"), &author, None)?;
             }
             (
@@ -397,7 +398,7 @@ impl Store {
                             .as_deref()
                             .or(new_loyalty_id.as_deref())
                             .ok_or_else(|| CoreError::invalid("customer", "needs a loyalty_id"))?;
-                        let mut record = crate::import::CustomerImport::new(
+                        let mut record = aisle_core::customer_records::CustomerImport::new(
                             NewCustomer {
                                 loyalty_id: LoyaltyId::parse(loyalty)?,
                                 name: name.clone(),

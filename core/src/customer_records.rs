@@ -1,6 +1,6 @@
-//! Bulk import of customers with their history (the relay's initial load, the demo data, a
-//! CRM export). Every record is validated against the catalog and against identifiers already
-//! taken; the whole import is one transaction, so a bad record at the end leaves nothing behind.
+//! New customer profiles from a record with its history: a customer created on a tablet or by
+//! the relay, and each record of a bulk import. A record is validated against the catalog and
+//! against identifiers other customers already hold before its document is written.
 
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
@@ -121,7 +121,7 @@ struct ProductFacts {
 
 /// The catalog facts validation needs, read once so an import of 50,000 records does not
 /// query per line.
-pub(crate) struct CatalogIndex {
+pub struct CatalogIndex {
     variants: HashMap<String, VariantFacts>,
     products: HashMap<String, ProductFacts>,
     categories: HashSet<&'static str>,
@@ -129,7 +129,7 @@ pub(crate) struct CatalogIndex {
 }
 
 impl CatalogIndex {
-    pub(crate) fn load(conn: &Connection) -> Result<Self> {
+    pub fn load(conn: &Connection) -> Result<Self> {
         let mut variants = HashMap::new();
         let mut stmt = conn.prepare(
             "SELECT v.variant_sku, v.product_sku, p.price_cents FROM variants v
@@ -197,10 +197,10 @@ impl CatalogIndex {
 }
 
 /// Identifiers already in use, with the records of this import added as they pass.
-pub(crate) struct TakenIdentifiers(HashSet<(String, String)>);
+pub struct TakenIdentifiers(HashSet<(String, String)>);
 
 impl TakenIdentifiers {
-    pub(crate) fn load(conn: &Connection) -> Result<Self> {
+    pub fn load(conn: &Connection) -> Result<Self> {
         let mut stmt = conn.prepare("SELECT kind, value FROM customer_identifiers")?;
         let set = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -230,7 +230,7 @@ fn check_count(field: &str, n: usize, max: usize) -> Result<()> {
 }
 
 /// Validates one record and builds its document. `writer` owns the imported tallies.
-pub(crate) fn build_customer(
+pub fn build_customer(
     id: CustomerId,
     record: CustomerImport,
     catalog: &CatalogIndex,

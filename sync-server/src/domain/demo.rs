@@ -8,14 +8,16 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::error::Result;
-use crate::import::{CartLineImport, CustomerImport, OnlineCartImport, PurchaseImport, ViewImport};
-use crate::model::{
+use super::RelayDocs;
+use aisle_core::Result;
+use aisle_core::customer_records::{
+    CartLineImport, CustomerImport, OnlineCartImport, PurchaseImport, ViewImport,
+};
+use aisle_core::model::{
     AssociateId, CartStatus, Category, Channel, ConsentPurpose, ConsentRecord, ConsentSource,
     CustomerId, LoyaltyId, Millis, NewCustomer, NfcUid, Note, Product, ProductSku, StoreId,
     StoreInfo, Tier, Variant, VariantSku, Visit, VisitSource,
 };
-use crate::store::Store;
 
 const DAY: Millis = 86_400_000;
 const HOUR: Millis = 3_600_000;
@@ -377,7 +379,7 @@ fn code_of(text: &str) -> String {
 /// An EAN-13 with a valid check digit, from a running number.
 fn ean13(serial: u64) -> String {
     let body = format!("50{:010}", serial % 10_000_000_000);
-    format!("{body}{}", crate::validate::gtin_check_digit(&body))
+    format!("{body}{}", aisle_core::validate::gtin_check_digit(&body))
 }
 
 fn parse<T, E: std::fmt::Debug>(r: std::result::Result<T, E>) -> T {
@@ -891,7 +893,11 @@ impl DemoData {
 
     /// Imports the whole data set into an empty store: catalog, each store's stock, then the
     /// customers in one transaction.
-    pub fn import(&self, store: &mut Store, mut progress: impl FnMut(DemoProgress)) -> Result<()> {
+    pub fn import(
+        &self,
+        store: &mut RelayDocs,
+        mut progress: impl FnMut(DemoProgress),
+    ) -> Result<()> {
         progress(DemoProgress {
             stage: "catalog",
             done: 0,
@@ -928,11 +934,11 @@ impl DemoData {
 
 /// Imports the demo data if the store is empty; returns whether it did.
 pub fn seed_if_empty(
-    store: &mut Store,
+    store: &mut RelayDocs,
     config: DemoConfig,
     progress: impl FnMut(DemoProgress),
 ) -> Result<bool> {
-    if store.has_doc(&crate::DocId::Catalog)? {
+    if store.has_doc(&aisle_core::DocId::Catalog)? {
         return Ok(false);
     }
     DemoData::generate(config).import(store, progress)?;

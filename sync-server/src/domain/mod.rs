@@ -1,0 +1,71 @@
+//! The relay's domain: what only the relay does to documents. Web shop events (`ingest`),
+//! catalog and inventory imports (`catalog`), the demo retailer (`demo`), merging a person found twice
+//! (`merge`), counting what is bought together (`recommend`), issuing and revoking loyalty
+//! tokens (`loyalty`), erasure (`erasure`), kiosk check-ins (`kiosk`) and the changefeed with
+//! its grants (`changefeed`). None of it is compiled into the tablet app.
+//!
+//! [`RelayDocs`] is the relay's document store: aisle-core's [`Store`] (documents as chunks in
+//! SQLite with their projections, shared with the tablets) plus these operations. It derefs to
+//! the store, so the shared operations (customer writes, catalog reads, search) read the same.
+
+pub mod catalog;
+pub mod changefeed;
+pub mod demo;
+pub mod erasure;
+pub mod ingest;
+pub mod kiosk;
+pub mod loyalty;
+pub mod merge;
+pub mod recommend;
+
+use aisle_core::{Store, StoreOptions};
+use std::ops::{Deref, DerefMut};
+use std::path::Path;
+
+pub struct RelayDocs {
+    store: Store,
+}
+
+impl RelayDocs {
+    /// Opens the relay's document store: a store that keeps the changefeed and a log of commits
+    /// for live fan-out.
+    pub fn open(path: impl AsRef<Path>) -> aisle_core::Result<Self> {
+        let store = Store::open_with(
+            path,
+            StoreOptions {
+                changefeed: true,
+                ..StoreOptions::default()
+            },
+        )?;
+        Ok(Self { store })
+    }
+
+    /// Relay operations on any store: loading demo data or an import into a tablet's store in
+    /// tests and benchmarks.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    pub fn into_store(self) -> Store {
+        self.store
+    }
+}
+
+impl std::fmt::Debug for RelayDocs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.store.fmt(f)
+    }
+}
+
+impl Deref for RelayDocs {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+impl DerefMut for RelayDocs {
+    fn deref_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+}
