@@ -1,9 +1,11 @@
 //! The Aisle side of the benchmarks: a release relay process on loopback and tablet cores.
 
-use aisle_core::client::{self, Connection, SyncClient, SyncConfig};
 use aisle_core::model::AssociateId;
+use aisle_core::model::Connection;
 use aisle_core::protocol::{ClientFrame, ServerFrame};
 use aisle_core::{DocId, Store};
+use aisle_tablet::sync_client::{SyncClient, SyncConfig};
+use aisle_tablet::{relay_client, sync_client};
 use aisle_tests::Relay;
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
@@ -19,13 +21,13 @@ const FIXTURE_CUSTOMERS: usize = 25_000;
 
 pub struct Tablet {
     _dir: tempfile::TempDir,
-    pub store: Arc<Mutex<Store>>,
+    pub store: Arc<Mutex<aisle_tablet::Tablet>>,
     pub client: Option<SyncClient>,
     config: SyncConfig,
 }
 
 impl Tablet {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, aisle_tablet::Tablet> {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -33,7 +35,7 @@ impl Tablet {
         self.client = Some(SyncClient::start(self.store.clone(), self.config.clone()));
     }
 
-    fn status(&self) -> Option<client::SyncStatus> {
+    fn status(&self) -> Option<aisle_core::model::SyncStatus> {
         self.client.as_ref().map(|c| c.status().borrow().clone())
     }
 
@@ -51,7 +53,7 @@ impl Tablet {
                 && s.catch_up.is_none()
                 && self
                     .lock()
-                    .count_docs_ahead_of(client::RELAY_PEER)
+                    .count_docs_ahead_of(sync_client::RELAY_PEER)
                     .unwrap_or(1)
                     == 0
                 && more(&self.lock())
@@ -105,8 +107,8 @@ async fn enrol(relay: &Relay, admin_token: &str, name: &str) -> anyhow::Result<T
         .await?;
     let code = code["code"].as_str().context("no code")?.to_string();
     let dir = tempfile::tempdir()?;
-    let store = Store::open(dir.path().join("tablet.sqlite3"))?;
-    let enrolment = client::enrol(&relay.url(""), &code, store.actor()).await?;
+    let store = aisle_tablet::Tablet::open(dir.path().join("tablet.sqlite3"))?;
+    let enrolment = relay_client::enrol(&relay.url(""), &code, store.actor()).await?;
     Ok(Tablet {
         _dir: dir,
         store: Arc::new(Mutex::new(store)),
@@ -204,7 +206,7 @@ impl Fixture {
                     &associate,
                     None,
                 )?;
-                let base = store.peer_heads(client::RELAY_PEER, doc)?;
+                let base = store.peer_heads(sync_client::RELAY_PEER, doc)?;
                 own_bytes += store
                     .changes_since(doc, &base)?
                     .map(|(_, c)| c.len())

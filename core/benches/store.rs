@@ -37,11 +37,11 @@ fn fixture() -> Fixture {
         RelayDocs::new(Store::open(dir.path().join("bench.sqlite3")).expect("open store"));
     let data = DemoData::generate(DemoConfig::new(customers, NOW));
     eprintln!("importing {customers} demo customers…");
-    store
+    RelayDocs::new(&mut *store)
         .import_catalog(data.products.clone(), data.stores.clone())
         .expect("catalog");
     for (id, levels) in &data.stock {
-        store
+        RelayDocs::new(&mut *store)
             .import_inventory(id, levels.clone())
             .expect("inventory");
     }
@@ -122,7 +122,7 @@ fn criterion_benches(c: &mut Criterion, f: &Fixture) {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let mut store =
                     RelayDocs::new(Store::open(dir.path().join("i.sqlite3")).expect("open"));
-                store
+                RelayDocs::new(&mut *store)
                     .import_catalog(data.products.clone(), data.stores.clone())
                     .expect("catalog");
                 (dir, store)

@@ -9,8 +9,6 @@ pub mod api;
 pub mod customer_records;
 pub mod model;
 
-#[cfg(feature = "client")]
-pub mod client;
 #[cfg(feature = "store")]
 pub mod clock;
 #[cfg(feature = "store")]
@@ -19,8 +17,6 @@ pub mod doc;
 mod error;
 #[cfg(feature = "store")]
 pub mod loyalty;
-#[cfg(feature = "nfc")]
-pub mod nfc;
 #[cfg(feature = "store")]
 pub mod ops;
 #[cfg(feature = "store")]
@@ -49,6 +45,6 @@ pub use doc::DocId;
 #[cfg(feature = "store")]
 pub use error::{CoreError, Result};
 #[cfg(feature = "store")]
-pub use ops::{HoldRequest, LoyaltyKeyInfo, SaleRequest};
+pub use ops::LoyaltyKeyInfo;
 #[cfg(feature = "store")]
 pub use store::{Committed, Store, StoreOptions};

@@ -5,7 +5,7 @@
 
 use crate::error::{CoreError, Result};
 use crate::loyalty::TOKEN_PREFIX;
-use crate::model::{LoyaltyId, ScanTarget, VariantSku};
+use crate::model::LoyaltyId;
 use crate::store::Store;
 use crate::validate;
 
@@ -57,38 +57,7 @@ fn not_a_scan() -> CoreError {
     )
 }
 
-impl Store {
-    /// What a scan opens: a customer (token verified offline, or loyalty number) or a product.
-    pub fn resolve_scan(&self, text: &str) -> Result<ScanTarget> {
-        match classify(text)? {
-            Scanned::Token(token) => Ok(ScanTarget::Customer {
-                id: self.identify_token(&token)?,
-            }),
-            Scanned::Loyalty(loyalty) => Ok(ScanTarget::Customer {
-                id: self.identify(&crate::model::Identifier::Loyalty(loyalty))?,
-            }),
-            Scanned::Barcode(gtin) => {
-                let (variant, product): (String, String) = self
-                    .conn()
-                    .query_row(
-                        "SELECT variant_sku, product_sku FROM variants WHERE ean = ?1",
-                        [&gtin],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .map_err(|e| match e {
-                        rusqlite::Error::QueryReturnedNoRows => {
-                            CoreError::not_found("product with barcode", &gtin)
-                        }
-                        other => other.into(),
-                    })?;
-                Ok(ScanTarget::Product {
-                    sku: crate::model::ProductSku::parse(product)?,
-                    variant: Some(VariantSku::parse(variant)?),
-                })
-            }
-        }
-    }
-}
+impl Store {}
 
 pub use crate::qr::decode_qr;
 

@@ -8,6 +8,7 @@ mod common;
 
 use aisle_core::api::EventBatch;
 use aisle_core::model::{ConsentPurpose, Identifier};
+use aisle_relay::domain::RelayDocs;
 use common::*;
 
 #[test]
@@ -33,8 +34,10 @@ fn what_to_do_for_demo_customers() {
           "lines": [ { "variant": product.variants[0].sku, "quantity": 1 } ] }
     ]}))
     .unwrap();
-    store.ingest(&batch).unwrap();
-    store.publish_recommendations().unwrap();
+    RelayDocs::new(&mut *store).ingest(&batch).unwrap();
+    RelayDocs::new(&mut *store)
+        .publish_recommendations()
+        .unwrap();
 
     let mut golden = String::new();
     let mut shown = 0;

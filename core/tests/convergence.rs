@@ -8,9 +8,12 @@
 
 mod common;
 
+use aisle_core::DocId;
 use aisle_core::model::{AssociateId, ProductSku, StoreId, VariantSku};
-use aisle_core::{DocId, SaleRequest, Store};
+use aisle_relay::domain::RelayDocs;
 use aisle_relay::domain::demo::{DemoConfig, DemoData};
+use aisle_tablet::Tablet;
+use aisle_tablet::checkout::SaleRequest;
 use common::{NOW, store_at};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
@@ -47,7 +50,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 struct World {
     dir: tempfile::TempDir,
-    stores: Vec<Option<Store>>,
+    stores: Vec<Option<Tablet>>,
     paths: Vec<PathBuf>,
     customer: aisle_core::model::CustomerId,
     store_id: StoreId,
@@ -84,7 +87,7 @@ impl World {
             .map(|i| dir.path().join(format!("r{i}.sqlite3")))
             .collect();
         let mut first = store_at(&paths[0], 100);
-        first
+        RelayDocs::new(&mut *first)
             .import_catalog(products.clone(), data.stores.clone())
             .unwrap();
         let variants: Vec<VariantSku> = products
@@ -97,7 +100,7 @@ impl World {
             .enumerate()
             .map(|(i, v)| (v.clone(), (i % 3) as i64))
             .collect();
-        first
+        RelayDocs::new(&mut *first)
             .import_inventory(
                 &store_id,
                 initial_stock
@@ -117,9 +120,9 @@ impl World {
         let (cart, _) = first
             .add_cart_line(&customer, None, &store_id, &variants[0], 1)
             .unwrap();
-        let mut stores = vec![Some(first.into_store())];
+        let mut stores = vec![Some(first)];
         for (i, path) in paths.iter().enumerate().skip(1) {
-            stores.push(Some(store_at(path, 100 + i as u64).into_store()));
+            stores.push(Some(store_at(path, 100 + i as u64)));
         }
         let mut world = World {
             dir,
@@ -147,7 +150,7 @@ impl World {
         ]
     }
 
-    fn store(&mut self, i: usize) -> &mut Store {
+    fn store(&mut self, i: usize) -> &mut Tablet {
         self.stores[i].as_mut().unwrap()
     }
 
@@ -164,7 +167,7 @@ impl World {
         self.stores[i] = None;
         // A new seed per restart: a restarted tablet must not mint the ids it minted before.
         self.restarts += 1;
-        self.stores[i] = Some(store_at(&self.paths[i], 1_000 + self.restarts).into_store());
+        self.stores[i] = Some(store_at(&self.paths[i], 1_000 + self.restarts));
     }
 
     fn path(&self) -> &Path {

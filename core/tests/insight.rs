@@ -13,6 +13,7 @@ use aisle_core::model::{
 use aisle_core::{Clock, DocId, IdGen, Store, StoreOptions};
 use aisle_relay::domain::RelayDocs;
 use aisle_relay::domain::demo::{DemoConfig, DemoData};
+use aisle_tablet::Tablet;
 use common::*;
 use std::collections::BTreeMap;
 
@@ -44,7 +45,7 @@ fn consenting(name: &str, loyalty: u32, home: &aisle_core::model::StoreId) -> Ne
 #[test]
 fn duplicate_profiles_merge_on_every_replica_and_keep_both_histories() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut relay, data) = demo_store(&dir.path().join("relay.sqlite3"), 31, 30);
+    let (mut relay, data) = demo_relay(&dir.path().join("relay.sqlite3"), 31, 30);
     let member = data.customer(0);
     let home = member.customer.home_store.clone();
     let member_id = relay
@@ -127,7 +128,7 @@ fn duplicate_profiles_merge_on_every_replica_and_keep_both_histories() {
     );
     sync_docs(&mut relay, &mut tablet, &docs, None);
 
-    for (name, store) in [("relay", &relay), ("tablet", &tablet)] {
+    for (name, store) in [("relay", &*relay), ("tablet", &*tablet)] {
         let profile = store.customer(&web_id).unwrap();
         assert_eq!(
             profile.id, member_id,
@@ -212,7 +213,7 @@ fn duplicate_profiles_merge_on_every_replica_and_keep_both_histories() {
 fn likely_size_comes_from_purchases_then_carts_then_views() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Clock::manual(NOW);
-    let mut store = RelayDocs::new(
+    let mut store = Tablet::new(
         Store::open_with(
             dir.path().join("s.sqlite3"),
             StoreOptions {
@@ -235,7 +236,7 @@ fn likely_size_comes_from_purchases_then_carts_then_views() {
         .find(|p| p.category == Category::Tops && p.sizes.len() >= 4)
         .unwrap();
     let variant_in = |size: &str| tee.variants.iter().find(|v| v.size == size).unwrap();
-    let tops = |store: &Store| {
+    let tops = |store: &Tablet| {
         let profile = store.customer(&id).unwrap();
         store
             .likely_sizes(&profile)
@@ -265,7 +266,7 @@ fn likely_size_comes_from_purchases_then_carts_then_views() {
 
     clock.advance(60_000);
     store
-        .sell(&aisle_core::SaleRequest {
+        .sell(&aisle_tablet::checkout::SaleRequest {
             store: here.clone(),
             lines: vec![(variant_in(&tee.sizes[2]).sku.clone(), 1)],
             customer: Some(id.clone()),
@@ -293,7 +294,7 @@ fn likely_size_comes_from_purchases_then_carts_then_views() {
 #[test]
 fn recommendations_are_published_once_and_rank_what_goes_with_the_cart() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut relay, data) = demo_store(&dir.path().join("relay.sqlite3"), 41, 1_500);
+    let (mut relay, data) = demo_relay(&dir.path().join("relay.sqlite3"), 41, 1_500);
     let published = relay.publish_recommendations().unwrap();
     assert!(published.changed);
     assert!(published.products > 200, "{published:?}");
@@ -375,7 +376,7 @@ fn co_occurrence_beats_popularity_on_held_out_demo_baskets() {
 #[test]
 fn only_the_relay_merges_a_device_push_recording_a_merge_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut relay, data) = demo_store(&dir.path().join("relay.sqlite3"), 31, 30);
+    let (mut relay, data) = demo_relay(&dir.path().join("relay.sqlite3"), 31, 30);
     let home = data.customer(0).customer.home_store.clone();
     let [keep, other] = [0, 1].map(|i| {
         relay
@@ -412,7 +413,9 @@ fn only_the_relay_merges_a_device_push_recording_a_merge_is_refused() {
 
     // A device that merges on its own (a modified app, say) is refused, and nothing of it
     // lands: no redirect, nothing folded, the note still on its own profile.
-    tablet.merge_customers(&keep, &other).unwrap();
+    RelayDocs::new(&mut *tablet)
+        .merge_customers(&keep, &other)
+        .unwrap();
     let merge = push_from(&mut tablet, &relay, &[&keep_doc, &other_doc]);
     let refused = relay.apply_changes(merge, Some(&actor)).unwrap_err();
     assert!(

@@ -4,20 +4,24 @@
 use serde::Serialize;
 use tauri::{AppHandle, Manager};
 
-use aisle_core::client::{self, SyncConfig, SyncError, SyncStatus};
+use aisle_core::CoreError;
+use aisle_core::model::SyncStatus;
 use aisle_core::model::{
     ApiError, AssociateId, Briefing, ConflictLine, CustomerId, CustomerProfile, CustomerSummary,
     DeviceHealth, ErrorCode, FloorOverview, KioskCheckIn, KioskWelcome, Millis, ProductSku,
     ProductSummary, Role, SaleReceipt, ScanTarget, StockAlerts, StockGrid, StoreId, StoreKpis,
     StoreStats, StoreStock, VariantSku, VisitSource,
 };
-use aisle_core::{CoreError, HoldRequest, SaleRequest, Store};
+use aisle_tablet::Tablet;
+use aisle_tablet::checkout::{HoldRequest, SaleRequest};
+use aisle_tablet::relay_client;
+use aisle_tablet::sync_client::{SyncConfig, SyncError};
 
 use crate::{AppState, TabletEnrolment};
 
 async fn with_store<T: Send + 'static>(
     app: AppHandle,
-    f: impl FnOnce(&Store) -> Result<T, CoreError> + Send + 'static,
+    f: impl FnOnce(&Tablet) -> Result<T, CoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tauri::async_runtime::spawn_blocking(move || {
         let state = app.state::<AppState>();
@@ -33,7 +37,7 @@ async fn with_store<T: Send + 'static>(
 
 async fn with_store_mut<T: Send + 'static>(
     app: AppHandle,
-    f: impl FnOnce(&mut Store) -> Result<T, CoreError> + Send + 'static,
+    f: impl FnOnce(&mut Tablet) -> Result<T, CoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tauri::async_runtime::spawn_blocking(move || {
         let state = app.state::<AppState>();
@@ -434,7 +438,7 @@ pub async fn stock_grid(app: AppHandle, product: String) -> Result<StockGrid, Ap
 pub async fn nearby_stock(app: AppHandle, product: String) -> Result<Vec<StoreStock>, ApiError> {
     let config = relay_config(&app)?;
     let product = parse(ProductSku::parse(product))?;
-    client::stock_by_store(&config, &product)
+    relay_client::stock_by_store(&config, &product)
         .await
         .map_err(relay_failure)
 }
@@ -488,7 +492,9 @@ pub async fn stock_alerts(app: AppHandle, horizon_days: u32) -> Result<StockAler
 pub async fn store_devices(app: AppHandle) -> Result<Vec<DeviceHealth>, ApiError> {
     require_manager(&app)?;
     let config = relay_config(&app)?;
-    client::store_devices(&config).await.map_err(relay_failure)
+    relay_client::store_devices(&config)
+        .await
+        .map_err(relay_failure)
 }
 
 /// A customer's right to erasure (manager tablets; needs the relay). The relay deletes the
@@ -498,7 +504,7 @@ pub async fn erase_customer(app: AppHandle, id: String) -> Result<(), ApiError> 
     require_manager(&app)?;
     let config = relay_config(&app)?;
     let id = parse(CustomerId::parse(id))?;
-    client::erase_customer(&config, &id)
+    relay_client::erase_customer(&config, &id)
         .await
         .map_err(relay_failure)?;
     // Purge here at once rather than waiting for the relay's notice; duplicates merged into
@@ -525,7 +531,7 @@ pub async fn merge_customers(
     let config = relay_config(&app)?;
     let id = parse(CustomerId::parse(id))?;
     let duplicate = parse(CustomerId::parse(duplicate))?;
-    client::merge_customers(&config, &id, &duplicate)
+    relay_client::merge_customers(&config, &id, &duplicate)
         .await
         .map_err(relay_failure)
 }
@@ -553,7 +559,7 @@ pub async fn scan(app: AppHandle, text: String) -> Result<ScanTarget, ApiError> 
     match resolved {
         (Ok(ScanTarget::Customer { id }), false, _) => {
             let config = relay_config(&app)?;
-            let id = client::fetch_customer_by_id(&config, &state_store, &id)
+            let id = relay_client::fetch_customer_by_id(&config, &state_store, &id)
                 .await
                 .map_err(relay_failure)?;
             Ok(ScanTarget::Customer { id })
@@ -561,7 +567,7 @@ pub async fn scan(app: AppHandle, text: String) -> Result<ScanTarget, ApiError> 
         // A printed loyalty number of a customer of another store.
         (Err(CoreError::NotFound { .. }), _, Some(loyalty)) if relay_config(&app).is_ok() => {
             let config = relay_config(&app)?;
-            let id = client::fetch_customer(
+            let id = relay_client::fetch_customer(
                 &config,
                 &state_store,
                 &aisle_core::model::Identifier::Loyalty(loyalty),
@@ -641,7 +647,7 @@ pub async fn kiosk_check_in(
         })
     })
     .await?;
-    match client::kiosk_check_in(&config, &check_in).await {
+    match relay_client::kiosk_check_in(&config, &check_in).await {
         Ok(welcome) => Ok(welcome),
         Err(SyncError::Connect(_)) => {
             with_store_mut(app, move |s| s.queue_check_in(&check_in)).await?;
@@ -676,7 +682,7 @@ pub async fn kiosk_consent(
         nfc_uid,
         at: crate::now_ms(),
     };
-    client::kiosk_consent(&config, &check_in, granted)
+    relay_client::kiosk_consent(&config, &check_in, granted)
         .await
         .map_err(relay_failure)
 }
@@ -690,7 +696,7 @@ pub async fn flush_kiosk_queue(app: &AppHandle) {
         return;
     };
     for check_in in queued {
-        match client::kiosk_check_in(&config, &check_in).await {
+        match relay_client::kiosk_check_in(&config, &check_in).await {
             // Still offline: try again later, in order.
             Err(SyncError::Connect(_)) => return,
             Ok(_) => {}

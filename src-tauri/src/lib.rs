@@ -10,14 +10,14 @@ mod sync;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use aisle_core::Store;
-use aisle_core::client::SyncClient;
+use aisle_tablet::Tablet;
+use aisle_tablet::sync_client::SyncClient;
 
 pub use sync::TabletEnrolment;
 
 /// What every command can reach.
 pub struct AppState {
-    pub store: Arc<Mutex<Store>>,
+    pub store: Arc<Mutex<Tablet>>,
     pub db_path: PathBuf,
     pub sync: Mutex<Option<SyncClient>>,
     pub enrolment: Mutex<Option<TabletEnrolment>>,

@@ -3,7 +3,7 @@
 //! `tauri-plugin-nfc` instead; see docs/identification.md.)
 
 use aisle_core::model::{Identifier, ScanTarget};
-use aisle_core::nfc::{NfcEvent, NfcReaders};
+use aisle_tablet::nfc::{NfcEvent, NfcReaders};
 use serde::Serialize;
 use std::sync::Mutex;
 use tauri::{AppHandle, Emitter, Manager};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use aisle_core::Store;
+use aisle_tablet::Tablet;
 use tauri::{App, Manager};
 
 use crate::AppState;
@@ -27,7 +27,7 @@ pub fn setup(app: &mut App) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let db_path = dir.join("aisle.sqlite3");
     let store =
-        Store::open(&db_path).map_err(|e| format!("cannot open {}: {e}", db_path.display()))?;
+        Tablet::open(&db_path).map_err(|e| format!("cannot open {}: {e}", db_path.display()))?;
     let enrolment = sync::load_enrolment(&store);
     app.manage(AppState {
         store: Arc::new(Mutex::new(store)),

@@ -1,10 +1,11 @@
 //! The tablet's link to the relay: enrolment (kept in the store's metadata) and the background
 //! sync client, whose status goes to the UI as `sync-status` events.
 
-use aisle_core::Store;
-use aisle_core::client::{self, SyncClient, SyncConfig};
 use aisle_core::model::{ApiError, ErrorCode};
 use aisle_core::protocol::Role;
+use aisle_tablet::Tablet;
+use aisle_tablet::sync_client::{SyncClient, SyncConfig};
+use aisle_tablet::{relay_client, sync_client};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Emitter, Manager};
 
@@ -25,7 +26,7 @@ pub struct TabletEnrolment {
     pub token: String,
 }
 
-pub fn load_enrolment(store: &Store) -> Option<TabletEnrolment> {
+pub fn load_enrolment(store: &Tablet) -> Option<TabletEnrolment> {
     let bytes = store.meta(ENROLMENT_KEY).ok()??;
     serde_json::from_slice(&bytes).ok()
 }
@@ -97,16 +98,16 @@ pub async fn enrol(
             // Close the old database before its files go.
             drop(std::mem::replace(
                 &mut *store,
-                Store::open(":memory:").map_err(|e| e.to_api())?,
+                Tablet::open(":memory:").map_err(|e| e.to_api())?,
             ));
             *store = fresh_store(&state.db_path)?;
         }
         store.actor().clone()
     };
-    let enrolled = client::enrol(&relay_url, code.trim(), &actor)
+    let enrolled = relay_client::enrol(&relay_url, code.trim(), &actor)
         .await
         .map_err(|e| match e {
-            client::SyncError::Connect(m) => {
+            sync_client::SyncError::Connect(m) => {
                 error(ErrorCode::Busy, format!("Cannot reach the relay: {m}"))
             }
             other => error(ErrorCode::InvalidInput, other.to_string()),
@@ -134,7 +135,7 @@ pub async fn enrol(
 
 /// Replaces the database with an empty one (the same actor would be wrong: a new enrolment
 /// is a new device).
-fn fresh_store(path: &std::path::Path) -> Result<Store, ApiError> {
+fn fresh_store(path: &std::path::Path) -> Result<Tablet, ApiError> {
     for suffix in ["", "-wal", "-shm"] {
         let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
         if file.exists() {
@@ -146,5 +147,5 @@ fn fresh_store(path: &std::path::Path) -> Result<Store, ApiError> {
             })?;
         }
     }
-    Store::open(path).map_err(|e| e.to_api())
+    Tablet::open(path).map_err(|e| e.to_api())
 }

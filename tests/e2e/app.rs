@@ -313,24 +313,25 @@ fn briefing_customer() -> Target {
 
 /// A headless tablet core of the same store, syncing through the same relay.
 struct Helper {
-    store: std::sync::Arc<std::sync::Mutex<aisle_core::Store>>,
-    client: aisle_core::client::SyncClient,
+    store: std::sync::Arc<std::sync::Mutex<aisle_tablet::Tablet>>,
+    client: aisle_tablet::sync_client::SyncClient,
 }
 
 impl Helper {
     async fn enrol(relay: &Relay, relay_dir: &Path, dir: &Path) -> anyhow::Result<Self> {
         let code = enrolment_code(relay_dir, "LDN-CG", "associate", "Helper tablet")?;
-        let store = aisle_core::Store::open(dir.join("helper.sqlite3"))?;
-        let enrolled = aisle_core::client::enrol(&relay.url(""), &code, store.actor()).await?;
-        let mut config = aisle_core::client::SyncConfig::new(relay.url(""), enrolled.token);
+        let store = aisle_tablet::Tablet::open(dir.join("helper.sqlite3"))?;
+        let enrolled =
+            aisle_tablet::relay_client::enrol(&relay.url(""), &code, store.actor()).await?;
+        let mut config = aisle_tablet::sync_client::SyncConfig::new(relay.url(""), enrolled.token);
         config.max_backoff_ms = 500;
         let store = std::sync::Arc::new(std::sync::Mutex::new(store));
-        let client = aisle_core::client::SyncClient::start(store.clone(), config);
+        let client = aisle_tablet::sync_client::SyncClient::start(store.clone(), config);
         Ok(Self { store, client })
     }
 
     /// Runs `f` on the tablet's store and tells the sync client, as the app does.
-    fn with<T>(&self, f: impl FnOnce(&mut aisle_core::Store) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut aisle_tablet::Tablet) -> T) -> T {
         let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
         let out = f(&mut store);
         self.client.local_change(&store);
@@ -381,7 +382,7 @@ impl Helper {
     fn sell_last_unit(&self, target: &Target) -> anyhow::Result<()> {
         let variant = target.lines[target.last_unit_index].0.clone();
         self.with(|s| {
-            s.sell(&aisle_core::SaleRequest {
+            s.sell(&aisle_tablet::checkout::SaleRequest {
                 store: aisle_core::model::StoreId::parse("LDN-CG")?,
                 lines: vec![(variant, 1)],
                 customer: None,
@@ -772,8 +773,9 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
         let kiosk = {
             let code = enrolment_code(&relay_dir, "LDN-CG", "kiosk", "Entry kiosk")?;
             let store = aisle_core::Store::open(data.path().join("kiosk.sqlite3"))?;
-            let enrolled = aisle_core::client::enrol(&relay.url(""), &code, store.actor()).await?;
-            aisle_core::client::SyncConfig::new(relay.url(""), enrolled.token)
+            let enrolled =
+                aisle_tablet::relay_client::enrol(&relay.url(""), &code, store.actor()).await?;
+            aisle_tablet::sync_client::SyncConfig::new(relay.url(""), enrolled.token)
         };
         // The Floor is open; the arrival must show up live, without touching the tablet.
         click(&client, "[data-testid=nav-floor]").await?;
@@ -783,7 +785,7 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
             .for_element(Locator::Css("[data-testid=checked-in]"))
             .await?;
         let checked_in = Instant::now();
-        let welcome = aisle_core::client::kiosk_check_in(
+        let welcome = aisle_tablet::relay_client::kiosk_check_in(
             &kiosk,
             &aisle_core::model::KioskCheckIn {
                 id: "e2e-kiosk".into(),

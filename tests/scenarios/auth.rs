@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used)]
 
 use aisle_core::Store;
-use aisle_core::client;
 use aisle_core::protocol::{ClientFrame, DocChanges, DocHeads, ServerFrame};
+use aisle_tablet::{relay_client, sync_client};
 use aisle_tests::{Relay, enrolment_code};
 use futures_util::{SinkExt, StreamExt};
 use std::path::Path;
@@ -30,7 +30,7 @@ async fn token(
 ) -> String {
     let code = enrolment_code(relay_dir, store, role, name).unwrap();
     let db = Store::open(dir.join(format!("{name}.sqlite3"))).unwrap();
-    client::enrol(&relay.url(""), &code, db.actor())
+    relay_client::enrol(&relay.url(""), &code, db.actor())
         .await
         .unwrap()
         .token
@@ -404,8 +404,8 @@ async fn other_stores_stock_is_counts_only_and_the_tablet_list_is_for_managers()
         .sku
         .clone();
 
-    let config = |token: &str| client::SyncConfig::new(relay.url(""), token);
-    let stock = client::stock_by_store(&config(&associate), &product)
+    let config = |token: &str| sync_client::SyncConfig::new(relay.url(""), token);
+    let stock = relay_client::stock_by_store(&config(&associate), &product)
         .await
         .unwrap();
     assert_eq!(stock.len(), 5, "every store");
@@ -417,14 +417,16 @@ async fn other_stores_stock_is_counts_only_and_the_tablet_list_is_for_managers()
     );
     assert!(stock.iter().all(|s| !s.available.is_empty()));
     assert!(matches!(
-        client::stock_by_store(&config(&kiosk), &product).await,
-        Err(client::SyncError::Protocol(m)) if m.contains("kiosk")
+        relay_client::stock_by_store(&config(&kiosk), &product).await,
+        Err(sync_client::SyncError::Protocol(m)) if m.contains("kiosk")
     ));
 
     // Managers see their own store's tablets, with who is connected.
     let mut session = connect(&relay, &associate).await.unwrap();
     hello(&mut session).await;
-    let devices = client::store_devices(&config(&manager)).await.unwrap();
+    let devices = relay_client::store_devices(&config(&manager))
+        .await
+        .unwrap();
     let names: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
     assert!(names.contains(&"assoc") && names.contains(&"boss") && names.contains(&"kiosk"));
     assert!(
@@ -434,8 +436,12 @@ async fn other_stores_stock_is_counts_only_and_the_tablet_list_is_for_managers()
     let assoc = devices.iter().find(|d| d.name == "assoc").unwrap();
     assert!(assoc.online && assoc.last_seen_at.is_some());
     assert!(!devices.iter().find(|d| d.name == "boss").unwrap().online);
-    assert!(client::store_devices(&config(&associate)).await.is_err());
-    let leeds = client::store_devices(&config(&other)).await.unwrap();
+    assert!(
+        relay_client::store_devices(&config(&associate))
+            .await
+            .is_err()
+    );
+    let leeds = relay_client::store_devices(&config(&other)).await.unwrap();
     assert_eq!(leeds.len(), 1);
     drop(session);
 }

@@ -224,7 +224,7 @@ fn run(seed: u64) {
         let store = Store::open(&db).unwrap();
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let token = runtime
-            .block_on(aisle_core::client::enrol(
+            .block_on(aisle_tablet::relay_client::enrol(
                 &world.relay_url(),
                 &code,
                 store.actor(),

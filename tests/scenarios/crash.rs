@@ -8,6 +8,7 @@
 use aisle_core::Store;
 use aisle_core::model::{StoreId, VariantSku};
 use aisle_relay::domain::demo::{DemoConfig, DemoData};
+use aisle_tablet::Tablet;
 use aisle_tests::Lines;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
@@ -82,7 +83,7 @@ fn killed_writer_loses_nothing_it_acknowledged() -> anyhow::Result<()> {
             }
         }
 
-        let mut store = Store::open(&db)?;
+        let mut store = Tablet::open(&db)?;
         let profile = store.customer(&customer)?;
         let stored_notes: BTreeSet<&str> = profile.notes.iter().map(|n| n.id.as_str()).collect();
         for note in &notes {

@@ -4,9 +4,11 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use aisle_core::client::{self, SyncClient, SyncConfig};
+use aisle_core::DocId;
 use aisle_core::model::{CartStatus, CustomerId, Identifier, LoyaltyId, StoreId};
-use aisle_core::{DocId, Store};
+use aisle_tablet::Tablet;
+use aisle_tablet::relay_client;
+use aisle_tablet::sync_client::{SyncClient, SyncConfig};
 use aisle_tests::{Relay, enrolment_code, ingest_secret, sign_events};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
@@ -18,7 +20,7 @@ struct Setup {
     _dir: tempfile::TempDir,
     relay: Relay,
     secret: String,
-    tablet: Arc<Mutex<Store>>,
+    tablet: Arc<Mutex<Tablet>>,
     _client: SyncClient,
     http: reqwest::Client,
 }
@@ -33,8 +35,8 @@ async fn setup() -> Setup {
     .unwrap();
     let secret = ingest_secret(&relay_dir).unwrap();
     let code = enrolment_code(&relay_dir, "LDN-CG", "associate", "tablet").unwrap();
-    let store = Store::open(dir.path().join("tablet.sqlite3")).unwrap();
-    let enrolment = client::enrol(&relay.url(""), &code, store.actor())
+    let store = Tablet::open(dir.path().join("tablet.sqlite3")).unwrap();
+    let enrolment = relay_client::enrol(&relay.url(""), &code, store.actor())
         .await
         .unwrap();
     let tablet = Arc::new(Mutex::new(store));
@@ -81,12 +83,12 @@ impl Setup {
         self.post(&body, &signature).await
     }
 
-    fn tablet<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
+    fn tablet<T>(&self, f: impl FnOnce(&Tablet) -> T) -> T {
         f(&self.tablet.lock().unwrap())
     }
 
     /// Polls the tablet until `done` holds.
-    async fn on_tablet(&self, what: &str, done: impl Fn(&Store) -> bool) -> Duration {
+    async fn on_tablet(&self, what: &str, done: impl Fn(&Tablet) -> bool) -> Duration {
         let started = Instant::now();
         while !self.tablet(&done) {
             assert!(
@@ -130,7 +132,7 @@ async fn web_events_reach_the_tablet_once_and_bad_batches_write_nothing() {
         s.identify(&Identifier::Loyalty(LoyaltyId::parse(&loyalty).unwrap()))
             .unwrap()
     });
-    let views_of = |s: &Store| {
+    let views_of = |s: &Tablet| {
         s.customer(&customer)
             .unwrap()
             .views

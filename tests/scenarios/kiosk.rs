@@ -6,10 +6,10 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use aisle_core::client;
 use aisle_core::model::{
     ConsentPurpose, ConsentSource, CustomerId, KioskCheckIn, LoyaltyId, NewCustomer, StoreId, Tier,
 };
+use aisle_tablet::relay_client;
 use aisle_tests::{Relay, Tablet, loyalty_token};
 use std::time::{Duration, Instant};
 
@@ -88,7 +88,7 @@ async fn kiosk_check_ins_reach_the_floor_once_and_ask_first_timers_for_consent()
     let newcomer_token = loyalty_token(&relay, &relay_dir, &newcomer).await.unwrap();
 
     let now = kiosk.with(|s| s.now());
-    let welcome = client::kiosk_check_in(&kiosk.config, &check_in("c-1", &member_token, now))
+    let welcome = relay_client::kiosk_check_in(&kiosk.config, &check_in("c-1", &member_token, now))
         .await
         .unwrap();
     let waited = arrives(&associate, &member).await;
@@ -98,7 +98,7 @@ async fn kiosk_check_ins_reach_the_floor_once_and_ask_first_timers_for_consent()
     );
     assert!(welcome.first_name.is_some());
     // A resend (the reply was lost) is the same visit.
-    client::kiosk_check_in(&kiosk.config, &check_in("c-1", &member_token, now))
+    relay_client::kiosk_check_in(&kiosk.config, &check_in("c-1", &member_token, now))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -113,14 +113,15 @@ async fn kiosk_check_ins_reach_the_floor_once_and_ask_first_timers_for_consent()
     assert_eq!(associate.with(|s| visits_today(s, &member)), 1);
 
     // The first-timer is asked, says yes, and the tablet shows it with its source.
-    let welcome = client::kiosk_check_in(&kiosk.config, &check_in("c-2", &newcomer_token, now))
-        .await
-        .unwrap();
+    let welcome =
+        relay_client::kiosk_check_in(&kiosk.config, &check_in("c-2", &newcomer_token, now))
+            .await
+            .unwrap();
     assert!(welcome.asks_consent);
     assert_eq!(welcome.first_name.as_deref(), Some("Robin"));
     // Only the kiosk records consent this way (a card UID is no secret).
     assert!(
-        client::kiosk_consent(
+        relay_client::kiosk_consent(
             &associate.config,
             &check_in("c-2", &newcomer_token, now),
             false
@@ -128,7 +129,7 @@ async fn kiosk_check_ins_reach_the_floor_once_and_ask_first_timers_for_consent()
         .await
         .is_err()
     );
-    client::kiosk_consent(&kiosk.config, &check_in("c-2", &newcomer_token, now), true)
+    relay_client::kiosk_consent(&kiosk.config, &check_in("c-2", &newcomer_token, now), true)
         .await
         .unwrap();
     let started = Instant::now();
@@ -156,7 +157,7 @@ async fn kiosk_check_ins_reach_the_floor_once_and_ask_first_timers_for_consent()
     let claims = aisle_core::loyalty::peek(&member_token).unwrap().0;
     let forged =
         aisle_core::loyalty::sign(&ed25519_dalek::SigningKey::from_bytes(&[5; 32]), &claims);
-    let refused = client::kiosk_check_in(&kiosk.config, &check_in("c-3", &forged, now))
+    let refused = relay_client::kiosk_check_in(&kiosk.config, &check_in("c-3", &forged, now))
         .await
         .unwrap_err();
     assert!(
@@ -175,7 +176,7 @@ async fn kiosk_check_ins_reach_the_floor_once_and_ask_first_timers_for_consent()
     });
     assert_eq!(offline.len(), 1);
     for queued in offline {
-        client::kiosk_check_in(&kiosk.config, &queued)
+        relay_client::kiosk_check_in(&kiosk.config, &queued)
             .await
             .unwrap();
         kiosk.with(|s| s.unqueue_check_in(&queued.id).unwrap());

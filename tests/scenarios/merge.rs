@@ -26,7 +26,7 @@ async fn post(relay: &Relay, secret: &str, events: serde_json::Value) -> serde_j
     response.json().await.unwrap()
 }
 
-async fn until(tablet: &Tablet, what: &str, done: impl Fn(&mut aisle_core::Store) -> bool) {
+async fn until(tablet: &Tablet, what: &str, done: impl Fn(&mut aisle_tablet::Tablet) -> bool) {
     let started = Instant::now();
     while !tablet.with(&done) {
         assert!(
@@ -195,18 +195,19 @@ async fn a_manager_merges_a_person_found_twice_and_every_tablet_follows() {
     let elsewhere_id = elsewhere.id.clone().unwrap();
 
     // Only a manager merges, only profiles of their store, never a profile into itself.
-    let refused = |e: aisle_core::client::SyncError| e.to_string();
+    let refused = |e: aisle_tablet::sync_client::SyncError| e.to_string();
     let by_associate =
-        aisle_core::client::merge_customers(&associate.config, &keep_id, &twice_id).await;
+        aisle_tablet::relay_client::merge_customers(&associate.config, &keep_id, &twice_id).await;
     assert!(refused(by_associate.unwrap_err()).contains("only a manager"));
     let across =
-        aisle_core::client::merge_customers(&manager.config, &keep_id, &elsewhere_id).await;
+        aisle_tablet::relay_client::merge_customers(&manager.config, &keep_id, &elsewhere_id).await;
     assert!(refused(across.unwrap_err()).contains("another store"));
-    let itself = aisle_core::client::merge_customers(&manager.config, &keep_id, &keep_id).await;
+    let itself =
+        aisle_tablet::relay_client::merge_customers(&manager.config, &keep_id, &keep_id).await;
     assert!(refused(itself.unwrap_err()).contains("already this customer"));
     associate.with(|s| assert_eq!(s.current_id(&twice_id).unwrap(), twice_id));
 
-    aisle_core::client::merge_customers(&manager.config, &keep_id, &twice_id)
+    aisle_tablet::relay_client::merge_customers(&manager.config, &keep_id, &twice_id)
         .await
         .unwrap();
     for tablet in [&manager, &associate] {
@@ -224,6 +225,7 @@ async fn a_manager_merges_a_person_found_twice_and_every_tablet_follows() {
         });
     }
     // Asking again changes nothing: it is the same profile now.
-    let again = aisle_core::client::merge_customers(&manager.config, &keep_id, &twice_id).await;
+    let again =
+        aisle_tablet::relay_client::merge_customers(&manager.config, &keep_id, &twice_id).await;
     assert!(refused(again.unwrap_err()).contains("already this customer"));
 }

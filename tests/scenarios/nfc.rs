@@ -7,9 +7,10 @@
 #![allow(clippy::unwrap_used)]
 
 use aisle_core::model::{AssociateId, Identifier, NfcUid, ScanTarget};
-use aisle_core::nfc::{NfcEvent, NfcReaders};
 use aisle_core::{CoreError, Store};
 use aisle_relay::domain::demo::{DemoConfig, DemoData};
+use aisle_tablet::Tablet;
+use aisle_tablet::nfc::{NfcEvent, NfcReaders};
 use aisle_tests::{Pcscd, VirtualCard};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -43,21 +44,21 @@ fn tap(events: &mpsc::Receiver<NfcEvent>) -> (NfcUid, Option<String>) {
 #[test]
 fn cards_identify_customers_unknown_cards_link_and_unplugging_is_survived() {
     let dir = tempfile::tempdir().unwrap();
-    // The store plays the relay too (demo data, a signing key), so it has the relay's operations.
-    let mut store = aisle_relay::domain::RelayDocs::new(
+    // The store plays the relay first: demo data, a signing key, and a token for customer 1.
+    let mut relay = aisle_relay::domain::RelayDocs::new(
         Store::open(dir.path().join("tablet.sqlite3")).unwrap(),
     );
-    let data = DemoData::generate(DemoConfig::new(5, store.now()));
-    data.import(&mut store, |_| {}).unwrap();
-    // The store plays the relay too: a signing key, and a token for customer 1.
+    let data = DemoData::generate(DemoConfig::new(5, relay.now()));
+    data.import(&mut relay, |_| {}).unwrap();
     let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
-    store.add_loyalty_key("k1", &key).unwrap();
-    let member = store
+    relay.add_loyalty_key("k1", &key).unwrap();
+    let member = relay
         .identify(&Identifier::Loyalty(data.customer(1).customer.loyalty_id))
         .unwrap();
-    let token = store
+    let token = relay
         .issue_loyalty_token("k1", &key, &member, Some(365))
         .unwrap();
+    let mut store = Tablet::new(relay.into_store());
 
     let mut pcscd = Pcscd::start().unwrap();
     let (sender, events) = mpsc::channel();

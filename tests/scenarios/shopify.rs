@@ -6,8 +6,10 @@
 #![allow(clippy::unwrap_used)]
 
 use aisle_core::Store;
-use aisle_core::client::{self, SyncClient, SyncConfig};
 use aisle_core::model::{CartStatus, Channel, ConsentPurpose, CustomerId, Identifier};
+use aisle_tablet::Tablet;
+use aisle_tablet::relay_client;
+use aisle_tablet::sync_client::{SyncClient, SyncConfig};
 use aisle_tests::{Relay, enrolment_code, sign_shopify};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,7 +28,7 @@ fn fixture(name: &str, fill: &[(&str, &str)]) -> Vec<u8> {
     text.into_bytes()
 }
 
-async fn wait_for(tablet: &Arc<Mutex<Store>>, what: &str, done: impl Fn(&Store) -> bool) {
+async fn wait_for(tablet: &Arc<Mutex<Tablet>>, what: &str, done: impl Fn(&Store) -> bool) {
     let started = Instant::now();
     while !done(&tablet.lock().unwrap()) {
         assert!(
@@ -57,8 +59,8 @@ async fn shopify_webhooks_become_briefing_data_once() {
         .trim()
         .to_string();
     let code = enrolment_code(&relay_dir, "LDN-CG", "associate", "tablet").unwrap();
-    let store = Store::open(dir.path().join("tablet.sqlite3")).unwrap();
-    let enrolled = client::enrol(&relay.url(""), &code, store.actor())
+    let store = Tablet::open(dir.path().join("tablet.sqlite3")).unwrap();
+    let enrolled = relay_client::enrol(&relay.url(""), &code, store.actor())
         .await
         .unwrap();
     let tablet = Arc::new(Mutex::new(store));

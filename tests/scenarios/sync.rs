@@ -4,16 +4,18 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use aisle_core::client::{self, Connection, SyncClient, SyncConfig, SyncStatus};
 use aisle_core::model::{AssociateId, CustomerId, Identifier, StoreId};
+use aisle_core::model::{Connection, SyncStatus};
 use aisle_core::{DocId, Store};
+use aisle_tablet::relay_client;
+use aisle_tablet::sync_client::{SyncClient, SyncConfig};
 use aisle_tests::{Relay, enrolment_code};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 struct Tablet {
-    store: Arc<Mutex<Store>>,
+    store: Arc<Mutex<aisle_tablet::Tablet>>,
     client: Option<SyncClient>,
     config: SyncConfig,
 }
@@ -28,8 +30,8 @@ impl Tablet {
         role: &str,
     ) -> Self {
         let code = enrolment_code(relay_dir, store, role, name).unwrap();
-        let db = Store::open(dir.join(format!("{name}.sqlite3"))).unwrap();
-        let enrolment = client::enrol(&relay.url(""), &code, db.actor())
+        let db = aisle_tablet::Tablet::open(dir.join(format!("{name}.sqlite3"))).unwrap();
+        let enrolment = relay_client::enrol(&relay.url(""), &code, db.actor())
             .await
             .unwrap();
         let config = SyncConfig::new(relay.url(""), enrolment.token);
@@ -163,7 +165,7 @@ async fn tablets_sync_through_the_relay() {
         .unwrap()
         .identity
         .loyalty_id;
-    let fetched = client::fetch_customer(&m.config, &m.store, &Identifier::Loyalty(loyalty))
+    let fetched = relay_client::fetch_customer(&m.config, &m.store, &Identifier::Loyalty(loyalty))
         .await
         .unwrap();
     assert_eq!(fetched, customer);

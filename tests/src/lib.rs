@@ -219,14 +219,14 @@ fn hmac_sha256(secret: &str, body: &[u8]) -> Vec<u8> {
 /// Waits until a sync client is online, caught up, has nothing waiting and has heard from the
 /// relay; fails with its last status after `timeout`.
 pub async fn wait_synced(
-    status: &mut tokio::sync::watch::Receiver<aisle_core::client::SyncStatus>,
+    status: &mut tokio::sync::watch::Receiver<aisle_core::model::SyncStatus>,
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     loop {
         {
             let s = status.borrow_and_update();
-            if s.connection == aisle_core::client::Connection::Online
+            if s.connection == aisle_core::model::Connection::Online
                 && s.catch_up.is_none()
                 && s.pending == 0
                 && s.last_synced_at.is_some()
@@ -244,9 +244,9 @@ pub async fn wait_synced(
 /// A tablet for scenario tests: a real store file and sync client, enrolled at a relay in the
 /// LDN-CG store; stop and start it to take it offline and back.
 pub struct Tablet {
-    pub store: std::sync::Arc<std::sync::Mutex<aisle_core::Store>>,
-    pub config: aisle_core::client::SyncConfig,
-    pub client: Option<aisle_core::client::SyncClient>,
+    pub store: std::sync::Arc<std::sync::Mutex<aisle_tablet::Tablet>>,
+    pub config: aisle_tablet::sync_client::SyncConfig,
+    pub client: Option<aisle_tablet::sync_client::SyncClient>,
 }
 
 impl Tablet {
@@ -258,12 +258,12 @@ impl Tablet {
         role: &str,
     ) -> Self {
         let code = enrolment_code(relay_dir, "LDN-CG", role, name).expect("an enrolment code");
-        let store = aisle_core::Store::open(dir.join(format!("{name}.sqlite3")))
+        let store = aisle_tablet::Tablet::open(dir.join(format!("{name}.sqlite3")))
             .expect("the tablet's store opens");
-        let enrolled = aisle_core::client::enrol(&relay.url(""), &code, store.actor())
+        let enrolled = aisle_tablet::relay_client::enrol(&relay.url(""), &code, store.actor())
             .await
             .expect("the tablet enrols");
-        let mut config = aisle_core::client::SyncConfig::new(relay.url(""), enrolled.token);
+        let mut config = aisle_tablet::sync_client::SyncConfig::new(relay.url(""), enrolled.token);
         config.max_backoff_ms = 300;
         let mut tablet = Self {
             store: std::sync::Arc::new(std::sync::Mutex::new(store)),
@@ -276,7 +276,7 @@ impl Tablet {
     }
 
     pub fn start(&mut self) {
-        self.client = Some(aisle_core::client::SyncClient::start(
+        self.client = Some(aisle_tablet::sync_client::SyncClient::start(
             self.store.clone(),
             self.config.clone(),
         ));
@@ -300,7 +300,7 @@ impl Tablet {
     }
 
     /// Runs `f` on the tablet's store.
-    pub fn with<T>(&self, f: impl FnOnce(&mut aisle_core::Store) -> T) -> T {
+    pub fn with<T>(&self, f: impl FnOnce(&mut aisle_tablet::Tablet) -> T) -> T {
         f(&mut self.store.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }

@@ -1,47 +1,15 @@
 //! Inventory operations: stock by size × colour, adjustments, holds and sales.
 
 use rusqlite::{OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::doc::{Adjustment, DocId, InventoryDoc};
+use crate::doc::{DocId, InventoryDoc};
 use crate::error::{CoreError, Result};
 use crate::model::{
-    AssociateId, CartStatus, Channel, CustomerId, Hold, HoldEnd, HoldEnded, HoldSummary,
-    NearbyStock, OversellConflict, ProductSku, Purchase, PurchaseLine, Sale, SaleLine, SaleReceipt,
-    StockGrid, StockLevel, StoreId, VariantSku,
+    AssociateId, CustomerId, Hold, HoldEnd, HoldEnded, HoldSummary, NearbyStock, OversellConflict,
+    ProductSku, Sale, StockGrid, StockLevel, StoreId, VariantSku,
 };
 use crate::store::Store;
-use crate::validate::{self, MAX_LINES, MAX_STOCK_ADJUSTMENT};
-
-/// Longest a hold may last: a week.
-const MAX_HOLD_HOURS: u32 = 24 * 7;
-
-/// Put items aside for a customer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct HoldRequest {
-    pub store: StoreId,
-    pub variant: VariantSku,
-    pub quantity: u32,
-    pub customer: CustomerId,
-    pub associate: AssociateId,
-    pub hours: u32,
-}
-
-/// Record a sale on the tablet (handed to the till).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SaleRequest {
-    pub store: StoreId,
-    pub lines: Vec<(VariantSku, u32)>,
-    pub customer: Option<CustomerId>,
-    pub associate: AssociateId,
-    /// Holds this sale fulfils.
-    #[serde(default)]
-    pub holds: Vec<String>,
-    /// The customer's in-store cart this sale checks out; it is marked converted.
-    #[serde(default)]
-    pub cart: Option<String>,
-}
 
 impl Store {
     /// Stock of a product here as a size × colour grid, plus what nearby stores have.
@@ -159,54 +127,6 @@ impl Store {
             .ok_or_else(|| CoreError::not_found("variant in this store", variant))
     }
 
-    /// Corrects stock (delivery, damage, recount). Returns the new on-hand count.
-    pub fn adjust_stock(
-        &mut self,
-        store: &StoreId,
-        variant: &VariantSku,
-        delta: i64,
-        reason: &str,
-        by: &AssociateId,
-    ) -> Result<i64> {
-        self.adjust_stock_inner(store, variant, delta, reason, by, false)
-    }
-
-    fn adjust_stock_inner(
-        &mut self,
-        store: &StoreId,
-        variant: &VariantSku,
-        delta: i64,
-        reason: &str,
-        by: &AssociateId,
-        resolves_oversell: bool,
-    ) -> Result<i64> {
-        if delta == 0 || delta.abs() > MAX_STOCK_ADJUSTMENT {
-            return Err(CoreError::invalid(
-                "delta",
-                &format!("must be non-zero and at most {MAX_STOCK_ADJUSTMENT} either way"),
-            ));
-        }
-        let reason = validate::check_text("reason", reason, 200)?;
-        let adjustment_id = self.ids.new_id();
-        let at = self.now();
-        let mut write = self.begin_write(&DocId::Inventory(store.clone()), false)?;
-        let mut inventory = InventoryDoc::new(&mut write.doc, store);
-        let on_hand = inventory.increment(variant, delta)?;
-        inventory.put_adjustment(
-            &adjustment_id,
-            &Adjustment {
-                variant: variant.clone(),
-                delta,
-                reason,
-                by: by.clone(),
-                at,
-                resolves_oversell: resolves_oversell.then_some(true),
-            },
-        )?;
-        self.commit_writes(vec![write])?;
-        Ok(on_hand)
-    }
-
     /// Available units of a variant: on hand minus active holds.
     pub fn available(&self, store: &StoreId, variant: &VariantSku) -> Result<i64> {
         let on_hand = self.on_hand(store, variant)?;
@@ -217,193 +137,6 @@ impl Store {
             |r| r.get(0),
         )?;
         Ok((on_hand - held).max(0))
-    }
-
-    /// Puts items aside for a customer. Refused when fewer are available than asked for.
-    pub fn place_hold(&mut self, request: &HoldRequest) -> Result<String> {
-        validate::check_quantity(request.quantity)?;
-        if request.hours == 0 || request.hours > MAX_HOLD_HOURS {
-            return Err(CoreError::invalid(
-                "hours",
-                &format!("must be between 1 and {MAX_HOLD_HOURS}"),
-            ));
-        }
-        if !self.has_doc(&DocId::Customer(request.customer.clone()))? {
-            return Err(CoreError::not_found("customer", &request.customer));
-        }
-        let available = self.available(&request.store, &request.variant)?;
-        if available < i64::from(request.quantity) {
-            return Err(CoreError::invalid(
-                "quantity",
-                &format!("only {available} available to hold"),
-            ));
-        }
-        let hold_id = self.ids.new_id();
-        let now = self.now();
-        let hold = Hold {
-            variant: request.variant.clone(),
-            quantity: request.quantity,
-            customer: request.customer.clone(),
-            associate: request.associate.clone(),
-            placed_at: now,
-            expires_at: now + i64::from(request.hours) * 3_600_000,
-            ended: None,
-        };
-        let mut write = self.begin_write(&DocId::Inventory(request.store.clone()), false)?;
-        InventoryDoc::new(&mut write.doc, &request.store).put_hold(&hold_id, &hold)?;
-        self.commit_writes(vec![write])?;
-        Ok(hold_id)
-    }
-
-    pub fn release_hold(&mut self, store: &StoreId, hold_id: &str, by: &AssociateId) -> Result<()> {
-        let now = self.now();
-        let mut write = self.begin_write(&DocId::Inventory(store.clone()), false)?;
-        let mut inventory = InventoryDoc::new(&mut write.doc, store);
-        let mut hold = inventory
-            .hold(hold_id)?
-            .ok_or_else(|| CoreError::not_found("hold", hold_id))?;
-        if hold.ended.is_some() {
-            return Err(CoreError::invalid("hold", "has already ended"));
-        }
-        hold.ended = Some(HoldEnded {
-            how: HoldEnd::Released,
-            at: now,
-            by: by.clone(),
-        });
-        inventory.put_hold(hold_id, &hold)?;
-        self.commit_writes(vec![write])
-    }
-
-    /// Records a sale: stock goes down, fulfilled holds end, and the customer (if known) gets
-    /// the purchase, all in one transaction. A sale is never refused for lack of recorded
-    /// stock (the item is in the customer's hand); going below zero is reported instead.
-    pub fn sell(&mut self, request: &SaleRequest) -> Result<SaleReceipt> {
-        if request.lines.is_empty() || request.lines.len() > MAX_LINES {
-            return Err(CoreError::invalid(
-                "lines",
-                &format!("a sale needs 1 to {MAX_LINES} lines"),
-            ));
-        }
-        if request.cart.is_some() && request.customer.is_none() {
-            return Err(CoreError::invalid("cart", "a cart belongs to a customer"));
-        }
-        let mut lines = Vec::with_capacity(request.lines.len());
-        let mut purchase_lines = Vec::with_capacity(request.lines.len());
-        let mut preferences = Vec::new();
-        for (variant, quantity) in &request.lines {
-            validate::check_quantity(*quantity)?;
-            let (product, price) = self.variant_product(variant)?;
-            preferences.push(self.variant_size_pref(variant)?);
-            lines.push(SaleLine {
-                variant: variant.clone(),
-                quantity: *quantity,
-                unit_price_cents: price,
-            });
-            purchase_lines.push(PurchaseLine {
-                variant: variant.clone(),
-                product,
-                quantity: *quantity,
-                unit_price_cents: price,
-            });
-        }
-        let total_cents = lines
-            .iter()
-            .map(|l| l.unit_price_cents * i64::from(l.quantity))
-            .sum();
-        let sale_id = self.ids.new_id();
-        let at = self.now();
-
-        // The customer's document first: whether the sale converts their online cart is
-        // recorded on the sale, so every replica counts it the same way.
-        let mut customer_write = None;
-        let mut from_online_cart = false;
-        if let Some(customer_id) = &request.customer {
-            let doc_id = DocId::Customer(customer_id.clone());
-            let write = self.begin_write(&doc_id, false)?;
-            let mut customer: crate::doc::CustomerDoc =
-                crate::doc::hydrate_doc(&write.doc, &doc_id)?;
-            crate::doc::check_schema(customer.schema, &doc_id)?;
-            if let Some(cart_id) = &request.cart {
-                let cart = customer
-                    .carts
-                    .get_mut(cart_id)
-                    .ok_or_else(|| CoreError::not_found("cart", cart_id))?;
-                cart.status = CartStatus::Converted;
-                cart.updated_at = at;
-            }
-            if let Some(cart) = customer.carts.get_mut(crate::model::ONLINE_CART) {
-                let sold: std::collections::BTreeSet<&ProductSku> =
-                    purchase_lines.iter().map(|l| &l.product).collect();
-                if cart.status != CartStatus::Converted
-                    && cart.lines.values().any(|l| sold.contains(&l.product))
-                {
-                    cart.status = CartStatus::Converted;
-                    cart.updated_at = at;
-                    from_online_cart = true;
-                }
-            }
-            super::customers::learn_sizes(&mut customer, &preferences, at);
-            for (_, _, colour) in &preferences {
-                customer.tally_affinity(self.writer(), Some(colour), None);
-            }
-            customer.purchases.insert(
-                sale_id.clone(),
-                Purchase {
-                    at,
-                    channel: Channel::Store,
-                    store: Some(request.store.clone()),
-                    associate: Some(request.associate.clone()),
-                    lines: purchase_lines,
-                    total_cents,
-                },
-            );
-            customer_write = Some((write, customer));
-        }
-
-        let mut inventory_write =
-            self.begin_write(&DocId::Inventory(request.store.clone()), false)?;
-        let mut inventory = InventoryDoc::new(&mut inventory_write.doc, &request.store);
-        let mut oversold = Vec::new();
-        for line in &lines {
-            if inventory.increment(&line.variant, -i64::from(line.quantity))? < 0 {
-                oversold.push(line.variant.clone());
-            }
-        }
-        for hold_id in &request.holds {
-            let mut hold = inventory
-                .hold(hold_id)?
-                .ok_or_else(|| CoreError::not_found("hold", hold_id))?;
-            if hold.ended.is_none() {
-                hold.ended = Some(HoldEnded {
-                    how: HoldEnd::Sold,
-                    at,
-                    by: request.associate.clone(),
-                });
-                inventory.put_hold(hold_id, &hold)?;
-            }
-        }
-        inventory.put_sale(
-            &sale_id,
-            &Sale {
-                lines,
-                customer: request.customer.clone(),
-                associate: request.associate.clone(),
-                at,
-                holds: request.holds.clone(),
-                from_online_cart: request.customer.is_some().then_some(from_online_cart),
-            },
-        )?;
-        let mut writes = vec![inventory_write];
-        if let Some((mut write, customer)) = customer_write {
-            autosurgeon::reconcile(&mut write.doc, &customer)?;
-            writes.push(write);
-        }
-        self.commit_writes(writes)?;
-        Ok(SaleReceipt {
-            sale_id,
-            total_cents,
-            oversold,
-        })
     }
 
     /// Every sale recorded in a store's inventory document, by sale id.
@@ -476,48 +209,6 @@ impl Store {
             })
         })
         .collect()
-    }
-
-    /// Settles an oversell with a recount: the variant's stock is set to what was counted on
-    /// the shelf (an adjustment, so it syncs), which closes the conflict on every replica and
-    /// records who resolved it. Returns the new on-hand count.
-    pub fn resolve_oversell(
-        &mut self,
-        conflict_id: &str,
-        counted: i64,
-        by: &AssociateId,
-    ) -> Result<i64> {
-        if !(0..=MAX_STOCK_ADJUSTMENT).contains(&counted) {
-            return Err(CoreError::invalid(
-                "counted",
-                &format!("must be between 0 and {MAX_STOCK_ADJUSTMENT}"),
-            ));
-        }
-        let (store, variant): (String, String) = self
-            .conn()
-            .query_row(
-                "SELECT store_id, variant_sku FROM conflicts
-                 WHERE conflict_id = ?1 AND resolved_at IS NULL",
-                [conflict_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .ok_or_else(|| CoreError::not_found("open conflict", conflict_id))?;
-        let (store, variant) = (StoreId::parse(store)?, VariantSku::parse(variant)?);
-        let on_hand = self.on_hand(&store, &variant)?;
-        if on_hand >= 0 {
-            // Stock was corrected elsewhere already; only the bookkeeping is left.
-            self.resolve_conflict(conflict_id, by)?;
-            return Ok(on_hand);
-        }
-        self.adjust_stock_inner(
-            &store,
-            &variant,
-            counted - on_hand,
-            "Recount after oversell",
-            by,
-            true,
-        )
     }
 
     /// Oversell conflicts, open ones first.

@@ -3,14 +3,12 @@
 
 mod catalog;
 mod customers;
-mod floor;
-mod insight;
 mod inventory;
 mod kiosk;
 mod loyalty;
 mod search;
 mod stats;
 
-pub use customers::check_purchase;
-pub use inventory::{HoldRequest, SaleRequest, distance_km};
+pub use customers::{check_purchase, learn_sizes};
+pub use inventory::distance_km;
 pub use loyalty::LoyaltyKeyInfo;

@@ -1,8 +1,12 @@
-//! Search as you type over customers: an FTS5 prefix query on name, email and phone, never a
-//! scan of documents.
+//! Search as you type over customers (an FTS5 prefix query on name, email and phone) and over
+//! products, never a scan of documents.
 
-use crate::error::Result;
-use crate::model::{CustomerId, CustomerSummary, LoyaltyId, StoreId, Tier};
+use rusqlite::params;
+
+use crate::error::{CoreError, Result};
+use crate::model::{
+    CustomerId, CustomerSummary, LoyaltyId, ProductSku, ProductSummary, StoreId, Tier,
+};
 use crate::store::Store;
 use crate::validate::MAX_QUERY_CHARS;
 
@@ -10,6 +14,46 @@ use crate::validate::MAX_QUERY_CHARS;
 pub const MAX_SEARCH_RESULTS: usize = 50;
 
 impl Store {
+    /// Products by name, brand or SKU prefix, or by a scanned EAN-13 barcode.
+    pub fn search_products(&self, query: &str, limit: usize) -> Result<Vec<ProductSummary>> {
+        let query = query.trim();
+        if query.is_empty() {
+            return Ok(Vec::new());
+        }
+        if query.chars().count() > 100 {
+            return Err(CoreError::invalid("query", "is longer than 100 characters"));
+        }
+        let skus: Vec<String> = if query.len() == 13 && query.bytes().all(|b| b.is_ascii_digit()) {
+            let mut stmt = self
+                .conn()
+                .prepare_cached("SELECT product_sku FROM variants WHERE ean = ?1")?;
+            stmt.query_map([query], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        } else {
+            let escaped = query
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let words = format!("%{escaped}%");
+            let prefix = format!("{escaped}%");
+            let mut stmt = self.conn().prepare_cached(
+                "SELECT sku FROM products
+                 WHERE name LIKE ?1 ESCAPE '\\' OR brand LIKE ?1 ESCAPE '\\'
+                    OR sku LIKE ?2 ESCAPE '\\'
+                 ORDER BY (name LIKE ?2 ESCAPE '\\') DESC, name LIMIT ?3",
+            )?;
+            stmt.query_map(
+                params![words, prefix, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| r.get(0),
+            )?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        skus.into_iter()
+            .take(limit)
+            .map(|sku| self.product(&ProductSku::parse(sku)?))
+            .collect()
+    }
+
     /// Customers whose name, email or phone start with every word typed, best match first.
     /// An exact loyalty number finds its customer directly.
     pub fn search_customers(&self, query: &str, limit: usize) -> Result<Vec<CustomerSummary>> {

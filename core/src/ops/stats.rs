@@ -1,9 +1,7 @@
 //! Summary counts and conflict resolution bookkeeping.
 
-use rusqlite::params;
-
-use crate::error::{CoreError, Result};
-use crate::model::{AssociateId, StoreStats};
+use crate::error::Result;
+use crate::model::StoreStats;
 use crate::store::Store;
 
 impl Store {
@@ -28,22 +26,6 @@ impl Store {
                 "SELECT COUNT(*) FROM conflicts WHERE resolved_at IS NULL",
             )?),
             documents: unsigned(count("SELECT COUNT(*) FROM docs")?),
-        })
-    }
-
-    /// Marks an oversell conflict resolved by a manager.
-    pub fn resolve_conflict(&mut self, conflict_id: &str, by: &AssociateId) -> Result<()> {
-        let now = self.now();
-        self.with_tx(|tx| {
-            let changed = tx.execute(
-                "UPDATE conflicts SET resolved_at = ?2, resolved_by = ?3
-                 WHERE conflict_id = ?1 AND resolved_at IS NULL",
-                params![conflict_id, now, by.as_str()],
-            )?;
-            if changed == 0 {
-                return Err(CoreError::not_found("open conflict", conflict_id));
-            }
-            Ok(())
         })
     }
 }

@@ -5,14 +5,15 @@ use aisle_core::sync::SyncPeer;
 use aisle_core::{Clock, DocId, IdGen, Store, StoreOptions};
 use aisle_relay::domain::RelayDocs;
 use aisle_relay::domain::demo::{DemoConfig, DemoData};
+use aisle_tablet::Tablet;
 use std::path::Path;
 
 pub const NOW: i64 = 1_780_000_000_000;
 
-/// A store with a manual clock and seeded ids, with the relay's operations (imports, events,
-/// merges) available beside the tablet's.
-pub fn store_at(path: &Path, seed: u64) -> RelayDocs {
-    RelayDocs::new(
+/// A tablet's store with a manual clock and seeded ids. (The relay's operations on a store:
+/// [`relay_at`], or `RelayDocs::new(&mut *store)`.)
+pub fn store_at(path: &Path, seed: u64) -> Tablet {
+    Tablet::new(
         Store::open_with(
             path,
             StoreOptions {
@@ -25,8 +26,14 @@ pub fn store_at(path: &Path, seed: u64) -> RelayDocs {
     )
 }
 
+/// The relay's documents in a demo store: the same data, with the relay's operations.
+pub fn demo_relay(path: &Path, seed: u64, customers: usize) -> (RelayDocs, DemoData) {
+    let (store, data) = demo_store(path, seed, customers);
+    (RelayDocs::new(store.into_store()), data)
+}
+
 /// A store holding the demo catalog, stock and `customers` customers.
-pub fn demo_store(path: &Path, seed: u64, customers: usize) -> (RelayDocs, DemoData) {
+pub fn demo_store(path: &Path, seed: u64, customers: usize) -> (Tablet, DemoData) {
     let mut store = store_at(path, seed);
     let data = DemoData::generate(DemoConfig::new(customers, NOW));
     data.import(&mut store, |_| {}).unwrap();
@@ -88,7 +95,7 @@ pub fn sync_doc(a: &mut Store, b: &mut Store, doc: &DocId) -> usize {
 }
 
 /// A second replica that starts with copies of `docs` from `source`.
-pub fn replica_of(source: &mut Store, path: &Path, seed: u64, docs: &[DocId]) -> RelayDocs {
+pub fn replica_of(source: &mut Store, path: &Path, seed: u64, docs: &[DocId]) -> Tablet {
     let mut replica = store_at(path, seed);
     for doc in docs {
         sync_doc(source, &mut replica, doc);

@@ -2,6 +2,7 @@
 //! stores, a store's inventory) and stock across every store for tablets asking "who has it".
 
 use super::RelayDocs;
+use aisle_core::Store;
 use aisle_core::doc::InventoryDoc;
 use aisle_core::doc::{CatalogDoc, DocId, SCHEMA_VERSION};
 use aisle_core::model::StoreStock;
@@ -10,9 +11,10 @@ use aisle_core::ops::distance_km;
 use aisle_core::validate::MAX_STOCK_ADJUSTMENT;
 use aisle_core::validate::{self, MAX_SHORT_TEXT_CHARS};
 use aisle_core::{CoreError, Result};
+use std::borrow::BorrowMut;
 use std::collections::BTreeMap;
 
-impl RelayDocs {
+impl<S: BorrowMut<Store>> RelayDocs<S> {
     /// Replaces the catalog document's products and stores (relay side; tablets receive it by
     /// sync). Every product is checked first; one bad record rejects the whole import.
     pub fn import_catalog(&mut self, products: Vec<Product>, stores: Vec<StoreInfo>) -> Result<()> {

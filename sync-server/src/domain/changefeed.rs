@@ -3,10 +3,12 @@
 
 use super::RelayDocs;
 use aisle_core::Result;
+use aisle_core::Store;
 use aisle_core::automerge::ChangeHash;
 use aisle_core::doc::DocId;
 use aisle_core::store::{chunks, json_array};
 use rusqlite::{OptionalExtension, params};
+use std::borrow::BorrowMut;
 
 /// A document in the changefeed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,7 +18,7 @@ pub struct FeedEntry {
     pub heads: Vec<ChangeHash>,
 }
 
-impl RelayDocs {
+impl<S: BorrowMut<Store>> RelayDocs<S> {
     /// Documents in `scopes` (or in `extra`, documents fetched on demand) that changed after
     /// `cursor`, in changefeed order.
     pub fn feed_since(

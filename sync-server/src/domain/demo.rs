@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::RelayDocs;
 use aisle_core::Result;
+use aisle_core::Store;
 use aisle_core::customer_records::{
     CartLineImport, CustomerImport, OnlineCartImport, PurchaseImport, ViewImport,
 };
@@ -891,13 +892,10 @@ impl DemoData {
         (0..self.config.customers).map(|i| self.customer(i))
     }
 
-    /// Imports the whole data set into an empty store: catalog, each store's stock, then the
-    /// customers in one transaction.
-    pub fn import(
-        &self,
-        store: &mut RelayDocs,
-        mut progress: impl FnMut(DemoProgress),
-    ) -> Result<()> {
+    /// Imports the whole data set into an empty store (the relay's, or a tablet's in tests and
+    /// benchmarks): catalog, each store's stock, then the customers in one transaction.
+    pub fn import(&self, store: &mut Store, mut progress: impl FnMut(DemoProgress)) -> Result<()> {
+        let mut store = RelayDocs::new(store);
         progress(DemoProgress {
             stage: "catalog",
             done: 0,
@@ -934,7 +932,7 @@ impl DemoData {
 
 /// Imports the demo data if the store is empty; returns whether it did.
 pub fn seed_if_empty(
-    store: &mut RelayDocs,
+    store: &mut Store,
     config: DemoConfig,
     progress: impl FnMut(DemoProgress),
 ) -> Result<bool> {

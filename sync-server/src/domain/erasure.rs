@@ -7,7 +7,9 @@ use aisle_core::store::{json_array, not_found, projection};
 use rusqlite::params;
 
 use super::RelayDocs;
-impl RelayDocs {
+use aisle_core::Store;
+use std::borrow::BorrowMut;
+impl<S: BorrowMut<Store>> RelayDocs<S> {
     /// Relay: erases a document (a customer's right to erasure). It leaves storage and every
     /// projection; its changefeed entry moves on, so devices holding it learn to purge it, and
     /// later pushes to it are refused. Returns the scope it was in.

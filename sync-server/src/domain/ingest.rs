@@ -7,6 +7,7 @@
 //! replayed or retried event is counted once, even across a crash mid-batch.
 
 use super::RelayDocs;
+use aisle_core::Store;
 use aisle_core::api::{
     Event, EventBatch, EventCustomer, EventKind, EventLine, IngestOutcome, MAX_EVENTS,
 };
@@ -16,6 +17,7 @@ use aisle_core::model::{
 };
 use aisle_core::validate;
 use aisle_core::{CoreError, Result};
+use std::borrow::BorrowMut;
 
 /// A batch refused before anything was written.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +32,7 @@ pub struct Rejected {
 const CHAT_AUTHOR: &str = "web-chat";
 const CHAT_PREFIX: &str = "Web chat: ";
 
-impl RelayDocs {
+impl<S: BorrowMut<Store>> RelayDocs<S> {
     /// Applies a batch of web shop events. Validates all of them first; an invalid event
     /// rejects the whole batch.
     pub fn ingest(

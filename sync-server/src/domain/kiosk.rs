@@ -2,18 +2,20 @@
 //! consent a first-time visitor gives there.
 
 use super::RelayDocs;
+use aisle_core::Store;
 use aisle_core::model::{
     ConsentPurpose, ConsentSource, KioskCheckIn, KioskWelcome, Millis, StoreId, Visit, VisitSource,
 };
 use aisle_core::validate;
 use aisle_core::{CoreError, Result};
+use std::borrow::BorrowMut;
 
 /// A check-in older than this when it finally reaches the relay is not an arrival any more.
 const MAX_QUEUED_MS: Millis = 12 * 3_600_000;
 /// How long after a check-in the kiosk may record the consent answer.
 const CONSENT_WINDOW_MS: Millis = 15 * 60_000;
 
-impl RelayDocs {
+impl<S: BorrowMut<Store>> RelayDocs<S> {
     /// Records a kiosk check-in at `store` (relay). Idempotent by the check-in's id.
     pub fn kiosk_check_in(
         &mut self,

@@ -2,14 +2,16 @@
 //! tokens and revocations in the synced `loyalty` document. (Private keys: `aisle_core::loyalty`.)
 
 use super::RelayDocs;
+use aisle_core::Store;
 use aisle_core::doc::{self, DocId, LoyaltyDoc, LoyaltyKey, Revocation};
 use aisle_core::loyalty::{self, TokenError};
 use aisle_core::model::CustomerId;
 use aisle_core::{CoreError, Result};
 use ed25519_dalek::SigningKey;
 use rusqlite::OptionalExtension;
+use std::borrow::BorrowMut;
 
-impl RelayDocs {
+impl<S: BorrowMut<Store>> RelayDocs<S> {
     /// Publishes a new signing key's public half and retires every older key (relay).
     pub fn add_loyalty_key(&mut self, key_id: &str, key: &SigningKey) -> Result<()> {
         aisle_core::validate::check_token("key_id", key_id, 16)?;

@@ -13,11 +13,13 @@ use rusqlite::OptionalExtension;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::RelayDocs;
+use aisle_core::Store;
 use aisle_core::doc::{self, CustomerDoc, DocId};
 use aisle_core::model::{Cart, CustomerId, MergedProfile, ONLINE_CART, Tier};
 use aisle_core::{CoreError, Result};
+use std::borrow::BorrowMut;
 
-impl RelayDocs {
+impl<S: BorrowMut<Store>> RelayDocs<S> {
     /// Merges `duplicate` into `survivor`. Calling it again (or after more changes reached the
     /// duplicate) folds in only what is new.
     pub fn merge_customers(&mut self, survivor: &CustomerId, duplicate: &CustomerId) -> Result<()> {

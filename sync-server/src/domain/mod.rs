@@ -19,11 +19,15 @@ pub mod merge;
 pub mod recommend;
 
 use aisle_core::{Store, StoreOptions};
+use std::borrow::BorrowMut;
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
 
-pub struct RelayDocs {
-    store: Store,
+/// The relay's operations over a store it owns (`RelayDocs`, the relay's own) or borrows
+/// (`RelayDocs<&mut Store>`: loading demo data or an import into a tablet's store in tests
+/// and benchmarks).
+pub struct RelayDocs<S: BorrowMut<Store> = Store> {
+    store: S,
 }
 
 impl RelayDocs {
@@ -40,32 +44,32 @@ impl RelayDocs {
         Ok(Self { store })
     }
 
-    /// Relay operations on any store: loading demo data or an import into a tablet's store in
-    /// tests and benchmarks.
-    pub fn new(store: Store) -> Self {
-        Self { store }
-    }
-
     pub fn into_store(self) -> Store {
         self.store
     }
 }
 
-impl std::fmt::Debug for RelayDocs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.store.fmt(f)
+impl<S: BorrowMut<Store>> RelayDocs<S> {
+    pub fn new(store: S) -> Self {
+        Self { store }
     }
 }
 
-impl Deref for RelayDocs {
+impl<S: BorrowMut<Store>> std::fmt::Debug for RelayDocs<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.store.borrow().fmt(f)
+    }
+}
+
+impl<S: BorrowMut<Store>> Deref for RelayDocs<S> {
     type Target = Store;
     fn deref(&self) -> &Store {
-        &self.store
+        self.store.borrow()
     }
 }
 
-impl DerefMut for RelayDocs {
+impl<S: BorrowMut<Store>> DerefMut for RelayDocs<S> {
     fn deref_mut(&mut self) -> &mut Store {
-        &mut self.store
+        self.store.borrow_mut()
     }
 }

@@ -4,9 +4,11 @@
 
 use super::RelayDocs;
 use aisle_core::Result;
+use aisle_core::Store;
 use aisle_core::doc::{self, DocId, RecommendationsDoc, RelatedEntry};
 use aisle_core::model::ProductSku;
 use aisle_core::recommend::{self, Related, RelatedTable};
+use std::borrow::BorrowMut;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Related products kept per product.
@@ -152,7 +154,7 @@ pub fn evaluate(
     }
 }
 
-impl RelayDocs {
+impl<S: BorrowMut<Store>> RelayDocs<S> {
     /// Every basket this store knows: each purchase and cart of a customer, and each sale
     /// without a customer, as its set of products.
     pub fn baskets(&self) -> Result<Vec<BTreeSet<ProductSku>>> {

@@ -95,11 +95,9 @@ pub async fn erase(
             if let ManagerOrAdmin::Manager(manager) = &caller
                 && s.home_store(&customer)? != manager.store
             {
-                return Err(CoreError::invalid(
-                    "customer",
-                    "belongs to another store; its manager or the admin erases it",
-                )
-                .into());
+                return Err(HttpError::forbidden(
+                    "the customer belongs to another store; its manager or the admin erases it",
+                ));
             }
             Ok(s.erase_person(&customer)?)
         })

@@ -7,7 +7,8 @@
 use std::io::Write;
 
 use aisle_core::model::{AssociateId, CustomerId, StoreId, VariantSku};
-use aisle_core::{SaleRequest, Store};
+use aisle_tablet::Tablet;
+use aisle_tablet::checkout::SaleRequest;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,7 +23,7 @@ fn main() -> anyhow::Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     anyhow::ensure!(!variants.is_empty(), "give at least one variant");
     let associate = AssociateId::parse("crash.test")?;
-    let mut store = Store::open(db)?;
+    let mut store = Tablet::open(db)?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "ready")?;
     stdout.flush()?;

@@ -10,9 +10,10 @@
 use std::io::{BufRead, Write};
 use std::sync::{Arc, Mutex};
 
-use aisle_core::client::{SyncClient, SyncConfig};
 use aisle_core::model::{AssociateId, CustomerId, ProductSku, StoreId, VariantSku};
-use aisle_core::{HoldRequest, SaleRequest, Store};
+use aisle_tablet::Tablet;
+use aisle_tablet::checkout::{HoldRequest, SaleRequest};
+use aisle_tablet::sync_client::{SyncClient, SyncConfig};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,7 +22,7 @@ fn main() -> anyhow::Result<()> {
     };
     let store_id = StoreId::parse(store_id.as_str())?;
     let associate = AssociateId::parse("sim.tablet")?;
-    let store = Arc::new(Mutex::new(Store::open(db)?));
+    let store = Arc::new(Mutex::new(Tablet::open(db)?));
     let mut config = SyncConfig::new(relay.clone(), token.clone());
     config.max_backoff_ms = 1_000;
     let runtime = tokio::runtime::Runtime::new()?;

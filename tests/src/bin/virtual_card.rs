@@ -5,7 +5,7 @@
 //!
 //! `virtual_card --uid 04A1B2C3D4E5F6 [--text 'AL1.…'] [--port 35963]`
 
-use aisle_core::nfc::text_record_area;
+use aisle_tablet::nfc::text_record_area;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 

@@ -6,8 +6,7 @@
 //! A change is "synced" once the relay acknowledged it durably; until then the document counts
 //! as pending in [`SyncStatus::pending`].
 
-use automerge::ChangeHash;
-use base64::Engine;
+use aisle_core::automerge::ChangeHash;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -19,19 +18,16 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::api::{
-    CustomerLookup, EnrolRequest, Enrolment, FetchedCustomer, KioskConsent, MergeRequest,
-};
-use crate::doc::DocId;
-use crate::error::CoreError;
-use crate::model::{ApiError, ErrorCode, Identifier, Millis, Role};
-pub use crate::model::{Connection, SyncStatus};
-use crate::protocol::{
+use crate::Tablet;
+use aisle_core::CoreError;
+use aisle_core::doc::DocId;
+use aisle_core::model::{ApiError, ErrorCode, Millis, Role};
+pub use aisle_core::model::{Connection, SyncStatus};
+use aisle_core::protocol::{
     CLOSE_REVOKED, ClientFrame, DocChanges, DocHeads, MAX_DOCS_PER_FRAME, MAX_FRAME_BYTES,
     ServerFrame, heads_from_wire, heads_to_wire,
 };
-use crate::replicate::Incoming;
-use crate::store::Store;
+use aisle_core::replicate::Incoming;
 
 /// The peer name under which a tablet records what the relay has.
 pub const RELAY_PEER: &str = "relay";
@@ -103,7 +99,7 @@ impl std::fmt::Debug for SyncClient {
 
 impl SyncClient {
     /// Starts syncing `store` with the relay on the current Tokio runtime.
-    pub fn start(store: Arc<Mutex<Store>>, config: SyncConfig) -> Self {
+    pub fn start(store: Arc<Mutex<Tablet>>, config: SyncConfig) -> Self {
         let pending = lock(&store).count_docs_ahead_of(RELAY_PEER).unwrap_or(0);
         let (status_tx, status) = watch::channel(SyncStatus {
             connection: Connection::Connecting,
@@ -140,7 +136,7 @@ impl SyncClient {
 
     /// After a local write to `store`: the pending count shows it at once (offline too), and
     /// a connected client pushes it now.
-    pub fn local_change(&self, store: &Store) {
+    pub fn local_change(&self, store: &Tablet) {
         if let Ok(pending) = store.count_docs_ahead_of(RELAY_PEER) {
             self.status_tx.send_modify(|s| s.pending = pending);
         }
@@ -166,15 +162,15 @@ impl Drop for SyncClient {
     }
 }
 
-fn lock(store: &Arc<Mutex<Store>>) -> std::sync::MutexGuard<'_, Store> {
+fn lock(store: &Arc<Mutex<Tablet>>) -> std::sync::MutexGuard<'_, Tablet> {
     // Every store operation is its own transaction; a panic elsewhere leaves it consistent.
     store.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs a store operation on a blocking thread.
-async fn blocking<T: Send + 'static>(
-    store: &Arc<Mutex<Store>>,
-    f: impl FnOnce(&mut Store) -> Result<T, CoreError> + Send + 'static,
+pub(crate) async fn blocking<T: Send + 'static>(
+    store: &Arc<Mutex<Tablet>>,
+    f: impl FnOnce(&mut Tablet) -> Result<T, CoreError> + Send + 'static,
 ) -> Result<T, SyncError> {
     let store = store.clone();
     tokio::task::spawn_blocking(move || f(&mut lock(&store)))
@@ -189,7 +185,7 @@ enum SessionEnd {
 }
 
 async fn run(
-    store: Arc<Mutex<Store>>,
+    store: Arc<Mutex<Tablet>>,
     config: SyncConfig,
     status: watch::Sender<SyncStatus>,
     nudge: Arc<Notify>,
@@ -257,7 +253,7 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct Session {
-    store: Arc<Mutex<Store>>,
+    store: Arc<Mutex<Tablet>>,
     status: watch::Sender<SyncStatus>,
     /// Pushed and not acknowledged yet: the heads pushed.
     in_flight: HashMap<DocId, Vec<ChangeHash>>,
@@ -713,219 +709,4 @@ impl Session {
         self.status.send_modify(|s| s.pending = pending);
         Ok(())
     }
-}
-
-async fn relay_error(response: reqwest::Response) -> SyncError {
-    let status = response.status();
-    match response.json::<ApiError>().await {
-        Ok(e) if matches!(e.code, ErrorCode::Unauthorized | ErrorCode::Revoked) => {
-            SyncError::Refused(e.message)
-        }
-        Ok(e) => SyncError::Protocol(e.message),
-        Err(_) => SyncError::Protocol(status.to_string()),
-    }
-}
-
-/// Enrols this tablet with a relay using a one-time code. `actor` is the tablet store's
-/// Automerge actor (`Store::actor`), the only author the relay will accept from it.
-pub async fn enrol(
-    relay_url: &str,
-    code: &str,
-    actor: &automerge::ActorId,
-) -> Result<Enrolment, SyncError> {
-    let actor = actor.to_hex_string();
-    let url = format!("{}/v1/enrol", relay_url.trim_end_matches('/'));
-    let request = reqwest::Client::new().post(url).json(&EnrolRequest {
-        code: code.to_string(),
-        actor,
-    });
-    json_of(send(request, Duration::from_secs(15)).await?).await
-}
-
-/// Fetches one customer from the relay (a customer of another store who walked in), stores it
-/// locally and returns their id. From then on the relay sends this tablet their changes.
-pub async fn fetch_customer(
-    config: &SyncConfig,
-    store: &Arc<Mutex<Store>>,
-    identifier: &Identifier,
-) -> Result<crate::model::CustomerId, SyncError> {
-    let mut lookup = CustomerLookup::default();
-    match identifier {
-        Identifier::Loyalty(id) => lookup.loyalty = Some(id.to_string()),
-        Identifier::Nfc(uid) => lookup.nfc = Some(uid.to_string()),
-        Identifier::Email(e) => lookup.email = Some(e.clone()),
-        Identifier::Phone(p) => lookup.phone = Some(p.clone()),
-        Identifier::Shop(s) => lookup.shop = Some(s.clone()),
-    }
-    fetch_customer_where(config, store, &lookup).await
-}
-
-/// Fetches one customer by id (a verified loyalty token of another store's customer).
-pub async fn fetch_customer_by_id(
-    config: &SyncConfig,
-    store: &Arc<Mutex<Store>>,
-    id: &crate::model::CustomerId,
-) -> Result<crate::model::CustomerId, SyncError> {
-    let lookup = CustomerLookup {
-        id: Some(id.to_string()),
-        ..CustomerLookup::default()
-    };
-    fetch_customer_where(config, store, &lookup).await
-}
-
-async fn fetch_customer_where(
-    config: &SyncConfig,
-    store: &Arc<Mutex<Store>>,
-    lookup: &CustomerLookup,
-) -> Result<crate::model::CustomerId, SyncError> {
-    let url = format!(
-        "{}/v1/customers/lookup",
-        config.relay_url.trim_end_matches('/')
-    );
-    let request = reqwest::Client::new()
-        .get(url)
-        .query(lookup)
-        .bearer_auth(&config.token);
-    let fetched: FetchedCustomer = json_of(send(request, Duration::from_secs(10)).await?).await?;
-    let doc: DocId = fetched.doc.parse()?;
-    let DocId::Customer(customer) = doc.clone() else {
-        return Err(SyncError::Protocol(
-            "the relay returned a document that is not a customer".into(),
-        ));
-    };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(fetched.document)
-        .map_err(|e| SyncError::Protocol(e.to_string()))?;
-    blocking(store, move |s| {
-        let applied = s.apply_changes(vec![(doc.clone(), bytes)], None)?;
-        let heads = applied.first().map(|a| a.heads.clone()).unwrap_or_default();
-        s.set_peer_heads(RELAY_PEER, &[(doc, heads)])
-    })
-    .await?;
-    Ok(customer)
-}
-
-/// Sends a kiosk check-in to the relay.
-pub async fn kiosk_check_in(
-    config: &SyncConfig,
-    check_in: &crate::model::KioskCheckIn,
-) -> Result<crate::model::KioskWelcome, SyncError> {
-    let url = format!(
-        "{}/v1/kiosk/check-in",
-        config.relay_url.trim_end_matches('/')
-    );
-    let request = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(&config.token)
-        .json(check_in);
-    json_of(send(request, Duration::from_secs(5)).await?).await
-}
-
-/// Sends the customer's consent answer from the kiosk.
-pub async fn kiosk_consent(
-    config: &SyncConfig,
-    check_in: &crate::model::KioskCheckIn,
-    granted: bool,
-) -> Result<(), SyncError> {
-    let url = format!(
-        "{}/v1/kiosk/consent",
-        config.relay_url.trim_end_matches('/')
-    );
-    let request = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(&config.token)
-        .json(&KioskConsent {
-            check_in: check_in.clone(),
-            granted,
-        });
-    send(request, Duration::from_secs(5)).await?;
-    Ok(())
-}
-
-/// A read from the relay's HTTP API with this tablet's token; short timeout, because the UI
-/// waits on it and falls back to what the tablet holds.
-async fn relay_get<T: serde::de::DeserializeOwned>(
-    config: &SyncConfig,
-    path: &str,
-) -> Result<T, SyncError> {
-    let url = format!("{}{path}", config.relay_url.trim_end_matches('/'));
-    let request = reqwest::Client::new().get(url).bearer_auth(&config.token);
-    json_of(send(request, Duration::from_secs(5)).await?).await
-}
-
-/// Sends a request to the relay: unreachable is `Connect`, a refusal carries the relay's reason.
-async fn send(
-    request: reqwest::RequestBuilder,
-    timeout: Duration,
-) -> Result<reqwest::Response, SyncError> {
-    let response = request
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| SyncError::Connect(e.to_string()))?;
-    if !response.status().is_success() {
-        return Err(relay_error(response).await);
-    }
-    Ok(response)
-}
-
-async fn json_of<T: serde::de::DeserializeOwned>(
-    response: reqwest::Response,
-) -> Result<T, SyncError> {
-    response
-        .json()
-        .await
-        .map_err(|e| SyncError::Protocol(e.to_string()))
-}
-
-/// Units available of a product's variants in every store (the relay holds all inventories;
-/// a tablet only its own).
-pub async fn stock_by_store(
-    config: &SyncConfig,
-    product: &crate::model::ProductSku,
-) -> Result<Vec<crate::model::StoreStock>, SyncError> {
-    relay_get(config, &format!("/v1/stock/{product}")).await
-}
-
-/// The store's tablets as the relay sees them (manager tablets only).
-pub async fn store_devices(
-    config: &SyncConfig,
-) -> Result<Vec<crate::model::DeviceHealth>, SyncError> {
-    relay_get(config, "/v1/store/devices").await
-}
-
-/// Asks the relay to fold `duplicate`, another profile of the same person, into `survivor`
-/// (manager tablets of both profiles' store). The merge reaches every tablet by sync.
-pub async fn merge_customers(
-    config: &SyncConfig,
-    survivor: &crate::model::CustomerId,
-    duplicate: &crate::model::CustomerId,
-) -> Result<(), SyncError> {
-    let url = format!(
-        "{}/v1/customers/{survivor}/merge",
-        config.relay_url.trim_end_matches('/')
-    );
-    let request = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(&config.token)
-        .json(&MergeRequest {
-            duplicate: duplicate.clone(),
-        });
-    send(request, Duration::from_secs(10)).await?;
-    Ok(())
-}
-
-/// Asks the relay to erase a customer (manager tablets of the customer's store): the relay
-/// deletes the document and every tablet holding it purges it.
-pub async fn erase_customer(
-    config: &SyncConfig,
-    customer: &crate::model::CustomerId,
-) -> Result<(), SyncError> {
-    let url = format!(
-        "{}/v1/customers/{customer}/erase",
-        config.relay_url.trim_end_matches('/')
-    );
-    let request = reqwest::Client::new().post(url).bearer_auth(&config.token);
-    send(request, Duration::from_secs(10)).await?;
-    Ok(())
 }

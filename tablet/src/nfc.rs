@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::model::NfcUid;
+use aisle_core::model::NfcUid;
 
 /// What the reader loop reports.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,231 @@
+//! The relay's HTTP API as the tablet calls it, with the bodies of `aisle_core::api`: enrolment,
+//! customers fetched on demand, kiosk check-ins, stock across stores, the store's tablets, and a
+//! manager's merges and erasures. Short timeouts, because the UI waits on these and falls back to
+//! what the tablet holds; a refusal carries the relay's typed error code.
+
+use aisle_core::DocId;
+use aisle_core::api::{
+    CustomerLookup, EnrolRequest, Enrolment, FetchedCustomer, KioskConsent, MergeRequest,
+};
+use aisle_core::model::{ApiError, ErrorCode, Identifier};
+use base64::Engine;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::Tablet;
+use crate::sync_client::{RELAY_PEER, SyncConfig, SyncError, blocking};
+
+async fn relay_error(response: reqwest::Response) -> SyncError {
+    let status = response.status();
+    match response.json::<ApiError>().await {
+        Ok(e) if matches!(e.code, ErrorCode::Unauthorized | ErrorCode::Revoked) => {
+            SyncError::Refused(e.message)
+        }
+        Ok(e) => SyncError::Protocol(e.message),
+        Err(_) => SyncError::Protocol(status.to_string()),
+    }
+}
+
+/// Enrols this tablet with a relay using a one-time code. `actor` is the tablet store's
+/// Automerge actor (`Store::actor`), the only author the relay will accept from it.
+pub async fn enrol(
+    relay_url: &str,
+    code: &str,
+    actor: &aisle_core::automerge::ActorId,
+) -> Result<Enrolment, SyncError> {
+    let actor = actor.to_hex_string();
+    let url = format!("{}/v1/enrol", relay_url.trim_end_matches('/'));
+    let request = reqwest::Client::new().post(url).json(&EnrolRequest {
+        code: code.to_string(),
+        actor,
+    });
+    json_of(send(request, Duration::from_secs(15)).await?).await
+}
+
+/// Fetches one customer from the relay (a customer of another store who walked in), stores it
+/// locally and returns their id. From then on the relay sends this tablet their changes.
+pub async fn fetch_customer(
+    config: &SyncConfig,
+    store: &Arc<Mutex<Tablet>>,
+    identifier: &Identifier,
+) -> Result<aisle_core::model::CustomerId, SyncError> {
+    let mut lookup = CustomerLookup::default();
+    match identifier {
+        Identifier::Loyalty(id) => lookup.loyalty = Some(id.to_string()),
+        Identifier::Nfc(uid) => lookup.nfc = Some(uid.to_string()),
+        Identifier::Email(e) => lookup.email = Some(e.clone()),
+        Identifier::Phone(p) => lookup.phone = Some(p.clone()),
+        Identifier::Shop(s) => lookup.shop = Some(s.clone()),
+    }
+    fetch_customer_where(config, store, &lookup).await
+}
+
+/// Fetches one customer by id (a verified loyalty token of another store's customer).
+pub async fn fetch_customer_by_id(
+    config: &SyncConfig,
+    store: &Arc<Mutex<Tablet>>,
+    id: &aisle_core::model::CustomerId,
+) -> Result<aisle_core::model::CustomerId, SyncError> {
+    let lookup = CustomerLookup {
+        id: Some(id.to_string()),
+        ..CustomerLookup::default()
+    };
+    fetch_customer_where(config, store, &lookup).await
+}
+
+async fn fetch_customer_where(
+    config: &SyncConfig,
+    store: &Arc<Mutex<Tablet>>,
+    lookup: &CustomerLookup,
+) -> Result<aisle_core::model::CustomerId, SyncError> {
+    let url = format!(
+        "{}/v1/customers/lookup",
+        config.relay_url.trim_end_matches('/')
+    );
+    let request = reqwest::Client::new()
+        .get(url)
+        .query(lookup)
+        .bearer_auth(&config.token);
+    let fetched: FetchedCustomer = json_of(send(request, Duration::from_secs(10)).await?).await?;
+    let doc: DocId = fetched.doc.parse()?;
+    let DocId::Customer(customer) = doc.clone() else {
+        return Err(SyncError::Protocol(
+            "the relay returned a document that is not a customer".into(),
+        ));
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(fetched.document)
+        .map_err(|e| SyncError::Protocol(e.to_string()))?;
+    blocking(store, move |s| {
+        let applied = s.apply_changes(vec![(doc.clone(), bytes)], None)?;
+        let heads = applied.first().map(|a| a.heads.clone()).unwrap_or_default();
+        s.set_peer_heads(RELAY_PEER, &[(doc, heads)])
+    })
+    .await?;
+    Ok(customer)
+}
+
+/// Sends a kiosk check-in to the relay.
+pub async fn kiosk_check_in(
+    config: &SyncConfig,
+    check_in: &aisle_core::model::KioskCheckIn,
+) -> Result<aisle_core::model::KioskWelcome, SyncError> {
+    let url = format!(
+        "{}/v1/kiosk/check-in",
+        config.relay_url.trim_end_matches('/')
+    );
+    let request = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(&config.token)
+        .json(check_in);
+    json_of(send(request, Duration::from_secs(5)).await?).await
+}
+
+/// Sends the customer's consent answer from the kiosk.
+pub async fn kiosk_consent(
+    config: &SyncConfig,
+    check_in: &aisle_core::model::KioskCheckIn,
+    granted: bool,
+) -> Result<(), SyncError> {
+    let url = format!(
+        "{}/v1/kiosk/consent",
+        config.relay_url.trim_end_matches('/')
+    );
+    let request = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(&config.token)
+        .json(&KioskConsent {
+            check_in: check_in.clone(),
+            granted,
+        });
+    send(request, Duration::from_secs(5)).await?;
+    Ok(())
+}
+
+/// A read from the relay's HTTP API with this tablet's token; short timeout, because the UI
+/// waits on it and falls back to what the tablet holds.
+async fn relay_get<T: serde::de::DeserializeOwned>(
+    config: &SyncConfig,
+    path: &str,
+) -> Result<T, SyncError> {
+    let url = format!("{}{path}", config.relay_url.trim_end_matches('/'));
+    let request = reqwest::Client::new().get(url).bearer_auth(&config.token);
+    json_of(send(request, Duration::from_secs(5)).await?).await
+}
+
+/// Sends a request to the relay: unreachable is `Connect`, a refusal carries the relay's reason.
+async fn send(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Result<reqwest::Response, SyncError> {
+    let response = request
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| SyncError::Connect(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(relay_error(response).await);
+    }
+    Ok(response)
+}
+
+async fn json_of<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, SyncError> {
+    response
+        .json()
+        .await
+        .map_err(|e| SyncError::Protocol(e.to_string()))
+}
+
+/// Units available of a product's variants in every store (the relay holds all inventories;
+/// a tablet only its own).
+pub async fn stock_by_store(
+    config: &SyncConfig,
+    product: &aisle_core::model::ProductSku,
+) -> Result<Vec<aisle_core::model::StoreStock>, SyncError> {
+    relay_get(config, &format!("/v1/stock/{product}")).await
+}
+
+/// The store's tablets as the relay sees them (manager tablets only).
+pub async fn store_devices(
+    config: &SyncConfig,
+) -> Result<Vec<aisle_core::model::DeviceHealth>, SyncError> {
+    relay_get(config, "/v1/store/devices").await
+}
+
+/// Asks the relay to fold `duplicate`, another profile of the same person, into `survivor`
+/// (manager tablets of both profiles' store). The merge reaches every tablet by sync.
+pub async fn merge_customers(
+    config: &SyncConfig,
+    survivor: &aisle_core::model::CustomerId,
+    duplicate: &aisle_core::model::CustomerId,
+) -> Result<(), SyncError> {
+    let url = format!(
+        "{}/v1/customers/{survivor}/merge",
+        config.relay_url.trim_end_matches('/')
+    );
+    let request = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(&config.token)
+        .json(&MergeRequest {
+            duplicate: duplicate.clone(),
+        });
+    send(request, Duration::from_secs(10)).await?;
+    Ok(())
+}
+
+/// Asks the relay to erase a customer (manager tablets of the customer's store): the relay
+/// deletes the document and every tablet holding it purges it.
+pub async fn erase_customer(
+    config: &SyncConfig,
+    customer: &aisle_core::model::CustomerId,
+) -> Result<(), SyncError> {
+    let url = format!(
+        "{}/v1/customers/{customer}/erase",
+        config.relay_url.trim_end_matches('/')
+    );
+    let request = reqwest::Client::new().post(url).bearer_auth(&config.token);
+    send(request, Duration::from_secs(10)).await?;
+    Ok(())
+}
