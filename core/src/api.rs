@@ -15,6 +15,7 @@ pub const MAX_EVENTS: usize = 500;
 
 /// `GET /healthz`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     pub status: String,
     pub version: String,
@@ -26,6 +27,7 @@ pub struct Health {
 /// `POST /v1/enrol`: a one-time code and the device's Automerge actor id (hex), the only
 /// author the relay will accept from it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrolRequest {
     pub code: String,
     pub actor: String,
@@ -33,6 +35,7 @@ pub struct EnrolRequest {
 
 /// What enrolment gives a device: its id and bearer token, bound to a store and a role.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Enrolment {
     pub device: String,
     pub token: String,
@@ -42,6 +45,7 @@ pub struct Enrolment {
 
 /// `GET /v1/customers/lookup`: exactly one identifier (the first given, in this order, wins).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct CustomerLookup {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loyalty: Option<String>,
@@ -59,6 +63,7 @@ pub struct CustomerLookup {
 
 /// One customer's document, fetched on demand (a customer of another store who walked in).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FetchedCustomer {
     pub doc: String,
     /// The document's heads, hex.
@@ -69,6 +74,7 @@ pub struct FetchedCustomer {
 
 /// `GET /v1/customers/search?q=`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct CustomerSearch {
     pub q: String,
 }
@@ -78,6 +84,7 @@ pub type CustomerSearchResults = Vec<CustomerSummary>;
 
 /// `POST /v1/customers/{id}/erase`: what was erased.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Erased {
     pub erased: String,
     /// Duplicate profiles of the same person merged into it, erased with it.
@@ -87,11 +94,13 @@ pub struct Erased {
 /// `POST /v1/customers/{id}/merge`: the other profile of the same person; it folds into the
 /// customer in the path.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MergeRequest {
     pub duplicate: CustomerId,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MergedProfiles {
     pub survivor: String,
     pub merged: String,
@@ -99,12 +108,14 @@ pub struct MergedProfiles {
 
 /// `POST /v1/customers/{id}/loyalty-token`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IssueTokenRequest {
     #[serde(default)]
     pub valid_days: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IssuedToken {
     pub token: String,
     pub token_id: String,
@@ -114,6 +125,7 @@ pub struct IssuedToken {
 
 /// `GET /v1/loyalty/qr`: a token rendered as PNG (default) or SVG.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct QrRequest {
     pub token: String,
     #[serde(default)]
@@ -122,6 +134,7 @@ pub struct QrRequest {
 
 /// `POST /v1/loyalty/revoke`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokeTokenRequest {
     pub token: String,
     #[serde(default)]
@@ -129,18 +142,21 @@ pub struct RevokeTokenRequest {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokedToken {
     pub token_id: String,
 }
 
 /// `POST /v1/loyalty/keys/rotate`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RotatedKey {
     pub key_id: String,
 }
 
 /// `POST /v1/loyalty/keys/{id}/withdraw`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WithdrawnKey {
     pub withdrawn: String,
     pub current_key_id: String,
@@ -148,6 +164,7 @@ pub struct WithdrawnKey {
 
 /// `POST /v1/kiosk/consent`: the customer's answer on the kiosk's consent screen.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KioskConsent {
     pub check_in: KioskCheckIn,
     pub granted: bool,
@@ -155,6 +172,7 @@ pub struct KioskConsent {
 
 /// `POST /v1/admin/codes`: a one-time enrolment code for a device of a store.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CodeRequest {
     pub store: String,
     pub role: Role,
@@ -162,12 +180,14 @@ pub struct CodeRequest {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CodeResponse {
     pub code: String,
 }
 
 /// `GET /v1/admin/devices`: one enrolled device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrolledDevice {
     pub id: String,
     pub name: String,
@@ -179,12 +199,14 @@ pub struct EnrolledDevice {
 
 /// A Shopify webhook the relay has nothing to do with (a topic it does not map).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IgnoredWebhook {
     pub ignored: String,
 }
 
 /// An event batch refused whole (422): which event, and why.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchRejection {
     pub code: ErrorCode,
     pub message: String,
@@ -197,6 +219,7 @@ pub struct BatchRejection {
 /// profiles, those are the same person: the others are merged into the first.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventCustomer {
     #[serde(default)]
     pub loyalty_id: Option<String>,
@@ -211,6 +234,7 @@ pub struct EventCustomer {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventLine {
     pub variant: VariantSku,
     pub quantity: u32,
@@ -219,8 +243,13 @@ pub struct EventLine {
 /// One web shop event. (Unknown fields are ignored, for senders a version ahead; unknown
 /// event types are refused.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// The sender's unique id for the event: a retry with the same id is counted once.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._-]+$")
+    )]
     pub id: String,
     pub customer: EventCustomer,
     #[serde(flatten)]
@@ -229,6 +258,7 @@ pub struct Event {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EventKind {
     ProductViewed {
         product: ProductSku,
@@ -292,12 +322,15 @@ impl EventKind {
 /// `POST /v1/events`, signed with the tenant's secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventBatch {
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 500))]
     pub events: Vec<Event>,
 }
 
 /// What a batch did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestOutcome {
     pub accepted: usize,
     /// Events whose id was seen before: skipped.

@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 pub use config::Config;
-pub use handlers::router;
+pub use handlers::{api, router};
 
 use crate::hub::Hub;
 use crate::state::{AppState, Ingest};

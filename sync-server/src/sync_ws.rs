@@ -31,6 +31,9 @@ const RATE_BURST: f64 = 2_000.0;
 const FRAME_PAYLOAD_TARGET: usize = 4 * 1024 * 1024;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The sync endpoint: a WebSocket upgrade with the device's bearer token; frames as in
+/// `aisle_core::protocol` (docs/sync.md).
+#[utoipa::path(get, path = "/v1/sync", tag = "sync", security(("device" = [])), responses((status = 101, description = "Switching to the sync protocol over WebSocket"), (status = 401, description = "Unknown or revoked device", body = aisle_core::model::ApiError)))]
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -12,6 +12,7 @@ use autosurgeon::{Hydrate, Reconcile};
 #[cfg_attr(feature = "store", derive(Reconcile, Hydrate))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Tier {
     Member,
     Silver,
@@ -311,6 +312,7 @@ impl CustomerProfile {
 
 /// One search hit: enough to pick the right person from a list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerSummary {
     pub id: CustomerId,
     pub name: String,

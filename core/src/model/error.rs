@@ -7,6 +7,7 @@ use std::fmt;
 /// Stable error codes. Never renumber or rename: the UI and logs key on them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ErrorCode {
     NotFound,
     InvalidInput,
@@ -42,6 +43,7 @@ impl ErrorCode {
 
 /// An error as the UI receives it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,

@@ -204,6 +204,7 @@ pub enum ScanTarget {
 
 /// A customer checking in at the entry kiosk: their loyalty code or card, and when.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KioskCheckIn {
     /// The kiosk's id for this check-in: a resend records one visit.
     pub id: String,
@@ -216,6 +217,7 @@ pub struct KioskCheckIn {
 
 /// What the kiosk shows after a check-in.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KioskWelcome {
     pub first_name: Option<String>,
     /// Never asked about in-store personalisation: the kiosk asks now.

@@ -32,6 +32,7 @@ macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $field:literal, $max:literal) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
@@ -101,6 +102,7 @@ id_type!(
 /// The number printed on a loyalty card: `AL` and nine digits, the last a Luhn check digit,
 /// so a mistyped number is caught before any lookup.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, example = "AL001000009"))]
 #[serde(try_from = "String", into = "String")]
 pub struct LoyaltyId(String);
 

@@ -106,6 +106,7 @@ pub struct NearbyStock {
 /// Stock of a product in a store as a size × colour grid.
 /// Units available per variant in one store, as the relay reports them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoreStock {
     pub store: StoreId,
     pub store_name: String,

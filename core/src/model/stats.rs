@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// What the local store holds, shown on the Floor screen and by the relay's health check.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoreStats {
     pub customers: u64,
     pub products: u64,

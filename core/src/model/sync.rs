@@ -7,6 +7,7 @@ use super::Millis;
 /// What a device is allowed to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     Associate,
     Kiosk,
@@ -62,6 +63,7 @@ pub struct SyncStatus {
 
 /// A tablet of the manager's store as the relay sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceHealth {
     pub id: String,
     pub name: String,

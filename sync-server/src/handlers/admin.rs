@@ -10,6 +10,7 @@ use crate::auth::Admin;
 use crate::error::HttpError;
 use crate::state::AppState;
 
+#[utoipa::path(post, path = "/v1/admin/codes", tag = "devices", request_body = aisle_core::api::CodeRequest, security(("admin" = [])), responses((status = 200, body = aisle_core::api::CodeResponse), (status = 400, body = aisle_core::model::ApiError), (status = 401, body = aisle_core::model::ApiError)))]
 pub async fn create_code(
     State(state): State<AppState>,
     _: Admin,
@@ -22,6 +23,7 @@ pub async fn create_code(
     Ok(Json(CodeResponse { code }))
 }
 
+#[utoipa::path(get, path = "/v1/admin/devices", tag = "devices", security(("admin" = [])), responses((status = 200, body = Vec<aisle_core::api::EnrolledDevice>), (status = 401, body = aisle_core::model::ApiError)))]
 pub async fn devices(
     State(state): State<AppState>,
     _: Admin,
@@ -43,6 +45,7 @@ pub async fn devices(
 }
 
 /// Revokes a device: its token is refused from now on and its open connections close.
+#[utoipa::path(post, path = "/v1/admin/devices/{id}/revoke", tag = "devices", params(("id" = String, Path, description = "The device id")), security(("admin" = [])), responses((status = 204, description = "Revoked; its connections close"), (status = 401, body = aisle_core::model::ApiError), (status = 404, body = aisle_core::model::ApiError)))]
 pub async fn revoke_device(
     State(state): State<AppState>,
     _: Admin,

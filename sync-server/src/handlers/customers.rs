@@ -17,6 +17,7 @@ use crate::error::HttpError;
 use crate::state::AppState;
 
 /// One customer's document for a staff tablet, which may read it from then on.
+#[utoipa::path(get, path = "/v1/customers/lookup", tag = "customers", params(aisle_core::api::CustomerLookup), security(("device" = [])), responses((status = 200, body = aisle_core::api::FetchedCustomer), (status = 400, body = aisle_core::model::ApiError), (status = 401, body = aisle_core::model::ApiError), (status = 403, description = "Kiosks cannot read customer profiles", body = aisle_core::model::ApiError), (status = 404, body = aisle_core::model::ApiError)))]
 pub async fn lookup(
     State(state): State<AppState>,
     Staff(device): Staff,
@@ -68,6 +69,7 @@ fn identifier_of(query: &CustomerLookup) -> Result<Option<Identifier>, HttpError
     })
 }
 
+#[utoipa::path(get, path = "/v1/customers/search", tag = "customers", params(aisle_core::api::CustomerSearch), security(("device" = [])), responses((status = 200, body = Vec<aisle_core::model::CustomerSummary>), (status = 401, body = aisle_core::model::ApiError), (status = 403, body = aisle_core::model::ApiError)))]
 pub async fn search(
     State(state): State<AppState>,
     Staff(_): Staff,
@@ -82,6 +84,7 @@ pub async fn search(
 /// A customer's right to erasure: the relay deletes their document and every tablet that holds
 /// it purges it, live or when it next connects. The admin token, or a manager tablet of the
 /// customer's home store.
+#[utoipa::path(post, path = "/v1/customers/{id}/erase", tag = "customers", params(("id" = String, Path, description = "The customer's id")), security(("admin" = []), ("device" = [])), responses((status = 200, body = aisle_core::api::Erased), (status = 401, body = aisle_core::model::ApiError), (status = 403, description = "Not a manager of the customer's store", body = aisle_core::model::ApiError), (status = 404, body = aisle_core::model::ApiError)))]
 pub async fn erase(
     State(state): State<AppState>,
     caller: ManagerOrAdmin,
@@ -116,6 +119,7 @@ pub async fn erase(
 /// One person found twice in a store (signed up again at the till, say): the duplicate folds
 /// into the customer in the path with its whole history, and its id and identifiers open that
 /// customer on every tablet. The admin token, or a manager tablet of both profiles' store.
+#[utoipa::path(post, path = "/v1/customers/{id}/merge", tag = "customers", params(("id" = String, Path, description = "The surviving profile")), request_body = aisle_core::api::MergeRequest, security(("admin" = []), ("device" = [])), responses((status = 200, body = aisle_core::api::MergedProfiles), (status = 400, body = aisle_core::model::ApiError), (status = 401, body = aisle_core::model::ApiError), (status = 403, body = aisle_core::model::ApiError), (status = 404, body = aisle_core::model::ApiError)))]
 pub async fn merge(
     State(state): State<AppState>,
     caller: ManagerOrAdmin,

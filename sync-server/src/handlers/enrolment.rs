@@ -8,6 +8,7 @@ use crate::error::HttpError;
 use crate::registry::EnrolError;
 use crate::state::AppState;
 
+#[utoipa::path(post, path = "/v1/enrol", tag = "devices", request_body = aisle_core::api::EnrolRequest, responses((status = 200, body = aisle_core::api::Enrolment), (status = 400, description = "Unknown, used or expired code, or a bad actor id", body = aisle_core::model::ApiError)))]
 pub async fn enrol(
     State(state): State<AppState>,
     Json(request): Json<EnrolRequest>,

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::error::HttpError;
 use crate::state::{AppState, Ingest};
 
+#[utoipa::path(post, path = "/v1/events", tag = "events", request_body = aisle_core::api::EventBatch, params(("X-Aisle-Tenant" = String, Header, description = "The tenant"), ("X-Aisle-Signature" = String, Header, description = "`sha256=` and the hex HMAC-SHA256 of the exact body, keyed with the tenant's ingest secret")), responses((status = 200, description = "Applied; events seen before count as duplicates", body = aisle_core::api::IngestOutcome), (status = 400, description = "Not an event batch", body = aisle_core::model::ApiError), (status = 401, body = aisle_core::model::ApiError), (status = 413, description = "Body over 1 MiB"), (status = 422, description = "An event is invalid; nothing was written", body = aisle_core::api::BatchRejection), (status = 503, description = "Ingestion is not configured", body = aisle_core::model::ApiError)))]
 pub async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,

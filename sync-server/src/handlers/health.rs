@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use crate::error::HttpError;
 use crate::state::AppState;
 
+#[utoipa::path(get, path = "/healthz", tag = "relay", responses((status = 200, description = "The relay is up", body = aisle_core::api::Health)))]
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, HttpError> {
     let stats = state.with_storage(|s| s.stats()).await??;
     state
@@ -23,6 +24,7 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, Http
     }))
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "relay", responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     if let Ok(Ok(stats)) = state.with_storage(|s| s.stats()).await {
         state

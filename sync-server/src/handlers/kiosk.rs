@@ -12,6 +12,7 @@ use crate::state::AppState;
 
 /// A check-in at the device's store, from its kiosk (or a tablet acting as one). The visit
 /// reaches the store's tablets as soon as it is recorded.
+#[utoipa::path(post, path = "/v1/kiosk/check-in", tag = "kiosk", request_body = aisle_core::model::KioskCheckIn, security(("device" = [])), responses((status = 200, body = aisle_core::model::KioskWelcome), (status = 400, body = aisle_core::model::ApiError), (status = 401, body = aisle_core::model::ApiError)))]
 pub async fn check_in(
     State(state): State<AppState>,
     AnyDevice(device): AnyDevice,
@@ -24,6 +25,7 @@ pub async fn check_in(
 }
 
 /// The customer's answer on the kiosk's consent screen.
+#[utoipa::path(post, path = "/v1/kiosk/consent", tag = "kiosk", request_body = aisle_core::api::KioskConsent, security(("device" = [])), responses((status = 204, description = "Recorded"), (status = 400, body = aisle_core::model::ApiError), (status = 401, body = aisle_core::model::ApiError), (status = 403, description = "Only the entry kiosk records consent here", body = aisle_core::model::ApiError)))]
 pub async fn consent(
     State(state): State<AppState>,
     Kiosk(device): Kiosk,

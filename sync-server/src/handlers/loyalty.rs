@@ -16,6 +16,7 @@ use crate::loyalty;
 use crate::state::AppState;
 
 /// Signs a loyalty token for a customer: for the shop's app, a wallet pass or email.
+#[utoipa::path(post, path = "/v1/customers/{id}/loyalty-token", tag = "loyalty", params(("id" = String, Path, description = "The customer's id")), request_body(content = Option<aisle_core::api::IssueTokenRequest>), security(("admin" = [])), responses((status = 200, body = aisle_core::api::IssuedToken), (status = 400, body = aisle_core::model::ApiError), (status = 401, body = aisle_core::model::ApiError), (status = 404, body = aisle_core::model::ApiError)))]
 pub async fn issue(
     State(state): State<AppState>,
     _: Admin,
@@ -40,6 +41,7 @@ pub async fn issue(
 }
 
 /// A loyalty token rendered as a QR code, PNG (default) or SVG.
+#[utoipa::path(get, path = "/v1/loyalty/qr", tag = "loyalty", params(aisle_core::api::QrRequest), security(("admin" = [])), responses((status = 200, description = "The QR code", content_type = "image/png"), (status = 400, body = aisle_core::model::ApiError), (status = 401, body = aisle_core::model::ApiError)))]
 pub async fn qr(_: Admin, Query(query): Query<QrRequest>) -> Result<Response, HttpError> {
     aisle_core::loyalty::peek(&query.token).map_err(|e| HttpError::bad_request(e.to_string()))?;
     Ok(match query.format.as_deref() {
@@ -62,6 +64,7 @@ pub async fn qr(_: Admin, Query(query): Query<QrRequest>) -> Result<Response, Ht
 }
 
 /// Revokes a loyalty token: every device refuses it once it has synced.
+#[utoipa::path(post, path = "/v1/loyalty/revoke", tag = "loyalty", request_body = aisle_core::api::RevokeTokenRequest, security(("admin" = [])), responses((status = 200, body = aisle_core::api::RevokedToken), (status = 400, body = aisle_core::model::ApiError), (status = 401, body = aisle_core::model::ApiError)))]
 pub async fn revoke(
     State(state): State<AppState>,
     _: Admin,
@@ -79,6 +82,7 @@ pub async fn revoke(
 }
 
 /// Starts signing loyalty tokens with a new key; older tokens still verify.
+#[utoipa::path(post, path = "/v1/loyalty/keys/rotate", tag = "loyalty", security(("admin" = [])), responses((status = 200, body = aisle_core::api::RotatedKey), (status = 401, body = aisle_core::model::ApiError)))]
 pub async fn rotate(
     State(state): State<AppState>,
     _: Admin,
@@ -92,6 +96,7 @@ pub async fn rotate(
 
 /// Withdraws a leaked loyalty key: devices refuse every token naming it once they have
 /// synced; a new key signs from now on.
+#[utoipa::path(post, path = "/v1/loyalty/keys/{id}/withdraw", tag = "loyalty", params(("id" = String, Path, description = "The leaked key's id")), security(("admin" = [])), responses((status = 200, body = aisle_core::api::WithdrawnKey), (status = 401, body = aisle_core::model::ApiError), (status = 404, body = aisle_core::model::ApiError)))]
 pub async fn withdraw(
     State(state): State<AppState>,
     _: Admin,

@@ -15,7 +15,9 @@ mod stock;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
 use crate::sync_ws;
@@ -23,36 +25,42 @@ use crate::sync_ws;
 /// Largest event batch body: 500 events of a few hundred bytes each, with room.
 const MAX_EVENT_BODY: usize = 1024 * 1024;
 
+/// Every route of the HTTP API, and the API description generated from the same handlers: a
+/// route cannot exist undocumented, nor a documented one be missing.
+pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    // Web shop events and Shopify webhooks may carry larger bodies than the rest.
+    let events = OpenApiRouter::new()
+        .routes(routes!(events::ingest))
+        .routes(routes!(shopify::webhook))
+        .layer(DefaultBodyLimit::max(MAX_EVENT_BODY));
+    let (router, description) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(enrolment::enrol))
+        .routes(routes!(sync_ws::upgrade))
+        .routes(routes!(customers::lookup))
+        .routes(routes!(customers::search))
+        .routes(routes!(customers::erase))
+        .routes(routes!(customers::merge))
+        .routes(routes!(loyalty::issue))
+        .routes(routes!(loyalty::qr))
+        .routes(routes!(loyalty::revoke))
+        .routes(routes!(loyalty::rotate))
+        .routes(routes!(loyalty::withdraw))
+        .routes(routes!(stock::by_store))
+        .routes(routes!(stock::store_devices))
+        .routes(routes!(kiosk::check_in))
+        .routes(routes!(kiosk::consent))
+        .routes(routes!(admin::create_code))
+        .routes(routes!(admin::devices))
+        .routes(routes!(admin::revoke_device))
+        .merge(events)
+        .split_for_parts();
+    (router.with_state(state), description)
+}
+
+/// The HTTP API with its description served at `/v1/openapi.json` and `/v1/openapi.yaml`.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/metrics", get(health::metrics))
-        .route("/v1/enrol", post(enrolment::enrol))
-        .route("/v1/sync", get(sync_ws::upgrade))
-        .route("/v1/customers/lookup", get(customers::lookup))
-        .route("/v1/customers/search", get(customers::search))
-        .route("/v1/customers/{id}/erase", post(customers::erase))
-        .route("/v1/customers/{id}/merge", post(customers::merge))
-        .route("/v1/customers/{id}/loyalty-token", post(loyalty::issue))
-        .route("/v1/stock/{product}", get(stock::by_store))
-        .route("/v1/store/devices", get(stock::store_devices))
-        .route(
-            "/v1/events",
-            post(events::ingest).layer(DefaultBodyLimit::max(MAX_EVENT_BODY)),
-        )
-        .route(
-            "/v1/shopify/webhooks",
-            post(shopify::webhook).layer(DefaultBodyLimit::max(MAX_EVENT_BODY)),
-        )
-        .route("/v1/openapi.yaml", get(openapi::yaml))
-        .route("/v1/loyalty/qr", get(loyalty::qr))
-        .route("/v1/loyalty/revoke", post(loyalty::revoke))
-        .route("/v1/loyalty/keys/rotate", post(loyalty::rotate))
-        .route("/v1/loyalty/keys/{id}/withdraw", post(loyalty::withdraw))
-        .route("/v1/kiosk/check-in", post(kiosk::check_in))
-        .route("/v1/kiosk/consent", post(kiosk::consent))
-        .route("/v1/admin/codes", post(admin::create_code))
-        .route("/v1/admin/devices", get(admin::devices))
-        .route("/v1/admin/devices/{id}/revoke", post(admin::revoke_device))
-        .with_state(state)
+    let (router, description) = api(state);
+    router.merge(openapi::routes(description))
 }

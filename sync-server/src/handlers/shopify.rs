@@ -14,6 +14,7 @@ use crate::error::HttpError;
 use crate::shopify::{self, Mapped};
 use crate::state::AppState;
 
+#[utoipa::path(post, path = "/v1/shopify/webhooks", tag = "events", params(("X-Shopify-Hmac-Sha256" = String, Header, description = "Base64 HMAC-SHA256 of the body with the app secret"), ("X-Shopify-Topic" = String, Header, description = "orders/create, checkouts/create, checkouts/update, carts/update, customers/create"), ("X-Shopify-Webhook-Id" = String, Header, description = "Shopify's id: a retry is applied once")), request_body(content = String, description = "Shopify's payload for the topic", content_type = "application/json"), responses((status = 200, description = "Applied, or ignored with a reason", body = aisle_core::api::IngestOutcome), (status = 400, body = aisle_core::model::ApiError), (status = 401, body = aisle_core::model::ApiError), (status = 422, body = aisle_core::api::BatchRejection)))]
 pub async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,

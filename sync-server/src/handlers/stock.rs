@@ -11,6 +11,7 @@ use crate::state::AppState;
 
 /// Units available of a product's variants in every store: "who has it in my size".
 /// Counts only; holds and sales of other stores stay with their tablets.
+#[utoipa::path(get, path = "/v1/stock/{product}", tag = "stock", params(("product" = String, Path, description = "A product code")), security(("device" = [])), responses((status = 200, body = Vec<aisle_core::model::StoreStock>), (status = 400, body = aisle_core::model::ApiError), (status = 401, body = aisle_core::model::ApiError), (status = 403, body = aisle_core::model::ApiError)))]
 pub async fn by_store(
     State(state): State<AppState>,
     Staff(device): Staff,
@@ -24,6 +25,7 @@ pub async fn by_store(
 }
 
 /// The tablets of the caller's store with when the relay last heard from them.
+#[utoipa::path(get, path = "/v1/store/devices", tag = "devices", security(("device" = [])), responses((status = 200, body = Vec<aisle_core::model::DeviceHealth>), (status = 401, body = aisle_core::model::ApiError), (status = 403, description = "Only a manager's tablet", body = aisle_core::model::ApiError)))]
 pub async fn store_devices(
     State(state): State<AppState>,
     Manager(manager): Manager,
