@@ -12,11 +12,59 @@
 //! sets the runs per figure (default 3), `AISLE_BENCH_SAMOD_RUNS` samod's (default 1);
 //! `AISLE_BENCH_SAMOD_TIMEOUT` caps each samod run in seconds (default 600);
 //! `AISLE_BENCH_SKIP=samod,fanout,events` leaves parts out.
+//!
+//! `--smoke` runs every part once at tiny sizes, in whatever profile it was built: `cargo xtask
+//! test` uses it to check that the benchmarks still run, not to measure anything.
 
 mod ours;
 mod samod_run;
 
 use std::time::Duration;
+
+/// How big each workload is.
+pub struct Sizes {
+    /// Tiny sizes to check the code paths, with a fixture generated afresh.
+    pub smoke: bool,
+    /// Demo customers in the fixture relay (40% belong to the tablets' store).
+    pub fixture_customers: usize,
+    /// Customers changed on each side in (b).
+    pub changed_per_side: usize,
+    /// Connected devices in each (c) run.
+    pub fan_out_devices: Vec<usize>,
+    /// Demo customers in the relays of (c) and (d).
+    pub small_relay_customers: usize,
+    /// Events posted in (d).
+    pub events: usize,
+    /// Document counts of samod's scaling table.
+    pub samod_scaling: Vec<usize>,
+}
+
+impl Sizes {
+    fn full() -> Self {
+        Self {
+            smoke: false,
+            // 25,000 gives the store ~10,000.
+            fixture_customers: 25_000,
+            changed_per_side: 250,
+            fan_out_devices: vec![100, 1_000],
+            small_relay_customers: 200,
+            events: 200,
+            samod_scaling: vec![250, 500, 1_000, 2_000],
+        }
+    }
+
+    fn smoke() -> Self {
+        Self {
+            smoke: true,
+            fixture_customers: 40,
+            changed_per_side: 3,
+            fan_out_devices: vec![3],
+            small_relay_customers: 20,
+            events: 3,
+            samod_scaling: vec![5],
+        }
+    }
+}
 
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -49,6 +97,14 @@ fn skip(what: &str) -> bool {
 }
 
 fn main() -> anyhow::Result<()> {
+    let mut smoke = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--smoke" => smoke = true,
+            other => anyhow::bail!("unknown argument {other}; the only flag is --smoke"),
+        }
+    }
+    let sizes = if smoke { Sizes::smoke() } else { Sizes::full() };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -56,10 +112,14 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     raise_file_limit();
-    let runs: usize = std::env::var("AISLE_BENCH_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+    let runs: usize = if smoke {
+        1
+    } else {
+        std::env::var("AISLE_BENCH_RUNS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3)
+    };
     let samod_timeout = Duration::from_secs(
         std::env::var("AISLE_BENCH_SAMOD_TIMEOUT")
             .ok()
@@ -70,7 +130,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let fixture = ours::Fixture::prepare().await?;
+        let fixture = ours::Fixture::prepare(&sizes).await?;
         eprintln!("fixture: {} documents in the tablet's scope", fixture.docs_in_scope);
 
         let mut first_sync = Vec::new();
@@ -85,15 +145,17 @@ fn main() -> anyhow::Result<()> {
             reconnect_bytes.push(ratio);
         }
         let mut fan_out = Vec::new();
-        for devices in [100usize, 1_000].into_iter().filter(|_| !skip("fanout")) {
+        for &devices in sizes.fan_out_devices.iter().filter(|_| !skip("fanout")) {
             eprintln!("ours: fan-out to {devices} devices");
-            fan_out.push((devices, ours::fan_out(devices, runs).await?));
+            let figures = ours::fan_out(devices, runs, sizes.small_relay_customers).await?;
+            fan_out.push((devices, figures));
         }
 
         let mut event_figures = None;
         if !skip("events") {
             eprintln!("ours: web shop events to a connected tablet");
-            let mut latencies = ours::event_latency(200).await?;
+            let mut latencies =
+                ours::event_latency(sizes.events, sizes.small_relay_customers).await?;
             latencies.sort();
             event_figures = Some((
                 percentile(&latencies, 0.50).as_secs_f64(),
@@ -107,10 +169,14 @@ fn main() -> anyhow::Result<()> {
         let mut samod_reconnect = Vec::new();
         let mut samod_ratio = Vec::new();
         // samod hits the time cap at this size; one run shows it.
-        let samod_runs: usize = std::env::var("AISLE_BENCH_SAMOD_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+        let samod_runs: usize = if smoke {
+            1
+        } else {
+            std::env::var("AISLE_BENCH_SAMOD_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(1)
+        };
         for run in (0..samod_runs).filter(|_| !skip("samod")) {
             eprintln!("samod, run {}: first sync and reconnect", run + 1);
-            let result = samod_run::run(&docs, samod_timeout).await?;
+            let result = samod_run::run(&docs, sizes.changed_per_side, samod_timeout).await?;
             samod_first.push(result.first_sync);
             if let Some((time, ratio)) = result.reconnect {
                 samod_reconnect.push(time.as_secs_f64());
@@ -122,7 +188,11 @@ fn main() -> anyhow::Result<()> {
         let b = median(reconnect);
         let bytes = median(reconnect_bytes);
         println!();
-        println!("Sync benchmarks: median of {runs} runs, {} documents in the tablet's scope, relay in release mode on loopback.", fixture.docs_in_scope);
+        let profile = if cfg!(debug_assertions) { "dev" } else { "release" };
+        if smoke {
+            println!("Smoke run at tiny sizes: the figures only show that every part ran.");
+        }
+        println!("Sync benchmarks: median of {runs} runs, {} documents in the tablet's scope, relay in {profile} mode on loopback.", fixture.docs_in_scope);
         println!();
         println!("| workload | Aisle | samod 0.16 | samod ÷ Aisle | target |");
         println!("|---|---|---|---|---|");
@@ -144,7 +214,9 @@ fn main() -> anyhow::Result<()> {
         );
         let samod_b = median(samod_reconnect.clone());
         println!(
-            "| (b) reconnect, 500 of 10,000 changed | {b:.2} s | {} | {} | < 5 s |",
+            "| (b) reconnect, {} of {} changed | {b:.2} s | {} | {} | < 5 s |",
+            2 * sizes.changed_per_side,
+            fixture.docs_in_scope,
             if samod_reconnect.is_empty() { "not reached".to_string() } else { format!("{samod_b:.2} s") },
             if samod_reconnect.is_empty() { "—".to_string() } else { format!("{:.1}×", samod_b / b) }
         );
@@ -175,8 +247,8 @@ fn main() -> anyhow::Result<()> {
             println!();
             println!("| samod 0.16 first sync of the first N documents | time |");
             println!("|---|---|");
-            for n in [250usize, 500, 1_000, 2_000] {
-                let result = samod_run::run(&docs[..n.min(docs.len())], samod_timeout).await?;
+            for &n in &sizes.samod_scaling {
+                let result = samod_run::run(&docs[..n.min(docs.len())], sizes.changed_per_side, samod_timeout).await?;
                 println!("| {n} | {} |", result.first_sync.describe());
             }
         }

@@ -1,12 +1,14 @@
-//! The Aisle side of the benchmarks: a release relay process on loopback and tablet cores.
+//! The Aisle side of the benchmarks: a relay process on loopback (release for the figures,
+//! dev for the smoke run) and tablet cores.
 
-use aisle_core::model::AssociateId;
+use aisle_core::api::{CodeRequest, CodeResponse, EnrolRequest, Enrolment};
 use aisle_core::model::Connection;
+use aisle_core::model::{AssociateId, Role};
 use aisle_core::protocol::{ClientFrame, ServerFrame};
 use aisle_core::{DocId, Store};
 use aisle_tablet::sync_client::{SyncClient, SyncConfig};
 use aisle_tablet::{relay_client, sync_client};
-use aisle_tests::Relay;
+use aisle_tests::{Api, Relay, reply};
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
 use std::path::{Path, PathBuf};
@@ -16,8 +18,6 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const STORE: &str = "LDN-CG";
-/// 40% of demo customers belong to Covent Garden: 25,000 gives the store ~10,000.
-const FIXTURE_CUSTOMERS: usize = 25_000;
 
 pub struct Tablet {
     _dir: tempfile::TempDir,
@@ -77,6 +77,8 @@ pub struct Fixture {
     relay_dir: PathBuf,
     admin_token: String,
     pub docs_in_scope: usize,
+    /// Customers changed on each side in (b).
+    changed_per_side: usize,
     other: Tablet,
 }
 
@@ -87,25 +89,48 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target"))
 }
 
+/// Copies a relay's data directory: files with their permissions (the loyalty keys are
+/// owner-only), folders recursively, and symlinks as symlinks.
 fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
         let entry = entry?;
-        std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_dir(&source, &target)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)
+                .with_context(|| format!("linking {}", target.display()))?;
+        } else {
+            // `fs::copy` carries the permission bits over.
+            std::fs::copy(&source, &target)
+                .with_context(|| format!("copying {}", source.display()))?;
+        }
     }
+    // Last, so a read-only folder is still writable while it is being filled.
+    std::fs::set_permissions(to, std::fs::metadata(from)?.permissions())?;
     Ok(())
 }
 
+/// A one-time enrolment code for an associate device of the store, from the admin API.
+async fn enrolment_code(relay: &Relay, admin_token: &str, name: &str) -> anyhow::Result<String> {
+    let request = CodeRequest {
+        store: STORE.into(),
+        role: Role::Associate,
+        name: name.into(),
+    };
+    let issued: CodeResponse = reply(
+        Api::new(relay, admin_token)
+            .post("/v1/admin/codes")
+            .json(&request),
+    )
+    .await?;
+    Ok(issued.code)
+}
+
 async fn enrol(relay: &Relay, admin_token: &str, name: &str) -> anyhow::Result<Tablet> {
-    let code: serde_json::Value = reqwest::Client::new()
-        .post(relay.url("/v1/admin/codes"))
-        .bearer_auth(admin_token)
-        .json(&serde_json::json!({ "store": STORE, "role": "associate", "name": name }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let code = code["code"].as_str().context("no code")?.to_string();
+    let code = enrolment_code(relay, admin_token, name).await?;
     let dir = tempfile::tempdir()?;
     let store = aisle_tablet::Tablet::open(dir.path().join("tablet.sqlite3"))?;
     let enrolment = relay_client::enrol(&relay.url(""), &code, store.actor()).await?;
@@ -118,19 +143,26 @@ async fn enrol(relay: &Relay, admin_token: &str, name: &str) -> anyhow::Result<T
 }
 
 impl Fixture {
-    /// A relay with ~10,000 customers in the tablets' store (generated once and cached under
-    /// `target/bench-fixture`), and a second tablet that makes the relay-side changes.
-    pub async fn prepare() -> anyhow::Result<Self> {
-        let cache = target_dir().join(format!("bench-fixture/relay-{FIXTURE_CUSTOMERS}"));
+    /// A relay with `sizes.fixture_customers` demo customers, 40% of them in the tablets'
+    /// store (generated once and cached under `target/bench-fixture`; the smoke run generates
+    /// a fresh one each time), and a second tablet that makes the relay-side changes.
+    pub async fn prepare(sizes: &crate::Sizes) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let customers = sizes.fixture_customers;
+        let cache = if sizes.smoke {
+            dir.path().join("fixture")
+        } else {
+            target_dir().join(format!("bench-fixture/relay-{customers}"))
+        };
         if !cache.join("relay.sqlite3").exists() {
-            eprintln!("generating the fixture relay ({FIXTURE_CUSTOMERS} demo customers, once)…");
+            eprintln!("generating the fixture relay ({customers} demo customers, once)…");
             let relay = Relay::start(
                 &cache,
-                &["--demo", "--demo-customers", &FIXTURE_CUSTOMERS.to_string()],
+                &["--demo", "--demo-customers", &customers.to_string()],
             )?;
             relay.terminate()?;
         }
-        let dir = tempfile::tempdir()?;
+        // Each run works on a copy, so the cached fixture stays as generated.
         let relay_dir = dir.path().join("relay");
         copy_dir(&cache, &relay_dir)?;
         let relay = Relay::start(&relay_dir, &[])?;
@@ -162,6 +194,7 @@ impl Fixture {
             relay_dir,
             admin_token,
             docs_in_scope,
+            changed_per_side: sizes.changed_per_side,
             other,
         })
     }
@@ -182,23 +215,26 @@ impl Fixture {
         Ok((started.elapsed(), tablet))
     }
 
-    /// (b): the tablet goes offline; it and the other tablet each change 250 customers; it
-    /// reconnects. Returns the time to be in sync both ways, and wire bytes ÷ change bytes.
+    /// (b): the tablet goes offline; it and the other tablet each change `changed_per_side`
+    /// customers (250 in the full run); it reconnects. Returns the time to be in sync both
+    /// ways, and wire bytes ÷ change bytes.
     pub async fn reconnect(&self, mut tablet: Tablet) -> anyhow::Result<(Duration, f64)> {
         if let Some(c) = tablet.client.take() {
             c.shutdown().await;
         }
+        let n = self.changed_per_side;
         let customers = tablet.lock().doc_ids("customer")?;
         anyhow::ensure!(
-            customers.len() >= 500,
-            "need 500 customers, have {}",
+            customers.len() >= 2 * n,
+            "need {} customers, have {}",
+            2 * n,
             customers.len()
         );
         let associate = AssociateId::parse("bench")?;
         let mut own_bytes = 0usize;
         {
             let mut store = tablet.lock();
-            for doc in &customers[..250] {
+            for doc in &customers[..n] {
                 let DocId::Customer(id) = doc else { continue };
                 store.add_note(
                     id,
@@ -216,7 +252,7 @@ impl Fixture {
         let mut remote_heads = Vec::new();
         {
             let mut store = self.other.lock();
-            for doc in &customers[250..500] {
+            for doc in &customers[n..2 * n] {
                 let DocId::Customer(id) = doc else { continue };
                 let before = store.doc_heads(doc)?;
                 store.add_note(
@@ -304,31 +340,27 @@ async fn raw_device(relay: &Relay, token: &str) -> anyhow::Result<Socket> {
 
 /// (c): `devices` connected devices of one store; a tablet of the store writes a note; how
 /// long until each device has it. Returns the medians over runs of p50 and p99, in seconds.
-pub async fn fan_out(devices: usize, runs: usize) -> anyhow::Result<(f64, f64)> {
+pub async fn fan_out(
+    devices: usize,
+    runs: usize,
+    relay_customers: usize,
+) -> anyhow::Result<(f64, f64)> {
     let dir = tempfile::tempdir()?;
-    let relay = Relay::start(dir.path(), &["--demo", "--demo-customers", "200"])?;
+    let customers = relay_customers.to_string();
+    let relay = Relay::start(dir.path(), &["--demo", "--demo-customers", &customers])?;
     let admin_token = std::fs::read_to_string(dir.path().join("admin-token"))?
         .trim()
         .to_string();
     let http = reqwest::Client::new();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
     for i in 0..devices {
-        let code: serde_json::Value = http
-            .post(relay.url("/v1/admin/codes"))
-            .bearer_auth(&admin_token)
-            .json(&serde_json::json!({ "store": STORE, "role": "associate", "name": format!("device {i}") }))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let enrolled: serde_json::Value = http
-            .post(relay.url("/v1/enrol"))
-            .json(&serde_json::json!({ "code": code["code"], "actor": format!("{:032x}", i + 1) }))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let token = enrolled["token"].as_str().context("no token")?.to_string();
+        let code = enrolment_code(&relay, &admin_token, &format!("device {i}")).await?;
+        let enrolled: Enrolment = reply(http.post(relay.url("/v1/enrol")).json(&EnrolRequest {
+            code,
+            actor: format!("{:032x}", i + 1),
+        }))
+        .await?;
+        let token = enrolled.token;
         let mut socket = raw_device(&relay, &token).await?;
         let tx = tx.clone();
         tokio::spawn(async move {
@@ -388,9 +420,10 @@ pub async fn fan_out(devices: usize, runs: usize) -> anyhow::Result<(f64, f64)> 
 
 /// (d) Web shop events: a signed `product_viewed` posted to the relay until the view shows
 /// in a connected tablet's store. Returns every event's latency.
-pub async fn event_latency(events: usize) -> anyhow::Result<Vec<Duration>> {
+pub async fn event_latency(events: usize, relay_customers: usize) -> anyhow::Result<Vec<Duration>> {
     let dir = tempfile::tempdir()?;
-    let relay = Relay::start(dir.path(), &["--demo", "--demo-customers", "200"])?;
+    let customers = relay_customers.to_string();
+    let relay = Relay::start(dir.path(), &["--demo", "--demo-customers", &customers])?;
     let admin_token = std::fs::read_to_string(dir.path().join("admin-token"))?
         .trim()
         .to_string();
@@ -461,4 +494,39 @@ pub async fn event_latency(events: usize) -> anyhow::Result<Vec<Duration>> {
         }
     }
     Ok(latencies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_dir;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A relay's data directory holds a folder of owner-only key files next to its database.
+    #[test]
+    fn copy_dir_copies_folders_permissions_and_links() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let from = dir.path().join("relay");
+        std::fs::create_dir_all(from.join("loyalty-keys/old"))?;
+        std::fs::write(from.join("relay.sqlite3"), b"db")?;
+        let key = from.join("loyalty-keys/k1.key");
+        std::fs::write(&key, b"secret")?;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::write(from.join("loyalty-keys/old/k0.key"), b"older")?;
+        std::os::unix::fs::symlink("relay.sqlite3", from.join("link"))?;
+
+        let to = dir.path().join("copy");
+        copy_dir(&from, &to)?;
+        assert_eq!(std::fs::read(to.join("relay.sqlite3"))?, b"db");
+        assert_eq!(std::fs::read(to.join("loyalty-keys/k1.key"))?, b"secret");
+        assert_eq!(std::fs::read(to.join("loyalty-keys/old/k0.key"))?, b"older");
+        let mode = std::fs::metadata(to.join("loyalty-keys/k1.key"))?
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(
+            std::fs::read_link(to.join("link"))?,
+            std::path::PathBuf::from("relay.sqlite3")
+        );
+        Ok(())
+    }
 }

@@ -152,7 +152,14 @@ fn edit(handle: &DocHandle, text: &str) -> Vec<u8> {
     })
 }
 
-pub async fn run(docs: &[(String, Vec<u8>)], timeout: Duration) -> anyhow::Result<SamodResult> {
+/// First sync of `docs`, then (if it finished) a reconnect after `changed_per_side` documents
+/// changed on each side while offline.
+pub async fn run(
+    docs: &[(String, Vec<u8>)],
+    changed_per_side: usize,
+    timeout: Duration,
+) -> anyhow::Result<SamodResult> {
+    let n = changed_per_side;
     let (server_repo, ids, addr) = server(docs).await?;
     let counters = Arc::new(Counters::default());
     let url = samod::Url::parse(&format!("ws://{addr}/"))?;
@@ -195,7 +202,7 @@ pub async fn run(docs: &[(String, Vec<u8>)], timeout: Duration) -> anyhow::Resul
         done: handles.len(),
         time: started.elapsed(),
     };
-    if first_sync.done < first_sync.docs || handles.len() < 500 {
+    if first_sync.done < first_sync.docs || handles.len() < 2 * n {
         dialer.close();
         client.stop().await;
         server_repo.stop().await;
@@ -205,16 +212,16 @@ pub async fn run(docs: &[(String, Vec<u8>)], timeout: Duration) -> anyhow::Resul
         });
     }
 
-    // (b) offline, 250 changes on each side, reconnect.
+    // (b) offline, `n` changes on each side, reconnect.
     dialer.close();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut own_bytes = 0usize;
-    let local: Vec<DocHandle> = handles[..250].to_vec();
+    let local: Vec<DocHandle> = handles[..n].to_vec();
     for h in &local {
         own_bytes += edit(h, "Asked for the navy parka in M; call when it is back").len();
     }
     let mut remote = Vec::new();
-    for h in &handles[250..500] {
+    for h in &handles[n..2 * n] {
         let server_handle = server_repo
             .find(h.document_id().clone())
             .await

@@ -10,8 +10,10 @@ use aisle_core::model::{
     LoyaltyId, NewCustomer, NfcUid, ProductSku, StockAlertReason, StoreId, Tier, VariantSku,
     VisitSource,
 };
-use aisle_core::{CoreError, DocId};
+use aisle_core::{Clock, CoreError, DocId, IdGen, StoreOptions};
 use aisle_relay::domain::RelayDocs;
+use aisle_relay::domain::demo::{DemoConfig, DemoData};
+use aisle_tablet::Tablet;
 use aisle_tablet::checkout::{HoldRequest, SaleRequest};
 use common::*;
 use std::collections::BTreeMap;
@@ -243,6 +245,96 @@ fn holds_and_sales_move_stock_and_record_the_purchase() {
         .adjust_stock(&here, &variant, 5, "delivery", &associate())
         .unwrap();
     assert_eq!(after, stocked + 3);
+    assert_eq!(store.check_projections().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn an_expired_hold_no_longer_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    // A clock of the test's own: clones share it, so moving it moves the store's "now".
+    let clock = Clock::manual(NOW);
+    let mut store = Tablet::open_with(
+        dir.path().join("s.sqlite3"),
+        StoreOptions {
+            clock: clock.clone(),
+            ids: IdGen::seeded(12),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let data = DemoData::generate(DemoConfig::new(10, NOW));
+    data.import(&mut store, |_| {}).unwrap();
+    let here = store_id("LDN-CG");
+    let customer = data.customer(2).id.unwrap();
+    // At most 99, the most one hold may ask for.
+    let (variant, stocked) = data.stock[&here]
+        .iter()
+        .find(|(_, n)| (3..=99).contains(*n))
+        .map(|(v, n)| (VariantSku::parse(v.clone()).unwrap(), *n))
+        .unwrap();
+    let (product, _) = variant.as_str().rsplit_once('-').unwrap();
+    let product = ProductSku::parse(product.rsplit_once('-').unwrap().0).unwrap();
+    let held_in_grid = |store: &Tablet| {
+        let grid = store.stock_for_product(&here, &product).unwrap();
+        grid.levels
+            .iter()
+            .find(|l| l.variant == variant)
+            .unwrap()
+            .held
+    };
+    let active = |store: &Tablet| -> Vec<String> {
+        store
+            .holds(&here, true)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id)
+            .collect()
+    };
+
+    let hold = store
+        .place_hold(&HoldRequest {
+            store: here.clone(),
+            variant: variant.clone(),
+            quantity: 2,
+            customer: customer.clone(),
+            associate: associate(),
+            hours: 2,
+        })
+        .unwrap();
+    let two_hours = 2 * 3_600_000;
+    assert_eq!(store.available(&here, &variant).unwrap(), stocked - 2);
+    assert_eq!(active(&store), vec![hold.clone()]);
+
+    // A millisecond before it expires, the hold still counts.
+    clock.advance(two_hours - 1);
+    assert_eq!(store.available(&here, &variant).unwrap(), stocked - 2);
+    assert_eq!(active(&store), vec![hold.clone()]);
+    assert_eq!(held_in_grid(&store), 2);
+
+    // Past its expiry it counts nowhere, though it stays in the history.
+    clock.advance(2);
+    assert_eq!(store.available(&here, &variant).unwrap(), stocked);
+    assert!(
+        active(&store).is_empty(),
+        "an expired hold is listed as active"
+    );
+    assert_eq!(held_in_grid(&store), 0);
+    let all = store.holds(&here, false).unwrap();
+    let expired = all.iter().find(|h| h.id == hold).unwrap();
+    assert_eq!(expired.hold.expires_at, NOW + two_hours);
+    assert!(expired.hold.ended.is_none());
+    // Every unit can be put aside again.
+    store
+        .place_hold(&HoldRequest {
+            store: here.clone(),
+            variant: variant.clone(),
+            quantity: u32::try_from(stocked).unwrap(),
+            customer,
+            associate: associate(),
+            hours: 1,
+        })
+        .unwrap();
+    assert_eq!(store.available(&here, &variant).unwrap(), 0);
     assert_eq!(store.check_projections().unwrap(), Vec::<String>::new());
 }
 

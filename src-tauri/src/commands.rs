@@ -1,80 +1,38 @@
-//! Tauri commands: each one runs a core operation on a blocking thread (never the UI thread)
-//! and returns its result or an [`ApiError`] with a stable code.
+//! Tauri commands: each one takes its arguments as the shared struct from
+//! [`aisle_core::model::commands`] (its `args` parameter), runs a core operation on a blocking
+//! thread (never the UI thread) and returns that command's output or an [`ApiError`] with a
+//! stable code.
 
-use serde::Serialize;
 use tauri::{AppHandle, Manager};
 
 use aisle_core::CoreError;
 use aisle_core::model::SyncStatus;
+use aisle_core::model::commands::{
+    AddNoteArgs, AddToCartArgs, AppInfo, ChangeCartVariantArgs, CheckoutCartArgs,
+    CustomerBriefingArgs, CustomerProfileArgs, EnrolArgs, Enrolment, EraseCustomerArgs,
+    FloorOverviewArgs, GreetCustomerArgs, KioskCheckInArgs, KioskConsentArgs, LinkCardArgs,
+    MergeCustomersArgs, NearbyStockArgs, PlaceHoldArgs, PullIntoCartArgs, ReleaseHoldArgs,
+    RemoveCartLineArgs, ResolveConflictArgs, ScanArgs, ScanImageArgs, SearchCustomersArgs,
+    SearchProductsArgs, SetAssociateArgs, SetCartQuantityArgs, StockAlertsArgs, StockGridArgs,
+    StoreKpisArgs,
+};
 use aisle_core::model::{
     ApiError, AssociateId, Briefing, ConflictLine, CustomerId, CustomerProfile, CustomerSummary,
-    DeviceHealth, ErrorCode, FloorOverview, KioskCheckIn, KioskWelcome, Millis, ProductSku,
-    ProductSummary, Role, SaleReceipt, ScanTarget, StockAlerts, StockGrid, StoreId, StoreKpis,
-    StoreStats, StoreStock, VariantSku, VisitSource,
+    DeviceHealth, ErrorCode, FloorOverview, KioskCheckIn, KioskWelcome, ProductSku, ProductSummary,
+    Role, SaleReceipt, ScanTarget, StockAlerts, StockGrid, StoreId, StoreKpis, StoreStats,
+    StoreStock, VariantSku, VisitSource,
 };
-use aisle_tablet::Tablet;
 use aisle_tablet::checkout::{HoldRequest, SaleRequest};
 use aisle_tablet::relay_client;
-use aisle_tablet::sync_client::{SyncConfig, SyncError};
+use aisle_tablet::sync_client::SyncError;
 
-use crate::{AppState, TabletEnrolment};
-
-async fn with_store<T: Send + 'static>(
-    app: AppHandle,
-    f: impl FnOnce(&Tablet) -> Result<T, CoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tauri::async_runtime::spawn_blocking(move || {
-        let state = app.state::<AppState>();
-        let store = state.store.lock().unwrap_or_else(|e| e.into_inner());
-        f(&store).map_err(|e| e.to_api())
-    })
-    .await
-    .map_err(|e| ApiError {
-        code: ErrorCode::Internal,
-        message: format!("the operation did not finish: {e}"),
-    })?
-}
-
-async fn with_store_mut<T: Send + 'static>(
-    app: AppHandle,
-    f: impl FnOnce(&mut Tablet) -> Result<T, CoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tauri::async_runtime::spawn_blocking(move || {
-        let state = app.state::<AppState>();
-        let mut store = state.store.lock().unwrap_or_else(|e| e.into_inner());
-        let out = f(&mut store).map_err(|e| e.to_api())?;
-        // Push the change now if online; either way the status shows it waiting.
-        if let Some(client) = state
-            .sync
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
-            client.local_change(&store);
-        }
-        Ok(out)
-    })
-    .await
-    .map_err(|e| ApiError {
-        code: ErrorCode::Internal,
-        message: format!("the operation did not finish: {e}"),
-    })?
-}
+use crate::state::{AppState, enrolment, relay_config, with_store, with_store_mut};
 
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError {
         code: ErrorCode::InvalidInput,
         message: message.into(),
     }
-}
-
-fn enrolment(app: &AppHandle) -> Result<TabletEnrolment, ApiError> {
-    app.state::<AppState>()
-        .enrolment
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .ok_or_else(|| invalid("This tablet is not enrolled yet: enrol it in Settings."))
 }
 
 /// The store this tablet belongs to.
@@ -119,21 +77,6 @@ fn relay_failure(e: SyncError) -> ApiError {
     }
 }
 
-fn relay_config(app: &AppHandle) -> Result<SyncConfig, ApiError> {
-    let enrolment = enrolment(app)?;
-    Ok(SyncConfig::new(enrolment.relay_url, enrolment.token))
-}
-
-#[derive(Serialize)]
-pub struct AppInfo {
-    pub enrolment: Option<TabletEnrolment>,
-    pub home_store_name: Option<String>,
-    pub associate: Option<String>,
-    pub version: &'static str,
-    /// When the app process started (ms since the epoch).
-    pub started_at: Millis,
-}
-
 #[tauri::command]
 pub async fn app_info(app: AppHandle) -> Result<AppInfo, ApiError> {
     let enrolment = app
@@ -141,11 +84,8 @@ pub async fn app_info(app: AppHandle) -> Result<AppInfo, ApiError> {
         .enrolment
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .map(|mut e| {
-            e.token.clear();
-            e
-        });
+        .as_ref()
+        .map(Enrolment::from);
     let home = enrolment.as_ref().map(|e| e.store.clone());
     let associate = associate(&app).ok().map(|a| a.to_string());
     let home_store_name = with_store(app, move |s| {
@@ -162,7 +102,7 @@ pub async fn app_info(app: AppHandle) -> Result<AppInfo, ApiError> {
         enrolment,
         home_store_name,
         associate,
-        version: env!("CARGO_PKG_VERSION"),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
         started_at: crate::started_at(),
     })
 }
@@ -175,17 +115,17 @@ pub async fn store_stats(app: AppHandle) -> Result<StoreStats, ApiError> {
 #[tauri::command]
 pub async fn search_customers(
     app: AppHandle,
-    query: String,
+    args: SearchCustomersArgs,
 ) -> Result<Vec<CustomerSummary>, ApiError> {
-    with_store(app, move |s| s.search_customers(&query, 20)).await
+    with_store(app, move |s| s.search_customers(&args.query, 20)).await
 }
 
 #[tauri::command]
-pub async fn customer_profile(app: AppHandle, id: String) -> Result<CustomerProfile, ApiError> {
-    let id = CustomerId::parse(id).map_err(|e| ApiError {
-        code: ErrorCode::InvalidInput,
-        message: e.to_string(),
-    })?;
+pub async fn customer_profile(
+    app: AppHandle,
+    args: CustomerProfileArgs,
+) -> Result<CustomerProfile, ApiError> {
+    let id = parse(CustomerId::parse(args.id))?;
     with_store(app, move |s| s.customer(&id)).await
 }
 
@@ -198,20 +138,15 @@ pub async fn sync_status(app: AppHandle) -> Result<Option<SyncStatus>, ApiError>
 }
 
 #[tauri::command]
-pub async fn enrol(
-    app: AppHandle,
-    relay_url: String,
-    code: String,
-) -> Result<TabletEnrolment, ApiError> {
-    let mut enrolment = crate::sync::enrol(&app, &relay_url, &code).await?;
-    enrolment.token.clear();
-    Ok(enrolment)
+pub async fn enrol(app: AppHandle, args: EnrolArgs) -> Result<Enrolment, ApiError> {
+    let enrolment = crate::sync::enrol(&app, &args.relay_url, &args.code).await?;
+    Ok(Enrolment::from(&enrolment))
 }
 
 /// Who uses this tablet now; their name goes on notes, holds and sales.
 #[tauri::command]
-pub async fn set_associate(app: AppHandle, name: String) -> Result<String, ApiError> {
-    let associate = parse(AssociateId::parse(name.trim()))?;
+pub async fn set_associate(app: AppHandle, args: SetAssociateArgs) -> Result<String, ApiError> {
+    let associate = parse(AssociateId::parse(args.name.trim()))?;
     let value = associate.to_string();
     with_store_mut(app, move |s| s.set_meta(ASSOCIATE_KEY, value.as_bytes())).await?;
     Ok(associate.to_string())
@@ -220,36 +155,33 @@ pub async fn set_associate(app: AppHandle, name: String) -> Result<String, ApiEr
 #[tauri::command]
 pub async fn floor_overview(
     app: AppHandle,
-    day_start: Millis,
-    day_end: Millis,
+    args: FloorOverviewArgs,
 ) -> Result<FloorOverview, ApiError> {
     let store = home_store(&app)?;
-    with_store(app, move |s| s.floor_overview(&store, day_start, day_end)).await
+    with_store(app, move |s| {
+        s.floor_overview(&store, args.day_start, args.day_end)
+    })
+    .await
 }
 
 #[tauri::command]
 pub async fn customer_briefing(
     app: AppHandle,
-    id: String,
-    day_start: Millis,
+    args: CustomerBriefingArgs,
 ) -> Result<Briefing, ApiError> {
     let store = home_store(&app)?;
-    let id = parse(CustomerId::parse(id))?;
-    with_store(app, move |s| s.briefing(&store, &id, day_start)).await
+    let id = parse(CustomerId::parse(args.id))?;
+    with_store(app, move |s| s.briefing(&store, &id, args.day_start)).await
 }
 
 /// The associate starts serving a customer who has not checked in today: counts as a visit
 /// (an assisted session) in this store.
 #[tauri::command]
-pub async fn greet_customer(
-    app: AppHandle,
-    id: String,
-    day_start: Millis,
-) -> Result<bool, ApiError> {
+pub async fn greet_customer(app: AppHandle, args: GreetCustomerArgs) -> Result<bool, ApiError> {
     let store = home_store(&app)?;
-    let id = parse(CustomerId::parse(id))?;
+    let id = parse(CustomerId::parse(args.id))?;
     with_store_mut(app, move |s| {
-        if s.briefing(&store, &id, day_start)?.here_today {
+        if s.briefing(&store, &id, args.day_start)?.here_today {
             return Ok(false);
         }
         s.record_visit(&id, &store, VisitSource::Associate)?;
@@ -259,27 +191,27 @@ pub async fn greet_customer(
 }
 
 #[tauri::command]
-pub async fn add_note(app: AppHandle, id: String, text: String) -> Result<String, ApiError> {
+pub async fn add_note(app: AppHandle, args: AddNoteArgs) -> Result<String, ApiError> {
     let store = home_store(&app)?;
     let author = associate(&app)?;
-    let id = parse(CustomerId::parse(id))?;
-    with_store_mut(app, move |s| s.add_note(&id, &text, &author, Some(&store))).await
+    let id = parse(CustomerId::parse(args.id))?;
+    with_store_mut(app, move |s| {
+        s.add_note(&id, &args.text, &author, Some(&store))
+    })
+    .await
 }
 
 /// Adds a line to an in-store cart (a new cart when `cart` is absent). Returns (cart, line).
 #[tauri::command]
 pub async fn add_to_cart(
     app: AppHandle,
-    id: String,
-    cart: Option<String>,
-    variant: String,
-    quantity: u32,
+    args: AddToCartArgs,
 ) -> Result<(String, String), ApiError> {
     let store = home_store(&app)?;
-    let id = parse(CustomerId::parse(id))?;
-    let variant = parse(VariantSku::parse(variant))?;
+    let id = parse(CustomerId::parse(args.id))?;
+    let variant = parse(VariantSku::parse(args.variant))?;
     with_store_mut(app, move |s| {
-        s.add_cart_line(&id, cart.as_deref(), &store, &variant, quantity)
+        s.add_cart_line(&id, args.cart.as_deref(), &store, &variant, args.quantity)
     })
     .await
 }
@@ -287,38 +219,28 @@ pub async fn add_to_cart(
 /// Copies several lines (from the online cart or the wishlist) into an in-store cart in one
 /// tap. Returns the cart id.
 #[tauri::command]
-pub async fn pull_into_cart(
-    app: AppHandle,
-    id: String,
-    cart: Option<String>,
-    variants: Vec<(String, u32)>,
-) -> Result<String, ApiError> {
+pub async fn pull_into_cart(app: AppHandle, args: PullIntoCartArgs) -> Result<String, ApiError> {
     let store = home_store(&app)?;
-    let id = parse(CustomerId::parse(id))?;
-    if variants.is_empty() {
+    let id = parse(CustomerId::parse(args.id))?;
+    if args.variants.is_empty() {
         return Err(invalid("Nothing to add."));
     }
-    let variants = variants
+    let variants = args
+        .variants
         .into_iter()
         .map(|(v, q)| Ok((parse(VariantSku::parse(v))?, q)))
         .collect::<Result<Vec<_>, ApiError>>()?;
     with_store_mut(app, move |s| {
-        s.add_cart_lines(&id, cart.as_deref(), &store, &variants)
+        s.add_cart_lines(&id, args.cart.as_deref(), &store, &variants)
     })
     .await
 }
 
 #[tauri::command]
-pub async fn set_cart_quantity(
-    app: AppHandle,
-    id: String,
-    cart: String,
-    line: String,
-    quantity: u32,
-) -> Result<(), ApiError> {
-    let id = parse(CustomerId::parse(id))?;
+pub async fn set_cart_quantity(app: AppHandle, args: SetCartQuantityArgs) -> Result<(), ApiError> {
+    let id = parse(CustomerId::parse(args.id))?;
     with_store_mut(app, move |s| {
-        s.set_cart_line_quantity(&id, &cart, &line, quantity)
+        s.set_cart_line_quantity(&id, &args.cart, &args.line, args.quantity)
     })
     .await
 }
@@ -327,54 +249,43 @@ pub async fn set_cart_quantity(
 #[tauri::command]
 pub async fn change_cart_variant(
     app: AppHandle,
-    id: String,
-    cart: String,
-    line: String,
-    variant: String,
+    args: ChangeCartVariantArgs,
 ) -> Result<String, ApiError> {
-    let id = parse(CustomerId::parse(id))?;
-    let variant = parse(VariantSku::parse(variant))?;
+    let id = parse(CustomerId::parse(args.id))?;
+    let variant = parse(VariantSku::parse(args.variant))?;
     with_store_mut(app, move |s| {
-        s.change_cart_line_variant(&id, &cart, &line, &variant)
+        s.change_cart_line_variant(&id, &args.cart, &args.line, &variant)
     })
     .await
 }
 
 #[tauri::command]
-pub async fn remove_cart_line(
-    app: AppHandle,
-    id: String,
-    cart: String,
-    line: String,
-) -> Result<(), ApiError> {
-    let id = parse(CustomerId::parse(id))?;
-    with_store_mut(app, move |s| s.remove_cart_line(&id, &cart, &line)).await
+pub async fn remove_cart_line(app: AppHandle, args: RemoveCartLineArgs) -> Result<(), ApiError> {
+    let id = parse(CustomerId::parse(args.id))?;
+    with_store_mut(app, move |s| {
+        s.remove_cart_line(&id, &args.cart, &args.line)
+    })
+    .await
 }
 
 #[tauri::command]
-pub async fn place_hold(
-    app: AppHandle,
-    id: String,
-    variant: String,
-    quantity: u32,
-    hours: u32,
-) -> Result<String, ApiError> {
+pub async fn place_hold(app: AppHandle, args: PlaceHoldArgs) -> Result<String, ApiError> {
     let request = HoldRequest {
         store: home_store(&app)?,
-        variant: parse(VariantSku::parse(variant))?,
-        quantity,
-        customer: parse(CustomerId::parse(id))?,
+        variant: parse(VariantSku::parse(args.variant))?,
+        quantity: args.quantity,
+        customer: parse(CustomerId::parse(args.id))?,
         associate: associate(&app)?,
-        hours,
+        hours: args.hours,
     };
     with_store_mut(app, move |s| s.place_hold(&request)).await
 }
 
 #[tauri::command]
-pub async fn release_hold(app: AppHandle, hold: String) -> Result<(), ApiError> {
+pub async fn release_hold(app: AppHandle, args: ReleaseHoldArgs) -> Result<(), ApiError> {
     let store = home_store(&app)?;
     let by = associate(&app)?;
-    with_store_mut(app, move |s| s.release_hold(&store, &hold, &by)).await
+    with_store_mut(app, move |s| s.release_hold(&store, &args.hold, &by)).await
 }
 
 /// Records the sale of an in-store cart (handed to the till): stock goes down, the cart is
@@ -382,12 +293,12 @@ pub async fn release_hold(app: AppHandle, hold: String) -> Result<(), ApiError> 
 #[tauri::command]
 pub async fn checkout_cart(
     app: AppHandle,
-    id: String,
-    cart: String,
+    args: CheckoutCartArgs,
 ) -> Result<SaleReceipt, ApiError> {
     let store = home_store(&app)?;
     let associate = associate(&app)?;
-    let customer = parse(CustomerId::parse(id))?;
+    let customer = parse(CustomerId::parse(args.id))?;
+    let cart = args.cart;
     with_store_mut(app, move |s| {
         let profile = s.customer(&customer)?;
         let lines: Vec<(VariantSku, u32)> = profile
@@ -421,23 +332,26 @@ pub async fn checkout_cart(
 #[tauri::command]
 pub async fn search_products(
     app: AppHandle,
-    query: String,
+    args: SearchProductsArgs,
 ) -> Result<Vec<ProductSummary>, ApiError> {
-    with_store(app, move |s| s.search_products(&query, 20)).await
+    with_store(app, move |s| s.search_products(&args.query, 20)).await
 }
 
 #[tauri::command]
-pub async fn stock_grid(app: AppHandle, product: String) -> Result<StockGrid, ApiError> {
+pub async fn stock_grid(app: AppHandle, args: StockGridArgs) -> Result<StockGrid, ApiError> {
     let store = home_store(&app)?;
-    let product = parse(ProductSku::parse(product))?;
+    let product = parse(ProductSku::parse(args.product))?;
     with_store(app, move |s| s.stock_for_product(&store, &product)).await
 }
 
 /// Other stores' stock of a product, from the relay (needs a connection).
 #[tauri::command]
-pub async fn nearby_stock(app: AppHandle, product: String) -> Result<Vec<StoreStock>, ApiError> {
+pub async fn nearby_stock(
+    app: AppHandle,
+    args: NearbyStockArgs,
+) -> Result<Vec<StoreStock>, ApiError> {
     let config = relay_config(&app)?;
-    let product = parse(ProductSku::parse(product))?;
+    let product = parse(ProductSku::parse(args.product))?;
     relay_client::stock_by_store(&config, &product)
         .await
         .map_err(relay_failure)
@@ -458,24 +372,28 @@ pub async fn conflicts(app: AppHandle) -> Result<Vec<ConflictLine>, ApiError> {
 
 /// Settles an oversell with the count found on the shelf; recorded as the manager's.
 #[tauri::command]
-pub async fn resolve_conflict(app: AppHandle, id: String, counted: i64) -> Result<i64, ApiError> {
+pub async fn resolve_conflict(app: AppHandle, args: ResolveConflictArgs) -> Result<i64, ApiError> {
     require_manager(&app)?;
     let by = associate(&app)?;
-    with_store_mut(app, move |s| s.resolve_oversell(&id, counted, &by)).await
+    with_store_mut(app, move |s| {
+        s.resolve_oversell(&args.id, args.counted, &by)
+    })
+    .await
 }
 
 #[tauri::command]
-pub async fn store_kpis(app: AppHandle, from: Millis, days: u32) -> Result<StoreKpis, ApiError> {
+pub async fn store_kpis(app: AppHandle, args: StoreKpisArgs) -> Result<StoreKpis, ApiError> {
     require_manager(&app)?;
     let store = home_store(&app)?;
-    with_store(app, move |s| s.store_kpis(&store, from, days)).await
+    with_store(app, move |s| s.store_kpis(&store, args.from, args.days)).await
 }
 
 /// Variants running out within `horizon_days` at their rate of sale, or out while customers
 /// have them in carts.
 #[tauri::command]
-pub async fn stock_alerts(app: AppHandle, horizon_days: u32) -> Result<StockAlerts, ApiError> {
+pub async fn stock_alerts(app: AppHandle, args: StockAlertsArgs) -> Result<StockAlerts, ApiError> {
     require_manager(&app)?;
+    let horizon_days = args.horizon_days;
     if !(1..=90).contains(&horizon_days) {
         return Err(invalid("the horizon is 1 to 90 days"));
     }
@@ -500,10 +418,10 @@ pub async fn store_devices(app: AppHandle) -> Result<Vec<DeviceHealth>, ApiError
 /// A customer's right to erasure (manager tablets; needs the relay). The relay deletes the
 /// document and every tablet, this one included, purges it.
 #[tauri::command]
-pub async fn erase_customer(app: AppHandle, id: String) -> Result<(), ApiError> {
+pub async fn erase_customer(app: AppHandle, args: EraseCustomerArgs) -> Result<(), ApiError> {
     require_manager(&app)?;
     let config = relay_config(&app)?;
-    let id = parse(CustomerId::parse(id))?;
+    let id = parse(CustomerId::parse(args.id))?;
     relay_client::erase_customer(&config, &id)
         .await
         .map_err(relay_failure)?;
@@ -522,15 +440,11 @@ pub async fn erase_customer(app: AppHandle, id: String) -> Result<(), ApiError> 
 /// relay, which merges so two tablets cannot merge two profiles into each other). The merge
 /// arrives here, as on every tablet, by sync.
 #[tauri::command]
-pub async fn merge_customers(
-    app: AppHandle,
-    id: String,
-    duplicate: String,
-) -> Result<(), ApiError> {
+pub async fn merge_customers(app: AppHandle, args: MergeCustomersArgs) -> Result<(), ApiError> {
     require_manager(&app)?;
     let config = relay_config(&app)?;
-    let id = parse(CustomerId::parse(id))?;
-    let duplicate = parse(CustomerId::parse(duplicate))?;
+    let id = parse(CustomerId::parse(args.id))?;
+    let duplicate = parse(CustomerId::parse(args.duplicate))?;
     relay_client::merge_customers(&config, &id, &duplicate)
         .await
         .map_err(relay_failure)
@@ -539,7 +453,8 @@ pub async fn merge_customers(
 /// What a scan opens: text from a keyboard-wedge scanner, the camera or an NFC card. A
 /// customer the tablet does not hold (another store's) is fetched from the relay when online.
 #[tauri::command]
-pub async fn scan(app: AppHandle, text: String) -> Result<ScanTarget, ApiError> {
+pub async fn scan(app: AppHandle, args: ScanArgs) -> Result<ScanTarget, ApiError> {
+    let text = args.text;
     let state_store = app.state::<AppState>().store.clone();
     let resolved = with_store(app.clone(), move |s| {
         let target = s.resolve_scan(&text);
@@ -583,7 +498,8 @@ pub async fn scan(app: AppHandle, text: String) -> Result<ScanTarget, ApiError> 
 /// A photo of a QR code (the camera app, or a picture the customer sent): decoded, then
 /// handled as a scan.
 #[tauri::command]
-pub async fn scan_image(app: AppHandle, image: Vec<u8>) -> Result<ScanTarget, ApiError> {
+pub async fn scan_image(app: AppHandle, args: ScanImageArgs) -> Result<ScanTarget, ApiError> {
+    let image = args.image;
     let texts = tauri::async_runtime::spawn_blocking(move || {
         let image = image::load_from_memory(&image)
             .map_err(|e| invalid(format!("not a photo this app can read: {e}")))?
@@ -600,14 +516,14 @@ pub async fn scan_image(app: AppHandle, image: Vec<u8>) -> Result<ScanTarget, Ap
         .into_iter()
         .next()
         .ok_or_else(|| invalid("no readable QR code in the photo"))?;
-    scan(app, text).await
+    scan(app, ScanArgs { text }).await
 }
 
 /// Links an NFC card nobody has to the open customer; the next tap identifies them.
 #[tauri::command]
-pub async fn link_card(app: AppHandle, customer: String, uid: String) -> Result<(), ApiError> {
-    let customer = parse(CustomerId::parse(customer))?;
-    let uid = parse(aisle_core::model::NfcUid::parse(uid))?;
+pub async fn link_card(app: AppHandle, args: LinkCardArgs) -> Result<(), ApiError> {
+    let customer = parse(CustomerId::parse(args.customer))?;
+    let uid = parse(aisle_core::model::NfcUid::parse(args.uid))?;
     let associate = associate(&app).ok();
     with_store_mut(app, move |s| {
         s.link_nfc_card(&customer, &uid, associate.as_ref())
@@ -620,16 +536,16 @@ pub async fn link_card(app: AppHandle, customer: String, uid: String) -> Result<
 #[tauri::command]
 pub async fn kiosk_check_in(
     app: AppHandle,
-    code: Option<String>,
-    nfc_uid: Option<String>,
+    args: KioskCheckInArgs,
 ) -> Result<KioskWelcome, ApiError> {
     let config = relay_config(&app)?;
-    let token = match code.as_deref().map(aisle_core::scan::classify) {
+    let token = match args.code.as_deref().map(aisle_core::scan::classify) {
         Some(Ok(aisle_core::scan::Scanned::Token(token))) => Some(token),
         Some(Ok(_)) => return Err(invalid("Please scan the loyalty QR code in your app.")),
         Some(Err(e)) => return Err(e.to_api()),
         None => None,
     };
+    let nfc_uid = args.nfc_uid;
     let check_in = with_store(app.clone(), move |s| {
         // A forged or revoked code is refused here and now, online or not. A key the kiosk
         // has not synced yet is the relay's to judge.
@@ -662,14 +578,10 @@ pub async fn kiosk_check_in(
 
 /// The customer's answer to the kiosk's personalisation question.
 #[tauri::command]
-pub async fn kiosk_consent(
-    app: AppHandle,
-    code: Option<String>,
-    nfc_uid: Option<String>,
-    granted: bool,
-) -> Result<(), ApiError> {
+pub async fn kiosk_consent(app: AppHandle, args: KioskConsentArgs) -> Result<(), ApiError> {
     let config = relay_config(&app)?;
-    let token = code
+    let token = args
+        .code
         .as_deref()
         .map(aisle_core::scan::classify)
         .and_then(|c| match c {
@@ -679,34 +591,10 @@ pub async fn kiosk_consent(
     let check_in = KioskCheckIn {
         id: aisle_core::IdGen::random().new_id(),
         token,
-        nfc_uid,
+        nfc_uid: args.nfc_uid,
         at: crate::now_ms(),
     };
-    relay_client::kiosk_consent(&config, &check_in, granted)
+    relay_client::kiosk_consent(&config, &check_in, args.granted)
         .await
         .map_err(relay_failure)
-}
-
-/// Sends check-ins a kiosk queued while offline; runs every few seconds on kiosks.
-pub async fn flush_kiosk_queue(app: &AppHandle) {
-    let Ok(config) = relay_config(app) else {
-        return;
-    };
-    let Ok(queued) = with_store(app.clone(), |s| s.queued_check_ins()).await else {
-        return;
-    };
-    for check_in in queued {
-        match relay_client::kiosk_check_in(&config, &check_in).await {
-            // Still offline: try again later, in order.
-            Err(SyncError::Connect(_)) => return,
-            Ok(_) => {}
-            // Refused for good (a code revoked meanwhile, too old): drop it, say why.
-            Err(e) => tracing::warn!(error = %e, id = check_in.id, "queued check-in refused"),
-        }
-        let id = check_in.id.clone();
-        if let Err(e) = with_store_mut(app.clone(), move |s| s.unqueue_check_in(&id)).await {
-            tracing::warn!(error = %e.message, "cannot clear a sent check-in");
-            return;
-        }
-    }
 }

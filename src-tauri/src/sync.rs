@@ -1,15 +1,17 @@
-//! The tablet's link to the relay: enrolment (kept in the store's metadata) and the background
-//! sync client, whose status goes to the UI as `sync-status` events.
+//! The tablet's link to the relay: enrolment (kept in the store's metadata), the background
+//! sync client, whose status goes to the UI as `sync-status` events, and on kiosks the loop
+//! that sends check-ins queued while offline.
 
+use aisle_core::model::commands::Enrolment;
 use aisle_core::model::{ApiError, ErrorCode};
 use aisle_core::protocol::Role;
 use aisle_tablet::Tablet;
-use aisle_tablet::sync_client::{SyncClient, SyncConfig};
-use aisle_tablet::{relay_client, sync_client};
+use aisle_tablet::relay_client;
+use aisle_tablet::sync_client::{SyncClient, SyncConfig, SyncError};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Emitter, Manager};
 
-use crate::AppState;
+use crate::state::{AppState, relay_config, with_store, with_store_mut};
 
 pub const SYNC_STATUS_EVENT: &str = "sync-status";
 const ENROLMENT_KEY: &str = "enrolment";
@@ -24,6 +26,18 @@ pub struct TabletEnrolment {
     /// The bearer token; never sent to the UI.
     #[serde(skip_serializing_if = "String::is_empty", default)]
     pub token: String,
+}
+
+/// What the UI may see of an enrolment: everything but the token.
+impl From<&TabletEnrolment> for Enrolment {
+    fn from(enrolment: &TabletEnrolment) -> Self {
+        Self {
+            relay_url: enrolment.relay_url.clone(),
+            device: enrolment.device.clone(),
+            store: enrolment.store.clone(),
+            role: enrolment.role,
+        }
+    }
 }
 
 pub fn load_enrolment(store: &Tablet) -> Option<TabletEnrolment> {
@@ -66,10 +80,34 @@ pub fn start(app: &AppHandle, enrolment: TabletEnrolment) {
         let handle = app.clone();
         tauri::async_runtime::spawn(async move {
             loop {
-                crate::commands::flush_kiosk_queue(&handle).await;
+                flush_kiosk_queue(&handle).await;
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
             }
         });
+    }
+}
+
+/// Sends check-ins a kiosk queued while offline; runs every few seconds on kiosks.
+async fn flush_kiosk_queue(app: &AppHandle) {
+    let Ok(config) = relay_config(app) else {
+        return;
+    };
+    let Ok(queued) = with_store(app.clone(), |s| s.queued_check_ins()).await else {
+        return;
+    };
+    for check_in in queued {
+        match relay_client::kiosk_check_in(&config, &check_in).await {
+            // Still offline: try again later, in order.
+            Err(SyncError::Connect(_)) => return,
+            Ok(_) => {}
+            // Refused for good (a code revoked meanwhile, too old): drop it, say why.
+            Err(e) => tracing::warn!(error = %e, id = check_in.id, "queued check-in refused"),
+        }
+        let id = check_in.id.clone();
+        if let Err(e) = with_store_mut(app.clone(), move |s| s.unqueue_check_in(&id)).await {
+            tracing::warn!(error = %e.message, "cannot clear a sent check-in");
+            return;
+        }
     }
 }
 
@@ -107,9 +145,7 @@ pub async fn enrol(
     let enrolled = relay_client::enrol(&relay_url, code.trim(), &actor)
         .await
         .map_err(|e| match e {
-            sync_client::SyncError::Connect(m) => {
-                error(ErrorCode::Busy, format!("Cannot reach the relay: {m}"))
-            }
+            SyncError::Connect(m) => error(ErrorCode::Busy, format!("Cannot reach the relay: {m}")),
             other => error(ErrorCode::InvalidInput, other.to_string()),
         })?;
     let enrolment = TabletEnrolment {

@@ -7,6 +7,7 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+use aisle_core::api::{Event, EventBatch, EventCustomer, EventKind, EventLine};
 use anyhow::{Context, bail};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
@@ -598,30 +599,40 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
         helper.wait_synced().await?;
 
         // The web shop reports the cart abandoned at checkout, with a chat hand-off.
-        let lines: Vec<_> = target
+        let event = |id: &str, kind| Event {
+            id: id.into(),
+            customer: EventCustomer {
+                loyalty_id: Some(target.loyalty.clone()),
+                ..EventCustomer::default()
+            },
+            kind,
+        };
+        let lines = target
             .lines
             .iter()
-            .map(|(v, q)| json!({ "variant": v.to_string(), "quantity": q }))
+            .map(|(variant, quantity)| EventLine {
+                variant: variant.clone(),
+                quantity: *quantity,
+            })
             .collect();
-        let body = serde_json::to_vec(&json!({ "events": [
-            { "id": "e2e-cart", "type": "cart_updated",
-              "customer": { "loyalty_id": target.loyalty }, "lines": lines },
-            { "id": "e2e-abandoned", "type": "checkout_abandoned",
-              "customer": { "loyalty_id": target.loyalty } },
-            { "id": "e2e-chat", "type": "chat_handoff", "customer": { "loyalty_id": target.loyalty },
-              "summary": "Wants to try the jeans on before buying." }
-        ]}))?;
-        let posted = reqwest::Client::new()
-            .post(relay.url("/v1/events"))
-            .header("x-aisle-tenant", "demo")
-            .header(
-                "x-aisle-signature",
-                aisle_tests::sign_events(&aisle_tests::ingest_secret(&relay_dir)?, &body),
-            )
-            .body(body)
-            .send()
-            .await?;
-        assert!(posted.status().is_success(), "{}", posted.text().await?);
+        let batch = EventBatch {
+            events: vec![
+                event("e2e-cart", EventKind::CartUpdated { lines }),
+                event(
+                    "e2e-abandoned",
+                    EventKind::CheckoutAbandoned { lines: None },
+                ),
+                event(
+                    "e2e-chat",
+                    EventKind::ChatHandoff {
+                        summary: "Wants to try the jeans on before buying.".into(),
+                    },
+                ),
+            ],
+        };
+        let secret = aisle_tests::ingest_secret(&relay_dir)?;
+        let posted = aisle_tests::post_events(&relay, &secret, &batch).await?;
+        assert_eq!(posted.accepted, 3, "{posted:?}");
 
         // A scanner types the loyalty number and Enter: the briefing opens.
         scan_into_search(&client, &target.loyalty).await?;

@@ -7,9 +7,11 @@
 #![allow(clippy::unwrap_used)]
 
 use aisle_core::Store;
+use aisle_core::api::EnrolledDevice;
+use aisle_core::model::{ApiError, CustomerSummary, ErrorCode};
 use aisle_core::protocol::{ClientFrame, DocChanges, DocHeads, ServerFrame};
 use aisle_tablet::{relay_client, sync_client};
-use aisle_tests::{Relay, enrolment_code};
+use aisle_tests::{Api, Relay, enrolment_code, refusal, reply};
 use futures_util::{SinkExt, StreamExt};
 use std::path::Path;
 use std::time::Duration;
@@ -82,21 +84,21 @@ async fn next(socket: &mut Socket) -> Option<ServerFrame> {
     }
 }
 
-/// Reads until the relay closes, returning the error message it gave, if any.
-async fn closed_with(socket: &mut Socket) -> String {
-    let mut reason = String::new();
+/// Reads until the relay closes, returning the error it gave.
+async fn closed_with(socket: &mut Socket) -> ApiError {
+    let mut reason = None;
     while let Some(frame) = next(socket).await {
-        if let ServerFrame::Error { message, .. } = frame {
-            reason = message;
+        if let ServerFrame::Error { code, message } = frame {
+            reason = Some(ApiError { code, message });
         }
     }
-    reason
+    reason.expect("the relay said why it closed the connection")
 }
 
-async fn admin(relay: &Relay, relay_dir: &Path) -> (reqwest::Client, String) {
-    let token = std::fs::read_to_string(relay_dir.join("admin-token")).unwrap();
-    let _ = relay;
-    (reqwest::Client::new(), token)
+/// The device the relay enrolled under `name`, as the admin API lists it.
+async fn device(admin: &Api, name: &str) -> EnrolledDevice {
+    let devices: Vec<EnrolledDevice> = reply(admin.get("/v1/admin/devices")).await.unwrap();
+    devices.into_iter().find(|d| d.name == name).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,72 +111,51 @@ async fn revoked_devices_are_refused_at_once() {
     hello(&mut socket).await;
 
     // Revoke through the admin API: the open connection closes with a reason.
-    let (http, admin_token) = admin(&relay, &relay_dir).await;
-    let devices: serde_json::Value = http
-        .get(relay.url("/v1/admin/devices"))
-        .bearer_auth(&admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
+    let admin = Api::admin(&relay, &relay_dir).unwrap();
+    let t1 = device(&admin, "t1").await;
+    assert!(!t1.revoked);
+    let started = std::time::Instant::now();
+    reply::<()>(admin.post(&format!("/v1/admin/devices/{}/revoke", t1.id)))
         .await
         .unwrap();
-    let id = devices[0]["id"].as_str().unwrap().to_string();
-    let started = std::time::Instant::now();
-    let status = http
-        .post(relay.url(&format!("/v1/admin/devices/{id}/revoke")))
-        .bearer_auth(&admin_token)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 204);
-    assert!(closed_with(&mut socket).await.contains("revoked"));
+    assert_eq!(closed_with(&mut socket).await.code, ErrorCode::Revoked);
     assert!(
         started.elapsed() < Duration::from_secs(1),
         "closed at once, took {:?}",
         started.elapsed()
     );
+    assert!(device(&admin, "t1").await.revoked);
     // New connections and HTTP calls with the token are refused.
-    let refused = connect(&relay, &token).await.unwrap_err().to_string();
-    assert!(refused.contains("401"), "{refused}");
-    let lookup = http
-        .get(relay.url("/v1/customers/search?q=a"))
-        .bearer_auth(&token)
-        .send()
+    match connect(&relay, &token).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 401);
+        }
+        other => panic!("a revoked device connected: {other:?}"),
+    }
+    let device_api = Api::new(&relay, &token);
+    let lookup = refusal(device_api.get("/v1/customers/search?q=a"))
         .await
         .unwrap();
-    assert_eq!(lookup.status(), 401);
+    assert_eq!((lookup.status, lookup.code()), (401, ErrorCode::Revoked));
     // The admin API itself wants the admin token.
-    let forged = http
-        .get(relay.url("/v1/admin/devices"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forged.status(), 401);
+    let forged = refusal(device_api.get("/v1/admin/devices")).await.unwrap();
+    assert_eq!(
+        (forged.status, forged.code()),
+        (401, ErrorCode::Unauthorized)
+    );
 
     // Revoking from the admin command (another process) closes connections too.
     let token2 = self::token(&relay, &relay_dir, dir.path(), "t2", "LDN-CG", "associate").await;
     let mut socket = connect(&relay, &token2).await.unwrap();
     hello(&mut socket).await;
-    let devices: serde_json::Value = http
-        .get(relay.url("/v1/admin/devices"))
-        .bearer_auth(&admin_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id2 = devices[1]["id"].as_str().unwrap().to_string();
+    let t2 = device(&admin, "t2").await;
     let out = std::process::Command::new(aisle_tests::relay_binary().unwrap())
-        .args(["admin", "revoke", &id2, "--data-dir"])
+        .args(["admin", "revoke", &t2.id, "--data-dir"])
         .arg(&relay_dir)
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(closed_with(&mut socket).await.contains("revoked"));
+    assert_eq!(closed_with(&mut socket).await.code, ErrorCode::Revoked);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,11 +178,9 @@ async fn stores_and_roles_are_kept_apart() {
         .send(Message::Binary(pull.encode().into()))
         .await
         .unwrap();
-    assert!(
-        closed_with(&mut socket)
-            .await
-            .contains("may not read inventory/MAN-AR")
-    );
+    let closed = closed_with(&mut socket).await;
+    assert_eq!(closed.code, ErrorCode::Forbidden);
+    assert!(closed.message.contains("inventory/MAN-AR"), "{closed}");
 
     // So does writing to it, and nothing is stored.
     let mut socket = connect(&relay, &a).await.unwrap();
@@ -217,10 +196,11 @@ async fn stores_and_roles_are_kept_apart() {
         .send(Message::Binary(push.encode().into()))
         .await
         .unwrap();
+    let closed = closed_with(&mut socket).await;
+    assert_eq!(closed.code, ErrorCode::Forbidden);
     assert!(
-        closed_with(&mut socket)
-            .await
-            .contains("may not write inventory/MAN-AR")
+        closed.message.contains("write inventory/MAN-AR"),
+        "{closed}"
     );
 
     // And writing the server-owned catalog.
@@ -237,11 +217,9 @@ async fn stores_and_roles_are_kept_apart() {
         .send(Message::Binary(push.encode().into()))
         .await
         .unwrap();
-    assert!(
-        closed_with(&mut socket)
-            .await
-            .contains("may not write catalog")
-    );
+    let closed = closed_with(&mut socket).await;
+    assert_eq!(closed.code, ErrorCode::Forbidden);
+    assert!(closed.message.contains("write catalog"), "{closed}");
 
     // A kiosk receives no customers in its backlog and cannot ask for one.
     let kiosk = token(&relay, &relay_dir, dir.path(), "k", "LDN-CG", "kiosk").await;
@@ -265,26 +243,14 @@ async fn stores_and_roles_are_kept_apart() {
     // keys (the kiosk verifies codes with them).
     docs.sort();
     assert_eq!(docs, ["catalog", "loyalty", "recommendations"]);
-    let http = reqwest::Client::new();
-    let lookup = http
-        .get(relay.url("/v1/customers/search?q=a"))
-        .bearer_auth(&kiosk)
-        .send()
+    let lookup = refusal(Api::new(&relay, &kiosk).get("/v1/customers/search?q=a"))
         .await
         .unwrap();
-    assert_eq!(lookup.status(), 403);
-    let customer = http
-        .get(relay.url("/v1/customers/search?q=a"))
-        .bearer_auth(&a)
-        .send()
+    assert_eq!((lookup.status, lookup.code()), (403, ErrorCode::Forbidden));
+    let found: Vec<CustomerSummary> = reply(Api::new(&relay, &a).get("/v1/customers/search?q=a"))
         .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .unwrap();
+    let customer = found[0].id.clone();
     let pull = ClientFrame::Pull {
         docs: vec![DocHeads {
             doc: format!("customer/{customer}"),
@@ -295,11 +261,9 @@ async fn stores_and_roles_are_kept_apart() {
         .send(Message::Binary(pull.encode().into()))
         .await
         .unwrap();
-    assert!(
-        closed_with(&mut socket)
-            .await
-            .contains("may not read customer/")
-    );
+    let closed = closed_with(&mut socket).await;
+    assert_eq!(closed.code, ErrorCode::Forbidden);
+    assert!(closed.message.contains("read customer/"), "{closed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,12 +291,13 @@ async fn garbage_frames_close_only_their_connection() {
             .await
             .unwrap();
         let reason = closed_with(&mut socket).await;
-        assert!(reason.starts_with("frame"), "{bytes:?} → {reason}");
+        assert_eq!(reason.code, ErrorCode::InvalidInput, "{bytes:?} → {reason}");
     }
     // Text frames and a missing Hello are refused as well.
     let mut socket = connect(&relay, &token).await.unwrap();
     socket.send(Message::Text("hello?".into())).await.unwrap();
-    assert!(closed_with(&mut socket).await.contains("text frames"));
+    let reason = closed_with(&mut socket).await;
+    assert_eq!(reason.code, ErrorCode::InvalidInput, "{reason}");
     // Changes that do not load are rejected and change nothing.
     let mut socket = connect(&relay, &token).await.unwrap();
     hello(&mut socket).await;
@@ -348,7 +313,8 @@ async fn garbage_frames_close_only_their_connection() {
         .await
         .unwrap();
     let reason = closed_with(&mut socket).await;
-    assert!(reason.contains("do not load"), "{reason}");
+    assert_eq!(reason.code, ErrorCode::InvalidInput, "{reason}");
+    assert!(reason.message.contains("do not load"), "{reason}");
 
     // The bystander's connection is unaffected, and so is the relay.
     bystander
@@ -416,10 +382,9 @@ async fn other_stores_stock_is_counts_only_and_the_tablet_list_is_for_managers()
             .all(|w| w[0].distance_km <= w[1].distance_km)
     );
     assert!(stock.iter().all(|s| !s.available.is_empty()));
-    assert!(matches!(
-        relay_client::stock_by_store(&config(&kiosk), &product).await,
-        Err(sync_client::SyncError::Protocol(m)) if m.contains("kiosk")
-    ));
+    let path = format!("/v1/stock/{product}");
+    let by_kiosk = refusal(Api::new(&relay, &kiosk).get(&path)).await.unwrap();
+    assert_eq!(by_kiosk.code(), ErrorCode::Forbidden);
 
     // Managers see their own store's tablets, with who is connected.
     let mut session = connect(&relay, &associate).await.unwrap();
@@ -436,11 +401,10 @@ async fn other_stores_stock_is_counts_only_and_the_tablet_list_is_for_managers()
     let assoc = devices.iter().find(|d| d.name == "assoc").unwrap();
     assert!(assoc.online && assoc.last_seen_at.is_some());
     assert!(!devices.iter().find(|d| d.name == "boss").unwrap().online);
-    assert!(
-        relay_client::store_devices(&config(&associate))
-            .await
-            .is_err()
-    );
+    let by_associate = refusal(Api::new(&relay, &associate).get("/v1/store/devices"))
+        .await
+        .unwrap();
+    assert_eq!(by_associate.code(), ErrorCode::Forbidden);
     let leeds = relay_client::store_devices(&config(&other)).await.unwrap();
     assert_eq!(leeds.len(), 1);
     drop(session);

@@ -7,7 +7,7 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use aisle_core::model::{CustomerId, ProductSku, StoreId, VariantSku};
+use aisle_core::model::{Connection, CustomerId, ProductSku, StoreId, SyncStatus, VariantSku};
 use aisle_core::{DocId, Store};
 use aisle_relay::domain::demo::{DemoConfig, DemoData};
 use aisle_tests::{Lines, Relay, Signal, enrolment_code, signal};
@@ -71,6 +71,15 @@ impl Sim {
         self.lines
             .next(Duration::from_secs(30))
             .unwrap_or_else(|| panic!("no reply to {command}"))
+    }
+
+    /// The tablet's sync status (`None` while it is offline, its client stopped).
+    fn status(&mut self) -> Option<SyncStatus> {
+        let reply = self.cmd("status");
+        let json = reply
+            .strip_prefix("status ")
+            .unwrap_or_else(|| panic!("not a status: {reply}"));
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {reply}"))
     }
 
     /// SIGKILL, possibly while a command runs; returns what it printed before dying.
@@ -286,10 +295,9 @@ fn run(seed: u64) {
     let started = Instant::now();
     loop {
         let settled = (0..TABLETS).all(|i| {
-            let status = world.sim(i).cmd("status");
-            status.contains("\"connection\":\"online\"")
-                && status.contains("\"pending\":0")
-                && status.contains("\"catch_up\":null")
+            world.sim(i).status().is_some_and(|s| {
+                s.connection == Connection::Online && s.pending == 0 && s.catch_up.is_none()
+            })
         });
         if settled && replicas_equal(&world) {
             break;

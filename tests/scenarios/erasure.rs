@@ -6,8 +6,9 @@
 #![allow(clippy::unwrap_used)]
 
 use aisle_core::DocId;
-use aisle_core::model::{AssociateId, CustomerId, Identifier, LoyaltyId};
-use aisle_tests::{Relay, Tablet};
+use aisle_core::api::{CustomerLookup, Erased};
+use aisle_core::model::{AssociateId, CustomerId, ErrorCode, Identifier, LoyaltyId};
+use aisle_tests::{Api, Relay, Tablet, refusal, reply};
 use std::time::{Duration, Instant};
 
 /// Checks on a tablet's store for an erased customer.
@@ -80,59 +81,51 @@ async fn erased_customers_leave_every_tablet_and_stay_gone() {
         .unwrap();
 
     // Only the admin or a manager of the customer's store may erase.
-    let http = reqwest::Client::new();
-    let url = relay.url(&format!("/v1/customers/{customer}/erase"));
-    let associate_token = online.config.token.clone();
-    let refused = http
-        .post(&url)
-        .bearer_auth(&associate_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 403);
-    let erased = http
-        .post(&url)
-        .bearer_auth(&manager.config.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(erased.status(), 200, "{}", erased.text().await.unwrap());
+    let erase = format!("/v1/customers/{customer}/erase");
+    let associate = Api::new(&relay, &online.config.token);
+    let by_manager = Api::new(&relay, &manager.config.token);
+    let refused = refusal(associate.post(&erase)).await.unwrap();
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, ErrorCode::Forbidden)
+    );
+    let erased: Erased = reply(by_manager.post(&erase)).await.unwrap();
+    assert_eq!(
+        erased,
+        Erased {
+            erased: DocId::Customer(customer.clone()).to_string(),
+            also_erased: Vec::new(),
+        }
+    );
 
     let latency = online.wait_purged(&customer, &loyalty).await;
     eprintln!("erasure reached the connected tablet in {latency:?}");
     manager.wait_purged(&customer, &loyalty).await;
-    let lookup = http
-        .get(relay.url(&format!("/v1/customers/lookup?loyalty={loyalty}")))
-        .bearer_auth(&associate_token)
-        .send()
+    let by_loyalty = CustomerLookup {
+        loyalty: Some(loyalty.clone()),
+        ..CustomerLookup::default()
+    };
+    let lookup = refusal(associate.get("/v1/customers/lookup").query(&by_loyalty))
         .await
         .unwrap();
-    assert_eq!(lookup.status(), 404);
+    assert_eq!((lookup.status, lookup.code()), (404, ErrorCode::NotFound));
 
     // The offline tablet reconnects: it purges, and its offline note does not revive it.
     offline.start();
     offline.wait_purged(&customer, &loyalty).await;
     offline.wait_synced().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let lookup = http
-        .get(relay.url(&format!("/v1/customers/lookup?loyalty={loyalty}")))
-        .bearer_auth(&associate_token)
-        .send()
+    let lookup = refusal(associate.get("/v1/customers/lookup").query(&by_loyalty))
         .await
         .unwrap();
     assert_eq!(
-        lookup.status(),
-        404,
+        lookup.code(),
+        ErrorCode::NotFound,
         "the offline note must not bring it back"
     );
     assert!(!online.holds(&customer, &loyalty));
 
     // Erasing again: not found.
-    let again = http
-        .post(&url)
-        .bearer_auth(&manager.config.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 404);
+    let again = refusal(by_manager.post(&erase)).await.unwrap();
+    assert_eq!((again.status, again.code()), (404, ErrorCode::NotFound));
 }

@@ -6,11 +6,13 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+use aisle_core::api::KioskConsent;
 use aisle_core::model::{
-    ConsentPurpose, ConsentSource, CustomerId, KioskCheckIn, LoyaltyId, NewCustomer, StoreId, Tier,
+    ConsentPurpose, ConsentSource, CustomerId, ErrorCode, KioskCheckIn, LoyaltyId, NewCustomer,
+    StoreId, Tier,
 };
 use aisle_tablet::relay_client;
-use aisle_tests::{Relay, Tablet, loyalty_token};
+use aisle_tests::{Api, Relay, Tablet, loyalty_token, refusal};
 use std::time::{Duration, Instant};
 
 fn check_in(id: &str, token: &str, at: i64) -> KioskCheckIn {
@@ -120,15 +122,17 @@ async fn kiosk_check_ins_reach_the_floor_once_and_ask_first_timers_for_consent()
     assert!(welcome.asks_consent);
     assert_eq!(welcome.first_name.as_deref(), Some("Robin"));
     // Only the kiosk records consent this way (a card UID is no secret).
-    assert!(
-        relay_client::kiosk_consent(
-            &associate.config,
-            &check_in("c-2", &newcomer_token, now),
-            false
-        )
-        .await
-        .is_err()
-    );
+    let by_associate = refusal(
+        Api::new(&relay, &associate.config.token)
+            .post("/v1/kiosk/consent")
+            .json(&KioskConsent {
+                check_in: check_in("c-2", &newcomer_token, now),
+                granted: false,
+            }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_associate.code(), ErrorCode::Forbidden, "{by_associate}");
     relay_client::kiosk_consent(&kiosk.config, &check_in("c-2", &newcomer_token, now), true)
         .await
         .unwrap();
@@ -157,11 +161,16 @@ async fn kiosk_check_ins_reach_the_floor_once_and_ask_first_timers_for_consent()
     let claims = aisle_core::loyalty::peek(&member_token).unwrap().0;
     let forged =
         aisle_core::loyalty::sign(&ed25519_dalek::SigningKey::from_bytes(&[5; 32]), &claims);
-    let refused = relay_client::kiosk_check_in(&kiosk.config, &check_in("c-3", &forged, now))
-        .await
-        .unwrap_err();
+    let refused = refusal(
+        Api::new(&relay, &kiosk.config.token)
+            .post("/v1/kiosk/check-in")
+            .json(&check_in("c-3", &forged, now)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.code(), ErrorCode::InvalidInput, "{refused}");
     assert!(
-        refused.to_string().contains("altered or forged"),
+        refused.error.message.contains("altered or forged"),
         "{refused}"
     );
 

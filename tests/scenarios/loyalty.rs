@@ -6,35 +6,14 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use aisle_core::model::{CustomerId, ScanTarget};
+use aisle_core::api::{
+    IssueTokenRequest, IssuedToken, QrRequest, RevokeTokenRequest, RevokedToken, RotatedKey,
+    WithdrawnKey,
+};
+use aisle_core::model::{CustomerId, ErrorCode, ScanTarget};
 use aisle_core::{CoreError, DocId, loyalty};
-use aisle_tests::{Relay, Tablet, loyalty_token};
-use serde_json::json;
+use aisle_tests::{Api, Relay, Tablet, loyalty_token, refusal, reply};
 use std::time::{Duration, Instant};
-
-struct Admin {
-    http: reqwest::Client,
-    token: String,
-}
-
-impl Admin {
-    async fn post(&self, relay: &Relay, path: &str, body: serde_json::Value) -> serde_json::Value {
-        let response = self
-            .http
-            .post(relay.url(path))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        response.json().await.unwrap()
-    }
-}
 
 fn scan(tablet: &Tablet, text: &str) -> Result<CustomerId, CoreError> {
     tablet.with(|s| match s.resolve_scan(text)? {
@@ -75,10 +54,7 @@ async fn loyalty_codes_verify_offline_and_revocations_and_new_keys_arrive_by_syn
     let dir = tempfile::tempdir().unwrap();
     let relay_dir = dir.path().join("relay");
     let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "30"]).unwrap();
-    let admin = Admin {
-        http: reqwest::Client::new(),
-        token: std::fs::read_to_string(relay_dir.join("admin-token")).unwrap(),
-    };
+    let admin = Api::admin(&relay, &relay_dir).unwrap();
     let mut tablet = Tablet::enrol(&relay, &relay_dir, dir.path(), "tablet", "associate").await;
     let customer = tablet.with(|s| {
         let DocId::Customer(id) = s.doc_ids("customer").unwrap().remove(0) else {
@@ -87,23 +63,30 @@ async fn loyalty_codes_verify_offline_and_revocations_and_new_keys_arrive_by_syn
         id
     });
 
-    let issued = admin
-        .post(
-            &relay,
-            &format!("/v1/customers/{customer}/loyalty-token"),
-            json!({ "valid_days": 365 }),
-        )
-        .await;
-    let token = issued["token"].as_str().unwrap().to_string();
-    assert!(issued["qr_svg"].as_str().unwrap().contains("<svg"));
+    let issued: IssuedToken = reply(
+        admin
+            .post(&format!("/v1/customers/{customer}/loyalty-token"))
+            .json(&IssueTokenRequest {
+                valid_days: Some(365),
+            }),
+    )
+    .await
+    .unwrap();
+    let token = issued.token.clone();
+    assert!(issued.qr_svg.contains("<svg"));
+    assert_eq!(loyalty::peek(&token).unwrap().0.token_id(), issued.token_id);
 
     // The PNG the relay renders holds exactly the token.
     let png = admin
-        .http
-        .get(relay.url(&format!("/v1/loyalty/qr?format=png&token={token}")))
-        .bearer_auth(&admin.token)
+        .get("/v1/loyalty/qr")
+        .query(&QrRequest {
+            token: token.clone(),
+            format: Some("png".into()),
+        })
         .send()
         .await
+        .unwrap()
+        .error_for_status()
         .unwrap()
         .bytes()
         .await
@@ -150,13 +133,13 @@ async fn loyalty_codes_verify_offline_and_revocations_and_new_keys_arrive_by_syn
     assert!(scan(&tablet, &altered).is_err());
 
     // Revoked while the tablet is offline: refused once it has synced.
-    admin
-        .post(
-            &relay,
-            "/v1/loyalty/revoke",
-            json!({ "token": token, "reason": "card lost" }),
-        )
-        .await;
+    let revoked: RevokedToken = reply(admin.post("/v1/loyalty/revoke").json(&RevokeTokenRequest {
+        token: token.clone(),
+        reason: Some("card lost".into()),
+    }))
+    .await
+    .unwrap();
+    assert_eq!(revoked.token_id, issued.token_id);
     assert_eq!(
         scan(&tablet, &token).unwrap(),
         customer,
@@ -183,10 +166,8 @@ async fn loyalty_codes_verify_offline_and_revocations_and_new_keys_arrive_by_syn
     // A new key: its tokens verify on the tablet once the key has synced; older keys' tokens
     // still verify.
     let older = loyalty_token(&relay, &relay_dir, &customer).await.unwrap();
-    let rotated = admin
-        .post(&relay, "/v1/loyalty/keys/rotate", json!({}))
-        .await;
-    assert_eq!(rotated["key_id"], "k2");
+    let rotated: RotatedKey = reply(admin.post("/v1/loyalty/keys/rotate")).await.unwrap();
+    assert_eq!(rotated.key_id, "k2");
     let newer = loyalty_token(&relay, &relay_dir, &customer).await.unwrap();
     assert_eq!(loyalty::peek(&newer).unwrap().0.key, "k2");
     until_accepted(&tablet, &newer, "k2").await;
@@ -204,11 +185,15 @@ async fn loyalty_codes_verify_offline_and_revocations_and_new_keys_arrive_by_syn
         },
     );
     assert_eq!(scan(&tablet, &made_by_thief).unwrap(), customer);
-    let withdrawn = admin
-        .post(&relay, "/v1/loyalty/keys/k1/withdraw", json!({}))
-        .await;
+    let withdrawn: WithdrawnKey = reply(admin.post("/v1/loyalty/keys/k1/withdraw"))
+        .await
+        .unwrap();
     assert_eq!(
-        withdrawn["current_key_id"], "k2",
+        withdrawn,
+        WithdrawnKey {
+            withdrawn: "k1".into(),
+            current_key_id: "k2".into(),
+        },
         "k1 was not the current key"
     );
     for code in [&older, &made_by_thief] {
@@ -218,23 +203,19 @@ async fn loyalty_codes_verify_offline_and_revocations_and_new_keys_arrive_by_syn
     assert!(!relay_dir.join("loyalty-keys/k1.key").exists());
 
     // Withdrawing the current key switches the relay to a new one first.
-    let withdrawn = admin
-        .post(&relay, "/v1/loyalty/keys/k2/withdraw", json!({}))
-        .await;
-    assert_eq!(withdrawn["current_key_id"], "k3");
+    let withdrawn: WithdrawnKey = reply(admin.post("/v1/loyalty/keys/k2/withdraw"))
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.current_key_id, "k3");
     let after = loyalty_token(&relay, &relay_dir, &customer).await.unwrap();
     assert_eq!(loyalty::peek(&after).unwrap().0.key, "k3");
     until_refused(&tablet, &newer, "key k2, withdrawn on").await;
     until_accepted(&tablet, &after, "k3").await;
 
     // A key that was never published: 404, nothing changes.
-    let missing = admin
-        .http
-        .post(relay.url("/v1/loyalty/keys/k77/withdraw"))
-        .bearer_auth(&admin.token)
-        .send()
+    let missing = refusal(admin.post("/v1/loyalty/keys/k77/withdraw"))
         .await
         .unwrap();
-    assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
+    assert_eq!((missing.status, missing.code()), (404, ErrorCode::NotFound));
     assert_eq!(scan(&tablet, &after).unwrap(), customer);
 }

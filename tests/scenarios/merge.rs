@@ -6,24 +6,17 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use aisle_core::model::{AssociateId, CustomerId, Identifier, LoyaltyId, StoreId};
-use aisle_tests::{Relay, Tablet, ingest_secret, sign_events};
-use serde_json::json;
+use aisle_core::api::{Event, EventBatch, EventCustomer, EventKind, EventLine, MergeRequest};
+use aisle_core::model::{AssociateId, CustomerId, ErrorCode, Identifier, LoyaltyId, StoreId};
+use aisle_tests::{Api, Relay, Tablet, ingest_secret, post_events, refusal};
 use std::time::{Duration, Instant};
 
-async fn post(relay: &Relay, secret: &str, events: serde_json::Value) -> serde_json::Value {
-    let body = serde_json::to_vec(&json!({ "events": events })).unwrap();
-    let response = reqwest::Client::new()
-        .post(relay.url("/v1/events"))
-        .header("content-type", "application/json")
-        .header("x-aisle-tenant", "demo")
-        .header("x-aisle-signature", sign_events(secret, &body))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    response.json().await.unwrap()
+fn event(id: &str, customer: EventCustomer, kind: EventKind) -> Event {
+    Event {
+        id: id.into(),
+        customer,
+        kind,
+    }
 }
 
 async fn until(tablet: &Tablet, what: &str, done: impl Fn(&mut aisle_tablet::Tablet) -> bool) {
@@ -58,20 +51,41 @@ async fn merged_profiles_redirect_on_every_tablet_and_keep_offline_notes() {
     let product = &data.products[7];
 
     // The shopper signs up online with another email, and leaves a cart.
-    let created = post(
-        &relay,
-        &secret,
-        json!([
-            { "id": "s-1", "type": "customer_upserted",
-              "customer": { "email": "pat.web@example.com", "shop_customer_id": "shopify:9001" },
-              "name": "Pat Web", "home_store": "LDN-CG", "new_loyalty_id": web_loyalty,
-              "in_store_personalisation": true },
-            { "id": "s-2", "type": "checkout_abandoned", "customer": { "shop_customer_id": "shopify:9001" },
-              "lines": [ { "variant": product.variants[0].sku, "quantity": 1 } ] }
-        ]),
-    )
-    .await;
-    assert_eq!(created["created"], 1);
+    let here = StoreId::parse("LDN-CG").unwrap();
+    let shop_account = EventCustomer {
+        shop_customer_id: Some("shopify:9001".into()),
+        ..EventCustomer::default()
+    };
+    let signup = EventBatch {
+        events: vec![
+            event(
+                "s-1",
+                EventCustomer {
+                    email: Some("pat.web@example.com".into()),
+                    ..shop_account.clone()
+                },
+                EventKind::CustomerUpserted {
+                    name: "Pat Web".into(),
+                    home_store: here.clone(),
+                    new_loyalty_id: Some(web_loyalty.clone()),
+                    in_store_personalisation: Some(true),
+                    marketing_email: None,
+                },
+            ),
+            event(
+                "s-2",
+                shop_account,
+                EventKind::CheckoutAbandoned {
+                    lines: Some(vec![EventLine {
+                        variant: product.variants[0].sku.clone(),
+                        quantity: 1,
+                    }]),
+                },
+            ),
+        ],
+    };
+    let created = post_events(&relay, &secret, &signup).await.unwrap();
+    assert_eq!(created.created, 1, "{created:?}");
     let find = |s: &mut aisle_core::Store, loyalty: &str| {
         s.identify(&Identifier::Loyalty(LoyaltyId::parse(loyalty).unwrap()))
             .ok()
@@ -87,7 +101,6 @@ async fn merged_profiles_redirect_on_every_tablet_and_keep_offline_notes() {
     // Offline, an associate writes a note on the web profile.
     offline.stop().await;
     let associate = AssociateId::parse("sam.a").unwrap();
-    let here = StoreId::parse("LDN-CG").unwrap();
     offline.with(|s| {
         s.add_note(
             &web_id,
@@ -99,17 +112,25 @@ async fn merged_profiles_redirect_on_every_tablet_and_keep_offline_notes() {
     });
 
     // Meanwhile the shop links the loyalty card to the web account: the relay merges them.
-    let merged = post(
-        &relay,
-        &secret,
-        json!([
-            { "id": "s-3", "type": "customer_upserted",
-              "customer": { "loyalty_id": member_loyalty, "email": "pat.web@example.com" },
-              "name": member.customer.name, "home_store": "LDN-CG" }
-        ]),
-    )
-    .await;
-    assert_eq!(merged["merged"], 1);
+    let link = EventBatch {
+        events: vec![event(
+            "s-3",
+            EventCustomer {
+                loyalty_id: Some(member_loyalty.clone()),
+                email: Some("pat.web@example.com".into()),
+                ..EventCustomer::default()
+            },
+            EventKind::CustomerUpserted {
+                name: member.customer.name.clone(),
+                home_store: here.clone(),
+                new_loyalty_id: None,
+                in_store_personalisation: None,
+                marketing_email: None,
+            },
+        )],
+    };
+    let merged = post_events(&relay, &secret, &link).await.unwrap();
+    assert_eq!(merged.merged, 1, "{merged:?}");
     until(&online, "the merge", |s| {
         s.current_id(&web_id).ok().as_ref() == Some(&member_id)
     })
@@ -195,16 +216,23 @@ async fn a_manager_merges_a_person_found_twice_and_every_tablet_follows() {
     let elsewhere_id = elsewhere.id.clone().unwrap();
 
     // Only a manager merges, only profiles of their store, never a profile into itself.
-    let refused = |e: aisle_tablet::sync_client::SyncError| e.to_string();
-    let by_associate =
-        aisle_tablet::relay_client::merge_customers(&associate.config, &keep_id, &twice_id).await;
-    assert!(refused(by_associate.unwrap_err()).contains("only a manager"));
-    let across =
-        aisle_tablet::relay_client::merge_customers(&manager.config, &keep_id, &elsewhere_id).await;
-    assert!(refused(across.unwrap_err()).contains("another store"));
-    let itself =
-        aisle_tablet::relay_client::merge_customers(&manager.config, &keep_id, &keep_id).await;
-    assert!(refused(itself.unwrap_err()).contains("already this customer"));
+    let merge = |tablet: &Tablet, duplicate: &CustomerId| {
+        Api::new(&relay, &tablet.config.token)
+            .post(&format!("/v1/customers/{keep_id}/merge"))
+            .json(&MergeRequest {
+                duplicate: duplicate.clone(),
+            })
+    };
+    let by_associate = refusal(merge(&associate, &twice_id)).await.unwrap();
+    assert_eq!(by_associate.code(), ErrorCode::Forbidden, "{by_associate}");
+    let across = refusal(merge(&manager, &elsewhere_id)).await.unwrap();
+    assert_eq!(across.code(), ErrorCode::Forbidden, "{across}");
+    let itself = refusal(merge(&manager, &keep_id)).await.unwrap();
+    assert_eq!(itself.code(), ErrorCode::InvalidInput);
+    assert!(
+        itself.error.message.contains("already this customer"),
+        "{itself}"
+    );
     associate.with(|s| assert_eq!(s.current_id(&twice_id).unwrap(), twice_id));
 
     aisle_tablet::relay_client::merge_customers(&manager.config, &keep_id, &twice_id)
@@ -225,7 +253,10 @@ async fn a_manager_merges_a_person_found_twice_and_every_tablet_follows() {
         });
     }
     // Asking again changes nothing: it is the same profile now.
-    let again =
-        aisle_tablet::relay_client::merge_customers(&manager.config, &keep_id, &twice_id).await;
-    assert!(refused(again.unwrap_err()).contains("already this customer"));
+    let again = refusal(merge(&manager, &twice_id)).await.unwrap();
+    assert_eq!(again.code(), ErrorCode::InvalidInput);
+    assert!(
+        again.error.message.contains("already this customer"),
+        "{again}"
+    );
 }

@@ -5,32 +5,26 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use aisle_tests::Relay;
+use aisle_core::api::Health;
+use aisle_tests::{Relay, reply};
 
-async fn health(relay: &Relay) -> anyhow::Result<serde_json::Value> {
-    let response = reqwest::get(relay.url("/healthz")).await?;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "status {}",
-        response.status()
-    );
-    Ok(response.json().await?)
+async fn health(relay: &Relay) -> anyhow::Result<Health> {
+    reply(reqwest::Client::new().get(relay.url("/healthz"))).await
 }
 
 #[tokio::test]
 async fn relay_serves_demo_data_and_survives_a_kill() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let relay = Relay::start(dir.path(), &["--demo", "--demo-customers", "60"])?;
-    let body = health(&relay).await?;
-    assert_eq!(body["status"], "ok");
-    assert_eq!(body["store"]["customers"], 60);
-    assert_eq!(body["store"]["stores"], 5);
+    let reported = health(&relay).await?;
+    assert_eq!(reported.status, "ok");
+    assert_eq!(reported.store.customers, 60);
+    assert_eq!(reported.store.stores, 5);
     relay.kill9()?;
 
     // Restarted without --demo: the data is what was committed before the kill.
     let relay = Relay::start(dir.path(), &[])?;
-    let body = health(&relay).await?;
-    assert_eq!(body["store"]["customers"], 60);
+    assert_eq!(health(&relay).await?.store.customers, 60);
     let status = relay.terminate()?;
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
     Ok(())

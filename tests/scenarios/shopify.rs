@@ -6,11 +6,12 @@
 #![allow(clippy::unwrap_used)]
 
 use aisle_core::Store;
-use aisle_core::model::{CartStatus, Channel, ConsentPurpose, CustomerId, Identifier};
+use aisle_core::api::{IgnoredWebhook, IngestOutcome};
+use aisle_core::model::{CartStatus, Channel, ConsentPurpose, CustomerId, ErrorCode, Identifier};
 use aisle_tablet::Tablet;
 use aisle_tablet::relay_client;
 use aisle_tablet::sync_client::{SyncClient, SyncConfig};
-use aisle_tests::{Relay, enrolment_code, sign_shopify};
+use aisle_tests::{Answer, Relay, enrolment_code, sign_shopify};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -106,17 +107,7 @@ async fn shopify_webhooks_become_briefing_data_once() {
             .header("x-shopify-shop-domain", "harbour-and-hart.myshopify.com")
             .header("x-shopify-hmac-sha256", signature)
             .body(body);
-        async move {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            (
-                status,
-                response
-                    .json::<serde_json::Value>()
-                    .await
-                    .unwrap_or_default(),
-            )
-        }
+        async move { Answer::of(request).await.unwrap() }
     };
     let signed = |topic: &'static str, webhook: &'static str, name: &str| {
         let body = fixture(name, &fill);
@@ -125,18 +116,14 @@ async fn shopify_webhooks_become_briefing_data_once() {
     };
 
     // A checkout started, then left: the abandoned cart reaches the tablet.
-    let (status, reply) = signed("checkouts/create", "wh-1", "checkouts-create").await;
-    assert_eq!(
-        (status, reply["accepted"].clone()),
-        (200, 1.into()),
-        "{reply}"
-    );
-    let (status, reply) = signed("checkouts/update", "wh-2", "checkouts-update").await;
-    assert_eq!(
-        (status, reply["accepted"].clone()),
-        (200, 1.into()),
-        "{reply}"
-    );
+    let accepted = IngestOutcome {
+        accepted: 1,
+        ..IngestOutcome::default()
+    };
+    let answer = signed("checkouts/create", "wh-1", "checkouts-create").await;
+    assert_eq!(answer.outcome().unwrap(), accepted);
+    let answer = signed("checkouts/update", "wh-2", "checkouts-update").await;
+    assert_eq!(answer.outcome().unwrap(), accepted);
     wait_for(&tablet, "the abandoned checkout", |s| {
         s.customer(&customer)
             .unwrap()
@@ -149,17 +136,21 @@ async fn shopify_webhooks_become_briefing_data_once() {
     .await;
 
     // Shopify retries a webhook with the same id: applied once.
-    let (status, reply) = signed("checkouts/update", "wh-2", "checkouts-update").await;
+    let answer = signed("checkouts/update", "wh-2", "checkouts-update").await;
     assert_eq!(
-        (status, reply["duplicates"].clone()),
-        (200, 1.into()),
-        "{reply}"
+        answer.outcome().unwrap(),
+        IngestOutcome {
+            duplicates: 1,
+            ..IngestOutcome::default()
+        }
     );
 
     // The order: a web purchase, once even if delivered twice.
     for _ in 0..2 {
-        let (status, _) = signed("orders/create", "wh-3", "orders-create").await;
-        assert_eq!(status, 200);
+        signed("orders/create", "wh-3", "orders-create")
+            .await
+            .outcome()
+            .unwrap();
     }
     wait_for(&tablet, "the web order", |s| {
         s.customer(&customer)
@@ -173,17 +164,14 @@ async fn shopify_webhooks_become_briefing_data_once() {
     .await;
 
     // A cart carries no shopper: accepted and ignored, so Shopify does not retry.
-    let (status, reply) = signed("carts/update", "wh-4", "carts-update").await;
-    assert_eq!(status, 200, "{reply}");
-    assert!(reply["ignored"].is_string(), "{reply}");
+    let answer = signed("carts/update", "wh-4", "carts-update").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let ignored: IgnoredWebhook = answer.read().unwrap();
+    assert!(!ignored.ignored.is_empty());
 
     // A new Shopify customer becomes a customer of the configured store, with marketing consent.
-    let (status, reply) = signed("customers/create", "wh-5", "customers-create").await;
-    assert_eq!(
-        (status, reply["created"].clone()),
-        (200, 1.into()),
-        "{reply}"
-    );
+    let answer = signed("customers/create", "wh-5", "customers-create").await;
+    assert_eq!(answer.outcome().unwrap().created, 1, "{}", answer.body);
     wait_for(&tablet, "the new Shopify customer", |s| {
         s.identify(&Identifier::Email("new.shopper@example.com".into()))
             .is_ok_and(|id| {
@@ -202,14 +190,18 @@ async fn shopify_webhooks_become_briefing_data_once() {
     clash["id"] = serial.into();
     clash["email"] = "someone.else@example.com".into();
     let body = serde_json::to_vec(&clash).unwrap();
-    let (status, reply) = post(
+    let answer = post(
         "customers/create",
         "wh-8",
         body.clone(),
         sign_shopify(&secret, &body),
     )
     .await;
-    assert_eq!(status, 422, "{reply}");
+    let rejection = answer.rejection().unwrap();
+    assert_eq!(
+        (rejection.code, rejection.id.as_str()),
+        (ErrorCode::InvalidInput, "shopify-wh-8")
+    );
     assert!(
         tablet
             .lock()
@@ -220,32 +212,31 @@ async fn shopify_webhooks_become_briefing_data_once() {
 
     // Forged or unsigned webhooks are refused; unknown topics too.
     let body = fixture("orders-create", &fill);
+    let forged = post(
+        "orders/create",
+        "wh-6",
+        body.clone(),
+        sign_shopify("wrong", &body),
+    )
+    .await;
     assert_eq!(
-        post(
-            "orders/create",
-            "wh-6",
-            body.clone(),
-            sign_shopify("wrong", &body)
-        )
-        .await
-        .0,
-        401
+        (forged.status, forged.refusal().unwrap().code()),
+        (401, ErrorCode::Unauthorized)
     );
+    let unsigned = post("orders/create", "wh-6", body.clone(), "not base64!".into()).await;
     assert_eq!(
-        post("orders/create", "wh-6", body.clone(), "not base64!".into())
-            .await
-            .0,
-        401
+        (unsigned.status, unsigned.refusal().unwrap().code()),
+        (401, ErrorCode::Unauthorized)
     );
+    let unknown = post(
+        "products/create",
+        "wh-7",
+        body.clone(),
+        sign_shopify(&secret, &body),
+    )
+    .await;
     assert_eq!(
-        post(
-            "products/create",
-            "wh-7",
-            body.clone(),
-            sign_shopify(&secret, &body)
-        )
-        .await
-        .0,
-        400
+        (unknown.status, unknown.refusal().unwrap().code()),
+        (400, ErrorCode::InvalidInput)
     );
 }

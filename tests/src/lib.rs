@@ -1,9 +1,13 @@
 //! Harness for cross-process tests: build and start workspace binaries (the relay, the crash
-//! writer), read the address a relay listens on, and stop processes hard or gracefully.
+//! writer), read the address a relay listens on, stop processes hard or gracefully, and call
+//! the relay's HTTP API with the bodies `aisle_core::api` declares.
 
+use aisle_core::api::{BatchRejection, EventBatch, IngestOutcome, IssueTokenRequest, IssuedToken};
+use aisle_core::model::{ApiError, ErrorCode};
 use anyhow::{Context, bail};
 pub use nix::sys::signal::Signal;
 use nix::unistd::Pid;
+use serde::de::DeserializeOwned;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -396,18 +400,185 @@ pub async fn loyalty_token(
     relay_dir: &Path,
     customer: &aisle_core::model::CustomerId,
 ) -> anyhow::Result<String> {
-    let admin = std::fs::read_to_string(relay_dir.join("admin-token"))?;
-    let issued: serde_json::Value = reqwest::Client::new()
-        .post(relay.url(&format!("/v1/customers/{customer}/loyalty-token")))
-        .bearer_auth(admin.trim())
-        .json(&serde_json::json!({ "valid_days": 365 }))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    issued["token"]
-        .as_str()
-        .map(str::to_string)
-        .context("the relay issued no token")
+    let admin = Api::admin(relay, relay_dir)?;
+    let issued: IssuedToken = reply(
+        admin
+            .post(&format!("/v1/customers/{customer}/loyalty-token"))
+            .json(&IssueTokenRequest {
+                valid_days: Some(365),
+            }),
+    )
+    .await?;
+    Ok(issued.token)
+}
+
+/// The relay's HTTP API as one caller sees it: requests carry that caller's bearer token (a
+/// device's, or the admin's), and bodies are the `aisle_core::api` types (send them with
+/// `.json(..)` or `.query(..)`, read the answer with [`reply`] or [`refusal`]).
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    pub fn new(relay: &Relay, token: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: relay.url(""),
+            token: token.trim().to_string(),
+        }
+    }
+
+    /// The admin, with the token the relay generated into its data directory.
+    pub fn admin(relay: &Relay, relay_dir: &Path) -> anyhow::Result<Self> {
+        let token = std::fs::read_to_string(relay_dir.join("admin-token"))
+            .context("reading the relay's admin token")?;
+        Ok(Self::new(relay, &token))
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+}
+
+/// Sends a request the relay should grant and reads its answer as `T` (`()` for an empty
+/// 204). A refusal fails with a [`Refused`] naming the relay's error.
+pub async fn reply<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> anyhow::Result<T> {
+    let answer = Answer::of(request).await?;
+    if !answer.granted() {
+        return Err(answer.refusal()?.into());
+    }
+    answer.read()
+}
+
+/// Sends a request the relay should refuse and returns how it refused it.
+pub async fn refusal(request: reqwest::RequestBuilder) -> anyhow::Result<Refused> {
+    Answer::of(request).await?.refusal()
+}
+
+/// A relay's answer kept whole, for tests whose requests may be granted or refused in more
+/// than one way (an event batch refused whole is a [`BatchRejection`], not an [`ApiError`]).
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Answer {
+    pub async fn of(request: reqwest::RequestBuilder) -> anyhow::Result<Self> {
+        let response = request.send().await.context("sending to the relay")?;
+        let status = response.status().as_u16();
+        let body = response
+            .text()
+            .await
+            .context("reading the relay's answer")?;
+        Ok(Self { status, body })
+    }
+
+    pub fn granted(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as `T`; an empty body (204) reads as JSON `null`, so as `()`.
+    pub fn read<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
+        let body = if self.body.is_empty() {
+            "null"
+        } else {
+            &self.body
+        };
+        serde_json::from_str(body).with_context(|| {
+            format!(
+                "a {} answer that is not a {}: {body}",
+                self.status,
+                std::any::type_name::<T>()
+            )
+        })
+    }
+
+    /// What the relay did with an event batch it accepted.
+    pub fn outcome(&self) -> anyhow::Result<IngestOutcome> {
+        if self.status != 200 {
+            bail!(
+                "the batch was not accepted ({}): {}",
+                self.status,
+                self.body
+            );
+        }
+        self.read()
+    }
+
+    /// An event batch refused whole (422): which event, and why.
+    pub fn rejection(&self) -> anyhow::Result<BatchRejection> {
+        if self.status != 422 {
+            bail!(
+                "the batch was not refused whole ({}): {}",
+                self.status,
+                self.body
+            );
+        }
+        self.read()
+    }
+
+    /// How the relay refused the request.
+    pub fn refusal(&self) -> anyhow::Result<Refused> {
+        if self.granted() {
+            bail!("the relay granted it ({}): {}", self.status, self.body);
+        }
+        Ok(Refused {
+            status: self.status,
+            error: self.read()?,
+        })
+    }
+}
+
+/// A request the relay refused: the HTTP status and the error it sent, whose `code` says why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub status: u16,
+    pub error: ApiError,
+}
+
+impl Refused {
+    pub fn code(&self) -> ErrorCode {
+        self.error.code
+    }
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the relay refused with {}: {}", self.status, self.error)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// `POST /v1/events` as a web shop sends it: a body and its `X-Aisle-Signature`.
+pub fn events_request(relay: &Relay, body: Vec<u8>, signature: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .post(relay.url("/v1/events"))
+        .header("content-type", "application/json")
+        .header("x-aisle-tenant", "demo")
+        .header("x-aisle-signature", signature)
+        .body(body)
+}
+
+/// Posts an event batch signed with the relay's ingest secret: what the relay did with it.
+pub async fn post_events(
+    relay: &Relay,
+    secret: &str,
+    batch: &EventBatch,
+) -> anyhow::Result<IngestOutcome> {
+    let body = serde_json::to_vec(batch)?;
+    let signature = sign_events(secret, &body);
+    reply(events_request(relay, body, &signature)).await
 }

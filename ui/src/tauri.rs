@@ -1,6 +1,7 @@
 //! The one bridge to Tauri: `invoke` a command and `listen` to an event. Everything else in
 //! the UI goes through [`crate::api`].
 
+use aisle_core::model::commands::Command;
 use aisle_core::model::{ApiError, ErrorCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -25,16 +26,24 @@ fn outside_app() -> ApiError {
     }
 }
 
-/// Calls a Tauri command. A rejected call carries the command's `{code, message}`.
-pub async fn invoke<A: Serialize, T: DeserializeOwned>(cmd: &str, args: &A) -> Result<T, ApiError> {
-    let args = serde_wasm_bindgen::to_value(args).map_err(|e| ApiError {
+/// What `invoke` sends: a command's arguments under `args`, the parameter every handler in the
+/// app takes them as.
+#[derive(Serialize)]
+struct Payload<'a, C> {
+    args: &'a C,
+}
+
+/// Calls the command whose arguments `args` are. A rejected call carries the command's
+/// `{code, message}`.
+pub async fn invoke<C: Command>(args: &C) -> Result<C::Output, ApiError> {
+    let payload = serde_wasm_bindgen::to_value(&Payload { args }).map_err(|e| ApiError {
         code: ErrorCode::Internal,
         message: format!("cannot send arguments: {e}"),
     })?;
-    match invoke_raw(cmd, args).await {
+    match invoke_raw(C::NAME, payload).await {
         Ok(value) => serde_wasm_bindgen::from_value(value).map_err(|e| ApiError {
             code: ErrorCode::Internal,
-            message: format!("unexpected reply to {cmd}: {e}"),
+            message: format!("unexpected reply to {}: {e}", C::NAME),
         }),
         Err(err) => Err(
             serde_wasm_bindgen::from_value::<ApiError>(err.clone()).unwrap_or_else(|_| {

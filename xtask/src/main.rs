@@ -4,7 +4,8 @@
 //! - `setup`: install system packages and tools.
 //! - `demo`:  build everything, start the relay with demo data, then the app (under Xvfb with a
 //!   screenshot when there is no display).
-//! - `test`:  formatting, lints, every test, and the end-to-end suite in a real WebKit window.
+//! - `test`:  formatting, lints, every test with the end-to-end suite in a real WebKit window,
+//!   then the benchmarks once at tiny sizes.
 //! - `e2e`:   only the end-to-end suite.
 //! - `bench`: the benchmarks.
 
@@ -150,13 +151,12 @@ fn test_all() -> anyhow::Result<()> {
         "warnings",
     ]))?;
     build_ui()?;
+    // The benchmark crate is in: its smoke run below uses the binary from this build. Left
+    // out, it would resolve features on its own and rebuild most dependencies a second time.
     let packages = [
         "--workspace",
         "--exclude",
         "aisle-ui",
-        // Benchmarks only; `cargo xtask bench` builds it in release mode.
-        "--exclude",
-        "aisle-bench",
         "--features",
         "aisle-app/custom-protocol,aisle-tests/e2e",
     ];
@@ -167,15 +167,35 @@ fn test_all() -> anyhow::Result<()> {
         .arg("build")
         .args(packages)
         .args(["--lib", "--bins", "--tests"]))?;
+    let relay = std::fs::canonicalize("target/debug/aisle-relay")?;
     run(cargo_once()
         .arg("test")
         .args(packages)
-        .env(
-            "AISLE_RELAY_BIN",
-            std::fs::canonicalize("target/debug/aisle-relay")?,
-        )
+        .env("AISLE_RELAY_BIN", &relay)
         .env("AISLE_APP_BIN", std::fs::canonicalize(app_binary())?))?;
+    bench_smoke(&packages, &relay)?;
     eprintln!("all checks passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// The benchmarks still run: each criterion bench once (criterion's test mode, which it picks
+/// when started by `cargo test`) and the sync benchmarks at tiny sizes, all in the dev
+/// profile with the packages and features of the test build, so nothing compiles twice.
+fn bench_smoke(packages: &[&str], relay: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    // `--bench '*'` picks bench targets only; `--benches` would run every unit test again.
+    run(cargo_once()
+        .arg("test")
+        .args(packages)
+        .args(["--bench", "*"])
+        // The store bench's fixture; a few hundred customers are enough to run every query.
+        .env("AISLE_BENCH_CUSTOMERS", "500"))?;
+    run(
+        Command::new(std::fs::canonicalize("target/debug/aisle-bench")?)
+            .arg("--smoke")
+            .env("AISLE_RELAY_BIN", relay),
+    )?;
+    eprintln!("benchmark smoke runs passed in {:.0?}", started.elapsed());
     Ok(())
 }
 

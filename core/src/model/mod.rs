@@ -3,6 +3,7 @@
 //! to Automerge through `autosurgeon`.
 
 mod catalog;
+pub mod commands;
 mod customer;
 mod error;
 mod floor;

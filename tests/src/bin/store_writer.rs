@@ -1,8 +1,11 @@
-//! Crash-test child: writes notes and sales to a store as fast as it can and prints a line for
-//! each one only after it committed. The parent kills it with SIGKILL at a random moment and
-//! checks that every printed change survived.
+//! Crash-test child: writes notes and sales to a store as fast as it can. Before each write it
+//! prints `try <key> <kind>`, and after the write committed `note <id> <key>` or
+//! `sale <id> <variant> <key>`. The key (`<run>-<n>`) is in the change itself, as its associate
+//! `crash.<key>` (and a note's text), so the parent can tell which attempt any stored change
+//! came from. The parent kills it with SIGKILL at a random moment and checks that every
+//! printed change survived exactly once and nothing else appeared.
 //!
-//! Usage: store_writer <db> <customer-id> <store-id> <variant>...
+//! Usage: store_writer <db> <run> <customer-id> <store-id> <variant>...
 
 use std::io::Write;
 
@@ -12,8 +15,8 @@ use aisle_tablet::checkout::SaleRequest;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [db, customer, store_id, variants @ ..] = args.as_slice() else {
-        anyhow::bail!("usage: store_writer <db> <customer-id> <store-id> <variant>...");
+    let [db, run, customer, store_id, variants @ ..] = args.as_slice() else {
+        anyhow::bail!("usage: store_writer <db> <run> <customer-id> <store-id> <variant>...");
     };
     let customer = CustomerId::parse(customer.as_str())?;
     let store_id = StoreId::parse(store_id.as_str())?;
@@ -22,26 +25,32 @@ fn main() -> anyhow::Result<()> {
         .map(|v| VariantSku::parse(v.as_str()))
         .collect::<Result<Vec<_>, _>>()?;
     anyhow::ensure!(!variants.is_empty(), "give at least one variant");
-    let associate = AssociateId::parse("crash.test")?;
     let mut store = Tablet::open(db)?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "ready")?;
     stdout.flush()?;
     for i in 0u64.. {
-        if i % 3 == 0 {
+        let key = format!("{run}-{i}");
+        let associate = AssociateId::parse(format!("crash.{key}"))?;
+        let kind = if i % 3 == 0 { "sale" } else { "note" };
+        // Flushed before the write starts: a change that committed always has its attempt
+        // on record, even when the kill comes before its acknowledgement.
+        writeln!(stdout, "try {key} {kind}")?;
+        stdout.flush()?;
+        if kind == "sale" {
             let variant = &variants[(i as usize / 3) % variants.len()];
             let receipt = store.sell(&SaleRequest {
                 store: store_id.clone(),
                 lines: vec![(variant.clone(), 1)],
                 customer: Some(customer.clone()),
-                associate: associate.clone(),
+                associate,
                 holds: vec![],
                 cart: None,
             })?;
-            writeln!(stdout, "sale {} {variant}", receipt.sale_id)?;
+            writeln!(stdout, "sale {} {variant} {key}", receipt.sale_id)?;
         } else {
-            let note = store.add_note(&customer, &format!("crash note {i}"), &associate, None)?;
-            writeln!(stdout, "note {note}")?;
+            let note = store.add_note(&customer, &format!("crash note {key}"), &associate, None)?;
+            writeln!(stdout, "note {note} {key}")?;
         }
         stdout.flush()?;
     }

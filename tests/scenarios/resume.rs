@@ -1,0 +1,258 @@
+//! Resuming by changefeed cursor over a real relay: a tablet that synced its store and went
+//! offline is offered, on reconnecting, only the documents that changed meanwhile, not the
+//! whole store again. The tablet talks to the relay through a proxy that decodes every frame
+//! and counts the documents named in them; as a control, the same tablet with its stored
+//! cursor reset to 0 is offered every document.
+
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use aisle_core::DocId;
+use aisle_tablet::sync_client::RELAY_PEER;
+use aisle_core::model::AssociateId;
+use aisle_core::protocol::{ClientFrame, ServerFrame};
+use aisle_tests::{Relay, Tablet};
+use futures_util::{SinkExt, StreamExt};
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+
+/// Where the sync client keeps its changefeed position (`aisle_core::client`'s meta key).
+const CURSOR_KEY: &str = "relay_cursor";
+
+/// What one connection through the proxy carried.
+#[derive(Debug, Default)]
+struct Session {
+    /// The cursor in the tablet's `Hello`.
+    hello: Option<i64>,
+    /// Documents the relay listed in `Feed` pages.
+    offered: Vec<String>,
+    /// Documents the tablet asked for.
+    pulled: Vec<String>,
+    /// Documents whose changes the relay sent.
+    received: Vec<String>,
+}
+
+type Sessions = Arc<Mutex<Vec<Session>>>;
+
+fn record(sessions: &Sessions, f: impl FnOnce(&mut Session)) {
+    let mut sessions = sessions.lock().unwrap();
+    if let Some(session) = sessions.last_mut() {
+        f(session);
+    }
+}
+
+/// A WebSocket proxy in front of the relay's `/v1/sync` that passes every message through
+/// unchanged and records the documents each frame names. Returns its address.
+async fn counting_proxy(relay: SocketAddr, sessions: Sessions) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let sessions = sessions.clone();
+            tokio::spawn(async move {
+                let mut authorization = None;
+                // Tungstenite's callback signature, whose error is a whole HTTP response.
+                #[allow(clippy::result_large_err)]
+                let keep_token = |request: &Request, response: Response| {
+                    authorization = request.headers().get("authorization").cloned();
+                    Ok(response)
+                };
+                let tablet = tokio_tungstenite::accept_hdr_async(stream, keep_token)
+                    .await
+                    .unwrap();
+                let mut request = format!("ws://{relay}/v1/sync")
+                    .into_client_request()
+                    .unwrap();
+                if let Some(value) = authorization {
+                    request.headers_mut().insert("authorization", value);
+                }
+                let (upstream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+                sessions.lock().unwrap().push(Session::default());
+                let (mut to_tablet, mut from_tablet) = tablet.split();
+                let (mut to_relay, mut from_relay) = upstream.split();
+                let up = async {
+                    while let Some(Ok(message)) = from_tablet.next().await {
+                        if let Message::Binary(bytes) = &message {
+                            match ClientFrame::decode(bytes).unwrap() {
+                                ClientFrame::Hello { cursor } => {
+                                    record(&sessions, |s| s.hello = Some(cursor));
+                                }
+                                ClientFrame::Pull { docs } => record(&sessions, |s| {
+                                    s.pulled.extend(docs.into_iter().map(|d| d.doc));
+                                }),
+                                ClientFrame::Push { .. } => {}
+                            }
+                        }
+                        if to_relay.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let down = async {
+                    while let Some(Ok(message)) = from_relay.next().await {
+                        if let Message::Binary(bytes) = &message {
+                            match ServerFrame::decode(bytes).unwrap() {
+                                ServerFrame::Feed { items, .. } => record(&sessions, |s| {
+                                    s.offered.extend(items.into_iter().map(|i| i.doc));
+                                }),
+                                ServerFrame::Changes { docs, .. } => record(&sessions, |s| {
+                                    s.received.extend(docs.into_iter().map(|d| d.doc));
+                                }),
+                                _ => {}
+                            }
+                        }
+                        if to_tablet.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                // Either side closing ends the connection, as it would without the proxy.
+                tokio::select! {
+                    () = up => {}
+                    () = down => {}
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn stored_cursor(tablet: &Tablet) -> i64 {
+    tablet
+        .with(|s| s.meta(CURSOR_KEY))
+        .unwrap()
+        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+        .map(i64::from_be_bytes)
+        .unwrap_or(0)
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Reconnects `tablet` through the proxy, waits until it is in sync and holds `heads` of
+/// each changed document, and returns what that session carried.
+async fn reconnect(
+    tablet: &mut Tablet,
+    sessions: &Sessions,
+    changed: &[(DocId, Vec<aisle_core::automerge::ChangeHash>)],
+) -> Session {
+    let before = sessions.lock().unwrap().len();
+    tablet.start();
+    tablet.wait_synced().await;
+    until("the changed documents on the tablet", || {
+        tablet.with(|s| {
+            changed
+                .iter()
+                .all(|(doc, heads)| s.doc_heads(doc).is_ok_and(|h| h == *heads))
+        })
+    })
+    .await;
+    tablet.stop().await;
+    let mut sessions = sessions.lock().unwrap();
+    assert_eq!(sessions.len(), before + 1, "one connection per reconnect");
+    sessions.pop().unwrap()
+}
+
+fn set(docs: &[String]) -> BTreeSet<&str> {
+    docs.iter().map(String::as_str).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_tablet_is_offered_only_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay_dir = dir.path().join("relay");
+    let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "100"]).unwrap();
+    let sessions = Sessions::default();
+    let proxy = counting_proxy(relay.addr, sessions.clone()).await;
+
+    // The tablet syncs its store in full, directly, and goes offline.
+    let mut tablet = Tablet::enrol(&relay, &relay_dir, dir.path(), "tablet", "associate").await;
+    tablet.stop().await;
+    tablet.config.relay_url = format!("http://{proxy}");
+    let held = tablet.with(|s| s.stats()).unwrap().documents;
+    let customers = tablet.with(|s| s.doc_ids("customer")).unwrap();
+    assert!(customers.len() >= 20, "{} customers", customers.len());
+    let cursor = stored_cursor(&tablet);
+    assert!(cursor > 0, "the first sync stored a changefeed position");
+
+    // Meanwhile another tablet of the store writes a note on three customers.
+    let other = Tablet::enrol(&relay, &relay_dir, dir.path(), "other", "associate").await;
+    let associate = AssociateId::parse("sam.k").unwrap();
+    let changed: Vec<(DocId, _)> = customers[..3]
+        .iter()
+        .map(|doc| {
+            let DocId::Customer(id) = doc else {
+                unreachable!("customer documents")
+            };
+            other.with(|s| {
+                s.add_note(id, "Asked for the parka in M", &associate, None)
+                    .unwrap();
+                (doc.clone(), s.doc_heads(doc).unwrap())
+            })
+        })
+        .collect();
+    other.with(|s| other.client.as_ref().unwrap().local_change(s));
+    until("the relay acknowledging the notes", || {
+        other.with(|s| s.count_docs_ahead_of(RELAY_PEER).unwrap()) == 0
+    })
+    .await;
+    let changed_names: Vec<String> = changed.iter().map(|(d, _)| d.to_string()).collect();
+
+    // Reconnecting from its cursor, the tablet is offered the three, pulls them and gets them.
+    let resumed = reconnect(&mut tablet, &sessions, &changed).await;
+    eprintln!(
+        "resumed from {cursor}: offered {}, pulled {}, received {} of {held} documents held",
+        resumed.offered.len(),
+        resumed.pulled.len(),
+        resumed.received.len()
+    );
+    assert_eq!(
+        resumed.hello,
+        Some(cursor),
+        "the tablet resumed from its cursor"
+    );
+    assert_eq!(resumed.offered.len(), 3, "offered: {:?}", resumed.offered);
+    assert_eq!(set(&resumed.offered), set(&changed_names));
+    assert_eq!(resumed.pulled.len(), 3, "pulled: {:?}", resumed.pulled);
+    assert_eq!(set(&resumed.pulled), set(&changed_names));
+    assert_eq!(set(&resumed.received), set(&changed_names));
+    assert!(stored_cursor(&tablet) > cursor, "the cursor moved on");
+
+    // Control: with its cursor reset, the same tablet is offered every document it holds
+    // again (it already has them all, so it pulls none).
+    tablet
+        .with(|s| s.set_meta(CURSOR_KEY, &0i64.to_be_bytes()))
+        .unwrap();
+    let from_zero = reconnect(&mut tablet, &sessions, &changed).await;
+    eprintln!(
+        "from 0: offered {}, pulled {}",
+        from_zero.offered.len(),
+        from_zero.pulled.len()
+    );
+    assert_eq!(from_zero.hello, Some(0));
+    assert_eq!(set(&from_zero.offered).len() as u64, held);
+    assert!(
+        customers
+            .iter()
+            .all(|c| set(&from_zero.offered).contains(c.to_string().as_str())),
+        "every customer is offered again"
+    );
+    assert!(
+        from_zero.pulled.is_empty(),
+        "pulled: {:?}",
+        from_zero.pulled
+    );
+}
