@@ -4,7 +4,6 @@
 
 use aisle_core::model::{Identifier, ScanTarget};
 use aisle_tablet::nfc::{NfcEvent, NfcReaders};
-use serde::Serialize;
 use std::sync::Mutex;
 use tauri::{AppHandle, Emitter, Manager};
 
@@ -13,17 +12,7 @@ use crate::AppState;
 /// Keeps the reader loop running for the life of the app.
 pub struct NfcState(#[allow(dead_code)] Mutex<Option<NfcReaders>>);
 
-/// A card tap as the UI gets it.
-#[derive(Clone, Debug, Serialize)]
-pub struct CardTap {
-    pub uid: String,
-    /// The card's own token (NDEF text), when it carries one: a kiosk checks in with it.
-    pub token: Option<String>,
-    /// The customer the card belongs to, when this tablet knows.
-    pub customer: Option<String>,
-    /// Why the card was refused (a revoked or forged token), if it was.
-    pub problem: Option<String>,
-}
+use aisle_core::model::commands::events::{CardTap, NFC_TAP};
 
 /// Starts watching PC/SC readers. Without `pcscd` the loop waits for it quietly.
 pub fn start(app: &AppHandle) {
@@ -59,7 +48,7 @@ fn on_event(app: &AppHandle, event: NfcEvent) {
             drop(store);
             tracing::info!(reader, uid = %uid, known = customer.is_some(), "card tapped");
             let _ = app.emit(
-                "nfc-tap",
+                NFC_TAP,
                 CardTap {
                     uid: uid.to_string(),
                     token,
@@ -71,7 +60,7 @@ fn on_event(app: &AppHandle, event: NfcEvent) {
         NfcEvent::Unreadable { reader, reason } => {
             tracing::info!(reader, reason, "card could not be read");
             let _ = app.emit(
-                "nfc-tap",
+                NFC_TAP,
                 CardTap {
                     uid: String::new(),
                     token: None,

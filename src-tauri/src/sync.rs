@@ -13,7 +13,7 @@ use tauri::{AppHandle, Emitter, Manager};
 
 use crate::state::{AppState, relay_config, with_store, with_store_mut};
 
-pub const SYNC_STATUS_EVENT: &str = "sync-status";
+use aisle_core::model::commands::events::SYNC_STATUS;
 const ENROLMENT_KEY: &str = "enrolment";
 
 /// How this tablet is known to its relay.
@@ -65,7 +65,7 @@ pub fn start(app: &AppHandle, enrolment: TabletEnrolment) {
     tauri::async_runtime::spawn(async move {
         loop {
             let current = status.borrow_and_update().clone();
-            if let Err(e) = handle.emit(SYNC_STATUS_EVENT, &current) {
+            if let Err(e) = handle.emit(SYNC_STATUS, &current) {
                 tracing::warn!(error = %e, "cannot emit sync status");
             }
             if status.changed().await.is_err() {

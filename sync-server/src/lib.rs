@@ -101,6 +101,12 @@ impl Relay {
         let _ = self.state.shutdown.send(true);
         self.recount.abort();
         let served = self.server.await.context("the server task panicked")?;
+        // Upgraded sessions run on their own tasks: wait (bounded) until every one has ended,
+        // so none keeps writing to the data directory after the relay is gone.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.state.open_sessions() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         info!("relay stopped");
         served
     }

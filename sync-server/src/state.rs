@@ -77,6 +77,15 @@ impl AppState {
         }
     }
 
+    /// Sync sessions open right now, over all devices.
+    pub fn open_sessions(&self) -> usize {
+        self.online
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .sum()
+    }
+
     pub fn session_opened(&self, device: &str) {
         self.count_session(device, 1);
     }

@@ -99,7 +99,6 @@ async fn session(socket: WebSocket, device: Device, state: AppState) {
     state.session_opened(&session.device.id);
     let outcome = session.run().await;
     state.metrics.connected_devices.dec();
-    state.session_closed(&session.device.id);
     let _ = state
         .with_storage({
             let id = session.device.id.clone();
@@ -124,6 +123,8 @@ async fn session(socket: WebSocket, device: Device, state: AppState) {
                 .await;
         }
     }
+    // Last: the relay waits for this before it counts as stopped.
+    state.session_closed(&session.device.id);
 }
 
 impl Session {
@@ -207,6 +208,11 @@ impl Session {
         let mut revocations = self.state.hub.revocations();
         let mut erasures = self.state.hub.erasures();
         let mut shutdown = self.state.shutdown.subscribe();
+        // A session upgraded while the relay was already stopping would never see the change:
+        // treat the stop as new, so it closes right after the Welcome.
+        if *shutdown.borrow() {
+            shutdown.mark_changed();
+        }
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, self.next_frame()).await {
             Err(_) => {
                 return Err(Closing::new(

@@ -330,11 +330,4 @@ pub async fn kiosk_consent(
     .await
 }
 
-/// An NFC card tapped on this tablet's reader, as the app reports it.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct CardTap {
-    pub uid: String,
-    pub token: Option<String>,
-    pub customer: Option<String>,
-    pub problem: Option<String>,
-}
+pub use aisle_core::model::commands::events::CardTap;

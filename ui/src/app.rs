@@ -90,22 +90,28 @@ impl AppEvents {
             if let Ok(status) = api::sync_status().await {
                 self.sync.set(status);
             }
-            crate::tauri::listen("nfc-tap", move |tap: api::CardTap| {
-                let seq = self.card.get_untracked().map_or(1, |(n, _)| n + 1);
-                self.card.set(Some((seq, tap)));
-            })
+            crate::tauri::listen(
+                aisle_core::model::commands::events::NFC_TAP,
+                move |tap: api::CardTap| {
+                    let seq = self.card.get_untracked().map_or(1, |(n, _)| n + 1);
+                    self.card.set(Some((seq, tap)));
+                },
+            )
             .await;
-            crate::tauri::listen("sync-status", move |status: SyncStatus| {
-                let previous = self.sync.get_untracked();
-                let delivered =
-                    previous.as_ref().map(|p| p.last_synced_at) != Some(status.last_synced_at);
-                let caught_up = previous.as_ref().is_some_and(|p| p.catch_up.is_some())
-                    && status.catch_up.is_none();
-                self.sync.set(Some(status));
-                if delivered || caught_up {
-                    self.data_version.update(|v| *v += 1);
-                }
-            })
+            crate::tauri::listen(
+                aisle_core::model::commands::events::SYNC_STATUS,
+                move |status: SyncStatus| {
+                    let previous = self.sync.get_untracked();
+                    let delivered =
+                        previous.as_ref().map(|p| p.last_synced_at) != Some(status.last_synced_at);
+                    let caught_up = previous.as_ref().is_some_and(|p| p.catch_up.is_some())
+                        && status.catch_up.is_none();
+                    self.sync.set(Some(status));
+                    if delivered || caught_up {
+                        self.data_version.update(|v| *v += 1);
+                    }
+                },
+            )
             .await;
         });
     }

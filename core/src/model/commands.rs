@@ -197,6 +197,28 @@ commands! {
     } -> ();
 }
 
+/// Events the app sends the UI, with their payloads.
+pub mod events {
+    use serde::{Deserialize, Serialize};
+
+    /// A card tapped on the tablet's NFC reader: [`CardTap`].
+    pub const NFC_TAP: &str = "nfc-tap";
+    /// The sync client's status changed: `model::SyncStatus`.
+    pub const SYNC_STATUS: &str = "sync-status";
+
+    /// A card tap as the UI gets it.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct CardTap {
+        pub uid: String,
+        /// The card's own token (NDEF text), when it carries one: a kiosk checks in with it.
+        pub token: Option<String>,
+        /// The customer the card belongs to, when this tablet knows.
+        pub customer: Option<String>,
+        /// Why the card was refused (a revoked or forged token), if it was.
+        pub problem: Option<String>,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
