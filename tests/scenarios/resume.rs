@@ -8,9 +8,9 @@
 #![allow(clippy::unwrap_used)]
 
 use aisle_core::DocId;
-use aisle_tablet::sync_client::RELAY_PEER;
 use aisle_core::model::AssociateId;
 use aisle_core::protocol::{ClientFrame, ServerFrame};
+use aisle_tablet::sync_client::RELAY_PEER;
 use aisle_tests::{Relay, Tablet};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::BTreeSet;
