@@ -31,8 +31,6 @@ pub mod replicate;
 pub mod scan;
 #[cfg(feature = "store")]
 pub mod store;
-#[cfg(feature = "store")]
-pub mod sync;
 pub mod validate;
 
 /// The Automerge version the documents use, for crates that handle heads and actors.

@@ -113,7 +113,7 @@ fn duplicate_profiles_merge_on_every_replica_and_keep_both_histories() {
 
     // The tablet's offline note reaches the relay on the old profile; the relay folds it in.
     docs.remove(0);
-    sync_docs(&mut relay, &mut tablet, &docs, None);
+    sync_docs(&mut relay, &mut tablet, &docs);
     assert!(relay.carry_merged(&web_id).unwrap());
     let heads = relay
         .doc_heads(&DocId::Customer(member_id.clone()))
@@ -126,7 +126,7 @@ fn duplicate_profiles_merge_on_every_replica_and_keep_both_histories() {
         heads,
         "folding again changes nothing"
     );
-    sync_docs(&mut relay, &mut tablet, &docs, None);
+    sync_docs(&mut relay, &mut tablet, &docs);
 
     for (name, store) in [("relay", &*relay), ("tablet", &*tablet)] {
         let profile = store.customer(&web_id).unwrap();

@@ -1,7 +1,6 @@
 //! Helpers shared by the core's scenario tests.
 #![allow(dead_code)]
 
-use aisle_core::sync::SyncPeer;
 use aisle_core::{Clock, DocId, IdGen, Store, StoreOptions};
 use aisle_relay::domain::RelayDocs;
 use aisle_relay::domain::demo::{DemoConfig, DemoData};
@@ -40,58 +39,54 @@ pub fn demo_store(path: &Path, seed: u64, customers: usize) -> (Tablet, DemoData
     (store, data)
 }
 
-/// Runs Automerge sync for `docs` between two stores until neither has anything to send, or
-/// until `cut` messages were delivered (a dropped connection). Saves both sides' sync states
-/// either way, as a session ending does. Returns the number of messages delivered.
-pub fn sync_docs(a: &mut Store, b: &mut Store, docs: &[DocId], cut: Option<usize>) -> usize {
-    let mut a_side = SyncPeer::new(format!("peer-{}", b.writer()));
-    let mut b_side = SyncPeer::new(format!("peer-{}", a.writer()));
-    let mut delivered = 0;
-    'docs: for doc in docs {
-        let mut settled = false;
-        for _ in 0..100 {
-            if cut == Some(delivered) {
-                break 'docs;
-            }
-            let a_said = deliver(a, &mut a_side, b, &mut b_side, doc);
-            delivered += usize::from(a_said);
-            if cut == Some(delivered) {
-                break 'docs;
-            }
-            let b_said = deliver(b, &mut b_side, a, &mut a_side, doc);
-            delivered += usize::from(b_said);
-            if !a_said && !b_said {
-                settled = true;
+/// Exchanges `docs` between two stores the way the relay protocol moves changes: each side
+/// sends what the other lacks (`changes_since` the other's heads) and the other applies it
+/// (`apply_changes`), both ways, until their heads agree. Returns the number of transfers.
+pub fn sync_docs(a: &mut Store, b: &mut Store, docs: &[DocId]) -> usize {
+    let mut transfers = 0;
+    for doc in docs {
+        for _ in 0..4 {
+            transfers += usize::from(send(a, b, doc)) + usize::from(send(b, a, doc));
+            if a.doc_heads(doc).unwrap() == b.doc_heads(doc).unwrap() {
                 break;
             }
         }
-        assert!(settled, "sync of {doc} did not settle");
+        assert_eq!(
+            sorted(a.doc_heads(doc).unwrap()),
+            sorted(b.doc_heads(doc).unwrap()),
+            "sync of {doc} did not settle"
+        );
     }
-    a_side.save(a).unwrap();
-    b_side.save(b).unwrap();
-    delivered
+    transfers
 }
 
-/// Sends one message for `doc` from one side to the other, if it has one.
-fn deliver(
-    from: &mut Store,
-    from_side: &mut SyncPeer,
-    to: &mut Store,
-    to_side: &mut SyncPeer,
-    doc: &DocId,
-) -> bool {
-    match from_side.generate(from, doc).unwrap() {
-        Some(message) => {
-            to_side.receive(to, doc, &message).unwrap();
+fn sorted(
+    mut heads: Vec<aisle_core::automerge::ChangeHash>,
+) -> Vec<aisle_core::automerge::ChangeHash> {
+    heads.sort();
+    heads
+}
+
+/// Sends `to` the changes of `doc` it lacks, if there are any.
+fn send(from: &mut Store, to: &mut Store, doc: &DocId) -> bool {
+    let have = if to.has_doc(doc).unwrap() {
+        to.doc_heads(doc).unwrap()
+    } else {
+        Vec::new()
+    };
+    match from.changes_since(doc, &have).unwrap() {
+        Some((_, changes)) if !changes.is_empty() => {
+            to.apply_changes(vec![(doc.clone(), changes)], None)
+                .unwrap();
             true
         }
-        None => false,
+        _ => false,
     }
 }
 
 /// Syncs one document to completion.
 pub fn sync_doc(a: &mut Store, b: &mut Store, doc: &DocId) -> usize {
-    sync_docs(a, b, std::slice::from_ref(doc), None)
+    sync_docs(a, b, std::slice::from_ref(doc))
 }
 
 /// A second replica that starts with copies of `docs` from `source`.
