@@ -70,6 +70,8 @@ fn relay_failure(e: SyncError) -> ApiError {
             code: ErrorCode::Busy,
             message: format!("Needs a connection to the relay ({m})."),
         },
+        // The relay's own reason and code: the UI words forbidden, not found… by code.
+        SyncError::Relay(refusal) => refusal,
         other => ApiError {
             code: ErrorCode::InvalidInput,
             message: other.to_string(),

@@ -146,6 +146,7 @@ pub async fn enrol(
         .await
         .map_err(|e| match e {
             SyncError::Connect(m) => error(ErrorCode::Busy, format!("Cannot reach the relay: {m}")),
+            SyncError::Relay(refusal) => refusal,
             other => error(ErrorCode::InvalidInput, other.to_string()),
         })?;
     let enrolment = TabletEnrolment {

@@ -21,7 +21,7 @@ async fn relay_error(response: reqwest::Response) -> SyncError {
         Ok(e) if matches!(e.code, ErrorCode::Unauthorized | ErrorCode::Revoked) => {
             SyncError::Refused(e.message)
         }
-        Ok(e) => SyncError::Protocol(e.message),
+        Ok(e) => SyncError::Relay(e),
         Err(_) => SyncError::Protocol(status.to_string()),
     }
 }

@@ -42,6 +42,10 @@ pub enum SyncError {
     Connect(String),
     #[error("the relay refused this device: {0}")]
     Refused(String),
+    /// The relay refused one request, with its reason and stable code (forbidden for this
+    /// role or store, not found, invalid input…); the device itself stays accepted.
+    #[error("the relay refused: {0}")]
+    Relay(ApiError),
     #[error("protocol error: {0}")]
     Protocol(String),
     #[error(transparent)]

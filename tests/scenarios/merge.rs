@@ -233,6 +233,12 @@ async fn a_manager_merges_a_person_found_twice_and_every_tablet_follows() {
         itself.error.message.contains("already this customer"),
         "{itself}"
     );
+    // The tablet's relay client hands the app the relay's code, not only its words.
+    match aisle_tablet::relay_client::merge_customers(&associate.config, &keep_id, &twice_id).await
+    {
+        Err(aisle_tablet::SyncError::Relay(e)) => assert_eq!(e.code, ErrorCode::Forbidden, "{e}"),
+        other => panic!("an associate's merge through the client: {other:?}"),
+    }
     associate.with(|s| assert_eq!(s.current_id(&twice_id).unwrap(), twice_id));
 
     aisle_tablet::relay_client::merge_customers(&manager.config, &keep_id, &twice_id)
