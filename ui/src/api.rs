@@ -16,7 +16,6 @@ use aisle_core::model::{
     Millis, ProductSummary, SaleReceipt, ScanTarget, StockAlerts, StockGrid, StoreKpis, StoreStats,
     StoreStock, SyncStatus,
 };
-use serde::Deserialize;
 
 use crate::tauri::invoke;
 
