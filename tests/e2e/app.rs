@@ -251,7 +251,28 @@ async fn scan_into_search(client: &Client, code: &str) -> anyhow::Result<()> {
 
 async fn add_note(client: &Client, text: &str) -> anyhow::Result<()> {
     type_into(client, "[data-testid=note-text]", text).await?;
-    click(client, "[data-testid=add-note]").await?;
+    // A sync landing re-renders the briefing, and a click on the button it just replaced does
+    // nothing. Saving empties the field, so a field still holding the text was not saved yet:
+    // press Add again (never twice for one save).
+    for _ in 0..3 {
+        click(client, "[data-testid=add-note]").await?;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(5) {
+            if text_of(client, "[data-testid=notes]").await?.contains(text) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let field = client
+            .find(Locator::Css("[data-testid=note-text]"))
+            .await?
+            .prop("value")
+            .await?;
+        if field.as_deref() != Some(text) {
+            break;
+        }
+        eprintln!("the note was not saved yet; pressing Add again");
+    }
     wait_until(client, "the note", || async {
         Ok(text_of(client, "[data-testid=notes]").await?.contains(text))
     })
