@@ -258,16 +258,16 @@ async fn add_note(client: &Client, text: &str) -> anyhow::Result<()> {
         click(client, "[data-testid=add-note]").await?;
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(5) {
-            if text_of(client, "[data-testid=notes]").await?.contains(text) {
+            // The notes card may be mid-re-render: a failed read just reads again.
+            if matches!(text_of(client, "[data-testid=notes]").await, Ok(t) if t.contains(text)) {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let field = client
-            .find(Locator::Css("[data-testid=note-text]"))
-            .await?
-            .prop("value")
-            .await?;
+        let field = match client.find(Locator::Css("[data-testid=note-text]")).await {
+            Ok(field) => field.prop("value").await.ok().flatten(),
+            Err(_) => None,
+        };
         if field.as_deref() != Some(text) {
             break;
         }
