@@ -249,7 +249,23 @@ async fn scan_into_search(client: &Client, code: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits until the tablet has nothing left to push: each acknowledgement re-renders the open
+/// screen, and a click on a button that a re-render is replacing does nothing.
+async fn settle(client: &Client) -> anyhow::Result<()> {
+    // Best effort: proceed anyway after a while; the steps themselves check what they did.
+    let _ = wait_for_text(
+        client,
+        "[data-testid=sync-status]",
+        Duration::from_secs(5),
+        |t| t.contains("Synced"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(())
+}
+
 async fn add_note(client: &Client, text: &str) -> anyhow::Result<()> {
+    settle(client).await?;
     type_into(client, "[data-testid=note-text]", text).await?;
     // A sync landing re-renders the briefing, and a click on the button it just replaced does
     // nothing. Saving empties the field, so a field still holding the text was not saved yet:
@@ -697,6 +713,7 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
             },
         )
         .await?;
+        settle(&client).await?;
         click_nth(
             &client,
             "[data-testid=hold-online-line]",
