@@ -34,14 +34,17 @@ fn fixture() -> Fixture {
         .unwrap_or(50_000);
     let dir = tempfile::tempdir().expect("temp dir");
     let mut store =
-        RelayDocs::new(Store::open(dir.path().join("bench.sqlite3")).expect("open store"));
+        RelayDocs::new(Store::open(dir.path().join("bench.sqlite3")).expect("open store"))
+            .expect("a relay store");
     let data = DemoData::generate(DemoConfig::new(customers, NOW));
     eprintln!("importing {customers} demo customers…");
     RelayDocs::new(&mut *store)
+        .expect("a relay store")
         .import_catalog(data.products.clone(), data.stores.clone())
         .expect("catalog");
     for (id, levels) in &data.stock {
         RelayDocs::new(&mut *store)
+            .expect("a relay store")
             .import_inventory(id, levels.clone())
             .expect("inventory");
     }
@@ -121,8 +124,10 @@ fn criterion_benches(c: &mut Criterion, f: &Fixture) {
             || {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let mut store =
-                    RelayDocs::new(Store::open(dir.path().join("i.sqlite3")).expect("open"));
+                    RelayDocs::new(Store::open(dir.path().join("i.sqlite3")).expect("open"))
+                        .expect("a relay store");
                 RelayDocs::new(&mut *store)
+                    .expect("a relay store")
                     .import_catalog(data.products.clone(), data.stores.clone())
                     .expect("catalog");
                 (dir, store)

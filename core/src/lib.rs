@@ -45,4 +45,4 @@ pub use error::{CoreError, Result};
 #[cfg(feature = "store")]
 pub use ops::LoyaltyKeyInfo;
 #[cfg(feature = "store")]
-pub use store::{Committed, Store, StoreOptions};
+pub use store::{CommitHook, DocChange, RoleSchema, Store, StoreOptions};

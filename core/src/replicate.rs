@@ -5,31 +5,43 @@
 //! bloom filters or extra round trips; a wrong guess shows up as missing dependencies, and the
 //! receiver then asks for everything after its own heads.
 
-use automerge::{ActorId, ChangeHash};
+use automerge::{AutoCommit, ChangeHash};
 use rusqlite::{OptionalExtension, params};
 
 use crate::doc::DocId;
 use crate::error::{CoreError, Result};
 use crate::store::{Pending, Store, chunks};
 
-/// A customer document's merge fields, which only the relay writes: a device that could set
-/// them would fold one customer into another (their notes and purchases with them) without
-/// being a manager of both. `None` when the document is not a whole customer (new here, or
-/// changes waiting for others): nothing of it is projected, and the projection refuses it if
-/// it never becomes one.
-type MergeFields = (
-    Option<crate::model::CustomerId>,
-    std::collections::BTreeMap<String, crate::model::MergedProfile>,
-    std::collections::BTreeMap<String, Vec<String>>,
-);
+/// What a receiver checks of a peer's changes to one document before it stores them; an error
+/// refuses the whole batch and nothing of it is written. The relay checks what a device pushes
+/// against the device's role (aisle-relay's `DevicePush`); a tablet takes what its relay sends
+/// ([`Unchecked`]), since the relay checked it on the way in.
+pub trait ChangeCheck {
+    /// What [`ChangeCheck::after`] compares against, read before the changes load.
+    type Before;
+    /// Looks at the received bytes and the document as stored (empty if new here).
+    fn before(&self, doc: &DocId, stored: &AutoCommit, changes: &[u8]) -> Result<Self::Before>;
+    /// Looks at the document with the changes loaded; `heads_before` are the stored heads.
+    fn after(
+        &self,
+        doc: &DocId,
+        before: Self::Before,
+        loaded: &mut AutoCommit,
+        heads_before: &[ChangeHash],
+    ) -> Result<()>;
+}
 
-fn merge_fields(doc: &automerge::AutoCommit, id: &DocId) -> Option<MergeFields> {
-    let customer = crate::doc::hydrate_doc::<crate::doc::CustomerDoc>(doc, id).ok()?;
-    Some((
-        customer.merged_into,
-        customer.merged_from,
-        customer.folded_heads,
-    ))
+/// Takes every change as it comes.
+pub struct Unchecked;
+
+impl ChangeCheck for Unchecked {
+    type Before = ();
+    fn before(&self, _: &DocId, _: &AutoCommit, _: &[u8]) -> Result<()> {
+        Ok(())
+    }
+    fn after(&self, _: &DocId, _: (), _: &mut AutoCommit, _: &[ChangeHash]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// What applying received changes to one document did.
@@ -54,14 +66,13 @@ pub struct Incoming {
 }
 
 impl Store {
-    /// Applies received changes to several documents in one transaction. With
-    /// `only_author`, every change that applies must be by that actor (the relay checks that a
-    /// device pushes only its own changes); otherwise nothing is written. A document whose
-    /// content does not fit its schema fails the batch with a typed error.
+    /// Applies received changes to several documents in one transaction, each passing `check`
+    /// first. A document whose content does not fit its schema fails the batch with a typed
+    /// error.
     pub fn apply_changes(
         &mut self,
         batch: Vec<(DocId, Vec<u8>)>,
-        only_author: Option<&ActorId>,
+        check: &impl ChangeCheck,
     ) -> Result<Vec<Applied>> {
         let incoming = batch
             .into_iter()
@@ -71,7 +82,7 @@ impl Store {
                 sender_heads: Vec::new(),
             })
             .collect();
-        self.apply_from_peer(None, incoming, only_author, None)
+        self.apply_from_peer(None, incoming, check, None)
     }
 
     /// Applies what a peer sent, and in the same transaction records the heads the peer has
@@ -81,7 +92,7 @@ impl Store {
         &mut self,
         peer: Option<&str>,
         incoming: Vec<Incoming>,
-        only_author: Option<&ActorId>,
+        check: &impl ChangeCheck,
         meta: Option<(&str, Vec<u8>)>,
     ) -> Result<Vec<Applied>> {
         let mut merged: Vec<Incoming> = Vec::with_capacity(incoming.len());
@@ -110,39 +121,12 @@ impl Store {
                 }
                 continue;
             }
-            if only_author.is_some() {
-                check_chunks(&doc, &changes)?;
-            }
             let mut write = self.begin_write(&doc, true)?;
-            // Compared by value after a device's changes: a tablet writing to a profile made
-            // before these fields existed adds them empty, which changes nothing. A document
-            // new here may only start unmerged.
-            let merge_before = (only_author.is_some() && matches!(doc, DocId::Customer(_)))
-                .then(|| merge_fields(&write.doc, &doc).unwrap_or_default());
+            let before = check.before(&doc, &write.doc, &changes)?;
             write.doc.load_incremental(&changes).map_err(|e| {
                 CoreError::invalid("changes", &format!("for {doc} do not load: {e}"))
             })?;
-            if let Some(author) = only_author {
-                let foreign = write
-                    .doc
-                    .get_changes(&write.heads_before)
-                    .iter()
-                    .any(|c| c.actor_id() != author);
-                if foreign {
-                    return Err(CoreError::invalid(
-                        "changes",
-                        &format!("for {doc} include changes by another device"),
-                    ));
-                }
-                if let Some(before) = &merge_before
-                    && merge_fields(&write.doc, &doc).is_some_and(|after| &after != before)
-                {
-                    return Err(CoreError::invalid(
-                        "changes",
-                        &format!("for {doc} record a merge, which only the relay makes"),
-                    ));
-                }
-            }
+            check.after(&doc, before, &mut write.doc, &write.heads_before)?;
             let missing_deps = !write.doc.get_missing_deps(&[]).is_empty();
             let new_here = write.heads_before.is_empty();
             write.pending = if missing_deps {
@@ -303,28 +287,5 @@ impl Store {
             )?;
             Ok(())
         })
-    }
-}
-
-/// Refuses bytes that are not entirely well-formed Automerge chunks with valid checksums.
-/// Automerge's incremental load skips a bad tail with only a log line; from an untrusted peer
-/// that must be an error instead.
-fn check_chunks(doc: &DocId, bytes: &[u8]) -> Result<()> {
-    if bytes.is_empty() {
-        return Ok(());
-    }
-    let loaded = automerge::Automerge::load_with_options(
-        bytes,
-        automerge::LoadOptions::new()
-            .on_partial_load(automerge::OnPartialLoad::Error)
-            .verification_mode(automerge::VerificationMode::DontCheck),
-    );
-    match loaded {
-        // Changes that build on ones only the target document has parse fine on their own.
-        Ok(_) | Err(automerge::AutomergeError::MissingDeps) => Ok(()),
-        Err(e) => Err(CoreError::invalid(
-            "changes",
-            &format!("for {doc} do not load: {e}"),
-        )),
     }
 }

@@ -34,8 +34,12 @@ fn what_to_do_for_demo_customers() {
           "lines": [ { "variant": product.variants[0].sku, "quantity": 1 } ] }
     ]}))
     .unwrap();
-    RelayDocs::new(&mut *store).ingest(&batch).unwrap();
     RelayDocs::new(&mut *store)
+        .expect("a relay store")
+        .ingest(&batch)
+        .unwrap();
+    RelayDocs::new(&mut *store)
+        .expect("a relay store")
         .publish_recommendations()
         .unwrap();
 

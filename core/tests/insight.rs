@@ -13,6 +13,7 @@ use aisle_core::model::{
 use aisle_core::{Clock, DocId, IdGen, Store, StoreOptions};
 use aisle_relay::domain::RelayDocs;
 use aisle_relay::domain::demo::{DemoConfig, DemoData};
+use aisle_relay::domain::push::DevicePush;
 use aisle_tablet::Tablet;
 use common::*;
 use std::collections::BTreeMap;
@@ -223,7 +224,8 @@ fn likely_size_comes_from_purchases_then_carts_then_views() {
             },
         )
         .unwrap(),
-    );
+    )
+    .expect("a tablet store");
     let data = DemoData::generate(DemoConfig::new(0, NOW));
     data.import(&mut store, |_| {}).unwrap();
     let here = data.stores[0].id.clone();
@@ -409,15 +411,20 @@ fn only_the_relay_merges_a_device_push_recording_a_merge_is_refused() {
         .add_note(&other, "Likes linen.", &associate, Some(&home))
         .unwrap();
     let note = push_from(&mut tablet, &relay, &[&other_doc]);
-    relay.apply_changes(note, Some(&actor)).unwrap();
+    relay
+        .apply_changes(note, &DevicePush { author: &actor })
+        .unwrap();
 
     // A device that merges on its own (a modified app, say) is refused, and nothing of it
     // lands: no redirect, nothing folded, the note still on its own profile.
     RelayDocs::new(&mut *tablet)
+        .expect("a relay store")
         .merge_customers(&keep, &other)
         .unwrap();
     let merge = push_from(&mut tablet, &relay, &[&keep_doc, &other_doc]);
-    let refused = relay.apply_changes(merge, Some(&actor)).unwrap_err();
+    let refused = relay
+        .apply_changes(merge, &DevicePush { author: &actor })
+        .unwrap_err();
     assert!(
         refused.to_string().contains("only the relay makes"),
         "{refused}"

@@ -819,7 +819,7 @@ fn a_version_1_database_gains_visit_sale_and_basket_rows_on_opening() {
         "DROP TABLE visits; DROP TABLE sales; DROP TABLE sale_lines; DROP TABLE ingested_events;
          DROP TABLE erasures; DROP TABLE customer_lines; DROP TABLE customer_merges;
          DROP TABLE related_products; DROP TABLE loyalty_keys; DROP TABLE revoked_tokens;
-         DROP TABLE kiosk_queue;
+         DROP TABLE kiosk_queue; DELETE FROM meta WHERE key LIKE 'schema:%';
          PRAGMA user_version = 1;",
     )
     .unwrap();
@@ -838,8 +838,71 @@ fn a_version_1_database_gains_visit_sale_and_basket_rows_on_opening() {
     let kpis = store.store_kpis(&here, day_start, 1).unwrap();
     assert_eq!(kpis.days[0].sales, 1);
     assert!(
-        !RelayDocs::new(&mut *store).baskets().unwrap().is_empty(),
+        !RelayDocs::new(&mut *store)
+            .expect("a relay store")
+            .baskets()
+            .unwrap()
+            .is_empty(),
         "purchase lines are rows again"
     );
     assert_eq!(store.check_projections().unwrap(), Vec::<String>::new());
+}
+
+fn tables(path: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+#[test]
+fn each_role_has_only_its_own_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let tablet_db = dir.path().join("tablet.sqlite3");
+    let relay_db = dir.path().join("relay.sqlite3");
+    drop(Tablet::open(&tablet_db).unwrap());
+    drop(RelayDocs::open(&relay_db).unwrap());
+    let (tablet, relay) = (tables(&tablet_db), tables(&relay_db));
+    for relay_only in ["feed", "device_docs", "ingested_events", "erasures"] {
+        assert!(
+            relay.iter().any(|t| t == relay_only),
+            "relay lacks {relay_only}"
+        );
+        assert!(
+            !tablet.iter().any(|t| t == relay_only),
+            "tablet has {relay_only}"
+        );
+    }
+    assert!(tablet.iter().any(|t| t == "kiosk_queue"));
+    assert!(
+        !relay.iter().any(|t| t == "kiosk_queue"),
+        "relay has kiosk_queue"
+    );
+    // Both share the documents and their projections.
+    for shared in ["docs", "doc_chunks", "customers", "stock", "peer_heads"] {
+        assert!(tablet.iter().any(|t| t == shared) && relay.iter().any(|t| t == shared));
+    }
+}
+
+#[test]
+fn a_role_schema_newer_than_the_build_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tablet.sqlite3");
+    drop(Tablet::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE meta SET value = CAST('9' AS BLOB) WHERE key = 'schema:tablet'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let refused = Tablet::open(&path).unwrap_err();
+    assert!(
+        refused.to_string().contains("newer than this build"),
+        "{refused}"
+    );
 }

@@ -1,7 +1,7 @@
 //! In-process fan-out: every committed document change goes to every connected device that may
 //! read it; revocations reach the affected connection at once.
 
-use aisle_core::Committed;
+use crate::domain::changefeed::Committed;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 

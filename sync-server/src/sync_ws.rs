@@ -373,14 +373,14 @@ impl Session {
         let readable = if in_scope {
             acl::can_read(
                 &self.device,
-                &commit.doc,
+                &commit.change.doc,
                 &DocFacts {
                     scope: Some(commit.scope.clone()),
                     granted: false,
                 },
             )
-        } else if matches!(commit.doc, DocId::Customer(_)) {
-            let (device, doc) = (self.device.id.clone(), commit.doc.clone());
+        } else if matches!(commit.change.doc, DocId::Customer(_)) {
+            let (device, doc) = (self.device.id.clone(), commit.change.doc.clone());
             self.state
                 .with_storage(move |s| s.is_granted(&device, &doc))
                 .await
@@ -394,9 +394,9 @@ impl Session {
         }
         self.send(&ServerFrame::Changes {
             docs: vec![DocChanges {
-                doc: commit.doc.to_string(),
-                heads: heads_to_wire(&commit.heads),
-                changes: commit.changes.clone(),
+                doc: commit.change.doc.to_string(),
+                heads: heads_to_wire(&commit.change.heads),
+                changes: commit.change.changes.clone(),
             }],
             cursor: Some(commit.seq),
         })

@@ -22,7 +22,7 @@ pub mod scan;
 pub mod stock;
 pub mod sync_client;
 
-use aisle_core::{Store, StoreOptions};
+use aisle_core::{RoleSchema, Store, StoreOptions};
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
 
@@ -31,6 +31,12 @@ pub use sync_client::{SyncClient, SyncConfig, SyncError};
 /// A day in milliseconds, for day boundaries and rates per day.
 pub(crate) const DAY_MS: aisle_core::model::Millis = 86_400_000;
 
+/// The tablet's own tables, beside the store's shared schema.
+pub const TABLET_SCHEMA: RoleSchema = RoleSchema {
+    role: "tablet",
+    migrations: &[include_str!("schema.sql")],
+};
+
 pub struct Tablet {
     store: Store,
 }
@@ -38,15 +44,17 @@ pub struct Tablet {
 impl Tablet {
     /// Opens (creating if needed) the tablet's store at `path`.
     pub fn open(path: impl AsRef<Path>) -> aisle_core::Result<Self> {
-        Store::open(path).map(Self::new)
+        Self::new(Store::open(path)?)
     }
 
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> aisle_core::Result<Self> {
-        Store::open_with(path, options).map(Self::new)
+        Self::new(Store::open_with(path, options)?)
     }
 
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// Makes `store` a tablet's, adding the tablet's tables if it lacks them.
+    pub fn new(mut store: Store) -> aisle_core::Result<Self> {
+        store.migrate_role(&TABLET_SCHEMA)?;
+        Ok(Self { store })
     }
 
     pub fn into_store(self) -> Store {

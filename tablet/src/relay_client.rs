@@ -8,6 +8,7 @@ use aisle_core::api::{
     CustomerLookup, EnrolRequest, Enrolment, FetchedCustomer, KioskConsent, MergeRequest,
 };
 use aisle_core::model::{ApiError, ErrorCode, Identifier};
+use aisle_core::replicate::Unchecked;
 use base64::Engine;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -97,7 +98,7 @@ async fn fetch_customer_where(
         .decode(fetched.document)
         .map_err(|e| SyncError::Protocol(e.to_string()))?;
     blocking(store, move |s| {
-        let applied = s.apply_changes(vec![(doc.clone(), bytes)], None)?;
+        let applied = s.apply_changes(vec![(doc.clone(), bytes)], &Unchecked)?;
         let heads = applied.first().map(|a| a.heads.clone()).unwrap_or_default();
         s.set_peer_heads(RELAY_PEER, &[(doc, heads)])
     })

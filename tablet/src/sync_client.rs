@@ -27,7 +27,7 @@ use aisle_core::protocol::{
     CLOSE_REVOKED, ClientFrame, DocChanges, DocHeads, MAX_DOCS_PER_FRAME, MAX_FRAME_BYTES,
     ServerFrame, heads_from_wire, heads_to_wire,
 };
-use aisle_core::replicate::Incoming;
+use aisle_core::replicate::{Incoming, Unchecked};
 
 /// The peer name under which a tablet records what the relay has.
 pub const RELAY_PEER: &str = "relay";
@@ -615,7 +615,7 @@ impl Session {
             });
         }
         let applied = blocking(&self.store, move |s| {
-            s.apply_from_peer(Some(RELAY_PEER), incoming, None, None)
+            s.apply_from_peer(Some(RELAY_PEER), incoming, &Unchecked, None)
         })
         .await?;
         tracing::debug!(applied = applied.len(), "applied relay changes");

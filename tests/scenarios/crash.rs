@@ -34,7 +34,8 @@ fn killed_writer_keeps_what_it_acknowledged_exactly_once() -> anyhow::Result<()>
     let data = DemoData::generate(DemoConfig::new(20, 1_780_000_000_000));
     let here = StoreId::parse("LDN-CG")?;
     let (customer, variants) = {
-        let mut store = aisle_relay::domain::RelayDocs::new(Store::open(&db)?);
+        let mut store =
+            aisle_relay::domain::RelayDocs::new(Store::open(&db)?).expect("a relay store");
         data.import(&mut store, |_| {})?;
         let customer = data
             .customer(5)

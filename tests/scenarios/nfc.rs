@@ -47,7 +47,8 @@ fn cards_identify_customers_unknown_cards_link_and_unplugging_is_survived() {
     // The store plays the relay first: demo data, a signing key, and a token for customer 1.
     let mut relay = aisle_relay::domain::RelayDocs::new(
         Store::open(dir.path().join("tablet.sqlite3")).unwrap(),
-    );
+    )
+    .expect("a relay store");
     let data = DemoData::generate(DemoConfig::new(5, relay.now()));
     data.import(&mut relay, |_| {}).unwrap();
     let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
@@ -58,7 +59,7 @@ fn cards_identify_customers_unknown_cards_link_and_unplugging_is_survived() {
     let token = relay
         .issue_loyalty_token("k1", &key, &member, Some(365))
         .unwrap();
-    let mut store = Tablet::new(relay.into_store());
+    let mut store = Tablet::new(relay.into_store()).expect("a tablet store");
 
     let mut pcscd = Pcscd::start().unwrap();
     let (sender, events) = mpsc::channel();

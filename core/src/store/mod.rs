@@ -26,8 +26,6 @@ pub struct StoreOptions {
     pub ids: IdGen,
     /// Used to complete phone numbers typed without a country code.
     pub default_country_code: String,
-    /// Keep the changefeed and a log of commits for live fan-out (the relay does).
-    pub changefeed: bool,
 }
 
 impl Default for StoreOptions {
@@ -36,7 +34,6 @@ impl Default for StoreOptions {
             clock: Clock::System,
             ids: IdGen::random(),
             default_country_code: "44".to_string(),
-            changefeed: false,
         }
     }
 }
@@ -63,6 +60,36 @@ pub enum Pending {
     Clear,
 }
 
+/// A role's own tables (the relay's changefeed, the tablet's kiosk queue), created beside the
+/// shared schema and versioned on their own in `meta`, so neither role carries the other's.
+pub struct RoleSchema {
+    pub role: &'static str,
+    /// Applied in order; the store records how many have run.
+    pub migrations: &'static [&'static str],
+}
+
+/// A document's new changes, as a commit stores them.
+#[derive(Clone, Debug)]
+pub struct DocChange {
+    pub doc: DocId,
+    /// Heads after the change.
+    pub heads: Vec<ChangeHash>,
+    /// Heads before it: a peer at these heads needs exactly `changes`.
+    pub heads_before: Vec<ChangeHash>,
+    /// The new changes (the whole document if it is new).
+    pub changes: Vec<u8>,
+}
+
+/// What a role does inside every commit's transaction, so it commits or rolls back with the
+/// documents (the relay numbers changes in its changefeed and records ingested events).
+pub trait CommitHook: std::any::Any + Send {
+    /// Runs last in every commit's transaction, with the documents it changed (possibly none).
+    /// An error rolls the whole commit back.
+    fn in_transaction(&mut self, tx: &Transaction<'_>, changed: &[DocChange]) -> Result<()>;
+    /// The transaction of the last [`CommitHook::in_transaction`] call committed.
+    fn committed(&mut self);
+}
+
 /// One device's (or the relay's) store.
 pub struct Store {
     conn: Connection,
@@ -75,25 +102,7 @@ pub struct Store {
     /// The catalog and inventory documents are big and written often; they stay loaded.
     /// Customer documents are small and many: loaded per operation, never kept.
     hot_docs: HashMap<DocId, AutoCommit>,
-    /// With the changefeed on: what was committed since the last [`Store::take_committed`].
-    committed: Option<Vec<Committed>>,
-    /// Ingested event ids recorded by the next commit, in its transaction.
-    event_marks: Vec<String>,
-}
-
-/// A document change that was committed, for live fan-out to peers.
-#[derive(Clone, Debug)]
-pub struct Committed {
-    pub doc: DocId,
-    /// Heads after the change.
-    pub heads: Vec<ChangeHash>,
-    /// Heads before it: a peer at these heads needs exactly `changes`.
-    pub heads_before: Vec<ChangeHash>,
-    /// The new changes (the whole document if it is new).
-    pub changes: Vec<u8>,
-    /// Changefeed sequence number and scope.
-    pub seq: i64,
-    pub scope: String,
+    commit_hook: Option<Box<dyn CommitHook>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -132,8 +141,7 @@ impl Store {
             ids: options.ids,
             default_country_code: options.default_country_code,
             hot_docs: HashMap::new(),
-            event_marks: Vec::new(),
-            committed: options.changefeed.then(Vec::new),
+            commit_hook: None,
         };
         if backfill {
             store.backfill_records()?;
@@ -141,18 +149,53 @@ impl Store {
         Ok(store)
     }
 
-    /// The next commit also records these ingested event ids (idempotent ingestion).
-    pub fn mark_next_commit(&mut self, event: &str) {
-        self.event_marks.push(event.to_string());
+    /// Creates or upgrades a role's own tables: the migrations this store has not run yet.
+    pub fn migrate_role(&mut self, schema: &RoleSchema) -> Result<()> {
+        let key = format!("schema:{}", schema.role);
+        let ran: i64 = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [&key], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .optional()?
+            .and_then(|bytes| String::from_utf8(bytes).ok()?.parse().ok())
+            .unwrap_or(0);
+        let known = schema.migrations.len() as i64;
+        if ran > known {
+            return Err(CoreError::Corrupt {
+                doc: "store".into(),
+                reason: format!(
+                    "the {} tables are at version {ran}, newer than this build ({known}); update the app",
+                    schema.role
+                ),
+            });
+        }
+        if ran == known {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        for migration in &schema.migrations[ran as usize..] {
+            tx.execute_batch(migration)?;
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, known.to_string().into_bytes()],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
-    pub fn clear_marks(&mut self) {
-        self.event_marks.clear();
+    /// Sets what runs inside every commit's transaction (replacing any hook set before).
+    pub fn set_commit_hook(&mut self, hook: Box<dyn CommitHook>) {
+        self.commit_hook = Some(hook);
     }
 
-    /// Records the marked event ids when the event itself changed nothing.
-    pub fn record_event_only(&mut self) -> Result<()> {
-        self.commit_writes(Vec::new())
+    /// The commit hook, if one of type `H` is set: a role reaches its own state through it
+    /// instead of setting a second hook.
+    pub fn commit_hook_mut<H: CommitHook>(&mut self) -> Option<&mut H> {
+        let hook: &mut dyn std::any::Any = self.commit_hook.as_deref_mut()?;
+        hook.downcast_mut()
     }
 
     /// Fills the rows added since version 1 (visits, sales, customer lines, merges) from
@@ -305,31 +348,28 @@ impl Store {
             );
         }
         let tx = self.conn.transaction()?;
-        let mut committed = Vec::new();
+        let mut changed = Vec::new();
         for write in &mut writes {
             let heads = write.doc.get_heads();
             if heads != write.heads_before {
                 let changes = chunks::append(&tx, write, now)?;
                 projection::project(&tx, write, &self.writer, &self.ids, now)?;
-                if self.committed.is_some() {
-                    let (seq, scope) = projection::advance_feed(&tx, &write.id)?;
-                    committed.push(Committed {
-                        doc: write.id.clone(),
-                        heads,
-                        heads_before: write.heads_before.clone(),
-                        changes,
-                        seq,
-                        scope,
-                    });
-                }
+                changed.push(DocChange {
+                    doc: write.id.clone(),
+                    heads,
+                    heads_before: write.heads_before.clone(),
+                    changes,
+                });
             }
             chunks::update_pending(&tx, &write.id, &write.pending)?;
         }
         extra(&tx)?;
-        record_event_marks(&tx, &mut self.event_marks, now)?;
+        if let Some(hook) = &mut self.commit_hook {
+            hook.in_transaction(&tx, &changed)?;
+        }
         tx.commit()?;
-        if let Some(log) = &mut self.committed {
-            log.extend(committed);
+        if let Some(hook) = &mut self.commit_hook {
+            hook.committed();
         }
         for write in writes {
             if !matches!(write.id, DocId::Customer(_)) {
@@ -349,7 +389,8 @@ impl Store {
     ) -> Result<()> {
         let now = self.clock.now();
         let actor = self.actor.clone();
-        let mut new_commits = Vec::new();
+        let observed = self.commit_hook.is_some();
+        let mut changed = Vec::new();
         let tx = self.conn.transaction()?;
         {
             let mut sink = |customer: CustomerDoc| -> Result<()> {
@@ -378,35 +419,28 @@ impl Store {
                 );
                 let changes = chunks::append(&tx, &mut write, now)?;
                 projection::project_customer(&tx, &customer)?;
-                if self.committed.is_some() {
-                    let (seq, scope) = projection::advance_feed(&tx, &write.id)?;
-                    new_commits.push(Committed {
+                // Kept only for a hook: an import of 50,000 customers would otherwise hold
+                // every document's bytes until the end.
+                if observed {
+                    changed.push(DocChange {
                         heads: write.doc.get_heads(),
                         doc: write.id,
                         heads_before: Vec::new(),
                         changes,
-                        seq,
-                        scope,
                     });
                 }
                 Ok(())
             };
             fill(&self.ids, &mut sink)?;
         }
-        record_event_marks(&tx, &mut self.event_marks, now)?;
+        if let Some(hook) = &mut self.commit_hook {
+            hook.in_transaction(&tx, &changed)?;
+        }
         tx.commit()?;
-        if let Some(log) = &mut self.committed {
-            log.extend(new_commits);
+        if let Some(hook) = &mut self.commit_hook {
+            hook.committed();
         }
         Ok(())
-    }
-
-    /// What was committed since the last call (empty unless the changefeed is on).
-    pub fn take_committed(&mut self) -> Vec<Committed> {
-        self.committed
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
     }
 
     /// Runs `f` in one SQLite transaction over projection tables only (no document change).
@@ -435,13 +469,6 @@ impl Store {
         forget(&tx, id)?;
         tx.commit()?;
         Ok(out)
-    }
-
-    pub fn is_erased(&self, id: &DocId) -> Result<bool> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT 1 FROM erasures WHERE doc_id = ?1")?
-            .exists([id.to_string()])?)
     }
 
     /// Ids of stored documents of one kind (`customer`, `inventory`, `catalog`).
@@ -504,26 +531,10 @@ pub fn not_found(id: &DocId) -> CoreError {
 fn forget(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
     let key = id.to_string();
     projection::unproject(tx, id)?;
-    tx.execute("DELETE FROM sync_states WHERE doc_id = ?1", [&key])?;
     tx.execute("DELETE FROM peer_heads WHERE doc_id = ?1", [&key])?;
     tx.execute("DELETE FROM doc_pending WHERE doc_id = ?1", [&key])?;
     // Chunks go with the row (ON DELETE CASCADE).
     tx.execute("DELETE FROM docs WHERE doc_id = ?1", [&key])?;
-    Ok(())
-}
-
-/// Records ingested event ids in the transaction that applies them.
-fn record_event_marks(
-    tx: &Transaction<'_>,
-    marks: &mut Vec<String>,
-    now: crate::model::Millis,
-) -> Result<()> {
-    for event in marks.drain(..) {
-        tx.execute(
-            "INSERT INTO ingested_events (event_id, received_at) VALUES (?1, ?2)",
-            params![event, now],
-        )?;
-    }
     Ok(())
 }
 

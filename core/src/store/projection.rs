@@ -716,20 +716,6 @@ pub fn scope_of(tx: &Transaction<'_>, id: &DocId) -> Result<String> {
     })
 }
 
-/// Gives a changed document the next changefeed sequence number.
-pub fn advance_feed(tx: &Transaction<'_>, id: &DocId) -> Result<(i64, String)> {
-    let scope = scope_of(tx, id)?;
-    let seq: i64 = tx.query_row(
-        "INSERT INTO feed (doc_id, seq, scope)
-         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM feed), ?2)
-         ON CONFLICT (doc_id) DO UPDATE SET seq = excluded.seq, scope = excluded.scope
-         RETURNING seq",
-        params![id.to_string(), scope],
-        |r| r.get(0),
-    )?;
-    Ok((seq, scope))
-}
-
 /// Removes every projection row of a document.
 pub fn unproject(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
     match id {

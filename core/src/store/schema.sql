@@ -35,15 +35,6 @@ CREATE TABLE doc_pending (
 );
 CREATE INDEX doc_pending_by_doc ON doc_pending(doc_id);
 
--- Automerge sync state (shared heads) per peer per document, so a reconnect does not
--- start from nothing.
-CREATE TABLE sync_states (
-    peer   TEXT NOT NULL,
-    doc_id TEXT NOT NULL,
-    state  BLOB NOT NULL,
-    PRIMARY KEY (peer, doc_id)
-) WITHOUT ROWID;
-
 -- Heads a peer is known to have durably, per document. A tablet tracks what the relay has
 -- (peer 'relay'); a document whose heads differ has changes still to send.
 CREATE TABLE peer_heads (
@@ -51,23 +42,6 @@ CREATE TABLE peer_heads (
     doc_id TEXT NOT NULL,
     heads  BLOB NOT NULL,
     PRIMARY KEY (peer, doc_id)
-) WITHOUT ROWID;
-
--- The relay's changefeed: the latest change sequence number of each document, and the scope
--- that decides which devices receive it. A device resumes from the highest sequence it has
--- applied, so a reconnect costs what changed, not what exists.
-CREATE TABLE feed (
-    doc_id TEXT PRIMARY KEY,
-    seq    INTEGER NOT NULL UNIQUE,
-    scope  TEXT NOT NULL
-);
-CREATE INDEX feed_by_scope ON feed(scope, seq);
-
--- Documents a device fetched on demand, outside its scopes: it receives their changes too.
-CREATE TABLE device_docs (
-    device_id TEXT NOT NULL,
-    doc_id    TEXT NOT NULL,
-    PRIMARY KEY (device_id, doc_id)
 ) WITHOUT ROWID;
 
 CREATE TABLE customers (

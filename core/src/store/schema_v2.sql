@@ -34,18 +34,3 @@ CREATE TABLE sale_lines (
     PRIMARY KEY (sale_id, line)
 ) WITHOUT ROWID;
 CREATE INDEX sale_lines_by_store_time ON sale_lines(store_id, at);
-
--- Web shop events applied (relay): a retried event id is skipped.
-CREATE TABLE ingested_events (
-    event_id    TEXT PRIMARY KEY,
-    received_at INTEGER NOT NULL
-) WITHOUT ROWID;
-
--- Relay: documents erased (a customer's right to erasure). Devices holding one are told to
--- purge it, live or when they next connect; pushes to it are refused.
-CREATE TABLE erasures (
-    doc_id    TEXT PRIMARY KEY,
-    seq       INTEGER NOT NULL,
-    scope     TEXT NOT NULL,
-    erased_at INTEGER NOT NULL
-) WITHOUT ROWID;

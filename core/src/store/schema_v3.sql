@@ -52,10 +52,3 @@ CREATE TABLE revoked_tokens (
     at          INTEGER NOT NULL,
     PRIMARY KEY (token_id, customer_id)
 ) WITHOUT ROWID;
-
--- Kiosk: check-ins not yet delivered to the relay (the kiosk was offline).
-CREATE TABLE kiosk_queue (
-    check_in_id TEXT PRIMARY KEY,
-    body        TEXT NOT NULL,
-    at          INTEGER NOT NULL
-) WITHOUT ROWID;

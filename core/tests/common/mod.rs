@@ -1,6 +1,7 @@
 //! Helpers shared by the core's scenario tests.
 #![allow(dead_code)]
 
+use aisle_core::replicate::Unchecked;
 use aisle_core::{Clock, DocId, IdGen, Store, StoreOptions};
 use aisle_relay::domain::RelayDocs;
 use aisle_relay::domain::demo::{DemoConfig, DemoData};
@@ -10,7 +11,7 @@ use std::path::Path;
 pub const NOW: i64 = 1_780_000_000_000;
 
 /// A tablet's store with a manual clock and seeded ids. (The relay's operations on a store:
-/// [`relay_at`], or `RelayDocs::new(&mut *store)`.)
+/// [`relay_at`], or `RelayDocs::new(&mut *store).expect("a relay store")`.)
 pub fn store_at(path: &Path, seed: u64) -> Tablet {
     Tablet::new(
         Store::open_with(
@@ -23,12 +24,16 @@ pub fn store_at(path: &Path, seed: u64) -> Tablet {
         )
         .unwrap(),
     )
+    .expect("a tablet store")
 }
 
 /// The relay's documents in a demo store: the same data, with the relay's operations.
 pub fn demo_relay(path: &Path, seed: u64, customers: usize) -> (RelayDocs, DemoData) {
     let (store, data) = demo_store(path, seed, customers);
-    (RelayDocs::new(store.into_store()), data)
+    (
+        RelayDocs::new(store.into_store()).expect("a relay store"),
+        data,
+    )
 }
 
 /// A store holding the demo catalog, stock and `customers` customers.
@@ -76,7 +81,7 @@ fn send(from: &mut Store, to: &mut Store, doc: &DocId) -> bool {
     };
     match from.changes_since(doc, &have).unwrap() {
         Some((_, changes)) if !changes.is_empty() => {
-            to.apply_changes(vec![(doc.clone(), changes)], None)
+            to.apply_changes(vec![(doc.clone(), changes)], &Unchecked)
                 .unwrap();
             true
         }

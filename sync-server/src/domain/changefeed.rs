@@ -1,14 +1,88 @@
-//! The relay's changefeed: which documents changed after a device's cursor in its scopes, and
-//! the documents granted to one device outside them (customers fetched on demand).
+//! The relay's changefeed: every commit numbers the documents it changed (in its own
+//! transaction, through [`FeedHook`]) and records the web shop events it applied; devices ask
+//! which documents changed after their cursor in their scopes, and for the documents granted to
+//! them outside those scopes (customers fetched on demand).
 
 use super::RelayDocs;
-use aisle_core::Result;
 use aisle_core::Store;
 use aisle_core::automerge::ChangeHash;
 use aisle_core::doc::DocId;
-use aisle_core::store::{chunks, json_array};
-use rusqlite::{OptionalExtension, params};
+use aisle_core::store::{chunks, json_array, projection};
+use aisle_core::{CommitHook, DocChange, Result};
+use rusqlite::{OptionalExtension, Transaction, params};
 use std::borrow::BorrowMut;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// A document change that was committed, numbered in the changefeed, for live fan-out.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    pub change: DocChange,
+    /// Changefeed sequence number and scope.
+    pub seq: i64,
+    pub scope: String,
+}
+
+/// What the relay's commits leave for it: commits to fan out, and event ids the next commit
+/// records. Shared by [`RelayDocs`] and the hook inside its store.
+#[derive(Debug, Default)]
+pub(crate) struct FeedLog {
+    /// Numbered by the transaction in progress; moved to `committed` when it commits.
+    staged: Vec<Committed>,
+    committed: Vec<Committed>,
+    event_marks: Vec<String>,
+}
+
+pub(crate) type SharedFeedLog = Arc<Mutex<FeedLog>>;
+
+/// Runs in every commit of the relay's store: numbers each changed document in the changefeed
+/// and records marked event ids, so both commit or roll back with the documents.
+pub(crate) struct FeedHook {
+    pub(crate) log: SharedFeedLog,
+    pub(crate) now: aisle_core::Clock,
+}
+
+impl CommitHook for FeedHook {
+    fn in_transaction(&mut self, tx: &Transaction<'_>, changed: &[DocChange]) -> Result<()> {
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        log.staged.clear();
+        for change in changed {
+            let (seq, scope) = advance_feed(tx, &change.doc)?;
+            log.staged.push(Committed {
+                change: change.clone(),
+                seq,
+                scope,
+            });
+        }
+        let now = self.now.now();
+        for event in std::mem::take(&mut log.event_marks) {
+            tx.execute(
+                "INSERT INTO ingested_events (event_id, received_at) VALUES (?1, ?2)",
+                params![event, now],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn committed(&mut self) {
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        let staged = std::mem::take(&mut log.staged);
+        log.committed.extend(staged);
+    }
+}
+
+/// Gives a changed document the next changefeed sequence number.
+pub(crate) fn advance_feed(tx: &Transaction<'_>, id: &DocId) -> Result<(i64, String)> {
+    let scope = projection::scope_of(tx, id)?;
+    let seq: i64 = tx.query_row(
+        "INSERT INTO feed (doc_id, seq, scope)
+         VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM feed), ?2)
+         ON CONFLICT (doc_id) DO UPDATE SET seq = excluded.seq, scope = excluded.scope
+         RETURNING seq",
+        params![id.to_string(), scope],
+        |r| r.get(0),
+    )?;
+    Ok((seq, scope))
+}
 
 /// A document in the changefeed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +93,30 @@ pub struct FeedEntry {
 }
 
 impl<S: BorrowMut<Store>> RelayDocs<S> {
+    /// What was committed since the last call, in commit order.
+    pub fn take_committed(&mut self) -> Vec<Committed> {
+        std::mem::take(&mut self.feed_log().committed)
+    }
+
+    /// The next commit also records this web shop event id, in its transaction: a retried
+    /// event is then skipped exactly when its effect is stored.
+    pub fn mark_next_commit(&mut self, event: &str) {
+        self.feed_log().event_marks.push(event.to_string());
+    }
+
+    pub fn clear_marks(&mut self) {
+        self.feed_log().event_marks.clear();
+    }
+
+    /// Records the marked event ids when the event itself changed nothing.
+    pub fn record_event_only(&mut self) -> Result<()> {
+        self.commit_writes(Vec::new())
+    }
+
+    fn feed_log(&self) -> std::sync::MutexGuard<'_, FeedLog> {
+        self.feed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Documents in `scopes` (or in `extra`, documents fetched on demand) that changed after
     /// `cursor`, in changefeed order.
     pub fn feed_since(

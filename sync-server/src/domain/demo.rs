@@ -895,7 +895,7 @@ impl DemoData {
     /// Imports the whole data set into an empty store (the relay's, or a tablet's in tests and
     /// benchmarks): catalog, each store's stock, then the customers in one transaction.
     pub fn import(&self, store: &mut Store, mut progress: impl FnMut(DemoProgress)) -> Result<()> {
-        let mut store = RelayDocs::new(store);
+        let mut store = RelayDocs::new(store)?;
         progress(DemoProgress {
             stage: "catalog",
             done: 0,

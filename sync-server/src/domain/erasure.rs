@@ -3,12 +3,14 @@
 
 use aisle_core::Result;
 use aisle_core::doc::DocId;
-use aisle_core::store::{json_array, not_found, projection};
+use aisle_core::store::{json_array, not_found};
 use rusqlite::params;
 
 use super::RelayDocs;
+use super::changefeed::advance_feed;
 use aisle_core::Store;
 use std::borrow::BorrowMut;
+
 impl<S: BorrowMut<Store>> RelayDocs<S> {
     /// Relay: erases a document (a customer's right to erasure). It leaves storage and every
     /// projection; its changefeed entry moves on, so devices holding it learn to purge it, and
@@ -19,13 +21,21 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
         }
         let now = self.now();
         self.forget_doc(id, |tx| {
-            let (seq, scope) = projection::advance_feed(tx, id)?;
+            let (seq, scope) = advance_feed(tx, id)?;
             tx.execute(
                 "INSERT OR REPLACE INTO erasures (doc_id, seq, scope, erased_at) VALUES (?1, ?2, ?3, ?4)",
                 params![id.to_string(), seq, scope, now],
             )?;
             Ok(scope)
         })
+    }
+
+    /// Whether a document was erased: pushes to it are refused.
+    pub fn is_erased(&self, id: &DocId) -> Result<bool> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT 1 FROM erasures WHERE doc_id = ?1")?
+            .exists([id.to_string()])?)
     }
 
     /// Relay: documents erased after `cursor` that a device with these scopes (or that fetched

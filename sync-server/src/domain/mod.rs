@@ -16,32 +16,33 @@ pub mod ingest;
 pub mod kiosk;
 pub mod loyalty;
 pub mod merge;
+pub mod push;
 pub mod recommend;
 
-use aisle_core::{Store, StoreOptions};
+use aisle_core::{RoleSchema, Store};
+use changefeed::{FeedHook, SharedFeedLog};
 use std::borrow::BorrowMut;
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
+
+/// The relay's own tables, beside the store's shared schema.
+pub const RELAY_SCHEMA: RoleSchema = RoleSchema {
+    role: "relay",
+    migrations: &[include_str!("schema.sql")],
+};
 
 /// The relay's operations over a store it owns (`RelayDocs`, the relay's own) or borrows
 /// (`RelayDocs<&mut Store>`: loading demo data or an import into a tablet's store in tests
 /// and benchmarks).
 pub struct RelayDocs<S: BorrowMut<Store> = Store> {
     store: S,
+    feed: SharedFeedLog,
 }
 
 impl RelayDocs {
-    /// Opens the relay's document store: a store that keeps the changefeed and a log of commits
-    /// for live fan-out.
+    /// Opens (creating if needed) the relay's document store.
     pub fn open(path: impl AsRef<Path>) -> aisle_core::Result<Self> {
-        let store = Store::open_with(
-            path,
-            StoreOptions {
-                changefeed: true,
-                ..StoreOptions::default()
-            },
-        )?;
-        Ok(Self { store })
+        Self::new(Store::open(path)?)
     }
 
     pub fn into_store(self) -> Store {
@@ -50,8 +51,23 @@ impl RelayDocs {
 }
 
 impl<S: BorrowMut<Store>> RelayDocs<S> {
-    pub fn new(store: S) -> Self {
-        Self { store }
+    /// Makes `store` the relay's: adds the relay's tables if it lacks them, and numbers every
+    /// commit in the changefeed from now on (a borrowed store keeps doing so afterwards). A
+    /// store that is the relay's already keeps its changefeed log.
+    pub fn new(mut store: S) -> aisle_core::Result<Self> {
+        let inner = store.borrow_mut();
+        if let Some(hook) = inner.commit_hook_mut::<FeedHook>() {
+            let feed = hook.log.clone();
+            return Ok(Self { store, feed });
+        }
+        inner.migrate_role(&RELAY_SCHEMA)?;
+        let feed = SharedFeedLog::default();
+        let now = inner.clock.clone();
+        inner.set_commit_hook(Box::new(FeedHook {
+            log: feed.clone(),
+            now,
+        }));
+        Ok(Self { store, feed })
     }
 }
 

@@ -7,6 +7,7 @@ use crate::domain::RelayDocs;
 use crate::domain::changefeed::FeedEntry;
 use crate::domain::demo::{self, DemoConfig, DemoProgress};
 use crate::domain::ingest::IngestError;
+use crate::domain::push::DevicePush;
 use crate::domain::recommend::PublishedRecommendations;
 use aisle_core::api::{EventBatch, IngestOutcome};
 use aisle_core::automerge::{ActorId, ChangeHash};
@@ -100,7 +101,7 @@ impl DeviceRegistry for SqliteStorage {
 impl DocumentStore for SqliteStorage {
     fn push(&self, device: &str, batch: Vec<(DocId, Vec<u8>)>, author: &ActorId) -> Result<Pushed> {
         let mut docs = self.docs();
-        let applied = docs.apply_changes(batch, Some(author));
+        let applied = docs.apply_changes(batch, &DevicePush { author });
         let committed = docs.take_committed();
         let changed = committed.len();
         self.hub.publish(Some(device), committed);
