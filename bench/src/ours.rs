@@ -69,6 +69,30 @@ impl Tablet {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+
+    /// Waits until synced and holding at least `documents` documents.
+    async fn wait_holding(&self, documents: usize) -> anyhow::Result<()> {
+        self.wait_synced(Duration::from_secs(600), move |s| {
+            s.stats()
+                .map(|st| st.documents as usize >= documents)
+                .unwrap_or(false)
+        })
+        .await
+    }
+}
+
+/// A relay process with `customers` demo customers, its data in `dir`, and its admin token.
+fn demo_relay(dir: &Path, customers: usize) -> anyhow::Result<(Relay, String)> {
+    let customers = customers.to_string();
+    let relay = Relay::start(dir, &["--demo", "--demo-customers", &customers])?;
+    let admin_token = std::fs::read_to_string(dir.join("admin-token"))?
+        .trim()
+        .to_string();
+    Ok((relay, admin_token))
+}
+
+fn has_customers(store: &Store) -> bool {
+    store.stats().map(|st| st.customers > 0).unwrap_or(false)
 }
 
 pub struct Fixture {
@@ -180,14 +204,7 @@ impl Fixture {
         };
         let mut other = enrol(&relay, &admin_token, "other tablet").await?;
         other.start();
-        let expected = docs_in_scope;
-        other
-            .wait_synced(Duration::from_secs(600), move |s| {
-                s.stats()
-                    .map(|st| st.documents as usize >= expected)
-                    .unwrap_or(false)
-            })
-            .await?;
+        other.wait_holding(docs_in_scope).await?;
         Ok(Self {
             _dir: dir,
             relay,
@@ -204,14 +221,7 @@ impl Fixture {
         let mut tablet = enrol(&self.relay, &self.admin_token, "fresh tablet").await?;
         let started = Instant::now();
         tablet.start();
-        let expected = self.docs_in_scope;
-        tablet
-            .wait_synced(Duration::from_secs(600), move |s| {
-                s.stats()
-                    .map(|st| st.documents as usize >= expected)
-                    .unwrap_or(false)
-            })
-            .await?;
+        tablet.wait_holding(self.docs_in_scope).await?;
         Ok((started.elapsed(), tablet))
     }
 
@@ -346,11 +356,7 @@ pub async fn fan_out(
     relay_customers: usize,
 ) -> anyhow::Result<(f64, f64)> {
     let dir = tempfile::tempdir()?;
-    let customers = relay_customers.to_string();
-    let relay = Relay::start(dir.path(), &["--demo", "--demo-customers", &customers])?;
-    let admin_token = std::fs::read_to_string(dir.path().join("admin-token"))?
-        .trim()
-        .to_string();
+    let (relay, admin_token) = demo_relay(dir.path(), relay_customers)?;
     let http = reqwest::Client::new();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
     for i in 0..devices {
@@ -379,9 +385,7 @@ pub async fn fan_out(
     let mut writer = enrol(&relay, &admin_token, "writer").await?;
     writer.start();
     writer
-        .wait_synced(Duration::from_secs(120), |s| {
-            s.stats().map(|st| st.customers > 0).unwrap_or(false)
-        })
+        .wait_synced(Duration::from_secs(120), has_customers)
         .await?;
     let associate = AssociateId::parse("bench")?;
     let customers = writer.lock().doc_ids("customer")?;
@@ -422,18 +426,12 @@ pub async fn fan_out(
 /// in a connected tablet's store. Returns every event's latency.
 pub async fn event_latency(events: usize, relay_customers: usize) -> anyhow::Result<Vec<Duration>> {
     let dir = tempfile::tempdir()?;
-    let customers = relay_customers.to_string();
-    let relay = Relay::start(dir.path(), &["--demo", "--demo-customers", &customers])?;
-    let admin_token = std::fs::read_to_string(dir.path().join("admin-token"))?
-        .trim()
-        .to_string();
+    let (relay, admin_token) = demo_relay(dir.path(), relay_customers)?;
     let secret = aisle_tests::ingest_secret(dir.path())?;
     let mut tablet = enrol(&relay, &admin_token, "tablet").await?;
     tablet.start();
     tablet
-        .wait_synced(Duration::from_secs(120), |s| {
-            s.stats().map(|st| st.customers > 0).unwrap_or(false)
-        })
+        .wait_synced(Duration::from_secs(120), has_customers)
         .await?;
     let (customers, product) = {
         let store = tablet.lock();

@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::doc::DocId;
 use crate::error::{CoreError, Result};
-use crate::store::{Pending, Store, chunks};
+use crate::store::{Pending, Store, chunks, put_meta};
 
 /// What a receiver checks of a peer's changes to one document before it stores them; an error
 /// refuses the whole batch and nothing of it is written. The relay checks what a device pushes
@@ -162,11 +162,7 @@ impl Store {
                 }
             }
             if let Some((key, value)) = &meta {
-                tx.execute(
-                    "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    params![key, value],
-                )?;
+                put_meta(tx, key, value)?;
             }
             Ok(())
         })?;
@@ -279,13 +275,6 @@ impl Store {
     }
 
     pub fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
-        self.with_tx(|tx| {
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )?;
-            Ok(())
-        })
+        self.with_tx(|tx| put_meta(tx, key, value))
     }
 }

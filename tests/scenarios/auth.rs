@@ -11,7 +11,7 @@ use aisle_core::api::EnrolledDevice;
 use aisle_core::model::{ApiError, CustomerSummary, ErrorCode};
 use aisle_core::protocol::{ClientFrame, DocChanges, DocHeads, ServerFrame};
 use aisle_tablet::{relay_client, sync_client};
-use aisle_tests::{Api, Relay, enrolment_code, refusal, reply};
+use aisle_tests::{Api, Relay, refusal, reply};
 use futures_util::{SinkExt, StreamExt};
 use std::path::Path;
 use std::time::Duration;
@@ -30,12 +30,8 @@ async fn token(
     store: &str,
     role: &str,
 ) -> String {
-    let code = enrolment_code(relay_dir, store, role, name).unwrap();
     let db = Store::open(dir.join(format!("{name}.sqlite3"))).unwrap();
-    relay_client::enrol(&relay.url(""), &code, db.actor())
-        .await
-        .unwrap()
-        .token
+    aisle_tests::enrol_device(relay, relay_dir, (store, role, name), db.actor()).await
 }
 
 async fn connect(
@@ -103,9 +99,7 @@ async fn device(admin: &Api, name: &str) -> EnrolledDevice {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_devices_are_refused_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay_dir = dir.path().join("relay");
-    let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "20"]).unwrap();
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(20);
     let token = token(&relay, &relay_dir, dir.path(), "t1", "LDN-CG", "associate").await;
     let mut socket = connect(&relay, &token).await.unwrap();
     hello(&mut socket).await;
@@ -160,9 +154,7 @@ async fn revoked_devices_are_refused_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_and_roles_are_kept_apart() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay_dir = dir.path().join("relay");
-    let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "30"]).unwrap();
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(30);
     let a = token(&relay, &relay_dir, dir.path(), "a", "LDN-CG", "associate").await;
 
     // Reading another store's inventory closes the connection.
@@ -268,9 +260,7 @@ async fn stores_and_roles_are_kept_apart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_frames_close_only_their_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay_dir = dir.path().join("relay");
-    let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "10"]).unwrap();
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(10);
     let token = token(&relay, &relay_dir, dir.path(), "g", "LDN-CG", "associate").await;
     let mut bystander = connect(&relay, &token).await.unwrap();
     hello(&mut bystander).await;

@@ -193,9 +193,7 @@ impl World {
 
 fn run(seed: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let dir = tempfile::tempdir().unwrap();
-    let relay_dir = dir.path().join("relay");
-    let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "60"]).unwrap();
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(60);
     let addr = relay.addr;
     let data = DemoData::generate(DemoConfig::new(60, 0));
     let here = StoreId::parse(STORE).unwrap();

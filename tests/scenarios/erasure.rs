@@ -8,7 +8,7 @@
 use aisle_core::DocId;
 use aisle_core::api::{CustomerLookup, Erased};
 use aisle_core::model::{AssociateId, CustomerId, ErrorCode, Identifier, LoyaltyId};
-use aisle_tests::{Api, Relay, Tablet, refusal, reply};
+use aisle_tests::{Api, Tablet, refusal, reply};
 use std::time::{Duration, Instant};
 
 /// Checks on a tablet's store for an erased customer.
@@ -49,9 +49,7 @@ impl Purged for Tablet {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn erased_customers_leave_every_tablet_and_stay_gone() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay_dir = dir.path().join("relay");
-    let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "40"]).unwrap();
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(40);
     let online = Tablet::enrol(&relay, &relay_dir, dir.path(), "online", "associate").await;
     let mut offline = Tablet::enrol(&relay, &relay_dir, dir.path(), "offline", "associate").await;
     let manager = Tablet::enrol(&relay, &relay_dir, dir.path(), "manager", "manager").await;

@@ -10,12 +10,9 @@ use aisle_core::model::{
     CartStatus, CustomerId, ErrorCode, Identifier, LoyaltyId, ProductSku, StoreId, VariantSku,
 };
 use aisle_tablet::Tablet;
-use aisle_tablet::relay_client;
-use aisle_tablet::sync_client::{SyncClient, SyncConfig};
-use aisle_tests::{Answer, Relay, enrolment_code, events_request, ingest_secret, sign_events};
+use aisle_tests::{Answer, Relay, events_request, ingest_secret, sign_events};
 use serde_json::json;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CUSTOMERS: usize = 60;
 
@@ -23,8 +20,7 @@ struct Setup {
     _dir: tempfile::TempDir,
     relay: Relay,
     secret: String,
-    tablet: Arc<Mutex<Tablet>>,
-    _client: SyncClient,
+    tablet: aisle_tests::Tablet,
 }
 
 async fn setup() -> Setup {
@@ -36,25 +32,13 @@ async fn setup() -> Setup {
     )
     .unwrap();
     let secret = ingest_secret(&relay_dir).unwrap();
-    let code = enrolment_code(&relay_dir, "LDN-CG", "associate", "tablet").unwrap();
-    let store = Tablet::open(dir.path().join("tablet.sqlite3")).unwrap();
-    let enrolment = relay_client::enrol(&relay.url(""), &code, store.actor())
-        .await
-        .unwrap();
-    let tablet = Arc::new(Mutex::new(store));
-    let client = SyncClient::start(
-        tablet.clone(),
-        SyncConfig::new(relay.url(""), enrolment.token),
-    );
-    aisle_tests::wait_synced(&mut client.status(), Duration::from_secs(60))
-        .await
-        .unwrap();
+    let tablet =
+        aisle_tests::Tablet::enrol(&relay, &relay_dir, dir.path(), "tablet", "associate").await;
     Setup {
         _dir: dir,
         relay,
         secret,
         tablet,
-        _client: client,
     }
 }
 
@@ -80,20 +64,12 @@ impl Setup {
     }
 
     fn tablet<T>(&self, f: impl FnOnce(&Tablet) -> T) -> T {
-        f(&self.tablet.lock().unwrap())
+        self.tablet.with(|s| f(s))
     }
 
     /// Polls the tablet until `done` holds.
     async fn on_tablet(&self, what: &str, done: impl Fn(&Tablet) -> bool) -> Duration {
-        let started = Instant::now();
-        while !self.tablet(&done) {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "{what} did not reach the tablet"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        started.elapsed()
+        aisle_tests::eventually(what, Duration::from_secs(10), || self.tablet(&done)).await
     }
 
     /// The tablet's heads of a document: unchanged means nothing new arrived.

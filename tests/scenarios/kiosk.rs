@@ -12,8 +12,8 @@ use aisle_core::model::{
     StoreId, Tier,
 };
 use aisle_tablet::relay_client;
-use aisle_tests::{Api, Relay, Tablet, loyalty_token, refusal};
-use std::time::{Duration, Instant};
+use aisle_tests::{Api, Tablet, eventually, loyalty_token, refusal};
+use std::time::Duration;
 
 fn check_in(id: &str, token: &str, at: i64) -> KioskCheckIn {
     KioskCheckIn {
@@ -26,10 +26,9 @@ fn check_in(id: &str, token: &str, at: i64) -> KioskCheckIn {
 
 /// Waits until the associate tablet's Floor lists `customer` as checked in today.
 async fn arrives(tablet: &Tablet, customer: &CustomerId) -> Duration {
-    let started = Instant::now();
     let here = StoreId::parse("LDN-CG").unwrap();
-    loop {
-        let shown = tablet.with(|s| {
+    eventually("the check-in arrives", Duration::from_secs(10), || {
+        tablet.with(|s| {
             let now = s.now();
             s.floor_overview(
                 &here,
@@ -40,23 +39,14 @@ async fn arrives(tablet: &Tablet, customer: &CustomerId) -> Duration {
             .checked_in
             .iter()
             .any(|c| &c.customer.id == customer)
-        });
-        if shown {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the check-in never arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+        })
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kiosk_check_ins_reach_the_floor_once_and_ask_first_timers_for_consent() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay_dir = dir.path().join("relay");
-    let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "30"]).unwrap();
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(30);
     let associate = Tablet::enrol(&relay, &relay_dir, dir.path(), "floor", "associate").await;
     let mut kiosk = Tablet::enrol(&relay, &relay_dir, dir.path(), "kiosk", "kiosk").await;
 
@@ -136,26 +126,22 @@ async fn kiosk_check_ins_reach_the_floor_once_and_ask_first_timers_for_consent()
     relay_client::kiosk_consent(&kiosk.config, &check_in("c-2", &newcomer_token, now), true)
         .await
         .unwrap();
-    let started = Instant::now();
-    loop {
-        let consent = associate.with(|s| {
+    let consent = || {
+        associate.with(|s| {
             s.customer(&newcomer)
                 .unwrap()
                 .consent
                 .get(&ConsentPurpose::InStorePersonalisation)
                 .cloned()
-        });
-        if let Some(record) = consent {
-            assert!(record.granted);
-            assert_eq!(record.source, ConsentSource::Kiosk);
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "consent never arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        })
+    };
+    eventually("consent arrives", Duration::from_secs(10), || {
+        consent().is_some()
+    })
+    .await;
+    let record = consent().unwrap();
+    assert!(record.granted);
+    assert_eq!(record.source, ConsentSource::Kiosk);
 
     // A forged code: refused with the reason, nothing recorded.
     let claims = aisle_core::loyalty::peek(&member_token).unwrap().0;
@@ -192,12 +178,10 @@ async fn kiosk_check_ins_reach_the_floor_once_and_ask_first_timers_for_consent()
     }
     assert!(kiosk.with(|s| s.queued_check_ins().unwrap()).is_empty());
     // The first-timer's second arrival (from the queue) reaches the tablet too.
-    let started = Instant::now();
-    while associate.with(|s| visits_today(s, &newcomer)) != 2 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the queued check-in never arrived"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        "the queued check-in arrives",
+        Duration::from_secs(10),
+        || associate.with(|s| visits_today(s, &newcomer)) == 2,
+    )
+    .await;
 }

@@ -12,8 +12,8 @@ use aisle_core::api::{
 };
 use aisle_core::model::{CustomerId, ErrorCode, ScanTarget};
 use aisle_core::{CoreError, DocId, loyalty};
-use aisle_tests::{Api, Relay, Tablet, loyalty_token, refusal, reply};
-use std::time::{Duration, Instant};
+use aisle_tests::{Api, Tablet, eventually, loyalty_token, refusal, reply};
+use std::time::Duration;
 
 fn scan(tablet: &Tablet, text: &str) -> Result<CustomerId, CoreError> {
     tablet.with(|s| match s.resolve_scan(text)? {
@@ -23,37 +23,25 @@ fn scan(tablet: &Tablet, text: &str) -> Result<CustomerId, CoreError> {
 }
 
 async fn until_refused(tablet: &Tablet, token: &str, reason: &str) {
-    let started = Instant::now();
-    loop {
-        match scan(tablet, token) {
-            Err(e) if e.to_string().contains(reason) => return,
-            _ => {}
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the tablet still does not refuse the code for '{reason}'"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let what = format!("the tablet refuses the code for '{reason}'");
+    eventually(&what, Duration::from_secs(10), || {
+        scan(tablet, token).is_err_and(|e| e.to_string().contains(reason))
+    })
+    .await;
 }
 
 /// Waits until the tablet accepts a code signed with a new key (`key`), once it has synced.
 async fn until_accepted(tablet: &Tablet, token: &str, key: &str) {
-    let started = Instant::now();
-    while scan(tablet, token).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{key} never reached the tablet"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let what = format!("{key} reaches the tablet");
+    eventually(&what, Duration::from_secs(10), || {
+        scan(tablet, token).is_ok()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn loyalty_codes_verify_offline_and_revocations_and_new_keys_arrive_by_sync() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay_dir = dir.path().join("relay");
-    let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "30"]).unwrap();
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(30);
     let admin = Api::admin(&relay, &relay_dir).unwrap();
     let mut tablet = Tablet::enrol(&relay, &relay_dir, dir.path(), "tablet", "associate").await;
     let customer = tablet.with(|s| {

@@ -8,8 +8,8 @@
 
 use aisle_core::api::{Event, EventBatch, EventCustomer, EventKind, EventLine, MergeRequest};
 use aisle_core::model::{AssociateId, CustomerId, ErrorCode, Identifier, LoyaltyId, StoreId};
-use aisle_tests::{Api, Relay, Tablet, ingest_secret, post_events, refusal};
-use std::time::{Duration, Instant};
+use aisle_tests::{Api, Tablet, eventually, ingest_secret, post_events, refusal};
+use std::time::Duration;
 
 fn event(id: &str, customer: EventCustomer, kind: EventKind) -> Event {
     Event {
@@ -20,21 +20,12 @@ fn event(id: &str, customer: EventCustomer, kind: EventKind) -> Event {
 }
 
 async fn until(tablet: &Tablet, what: &str, done: impl Fn(&mut aisle_tablet::Tablet) -> bool) {
-    let started = Instant::now();
-    while !tablet.with(&done) {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{what} did not happen on the tablet"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(what, Duration::from_secs(20), || tablet.with(&done)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn merged_profiles_redirect_on_every_tablet_and_keep_offline_notes() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay_dir = dir.path().join("relay");
-    let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "40"]).unwrap();
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(40);
     let secret = ingest_secret(&relay_dir).unwrap();
     let online = Tablet::enrol(&relay, &relay_dir, dir.path(), "online", "associate").await;
     let mut offline = Tablet::enrol(&relay, &relay_dir, dir.path(), "offline", "associate").await;
@@ -184,9 +175,7 @@ async fn merged_profiles_redirect_on_every_tablet_and_keep_offline_notes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_manager_merges_a_person_found_twice_and_every_tablet_follows() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay_dir = dir.path().join("relay");
-    let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "40"]).unwrap();
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(40);
     let manager = Tablet::enrol(&relay, &relay_dir, dir.path(), "manager", "manager").await;
     let associate = Tablet::enrol(&relay, &relay_dir, dir.path(), "floor", "associate").await;
     let data = aisle_relay::domain::demo::DemoData::generate(

@@ -11,12 +11,12 @@ use aisle_core::DocId;
 use aisle_core::model::AssociateId;
 use aisle_core::protocol::{ClientFrame, ServerFrame};
 use aisle_tablet::sync_client::RELAY_PEER;
-use aisle_tests::{Relay, Tablet};
+use aisle_tests::Tablet;
 use futures_util::{SinkExt, StreamExt};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
@@ -131,15 +131,8 @@ fn stored_cursor(tablet: &Tablet) -> i64 {
         .unwrap_or(0)
 }
 
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn until(what: &str, done: impl FnMut() -> bool) {
+    aisle_tests::eventually(what, Duration::from_secs(30), done).await;
 }
 
 /// Reconnects `tablet` through the proxy, waits until it is in sync and holds `heads` of
@@ -172,9 +165,7 @@ fn set(docs: &[String]) -> BTreeSet<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnecting_tablet_is_offered_only_what_changed() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay_dir = dir.path().join("relay");
-    let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "100"]).unwrap();
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(100);
     let sessions = Sessions::default();
     let proxy = counting_proxy(relay.addr, sessions.clone()).await;
 

@@ -8,12 +8,8 @@
 use aisle_core::Store;
 use aisle_core::api::{IgnoredWebhook, IngestOutcome};
 use aisle_core::model::{CartStatus, Channel, ConsentPurpose, CustomerId, ErrorCode, Identifier};
-use aisle_tablet::Tablet;
-use aisle_tablet::relay_client;
-use aisle_tablet::sync_client::{SyncClient, SyncConfig};
-use aisle_tests::{Answer, Relay, enrolment_code, sign_shopify};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use aisle_tests::{Answer, Relay, Tablet, sign_shopify};
+use std::time::Duration;
 
 const CUSTOMERS: usize = 60;
 
@@ -29,15 +25,8 @@ fn fixture(name: &str, fill: &[(&str, &str)]) -> Vec<u8> {
     text.into_bytes()
 }
 
-async fn wait_for(tablet: &Arc<Mutex<Tablet>>, what: &str, done: impl Fn(&Store) -> bool) {
-    let started = Instant::now();
-    while !done(&tablet.lock().unwrap()) {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{what} did not reach the tablet"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+async fn wait_for(tablet: &Tablet, what: &str, done: impl Fn(&Store) -> bool) {
+    aisle_tests::eventually(what, Duration::from_secs(10), || tablet.with(|s| done(s))).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,19 +48,7 @@ async fn shopify_webhooks_become_briefing_data_once() {
         .unwrap()
         .trim()
         .to_string();
-    let code = enrolment_code(&relay_dir, "LDN-CG", "associate", "tablet").unwrap();
-    let store = Tablet::open(dir.path().join("tablet.sqlite3")).unwrap();
-    let enrolled = relay_client::enrol(&relay.url(""), &code, store.actor())
-        .await
-        .unwrap();
-    let tablet = Arc::new(Mutex::new(store));
-    let sync = SyncClient::start(
-        tablet.clone(),
-        SyncConfig::new(relay.url(""), enrolled.token),
-    );
-    aisle_tests::wait_synced(&mut sync.status(), Duration::from_secs(60))
-        .await
-        .unwrap();
+    let tablet = Tablet::enrol(&relay, &relay_dir, dir.path(), "tablet", "associate").await;
 
     let data = aisle_relay::domain::demo::DemoData::generate(
         aisle_relay::domain::demo::DemoConfig::new(CUSTOMERS, 0),
@@ -81,11 +58,8 @@ async fn shopify_webhooks_become_briefing_data_once() {
         .find(|c| c.customer.home_store.as_str() == "LDN-CG" && c.customer.email.is_some())
         .unwrap();
     let email = shopper.customer.email.clone().unwrap();
-    let customer: CustomerId = tablet
-        .lock()
-        .unwrap()
-        .identify(&Identifier::Email(email.clone()))
-        .unwrap();
+    let customer: CustomerId =
+        tablet.with(|s| s.identify(&Identifier::Email(email.clone())).unwrap());
     let product = &data.products[5];
     let (first, last) = shopper.customer.name.split_once(' ').unwrap();
     let fill = [
@@ -204,9 +178,7 @@ async fn shopify_webhooks_become_briefing_data_once() {
     );
     assert!(
         tablet
-            .lock()
-            .unwrap()
-            .identify(&Identifier::Email("someone.else@example.com".into()))
+            .with(|s| s.identify(&Identifier::Email("someone.else@example.com".into())))
             .is_err()
     );
 

@@ -9,7 +9,7 @@ use aisle_core::model::{Connection, SyncStatus};
 use aisle_core::{DocId, Store};
 use aisle_tablet::relay_client;
 use aisle_tablet::sync_client::{SyncClient, SyncConfig};
-use aisle_tests::{Relay, enrolment_code};
+use aisle_tests::Relay;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,12 +29,10 @@ impl Tablet {
         store: &str,
         role: &str,
     ) -> Self {
-        let code = enrolment_code(relay_dir, store, role, name).unwrap();
         let db = aisle_tablet::Tablet::open(dir.join(format!("{name}.sqlite3"))).unwrap();
-        let enrolment = relay_client::enrol(&relay.url(""), &code, db.actor())
-            .await
-            .unwrap();
-        let config = SyncConfig::new(relay.url(""), enrolment.token);
+        let token =
+            aisle_tests::enrol_device(relay, relay_dir, (store, role, name), db.actor()).await;
+        let config = SyncConfig::new(relay.url(""), token);
         let store = Arc::new(Mutex::new(db));
         let client = Some(SyncClient::start(store.clone(), config.clone()));
         Self {
@@ -79,9 +77,7 @@ fn synced(_: &Store, status: &SyncStatus) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tablets_sync_through_the_relay() {
-    let dir = tempfile::tempdir().unwrap();
-    let relay_dir = dir.path().join("relay");
-    let relay = Relay::start(&relay_dir, &["--demo", "--demo-customers", "120"]).unwrap();
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(120);
     let a = Tablet::enrol(&relay, &relay_dir, dir.path(), "a", "LDN-CG", "associate").await;
     let b = Tablet::enrol(&relay, &relay_dir, dir.path(), "b", "LDN-CG", "associate").await;
     let m = Tablet::enrol(&relay, &relay_dir, dir.path(), "m", "MAN-AR", "associate").await;

@@ -245,6 +245,48 @@ pub async fn wait_synced(
     }
 }
 
+/// A relay process with `customers` demo customers, its data in `relay/` of a fresh temporary
+/// folder: (the folder, the relay's data folder, the relay).
+pub fn demo_relay(customers: usize) -> (tempfile::TempDir, PathBuf, Relay) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let relay_dir = dir.path().join("relay");
+    let relay = Relay::start(
+        &relay_dir,
+        &["--demo", "--demo-customers", &customers.to_string()],
+    )
+    .expect("the relay starts");
+    (dir, relay_dir, relay)
+}
+
+/// Enrols a device (`name`, of `store` in `role`) whose store has Automerge actor `actor`, and
+/// returns its bearer token.
+pub async fn enrol_device(
+    relay: &Relay,
+    relay_dir: &Path,
+    (store, role, name): (&str, &str, &str),
+    actor: &aisle_core::automerge::ActorId,
+) -> String {
+    let code = enrolment_code(relay_dir, store, role, name).expect("an enrolment code");
+    aisle_tablet::relay_client::enrol(&relay.url(""), &code, actor)
+        .await
+        .expect("the device enrols")
+        .token
+}
+
+/// Polls `done` until it holds and returns how long that took; fails the test, naming `what`,
+/// after `timeout`.
+pub async fn eventually(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    started.elapsed()
+}
+
 /// A tablet for scenario tests: a real store file and sync client, enrolled at a relay in the
 /// LDN-CG store; stop and start it to take it offline and back.
 pub struct Tablet {
@@ -261,13 +303,10 @@ impl Tablet {
         name: &str,
         role: &str,
     ) -> Self {
-        let code = enrolment_code(relay_dir, "LDN-CG", role, name).expect("an enrolment code");
         let store = aisle_tablet::Tablet::open(dir.join(format!("{name}.sqlite3")))
             .expect("the tablet's store opens");
-        let enrolled = aisle_tablet::relay_client::enrol(&relay.url(""), &code, store.actor())
-            .await
-            .expect("the tablet enrols");
-        let mut config = aisle_tablet::sync_client::SyncConfig::new(relay.url(""), enrolled.token);
+        let token = enrol_device(relay, relay_dir, ("LDN-CG", role, name), store.actor()).await;
+        let mut config = aisle_tablet::sync_client::SyncConfig::new(relay.url(""), token);
         config.max_backoff_ms = 300;
         let mut tablet = Self {
             store: std::sync::Arc::new(std::sync::Mutex::new(store)),

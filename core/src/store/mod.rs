@@ -153,11 +153,7 @@ impl Store {
     pub fn migrate_role(&mut self, schema: &RoleSchema) -> Result<()> {
         let key = format!("schema:{}", schema.role);
         let ran: i64 = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [&key], |r| {
-                r.get::<_, Vec<u8>>(0)
-            })
-            .optional()?
+            .meta(&key)?
             .and_then(|bytes| String::from_utf8(bytes).ok()?.parse().ok())
             .unwrap_or(0);
         let known = schema.migrations.len() as i64;
@@ -177,11 +173,7 @@ impl Store {
         for migration in &schema.migrations[ran as usize..] {
             tx.execute_batch(migration)?;
         }
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, known.to_string().into_bytes()],
-        )?;
+        put_meta(&tx, &key, known.to_string().as_bytes())?;
         tx.commit()?;
         Ok(())
     }
@@ -525,6 +517,16 @@ pub fn not_found(id: &DocId) -> CoreError {
         DocId::Recommendations => CoreError::not_found("recommendations", "recommendations"),
         DocId::Loyalty => CoreError::not_found("loyalty keys", "loyalty"),
     }
+}
+
+/// Sets a value in the store's key/value metadata, in `tx`.
+pub(crate) fn put_meta(tx: &Transaction<'_>, key: &str, value: &[u8]) -> Result<()> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
 }
 
 /// Removes every trace of a document: chunks, pending changes, sync state, projections.
