@@ -13,12 +13,21 @@ use crate::model::{
 /// Most events in one batch.
 pub const MAX_EVENTS: usize = 500;
 
-/// `GET /healthz`.
+/// `GET /healthz`: that the relay is up, for anyone (a load balancer); what it holds only
+/// with the admin token.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     pub status: String,
     pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<HealthDetails>,
+}
+
+/// What `GET /healthz` adds for the admin token.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HealthDetails {
     pub uptime_seconds: u64,
     pub connected_devices: i64,
     pub store: StoreStats,

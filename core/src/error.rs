@@ -40,6 +40,15 @@ impl CoreError {
         Self::Invalid(FieldError::new(field, reason))
     }
 
+    /// Trouble of the side that reports it (storage, a busy database), not of what it was
+    /// given: the same input may succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::StorageFull | Self::Busy | Self::Storage(_) | Self::Internal(_)
+        )
+    }
+
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::NotFound { .. } => ErrorCode::NotFound,

@@ -61,6 +61,16 @@ pub struct DocHeads {
     pub heads: Heads,
 }
 
+/// A pushed document the relay would not take, and why. The rest of the push stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocRefusal {
+    pub doc: String,
+    /// The heads the device pushed: a later change of the document is a new push.
+    pub heads: Heads,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientFrame {
     /// First frame of a session: where the device is in the changefeed.
@@ -108,6 +118,9 @@ pub enum ServerFrame {
     Gone { doc: String },
     /// The relay is closing the connection for this reason.
     Error { code: ErrorCode, message: String },
+    /// Pushed documents the relay refused (each on its own: the others of the push were
+    /// applied and acknowledged).
+    Refused { docs: Vec<DocRefusal> },
 }
 
 fn encode<T: Serialize>(message: &T) -> Vec<u8> {
@@ -208,6 +221,12 @@ impl ServerFrame {
                 }
             }
             Self::Ack { docs } | Self::NeedFrom { docs } => {
+                check_docs(docs.len())?;
+                for d in docs {
+                    check_doc(&d.doc, &d.heads)?;
+                }
+            }
+            Self::Refused { docs } => {
                 check_docs(docs.len())?;
                 for d in docs {
                     check_doc(&d.doc, &d.heads)?;

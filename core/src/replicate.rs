@@ -20,10 +20,18 @@ pub trait ChangeCheck {
     /// What [`ChangeCheck::after`] compares against, read before the changes load.
     type Before;
     /// Looks at the received bytes and the document as stored (empty if new here).
-    fn before(&self, doc: &DocId, stored: &AutoCommit, changes: &[u8]) -> Result<Self::Before>;
+    fn before(
+        &self,
+        store: &Store,
+        doc: &DocId,
+        stored: &AutoCommit,
+        changes: &[u8],
+    ) -> Result<Self::Before>;
     /// Looks at the document with the changes loaded; `heads_before` are the stored heads.
+    /// `store` is as it was before the batch.
     fn after(
         &self,
+        store: &Store,
         doc: &DocId,
         before: Self::Before,
         loaded: &mut AutoCommit,
@@ -36,10 +44,17 @@ pub struct Unchecked;
 
 impl ChangeCheck for Unchecked {
     type Before = ();
-    fn before(&self, _: &DocId, _: &AutoCommit, _: &[u8]) -> Result<()> {
+    fn before(&self, _: &Store, _: &DocId, _: &AutoCommit, _: &[u8]) -> Result<()> {
         Ok(())
     }
-    fn after(&self, _: &DocId, _: (), _: &mut AutoCommit, _: &[ChangeHash]) -> Result<()> {
+    fn after(
+        &self,
+        _: &Store,
+        _: &DocId,
+        _: (),
+        _: &mut AutoCommit,
+        _: &[ChangeHash],
+    ) -> Result<()> {
         Ok(())
     }
 }
@@ -122,11 +137,11 @@ impl Store {
                 continue;
             }
             let mut write = self.begin_write(&doc, true)?;
-            let before = check.before(&doc, &write.doc, &changes)?;
+            let before = check.before(self, &doc, &write.doc, &changes)?;
             write.doc.load_incremental(&changes).map_err(|e| {
                 CoreError::invalid("changes", &format!("for {doc} do not load: {e}"))
             })?;
-            check.after(&doc, before, &mut write.doc, &write.heads_before)?;
+            check.after(self, &doc, before, &mut write.doc, &write.heads_before)?;
             let missing_deps = !write.doc.get_missing_deps(&[]).is_empty();
             let new_here = write.heads_before.is_empty();
             write.pending = if missing_deps {

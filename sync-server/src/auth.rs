@@ -37,7 +37,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Devic
     }
 }
 
-fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
     matches!(bearer(headers), Some(token) if token.as_bytes() == state.admin_token.as_bytes())
 }
 

@@ -18,6 +18,7 @@ pub mod hub;
 pub mod loyalty;
 pub mod metrics;
 pub mod registry;
+pub mod server;
 pub mod shopify;
 pub mod state;
 pub mod storage;
@@ -63,16 +64,9 @@ impl Relay {
             state.clone(),
             config.recommend_every,
         ));
-        let mut stopping = state.shutdown.subscribe();
+        let stopping = state.shutdown.subscribe();
         let app = router(state.clone());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopping.wait_for(|stop| *stop).await;
-                })
-                .await
-                .context("serving")
-        });
+        let server = tokio::spawn(server::serve(listener, app, stopping));
         Ok(Self {
             addr,
             state,

@@ -229,6 +229,18 @@ impl Registry {
         if expires_at < now_ms() {
             return Err(EnrolError::Refused("this enrolment code has expired"));
         }
+        // Changes are checked by author: a second device with the same actor could write
+        // changes that pass as the first's (and the first's next change would be refused as a
+        // duplicate). Two tablets restored from one backup would share one; revoked devices
+        // keep theirs. The code stays unused, so the tablet can try again with a new actor.
+        let taken = tx
+            .prepare_cached("SELECT 1 FROM devices WHERE tenant = ?1 AND actor = ?2")?
+            .exists(params![tenant, actor])?;
+        if taken {
+            return Err(EnrolError::Refused(
+                "another device already writes as this tablet's actor id (restored from a backup of another tablet?); reset the tablet's data and enrol again",
+            ));
+        }
         let mut secret = [0u8; 32];
         rand::rng().fill(&mut secret);
         let token = URL_SAFE_NO_PAD.encode(secret);
@@ -348,6 +360,13 @@ mod tests {
                 .contains("already used")
         );
         assert!(registry.enrol("NOPE-NOPE", &[2; 16]).is_err());
+        // A second device may not take an actor id a device already has, revoked or not.
+        let second = registry
+            .create_code("demo", &store, Role::Associate, "Tablet 2")
+            .unwrap();
+        let refused = registry.enrol(&second, &[1; 16]).unwrap_err();
+        assert!(refused.to_string().contains("actor id"), "{refused}");
+        registry.enrol(&second, &[3; 16]).unwrap();
         assert!(registry.revoke(&device.id).unwrap());
         assert!(registry.authenticate(&token).unwrap().unwrap().revoked);
         assert!(registry.is_revoked(&device.id).unwrap());

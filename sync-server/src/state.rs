@@ -68,13 +68,19 @@ impl AppState {
             .is_some_and(|n| *n > 0)
     }
 
-    fn count_session(&self, device: &str, delta: isize) {
+    /// Takes a sync session slot for `device`, or `None` when it holds as many as it may (a
+    /// device, or a stolen token, opening hundreds would hold the relay's memory).
+    pub fn open_session(&self, device: &str) -> Option<SessionSlot> {
         let mut online = self.online.lock().unwrap_or_else(|e| e.into_inner());
         let n = online.entry(device.to_string()).or_default();
-        *n = n.saturating_add_signed(delta);
-        if *n == 0 {
-            online.remove(device);
+        if *n >= MAX_SESSIONS_PER_DEVICE {
+            return None;
         }
+        *n += 1;
+        Some(SessionSlot {
+            online: self.online.clone(),
+            device: device.to_string(),
+        })
     }
 
     /// Sync sessions open right now, over all devices.
@@ -84,14 +90,6 @@ impl AppState {
             .unwrap_or_else(|e| e.into_inner())
             .values()
             .sum()
-    }
-
-    pub fn session_opened(&self, device: &str) {
-        self.count_session(device, 1);
-    }
-
-    pub fn session_closed(&self, device: &str) {
-        self.count_session(device, -1);
     }
 
     /// Runs storage operations on a blocking thread (SQLite and the document store block).
@@ -107,5 +105,28 @@ impl AppState {
                 code: ErrorCode::Internal,
                 message: format!("storage task failed: {e}"),
             })
+    }
+}
+
+/// Sync sessions one device may hold at once: a tablet needs one, two while a reconnect
+/// overlaps the old connection's end.
+pub const MAX_SESSIONS_PER_DEVICE: usize = 4;
+
+/// A device's place among the open sync sessions, given back when dropped (also when an
+/// upgrade never completes).
+pub struct SessionSlot {
+    online: Arc<Mutex<std::collections::HashMap<String, usize>>>,
+    device: String,
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        let mut online = self.online.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = online.get_mut(&self.device) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                online.remove(&self.device);
+            }
+        }
     }
 }

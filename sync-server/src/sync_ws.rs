@@ -5,23 +5,25 @@
 
 use aisle_core::DocId;
 use aisle_core::automerge::ActorId;
+use aisle_core::automerge::ChangeHash;
 use aisle_core::model::{ApiError, ErrorCode};
 use aisle_core::protocol::{
     CLOSE_BAD_FRAME, CLOSE_FORBIDDEN, CLOSE_GOING_AWAY, CLOSE_RETRY, CLOSE_REVOKED, ClientFrame,
-    DocChanges, DocHeads, FeedItem, MAX_DOCS_PER_FRAME, MAX_FRAME_BYTES, ServerFrame,
+    DocChanges, DocHeads, DocRefusal, FeedItem, MAX_DOCS_PER_FRAME, MAX_FRAME_BYTES, ServerFrame,
     heads_from_wire, heads_to_wire,
 };
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
 use tracing::{Instrument, debug, info};
 
 use crate::acl::{self, DocFacts};
 use crate::registry::Device;
-use crate::state::AppState;
+use crate::state::{AppState, SessionSlot};
 use crate::storage::RelayStorage;
 
 /// Frames a device may send per second, sustained, and in a burst.
@@ -30,6 +32,8 @@ const RATE_BURST: f64 = 2_000.0;
 /// Bytes of document changes per outgoing frame.
 const FRAME_PAYLOAD_TARGET: usize = 4 * 1024 * 1024;
 const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
+/// Documents of a `Pull` answered at a time.
+const PULL_PART_DOCS: usize = 128;
 
 /// The sync endpoint: a WebSocket upgrade with the device's bearer token; frames as in
 /// `aisle_core::protocol` (docs/sync.md).
@@ -43,11 +47,21 @@ pub async fn upgrade(
         Ok(device) => device,
         Err(refused) => return refused.into_response(),
     };
+    let Some(slot) = state.open_session(&device.id) else {
+        return crate::error::HttpError::new(
+            ErrorCode::Busy,
+            format!(
+                "this device already has {} sync connections open",
+                crate::state::MAX_SESSIONS_PER_DEVICE
+            ),
+        )
+        .into_response();
+    };
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| {
             let span = tracing::info_span!("sync", device = %device.id, store = %device.store);
-            session(socket, device, state).instrument(span)
+            session(socket, device, state, slot).instrument(span)
         })
 }
 
@@ -78,7 +92,7 @@ struct Session {
     refilled: Instant,
 }
 
-async fn session(socket: WebSocket, device: Device, state: AppState) {
+async fn session(socket: WebSocket, device: Device, state: AppState, slot: SessionSlot) {
     info!("device connected");
     state.metrics.connected_devices.inc();
     let _ = state
@@ -96,7 +110,6 @@ async fn session(socket: WebSocket, device: Device, state: AppState) {
         tokens: RATE_BURST,
         refilled: Instant::now(),
     };
-    state.session_opened(&session.device.id);
     let outcome = session.run().await;
     state.metrics.connected_devices.dec();
     let _ = state
@@ -124,7 +137,7 @@ async fn session(socket: WebSocket, device: Device, state: AppState) {
         }
     }
     // Last: the relay waits for this before it counts as stopped.
-    state.session_closed(&session.device.id);
+    drop(slot);
 }
 
 impl Session {
@@ -432,6 +445,7 @@ impl Session {
         let PushOutcome {
             acks,
             need,
+            refused,
             applied,
             gone,
         } = outcome;
@@ -447,16 +461,34 @@ impl Session {
         if !need.is_empty() {
             replies.push(ServerFrame::NeedFrom { docs: need });
         }
+        if !refused.is_empty() {
+            replies.push(ServerFrame::Refused { docs: refused });
+        }
         replies.extend(gone.into_iter().map(|doc| ServerFrame::Gone { doc }));
         Ok(replies)
     }
 
+    /// Answers a `Pull`. A document named twice is answered once (one small frame naming
+    /// the catalog 500 times would otherwise build hundreds of megabytes), and the answer is
+    /// built and sent a part at a time, so a pull holds one part's changes in memory.
     async fn pull(&mut self, docs: Vec<DocHeads>) -> Result<Vec<ServerFrame>, Closing> {
-        let device = self.device.clone();
-        self.state
-            .with_storage(move |s| pull_blocking(s, &device, docs))
-            .await
-            .map_err(internal)?
+        let mut named = HashSet::new();
+        let docs: Vec<DocHeads> = docs
+            .into_iter()
+            .filter(|d| named.insert(d.doc.clone()))
+            .collect();
+        for part in docs.chunks(PULL_PART_DOCS) {
+            let (device, part) = (self.device.clone(), part.to_vec());
+            let frames = self
+                .state
+                .with_storage(move |s| pull_blocking(s, &device, part))
+                .await
+                .map_err(internal)??;
+            for frame in frames {
+                self.send(&frame).await?;
+            }
+        }
+        Ok(Vec::new())
     }
 }
 
@@ -485,6 +517,7 @@ fn forbidden(doc: &DocId, what: &str) -> Closing {
 struct PushOutcome {
     acks: Vec<DocHeads>,
     need: Vec<DocHeads>,
+    refused: Vec<DocRefusal>,
     applied: u64,
     gone: Vec<String>,
 }
@@ -520,7 +553,23 @@ fn push_blocking(
         .map_err(|e| Closing::new(CLOSE_BAD_FRAME, e.code(), e.to_string()))?;
     let mut acks = Vec::new();
     let mut need = Vec::new();
-    for (result, (doc, device_heads)) in pushed.applied.into_iter().zip(claimed) {
+    let mut claimed: HashMap<DocId, Vec<ChangeHash>> = claimed.into_iter().collect();
+    let refused = pushed
+        .refused
+        .into_iter()
+        .map(|(doc, e)| {
+            debug!(%doc, error = %e, "push refused");
+            DocRefusal {
+                heads: heads_to_wire(&claimed.remove(&doc).unwrap_or_default()),
+                doc: doc.to_string(),
+                code: e.code(),
+                message: e.to_string(),
+            }
+        })
+        .collect();
+    for result in pushed.applied {
+        let doc = result.doc.clone();
+        let device_heads = claimed.remove(&doc).unwrap_or_default();
         let complete = !result.missing_deps
             && s.has_heads(&doc, &device_heads)
                 .map_err(|e| internal(e.to_api()))?;
@@ -554,6 +603,7 @@ fn push_blocking(
     Ok(PushOutcome {
         acks,
         need,
+        refused,
         applied: pushed.changed as u64,
         gone,
     })

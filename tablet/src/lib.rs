@@ -17,6 +17,7 @@ pub mod kiosk_queue;
 pub mod kpis;
 #[cfg(feature = "nfc")]
 pub mod nfc;
+pub mod push_refusals;
 pub mod relay_client;
 pub mod scan;
 pub mod stock;
@@ -34,7 +35,7 @@ pub(crate) const DAY_MS: aisle_core::model::Millis = 86_400_000;
 /// The tablet's own tables, beside the store's shared schema.
 pub const TABLET_SCHEMA: RoleSchema = RoleSchema {
     role: "tablet",
-    migrations: &[include_str!("schema.sql")],
+    migrations: &[include_str!("schema.sql"), include_str!("schema_v2.sql")],
 };
 
 pub struct Tablet {

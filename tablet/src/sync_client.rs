@@ -104,7 +104,13 @@ impl std::fmt::Debug for SyncClient {
 impl SyncClient {
     /// Starts syncing `store` with the relay on the current Tokio runtime.
     pub fn start(store: Arc<Mutex<Tablet>>, config: SyncConfig) -> Self {
-        let pending = lock(&store).count_docs_ahead_of(RELAY_PEER).unwrap_or(0);
+        let (pending, refused) = {
+            let store = lock(&store);
+            (
+                store.count_docs_ahead_of(RELAY_PEER).unwrap_or(0),
+                store.push_refusals().unwrap_or_default(),
+            )
+        };
         let (status_tx, status) = watch::channel(SyncStatus {
             connection: Connection::Connecting,
             since: now_ms(),
@@ -114,6 +120,7 @@ impl SyncClient {
             last_synced_at: None,
             bytes_sent: 0,
             bytes_received: 0,
+            refused,
         });
         let nudge = Arc::new(Notify::new());
         let (stop, stop_rx) = watch::channel(false);
@@ -549,7 +556,12 @@ impl Session {
                 for (doc, _) in &acked {
                     self.in_flight.remove(doc);
                 }
-                blocking(&self.store, move |s| s.set_peer_heads(RELAY_PEER, &acked)).await?;
+                blocking(&self.store, move |s| {
+                    let docs: Vec<DocId> = acked.iter().map(|(doc, _)| doc.clone()).collect();
+                    s.set_peer_heads(RELAY_PEER, &acked)?;
+                    s.clear_push_refusals(&docs)
+                })
+                .await?;
                 self.status
                     .send_modify(|s| s.last_synced_at = Some(now_ms()));
                 // Changes made while the push was in flight go now.
@@ -576,6 +588,27 @@ impl Session {
                 .await?;
                 self.send(socket, &ClientFrame::Push { docs: pushes })
                     .await?;
+            }
+            ServerFrame::Refused { docs } => {
+                // The document stays in flight at the refused heads, so it is not offered
+                // again this session; the stored refusal keeps it back after a reconnect.
+                for d in &docs {
+                    tracing::warn!(doc = %d.doc, reason = %d.message, "the relay refused a change");
+                }
+                let refused = blocking(&self.store, move |s| {
+                    for d in &docs {
+                        let doc: DocId = d.doc.parse()?;
+                        s.record_push_refusal(
+                            &doc,
+                            &heads_from_wire(&d.heads),
+                            d.code,
+                            &d.message,
+                        )?;
+                    }
+                    s.push_refusals()
+                })
+                .await?;
+                self.status.send_modify(|s| s.refused = refused);
             }
             ServerFrame::Gone { doc } => {
                 let doc: DocId = doc.parse()?;
@@ -666,13 +699,14 @@ impl Session {
     async fn push_ahead(&mut self, socket: &mut Socket) -> Result<(), SyncError> {
         let in_flight: HashMap<DocId, Vec<ChangeHash>> = self.in_flight.clone();
         let pushes = blocking(&self.store, move |s| {
+            let refused = s.refused_heads()?;
             let mut frames = Vec::new();
             let mut current = Vec::new();
             let mut size = 0;
             let mut pushed = Vec::new();
             for doc in s.docs_ahead_of(RELAY_PEER, 5_000)? {
                 let heads = s.doc_heads(&doc)?;
-                if in_flight.get(&doc) == Some(&heads) {
+                if in_flight.get(&doc) == Some(&heads) || refused.get(&doc) == Some(&heads) {
                     continue;
                 }
                 let base = s.peer_heads(RELAY_PEER, &doc)?;

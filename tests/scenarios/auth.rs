@@ -302,9 +302,17 @@ async fn garbage_frames_close_only_their_connection() {
         .send(Message::Binary(push.encode().into()))
         .await
         .unwrap();
-    let reason = closed_with(&mut socket).await;
-    assert_eq!(reason.code, ErrorCode::InvalidInput, "{reason}");
-    assert!(reason.message.contains("do not load"), "{reason}");
+    // Refused on its own: the connection stays up for the device's other documents.
+    let refusal = loop {
+        match next(&mut socket).await {
+            Some(ServerFrame::Refused { mut docs }) => break docs.remove(0),
+            Some(_) => {}
+            None => panic!("the relay closed instead of refusing the document"),
+        }
+    };
+    assert_eq!(refusal.doc, "inventory/LDN-CG");
+    assert_eq!(refusal.code, ErrorCode::InvalidInput, "{refusal:?}");
+    assert!(refusal.message.contains("do not load"), "{refusal:?}");
 
     // The bystander's connection is unaffected, and so is the relay.
     bystander
@@ -398,4 +406,66 @@ async fn other_stores_stock_is_counts_only_and_the_tablet_list_is_for_managers()
     let leeds = relay_client::store_devices(&config(&other)).await.unwrap();
     assert_eq!(leeds.len(), 1);
     drop(session);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_naming_one_document_many_times_is_answered_once() {
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(20);
+    let token = token(&relay, &relay_dir, dir.path(), "p", "LDN-CG", "associate").await;
+    let mut socket = connect(&relay, &token).await.unwrap();
+    hello(&mut socket).await;
+    let pull = ClientFrame::Pull {
+        docs: (0..500)
+            .map(|_| DocHeads {
+                doc: "catalog".into(),
+                heads: vec![],
+            })
+            .collect(),
+    };
+    socket
+        .send(Message::Binary(pull.encode().into()))
+        .await
+        .unwrap();
+    let mut answered = 0;
+    loop {
+        // Whatever else the answer holds comes within a second of its first part.
+        let wait = Duration::from_secs(if answered == 0 { 10 } else { 1 });
+        match tokio::time::timeout(wait, next(&mut socket)).await {
+            Ok(Some(ServerFrame::Changes { docs, cursor: None })) => {
+                answered += docs.iter().filter(|d| d.doc == "catalog").count();
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    assert_eq!(answered, 1, "the catalog was sent {answered} times");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_device_may_hold_only_a_few_sync_connections() {
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(10);
+    let token = token(&relay, &relay_dir, dir.path(), "s", "LDN-CG", "associate").await;
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        open.push(connect(&relay, &token).await.unwrap());
+    }
+    match connect(&relay, &token).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503);
+        }
+        other => panic!(
+            "a fifth connection was not refused: {:?}",
+            other.map(|_| ())
+        ),
+    }
+    // Closing one makes room again.
+    drop(open.pop());
+    let started = std::time::Instant::now();
+    while connect(&relay, &token).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no room after a close"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -5,26 +5,36 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use aisle_core::api::Health;
-use aisle_tests::{Relay, reply};
+use aisle_core::api::{Health, HealthDetails};
+use aisle_tests::{Api, Relay, reply};
+use anyhow::Context;
 
-async fn health(relay: &Relay) -> anyhow::Result<Health> {
-    reply(reqwest::Client::new().get(relay.url("/healthz"))).await
+/// What the relay holds, as its health check tells the admin.
+async fn health(relay: &Relay, dir: &std::path::Path) -> anyhow::Result<HealthDetails> {
+    let health: Health = reply(Api::admin(relay, dir)?.get("/healthz")).await?;
+    assert_eq!(health.status, "ok");
+    health
+        .details
+        .context("the admin sees what the relay holds")
 }
 
 #[tokio::test]
 async fn relay_serves_demo_data_and_survives_a_kill() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let relay = Relay::start(dir.path(), &["--demo", "--demo-customers", "60"])?;
-    let reported = health(&relay).await?;
-    assert_eq!(reported.status, "ok");
+    // Anyone learns that it is up, and nothing of what it holds.
+    let public: serde_json::Value =
+        reply(reqwest::Client::new().get(relay.url("/healthz"))).await?;
+    assert_eq!(public["status"], "ok");
+    assert!(public.get("details").is_none(), "{public}");
+    let reported = health(&relay, dir.path()).await?;
     assert_eq!(reported.store.customers, 60);
     assert_eq!(reported.store.stores, 5);
     relay.kill9()?;
 
     // Restarted without --demo: the data is what was committed before the kill.
     let relay = Relay::start(dir.path(), &[])?;
-    assert_eq!(health(&relay).await?.store.customers, 60);
+    assert_eq!(health(&relay, dir.path()).await?.store.customers, 60);
     let status = relay.terminate()?;
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
     Ok(())
@@ -47,5 +57,33 @@ async fn unknown_paths_and_bad_config_get_clear_errors() -> anyhow::Result<()> {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("parsing config file"), "{stderr}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_sending_headers_slowly_is_cut_off() -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir()?;
+    let relay = Relay::start(dir.path(), &[])?;
+    let mut slow = tokio::net::TcpStream::connect(relay.addr).await?;
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: relay\r\n")
+        .await?;
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    // The relay ends the connection (with or without a 408) once the deadline passes.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        slow.read_to_end(&mut rest),
+    )
+    .await
+    .context("the half-sent request was still held open after 20 s")??;
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(5),
+        "cut off after {:?}, before the deadline",
+        started.elapsed()
+    );
+    // Whole requests are answered as ever.
+    let up: serde_json::Value = reply(reqwest::Client::new().get(relay.url("/healthz"))).await?;
+    assert_eq!(up["status"], "ok");
     Ok(())
 }

@@ -75,7 +75,14 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Bench => {
             run(cargo().args(["bench", "-p", "aisle-core"]))?;
-            run(cargo().args(["run", "--release", "-p", "aisle-bench"]))
+            run(cargo().args([
+                "run",
+                "--release",
+                "-p",
+                "aisle-bench",
+                "--bin",
+                "aisle-bench",
+            ]))
         }
     }
 }

@@ -107,6 +107,17 @@ impl<'a> InventoryDoc<'a> {
         }
     }
 
+    /// The store the content says it is the inventory of.
+    pub fn store(&self) -> Result<String> {
+        match self.doc.get(ROOT, "store")? {
+            Some((Value::Scalar(s), _)) => match s.as_ref() {
+                ScalarValue::Str(store) => Ok(store.to_string()),
+                _ => Err(self.corrupt("store is not text")),
+            },
+            _ => Err(self.corrupt("missing store")),
+        }
+    }
+
     /// Current on-hand count of a variant, `None` if the store does not stock it.
     pub fn on_hand(&self, variant: &str) -> Result<Option<i64>> {
         let obj = self.map(ON_HAND)?;

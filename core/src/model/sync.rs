@@ -59,6 +59,18 @@ pub struct SyncStatus {
     pub last_synced_at: Option<Millis>,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// This tablet's changes the relay would not take: each stays here, unsynced, and the
+    /// rest syncs.
+    #[serde(default)]
+    pub refused: Vec<PushRefusal>,
+}
+
+/// A document whose changes the relay refused, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRefusal {
+    pub doc: String,
+    pub message: String,
+    pub at: Millis,
 }
 
 /// A tablet of the manager's store as the relay sees it.

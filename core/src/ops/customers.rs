@@ -31,7 +31,9 @@ impl Store {
         Ok(out)
     }
 
-    fn lookup_identifier(&self, kind: &str, value: &str) -> Result<Option<CustomerId>> {
+    /// The customer an identifier (`loyalty`, `nfc`, `email`, `phone`, `shop`; stored form)
+    /// finds in the index, before following merges.
+    pub fn lookup_identifier(&self, kind: &str, value: &str) -> Result<Option<CustomerId>> {
         let id: Option<String> = self
             .conn()
             .query_row(

@@ -20,9 +20,14 @@ pub fn project(
     now: Millis,
 ) -> Result<()> {
     match &write.id {
-        DocId::Customer(_) => {
+        DocId::Customer(id) => {
             let customer: CustomerDoc = doc::hydrate_doc(&write.doc, &write.id)?;
             doc::check_schema(customer.schema, &write.id)?;
+            // Projections follow the content: a document naming another customer would
+            // overwrite that customer's rows (their loyalty number would open this one).
+            if customer.id != *id {
+                return Err(names_another(&write.id, customer.id.as_str()));
+            }
             project_customer(tx, &customer)
         }
         DocId::Catalog => {
@@ -542,6 +547,10 @@ fn project_inventory(
 ) -> Result<()> {
     let inventory = InventoryDoc::new(doc, store);
     doc::check_schema(inventory.schema()?, &inventory.id)?;
+    let named = inventory.store()?;
+    if named != store.as_str() {
+        return Err(names_another(&inventory.id, &named));
+    }
     let levels: Vec<(String, i64)> = match touched {
         None => {
             tx.execute("DELETE FROM stock WHERE store_id = ?1", [store.as_str()])?;
@@ -714,6 +723,14 @@ pub fn scope_of(tx: &Transaction<'_>, id: &DocId) -> Result<String> {
             scope::customers(&home.unwrap_or_default())
         }
     })
+}
+
+/// A document whose content says it is another document.
+fn names_another(id: &DocId, named: &str) -> crate::error::CoreError {
+    crate::error::CoreError::Corrupt {
+        doc: id.to_string(),
+        reason: format!("its content names {named}, not this document"),
+    }
 }
 
 /// Removes every projection row of a document.

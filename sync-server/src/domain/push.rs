@@ -1,57 +1,95 @@
 //! What the relay checks of the changes a device pushes, before it stores any of them: well
-//! formed chunks, every change by the pushing device itself, and no merge recorded (only the
-//! relay merges). Which documents the device may write at all is checked before, by
+//! formed chunks, every change by the pushing device itself, no merge recorded (only the relay
+//! merges), no loyalty number or web shop id changed, and no identifier another customer
+//! holds. That a document's content names the document itself is checked by the projection,
+//! on every replica. Which documents the device may write at all is checked before, by
 //! `acl::can_write` in the sync session.
 
 use aisle_core::automerge::{self, ActorId, AutoCommit, ChangeHash};
 use aisle_core::doc::{CustomerDoc, DocId, hydrate_doc};
 use aisle_core::model::{CustomerId, MergedProfile};
 use aisle_core::replicate::ChangeCheck;
-use aisle_core::{CoreError, Result};
-use std::collections::BTreeMap;
+use aisle_core::{CoreError, Result, Store};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// A push by one device, whose Automerge actor is `author`.
 pub struct DevicePush<'a> {
     pub author: &'a ActorId,
 }
 
-/// A customer document's merge fields, which only the relay writes: a device that could set
-/// them would fold one customer into another (their notes and purchases with them) without
-/// being a manager of both.
+/// Who a profile was merged into, what was folded into it, and at which heads.
 type MergeFields = (
     Option<CustomerId>,
     BTreeMap<String, MergedProfile>,
     BTreeMap<String, Vec<String>>,
 );
 
-/// `None` when the document is not a whole customer (new here, or changes waiting for others):
-/// nothing of it is projected, and the projection refuses it if it never becomes one.
-fn merge_fields(doc: &AutoCommit, id: &DocId) -> Option<MergeFields> {
-    let customer = hydrate_doc::<CustomerDoc>(doc, id).ok()?;
-    Some((
-        customer.merged_into,
-        customer.merged_from,
-        customer.folded_heads,
-    ))
+/// What of a customer document only the relay may change, or a device may add only when no
+/// other customer holds it.
+#[derive(Debug, Default, PartialEq)]
+pub struct Guarded {
+    /// Who it was merged into and what was folded in: a device that could set these would
+    /// fold one customer into another (their notes and purchases with them) without being a
+    /// manager of both.
+    merge: MergeFields,
+    /// `None` for a document new here: a device signing a customer up gives the number.
+    loyalty: Option<String>,
+    /// The web shop's id: only web shop events set it.
+    shop: Option<String>,
+    /// Everything that finds the customer: loyalty number, email, phone, cards.
+    identifiers: BTreeSet<(&'static str, String)>,
+}
+
+impl Guarded {
+    /// `None` when the document is not a whole customer (new here, or changes waiting for
+    /// others): nothing of it is projected, and the projection refuses it if it never
+    /// becomes one.
+    fn of(doc: &AutoCommit, id: &DocId) -> Option<Self> {
+        let customer = hydrate_doc::<CustomerDoc>(doc, id).ok()?;
+        let identity = &customer.identity;
+        let mut identifiers =
+            BTreeSet::from([("loyalty", identity.loyalty_id.as_str().to_string())]);
+        identifiers.extend(identity.email.clone().map(|e| ("email", e)));
+        identifiers.extend(identity.phone.clone().map(|p| ("phone", p)));
+        identifiers.extend(customer.nfc.keys().map(|uid| ("nfc", uid.clone())));
+        Some(Self {
+            merge: (
+                customer.merged_into,
+                customer.merged_from,
+                customer.folded_heads,
+            ),
+            loyalty: Some(identity.loyalty_id.as_str().to_string()),
+            shop: customer.shop_customer_id,
+            identifiers,
+        })
+    }
+}
+
+fn refused(doc: &DocId, what: &str) -> CoreError {
+    CoreError::invalid("changes", &format!("for {doc} {what}"))
 }
 
 impl ChangeCheck for DevicePush<'_> {
-    /// The merge fields as stored, for customer documents.
-    type Before = Option<MergeFields>;
+    /// What only the relay changes, as stored, for customer documents.
+    type Before = Option<Guarded>;
 
-    fn before(&self, doc: &DocId, stored: &AutoCommit, changes: &[u8]) -> Result<Self::Before> {
+    fn before(
+        &self,
+        _: &Store,
+        doc: &DocId,
+        stored: &AutoCommit,
+        changes: &[u8],
+    ) -> Result<Self::Before> {
         check_chunks(doc, changes)?;
-        // Compared by value afterwards: a tablet writing to a profile made before these fields
-        // existed adds them empty, which changes nothing. A document new here may only start
-        // unmerged.
-        Ok(
-            matches!(doc, DocId::Customer(_))
-                .then(|| merge_fields(stored, doc).unwrap_or_default()),
-        )
+        // Compared by value afterwards: a tablet writing to a profile made before the merge
+        // fields existed adds them empty, which changes nothing. A document new here may only
+        // start unmerged, with no web shop id.
+        Ok(matches!(doc, DocId::Customer(_)).then(|| Guarded::of(stored, doc).unwrap_or_default()))
     }
 
     fn after(
         &self,
+        store: &Store,
         doc: &DocId,
         before: Self::Before,
         loaded: &mut AutoCommit,
@@ -62,18 +100,41 @@ impl ChangeCheck for DevicePush<'_> {
             .iter()
             .any(|c| c.actor_id() != self.author);
         if foreign {
-            return Err(CoreError::invalid(
-                "changes",
-                &format!("for {doc} include changes by another device"),
+            return Err(refused(doc, "include changes by another device"));
+        }
+        let (Some(before), DocId::Customer(id)) = (before, doc) else {
+            return Ok(());
+        };
+        let Some(after) = Guarded::of(loaded, doc) else {
+            return Ok(());
+        };
+        if after.merge != before.merge {
+            return Err(refused(doc, "record a merge, which only the relay makes"));
+        }
+        if before.loyalty.is_some() && after.loyalty != before.loyalty {
+            return Err(refused(
+                doc,
+                "change the loyalty number, which only the relay changes",
             ));
         }
-        if let Some(before) = before
-            && merge_fields(loaded, doc).is_some_and(|after| after != before)
-        {
-            return Err(CoreError::invalid(
-                "changes",
-                &format!("for {doc} record a merge, which only the relay makes"),
+        if after.shop != before.shop {
+            return Err(refused(
+                doc,
+                "set the web shop's customer id, which only the shop sets",
             ));
+        }
+        // An identifier finds one customer: taking another's would make their card, code or
+        // email open this profile (and web shop events merge their history into it).
+        for (kind, value) in after.identifiers.difference(&before.identifiers) {
+            if let Some(holder) = store.lookup_identifier(kind, value)?
+                && holder != *id
+                && store.current_id(&holder)? != *id
+            {
+                return Err(refused(
+                    doc,
+                    &format!("give it the {kind} of another customer"),
+                ));
+            }
         }
         Ok(())
     }

@@ -36,6 +36,9 @@ pub struct Pushed {
     /// Per pushed document, in order: its heads here now, and whether changes wait for
     /// dependencies the relay lacks.
     pub applied: Vec<Applied>,
+    /// Documents refused on their own (what a device's role may not write, content that does
+    /// not fit): nothing of them was applied, and the rest of the push was.
+    pub refused: Vec<(DocId, aisle_core::CoreError)>,
     /// How many documents the push changed.
     pub changed: usize,
 }

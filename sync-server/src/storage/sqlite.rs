@@ -71,6 +71,29 @@ impl SqliteStorage {
     }
 }
 
+/// What of a push was applied, and the documents refused with why.
+type PushSplit = (Vec<aisle_core::replicate::Applied>, Vec<(DocId, CoreError)>);
+
+impl SqliteStorage {
+    /// Publishes what a push committed (also when it failed part-way) and reports it.
+    fn published(
+        &self,
+        device: &str,
+        docs: &mut RelayDocs,
+        outcome: Result<PushSplit>,
+    ) -> Result<Pushed> {
+        let committed = docs.take_committed();
+        let changed = committed.len();
+        self.hub.publish(Some(device), committed);
+        let (applied, refused) = outcome?;
+        Ok(Pushed {
+            applied,
+            refused,
+            changed,
+        })
+    }
+}
+
 impl DeviceRegistry for SqliteStorage {
     fn authenticate(&self, token: &str) -> anyhow::Result<Option<Device>> {
         self.registry().authenticate(token)
@@ -101,14 +124,29 @@ impl DeviceRegistry for SqliteStorage {
 impl DocumentStore for SqliteStorage {
     fn push(&self, device: &str, batch: Vec<(DocId, Vec<u8>)>, author: &ActorId) -> Result<Pushed> {
         let mut docs = self.docs();
-        let applied = docs.apply_changes(batch, &DevicePush { author });
-        let committed = docs.take_committed();
-        let changed = committed.len();
-        self.hub.publish(Some(device), committed);
-        Ok(Pushed {
-            applied: applied?,
-            changed,
-        })
+        let check = DevicePush { author };
+        // One transaction for the whole push; only when something in it is refused, each
+        // document on its own, so one refused document does not hold back the others.
+        let outcome = match docs.apply_changes(batch.clone(), &check) {
+            Err(e) if !e.is_transient() && batch.len() > 1 => {
+                let mut applied = Vec::new();
+                let mut refused = Vec::new();
+                for item in batch {
+                    let doc = item.0.clone();
+                    match docs.apply_changes(vec![item], &check) {
+                        Ok(done) => applied.extend(done),
+                        Err(e) if !e.is_transient() => refused.push((doc, e)),
+                        Err(e) => return self.published(device, &mut docs, Err(e)),
+                    }
+                }
+                Ok((applied, refused))
+            }
+            Err(e) if !e.is_transient() && batch.len() == 1 => {
+                Ok((Vec::new(), vec![(batch[0].0.clone(), e)]))
+            }
+            other => other.map(|applied| (applied, Vec::new())),
+        };
+        self.published(device, &mut docs, outcome)
     }
     fn changes_since(&self, doc: &DocId, have: &[ChangeHash]) -> Result<Option<HeadsAndChanges>> {
         self.docs().changes_since(doc, have)

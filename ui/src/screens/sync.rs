@@ -175,10 +175,24 @@ pub fn SyncDetails() -> impl IntoView {
                                 {move || {
                                     events.sync.get().map(|s| {
                                         let last = s.last_synced_at.map(clock_time).unwrap_or_else(|| "not yet".into());
+                                        // A refused change stays on the tablet; the associate is told
+                                        // why, since only someone at the relay can settle it.
+                                        let refused = s
+                                            .refused
+                                            .iter()
+                                            .map(|r| {
+                                                view! {
+                                                    <p class="error" data-testid="push-refusal">
+                                                        {format!("Not accepted by the relay ({}): {}", r.doc, r.message)}
+                                                    </p>
+                                                }
+                                            })
+                                            .collect_view();
                                         view! {
                                             <p class="muted">
                                                 {format!("Last synced {last} · {} waiting to send", changes(s.pending))}
                                             </p>
+                                            {refused}
                                         }
                                     })
                                 }}
