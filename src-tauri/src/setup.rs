@@ -46,6 +46,10 @@ pub fn setup(app: &mut App) -> Result<(), String> {
     #[cfg(target_os = "linux")]
     enable_camera(app);
     match enrolment {
+        // Removed from its store (the token was deleted then): nothing to sync with.
+        Some(enrolment) if enrolment.token.is_empty() => {
+            tracing::warn!(device = %enrolment.device, "this tablet was removed from its store");
+        }
         Some(enrolment) => sync::start(&handle, enrolment),
         None => {
             if let (Ok(relay), Ok(code)) = (

@@ -65,6 +65,9 @@ pub fn start(app: &AppHandle, enrolment: TabletEnrolment) {
     tauri::async_runtime::spawn(async move {
         loop {
             let current = status.borrow_and_update().clone();
+            if current.removed_at.is_some() {
+                forget_token(&handle).await;
+            }
             if let Err(e) = handle.emit(SYNC_STATUS, &current) {
                 tracing::warn!(error = %e, "cannot emit sync status");
             }
@@ -84,6 +87,33 @@ pub fn start(app: &AppHandle, enrolment: TabletEnrolment) {
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
             }
         });
+    }
+}
+
+/// The relay removed this tablet (and the sync client deleted its customer data): its token
+/// goes too. What it was enrolled as stays, so Settings can say which device was removed.
+async fn forget_token(app: &AppHandle) {
+    let app = app.clone();
+    let forgotten = tauri::async_runtime::spawn_blocking(move || -> Result<(), String> {
+        let state = app.state::<AppState>();
+        let mut store = state.store.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(mut enrolment) = load_enrolment(&store) else {
+            return Ok(());
+        };
+        if !enrolment.token.is_empty() {
+            enrolment.token.clear();
+            let bytes = serde_json::to_vec(&enrolment).map_err(|e| e.to_string())?;
+            store
+                .set_meta(ENROLMENT_KEY, &bytes)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    })
+    .await;
+    match forgotten {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "cannot delete the revoked token"),
+        Err(e) => tracing::error!(error = %e, "cannot delete the revoked token"),
     }
 }
 

@@ -22,6 +22,7 @@ pub mod relay_client;
 pub mod scan;
 pub mod stock;
 pub mod sync_client;
+pub mod wipe;
 
 use aisle_core::{RoleSchema, Store, StoreOptions};
 use std::ops::{Deref, DerefMut};

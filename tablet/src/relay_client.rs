@@ -19,9 +19,8 @@ use crate::sync_client::{RELAY_PEER, SyncConfig, SyncError, blocking};
 async fn relay_error(response: reqwest::Response) -> SyncError {
     let status = response.status();
     match response.json::<ApiError>().await {
-        Ok(e) if matches!(e.code, ErrorCode::Unauthorized | ErrorCode::Revoked) => {
-            SyncError::Refused(e.message)
-        }
+        Ok(e) if e.code == ErrorCode::Revoked => SyncError::Revoked(e.message),
+        Ok(e) if e.code == ErrorCode::Unauthorized => SyncError::Refused(e.message),
         Ok(e) => SyncError::Relay(e),
         Err(_) => SyncError::Protocol(status.to_string()),
     }

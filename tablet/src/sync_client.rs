@@ -42,6 +42,10 @@ pub enum SyncError {
     Connect(String),
     #[error("the relay refused this device: {0}")]
     Refused(String),
+    /// The relay removed this tablet from its store (revoked, or reported lost): the tablet
+    /// deletes its customer data.
+    #[error("this tablet was removed from the store: {0}")]
+    Revoked(String),
     /// The relay refused one request, with its reason and stable code (forbidden for this
     /// role or store, not found, invalid input…); the device itself stays accepted.
     #[error("the relay refused: {0}")]
@@ -121,6 +125,7 @@ impl SyncClient {
             bytes_sent: 0,
             bytes_received: 0,
             refused,
+            removed_at: None,
         });
         let nudge = Arc::new(Notify::new());
         let (stop, stop_rx) = watch::channel(false);
@@ -226,6 +231,29 @@ async fn run(
         let end = session.run(&config, &nudge, &mut stop).await;
         match end {
             SessionEnd::Stopped => break,
+            SessionEnd::Lost(SyncError::Revoked(reason)) => {
+                // Removed on purpose (lost, stolen, retired): what it held of people goes,
+                // unsynced changes with it; nothing more is sent.
+                let wiped = blocking(&store, |s| s.wipe_customer_data()).await;
+                tracing::warn!(%reason, ?wiped, "removed from the store by the relay");
+                status.send_modify(|s| {
+                    s.connection = Connection::Refused;
+                    s.since = now_ms();
+                    s.removed_at = Some(now_ms());
+                    s.reason = Some(match &wiped {
+                        Ok(_) => format!(
+                            "This tablet was removed from the store ({reason}); the customer data it held was deleted."
+                        ),
+                        Err(e) => format!(
+                            "This tablet was removed from the store ({reason}); deleting its customer data failed: {e}"
+                        ),
+                    });
+                    s.pending = 0;
+                    s.refused.clear();
+                    s.catch_up = None;
+                });
+                break;
+            }
             SessionEnd::Lost(error) => {
                 let refused = matches!(error, SyncError::Refused(_));
                 tracing::info!(%error, "sync connection lost");
@@ -317,10 +345,11 @@ impl Session {
                     .body()
                     .as_deref()
                     .and_then(|body| serde_json::from_slice::<ApiError>(body).ok());
-                Err(SyncError::Refused(refusal.map_or_else(
-                    || "the relay does not know this device".to_string(),
-                    |e| e.message,
-                )))
+                Err(match refusal {
+                    Some(e) if e.code == ErrorCode::Revoked => SyncError::Revoked(e.message),
+                    Some(e) => SyncError::Refused(e.message),
+                    None => SyncError::Refused("the relay does not know this device".into()),
+                })
             }
             Ok(Err(e)) => Err(SyncError::Connect(e.to_string())),
         }
@@ -378,7 +407,13 @@ impl Session {
                     tracing::debug!("kiosk session: catalog only");
                 }
             }
-            Some(ServerFrame::Error { message, .. }) => return Err(SyncError::Refused(message)),
+            Some(ServerFrame::Error { code, message }) => {
+                return Err(if code == ErrorCode::Revoked {
+                    SyncError::Revoked(message)
+                } else {
+                    SyncError::Refused(message)
+                });
+            }
             _ => return Err(SyncError::Protocol("expected Welcome".into())),
         }
         self.status.send_modify(|s| {
@@ -428,7 +463,7 @@ impl Session {
                         .is_some_and(|f| u16::from(f.code) == CLOSE_REVOKED);
                     let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
                     if revoked {
-                        return Err(SyncError::Refused(reason));
+                        return Err(SyncError::Revoked(reason));
                     }
                     return Err(SyncError::Connect(format!("closed by the relay: {reason}")));
                 }
@@ -616,7 +651,7 @@ impl Session {
             }
             ServerFrame::Error { code, message } => {
                 return Err(if code == ErrorCode::Revoked {
-                    SyncError::Refused(message)
+                    SyncError::Revoked(message)
                 } else {
                     SyncError::Protocol(format!("{} ({})", message, code.as_str()))
                 });

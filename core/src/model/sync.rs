@@ -63,6 +63,10 @@ pub struct SyncStatus {
     /// rest syncs.
     #[serde(default)]
     pub refused: Vec<PushRefusal>,
+    /// When the relay removed this tablet from its store (revoked, reported lost) and it
+    /// deleted the customer data it held.
+    #[serde(default)]
+    pub removed_at: Option<Millis>,
 }
 
 /// A document whose changes the relay refused, and why.

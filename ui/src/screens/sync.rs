@@ -44,6 +44,10 @@ fn describe(status: Option<&SyncStatus>) -> (String, &'static str) {
                 "sync-offline",
             )
         }
+        Connection::Refused if s.removed_at.is_some() => (
+            "Removed from the store · customer data deleted".into(),
+            "sync-refused",
+        ),
         Connection::Refused => ("Enrolment revoked".into(), "sync-refused"),
     }
 }
@@ -193,6 +197,9 @@ pub fn SyncDetails() -> impl IntoView {
                                                 {format!("Last synced {last} · {} waiting to send", changes(s.pending))}
                                             </p>
                                             {refused}
+                                            {s.removed_at.and(s.reason.clone()).map(|reason| {
+                                                view! { <p class="error" data-testid="removed">{reason}</p> }
+                                            })}
                                         }
                                     })
                                 }}
