@@ -66,6 +66,11 @@ pub struct CustomerLookup {
     pub shop: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    /// A signed loyalty code as scanned (`AL1.…`): the relay checks it and opens its customer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Only a customer of the device's own store, or one it fetched before: another store's
+    /// customers are fetched by what identifies them, never by enumerating ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
 }

@@ -458,7 +458,9 @@ pub async fn merge_customers(app: AppHandle, args: MergeCustomersArgs) -> Result
 pub async fn scan(app: AppHandle, args: ScanArgs) -> Result<ScanTarget, ApiError> {
     let text = args.text;
     let state_store = app.state::<AppState>().store.clone();
+    let scanned = text.clone();
     let resolved = with_store(app.clone(), move |s| {
+        let text = scanned;
         let target = s.resolve_scan(&text);
         let held = match &target {
             Ok(ScanTarget::Customer { id }) => {
@@ -474,9 +476,11 @@ pub async fn scan(app: AppHandle, args: ScanArgs) -> Result<ScanTarget, ApiError
     })
     .await?;
     match resolved {
-        (Ok(ScanTarget::Customer { id }), false, _) => {
+        // A loyalty code of a customer of another store, verified here: the relay checks it
+        // again and sends the profile.
+        (Ok(ScanTarget::Customer { .. }), false, _) => {
             let config = relay_config(&app)?;
-            let id = relay_client::fetch_customer_by_id(&config, &state_store, &id)
+            let id = relay_client::fetch_customer_by_token(&config, &state_store, &text)
                 .await
                 .map_err(relay_failure)?;
             Ok(ScanTarget::Customer { id })

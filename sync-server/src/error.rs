@@ -42,6 +42,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Busy => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Unauthorized | ErrorCode::Revoked => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::StorageFull | ErrorCode::Storage | ErrorCode::Corrupt | ErrorCode::Internal => {
             StatusCode::INTERNAL_SERVER_ERROR
         }

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 mod handlers;
 pub mod hub;
+pub mod limits;
 pub mod loyalty;
 pub mod metrics;
 pub mod registry;

@@ -23,7 +23,14 @@ pub struct AppState {
     pub online: Arc<Mutex<std::collections::HashMap<String, usize>>>,
     /// Where the loyalty signing keys live.
     pub data_dir: Arc<std::path::Path>,
+    /// Customer lookups by identifier, per device: fetching a walk-in is an occasional act,
+    /// walking through the loyalty number space is not.
+    pub lookups: Arc<crate::limits::RateLimit>,
 }
+
+/// Customer lookups a device may make: a burst of 20, then one every 3 seconds.
+pub const LOOKUPS_PER_SECOND: f64 = 1.0 / 3.0;
+pub const LOOKUP_BURST: f64 = 20.0;
 
 /// The tenant's key for web shop events: the tenant name identifies it, the secret signs.
 pub struct Ingest {
@@ -52,6 +59,10 @@ impl AppState {
             online: Arc::default(),
             ingest: None,
             data_dir: data_dir.into(),
+            lookups: Arc::new(crate::limits::RateLimit::new(
+                LOOKUPS_PER_SECOND,
+                LOOKUP_BURST,
+            )),
         }
     }
 

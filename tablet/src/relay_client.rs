@@ -60,14 +60,15 @@ pub async fn fetch_customer(
     fetch_customer_where(config, store, &lookup).await
 }
 
-/// Fetches one customer by id (a verified loyalty token of another store's customer).
-pub async fn fetch_customer_by_id(
+/// Fetches the customer a scanned loyalty code names (another store's customer: the tablet
+/// verified the code offline, and the relay checks it again).
+pub async fn fetch_customer_by_token(
     config: &SyncConfig,
     store: &Arc<Mutex<Tablet>>,
-    id: &aisle_core::model::CustomerId,
+    token: &str,
 ) -> Result<aisle_core::model::CustomerId, SyncError> {
     let lookup = CustomerLookup {
-        id: Some(id.to_string()),
+        token: Some(token.to_string()),
         ..CustomerLookup::default()
     };
     fetch_customer_where(config, store, &lookup).await

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use aisle_core::Store;
-use aisle_core::api::EnrolledDevice;
+use aisle_core::api::{EnrolledDevice, FetchedCustomer};
 use aisle_core::model::{ApiError, CustomerSummary, ErrorCode};
 use aisle_core::protocol::{ClientFrame, DocChanges, DocHeads, ServerFrame};
 use aisle_tablet::{relay_client, sync_client};
@@ -468,4 +468,92 @@ async fn one_device_may_hold_only_a_few_sync_connections() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_stores_customers_are_fetched_by_identification_only_and_not_too_often() {
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(40);
+    let a = token(&relay, &relay_dir, dir.path(), "a", "LDN-CG", "associate").await;
+    let b = token(&relay, &relay_dir, dir.path(), "b", "LDN-CG", "associate").await;
+    let (tablet_a, tablet_b) = (Api::new(&relay, &a), Api::new(&relay, &b));
+    let data = aisle_relay::domain::demo::DemoData::generate(
+        aisle_relay::domain::demo::DemoConfig::new(40, 0),
+    );
+    let walk_in = data
+        .customers()
+        .find(|c| c.customer.home_store.as_str() != "LDN-CG")
+        .unwrap();
+
+    // Search answers with the tablet's own store's customers only.
+    for q in ["a", "e", "o", walk_in.customer.name.as_str()] {
+        let found: Vec<CustomerSummary> =
+            reply(tablet_a.get("/v1/customers/search").query(&[("q", q)]))
+                .await
+                .unwrap();
+        assert!(
+            found.iter().all(|c| c.home_store.as_str() == "LDN-CG"),
+            "search for {q:?} answered other stores' customers"
+        );
+    }
+
+    // By loyalty number (the walk-in's card): fetched.
+    let loyalty = walk_in.customer.loyalty_id.as_str().to_string();
+    let fetched: FetchedCustomer = reply(
+        tablet_a
+            .get("/v1/customers/lookup")
+            .query(&[("loyalty", &loyalty)]),
+    )
+    .await
+    .unwrap();
+    let id = fetched.doc.trim_start_matches("customer/").to_string();
+    // Once fetched, by id too; a tablet that never identified them may not enumerate ids.
+    reply::<FetchedCustomer>(tablet_a.get("/v1/customers/lookup").query(&[("id", &id)]))
+        .await
+        .unwrap();
+    let by_id = refusal(tablet_b.get("/v1/customers/lookup").query(&[("id", &id)]))
+        .await
+        .unwrap();
+    assert_eq!((by_id.status, by_id.code()), (403, ErrorCode::Forbidden));
+    // By the signed code on their phone: fetched.
+    let customer = aisle_core::model::CustomerId::parse(id.clone()).unwrap();
+    let code = aisle_tests::loyalty_token(&relay, &relay_dir, &customer)
+        .await
+        .unwrap();
+    let by_code: FetchedCustomer = reply(
+        tablet_b
+            .get("/v1/customers/lookup")
+            .query(&[("token", &code)]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_code.doc, fetched.doc);
+    let forged = format!("{}x", &code[..code.len() - 1]);
+    let forged = refusal(
+        tablet_b
+            .get("/v1/customers/lookup")
+            .query(&[("token", &forged)]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(forged.code(), ErrorCode::InvalidInput, "{forged:?}");
+
+    // Walking through loyalty numbers is slowed: after a burst, 429.
+    let mut limited = None;
+    for serial in 0..40 {
+        let number = aisle_core::model::LoyaltyId::from_serial(500_000 + serial)
+            .as_str()
+            .to_string();
+        let answer = tablet_b
+            .get("/v1/customers/lookup")
+            .query(&[("loyalty", &number)])
+            .send()
+            .await
+            .unwrap();
+        if answer.status() == 429 {
+            limited = Some(serial);
+            break;
+        }
+    }
+    let limited = limited.expect("40 lookups in a row were all answered");
+    assert!(limited <= 20, "limited only after {limited} lookups");
 }

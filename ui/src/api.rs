@@ -280,6 +280,7 @@ pub fn describe(error: &ApiError) -> String {
         Unauthorized => "The relay does not know this tablet.",
         Forbidden => "This tablet may not do that.",
         Revoked => "This tablet was revoked: enrol it again in Settings.",
+        RateLimited => "Too many requests from this tablet; wait a minute.",
     };
     format!("{hint} {}", error.message)
 }

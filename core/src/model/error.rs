@@ -22,6 +22,8 @@ pub enum ErrorCode {
     Forbidden,
     /// This device was revoked: it must stop syncing and be enrolled again.
     Revoked,
+    /// Too many requests of this kind from this device: slow down.
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -37,6 +39,7 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::Revoked => "revoked",
+            Self::RateLimited => "rate_limited",
         }
     }
 }

@@ -57,12 +57,24 @@ impl Store {
     /// Customers whose name, email or phone start with every word typed, best match first.
     /// An exact loyalty number finds its customer directly.
     pub fn search_customers(&self, query: &str, limit: usize) -> Result<Vec<CustomerSummary>> {
+        self.search_customers_of(None, query, limit)
+    }
+
+    /// [`Store::search_customers`], among one store's customers only when `store` is given
+    /// (the relay answering a tablet: its own store's, never the whole chain's).
+    pub fn search_customers_of(
+        &self,
+        store: Option<&crate::model::StoreId>,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<CustomerSummary>> {
         let limit = limit.clamp(1, MAX_SEARCH_RESULTS);
         let query: String = query.chars().take(MAX_QUERY_CHARS).collect();
+        let in_store = |c: &CustomerSummary| store.is_none_or(|s| c.home_store == *s);
         if let Ok(loyalty) = LoyaltyId::parse(&query)
             && let Ok(id) = self.identify(&crate::model::Identifier::Loyalty(loyalty))
         {
-            return Ok(self.summary(&id)?.into_iter().collect());
+            return Ok(self.summary(&id)?.into_iter().filter(in_store).collect());
         }
         let Some(fts) = fts_prefix_query(&query) else {
             return Ok(Vec::new());
@@ -71,12 +83,16 @@ impl Store {
             "SELECT c.customer_id, c.name, c.loyalty_id, c.email, c.phone, c.home_store, c.tier
              FROM customer_search
              JOIN customers c ON c.rowid = customer_search.rowid
-             WHERE customer_search MATCH ?1
+             WHERE customer_search MATCH ?1 AND (?3 IS NULL OR c.home_store = ?3)
              ORDER BY rank
              LIMIT ?2",
         )?;
         let rows = stmt.query_map(
-            rusqlite::params![fts, i64::try_from(limit).unwrap_or(50)],
+            rusqlite::params![
+                fts,
+                i64::try_from(limit).unwrap_or(50),
+                store.map(|s| s.as_str())
+            ],
             row_to_summary,
         )?;
         rows.map(|r| r?).collect()

@@ -4,8 +4,9 @@
 use aisle_core::api::{
     CustomerLookup, CustomerSearch, Erased, FetchedCustomer, MergeRequest, MergedProfiles,
 };
-use aisle_core::model::{CustomerId, CustomerSummary, Identifier, LoyaltyId, NfcUid};
+use aisle_core::model::{CustomerId, CustomerSummary, ErrorCode, Identifier, LoyaltyId, NfcUid};
 use aisle_core::protocol::heads_to_wire;
+use aisle_core::scan::Scanned;
 use aisle_core::{CoreError, DocId};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -16,23 +17,48 @@ use crate::auth::{ManagerOrAdmin, Staff};
 use crate::error::HttpError;
 use crate::state::AppState;
 
-/// One customer's document for a staff tablet, which may read it from then on.
-#[utoipa::path(get, path = "/v1/customers/lookup", tag = "customers", params(aisle_core::api::CustomerLookup), security(("device" = [])), responses((status = 200, body = aisle_core::api::FetchedCustomer), (status = 400, body = aisle_core::model::ApiError), (status = 401, body = aisle_core::model::ApiError), (status = 403, description = "Kiosks cannot read customer profiles", body = aisle_core::model::ApiError), (status = 404, body = aisle_core::model::ApiError)))]
+/// One customer's document for a staff tablet, which may read it from then on: by what
+/// identifies them (loyalty number, card, email, phone, a signed loyalty code), or by id for
+/// customers the tablet may hold already. Rate-limited per device.
+#[utoipa::path(get, path = "/v1/customers/lookup", tag = "customers", params(aisle_core::api::CustomerLookup), security(("device" = [])), responses((status = 200, body = aisle_core::api::FetchedCustomer), (status = 400, body = aisle_core::model::ApiError), (status = 401, body = aisle_core::model::ApiError), (status = 403, description = "Kiosks cannot read customer profiles; another store's customer is not looked up by id", body = aisle_core::model::ApiError), (status = 404, body = aisle_core::model::ApiError), (status = 429, description = "Too many lookups from this device", body = aisle_core::model::ApiError)))]
 pub async fn lookup(
     State(state): State<AppState>,
     Staff(device): Staff,
     Query(query): Query<CustomerLookup>,
 ) -> Result<Json<FetchedCustomer>, HttpError> {
     let identifier = identifier_of(&query)?;
+    if !state.lookups.allow(&device.id) {
+        tracing::warn!(device = %device.id, store = %device.store, "customer lookups over the limit");
+        return Err(HttpError::new(
+            ErrorCode::RateLimited,
+            "too many customer lookups from this tablet; try again in a minute",
+        ));
+    }
     let fetched = state
-        .with_storage(move |s| -> Result<FetchedCustomer, CoreError> {
-            let customer = match (identifier, query.id) {
-                (Some(identifier), _) => s.identify(&identifier)?,
-                (None, Some(id)) => CustomerId::parse(id)?,
-                (None, None) => {
-                    return Err(CoreError::invalid(
-                        "query",
-                        "give loyalty, nfc, email, phone or id",
+        .with_storage(move |s| -> Result<FetchedCustomer, HttpError> {
+            let customer = match (identifier, query.token, query.id) {
+                (Some(identifier), _, _) => s.identify(&identifier)?,
+                (None, Some(token), _) => {
+                    let Ok(Scanned::Token(token)) = aisle_core::scan::classify(&token) else {
+                        return Err(HttpError::bad_request("token is not a loyalty code"));
+                    };
+                    s.verify_loyalty_token(&token)?
+                }
+                (None, None, Some(id)) => {
+                    // By id only what the device may hold already: its own store's customers
+                    // and those it fetched by an identification before.
+                    let id = s.current_id(&CustomerId::parse(id).map_err(CoreError::from)?)?;
+                    let doc = DocId::Customer(id.clone());
+                    if s.home_store(&id)? != device.store && !s.is_granted(&device.id, &doc)? {
+                        return Err(HttpError::forbidden(
+                            "a customer of another store is looked up by their code, card, email or phone, not by id",
+                        ));
+                    }
+                    id
+                }
+                (None, None, None) => {
+                    return Err(HttpError::bad_request(
+                        "give loyalty, nfc, email, phone, token or id",
                     ));
                 }
             };
@@ -72,11 +98,13 @@ fn identifier_of(query: &CustomerLookup) -> Result<Option<Identifier>, HttpError
 #[utoipa::path(get, path = "/v1/customers/search", tag = "customers", params(aisle_core::api::CustomerSearch), security(("device" = [])), responses((status = 200, body = Vec<aisle_core::model::CustomerSummary>), (status = 401, body = aisle_core::model::ApiError), (status = 403, body = aisle_core::model::ApiError)))]
 pub async fn search(
     State(state): State<AppState>,
-    Staff(_): Staff,
+    Staff(device): Staff,
     Query(query): Query<CustomerSearch>,
 ) -> Result<Json<Vec<CustomerSummary>>, HttpError> {
+    // The tablet's own store only: a prefix search across the chain would hand any tablet
+    // every store's customers, a letter at a time.
     let found = state
-        .with_storage(move |s| s.search(&query.q, 20))
+        .with_storage(move |s| s.search(&device.store, &query.q, 20))
         .await??;
     Ok(Json(found))
 }

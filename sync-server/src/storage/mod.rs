@@ -91,7 +91,11 @@ pub trait Customers: Send + Sync {
     /// The profile an id stands for now (a merged duplicate's id names its survivor).
     fn current_id(&self, id: &CustomerId) -> Result<CustomerId>;
     fn home_store(&self, id: &CustomerId) -> Result<StoreId>;
-    fn search(&self, query: &str, limit: usize) -> Result<Vec<CustomerSummary>>;
+    /// Customers of `store` matching a search.
+    fn search(&self, store: &StoreId, query: &str, limit: usize) -> Result<Vec<CustomerSummary>>;
+    /// The customer a signed loyalty code names, once its signature, key and revocation check
+    /// out.
+    fn verify_loyalty_token(&self, token: &str) -> Result<CustomerId>;
     /// Erases a person: the profile and every duplicate merged into it. Returns each erased
     /// document with the scope it was in.
     fn erase_person(&self, customer: &CustomerId) -> Result<Vec<(DocId, String)>>;

@@ -193,8 +193,11 @@ impl Customers for SqliteStorage {
     fn home_store(&self, id: &CustomerId) -> Result<StoreId> {
         Ok(self.docs().customer(id)?.identity.home_store)
     }
-    fn search(&self, query: &str, limit: usize) -> Result<Vec<CustomerSummary>> {
-        self.docs().search_customers(query, limit)
+    fn search(&self, store: &StoreId, query: &str, limit: usize) -> Result<Vec<CustomerSummary>> {
+        self.docs().search_customers_of(Some(store), query, limit)
+    }
+    fn verify_loyalty_token(&self, token: &str) -> Result<CustomerId> {
+        Ok(self.docs().verify_loyalty_token(token)?.customer)
     }
     fn erase_person(&self, customer: &CustomerId) -> Result<Vec<(DocId, String)>> {
         let mut docs = self.docs();
