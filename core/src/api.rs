@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    CustomerId, CustomerSummary, ErrorCode, KioskCheckIn, ProductSku, Role, StoreId, StoreStats,
-    VariantSku,
+    CustomerId, CustomerSummary, ErrorCode, KioskCheckIn, Millis, ProductSku, Role, StoreId,
+    StoreStats, VariantSku,
 };
 
 /// Most events in one batch.
@@ -354,4 +354,91 @@ pub struct IngestOutcome {
     /// Duplicate profiles merged because one event's identifiers named both.
     #[serde(default)]
     pub merged: usize,
+}
+
+/// What the audit trail records: security-relevant acts on the relay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    EnrolmentCodeCreated,
+    DeviceEnrolled,
+    EnrolmentRefused,
+    DeviceRevoked,
+    /// Requests with an unknown or revoked token, counted: one entry a minute at most.
+    AuthenticationFailed,
+    CustomerErased,
+    CustomersMerged,
+    LoyaltyKeyRotated,
+    LoyaltyKeyWithdrawn,
+    LoyaltyTokenRevoked,
+    /// A device went over its limit of customer lookups.
+    LookupsLimited,
+    /// A call with the admin token.
+    AdminCall,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EnrolmentCodeCreated => "enrolment_code_created",
+            Self::DeviceEnrolled => "device_enrolled",
+            Self::EnrolmentRefused => "enrolment_refused",
+            Self::DeviceRevoked => "device_revoked",
+            Self::AuthenticationFailed => "authentication_failed",
+            Self::CustomerErased => "customer_erased",
+            Self::CustomersMerged => "customers_merged",
+            Self::LoyaltyKeyRotated => "loyalty_key_rotated",
+            Self::LoyaltyKeyWithdrawn => "loyalty_key_withdrawn",
+            Self::LoyaltyTokenRevoked => "loyalty_token_revoked",
+            Self::LookupsLimited => "lookups_limited",
+            Self::AdminCall => "admin_call",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::EnrolmentCodeCreated,
+            Self::DeviceEnrolled,
+            Self::EnrolmentRefused,
+            Self::DeviceRevoked,
+            Self::AuthenticationFailed,
+            Self::CustomerErased,
+            Self::CustomersMerged,
+            Self::LoyaltyKeyRotated,
+            Self::LoyaltyKeyWithdrawn,
+            Self::LoyaltyTokenRevoked,
+            Self::LookupsLimited,
+            Self::AdminCall,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == text)
+    }
+}
+
+/// One entry of the audit trail (`GET /v1/admin/audit`, `GET /v1/store/audit`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEntry {
+    /// Order of recording; never reused.
+    pub seq: i64,
+    pub at: Millis,
+    /// Who: a device id, `admin` (the admin token), `admin-cli` (the command line) or
+    /// `unknown` (a failed authentication).
+    pub actor: String,
+    /// The store it concerns, when one does.
+    pub store: Option<String>,
+    pub action: AuditAction,
+    /// What it was done to: a device, a customer, a key.
+    pub subject: String,
+    pub detail: String,
+}
+
+/// `GET /v1/admin/audit`, `GET /v1/store/audit`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+pub struct AuditQuery {
+    /// The newest this many entries (default 200, at most 10,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
 }

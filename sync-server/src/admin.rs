@@ -1,6 +1,8 @@
 //! `aisle-relay admin …`: store and device administration straight on the data directory.
 //! A running relay notices revocations made here within two seconds.
 
+use crate::audit::Act;
+use aisle_core::api::AuditAction;
 use aisle_core::model::{Role, StoreId, StoreInfo};
 use anyhow::{Context, bail};
 use base64::Engine;
@@ -84,6 +86,9 @@ fn secret(config: &Config, file: &str, env: &str) -> anyhow::Result<String> {
     Ok(secret)
 }
 
+/// Who the audit trail says did what the command line did.
+const CLI: &str = "admin-cli";
+
 pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
     // Nobody listens to this process's hub: a running relay notices changes made here on its
@@ -104,6 +109,11 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
             }
             let role = Role::parse(&role).context("unknown role")?;
             let code = storage.create_code(&store, role, &name)?;
+            storage.record(
+                &Act::new(CLI, AuditAction::EnrolmentCodeCreated, &name)
+                    .in_store(&store)
+                    .detail(role.as_str()),
+            )?;
             if quiet {
                 println!("{code}");
             } else {
@@ -121,6 +131,7 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::Revoke { device } => {
             if storage.revoke_device(&device)? {
+                storage.record(&Act::new(CLI, AuditAction::DeviceRevoked, &device))?;
                 println!("revoked {device}");
             } else {
                 bail!("no active device {device}");
@@ -135,6 +146,21 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                     d.role.as_str(),
                     if d.revoked { "revoked" } else { "active" },
                     d.name
+                );
+            }
+        }
+        AdminCommand::Audit { store, limit } => {
+            let store = store.map(StoreId::parse).transpose()?;
+            for e in storage.audit(store.as_ref(), limit)? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    e.seq,
+                    e.at,
+                    e.actor,
+                    e.store.as_deref().unwrap_or("-"),
+                    e.action.as_str(),
+                    e.subject,
+                    e.detail
                 );
             }
         }
@@ -164,16 +190,23 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::RevokeLoyaltyToken { token, reason } => {
             let _held = hold_data_dir(config, Some("POST /v1/loyalty/revoke"))?;
             let id = storage.revoke_loyalty_token(&token, &reason)?;
+            storage
+                .record(&Act::new(CLI, AuditAction::LoyaltyTokenRevoked, &id).detail(&reason))?;
             println!("revoked loyalty token {id}");
         }
         AdminCommand::RotateLoyaltyKey => {
             let _held = hold_data_dir(config, Some("POST /v1/loyalty/keys/rotate"))?;
             let id = crate::loyalty::rotate(&config.data_dir, storage)?;
+            storage.record(&Act::new(CLI, AuditAction::LoyaltyKeyRotated, &id))?;
             println!("loyalty tokens are now signed with key {id}");
         }
         AdminCommand::WithdrawLoyaltyKey { key } => {
             let _held = hold_data_dir(config, Some("POST /v1/loyalty/keys/{id}/withdraw"))?;
             let current = crate::loyalty::withdraw(&config.data_dir, storage, &key)?;
+            storage.record(
+                &Act::new(CLI, AuditAction::LoyaltyKeyWithdrawn, &key)
+                    .detail(format!("now signing with {current}")),
+            )?;
             println!(
                 "loyalty key {key} withdrawn: its codes are refused; tokens are now signed with key {current}"
             );

@@ -7,9 +7,11 @@ use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
+use crate::audit::Act;
 use crate::error::HttpError;
 use crate::registry::Device;
 use crate::state::AppState;
+use aisle_core::api::AuditAction;
 
 /// The token of `Authorization: Bearer <token>`.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -26,15 +28,35 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Devic
     let token = bearer(headers)
         .map(str::to_string)
         .ok_or_else(|| HttpError::unauthorized("missing bearer token"))?;
-    match state.with_storage(move |s| s.authenticate(&token)).await? {
-        Ok(Some(device)) if !device.revoked => Ok(device),
-        Ok(Some(_)) => Err(HttpError::new(
-            aisle_core::model::ErrorCode::Revoked,
-            "this device was revoked",
-        )),
-        Ok(None) => Err(HttpError::unauthorized("unknown token")),
-        Err(e) => Err(e.into()),
+    let refused = match state.with_storage(move |s| s.authenticate(&token)).await? {
+        Ok(Some(device)) if !device.revoked => return Ok(device),
+        Ok(Some(device)) => (
+            Some(device),
+            HttpError::new(
+                aisle_core::model::ErrorCode::Revoked,
+                "this device was revoked",
+            ),
+        ),
+        Ok(None) => (None, HttpError::unauthorized("unknown token")),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(failures) = state.failed_auth.count() {
+        let (device, _) = &refused;
+        let act = Act::new(
+            "unknown",
+            AuditAction::AuthenticationFailed,
+            "bearer tokens",
+        )
+        .detail(format!(
+            "{failures} failed since the last entry; this one {}",
+            device.as_ref().map_or_else(
+                || "an unknown token".to_string(),
+                |d| format!("by revoked {}", d.id)
+            )
+        ));
+        state.audit(act).await;
     }
+    Err(refused.1)
 }
 
 pub(crate) fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
@@ -108,6 +130,7 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = HttpError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
         if is_admin(state, &parts.headers) {
+            audit_admin_call(state, parts).await;
             Ok(Self)
         } else {
             Err(HttpError::unauthorized("admin token required"))
@@ -115,10 +138,29 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+impl ManagerOrAdmin {
+    /// Who did it, as the audit trail names them.
+    pub fn audit_name(&self) -> String {
+        match self {
+            Self::Admin => "admin".to_string(),
+            Self::Manager(device) => device.id.clone(),
+        }
+    }
+}
+
+/// Every call with the admin token goes into the audit trail.
+async fn audit_admin_call(state: &AppState, parts: &Parts) {
+    let call = format!("{} {}", parts.method, parts.uri.path());
+    state
+        .audit(Act::new("admin", AuditAction::AdminCall, call))
+        .await;
+}
+
 impl FromRequestParts<AppState> for ManagerOrAdmin {
     type Rejection = HttpError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
         if is_admin(state, &parts.headers) {
+            audit_admin_call(state, parts).await;
             return Ok(Self::Admin);
         }
         let device = authenticate(state, &parts.headers).await?;

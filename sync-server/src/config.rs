@@ -78,6 +78,16 @@ pub enum AdminCommand {
     Revoke { device: String },
     /// List enrolled devices.
     Devices,
+    /// Print the audit trail: enrolments, revocations, failed authentication, erasures,
+    /// merges, loyalty key changes, admin calls.
+    Audit {
+        /// Only entries about this store.
+        #[arg(long)]
+        store: Option<String>,
+        /// The newest this many entries.
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+    },
     /// Sign a loyalty token for a customer (by id or loyalty number) and write its QR code.
     LoyaltyToken {
         #[arg(long)]

@@ -9,6 +9,7 @@
 
 pub mod acl;
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod domain;

@@ -1,5 +1,6 @@
-//! Rates a device may not exceed, as token buckets kept in memory per device. A relay process
-//! counts its own requests only: several relays behind one balancer each allow the rate.
+//! Rates a device (or an address) may not exceed, as token buckets kept in memory. A relay
+//! process counts its own requests only: several relays behind one balancer each allow the
+//! rate.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,18 +23,30 @@ impl RateLimit {
 
     /// Takes one request of `key`'s allowance; false when it has none left.
     pub fn allow(&self, key: &str) -> bool {
+        self.with_bucket(key, |tokens| {
+            if *tokens >= 1.0 {
+                *tokens -= 1.0;
+                true
+            } else {
+                false
+            }
+        })
+    }
+
+    /// Whether `key` has no allowance left, without taking any (to limit only failures:
+    /// check first, and [`RateLimit::allow`] once the attempt failed).
+    pub fn exhausted(&self, key: &str) -> bool {
+        self.with_bucket(key, |tokens| *tokens < 1.0)
+    }
+
+    fn with_bucket<T>(&self, key: &str, f: impl FnOnce(&mut f64) -> T) -> T {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let (tokens, at) = buckets.entry(key.to_string()).or_insert((self.burst, now));
         *tokens =
             (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
         *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        f(tokens)
     }
 }
 
@@ -46,6 +59,11 @@ mod tests {
         let limit = RateLimit::new(0.001, 3.0);
         assert!((0..3).all(|_| limit.allow("a")));
         assert!(!limit.allow("a"));
-        assert!(limit.allow("b"), "another device has its own allowance");
+        assert!(limit.allow("b"), "another key has its own allowance");
+        assert!(limit.exhausted("a"));
+        assert!(
+            !limit.exhausted("c") && !limit.exhausted("c"),
+            "looking takes nothing"
+        );
     }
 }

@@ -166,7 +166,26 @@ impl Registry {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;",
         )?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(crate::audit::SCHEMA)?;
         Ok(Self { conn })
+    }
+
+    /// Appends an entry to the audit trail.
+    pub fn record(&self, act: &crate::audit::Act) -> anyhow::Result<()> {
+        Ok(crate::audit::append(&self.conn, act, now_ms())?)
+    }
+
+    /// The newest `limit` audit entries, of one store when given, oldest first.
+    pub fn audit(
+        &self,
+        store: Option<&StoreId>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<aisle_core::api::AuditEntry>> {
+        Ok(crate::audit::entries(
+            &self.conn,
+            store.map(StoreId::as_str),
+            limit,
+        )?)
     }
 
     /// Creates a one-time enrolment code for a device of `store` with `role`.

@@ -2,7 +2,8 @@
 //! a deadline for a request's headers. `axum::serve` has no such deadline, so a client sending
 //! its headers a byte at a time could hold connections open for as long as it liked.
 
-use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::{Extension, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::time::Duration;
@@ -37,7 +38,8 @@ pub async fn serve(
         };
         // Sync frames are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // Handlers that limit by address (enrolment) read it as axum's `ConnectInfo`.
+        let service = TowerToHyperService::new(app.clone().layer(Extension(ConnectInfo(peer))));
         let mut stop = stopping.clone();
         connections.spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();

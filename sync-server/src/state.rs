@@ -26,6 +26,13 @@ pub struct AppState {
     /// Customer lookups by identifier, per device: fetching a walk-in is an occasional act,
     /// walking through the loyalty number space is not.
     pub lookups: Arc<crate::limits::RateLimit>,
+    /// When a device over its lookup limit is next written to the audit trail.
+    pub lookups_flagged: Arc<crate::limits::RateLimit>,
+    /// Failed enrolment attempts per address and over all: codes are short enough to type,
+    /// so guessing must be slow.
+    pub enrolments_per_address: Arc<crate::limits::RateLimit>,
+    pub enrolments: Arc<crate::limits::RateLimit>,
+    pub failed_auth: Arc<crate::audit::FailedAuth>,
 }
 
 /// Customer lookups a device may make: a burst of 20, then one every 3 seconds.
@@ -63,6 +70,20 @@ impl AppState {
                 LOOKUPS_PER_SECOND,
                 LOOKUP_BURST,
             )),
+            lookups_flagged: Arc::new(crate::limits::RateLimit::new(1.0 / 60.0, 1.0)),
+            enrolments_per_address: Arc::new(crate::limits::RateLimit::new(0.1, 10.0)),
+            enrolments: Arc::new(crate::limits::RateLimit::new(1.0, 30.0)),
+            failed_auth: Arc::default(),
+        }
+    }
+
+    /// Writes an act to the audit trail. A failure to record is logged, not returned: the
+    /// act itself already happened.
+    pub async fn audit(&self, act: crate::audit::Act) {
+        let action = act.action;
+        let recorded = self.with_storage(move |s| s.record(&act)).await;
+        if !matches!(recorded, Ok(Ok(()))) {
+            tracing::error!(action = action.as_str(), "cannot write to the audit trail");
         }
     }
 

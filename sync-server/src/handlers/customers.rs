@@ -13,9 +13,11 @@ use axum::extract::{Path, Query, State};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::audit::Act;
 use crate::auth::{ManagerOrAdmin, Staff};
 use crate::error::HttpError;
 use crate::state::AppState;
+use aisle_core::api::AuditAction;
 
 /// One customer's document for a staff tablet, which may read it from then on: by what
 /// identifies them (loyalty number, card, email, phone, a signed loyalty code), or by id for
@@ -29,6 +31,16 @@ pub async fn lookup(
     let identifier = identifier_of(&query)?;
     if !state.lookups.allow(&device.id) {
         tracing::warn!(device = %device.id, store = %device.store, "customer lookups over the limit");
+        // Flagged for the manager, once a minute while it lasts.
+        if state.lookups_flagged.allow(&device.id) {
+            state
+                .audit(
+                    Act::new(&device.id, AuditAction::LookupsLimited, &device.name)
+                        .in_store(&device.store)
+                        .detail("over the limit of customer lookups"),
+                )
+                .await;
+        }
         return Err(HttpError::new(
             ErrorCode::RateLimited,
             "too many customer lookups from this tablet; try again in a minute",
@@ -120,19 +132,28 @@ pub async fn erase(
 ) -> Result<Json<Erased>, HttpError> {
     let customer = CustomerId::parse(id).map_err(|e| HttpError::bad_request(e.to_string()))?;
     let doc = DocId::Customer(customer.clone());
+    let by = caller.audit_name();
     // The person, not one profile: duplicates merged into them are erased with them.
-    let erased = state
+    let (erased, store) = state
         .with_storage(move |s| -> Result<_, HttpError> {
+            let store = s.home_store(&customer)?;
             if let ManagerOrAdmin::Manager(manager) = &caller
-                && s.home_store(&customer)? != manager.store
+                && store != manager.store
             {
                 return Err(HttpError::forbidden(
                     "the customer belongs to another store; its manager or the admin erases it",
                 ));
             }
-            Ok(s.erase_person(&customer)?)
+            Ok((s.erase_person(&customer)?, store))
         })
         .await??;
+    for (erased_doc, _) in &erased {
+        state
+            .audit(
+                Act::new(&by, AuditAction::CustomerErased, erased_doc.to_string()).in_store(&store),
+            )
+            .await;
+    }
     for (doc, _) in &erased {
         tracing::info!(doc = %doc, "customer erased");
     }
@@ -155,7 +176,8 @@ pub async fn merge(
     Json(request): Json<MergeRequest>,
 ) -> Result<Json<MergedProfiles>, HttpError> {
     let survivor = CustomerId::parse(id).map_err(|e| HttpError::bad_request(e.to_string()))?;
-    let (survivor, duplicate) = state
+    let by = caller.audit_name();
+    let (survivor, duplicate, store) = state
         .with_storage(move |s| -> Result<_, HttpError> {
             // Both as they stand now: either may have been merged already.
             let survivor = s.current_id(&survivor)?;
@@ -175,10 +197,18 @@ pub async fn merge(
                 }
             }
             s.merge(&survivor, &duplicate)?;
-            Ok((survivor, duplicate))
+            let store = s.home_store(&survivor)?;
+            Ok((survivor, duplicate, store))
         })
         .await??;
     tracing::info!(%survivor, %duplicate, "customers merged");
+    state
+        .audit(
+            Act::new(by, AuditAction::CustomersMerged, survivor.to_string())
+                .in_store(&store)
+                .detail(format!("{duplicate} folded in")),
+        )
+        .await;
     Ok(Json(MergedProfiles {
         survivor: survivor.to_string(),
         merged: duplicate.to_string(),

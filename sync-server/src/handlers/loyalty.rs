@@ -1,6 +1,8 @@
 //! Loyalty codes (admin): issue a customer's signed token with its QR code, render a token,
 //! revoke one, rotate the signing key, withdraw a leaked key.
 
+use crate::audit::Act;
+use aisle_core::api::AuditAction;
 use aisle_core::api::{
     IssueTokenRequest, IssuedToken, QrRequest, RevokeTokenRequest, RevokedToken, RotatedKey,
     WithdrawnKey,
@@ -78,6 +80,13 @@ pub async fn revoke(
             )
         })
         .await??;
+    state
+        .audit(Act::new(
+            "admin",
+            AuditAction::LoyaltyTokenRevoked,
+            &token_id,
+        ))
+        .await;
     Ok(Json(RevokedToken { token_id }))
 }
 
@@ -91,6 +100,9 @@ pub async fn rotate(
     let key_id = state
         .with_storage(move |s| loyalty::rotate(&data_dir, s))
         .await??;
+    state
+        .audit(Act::new("admin", AuditAction::LoyaltyKeyRotated, &key_id))
+        .await;
     Ok(Json(RotatedKey { key_id }))
 }
 
@@ -114,6 +126,12 @@ pub async fn withdraw(
             Ok(loyalty::withdraw(&data_dir, s, &key)?)
         })
         .await??;
+    state
+        .audit(
+            Act::new("admin", AuditAction::LoyaltyKeyWithdrawn, &id)
+                .detail(format!("now signing with {current_key_id}")),
+        )
+        .await;
     Ok(Json(WithdrawnKey {
         withdrawn: id,
         current_key_id,

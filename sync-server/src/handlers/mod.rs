@@ -52,6 +52,8 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(kiosk::check_in))
         .routes(routes!(kiosk::consent))
         .routes(routes!(admin::create_code))
+        .routes(routes!(admin::audit))
+        .routes(routes!(admin::store_audit))
         .routes(routes!(admin::devices))
         .routes(routes!(admin::revoke_device))
         .merge(events)

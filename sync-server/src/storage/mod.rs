@@ -146,11 +146,36 @@ pub trait IngestLedger: Send + Sync {
 
 /// Everything a relay stores.
 pub trait RelayStorage:
-    DeviceRegistry + DocumentStore + Customers + Stores + LoyaltyKeys + IngestLedger + 'static
+    DeviceRegistry
+    + DocumentStore
+    + Customers
+    + Stores
+    + LoyaltyKeys
+    + IngestLedger
+    + AuditLog
+    + 'static
 {
 }
 
 impl<T> RelayStorage for T where
-    T: DeviceRegistry + DocumentStore + Customers + Stores + LoyaltyKeys + IngestLedger + 'static
+    T: DeviceRegistry
+        + DocumentStore
+        + Customers
+        + Stores
+        + LoyaltyKeys
+        + IngestLedger
+        + AuditLog
+        + 'static
 {
+}
+
+/// The append-only audit trail (`crate::audit`).
+pub trait AuditLog: Send + Sync {
+    fn record(&self, act: &crate::audit::Act) -> anyhow::Result<()>;
+    /// The newest `limit` entries, of one store when given, oldest first.
+    fn audit(
+        &self,
+        store: Option<&StoreId>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<aisle_core::api::AuditEntry>>;
 }

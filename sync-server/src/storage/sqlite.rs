@@ -24,7 +24,8 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    Customers, DeviceRegistry, DocumentStore, IngestLedger, LoyaltyKeys, Pushed, Result, Stores,
+    AuditLog, Customers, DeviceRegistry, DocumentStore, IngestLedger, LoyaltyKeys, Pushed, Result,
+    Stores,
 };
 use crate::hub::Hub;
 use crate::registry::{Device, EnrolError, Registry};
@@ -118,6 +119,19 @@ impl DeviceRegistry for SqliteStorage {
     }
     fn touch(&self, device: &str) -> anyhow::Result<()> {
         self.registry().touch(device)
+    }
+}
+
+impl AuditLog for SqliteStorage {
+    fn record(&self, act: &crate::audit::Act) -> anyhow::Result<()> {
+        self.registry().record(act)
+    }
+    fn audit(
+        &self,
+        store: Option<&StoreId>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<aisle_core::api::AuditEntry>> {
+        self.registry().audit(store, limit)
     }
 }
 

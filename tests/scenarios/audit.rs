@@ -1,0 +1,178 @@
+//! The audit trail over a real relay: enrolments, refused enrolment codes (slowed after a few),
+//! failed authentication (counted, not one entry per request), revocation, erasure, key
+//! rotation and admin calls are recorded in order; the command line prints them; a manager sees
+//! their own store's part only; and the table takes no update or delete.
+
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use aisle_core::Store;
+use aisle_core::api::{AuditAction, AuditEntry, EnrolRequest, EnrolledDevice, RotatedKey};
+use aisle_core::model::{CustomerId, ErrorCode, Identifier, LoyaltyId};
+use aisle_tests::{Api, demo_relay, enrol_device, refusal, relay_binary, reply};
+
+fn actions(entries: &[AuditEntry]) -> Vec<AuditAction> {
+    entries.iter().map(|e| e.action).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn security_relevant_acts_are_recorded_in_an_append_only_trail() {
+    let (dir, relay_dir, relay) = demo_relay(20);
+    let admin = Api::admin(&relay, &relay_dir).unwrap();
+    let manager_store = Store::open(dir.path().join("boss.sqlite3")).unwrap();
+    let manager = enrol_device(
+        &relay,
+        &relay_dir,
+        ("LDN-CG", "manager", "boss"),
+        manager_store.actor(),
+    )
+    .await;
+    let other_store = Store::open(dir.path().join("far.sqlite3")).unwrap();
+    let far = enrol_device(
+        &relay,
+        &relay_dir,
+        ("MAN-AR", "associate", "far"),
+        other_store.actor(),
+    )
+    .await;
+
+    // Forged tokens: refused, and counted into one entry.
+    for i in 0..5 {
+        let forged = refusal(Api::new(&relay, &format!("forged-{i}")).get("/v1/store/devices"))
+            .await
+            .unwrap();
+        assert_eq!(forged.code(), ErrorCode::Unauthorized);
+    }
+    // Guessed enrolment codes: refused, and after ten from one address, slowed.
+    let mut limited_after = None;
+    for i in 0..12 {
+        let guess = reqwest::Client::new()
+            .post(relay.url("/v1/enrol"))
+            .json(&EnrolRequest {
+                code: format!("GUESS-{i:05}"),
+                actor: "0a0b".into(),
+            })
+            .send()
+            .await
+            .unwrap();
+        if guess.status() == 429 {
+            limited_after = Some(i);
+            break;
+        }
+        assert_eq!(guess.status(), 400);
+    }
+    assert_eq!(limited_after, Some(10), "ten failed guesses, then 429");
+
+    // The admin revokes the far tablet, erases a customer and rotates the loyalty key.
+    let devices: Vec<EnrolledDevice> = reply(admin.get("/v1/admin/devices")).await.unwrap();
+    let far_id = devices.iter().find(|d| d.name == "far").unwrap().id.clone();
+    reply::<()>(admin.post(&format!("/v1/admin/devices/{far_id}/revoke")))
+        .await
+        .unwrap();
+    let revoked = refusal(Api::new(&relay, &far).get("/v1/customers/search?q=a"))
+        .await
+        .unwrap();
+    assert_eq!(revoked.code(), ErrorCode::Revoked);
+    let data = aisle_relay::domain::demo::DemoData::generate(
+        aisle_relay::domain::demo::DemoConfig::new(20, 0),
+    );
+    let customer = data
+        .customers()
+        .find(|c| c.customer.home_store.as_str() == "LDN-CG")
+        .unwrap();
+    let relay_view = Store::open(relay_dir.join("relay.sqlite3")).unwrap();
+    let id: CustomerId = relay_view
+        .identify(&Identifier::Loyalty(
+            LoyaltyId::parse(customer.customer.loyalty_id.as_str()).unwrap(),
+        ))
+        .unwrap();
+    drop(relay_view);
+    reply::<serde_json::Value>(admin.post(&format!("/v1/customers/{id}/erase")))
+        .await
+        .unwrap();
+    let rotated: RotatedKey = reply(admin.post("/v1/loyalty/keys/rotate")).await.unwrap();
+
+    let trail: Vec<AuditEntry> = reply(admin.get("/v1/admin/audit")).await.unwrap();
+    let recorded = actions(&trail);
+    for expected in [
+        AuditAction::EnrolmentCodeCreated,
+        AuditAction::DeviceEnrolled,
+        AuditAction::AuthenticationFailed,
+        AuditAction::EnrolmentRefused,
+        AuditAction::DeviceRevoked,
+        AuditAction::CustomerErased,
+        AuditAction::LoyaltyKeyRotated,
+        AuditAction::AdminCall,
+    ] {
+        assert!(
+            recorded.contains(&expected),
+            "{expected:?} missing from {recorded:?}"
+        );
+    }
+    assert!(
+        trail.windows(2).all(|w| w[0].seq < w[1].seq),
+        "in recording order"
+    );
+    let failed: Vec<_> = trail
+        .iter()
+        .filter(|e| e.action == AuditAction::AuthenticationFailed)
+        .collect();
+    assert!(
+        failed.len() <= 2,
+        "forged tokens flooded the trail: {failed:?}"
+    );
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.action == AuditAction::DeviceRevoked && e.subject == far_id)
+    );
+    assert!(trail.iter().any(|e| e.action == AuditAction::CustomerErased
+        && e.subject == format!("customer/{id}")
+        && e.store.as_deref() == Some("LDN-CG")));
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.action == AuditAction::LoyaltyKeyRotated && e.subject == rotated.key_id)
+    );
+    let erased_at = trail
+        .iter()
+        .position(|e| e.action == AuditAction::CustomerErased)
+        .unwrap();
+    let rotated_at = trail
+        .iter()
+        .position(|e| e.action == AuditAction::LoyaltyKeyRotated)
+        .unwrap();
+    assert!(erased_at < rotated_at);
+
+    // A manager sees their own store's entries only; an associate none.
+    let own: Vec<AuditEntry> = reply(Api::new(&relay, &manager).get("/v1/store/audit"))
+        .await
+        .unwrap();
+    assert!(!own.is_empty());
+    assert!(
+        own.iter().all(|e| e.store.as_deref() == Some("LDN-CG")),
+        "{own:?}"
+    );
+    assert!(actions(&own).contains(&AuditAction::CustomerErased));
+
+    // The command line prints the same trail.
+    let printed = std::process::Command::new(relay_binary().unwrap())
+        .args(["admin", "audit", "--data-dir"])
+        .arg(&relay_dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    let printed = String::from_utf8_lossy(&printed.stdout);
+    assert!(
+        printed.contains("device_revoked") && printed.contains(&far_id),
+        "{printed}"
+    );
+
+    // Append-only: the database refuses to change or remove an entry.
+    let conn = rusqlite::Connection::open(relay_dir.join("devices.sqlite3")).unwrap();
+    for statement in ["UPDATE audit SET actor = 'nobody'", "DELETE FROM audit"] {
+        let refused = conn.execute(statement, []).unwrap_err();
+        assert!(refused.to_string().contains("append-only"), "{refused}");
+    }
+}
