@@ -376,6 +376,9 @@ pub enum AuditAction {
     LookupsLimited,
     /// A call with the admin token.
     AdminCall,
+    /// A Shopify webhook of which some or all could not be applied (answered 2xx all the same,
+    /// since Shopify retries anything else for ever): what and why.
+    WebhookNotApplied,
 }
 
 impl AuditAction {
@@ -393,6 +396,7 @@ impl AuditAction {
             Self::LoyaltyTokenRevoked => "loyalty_token_revoked",
             Self::LookupsLimited => "lookups_limited",
             Self::AdminCall => "admin_call",
+            Self::WebhookNotApplied => "webhook_not_applied",
         }
     }
 
@@ -410,6 +414,7 @@ impl AuditAction {
             Self::LoyaltyTokenRevoked,
             Self::LookupsLimited,
             Self::AdminCall,
+            Self::WebhookNotApplied,
         ]
         .into_iter()
         .find(|a| a.as_str() == text)

@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// Home store of customers first seen through Shopify's `customers/create`.
     #[arg(long, global = true, env = "AISLE_RELAY_SHOPIFY_HOME_STORE")]
     pub shopify_home_store: Option<String>,
+    /// The shop's `*.myshopify.com` domain: webhooks naming another shop
+    /// (`X-Shopify-Shop-Domain`) are refused.
+    #[arg(long, global = true, env = "AISLE_RELAY_SHOPIFY_SHOP_DOMAIN")]
+    pub shopify_shop_domain: Option<String>,
     /// Seconds between recounts of the related-products recommendations (also run at start).
     #[arg(long, global = true, env = "AISLE_RELAY_RECOMMEND_EVERY")]
     pub recommend_every: Option<u64>,
@@ -155,6 +159,7 @@ pub struct Config {
     /// `<data-dir>/admin-token` on first start.
     pub admin_token: Option<String>,
     pub shopify_home_store: Option<String>,
+    pub shopify_shop_domain: Option<String>,
     pub recommend_every: std::time::Duration,
 }
 
@@ -189,6 +194,7 @@ impl Config {
                 .ok()
                 .or(file.admin_token),
             shopify_home_store: serve.shopify_home_store.clone(),
+            shopify_shop_domain: serve.shopify_shop_domain.clone(),
             recommend_every: std::time::Duration::from_secs(
                 serve.recommend_every.unwrap_or(3_600).max(1),
             ),

@@ -151,6 +151,7 @@ fn prepare(config: &Config) -> anyhow::Result<(AppState, std::fs::File)> {
         secret: admin::ingest_secret(config)?,
         shopify_secret: admin::shopify_secret(config)?,
         shopify_home_store: config.shopify_home_store.clone(),
+        shopify_shop_domain: config.shopify_shop_domain.clone(),
     };
     let state = AppState::new(storage, hub, admin::admin_token(config)?, &config.data_dir)
         .with_ingest(ingest);

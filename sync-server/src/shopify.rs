@@ -6,7 +6,7 @@
 //! rest of Shopify's payload is ignored.
 
 use aisle_core::api::{Event, EventCustomer, EventKind, EventLine};
-use aisle_core::model::{LoyaltyId, StoreId, VariantSku};
+use aisle_core::model::{StoreId, VariantSku};
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,7 +56,13 @@ struct Basket {
 
 /// What a webhook turns into.
 pub enum Mapped {
-    Event(Event),
+    /// The event, and line items left out of it (no SKU, or one Aisle cannot read): Shopify
+    /// retries anything but a 2xx for ever, so what can be applied is, and the rest is
+    /// recorded for an admin.
+    Event {
+        event: Box<Event>,
+        skipped: Vec<String>,
+    },
     /// Nothing to apply, and why (Shopify still gets a 200, so it does not retry).
     Ignored(&'static str),
 }
@@ -72,21 +78,24 @@ fn who(email: Option<String>, phone: Option<String>, customer: Option<&Customer>
     }
 }
 
-fn lines(items: &[LineItem]) -> Result<Vec<EventLine>, String> {
-    items
-        .iter()
-        .map(|item| {
-            let sku = item
-                .sku
-                .as_deref()
-                .filter(|s| !s.is_empty())
-                .ok_or("a line item has no SKU")?;
-            Ok(EventLine {
-                variant: VariantSku::parse(sku).map_err(|e| e.to_string())?,
-                quantity: item.quantity,
-            })
-        })
-        .collect()
+/// The line items Aisle can apply, and a description of each it cannot (a tip, a custom item
+/// or a gift card has no SKU).
+fn lines(items: &[LineItem]) -> (Vec<EventLine>, Vec<String>) {
+    let mut lines = Vec::new();
+    let mut skipped = Vec::new();
+    for item in items {
+        match item.sku.as_deref().filter(|s| !s.is_empty()) {
+            None => skipped.push("a line item without a SKU".to_string()),
+            Some(sku) => match VariantSku::parse(sku) {
+                Ok(variant) => lines.push(EventLine {
+                    variant,
+                    quantity: item.quantity,
+                }),
+                Err(e) => skipped.push(format!("SKU {sku:?}: {e}")),
+            },
+        }
+    }
+    (lines, skipped)
 }
 
 /// Maps one webhook. `webhook_id` is Shopify's id for the delivery (the same on retries).
@@ -109,14 +118,21 @@ pub fn map(
                 .map(|v| v.to_string().trim_matches('"').to_string())
                 .ok_or("the order has no id")?;
             let customer = who(order.email, order.phone, order.customer.as_ref());
-            return Ok(Mapped::Event(Event {
-                id,
-                customer,
-                kind: EventKind::OrderPlaced {
-                    order_id: format!("shopify-{order_id}"),
-                    lines: lines(&order.line_items)?,
-                },
-            }));
+            let (lines, skipped) = lines(&order.line_items);
+            if lines.is_empty() {
+                return Ok(Mapped::Ignored("no line item Aisle can apply"));
+            }
+            return Ok(Mapped::Event {
+                event: Box::new(Event {
+                    id,
+                    customer,
+                    kind: EventKind::OrderPlaced {
+                        order_id: format!("shopify-{order_id}"),
+                        lines,
+                    },
+                }),
+                skipped,
+            });
         }
         "checkouts/create" | "checkouts/update" | "carts/update" => {
             let basket = parse(body)?;
@@ -129,14 +145,14 @@ pub fn map(
                     "no email or phone: the shopper is not known yet",
                 ));
             }
-            let lines = lines(&basket.line_items)?;
+            let (lines, skipped) = lines(&basket.line_items);
             let kind = if topic == "checkouts/update" {
                 // A checkout updated and not completed: left at checkout.
                 EventKind::CheckoutAbandoned { lines: Some(lines) }
             } else {
                 EventKind::CartUpdated { lines }
             };
-            (customer, kind)
+            (customer, kind, skipped)
         }
         "customers/create" => {
             let c: Customer = serde_json::from_slice(body)
@@ -149,10 +165,9 @@ pub fn map(
             let home_store = home_store.ok_or(
                 "no home store for customers from Shopify: start the relay with --shopify-home-store",
             )?;
-            // A customer new to Aisle gets a loyalty number derived from the Shopify id.
-            let loyalty =
-                c.id.map(|n| LoyaltyId::from_serial(u32::try_from(n % 100_000_000).unwrap_or(0)))
-                    .ok_or("the customer has no id")?;
+            if c.id.is_none() {
+                return Err("the customer has no id".into());
+            }
             let customer = EventCustomer {
                 loyalty_id: None,
                 email: c.email.clone(),
@@ -163,8 +178,8 @@ pub fn map(
                 .email_marketing_consent
                 .as_ref()
                 .map(|m| m.state == "subscribed");
-            // Resolves by email or phone; only a customer unknown by both is created, under
-            // the derived loyalty number (refused if another customer has it).
+            // Resolves by email or phone; only a customer unknown by both is created, with a
+            // loyalty number the relay allocates (one derived from Shopify's id would collide).
 
             (
                 customer,
@@ -175,16 +190,20 @@ pub fn map(
                         name
                     },
                     home_store: StoreId::parse(home_store).map_err(|e| e.to_string())?,
-                    new_loyalty_id: Some(loyalty.to_string()),
+                    new_loyalty_id: None,
                     in_store_personalisation: None,
                     marketing_email,
                 },
+                Vec::new(),
             )
         }
         other => return Err(format!("unsupported Shopify topic {other}")),
     };
-    let (customer, kind) = mapped;
-    Ok(Mapped::Event(Event { id, customer, kind }))
+    let (customer, kind, skipped) = mapped;
+    Ok(Mapped::Event {
+        event: Box::new(Event { id, customer, kind }),
+        skipped,
+    })
 }
 
 #[cfg(test)]
@@ -195,15 +214,30 @@ mod tests {
     fn unknown_topics_and_bad_payloads_are_refused() {
         assert!(map("products/create", "1", b"{}", None).is_err());
         assert!(map("orders/create", "1", b"not json", None).is_err());
-        assert!(
+    }
+
+    #[test]
+    fn line_items_without_a_sku_are_left_out_not_refused() {
+        // A tip alone: nothing to apply, answered 2xx so Shopify does not retry.
+        assert!(matches!(
             map(
                 "orders/create",
                 "1",
                 br#"{"id": 5, "line_items": [{"quantity": 1}]}"#,
                 None
-            )
-            .is_err()
-        );
+            ),
+            Ok(Mapped::Ignored(_))
+        ));
+        let body = br#"{"id": 6, "email": "a@b.co", "line_items": [
+            {"sku": "TEE-01-M", "quantity": 2}, {"sku": "", "quantity": 1}, {"quantity": 1}]}"#;
+        let Ok(Mapped::Event { event, skipped }) = map("orders/create", "2", body, None) else {
+            panic!("the order maps");
+        };
+        let EventKind::OrderPlaced { lines, .. } = event.kind else {
+            panic!("an order");
+        };
+        assert_eq!(lines.len(), 1);
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct Ingest {
     /// Shopify's webhook secret, and the home store of customers it creates.
     pub shopify_secret: String,
     pub shopify_home_store: Option<String>,
+    /// The shop whose webhooks are taken, when configured.
+    pub shopify_shop_domain: Option<String>,
 }
 
 impl AppState {

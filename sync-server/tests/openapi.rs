@@ -19,6 +19,7 @@ fn config(data_dir: PathBuf) -> Config {
         tenant: "demo".to_string(),
         admin_token: Some("admin-secret".to_string()),
         shopify_home_store: None,
+        shopify_shop_domain: None,
         recommend_every: std::time::Duration::from_secs(3_600),
     }
 }

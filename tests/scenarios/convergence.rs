@@ -241,6 +241,7 @@ impl World {
             tenant: "demo".into(),
             admin_token: None,
             shopify_home_store: None,
+            shopify_shop_domain: None,
             recommend_every: Duration::from_secs(3_600),
         };
         let relay = start_relay(&config).await;

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use aisle_core::Store;
-use aisle_core::api::{IgnoredWebhook, IngestOutcome};
+use aisle_core::api::{AuditAction, AuditEntry, IgnoredWebhook, IngestOutcome};
 use aisle_core::model::{CartStatus, Channel, ConsentPurpose, CustomerId, ErrorCode, Identifier};
 use aisle_tests::{Answer, Relay, Tablet, sign_shopify};
 use std::time::Duration;
@@ -41,6 +41,8 @@ async fn shopify_webhooks_become_briefing_data_once() {
             &CUSTOMERS.to_string(),
             "--shopify-home-store",
             "LDN-CG",
+            "--shopify-shop-domain",
+            "harbour-and-hart.myshopify.com",
         ],
     )
     .unwrap();
@@ -156,12 +158,13 @@ async fn shopify_webhooks_become_briefing_data_once() {
     })
     .await;
 
-    // A Shopify customer whose derived loyalty number is already someone else's is refused,
+    // Loyalty numbers come from the relay, not from Shopify's ids: a Shopify customer whose id
+    // ends in an existing customer's serial is a new customer with a number of their own,
     // never merged into that person.
     let serial: u64 = shopper.customer.loyalty_id.as_str()[2..10].parse().unwrap();
     let mut clash: serde_json::Value =
         serde_json::from_slice(&fixture("customers-create", &fill)).unwrap();
-    clash["id"] = serial.into();
+    clash["id"] = (serial + 7 * 100_000_000).into();
     clash["email"] = "someone.else@example.com".into();
     let body = serde_json::to_vec(&clash).unwrap();
     let answer = post(
@@ -171,15 +174,78 @@ async fn shopify_webhooks_become_briefing_data_once() {
         sign_shopify(&secret, &body),
     )
     .await;
-    let rejection = answer.rejection().unwrap();
-    assert_eq!(
-        (rejection.code, rejection.id.as_str()),
-        (ErrorCode::InvalidInput, "shopify-wh-8")
-    );
+    assert_eq!(answer.outcome().unwrap().created, 1, "{}", answer.body);
+    wait_for(&tablet, "the second Shopify customer", |s| {
+        s.identify(&Identifier::Email("someone.else@example.com".into()))
+            .is_ok()
+    })
+    .await;
+    let (other, loyalty) = tablet.with(|s| {
+        let id = s
+            .identify(&Identifier::Email("someone.else@example.com".into()))
+            .unwrap();
+        (id.clone(), s.customer(&id).unwrap().identity.loyalty_id)
+    });
+    assert_ne!(other, customer);
+    assert_ne!(loyalty, shopper.customer.loyalty_id);
+    let allocated: u64 = loyalty.as_str()[2..10].parse().unwrap();
     assert!(
-        tablet
-            .with(|s| s.identify(&Identifier::Email("someone.else@example.com".into())))
-            .is_err()
+        allocated >= 90_000_000,
+        "{loyalty} is not of the relay's range"
+    );
+
+    // An order with a tip (no SKU) and a product Aisle does not sell: the rest applies, 200,
+    // and what was left out is recorded for the admin.
+    let mut order: serde_json::Value =
+        serde_json::from_slice(&fixture("orders-create", &fill)).unwrap();
+    order["id"] = 4242.into();
+    let items = order["line_items"].as_array_mut().unwrap();
+    items.push(serde_json::json!({ "title": "Tip", "quantity": 1, "sku": null }));
+    items.push(serde_json::json!({ "title": "Gift wrap", "quantity": 1, "sku": "GIFT-WRAP" }));
+    let body = serde_json::to_vec(&order).unwrap();
+    let answer = post(
+        "orders/create",
+        "wh-9",
+        body.clone(),
+        sign_shopify(&secret, &body),
+    )
+    .await;
+    assert_eq!(answer.outcome().unwrap().accepted, 1, "{}", answer.body);
+    wait_for(&tablet, "the order without its tip", |s| {
+        s.customer(&customer)
+            .unwrap()
+            .purchases
+            .iter()
+            .any(|p| p.id.starts_with("shopify-4242"))
+    })
+    .await;
+    let admin = aisle_tests::Api::admin(&relay, &relay_dir).unwrap();
+    let trail: Vec<AuditEntry> = aisle_tests::reply(admin.get("/v1/admin/audit"))
+        .await
+        .unwrap();
+    let noted = trail
+        .iter()
+        .find(|e| e.action == AuditAction::WebhookNotApplied && e.subject.ends_with("wh-9"))
+        .expect("the left-out lines are recorded");
+    assert!(
+        noted.detail.contains("without a SKU") && noted.detail.contains("GIFT-WRAP"),
+        "{noted:?}"
+    );
+
+    // A webhook of another shop, signed with this app's secret, is refused.
+    let body = fixture("orders-create", &fill);
+    let other_shop = http
+        .post(relay.url("/v1/shopify/webhooks"))
+        .header("content-type", "application/json")
+        .header("x-shopify-topic", "orders/create")
+        .header("x-shopify-webhook-id", "wh-10")
+        .header("x-shopify-shop-domain", "someone-else.myshopify.com")
+        .header("x-shopify-hmac-sha256", sign_shopify(&secret, &body))
+        .body(body.clone());
+    let other_shop = Answer::of(other_shop).await.unwrap();
+    assert_eq!(
+        (other_shop.status, other_shop.refusal().unwrap().code()),
+        (401, ErrorCode::Unauthorized)
     );
 
     // Forged or unsigned webhooks are refused; unknown topics too.
@@ -200,6 +266,7 @@ async fn shopify_webhooks_become_briefing_data_once() {
         (unsigned.status, unsigned.refusal().unwrap().code()),
         (401, ErrorCode::Unauthorized)
     );
+    // A topic Aisle does not map: 200 with the reason (so Shopify stops retrying), recorded.
     let unknown = post(
         "products/create",
         "wh-7",
@@ -207,8 +274,7 @@ async fn shopify_webhooks_become_briefing_data_once() {
         sign_shopify(&secret, &body),
     )
     .await;
-    assert_eq!(
-        (unknown.status, unknown.refusal().unwrap().code()),
-        (400, ErrorCode::InvalidInput)
-    );
+    assert_eq!(unknown.status, 200, "{}", unknown.body);
+    let ignored: IgnoredWebhook = unknown.read().unwrap();
+    assert!(ignored.ignored.contains("unsupported"), "{ignored:?}");
 }

@@ -8,6 +8,7 @@
 //!   then the benchmarks once at tiny sizes.
 //! - `e2e`:   only the end-to-end suite.
 //! - `bench`: the benchmarks.
+//! - `fuzz`:  each fuzz target (`fuzz/`, cargo-fuzz on nightly) for a given time.
 
 mod setup;
 
@@ -45,7 +46,24 @@ enum Task {
     E2e,
     /// Run the benchmarks: the local store (criterion) and sync (relay, next to samod).
     Bench,
+    /// Run each fuzz target (or the one named) for `seconds`, one after the other. Crashes
+    /// land in `fuzz/artifacts/<target>/`.
+    Fuzz {
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        target: Option<String>,
+    },
 }
+
+/// The fuzz targets in `fuzz/fuzz_targets/`.
+const FUZZ_TARGETS: [&str; 6] = [
+    "sync_frames",
+    "device_push",
+    "web_events",
+    "shopify_webhooks",
+    "loyalty_tokens",
+    "ndef_records",
+];
 
 fn main() -> anyhow::Result<()> {
     let root = workspace_root()?;
@@ -72,6 +90,10 @@ fn main() -> anyhow::Result<()> {
             setup::all()?;
             build_app()?;
             e2e()
+        }
+        Task::Fuzz { seconds, target } => {
+            setup::fuzzing()?;
+            fuzz(seconds, target.as_deref())
         }
         Task::Bench => {
             run(cargo().args(["bench", "-p", "aisle-core"]))?;
@@ -203,6 +225,28 @@ fn bench_smoke(packages: &[&str], relay: &Path) -> anyhow::Result<()> {
             .env("AISLE_RELAY_BIN", relay),
     )?;
     eprintln!("benchmark smoke runs passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn fuzz(seconds: u64, only: Option<&str>) -> anyhow::Result<()> {
+    let targets: Vec<&str> = match only {
+        Some(name) if FUZZ_TARGETS.contains(&name) => vec![name],
+        Some(name) => bail!(
+            "no fuzz target {name}; there are {}",
+            FUZZ_TARGETS.join(", ")
+        ),
+        None => FUZZ_TARGETS.to_vec(),
+    };
+    for target in targets {
+        eprintln!("fuzzing {target} for {seconds} s");
+        // Its corpus persists in fuzz/corpus/<target>, so each run starts where the last ended.
+        // Through rustup, not `$CARGO`: that is the stable toolchain's cargo.
+        run(Command::new("rustup")
+            .current_dir("fuzz")
+            .args(["run", "nightly", "cargo", "fuzz", "run", "-O", target, "--"])
+            .arg(format!("-max_total_time={seconds}"))
+            .arg("-print_final_stats=1"))?;
+    }
     Ok(())
 }
 

@@ -25,6 +25,7 @@ const APT_PACKAGES: &[&str] = &[
 
 const TRUNK_VERSION: &str = "0.21.14";
 const TAURI_DRIVER_VERSION: &str = "2.1.0";
+const CARGO_FUZZ_VERSION: &str = "0.13.1";
 
 pub fn all() -> anyhow::Result<()> {
     apt_packages()?;
@@ -39,6 +40,26 @@ pub fn all() -> anyhow::Result<()> {
         false,
     )?;
     install_tool(&installed, "tauri-driver", TAURI_DRIVER_VERSION, true)?;
+    Ok(())
+}
+
+/// cargo-fuzz, for `cargo xtask fuzz` only (it needs the nightly toolchain too).
+pub fn fuzzing() -> anyhow::Result<()> {
+    let installed = installed_tools()?;
+    install_tool(&installed, "cargo-fuzz", CARGO_FUZZ_VERSION, true)?;
+    let nightly = Command::new("rustup")
+        .args(["run", "nightly", "rustc", "--version"])
+        .output();
+    if !matches!(nightly, Ok(o) if o.status.success()) {
+        eprintln!("installing the nightly toolchain (cargo fuzz needs it)");
+        run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            "nightly",
+            "--profile",
+            "minimal",
+        ]))?;
+    }
     Ok(())
 }
 

@@ -32,7 +32,33 @@ pub struct Rejected {
 const CHAT_AUTHOR: &str = "web-chat";
 const CHAT_PREFIX: &str = "Web chat: ";
 
+/// Loyalty numbers the relay hands out start here, above those printed on store cards.
+const FIRST_ALLOCATED_SERIAL: u32 = 90_000_000;
+const ALLOCATED_KEY: &str = "loyalty:next-serial";
+
 impl<S: BorrowMut<Store>> RelayDocs<S> {
+    /// A loyalty number no customer has, for a customer the web shop created: the next of the
+    /// relay's range (one derived from the shop's own ids would collide).
+    fn allocate_loyalty_id(&mut self) -> Result<LoyaltyId> {
+        let mut serial = self
+            .meta(ALLOCATED_KEY)?
+            .and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok())
+            .map_or(FIRST_ALLOCATED_SERIAL, u32::from_be_bytes);
+        loop {
+            let candidate = LoyaltyId::from_serial(serial);
+            serial = serial.checked_add(1).ok_or_else(|| {
+                CoreError::Internal("the relay's loyalty numbers are used up".into())
+            })?;
+            if self
+                .identify(&Identifier::Loyalty(candidate.clone()))
+                .is_err()
+            {
+                self.set_meta(ALLOCATED_KEY, &serial.to_be_bytes())?;
+                return Ok(candidate);
+            }
+        }
+    }
+
     /// Applies a batch of web shop events. Validates all of them first; an invalid event
     /// rejects the whole batch.
     pub fn ingest(
@@ -215,15 +241,14 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
             } => {
                 validate::check_text("name", name, 200)?;
                 self.require_store(home_store)?;
-                if customer.is_none() {
-                    let loyalty = event
+                // Without a number, a new customer gets one the relay allocates.
+                if customer.is_none()
+                    && let Some(loyalty) = event
                         .customer
                         .loyalty_id
                         .as_ref()
                         .or(new_loyalty_id.as_ref())
-                        .ok_or_else(|| {
-                            CoreError::invalid("customer", "a new customer needs a loyalty_id")
-                        })?;
+                {
                     let loyalty = LoyaltyId::parse(loyalty)?;
                     if self.identify(&Identifier::Loyalty(loyalty)).is_ok() {
                         return Err(CoreError::invalid(
@@ -394,15 +419,18 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
                         if let Some(g) = marketing_email {
                             consents.insert(ConsentPurpose::MarketingEmail, consent(*g));
                         }
-                        let loyalty = event
+                        let loyalty = match event
                             .customer
                             .loyalty_id
                             .as_deref()
                             .or(new_loyalty_id.as_deref())
-                            .ok_or_else(|| CoreError::invalid("customer", "needs a loyalty_id"))?;
+                        {
+                            Some(given) => LoyaltyId::parse(given)?,
+                            None => self.allocate_loyalty_id()?,
+                        };
                         let mut record = aisle_core::customer_records::CustomerImport::new(
                             NewCustomer {
-                                loyalty_id: LoyaltyId::parse(loyalty)?,
+                                loyalty_id: loyalty,
                                 name: name.clone(),
                                 email: event.customer.email.clone(),
                                 phone: event.customer.phone.clone(),

@@ -1,20 +1,22 @@
 //! `POST /v1/shopify/webhooks`: verified with the app secret, mapped to an event
 //! (`crate::shopify`), applied once per webhook id (Shopify retries with the same id).
 
-use aisle_core::api::{EventBatch, IgnoredWebhook};
+use aisle_core::api::{AuditAction, EventBatch, EventKind, EventLine, IgnoredWebhook};
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::events::{apply, ingest_config, verify_hmac};
+use crate::audit::Act;
 use crate::error::HttpError;
 use crate::shopify::{self, Mapped};
 use crate::state::AppState;
 
-#[utoipa::path(post, path = "/v1/shopify/webhooks", tag = "events", params(("X-Shopify-Hmac-Sha256" = String, Header, description = "Base64 HMAC-SHA256 of the body with the app secret"), ("X-Shopify-Topic" = String, Header, description = "orders/create, checkouts/create, checkouts/update, carts/update, customers/create"), ("X-Shopify-Webhook-Id" = String, Header, description = "Shopify's id: a retry is applied once")), request_body(content = String, description = "Shopify's payload for the topic", content_type = "application/json"), responses((status = 200, description = "Applied, or ignored with a reason", body = aisle_core::api::IngestOutcome), (status = 400, body = aisle_core::model::ApiError), (status = 401, body = aisle_core::model::ApiError), (status = 422, body = aisle_core::api::BatchRejection)))]
+#[utoipa::path(post, path = "/v1/shopify/webhooks", tag = "events", params(("X-Shopify-Hmac-Sha256" = String, Header, description = "Base64 HMAC-SHA256 of the body with the app secret"), ("X-Shopify-Topic" = String, Header, description = "orders/create, checkouts/create, checkouts/update, carts/update, customers/create"), ("X-Shopify-Webhook-Id" = String, Header, description = "Shopify's id: a retry is applied once"), ("X-Shopify-Shop-Domain" = String, Header, description = "The shop; checked when the relay is started with --shopify-shop-domain")), request_body(content = String, description = "Shopify's payload for the topic", content_type = "application/json"), responses((status = 200, description = "Applied (perhaps without line items Aisle cannot apply), or not applied with the reason; what was left out is recorded in the audit trail", body = aisle_core::api::IngestOutcome), (status = 400, description = "Missing Shopify headers", body = aisle_core::model::ApiError), (status = 401, description = "Bad signature, or another shop", body = aisle_core::model::ApiError)))]
 pub async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -31,26 +33,83 @@ pub async fn webhook(
     let webhook_id = header("x-shopify-webhook-id")
         .filter(|v| !v.is_empty() && v.len() <= 100)
         .ok_or_else(|| HttpError::bad_request("missing X-Shopify-Webhook-Id"))?;
-    match shopify::map(
+    // The secret is the app's; the domain says which shop sent it.
+    if let Some(shop) = &ingest.shopify_shop_domain
+        && header("x-shopify-shop-domain") != Some(shop.as_str())
+    {
+        return Err(HttpError::unauthorized(format!(
+            "this relay takes webhooks of {shop} only"
+        )));
+    }
+    let (mut event, mut skipped) = match shopify::map(
         topic,
         webhook_id,
         &body,
         ingest.shopify_home_store.as_deref(),
-    )
-    .map_err(HttpError::bad_request)?
-    {
-        Mapped::Event(event) => {
-            apply(
-                &state,
-                EventBatch {
-                    events: vec![event],
-                },
-            )
-            .await
+    ) {
+        Ok(Mapped::Event { event, skipped }) => (event, skipped),
+        Ok(Mapped::Ignored(reason)) => return Ok(ignored(reason.to_string())),
+        // Shopify retries anything but a 2xx for ever: what cannot be read is recorded for an
+        // admin and answered 200.
+        Err(reason) => return Ok(not_applied(&state, webhook_id, topic, reason).await),
+    };
+    // Products Aisle does not sell (yet) are left out, not a reason to refuse the order.
+    if let Some(lines) = event_lines(&mut event.kind) {
+        let variants: Vec<_> = lines.iter().map(|l| l.variant.clone()).collect();
+        let unknown = state
+            .with_storage(move |s| s.unknown_variants(&variants))
+            .await??;
+        lines.retain(|l| !unknown.contains(&l.variant));
+        skipped.extend(unknown.iter().map(|v| format!("{v}: not in the catalog")));
+        if lines.is_empty() && matches!(event.kind, EventKind::OrderPlaced { .. }) {
+            let reason = format!("no line item Aisle can apply ({})", skipped.join("; "));
+            return Ok(not_applied(&state, webhook_id, topic, reason).await);
         }
-        Mapped::Ignored(reason) => Ok(Json(IgnoredWebhook {
-            ignored: reason.to_string(),
-        })
-        .into_response()),
     }
+    if !skipped.is_empty() {
+        let reason = format!("applied without {}", skipped.join("; "));
+        state.audit(webhook_act(webhook_id, topic, reason)).await;
+    }
+    let response = apply(
+        &state,
+        EventBatch {
+            events: vec![*event],
+        },
+    )
+    .await?;
+    if response.status() == StatusCode::UNPROCESSABLE_ENTITY {
+        let reason = "refused by validation (see the relay's log)".to_string();
+        return Ok(not_applied(&state, webhook_id, topic, reason).await);
+    }
+    Ok(response)
+}
+
+fn event_lines(kind: &mut EventKind) -> Option<&mut Vec<EventLine>> {
+    match kind {
+        EventKind::OrderPlaced { lines, .. } | EventKind::CartUpdated { lines } => Some(lines),
+        EventKind::CheckoutAbandoned { lines: Some(lines) } => Some(lines),
+        _ => None,
+    }
+}
+
+fn ignored(reason: String) -> Response {
+    Json(IgnoredWebhook { ignored: reason }).into_response()
+}
+
+fn webhook_act(webhook_id: &str, topic: &str, reason: String) -> Act {
+    Act::new(
+        "shopify",
+        AuditAction::WebhookNotApplied,
+        format!("{topic} {webhook_id}"),
+    )
+    .detail(reason)
+}
+
+/// Records a webhook that could not be applied and answers 200 with why.
+async fn not_applied(state: &AppState, webhook_id: &str, topic: &str, reason: String) -> Response {
+    tracing::warn!(webhook_id, topic, %reason, "Shopify webhook not applied");
+    state
+        .audit(webhook_act(webhook_id, topic, reason.clone()))
+        .await;
+    ignored(reason)
 }

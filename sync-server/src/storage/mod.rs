@@ -18,7 +18,7 @@ use aisle_core::api::{EventBatch, IngestOutcome};
 use aisle_core::automerge::{ActorId, ChangeHash};
 use aisle_core::model::{
     CustomerId, CustomerSummary, Identifier, KioskCheckIn, KioskWelcome, ProductSku, Role, StoreId,
-    StoreInfo, StoreStats, StoreStock,
+    StoreInfo, StoreStats, StoreStock, VariantSku,
 };
 use aisle_core::replicate::{Applied, HeadsAndChanges};
 use aisle_core::{CoreError, DocId, LoyaltyKeyInfo};
@@ -110,6 +110,8 @@ pub trait Customers: Send + Sync {
 /// The chain's stores, their stock, and what the relay publishes about the catalog.
 pub trait Stores: Send + Sync {
     fn stores(&self) -> Result<Vec<StoreInfo>>;
+    /// Those of `variants` the catalog does not have.
+    fn unknown_variants(&self, variants: &[VariantSku]) -> Result<Vec<VariantSku>>;
     /// Adds a store to the catalog with an empty inventory of every variant.
     fn create_store(&self, store: StoreInfo) -> Result<()>;
     /// Units available of a product's variants in every store, `here` first.

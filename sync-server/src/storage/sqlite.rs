@@ -13,7 +13,7 @@ use aisle_core::api::{EventBatch, IngestOutcome};
 use aisle_core::automerge::{ActorId, ChangeHash};
 use aisle_core::model::{
     CustomerId, CustomerSummary, Identifier, KioskCheckIn, KioskWelcome, ProductSku, Role, StoreId,
-    StoreInfo, StoreStats, StoreStock,
+    StoreInfo, StoreStats, StoreStock, VariantSku,
 };
 use aisle_core::replicate::HeadsAndChanges;
 use aisle_core::{CoreError, DocId, LoyaltyKeyInfo};
@@ -248,6 +248,18 @@ impl Customers for SqliteStorage {
 impl Stores for SqliteStorage {
     fn stores(&self) -> Result<Vec<StoreInfo>> {
         self.docs().stores()
+    }
+    fn unknown_variants(&self, variants: &[VariantSku]) -> Result<Vec<VariantSku>> {
+        let docs = self.docs();
+        let mut unknown = Vec::new();
+        for variant in variants {
+            match docs.variant_product(variant) {
+                Ok(_) => {}
+                Err(CoreError::NotFound { .. }) => unknown.push(variant.clone()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(unknown)
     }
     fn create_store(&self, store: StoreInfo) -> Result<()> {
         self.write(None, |docs| {

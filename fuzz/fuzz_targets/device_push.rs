@@ -1,0 +1,74 @@
+//! Bytes a device pushes as changes to a customer and to an inventory document, through the
+//! relay's validation (`DevicePush`) into a real store: refused or applied, never a panic, and
+//! the projections stay what the documents say.
+#![no_main]
+
+use aisle_core::doc::DocId;
+use aisle_core::model::CustomerId;
+use aisle_core::replicate::ChangeCheck;
+use aisle_relay::domain::RelayDocs;
+use aisle_relay::domain::demo::{DemoConfig, DemoData};
+use aisle_relay::domain::push::DevicePush;
+use libfuzzer_sys::fuzz_target;
+use std::sync::{Mutex, OnceLock};
+
+struct World {
+    _dir: tempfile::TempDir,
+    relay: RelayDocs,
+    customer: DocId,
+    runs: u64,
+}
+
+fn world() -> &'static Mutex<World> {
+    static WORLD: OnceLock<Mutex<World>> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let mut relay = RelayDocs::open(dir.path().join("relay.sqlite3")).expect("a store");
+        DemoData::generate(DemoConfig::new(5, 1_780_000_000_000))
+            .import(&mut relay, |_| {})
+            .expect("demo data");
+        let customer = relay.doc_ids("customer").expect("customers")[0].clone();
+        Mutex::new(World {
+            _dir: dir,
+            relay,
+            customer,
+            runs: 0,
+        })
+    })
+}
+
+fuzz_target!(|input: (u8, &[u8])| {
+    let (which, bytes) = input;
+    let mut world = world().lock().unwrap_or_else(|e| e.into_inner());
+    let doc = match which % 3 {
+        0 => world.customer.clone(),
+        1 => DocId::Inventory(aisle_core::model::StoreId::parse("LDN-CG").expect("a store id")),
+        _ => DocId::Customer(
+            CustomerId::parse("00000000-0000-4000-8000-000000000001").expect("an id"),
+        ),
+    };
+    // Whoever the bytes say wrote them, the device is one actor.
+    let author = aisle_core::automerge::ActorId::from([7u8; 16].as_slice());
+    let check = DevicePush { author: &author };
+    let _ = apply(&mut world.relay, &doc, bytes, &check);
+    world.runs += 1;
+    if world.runs % 256 == 0 {
+        assert_eq!(
+            world
+                .relay
+                .check_projections()
+                .expect("projections readable"),
+            Vec::<String>::new()
+        );
+    }
+});
+
+fn apply(
+    relay: &mut RelayDocs,
+    doc: &DocId,
+    bytes: &[u8],
+    check: &impl ChangeCheck,
+) -> aisle_core::Result<()> {
+    relay.apply_changes(vec![(doc.clone(), bytes.to_vec())], check)?;
+    Ok(())
+}
