@@ -399,26 +399,6 @@ impl AuditAction {
             Self::WebhookNotApplied => "webhook_not_applied",
         }
     }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::EnrolmentCodeCreated,
-            Self::DeviceEnrolled,
-            Self::EnrolmentRefused,
-            Self::DeviceRevoked,
-            Self::AuthenticationFailed,
-            Self::CustomerErased,
-            Self::CustomersMerged,
-            Self::LoyaltyKeyRotated,
-            Self::LoyaltyKeyWithdrawn,
-            Self::LoyaltyTokenRevoked,
-            Self::LookupsLimited,
-            Self::AdminCall,
-            Self::WebhookNotApplied,
-        ]
-        .into_iter()
-        .find(|a| a.as_str() == text)
-    }
 }
 
 /// One entry of the audit trail (`GET /v1/admin/audit`, `GET /v1/store/audit`).

@@ -5,44 +5,35 @@
 //! documents and commit the new change chunk and its projection rows in one SQLite transaction.
 
 pub mod api;
-#[cfg(feature = "store")]
-pub mod customer_records;
 pub mod model;
-
-#[cfg(feature = "store")]
-pub mod clock;
-#[cfg(feature = "store")]
-pub mod doc;
-#[cfg(feature = "store")]
-mod error;
-#[cfg(feature = "store")]
-pub mod loyalty;
-#[cfg(feature = "store")]
-pub mod ops;
-#[cfg(feature = "store")]
-pub mod protocol;
 #[cfg(feature = "qr")]
 pub mod qr;
-#[cfg(feature = "store")]
-pub mod recommend;
-#[cfg(feature = "store")]
-pub mod replicate;
-#[cfg(feature = "store")]
-pub mod scan;
-#[cfg(feature = "store")]
-pub mod store;
 pub mod validate;
 
-/// The Automerge version the documents use, for crates that handle heads and actors.
-#[cfg(feature = "store")]
-pub use automerge;
-#[cfg(feature = "store")]
-pub use clock::{Clock, IdGen};
-#[cfg(feature = "store")]
-pub use doc::DocId;
-#[cfg(feature = "store")]
-pub use error::{CoreError, Result};
-#[cfg(feature = "store")]
-pub use ops::LoyaltyKeyInfo;
-#[cfg(feature = "store")]
-pub use store::{CommitHook, DocChange, RoleSchema, Store, StoreOptions};
+/// Items of the `store` feature: everything but the model, the HTTP bodies and validation,
+/// which the UI compiles to wasm without SQLite or Automerge.
+macro_rules! with_store {
+    ($($item:item)*) => { $(#[cfg(feature = "store")] $item)* };
+}
+
+with_store! {
+    pub mod clock;
+    pub mod customer_records;
+    pub mod doc;
+    mod error;
+    pub mod loyalty;
+    pub mod ops;
+    pub mod protocol;
+    pub mod recommend;
+    pub mod replicate;
+    pub mod scan;
+    pub mod store;
+
+    /// The Automerge version the documents use, for crates that handle heads and actors.
+    pub use automerge;
+    pub use clock::{Clock, IdGen};
+    pub use doc::DocId;
+    pub use error::{CoreError, Result};
+    pub use ops::LoyaltyKeyInfo;
+    pub use store::{CommitHook, DocChange, RoleSchema, Store, StoreOptions};
+}

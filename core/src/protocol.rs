@@ -169,6 +169,32 @@ fn check_doc(doc: &str, heads: &Heads) -> Result<DocId> {
     doc.parse()
 }
 
+/// What names a document, with heads, in a frame.
+trait Named {
+    fn named(&self) -> (&str, &Heads);
+}
+
+macro_rules! named {
+    ($($frame_part:ty),*) => {
+        $(impl Named for $frame_part {
+            fn named(&self) -> (&str, &Heads) {
+                (&self.doc, &self.heads)
+            }
+        })*
+    };
+}
+named!(DocChanges, DocHeads, FeedItem, DocRefusal);
+
+/// A frame's documents: not too many, each a valid id with not too many heads.
+fn check_named<T: Named>(docs: &[T]) -> Result<()> {
+    check_docs(docs.len())?;
+    for d in docs {
+        let (doc, heads) = d.named();
+        check_doc(doc, heads)?;
+    }
+    Ok(())
+}
+
 impl ClientFrame {
     pub fn encode(&self) -> Vec<u8> {
         encode(self)
@@ -182,18 +208,8 @@ impl ClientFrame {
                 return Err(CoreError::invalid("frame", "cursor is negative"));
             }
             Self::Hello { .. } => {}
-            Self::Push { docs } => {
-                check_docs(docs.len())?;
-                for d in docs {
-                    check_doc(&d.doc, &d.heads)?;
-                }
-            }
-            Self::Pull { docs } => {
-                check_docs(docs.len())?;
-                for d in docs {
-                    check_doc(&d.doc, &d.heads)?;
-                }
-            }
+            Self::Push { docs } => check_named(docs)?,
+            Self::Pull { docs } => check_named(docs)?,
         }
         Ok(message)
     }
@@ -208,30 +224,10 @@ impl ServerFrame {
     pub fn decode(frame: &[u8]) -> Result<Self> {
         let message: Self = decode(frame)?;
         match &message {
-            Self::Feed { items, .. } => {
-                check_docs(items.len())?;
-                for i in items {
-                    check_doc(&i.doc, &i.heads)?;
-                }
-            }
-            Self::Changes { docs, .. } => {
-                check_docs(docs.len())?;
-                for d in docs {
-                    check_doc(&d.doc, &d.heads)?;
-                }
-            }
-            Self::Ack { docs } | Self::NeedFrom { docs } => {
-                check_docs(docs.len())?;
-                for d in docs {
-                    check_doc(&d.doc, &d.heads)?;
-                }
-            }
-            Self::Refused { docs } => {
-                check_docs(docs.len())?;
-                for d in docs {
-                    check_doc(&d.doc, &d.heads)?;
-                }
-            }
+            Self::Feed { items, .. } => check_named(items)?,
+            Self::Changes { docs, .. } => check_named(docs)?,
+            Self::Ack { docs } | Self::NeedFrom { docs } => check_named(docs)?,
+            Self::Refused { docs } => check_named(docs)?,
             Self::Gone { doc } => {
                 doc.parse::<DocId>()?;
             }

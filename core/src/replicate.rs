@@ -19,24 +19,25 @@ use crate::store::{Pending, Store, chunks, put_meta};
 pub trait ChangeCheck {
     /// What [`ChangeCheck::after`] compares against, read before the changes load.
     type Before;
-    /// Looks at the received bytes and the document as stored (empty if new here).
-    fn before(
-        &self,
-        store: &Store,
-        doc: &DocId,
-        stored: &AutoCommit,
-        changes: &[u8],
-    ) -> Result<Self::Before>;
-    /// Looks at the document with the changes loaded; `heads_before` are the stored heads.
-    /// `store` is as it was before the batch.
-    fn after(
-        &self,
-        store: &Store,
-        doc: &DocId,
-        before: Self::Before,
-        loaded: &mut AutoCommit,
-        heads_before: &[ChangeHash],
-    ) -> Result<()>;
+    /// Looks at the received bytes alone, before the document is loaded: the cheap refusals.
+    fn bytes(&self, _doc: &DocId, _changes: &[u8]) -> Result<()> {
+        Ok(())
+    }
+    /// Looks at the document as stored (empty if new here).
+    fn before(&self, loading: &mut Loading<'_>) -> Result<Self::Before>;
+    /// Looks at the document with the changes loaded.
+    fn after(&self, before: Self::Before, loading: &mut Loading<'_>) -> Result<()>;
+}
+
+/// A document a peer's changes load into, as a [`ChangeCheck`] sees it.
+pub struct Loading<'a> {
+    /// The store as it was before the batch.
+    pub store: &'a Store,
+    pub doc: &'a DocId,
+    /// As stored in [`ChangeCheck::before`]; with the changes loaded in [`ChangeCheck::after`].
+    pub content: &'a mut AutoCommit,
+    /// The heads stored before the changes.
+    pub heads_before: &'a [ChangeHash],
 }
 
 /// Takes every change as it comes.
@@ -44,17 +45,10 @@ pub struct Unchecked;
 
 impl ChangeCheck for Unchecked {
     type Before = ();
-    fn before(&self, _: &Store, _: &DocId, _: &AutoCommit, _: &[u8]) -> Result<()> {
+    fn before(&self, _: &mut Loading<'_>) -> Result<()> {
         Ok(())
     }
-    fn after(
-        &self,
-        _: &Store,
-        _: &DocId,
-        _: (),
-        _: &mut AutoCommit,
-        _: &[ChangeHash],
-    ) -> Result<()> {
+    fn after(&self, (): (), _: &mut Loading<'_>) -> Result<()> {
         Ok(())
     }
 }
@@ -136,12 +130,19 @@ impl Store {
                 }
                 continue;
             }
+            check.bytes(&doc, &changes)?;
             let mut write = self.begin_write(&doc, true)?;
-            let before = check.before(self, &doc, &write.doc, &changes)?;
-            write.doc.load_incremental(&changes).map_err(|e| {
+            let mut loading = Loading {
+                store: self,
+                doc: &doc,
+                content: &mut write.doc,
+                heads_before: &write.heads_before,
+            };
+            let before = check.before(&mut loading)?;
+            loading.content.load_incremental(&changes).map_err(|e| {
                 CoreError::invalid("changes", &format!("for {doc} do not load: {e}"))
             })?;
-            check.after(self, &doc, before, &mut write.doc, &write.heads_before)?;
+            check.after(before, &mut loading)?;
             let missing_deps = !write.doc.get_missing_deps(&[]).is_empty();
             let new_here = write.heads_before.is_empty();
             write.pending = if missing_deps {

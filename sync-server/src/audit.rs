@@ -94,7 +94,9 @@ pub fn entries(
                 at: r.get(1)?,
                 actor: r.get(2)?,
                 store: r.get(3)?,
-                action: AuditAction::parse(&action).unwrap_or(AuditAction::AdminCall),
+                // Written from `AuditAction::as_str`, which is its serde name.
+                action: serde_json::from_value(serde_json::Value::String(action))
+                    .unwrap_or(AuditAction::AdminCall),
                 subject: r.get(5)?,
                 detail: r.get(6)?,
             })

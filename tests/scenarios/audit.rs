@@ -19,22 +19,15 @@ fn actions(entries: &[AuditEntry]) -> Vec<AuditAction> {
 async fn security_relevant_acts_are_recorded_in_an_append_only_trail() {
     let (dir, relay_dir, relay) = demo_relay(20);
     let admin = Api::admin(&relay, &relay_dir).unwrap();
-    let manager_store = Store::open(dir.path().join("boss.sqlite3")).unwrap();
-    let manager = enrol_device(
-        &relay,
-        &relay_dir,
+    let mut tokens = Vec::new();
+    for (store, role, name) in [
         ("LDN-CG", "manager", "boss"),
-        manager_store.actor(),
-    )
-    .await;
-    let other_store = Store::open(dir.path().join("far.sqlite3")).unwrap();
-    let far = enrol_device(
-        &relay,
-        &relay_dir,
         ("MAN-AR", "associate", "far"),
-        other_store.actor(),
-    )
-    .await;
+    ] {
+        let db = Store::open(dir.path().join(format!("{name}.sqlite3"))).unwrap();
+        tokens.push(enrol_device(&relay, &relay_dir, (store, role, name), db.actor()).await);
+    }
+    let [manager, far] = <[String; 2]>::try_from(tokens).unwrap();
 
     // Forged tokens: refused, and counted into one entry.
     for i in 0..5 {
@@ -44,23 +37,15 @@ async fn security_relevant_acts_are_recorded_in_an_append_only_trail() {
         assert_eq!(forged.code(), ErrorCode::Unauthorized);
     }
     // Guessed enrolment codes: refused, and after ten from one address, slowed.
-    let mut limited_after = None;
-    for i in 0..12 {
-        let guess = reqwest::Client::new()
+    let limited_after = aisle_tests::first_rate_limited(12, Some(400), |i| {
+        reqwest::Client::new()
             .post(relay.url("/v1/enrol"))
             .json(&EnrolRequest {
                 code: format!("GUESS-{i:05}"),
                 actor: "0a0b".into(),
             })
-            .send()
-            .await
-            .unwrap();
-        if guess.status() == 429 {
-            limited_after = Some(i);
-            break;
-        }
-        assert_eq!(guess.status(), 400);
-    }
+    })
+    .await;
     assert_eq!(limited_after, Some(10), "ten failed guesses, then 429");
 
     // The admin revokes the far tablet, erases a customer and rotates the loyalty key.
@@ -73,13 +58,7 @@ async fn security_relevant_acts_are_recorded_in_an_append_only_trail() {
         .await
         .unwrap();
     assert_eq!(revoked.code(), ErrorCode::Revoked);
-    let data = aisle_relay::domain::demo::DemoData::generate(
-        aisle_relay::domain::demo::DemoConfig::new(20, 0),
-    );
-    let customer = data
-        .customers()
-        .find(|c| c.customer.home_store.as_str() == "LDN-CG")
-        .unwrap();
+    let customer = aisle_tests::demo_customer(20, |c| c.home_store.as_str() == "LDN-CG");
     let relay_view = Store::open(relay_dir.join("relay.sqlite3")).unwrap();
     let id: CustomerId = relay_view
         .identify(&Identifier::Loyalty(

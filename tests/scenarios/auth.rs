@@ -26,9 +26,7 @@ async fn token(
     relay: &Relay,
     relay_dir: &Path,
     dir: &Path,
-    name: &str,
-    store: &str,
-    role: &str,
+    (store, role, name): (&str, &str, &str),
 ) -> String {
     let db = Store::open(dir.join(format!("{name}.sqlite3"))).unwrap();
     aisle_tests::enrol_device(relay, relay_dir, (store, role, name), db.actor()).await
@@ -100,7 +98,13 @@ async fn device(admin: &Api, name: &str) -> EnrolledDevice {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_devices_are_refused_at_once() {
     let (dir, relay_dir, relay) = aisle_tests::demo_relay(20);
-    let token = token(&relay, &relay_dir, dir.path(), "t1", "LDN-CG", "associate").await;
+    let token = token(
+        &relay,
+        &relay_dir,
+        dir.path(),
+        ("LDN-CG", "associate", "t1"),
+    )
+    .await;
     let mut socket = connect(&relay, &token).await.unwrap();
     hello(&mut socket).await;
 
@@ -139,7 +143,13 @@ async fn revoked_devices_are_refused_at_once() {
     );
 
     // Revoking from the admin command (another process) closes connections too.
-    let token2 = self::token(&relay, &relay_dir, dir.path(), "t2", "LDN-CG", "associate").await;
+    let token2 = self::token(
+        &relay,
+        &relay_dir,
+        dir.path(),
+        ("LDN-CG", "associate", "t2"),
+    )
+    .await;
     let mut socket = connect(&relay, &token2).await.unwrap();
     hello(&mut socket).await;
     let t2 = device(&admin, "t2").await;
@@ -155,7 +165,7 @@ async fn revoked_devices_are_refused_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_and_roles_are_kept_apart() {
     let (dir, relay_dir, relay) = aisle_tests::demo_relay(30);
-    let a = token(&relay, &relay_dir, dir.path(), "a", "LDN-CG", "associate").await;
+    let a = token(&relay, &relay_dir, dir.path(), ("LDN-CG", "associate", "a")).await;
 
     // Reading another store's inventory closes the connection.
     let mut socket = connect(&relay, &a).await.unwrap();
@@ -214,7 +224,7 @@ async fn stores_and_roles_are_kept_apart() {
     assert!(closed.message.contains("write catalog"), "{closed}");
 
     // A kiosk receives no customers in its backlog and cannot ask for one.
-    let kiosk = token(&relay, &relay_dir, dir.path(), "k", "LDN-CG", "kiosk").await;
+    let kiosk = token(&relay, &relay_dir, dir.path(), ("LDN-CG", "kiosk", "k")).await;
     let mut socket = connect(&relay, &kiosk).await.unwrap();
     socket
         .send(Message::Binary(
@@ -261,7 +271,7 @@ async fn stores_and_roles_are_kept_apart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_frames_close_only_their_connection() {
     let (dir, relay_dir, relay) = aisle_tests::demo_relay(10);
-    let token = token(&relay, &relay_dir, dir.path(), "g", "LDN-CG", "associate").await;
+    let token = token(&relay, &relay_dir, dir.path(), ("LDN-CG", "associate", "g")).await;
     let mut bystander = connect(&relay, &token).await.unwrap();
     hello(&mut bystander).await;
 
@@ -345,20 +355,28 @@ async fn other_stores_stock_is_counts_only_and_the_tablet_list_is_for_managers()
         &relay,
         &relay_dir,
         data.path(),
-        "assoc",
-        "LDN-CG",
-        "associate",
+        ("LDN-CG", "associate", "assoc"),
     )
     .await;
-    let manager = token(&relay, &relay_dir, data.path(), "boss", "LDN-CG", "manager").await;
-    let kiosk = token(&relay, &relay_dir, data.path(), "kiosk", "LDN-CG", "kiosk").await;
+    let manager = token(
+        &relay,
+        &relay_dir,
+        data.path(),
+        ("LDN-CG", "manager", "boss"),
+    )
+    .await;
+    let kiosk = token(
+        &relay,
+        &relay_dir,
+        data.path(),
+        ("LDN-CG", "kiosk", "kiosk"),
+    )
+    .await;
     let other = token(
         &relay,
         &relay_dir,
         data.path(),
-        "leeds",
-        "MAN-AR",
-        "manager",
+        ("MAN-AR", "manager", "leeds"),
     )
     .await;
     let product = aisle_relay::domain::demo::DemoData::generate(
@@ -411,7 +429,7 @@ async fn other_stores_stock_is_counts_only_and_the_tablet_list_is_for_managers()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_naming_one_document_many_times_is_answered_once() {
     let (dir, relay_dir, relay) = aisle_tests::demo_relay(20);
-    let token = token(&relay, &relay_dir, dir.path(), "p", "LDN-CG", "associate").await;
+    let token = token(&relay, &relay_dir, dir.path(), ("LDN-CG", "associate", "p")).await;
     let mut socket = connect(&relay, &token).await.unwrap();
     hello(&mut socket).await;
     let pull = ClientFrame::Pull {
@@ -444,7 +462,7 @@ async fn a_pull_naming_one_document_many_times_is_answered_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_device_may_hold_only_a_few_sync_connections() {
     let (dir, relay_dir, relay) = aisle_tests::demo_relay(10);
-    let token = token(&relay, &relay_dir, dir.path(), "s", "LDN-CG", "associate").await;
+    let token = token(&relay, &relay_dir, dir.path(), ("LDN-CG", "associate", "s")).await;
     let mut open = Vec::new();
     for _ in 0..4 {
         open.push(connect(&relay, &token).await.unwrap());
@@ -473,16 +491,10 @@ async fn one_device_may_hold_only_a_few_sync_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_stores_customers_are_fetched_by_identification_only_and_not_too_often() {
     let (dir, relay_dir, relay) = aisle_tests::demo_relay(40);
-    let a = token(&relay, &relay_dir, dir.path(), "a", "LDN-CG", "associate").await;
-    let b = token(&relay, &relay_dir, dir.path(), "b", "LDN-CG", "associate").await;
+    let a = token(&relay, &relay_dir, dir.path(), ("LDN-CG", "associate", "a")).await;
+    let b = token(&relay, &relay_dir, dir.path(), ("LDN-CG", "associate", "b")).await;
     let (tablet_a, tablet_b) = (Api::new(&relay, &a), Api::new(&relay, &b));
-    let data = aisle_relay::domain::demo::DemoData::generate(
-        aisle_relay::domain::demo::DemoConfig::new(40, 0),
-    );
-    let walk_in = data
-        .customers()
-        .find(|c| c.customer.home_store.as_str() != "LDN-CG")
-        .unwrap();
+    let walk_in = aisle_tests::demo_customer(40, |c| c.home_store.as_str() != "LDN-CG");
 
     // Search answers with the tablet's own store's customers only.
     for q in ["a", "e", "o", walk_in.customer.name.as_str()] {
@@ -538,22 +550,13 @@ async fn other_stores_customers_are_fetched_by_identification_only_and_not_too_o
     assert_eq!(forged.code(), ErrorCode::InvalidInput, "{forged:?}");
 
     // Walking through loyalty numbers is slowed: after a burst, 429.
-    let mut limited = None;
-    for serial in 0..40 {
-        let number = aisle_core::model::LoyaltyId::from_serial(500_000 + serial)
-            .as_str()
-            .to_string();
-        let answer = tablet_b
+    let limited = aisle_tests::first_rate_limited(40, None, |serial| {
+        let number = aisle_core::model::LoyaltyId::from_serial(500_000 + serial);
+        tablet_b
             .get("/v1/customers/lookup")
-            .query(&[("loyalty", &number)])
-            .send()
-            .await
-            .unwrap();
-        if answer.status() == 429 {
-            limited = Some(serial);
-            break;
-        }
-    }
+            .query(&[("loyalty", number.as_str())])
+    })
+    .await;
     let limited = limited.expect("40 lookups in a row were all answered");
     assert!(limited <= 20, "limited only after {limited} lookups");
 }

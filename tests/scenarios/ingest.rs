@@ -83,10 +83,7 @@ fn fixtures() -> (LoyaltyId, ProductSku, VariantSku, VariantSku) {
     let data = aisle_relay::domain::demo::DemoData::generate(
         aisle_relay::domain::demo::DemoConfig::new(CUSTOMERS, 0),
     );
-    let customer = data
-        .customers()
-        .find(|c| c.customer.home_store.as_str() == "LDN-CG")
-        .unwrap();
+    let customer = aisle_tests::demo_customer(CUSTOMERS, |c| c.home_store.as_str() == "LDN-CG");
     let product = &data.products[3];
     (
         customer.customer.loyalty_id.clone(),

@@ -33,10 +33,7 @@ async fn merged_profiles_redirect_on_every_tablet_and_keep_offline_notes() {
     let data = aisle_relay::domain::demo::DemoData::generate(
         aisle_relay::domain::demo::DemoConfig::new(40, 0),
     );
-    let member = data
-        .customers()
-        .find(|c| c.customer.home_store.as_str() == "LDN-CG")
-        .unwrap();
+    let member = aisle_tests::demo_customer(40, |c| c.home_store.as_str() == "LDN-CG");
     let member_loyalty = member.customer.loyalty_id.to_string();
     let web_loyalty = LoyaltyId::from_serial(990_777).to_string();
     let product = &data.products[7];

@@ -8,7 +8,6 @@
 
 use aisle_core::model::{AssociateId, Connection, Identifier, SyncStatus};
 use aisle_core::{DocId, Store};
-use aisle_relay::domain::demo::{DemoConfig, DemoData};
 use aisle_tablet::sync_client::RELAY_PEER;
 use aisle_tests::{Tablet, demo_relay, eventually};
 use std::time::Duration;
@@ -21,11 +20,9 @@ fn status(tablet: &Tablet) -> SyncStatus {
 async fn a_refused_document_is_reported_and_the_rest_of_the_push_syncs() {
     let (dir, relay_dir, relay) = demo_relay(40);
     let mut tablet = Tablet::enrol(&relay, &relay_dir, dir.path(), "tablet", "associate").await;
-    let data = DemoData::generate(DemoConfig::new(40, 0));
-    let victim = data
-        .customers()
-        .find(|c| c.customer.home_store.as_str() != "LDN-CG" && c.customer.email.is_some())
-        .unwrap();
+    let victim = aisle_tests::demo_customer(40, |c| {
+        c.home_store.as_str() != "LDN-CG" && c.email.is_some()
+    });
     let victim_email = victim.customer.email.clone().unwrap();
     let [taker, noted] = tablet.with(|s| {
         let ids = s.doc_ids("customer").unwrap();

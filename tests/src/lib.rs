@@ -258,6 +258,20 @@ pub fn demo_relay(customers: usize) -> (tempfile::TempDir, PathBuf, Relay) {
     (dir, relay_dir, relay)
 }
 
+/// The first customer, in the order [`demo_relay`]`(customers)` generated them, for whom
+/// `wanted` holds: tests pick the people they need from the relay's demo data this way.
+pub fn demo_customer(
+    customers: usize,
+    wanted: impl Fn(&aisle_core::model::NewCustomer) -> bool,
+) -> aisle_core::customer_records::CustomerImport {
+    aisle_relay::domain::demo::DemoData::generate(aisle_relay::domain::demo::DemoConfig::new(
+        customers, 0,
+    ))
+    .customers()
+    .find(|c| wanted(&c.customer))
+    .expect("the demo data has such a customer")
+}
+
 /// Enrols a device (`name`, of `store` in `role`) whose store has Automerge actor `actor`, and
 /// returns its bearer token.
 pub async fn enrol_device(
@@ -271,6 +285,25 @@ pub async fn enrol_device(
         .await
         .expect("the device enrols")
         .token
+}
+
+/// Sends `request(0)`, `request(1)`, … up to `attempts` of them, and returns the index of the
+/// first answered 429 (too many requests), if any; every earlier one must get `otherwise`.
+pub async fn first_rate_limited(
+    attempts: u32,
+    otherwise: Option<u16>,
+    request: impl Fn(u32) -> reqwest::RequestBuilder,
+) -> Option<u32> {
+    for i in 0..attempts {
+        let status = request(i).send().await.expect("the relay answers").status();
+        if status == 429 {
+            return Some(i);
+        }
+        if let Some(expected) = otherwise {
+            assert_eq!(status.as_u16(), expected, "attempt {i}");
+        }
+    }
+    None
 }
 
 /// Polls `done` until it holds and returns how long that took; fails the test, naming `what`,

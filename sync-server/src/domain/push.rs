@@ -5,11 +5,11 @@
 //! on every replica. Which documents the device may write at all is checked before, by
 //! `acl::can_write` in the sync session.
 
-use aisle_core::automerge::{self, ActorId, AutoCommit, ChangeHash};
+use aisle_core::automerge::{self, ActorId, AutoCommit};
 use aisle_core::doc::{CustomerDoc, DocId, hydrate_doc};
 use aisle_core::model::{CustomerId, MergedProfile};
-use aisle_core::replicate::ChangeCheck;
-use aisle_core::{CoreError, Result, Store};
+use aisle_core::replicate::{ChangeCheck, Loading};
+use aisle_core::{CoreError, Result};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A push by one device, whose Automerge actor is `author`.
@@ -73,39 +73,37 @@ impl ChangeCheck for DevicePush<'_> {
     /// What only the relay changes, as stored, for customer documents.
     type Before = Option<Guarded>;
 
-    fn before(
-        &self,
-        _: &Store,
-        doc: &DocId,
-        stored: &AutoCommit,
-        changes: &[u8],
-    ) -> Result<Self::Before> {
-        check_chunks(doc, changes)?;
+    fn bytes(&self, doc: &DocId, changes: &[u8]) -> Result<()> {
+        check_chunks(doc, changes)
+    }
+
+    fn before(&self, loading: &mut Loading<'_>) -> Result<Self::Before> {
         // Compared by value afterwards: a tablet writing to a profile made before the merge
         // fields existed adds them empty, which changes nothing. A document new here may only
         // start unmerged, with no web shop id.
-        Ok(matches!(doc, DocId::Customer(_)).then(|| Guarded::of(stored, doc).unwrap_or_default()))
+        let doc = loading.doc;
+        Ok(matches!(doc, DocId::Customer(_))
+            .then(|| Guarded::of(loading.content, doc).unwrap_or_default()))
     }
 
-    fn after(
-        &self,
-        store: &Store,
-        doc: &DocId,
-        before: Self::Before,
-        loaded: &mut AutoCommit,
-        heads_before: &[ChangeHash],
-    ) -> Result<()> {
-        let foreign = loaded
+    fn after(&self, before: Self::Before, loading: &mut Loading<'_>) -> Result<()> {
+        let Loading {
+            store,
+            doc,
+            content,
+            heads_before,
+        } = loading;
+        let foreign = content
             .get_changes(heads_before)
             .iter()
             .any(|c| c.actor_id() != self.author);
         if foreign {
             return Err(refused(doc, "include changes by another device"));
         }
-        let (Some(before), DocId::Customer(id)) = (before, doc) else {
+        let (Some(before), DocId::Customer(id)) = (before, *doc) else {
             return Ok(());
         };
-        let Some(after) = Guarded::of(loaded, doc) else {
+        let Some(after) = Guarded::of(content, doc) else {
             return Ok(());
         };
         if after.merge != before.merge {

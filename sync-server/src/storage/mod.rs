@@ -43,8 +43,8 @@ pub struct Pushed {
     pub changed: usize,
 }
 
-/// Enrolled devices and their one-time enrolment codes.
-pub trait DeviceRegistry: Send + Sync {
+/// Devices, their enrolment codes, and the audit trail of what was done to them and by them.
+pub trait DeviceRegistry: AuditLog + Send + Sync {
     /// The device a bearer token belongs to (revoked ones included, marked so).
     fn authenticate(&self, token: &str) -> anyhow::Result<Option<Device>>;
     fn create_code(&self, store: &StoreId, role: Role, name: &str) -> anyhow::Result<String>;
@@ -148,26 +148,12 @@ pub trait IngestLedger: Send + Sync {
 
 /// Everything a relay stores.
 pub trait RelayStorage:
-    DeviceRegistry
-    + DocumentStore
-    + Customers
-    + Stores
-    + LoyaltyKeys
-    + IngestLedger
-    + AuditLog
-    + 'static
+    DeviceRegistry + DocumentStore + Customers + Stores + LoyaltyKeys + IngestLedger + 'static
 {
 }
 
 impl<T> RelayStorage for T where
-    T: DeviceRegistry
-        + DocumentStore
-        + Customers
-        + Stores
-        + LoyaltyKeys
-        + IngestLedger
-        + AuditLog
-        + 'static
+    T: DeviceRegistry + DocumentStore + Customers + Stores + LoyaltyKeys + IngestLedger + 'static
 {
 }
 
