@@ -23,11 +23,12 @@ async fn security_relevant_acts_are_recorded_in_an_append_only_trail() {
     for (store, role, name) in [
         ("LDN-CG", "manager", "boss"),
         ("MAN-AR", "associate", "far"),
+        ("LDN-CG", "associate", "floor"),
     ] {
         let db = Store::open(dir.path().join(format!("{name}.sqlite3"))).unwrap();
         tokens.push(enrol_device(&relay, &relay_dir, (store, role, name), db.actor()).await);
     }
-    let [manager, far] = <[String; 2]>::try_from(tokens).unwrap();
+    let [manager, far, associate] = <[String; 3]>::try_from(tokens).unwrap();
 
     // Forged tokens: refused, and counted into one entry.
     for i in 0..5 {
@@ -133,6 +134,14 @@ async fn security_relevant_acts_are_recorded_in_an_append_only_trail() {
         "{own:?}"
     );
     assert!(actions(&own).contains(&AuditAction::CustomerErased));
+
+    let not_a_manager = refusal(Api::new(&relay, &associate).get("/v1/store/audit"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (not_a_manager.status, not_a_manager.code()),
+        (403, ErrorCode::Forbidden)
+    );
 
     // The command line prints the same trail.
     let printed = std::process::Command::new(relay_binary().unwrap())
