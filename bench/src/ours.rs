@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const STORE: &str = "LDN-CG";
 
@@ -157,12 +156,12 @@ async fn enrol(relay: &Relay, admin_token: &str, name: &str) -> anyhow::Result<T
     let code = enrolment_code(relay, admin_token, name).await?;
     let dir = tempfile::tempdir()?;
     let store = aisle_tablet::Tablet::open(dir.path().join("tablet.sqlite3"))?;
-    let enrolment = relay_client::enrol(&relay.url(""), &code, store.actor()).await?;
+    let enrolment = relay_client::enrol(&relay.address(), &code, store.actor()).await?;
     Ok(Tablet {
         _dir: dir,
         store: Arc::new(Mutex::new(store)),
         client: None,
-        config: SyncConfig::new(relay.url(""), enrolment.token),
+        config: SyncConfig::new(relay.address(), enrolment.token),
     })
 }
 
@@ -319,15 +318,10 @@ impl Fixture {
     }
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket = aisle_tests::SyncSocket;
 
 async fn raw_device(relay: &Relay, token: &str) -> anyhow::Result<Socket> {
-    let mut request = format!("ws://{}/v1/sync", relay.addr).into_client_request()?;
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse()?);
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let mut socket = relay.sync_socket(token).await?;
     // Start at the end of the changefeed: only live changes matter here.
     socket
         .send(Message::Binary(
@@ -357,7 +351,7 @@ pub async fn fan_out(
 ) -> anyhow::Result<(f64, f64)> {
     let dir = tempfile::tempdir()?;
     let (relay, admin_token) = demo_relay(dir.path(), relay_customers)?;
-    let http = reqwest::Client::new();
+    let http = relay.http();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
     for i in 0..devices {
         let code = enrolment_code(&relay, &admin_token, &format!("device {i}")).await?;
@@ -458,7 +452,7 @@ pub async fn event_latency(events: usize, relay_customers: usize) -> anyhow::Res
             .and_then(|c| c.views.into_iter().find(|v| v.product == product))
             .map_or(0, |v| v.count)
     };
-    let http = reqwest::Client::new();
+    let http = relay.http();
     let mut latencies = Vec::with_capacity(events);
     for i in 0..events {
         let (loyalty, id) = &customers[i % customers.len()];

@@ -20,6 +20,7 @@ with_store! {
     pub mod clock;
     pub mod customer_records;
     pub mod doc;
+    pub mod enrolment;
     mod error;
     pub mod loyalty;
     pub mod ops;

@@ -141,7 +141,8 @@ pub async fn sync_status(app: AppHandle) -> Result<Option<SyncStatus>, ApiError>
 
 #[tauri::command]
 pub async fn enrol(app: AppHandle, args: EnrolArgs) -> Result<Enrolment, ApiError> {
-    let enrolment = crate::sync::enrol(&app, &args.relay_url, &args.code).await?;
+    let ticket = crate::sync::enrolment_ticket(&args.relay_url, &args.code, args.ca.as_deref())?;
+    let enrolment = crate::sync::enrol(&app, ticket).await?;
     Ok(Enrolment::from(&enrolment))
 }
 

@@ -52,12 +52,17 @@ pub fn setup(app: &mut App) -> Result<(), String> {
         }
         Some(enrolment) => sync::start(&handle, enrolment),
         None => {
-            if let (Ok(relay), Ok(code)) = (
-                std::env::var("AISLE_RELAY_URL"),
-                std::env::var("AISLE_ENROL_CODE"),
-            ) {
+            // A ticket in AISLE_ENROL_CODE, or a code with AISLE_RELAY_URL (and
+            // AISLE_RELAY_CA, the fingerprint, for a relay with a private CA).
+            if let Ok(code) = std::env::var("AISLE_ENROL_CODE") {
+                let relay = std::env::var("AISLE_RELAY_URL").unwrap_or_default();
+                let ca = std::env::var("AISLE_RELAY_CA").ok();
                 tauri::async_runtime::spawn(async move {
-                    if let Err(e) = sync::enrol(&handle, &relay, &code).await {
+                    let enrolled = match sync::enrolment_ticket(&relay, &code, ca.as_deref()) {
+                        Ok(ticket) => sync::enrol(&handle, ticket).await.map(drop),
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = enrolled {
                         tracing::error!(error = %e.message, "enrolment from the environment failed");
                     }
                 });

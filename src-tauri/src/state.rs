@@ -81,5 +81,5 @@ pub fn enrolment(app: &AppHandle) -> Result<TabletEnrolment, ApiError> {
 /// Where this tablet's relay is and how to authenticate to it.
 pub fn relay_config(app: &AppHandle) -> Result<SyncConfig, ApiError> {
     let enrolment = enrolment(app)?;
-    Ok(SyncConfig::new(enrolment.relay_url, enrolment.token))
+    Ok(SyncConfig::new(enrolment.relay(), enrolment.token))
 }

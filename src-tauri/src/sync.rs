@@ -2,11 +2,13 @@
 //! sync client, whose status goes to the UI as `sync-status` events, and on kiosks the loop
 //! that sends check-ins queued while offline.
 
+use aisle_core::enrolment::{CertFingerprint, EnrolmentTicket};
 use aisle_core::model::commands::Enrolment;
 use aisle_core::model::{ApiError, ErrorCode};
 use aisle_core::protocol::Role;
 use aisle_tablet::Tablet;
 use aisle_tablet::relay_client;
+use aisle_tablet::relay_tls::RelayAddress;
 use aisle_tablet::sync_client::{SyncClient, SyncConfig, SyncError};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Emitter, Manager};
@@ -20,6 +22,10 @@ const ENROLMENT_KEY: &str = "enrolment";
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TabletEnrolment {
     pub relay_url: String,
+    /// The certificate the relay is trusted by besides the system's authorities, from the
+    /// enrolment ticket.
+    #[serde(default)]
+    pub relay_ca: Option<CertFingerprint>,
     pub device: String,
     pub store: String,
     pub role: Role,
@@ -28,11 +34,27 @@ pub struct TabletEnrolment {
     pub token: String,
 }
 
+impl TabletEnrolment {
+    pub fn relay(&self) -> RelayAddress {
+        relay_address(&self.relay_url, self.relay_ca)
+    }
+}
+
+/// Plain HTTP beyond loopback only with `AISLE_ALLOW_PLAINTEXT_RELAY=1` in the app's
+/// environment (a lab without TLS); read at every start, never stored.
+fn relay_address(url: &str, ca: Option<CertFingerprint>) -> RelayAddress {
+    RelayAddress {
+        allow_plaintext: std::env::var("AISLE_ALLOW_PLAINTEXT_RELAY").is_ok_and(|v| v == "1"),
+        ..RelayAddress::pinned(url, ca)
+    }
+}
+
 /// What the UI may see of an enrolment: everything but the token.
 impl From<&TabletEnrolment> for Enrolment {
     fn from(enrolment: &TabletEnrolment) -> Self {
         Self {
             relay_url: enrolment.relay_url.clone(),
+            relay_ca: enrolment.relay_ca.map(|ca| ca.to_string()),
             device: enrolment.device.clone(),
             store: enrolment.store.clone(),
             role: enrolment.role,
@@ -58,7 +80,7 @@ pub fn start(app: &AppHandle, enrolment: TabletEnrolment) {
     let _runtime = tauri::async_runtime::handle().inner().enter();
     let client = SyncClient::start(
         state.store.clone(),
-        SyncConfig::new(enrolment.relay_url.clone(), enrolment.token.clone()),
+        SyncConfig::new(enrolment.relay(), enrolment.token.clone()),
     );
     let mut status = client.status();
     let handle = app.clone();
@@ -141,20 +163,49 @@ async fn flush_kiosk_queue(app: &AppHandle) {
     }
 }
 
-/// Enrols this tablet with a one-time code. A tablet that held data from before starts
-/// afresh: everything it shows comes from its relay.
-pub async fn enrol(
-    app: &AppHandle,
+/// What the associate entered in Settings (or the environment gave): a scanned or pasted
+/// ticket (`aisle://enrol?…`) in the code field carries the relay and fingerprint itself.
+pub fn enrolment_ticket(
     relay_url: &str,
     code: &str,
-) -> Result<TabletEnrolment, ApiError> {
+    ca: Option<&str>,
+) -> Result<EnrolmentTicket, ApiError> {
+    let invalid = |message: String| error(ErrorCode::InvalidInput, message);
+    if code.trim().starts_with("aisle:") {
+        return EnrolmentTicket::parse(code).map_err(|e| invalid(e.to_string()));
+    }
     let relay_url = relay_url.trim().trim_end_matches('/').to_string();
     if !(relay_url.starts_with("http://") || relay_url.starts_with("https://")) {
-        return Err(error(
-            ErrorCode::InvalidInput,
-            "The relay address starts with http:// or https://",
+        return Err(invalid(
+            "The relay address starts with https:// (or http:// on this machine)".into(),
         ));
     }
+    let ca = ca
+        .map(str::trim)
+        .filter(|ca| !ca.is_empty())
+        .map(CertFingerprint::parse)
+        .transpose()
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(EnrolmentTicket {
+        relay_url,
+        code: code.trim().to_string(),
+        ca,
+    })
+}
+
+/// Enrols this tablet with a one-time code. A tablet that held data from before starts
+/// afresh: everything it shows comes from its relay.
+pub async fn enrol(app: &AppHandle, ticket: EnrolmentTicket) -> Result<TabletEnrolment, ApiError> {
+    let EnrolmentTicket {
+        relay_url,
+        code,
+        ca,
+    } = ticket;
+    let relay = relay_address(&relay_url, ca);
+    // Refuse plain HTTP before the old enrolment and data go.
+    relay
+        .check()
+        .map_err(|e| error(ErrorCode::InvalidInput, e.to_string()))?;
     let state = app.state::<AppState>();
     let old = state.sync.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(old) = old {
@@ -172,15 +223,22 @@ pub async fn enrol(
         }
         store.actor().clone()
     };
-    let enrolled = relay_client::enrol(&relay_url, code.trim(), &actor)
+    let enrolled = relay_client::enrol(&relay, &code, &actor)
         .await
         .map_err(|e| match e {
             SyncError::Connect(m) => error(ErrorCode::Busy, format!("Cannot reach the relay: {m}")),
+            SyncError::Untrusted(m) => error(
+                ErrorCode::InvalidInput,
+                format!(
+                    "Not enrolled: {m}. Check the certificate fingerprint in the enrolment code."
+                ),
+            ),
             SyncError::Relay(refusal) => refusal,
             other => error(ErrorCode::InvalidInput, other.to_string()),
         })?;
     let enrolment = TabletEnrolment {
         relay_url,
+        relay_ca: ca,
         device: enrolled.device,
         store: enrolled.store,
         role: enrolled.role,

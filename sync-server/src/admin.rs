@@ -101,6 +101,7 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
             role,
             name,
             quiet,
+            ticket,
         } => {
             let store = StoreId::parse(store)?;
             let known = storage.stores()?.into_iter().any(|s| s.id == store);
@@ -116,18 +117,30 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
             )?;
             if quiet {
                 println!("{code}");
-            } else {
-                let qr = qrcode::QrCode::new(code.as_bytes())?
-                    .render::<qrcode::render::unicode::Dense1x2>()
-                    .quiet_zone(true)
-                    .build();
-                println!("{qr}");
-                println!(
-                    "Enrolment code for {name} ({} in {store}): {code}",
-                    role.as_str()
-                );
-                println!("It works once, within 24 hours. Enter it in the tablet's Settings.");
+                return Ok(());
             }
+            let ticket_of = enrolment_ticket(config, code)?;
+            if ticket {
+                println!("{}", ticket_of.to_uri());
+                return Ok(());
+            }
+            let qr = qrcode::QrCode::new(ticket_of.to_uri().as_bytes())?
+                .render::<qrcode::render::unicode::Dense1x2>()
+                .quiet_zone(true)
+                .build();
+            println!("{qr}");
+            println!(
+                "Enrolment code for {name} ({} in {store}): {}",
+                role.as_str(),
+                ticket_of.code
+            );
+            println!("Relay: {}", ticket_of.relay_url);
+            if let Some(ca) = ticket_of.ca {
+                println!("Certificate fingerprint (SHA-256): {ca}");
+            }
+            println!(
+                "It works once, within 24 hours. Scan the QR code in the tablet's Settings, or enter the relay, code and fingerprint there."
+            );
         }
         AdminCommand::Revoke { device } => {
             if storage.revoke_device(&device)? {
@@ -230,4 +243,21 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The ticket for a new code: the relay's public address, and the fingerprint tablets pin
+/// when it serves TLS.
+fn enrolment_ticket(
+    config: &Config,
+    code: String,
+) -> anyhow::Result<aisle_core::enrolment::EnrolmentTicket> {
+    let ca = config
+        .tls_files()?
+        .map(|files| files.trust_fingerprint())
+        .transpose()?;
+    Ok(aisle_core::enrolment::EnrolmentTicket {
+        relay_url: config.public_url(config.listen),
+        code,
+        ca,
+    })
 }

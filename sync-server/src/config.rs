@@ -4,7 +4,9 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+
+use crate::tls::TlsFiles;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -62,11 +64,50 @@ pub struct ServeArgs {
     /// Seconds between recounts of the related-products recommendations (also run at start).
     #[arg(long, global = true, env = "AISLE_RELAY_RECOMMEND_EVERY")]
     pub recommend_every: Option<u64>,
+    /// The relay's certificate chain, PEM, server certificate first (read again when the file
+    /// changes). With `--tls-key`, the relay serves HTTPS and WSS.
+    #[arg(
+        long,
+        global = true,
+        env = "AISLE_RELAY_TLS_CERT",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of the certificate, PEM.
+    #[arg(
+        long,
+        global = true,
+        env = "AISLE_RELAY_TLS_KEY",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate authority and certificate of the relay's own, made in
+    /// `<data-dir>/tls/` on first start (the demo does this unless given certificate files).
+    #[arg(long, global = true, env = "AISLE_RELAY_TLS_SELF_SIGNED")]
+    pub tls_self_signed: bool,
+    /// Serve plain HTTP: behind a TLS-terminating proxy, or for a test on loopback. Needed to
+    /// serve plain HTTP on an address other than loopback.
+    #[arg(long, global = true, env = "AISLE_RELAY_PLAINTEXT", conflicts_with_all = ["tls_cert", "tls_self_signed"])]
+    pub plaintext: bool,
+    /// The address tablets reach the relay at, written into enrolment codes (default: the
+    /// listening address).
+    #[arg(long, global = true, env = "AISLE_RELAY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// A TLS-terminating proxy in front of the relay: from these addresses only, the client's
+    /// address is read from `X-Forwarded-For` (for limits and the audit trail).
+    #[arg(
+        long,
+        global = true,
+        env = "AISLE_RELAY_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxy: Vec<IpAddr>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Create a one-time enrolment code for a device (printed with a QR code).
+    /// Create a one-time enrolment code for a device, printed with the QR code of its ticket
+    /// (the relay's address, the code, and the fingerprint tablets trust the relay by).
     Enrol {
         #[arg(long)]
         store: String,
@@ -75,8 +116,11 @@ pub enum AdminCommand {
         #[arg(long)]
         name: String,
         /// Print only the code (for scripts).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "ticket")]
         quiet: bool,
+        /// Print only the ticket (`aisle://enrol?…`), for scripts that enrol a tablet.
+        #[arg(long)]
+        ticket: bool,
     },
     /// Revoke a device: its token stops working at once.
     Revoke { device: String },
@@ -145,6 +189,23 @@ struct FileConfig {
     demo_customers: Option<usize>,
     tenant: Option<String>,
     admin_token: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_self_signed: Option<bool>,
+    plaintext: Option<bool>,
+    public_url: Option<String>,
+    #[serde(default)]
+    trusted_proxies: Vec<IpAddr>,
+}
+
+/// How the relay talks to its clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain HTTP, on loopback only unless `plaintext_beyond_loopback` (a proxy does TLS).
+    Plain,
+    Tls(TlsFiles),
+    /// TLS with a certificate authority of the relay's own, in `<data-dir>/tls/`.
+    SelfSigned,
 }
 
 /// The settings the relay runs with.
@@ -161,6 +222,11 @@ pub struct Config {
     pub shopify_home_store: Option<String>,
     pub shopify_shop_domain: Option<String>,
     pub recommend_every: std::time::Duration,
+    pub transport: Transport,
+    /// Plain HTTP on an address other than loopback was asked for explicitly.
+    pub plaintext_beyond_loopback: bool,
+    pub public_url: Option<String>,
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Config {
@@ -174,6 +240,7 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        let transport = transport(serve, &file)?;
         Ok(Self {
             listen: serve
                 .listen
@@ -198,6 +265,111 @@ impl Config {
             recommend_every: std::time::Duration::from_secs(
                 serve.recommend_every.unwrap_or(3_600).max(1),
             ),
+            transport,
+            plaintext_beyond_loopback: serve.plaintext || file.plaintext.unwrap_or(false),
+            public_url: serve.public_url.clone().or(file.public_url),
+            trusted_proxies: if serve.trusted_proxy.is_empty() {
+                file.trusted_proxies
+            } else {
+                serve.trusted_proxy.clone()
+            },
         })
     }
+
+    /// A relay on a free loopback port over `data_dir`, serving plain HTTP, with nothing
+    /// optional: what in-process tests start from.
+    pub fn local(data_dir: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            demo: false,
+            demo_customers: 0,
+            tenant: "demo".into(),
+            admin_token: None,
+            shopify_home_store: None,
+            shopify_shop_domain: None,
+            recommend_every: std::time::Duration::from_secs(3_600),
+            transport: Transport::Plain,
+            plaintext_beyond_loopback: false,
+            public_url: None,
+            trusted_proxies: Vec::new(),
+        }
+    }
+
+    /// The certificate files to serve, made first for [`Transport::SelfSigned`]; `None` for
+    /// plain HTTP, which is refused beyond loopback unless asked for.
+    pub fn tls_files(&self) -> anyhow::Result<Option<TlsFiles>> {
+        match &self.transport {
+            Transport::Plain => {
+                if !self.listen.ip().is_loopback() && !self.plaintext_beyond_loopback {
+                    anyhow::bail!(
+                        "refusing to serve plain HTTP on {}: customer data and device tokens would cross the network readable. \
+                         Give --tls-cert and --tls-key (or --tls-self-signed), or --plaintext when a TLS-terminating proxy is in front",
+                        self.listen
+                    );
+                }
+                Ok(None)
+            }
+            Transport::Tls(files) => Ok(Some(files.clone())),
+            Transport::SelfSigned => {
+                TlsFiles::self_signed(&self.data_dir, &self.certificate_names()).map(Some)
+            }
+        }
+    }
+
+    /// What a self-made certificate is valid for: loopback, the listening address, and the
+    /// host of the public address.
+    fn certificate_names(&self) -> Vec<String> {
+        let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+        if !self.listen.ip().is_unspecified() {
+            names.push(self.listen.ip().to_string());
+        }
+        if let Some(host) = self
+            .public_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_string()))
+        {
+            names.push(host);
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Where tablets reach the relay: `--public-url`, or the listening address (`localhost`
+    /// for an unspecified one), with the scheme the transport serves.
+    pub fn public_url(&self, listening: SocketAddr) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let scheme = match self.transport {
+            Transport::Plain => "http",
+            Transport::Tls(_) | Transport::SelfSigned => "https",
+        };
+        if listening.ip().is_unspecified() {
+            format!("{scheme}://localhost:{}", listening.port())
+        } else {
+            format!("{scheme}://{listening}")
+        }
+    }
+}
+
+fn transport(serve: &ServeArgs, file: &FileConfig) -> anyhow::Result<Transport> {
+    let cert = serve.tls_cert.clone().or(file.tls_cert.clone());
+    let key = serve.tls_key.clone().or(file.tls_key.clone());
+    let plaintext = serve.plaintext || file.plaintext.unwrap_or(false);
+    Ok(match (cert, key) {
+        (Some(cert), Some(key)) => Transport::Tls(TlsFiles { cert, key }),
+        (None, None) => {
+            let self_signed = serve.tls_self_signed || file.tls_self_signed.unwrap_or(false);
+            // The demo runs on TLS out of the box, unless plain HTTP is asked for.
+            if self_signed || (!plaintext && (serve.demo || file.demo.unwrap_or(false))) {
+                Transport::SelfSigned
+            } else {
+                Transport::Plain
+            }
+        }
+        _ => anyhow::bail!("give both tls_cert and tls_key, or neither"),
+    })
 }

@@ -25,12 +25,14 @@ pub mod shopify;
 pub mod state;
 pub mod storage;
 mod sync_ws;
+pub mod tls;
 
+use aisle_core::enrolment::CertFingerprint;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
-use tracing::info;
+use tracing::{info, warn};
 
 pub use config::Config;
 pub use handlers::{api, router};
@@ -38,10 +40,14 @@ pub use handlers::{api, router};
 use crate::hub::Hub;
 use crate::state::{AppState, Ingest};
 use crate::storage::{RelayStorage, SqliteStorage};
+use crate::tls::TlsFiles;
 
 /// A relay serving on a bound address until [`Relay::stop`], or until its task ends.
 pub struct Relay {
     addr: SocketAddr,
+    url: String,
+    /// What tablets pin at enrolment, when the relay serves TLS.
+    trust: Option<CertFingerprint>,
     state: AppState,
     server: JoinHandle<anyhow::Result<()>>,
     recount: JoinHandle<()>,
@@ -57,20 +63,51 @@ impl Relay {
             let config = config.clone();
             tokio::task::spawn_blocking(move || prepare(&config)).await??
         };
+        let tls_files = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || config.tls_files()).await??
+        };
+        let trust = tls_files
+            .as_ref()
+            .map(TlsFiles::trust_fingerprint)
+            .transpose()?;
+        let tls = tls_files.map(tls::serve_with).transpose()?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
-        info!(%addr, data = %config.data_dir.display(), "relay listening");
+        let url = config.public_url(addr);
+        if tls.is_none() && !addr.ip().is_loopback() {
+            warn!(%addr, "serving plain HTTP beyond loopback (--plaintext): only behind a TLS-terminating proxy");
+        }
+        info!(%addr, %url, data = %config.data_dir.display(), "relay listening");
         let recount = tokio::spawn(recount_recommendations(
             state.clone(),
             config.recommend_every,
         ));
         let stopping = state.shutdown.subscribe();
         let app = router(state.clone());
-        let server = tokio::spawn(server::serve(listener, app, stopping));
+        let reloader = tls.as_ref().map(|tls| tls.reloader.abort_handle());
+        let server = tokio::spawn(server::serve(
+            listener,
+            app,
+            stopping,
+            server::Connections {
+                tls: tls.map(|tls| tls.acceptor),
+                trusted_proxies: config.trusted_proxies.clone().into(),
+            },
+        ));
+        let server = tokio::spawn(async move {
+            let served = server.await;
+            if let Some(reloader) = reloader {
+                reloader.abort();
+            }
+            served?
+        });
         Ok(Self {
             addr,
+            url,
+            trust,
             state,
             server,
             recount,
@@ -82,9 +119,15 @@ impl Relay {
         self.addr
     }
 
-    /// `http://<addr>`.
+    /// Where tablets reach it: `https://<addr>` when it serves TLS, else `http://<addr>`
+    /// (or the configured public address).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.url.clone()
+    }
+
+    /// The fingerprint tablets trust it by (see [`tls`]); `None` on plain HTTP.
+    pub fn trust(&self) -> Option<CertFingerprint> {
+        self.trust
     }
 
     pub fn admin_token(&self) -> &str {
@@ -119,7 +162,23 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             {
                 use std::io::Write;
                 let mut stdout = std::io::stdout();
-                writeln!(stdout, "aisle-relay listening on {}", relay.url())?;
+                if let Some(trust) = relay.trust() {
+                    writeln!(
+                        stdout,
+                        "aisle-relay certificate authority sha256:{}",
+                        trust.to_hex()
+                    )?;
+                }
+                let scheme = if relay.trust().is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                writeln!(
+                    stdout,
+                    "aisle-relay listening on {scheme}://{}",
+                    relay.addr()
+                )?;
                 stdout.flush()?;
             }
             shutdown_signal().await;

@@ -12,15 +12,8 @@ use std::path::PathBuf;
 
 fn config(data_dir: PathBuf) -> Config {
     Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir,
-        demo: false,
-        demo_customers: 0,
-        tenant: "demo".to_string(),
         admin_token: Some("admin-secret".to_string()),
-        shopify_home_store: None,
-        shopify_shop_domain: None,
-        recommend_every: std::time::Duration::from_secs(3_600),
+        ..Config::local(data_dir)
     }
 }
 

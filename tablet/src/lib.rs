@@ -19,6 +19,7 @@ pub mod kpis;
 pub mod nfc;
 pub mod push_refusals;
 pub mod relay_client;
+pub mod relay_tls;
 pub mod scan;
 pub mod stock;
 pub mod sync_client;

@@ -14,7 +14,22 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::Tablet;
+use crate::relay_tls::RelayAddress;
 use crate::sync_client::{RELAY_PEER, SyncConfig, SyncError, blocking};
+
+/// A request to the relay's `path` with this tablet's token, given up after `timeout`.
+fn authorised(
+    config: &SyncConfig,
+    method: reqwest::Method,
+    path: &str,
+    timeout: Duration,
+) -> Result<reqwest::RequestBuilder, SyncError> {
+    Ok(config
+        .relay
+        .http(timeout)?
+        .request(method, config.relay.endpoint(path)?)
+        .bearer_auth(&config.token))
+}
 
 async fn relay_error(response: reqwest::Response) -> SyncError {
     let status = response.status();
@@ -29,17 +44,19 @@ async fn relay_error(response: reqwest::Response) -> SyncError {
 /// Enrols this tablet with a relay using a one-time code. `actor` is the tablet store's
 /// Automerge actor (`Store::actor`), the only author the relay will accept from it.
 pub async fn enrol(
-    relay_url: &str,
+    relay: &RelayAddress,
     code: &str,
     actor: &aisle_core::automerge::ActorId,
 ) -> Result<Enrolment, SyncError> {
     let actor = actor.to_hex_string();
-    let url = format!("{}/v1/enrol", relay_url.trim_end_matches('/'));
-    let request = reqwest::Client::new().post(url).json(&EnrolRequest {
-        code: code.to_string(),
-        actor,
-    });
-    json_of(send(request, Duration::from_secs(15)).await?).await
+    let request = relay
+        .http(Duration::from_secs(15))?
+        .post(relay.endpoint("/v1/enrol")?)
+        .json(&EnrolRequest {
+            code: code.to_string(),
+            actor,
+        });
+    json_of(send(request).await?).await
 }
 
 /// Fetches one customer from the relay (a customer of another store who walked in), stores it
@@ -79,15 +96,14 @@ async fn fetch_customer_where(
     store: &Arc<Mutex<Tablet>>,
     lookup: &CustomerLookup,
 ) -> Result<aisle_core::model::CustomerId, SyncError> {
-    let url = format!(
-        "{}/v1/customers/lookup",
-        config.relay_url.trim_end_matches('/')
-    );
-    let request = reqwest::Client::new()
-        .get(url)
-        .query(lookup)
-        .bearer_auth(&config.token);
-    let fetched: FetchedCustomer = json_of(send(request, Duration::from_secs(10)).await?).await?;
+    let request = authorised(
+        config,
+        reqwest::Method::GET,
+        "/v1/customers/lookup",
+        Duration::from_secs(10),
+    )?
+    .query(lookup);
+    let fetched: FetchedCustomer = json_of(send(request).await?).await?;
     let doc: DocId = fetched.doc.parse()?;
     let DocId::Customer(customer) = doc.clone() else {
         return Err(SyncError::Protocol(
@@ -111,15 +127,14 @@ pub async fn kiosk_check_in(
     config: &SyncConfig,
     check_in: &aisle_core::model::KioskCheckIn,
 ) -> Result<aisle_core::model::KioskWelcome, SyncError> {
-    let url = format!(
-        "{}/v1/kiosk/check-in",
-        config.relay_url.trim_end_matches('/')
-    );
-    let request = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(&config.token)
-        .json(check_in);
-    json_of(send(request, Duration::from_secs(5)).await?).await
+    let request = authorised(
+        config,
+        reqwest::Method::POST,
+        "/v1/kiosk/check-in",
+        Duration::from_secs(5),
+    )?
+    .json(check_in);
+    json_of(send(request).await?).await
 }
 
 /// Sends the customer's consent answer from the kiosk.
@@ -128,18 +143,17 @@ pub async fn kiosk_consent(
     check_in: &aisle_core::model::KioskCheckIn,
     granted: bool,
 ) -> Result<(), SyncError> {
-    let url = format!(
-        "{}/v1/kiosk/consent",
-        config.relay_url.trim_end_matches('/')
-    );
-    let request = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(&config.token)
-        .json(&KioskConsent {
-            check_in: check_in.clone(),
-            granted,
-        });
-    send(request, Duration::from_secs(5)).await?;
+    let request = authorised(
+        config,
+        reqwest::Method::POST,
+        "/v1/kiosk/consent",
+        Duration::from_secs(5),
+    )?
+    .json(&KioskConsent {
+        check_in: check_in.clone(),
+        granted,
+    });
+    send(request).await?;
     Ok(())
 }
 
@@ -149,21 +163,17 @@ async fn relay_get<T: serde::de::DeserializeOwned>(
     config: &SyncConfig,
     path: &str,
 ) -> Result<T, SyncError> {
-    let url = format!("{}{path}", config.relay_url.trim_end_matches('/'));
-    let request = reqwest::Client::new().get(url).bearer_auth(&config.token);
-    json_of(send(request, Duration::from_secs(5)).await?).await
+    let request = authorised(config, reqwest::Method::GET, path, Duration::from_secs(5))?;
+    json_of(send(request).await?).await
 }
 
-/// Sends a request to the relay: unreachable is `Connect`, a refusal carries the relay's reason.
-async fn send(
-    request: reqwest::RequestBuilder,
-    timeout: Duration,
-) -> Result<reqwest::Response, SyncError> {
+/// Sends a request to the relay: unreachable is `Connect`, a certificate it does not trust is
+/// `Untrusted`, a refusal carries the relay's reason.
+async fn send(request: reqwest::RequestBuilder) -> Result<reqwest::Response, SyncError> {
     let response = request
-        .timeout(timeout)
         .send()
         .await
-        .map_err(|e| SyncError::Connect(e.to_string()))?;
+        .map_err(|e| SyncError::connecting(&e))?;
     if !response.status().is_success() {
         return Err(relay_error(response).await);
     }
@@ -202,17 +212,16 @@ pub async fn merge_customers(
     survivor: &aisle_core::model::CustomerId,
     duplicate: &aisle_core::model::CustomerId,
 ) -> Result<(), SyncError> {
-    let url = format!(
-        "{}/v1/customers/{survivor}/merge",
-        config.relay_url.trim_end_matches('/')
-    );
-    let request = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(&config.token)
-        .json(&MergeRequest {
-            duplicate: duplicate.clone(),
-        });
-    send(request, Duration::from_secs(10)).await?;
+    let request = authorised(
+        config,
+        reqwest::Method::POST,
+        &format!("/v1/customers/{survivor}/merge"),
+        Duration::from_secs(10),
+    )?
+    .json(&MergeRequest {
+        duplicate: duplicate.clone(),
+    });
+    send(request).await?;
     Ok(())
 }
 
@@ -222,11 +231,12 @@ pub async fn erase_customer(
     config: &SyncConfig,
     customer: &aisle_core::model::CustomerId,
 ) -> Result<(), SyncError> {
-    let url = format!(
-        "{}/v1/customers/{customer}/erase",
-        config.relay_url.trim_end_matches('/')
-    );
-    let request = reqwest::Client::new().post(url).bearer_auth(&config.token);
-    send(request, Duration::from_secs(10)).await?;
+    let request = authorised(
+        config,
+        reqwest::Method::POST,
+        &format!("/v1/customers/{customer}/erase"),
+        Duration::from_secs(10),
+    )?;
+    send(request).await?;
     Ok(())
 }

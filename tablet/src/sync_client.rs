@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::Tablet;
+use crate::relay_tls::RelayAddress;
 use aisle_core::CoreError;
 use aisle_core::doc::DocId;
 use aisle_core::model::{ApiError, ErrorCode, Millis, Role};
@@ -40,6 +41,12 @@ const KEEPALIVE: Duration = Duration::from_secs(20);
 pub enum SyncError {
     #[error("cannot reach the relay: {0}")]
     Connect(String),
+    /// The relay's certificate is not one this tablet trusts: nothing was sent.
+    #[error("the relay is not trusted: {0}")]
+    Untrusted(String),
+    /// The relay's address would send data unencrypted beyond this machine.
+    #[error("{0}")]
+    Insecure(String),
     #[error("the relay refused this device: {0}")]
     Refused(String),
     /// The relay removed this tablet from its store (revoked, or reported lost): the tablet
@@ -56,11 +63,20 @@ pub enum SyncError {
     Core(#[from] CoreError),
 }
 
+impl SyncError {
+    /// A failed connection: `Untrusted` when TLS refused the relay's certificate.
+    pub fn connecting(error: &(dyn std::error::Error + 'static)) -> Self {
+        match crate::relay_tls::untrusted_reason(error) {
+            Some(reason) => Self::Untrusted(reason),
+            None => Self::Connect(error.to_string()),
+        }
+    }
+}
+
 /// Where the relay is and how this tablet proves who it is.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SyncConfig {
-    /// `http://host:port` of the relay.
-    pub relay_url: String,
+    pub relay: RelayAddress,
     pub token: String,
     /// Longest wait between reconnection attempts.
     #[serde(default = "default_max_backoff_ms")]
@@ -72,9 +88,9 @@ fn default_max_backoff_ms() -> u64 {
 }
 
 impl SyncConfig {
-    pub fn new(relay_url: impl Into<String>, token: impl Into<String>) -> Self {
+    pub fn new(relay: RelayAddress, token: impl Into<String>) -> Self {
         Self {
-            relay_url: relay_url.into(),
+            relay,
             token: token.into(),
             max_backoff_ms: default_max_backoff_ms(),
         }
@@ -256,10 +272,19 @@ async fn run(
             }
             SessionEnd::Lost(error) => {
                 let refused = matches!(error, SyncError::Refused(_));
-                tracing::info!(%error, "sync connection lost");
+                // A certificate can be fixed at the relay, so the tablet keeps trying; an
+                // address that is plain HTTP needs a new enrolment.
+                let untrusted = matches!(error, SyncError::Untrusted(_) | SyncError::Insecure(_));
+                if untrusted {
+                    tracing::warn!(%error, "not connecting to the relay");
+                } else {
+                    tracing::info!(%error, "sync connection lost");
+                }
                 status.send_modify(|s| {
                     s.connection = if refused {
                         Connection::Refused
+                    } else if untrusted {
+                        Connection::Untrusted
                     } else {
                         Connection::Offline
                     };
@@ -267,7 +292,7 @@ async fn run(
                     s.reason = Some(error.to_string());
                     s.catch_up = None;
                 });
-                if refused {
+                if refused || matches!(error, SyncError::Insecure(_)) {
                     break;
                 }
             }
@@ -308,22 +333,11 @@ struct Session {
     catch_up_done: u64,
 }
 
-fn ws_url(relay: &str) -> Result<String, SyncError> {
-    let base = relay.trim_end_matches('/');
-    if let Some(rest) = base.strip_prefix("http://") {
-        Ok(format!("ws://{rest}/v1/sync"))
-    } else if let Some(rest) = base.strip_prefix("https://") {
-        Ok(format!("wss://{rest}/v1/sync"))
-    } else {
-        Err(SyncError::Connect(format!(
-            "relay address must start with http:// or https://, got {relay}"
-        )))
-    }
-}
-
 impl Session {
     async fn connect(&self, config: &SyncConfig) -> Result<Socket, SyncError> {
-        let mut request = ws_url(&config.relay_url)?
+        let mut request = config
+            .relay
+            .sync_url()?
             .into_client_request()
             .map_err(|e| SyncError::Connect(e.to_string()))?;
         let bearer = format!("Bearer {}", config.token)
@@ -333,8 +347,12 @@ impl Session {
         let mut ws_config = WebSocketConfig::default();
         ws_config.max_message_size = Some(MAX_FRAME_BYTES);
         ws_config.max_frame_size = Some(MAX_FRAME_BYTES);
-        let connecting =
-            tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
+        let connecting = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            Some(ws_config),
+            true,
+            Some(config.relay.ws_connector()),
+        );
         match tokio::time::timeout(Duration::from_secs(10), connecting).await {
             Err(_) => Err(SyncError::Connect("timed out".into())),
             Ok(Ok((socket, _))) => Ok(socket),
@@ -351,7 +369,7 @@ impl Session {
                     None => SyncError::Refused("the relay does not know this device".into()),
                 })
             }
-            Ok(Err(e)) => Err(SyncError::Connect(e.to_string())),
+            Ok(Err(e)) => Err(SyncError::connecting(&e)),
         }
     }
 

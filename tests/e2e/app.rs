@@ -360,8 +360,9 @@ impl Helper {
         let code = enrolment_code(relay_dir, "LDN-CG", "associate", "Helper tablet")?;
         let store = aisle_tablet::Tablet::open(dir.join("helper.sqlite3"))?;
         let enrolled =
-            aisle_tablet::relay_client::enrol(&relay.url(""), &code, store.actor()).await?;
-        let mut config = aisle_tablet::sync_client::SyncConfig::new(relay.url(""), enrolled.token);
+            aisle_tablet::relay_client::enrol(&relay.address(), &code, store.actor()).await?;
+        let mut config =
+            aisle_tablet::sync_client::SyncConfig::new(relay.address(), enrolled.token);
         config.max_backoff_ms = 500;
         let store = std::sync::Arc::new(std::sync::Mutex::new(store));
         let client = aisle_tablet::sync_client::SyncClient::start(store.clone(), config);
@@ -550,6 +551,13 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
             .find(Locator::Css("[data-testid=enrol-code]"))
             .await?
             .send_keys(&code)
+            .await?;
+        // The relay serves TLS with its own certificate authority: the associate copies its
+        // fingerprint from the enrolment sheet.
+        client
+            .find(Locator::Css("[data-testid=relay-ca]"))
+            .await?
+            .send_keys(&relay.trust.context("the relay serves TLS")?.to_string())
             .await?;
         let started = Instant::now();
         click(&client, "[data-testid=enrol-submit]").await?;
@@ -823,8 +831,8 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
             let code = enrolment_code(&relay_dir, "LDN-CG", "kiosk", "Entry kiosk")?;
             let store = aisle_core::Store::open(data.path().join("kiosk.sqlite3"))?;
             let enrolled =
-                aisle_tablet::relay_client::enrol(&relay.url(""), &code, store.actor()).await?;
-            aisle_tablet::sync_client::SyncConfig::new(relay.url(""), enrolled.token)
+                aisle_tablet::relay_client::enrol(&relay.address(), &code, store.actor()).await?;
+            aisle_tablet::sync_client::SyncConfig::new(relay.address(), enrolled.token)
         };
         // The Floor is open; the arrival must show up live, without touching the tablet.
         click(&client, "[data-testid=nav-floor]").await?;

@@ -39,7 +39,8 @@ async fn security_relevant_acts_are_recorded_in_an_append_only_trail() {
     }
     // Guessed enrolment codes: refused, and after ten from one address, slowed.
     let limited_after = aisle_tests::first_rate_limited(12, Some(400), |i| {
-        reqwest::Client::new()
+        relay
+            .http()
             .post(relay.url("/v1/enrol"))
             .json(&EnrolRequest {
                 code: format!("GUESS-{i:05}"),

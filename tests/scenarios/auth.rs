@@ -16,10 +16,8 @@ use futures_util::{SinkExt, StreamExt};
 use std::path::Path;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket = aisle_tests::SyncSocket;
 
 /// Enrols a device and returns its token.
 async fn token(
@@ -36,15 +34,7 @@ async fn connect(
     relay: &Relay,
     token: &str,
 ) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
-    let mut request = format!("ws://{}/v1/sync", relay.addr)
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    tokio_tungstenite::connect_async(request)
-        .await
-        .map(|(s, _)| s)
+    relay.sync_socket(token).await
 }
 
 /// Sends Hello and reads frames until the backlog is done.
@@ -342,7 +332,12 @@ async fn garbage_frames_close_only_their_connection() {
         next(&mut bystander).await,
         Some(ServerFrame::Changes { .. })
     ));
-    let health = reqwest::get(relay.url("/healthz")).await.unwrap();
+    let health = relay
+        .http()
+        .get(relay.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert!(health.status().is_success());
 }
 
@@ -386,7 +381,7 @@ async fn other_stores_stock_is_counts_only_and_the_tablet_list_is_for_managers()
         .sku
         .clone();
 
-    let config = |token: &str| sync_client::SyncConfig::new(relay.url(""), token);
+    let config = |token: &str| sync_client::SyncConfig::new(relay.address(), token);
     let stock = relay_client::stock_by_store(&config(&associate), &product)
         .await
         .unwrap();

@@ -10,7 +10,7 @@
 use aisle_core::model::{Connection, CustomerId, ProductSku, StoreId, SyncStatus, VariantSku};
 use aisle_core::{DocId, Store};
 use aisle_relay::domain::demo::{DemoConfig, DemoData};
-use aisle_tests::{Lines, Relay, Signal, enrolment_code, signal};
+use aisle_tests::{Lines, Relay, RelayAddress, Signal, enrolment_code, signal};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,10 +34,14 @@ struct Sim {
 }
 
 impl Sim {
-    fn start(db: &Path, relay: &str, token: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tablet_sim"))
+    fn start(db: &Path, relay: &RelayAddress, token: &str) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tablet_sim"));
+        if let Some(ca) = relay.ca {
+            command.env("AISLE_RELAY_CA", ca.to_hex());
+        }
+        let mut child = command
             .arg(db)
-            .arg(relay)
+            .arg(&relay.url)
             .arg(token)
             .arg(STORE)
             .env("RUST_LOG", "warn")
@@ -129,6 +133,7 @@ struct World {
     dir: tempfile::TempDir,
     relay: Option<Relay>,
     addr: SocketAddr,
+    trust: Option<aisle_core::enrolment::CertFingerprint>,
     sims: Vec<Option<Sim>>,
     customers: Vec<CustomerId>,
     products: Vec<ProductSku>,
@@ -141,8 +146,9 @@ impl World {
         self.dir.path().join("relay")
     }
 
-    fn relay_url(&self) -> String {
-        format!("http://{}", self.addr)
+    /// Restarts keep the address and the data directory, so the certificate too.
+    fn relay_address(&self) -> RelayAddress {
+        RelayAddress::pinned(format!("https://{}", self.addr), self.trust)
     }
 
     fn sim(&mut self, i: usize) -> &mut Sim {
@@ -187,7 +193,7 @@ impl World {
         for line in killed.kill9() {
             self.ledger.record(&line);
         }
-        self.sims[i] = Some(Sim::start(&db, &self.relay_url(), &token));
+        self.sims[i] = Some(Sim::start(&db, &self.relay_address(), &token));
     }
 }
 
@@ -216,6 +222,7 @@ fn run(seed: u64) {
         .map(|p| p.sku.clone())
         .collect();
     let mut world = World {
+        trust: relay.trust,
         relay: Some(relay),
         addr,
         sims: Vec::new(),
@@ -232,7 +239,7 @@ fn run(seed: u64) {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let token = runtime
             .block_on(aisle_tablet::relay_client::enrol(
-                &world.relay_url(),
+                &world.relay_address(),
                 &code,
                 store.actor(),
             ))
@@ -241,7 +248,7 @@ fn run(seed: u64) {
         drop(store);
         world
             .sims
-            .push(Some(Sim::start(&db, &world.relay_url(), &token)));
+            .push(Some(Sim::start(&db, &world.relay_address(), &token)));
     }
     let baseline_views = views_on(&relay_db(&world.relay_dir()), &world.customers);
     let initial_stock: BTreeMap<VariantSku, i64> = world

@@ -22,10 +22,12 @@ use aisle_core::automerge::ChangeHash;
 use aisle_core::model::Connection;
 use aisle_core::model::{AssociateId, CustomerId, ProductSku, Role, StoreId, VariantSku, scope};
 use aisle_core::{DocId, Store};
+use aisle_relay::config::Transport;
 use aisle_relay::domain::RelayDocs;
 use aisle_relay::{Config, Relay};
 use aisle_tablet::checkout::{HoldRequest, SaleRequest};
 use aisle_tablet::relay_client::enrol;
+use aisle_tablet::relay_tls::RelayAddress;
 use aisle_tablet::sync_client::{RELAY_PEER, SyncClient, SyncConfig};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -234,21 +236,17 @@ impl World {
     /// enrolling the tablets first unless their tokens are given.
     async fn open(dir: tempfile::TempDir, tokens: Option<&[String]>) -> Self {
         let mut config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().join("relay"),
             demo: true,
             demo_customers: DEMO_CUSTOMERS,
-            tenant: "demo".into(),
-            admin_token: None,
-            shopify_home_store: None,
-            shopify_shop_domain: None,
-            recommend_every: Duration::from_secs(3_600),
+            transport: Transport::SelfSigned,
+            ..Config::local(dir.path().join("relay"))
         };
         let relay = start_relay(&config).await;
         // Restarts come back where the tablets look for it.
         config.listen = relay.addr();
         let relay_view = RelayDocs::open(config.data_dir.join("relay.sqlite3")).unwrap();
-        let http = reqwest::Client::new();
+        let address = RelayAddress::pinned(relay.url(), relay.trust());
+        let http = address.http(Duration::from_secs(30)).unwrap();
         let mut tablets = Vec::new();
         for i in 0..TABLETS {
             let path = dir.path().join(format!("tablet{i}.sqlite3"));
@@ -272,13 +270,13 @@ impl World {
                         .json()
                         .await
                         .unwrap();
-                    enrol(&relay.url(), &code.code, store.actor())
+                    enrol(&address, &code.code, store.actor())
                         .await
                         .unwrap()
                         .token
                 }
             };
-            let mut sync = SyncConfig::new(relay.url(), token);
+            let mut sync = SyncConfig::new(address.clone(), token);
             // Quick reconnects after the relay comes back keep a case short.
             sync.max_backoff_ms = 1_000;
             let mut tablet = Tablet {

@@ -23,8 +23,7 @@ async fn relay_serves_demo_data_and_survives_a_kill() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let relay = Relay::start(dir.path(), &["--demo", "--demo-customers", "60"])?;
     // Anyone learns that it is up, and nothing of what it holds.
-    let public: serde_json::Value =
-        reply(reqwest::Client::new().get(relay.url("/healthz"))).await?;
+    let public: serde_json::Value = reply(relay.http().get(relay.url("/healthz"))).await?;
     assert_eq!(public["status"], "ok");
     assert!(public.get("details").is_none(), "{public}");
     let reported = health(&relay, dir.path()).await?;
@@ -44,7 +43,7 @@ async fn relay_serves_demo_data_and_survives_a_kill() -> anyhow::Result<()> {
 async fn unknown_paths_and_bad_config_get_clear_errors() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let relay = Relay::start(dir.path(), &[])?;
-    let response = reqwest::get(relay.url("/no-such-thing")).await?;
+    let response = relay.http().get(relay.url("/no-such-thing")).send().await?;
     assert_eq!(response.status(), 404);
     drop(relay);
 
@@ -62,12 +61,36 @@ async fn unknown_paths_and_bad_config_get_clear_errors() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_client_sending_headers_slowly_is_cut_off() -> anyhow::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let dir = tempfile::tempdir()?;
-    let relay = Relay::start(dir.path(), &[])?;
+    // Behind a proxy, the relay reads HTTP itself.
+    let relay = Relay::start(dir.path(), &["--plaintext"])?;
     let mut slow = tokio::net::TcpStream::connect(relay.addr).await?;
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: relay\r\n")
         .await?;
+    held_open_until_the_deadline(slow).await?;
+    // Whole requests are answered as ever.
+    let up: serde_json::Value = reply(relay.http().get(relay.url("/healthz"))).await?;
+    assert_eq!(up["status"], "ok");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let relay = Relay::start(dir.path(), &[])?;
+    // Connected, and silent: not one byte of a ClientHello.
+    let silent = tokio::net::TcpStream::connect(relay.addr).await?;
+    held_open_until_the_deadline(silent).await?;
+    let up: serde_json::Value = reply(relay.http().get(relay.url("/healthz"))).await?;
+    assert_eq!(up["status"], "ok");
+    Ok(())
+}
+
+/// Waits until the relay ends the connection, which must be after its 10 s deadline and long
+/// before 20 s.
+async fn held_open_until_the_deadline(mut slow: tokio::net::TcpStream) -> anyhow::Result<()> {
+    use tokio::io::AsyncReadExt;
     let started = std::time::Instant::now();
     let mut rest = Vec::new();
     // The relay ends the connection (with or without a 408) once the deadline passes.
@@ -82,8 +105,5 @@ async fn a_client_sending_headers_slowly_is_cut_off() -> anyhow::Result<()> {
         "cut off after {:?}, before the deadline",
         started.elapsed()
     );
-    // Whole requests are answered as ever.
-    let up: serde_json::Value = reply(reqwest::Client::new().get(relay.url("/healthz"))).await?;
-    assert_eq!(up["status"], "ok");
     Ok(())
 }

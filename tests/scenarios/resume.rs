@@ -11,7 +11,7 @@ use aisle_core::DocId;
 use aisle_core::model::AssociateId;
 use aisle_core::protocol::{ClientFrame, ServerFrame};
 use aisle_tablet::sync_client::RELAY_PEER;
-use aisle_tests::Tablet;
+use aisle_tests::{RelayAddress, Tablet};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -48,12 +48,14 @@ fn record(sessions: &Sessions, f: impl FnOnce(&mut Session)) {
 
 /// A WebSocket proxy in front of the relay's `/v1/sync` that passes every message through
 /// unchanged and records the documents each frame names. Returns its address.
-async fn counting_proxy(relay: SocketAddr, sessions: Sessions) -> SocketAddr {
+/// The tablet talks plain WebSocket to the proxy (on loopback), the proxy TLS to the relay.
+async fn counting_proxy(relay: RelayAddress, sessions: Sessions) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let sessions = sessions.clone();
+            let relay = relay.clone();
             tokio::spawn(async move {
                 let mut authorization = None;
                 // Tungstenite's callback signature, whose error is a whole HTTP response.
@@ -65,13 +67,18 @@ async fn counting_proxy(relay: SocketAddr, sessions: Sessions) -> SocketAddr {
                 let tablet = tokio_tungstenite::accept_hdr_async(stream, keep_token)
                     .await
                     .unwrap();
-                let mut request = format!("ws://{relay}/v1/sync")
-                    .into_client_request()
-                    .unwrap();
+                let mut request = relay.sync_url().unwrap().into_client_request().unwrap();
                 if let Some(value) = authorization {
                     request.headers_mut().insert("authorization", value);
                 }
-                let (upstream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+                let (upstream, _) = tokio_tungstenite::connect_async_tls_with_config(
+                    request,
+                    None,
+                    false,
+                    Some(relay.ws_connector()),
+                )
+                .await
+                .unwrap();
                 sessions.lock().unwrap().push(Session::default());
                 let (mut to_tablet, mut from_tablet) = tablet.split();
                 let (mut to_relay, mut from_relay) = upstream.split();
@@ -167,12 +174,12 @@ fn set(docs: &[String]) -> BTreeSet<&str> {
 async fn a_reconnecting_tablet_is_offered_only_what_changed() {
     let (dir, relay_dir, relay) = aisle_tests::demo_relay(100);
     let sessions = Sessions::default();
-    let proxy = counting_proxy(relay.addr, sessions.clone()).await;
+    let proxy = counting_proxy(relay.address(), sessions.clone()).await;
 
     // The tablet syncs its store in full, directly, and goes offline.
     let mut tablet = Tablet::enrol(&relay, &relay_dir, dir.path(), "tablet", "associate").await;
     tablet.stop().await;
-    tablet.config.relay_url = format!("http://{proxy}");
+    tablet.config.relay = RelayAddress::new(format!("http://{proxy}"));
     let held = tablet.with(|s| s.stats()).unwrap().documents;
     let customers = tablet.with(|s| s.doc_ids("customer")).unwrap();
     assert!(customers.len() >= 20, "{} customers", customers.len());

@@ -73,7 +73,7 @@ async fn shopify_webhooks_become_briefing_data_once() {
         ("TITLE", product.name.as_str()),
         ("VARIANT_TITLE", "M / Navy"),
     ];
-    let http = reqwest::Client::new();
+    let http = relay.http();
     let post = |topic: &'static str, webhook: &'static str, body: Vec<u8>, signature: String| {
         let request = http
             .post(relay.url("/v1/shopify/webhooks"))

@@ -32,7 +32,7 @@ impl Tablet {
         let db = aisle_tablet::Tablet::open(dir.join(format!("{name}.sqlite3"))).unwrap();
         let token =
             aisle_tests::enrol_device(relay, relay_dir, (store, role, name), db.actor()).await;
-        let config = SyncConfig::new(relay.url(""), token);
+        let config = SyncConfig::new(relay.address(), token);
         let store = Arc::new(Mutex::new(db));
         let client = Some(SyncClient::start(store.clone(), config.clone()));
         Self {

@@ -3,7 +3,9 @@
 //! the relay's HTTP API with the bodies `aisle_core::api` declares.
 
 use aisle_core::api::{BatchRejection, EventBatch, IngestOutcome, IssueTokenRequest, IssuedToken};
+use aisle_core::enrolment::CertFingerprint;
 use aisle_core::model::{ApiError, ErrorCode};
+pub use aisle_tablet::relay_tls::RelayAddress;
 use anyhow::{Context, bail};
 pub use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -127,10 +129,18 @@ pub fn enrolment_code(
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
-/// A running `aisle-relay` on loopback.
+/// The sync WebSocket as a test drives it by hand.
+pub type SyncSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A running `aisle-relay` on loopback, serving HTTPS with a certificate authority of its own
+/// (in its data directory, so a restart keeps it) unless started with `--plaintext` or given
+/// certificate files.
 pub struct Relay {
     child: Child,
     pub addr: SocketAddr,
+    /// The fingerprint tablets trust it by; `None` on plain HTTP.
+    pub trust: Option<CertFingerprint>,
     pub lines: Lines,
 }
 
@@ -144,12 +154,20 @@ impl Relay {
     /// Starts the relay on a given address (a restart on the port tablets know).
     pub fn start_on(data_dir: &Path, listen: SocketAddr, extra: &[&str]) -> anyhow::Result<Self> {
         let bin = relay_binary()?;
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        command
             .arg("--listen")
             .arg(listen.to_string())
             .arg("--data-dir")
             .arg(data_dir)
-            .args(extra)
+            .args(extra);
+        if !extra
+            .iter()
+            .any(|a| *a == "--plaintext" || *a == "--tls-cert")
+        {
+            command.arg("--tls-self-signed");
+        }
+        let mut child = command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -157,20 +175,63 @@ impl Relay {
             .context("starting aisle-relay")?;
         let stdout = child.stdout.take().context("relay stdout")?;
         let lines = Lines::new(stdout);
+        let mut trust = None;
         loop {
             let Some(line) = lines.next(Duration::from_secs(120)) else {
                 let _ = child.kill();
                 bail!("the relay did not report its address");
             };
-            if let Some(addr) = line.strip_prefix("aisle-relay listening on http://") {
-                let addr = addr.parse().context("relay address")?;
-                return Ok(Self { child, addr, lines });
+            if let Some(fingerprint) = line.strip_prefix("aisle-relay certificate authority ") {
+                trust = Some(CertFingerprint::parse(fingerprint)?);
+            }
+            if let Some(url) = line.strip_prefix("aisle-relay listening on ") {
+                let mut addr: SocketAddr = url
+                    .trim_start_matches("https://")
+                    .trim_start_matches("http://")
+                    .parse()
+                    .context("relay address")?;
+                // Listening on every address: reach it on loopback.
+                if addr.ip().is_unspecified() {
+                    addr.set_ip([127, 0, 0, 1].into());
+                }
+                return Ok(Self {
+                    child,
+                    addr,
+                    trust,
+                    lines,
+                });
             }
         }
     }
 
+    /// `https://<addr><path>` (`http://` for a relay started with `--plaintext`).
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        let scheme = if self.trust.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}{path}", self.addr)
+    }
+
+    /// The relay as an enrolled tablet knows it: its address and the certificate it pinned.
+    pub fn address(&self) -> RelayAddress {
+        RelayAddress::pinned(self.url(""), self.trust)
+    }
+
+    /// An HTTP client that trusts this relay's certificate as a tablet does.
+    pub fn http(&self) -> reqwest::Client {
+        self.address()
+            .http(Duration::from_secs(60))
+            .expect("the relay's address is https:// or loopback")
+    }
+
+    /// Opens a sync WebSocket with `token`, as a (possibly modified) app would.
+    pub async fn sync_socket(
+        &self,
+        token: &str,
+    ) -> Result<SyncSocket, tokio_tungstenite::tungstenite::Error> {
+        sync_socket(&self.address(), token).await
     }
 
     /// SIGKILL: the process gets no chance to clean up.
@@ -192,6 +253,34 @@ impl Drop for Relay {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Opens a sync WebSocket to `relay` with `token`.
+pub async fn sync_socket(
+    relay: &RelayAddress,
+    token: &str,
+) -> Result<SyncSocket, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = relay.sync_url().map_err(|e| {
+        tokio_tungstenite::tungstenite::Error::Url(
+            tokio_tungstenite::tungstenite::error::UrlError::UnableToConnect(e.to_string()),
+        )
+    })?;
+    let mut request = url.into_client_request()?;
+    let bearer = format!("Bearer {token}").parse().map_err(
+        |e: tokio_tungstenite::tungstenite::http::header::InvalidHeaderValue| {
+            tokio_tungstenite::tungstenite::Error::HttpFormat(e.into())
+        },
+    )?;
+    request.headers_mut().insert("authorization", bearer);
+    tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        None,
+        false,
+        Some(relay.ws_connector()),
+    )
+    .await
+    .map(|(socket, _)| socket)
 }
 
 /// The relay's secret for signing web shop events (generated into its data directory).
@@ -281,7 +370,7 @@ pub async fn enrol_device(
     actor: &aisle_core::automerge::ActorId,
 ) -> String {
     let code = enrolment_code(relay_dir, store, role, name).expect("an enrolment code");
-    aisle_tablet::relay_client::enrol(&relay.url(""), &code, actor)
+    aisle_tablet::relay_client::enrol(&relay.address(), &code, actor)
         .await
         .expect("the device enrols")
         .token
@@ -339,7 +428,7 @@ impl Tablet {
         let store = aisle_tablet::Tablet::open(dir.join(format!("{name}.sqlite3")))
             .expect("the tablet's store opens");
         let token = enrol_device(relay, relay_dir, ("LDN-CG", role, name), store.actor()).await;
-        let mut config = aisle_tablet::sync_client::SyncConfig::new(relay.url(""), token);
+        let mut config = aisle_tablet::sync_client::SyncConfig::new(relay.address(), token);
         config.max_backoff_ms = 300;
         let mut tablet = Self {
             store: std::sync::Arc::new(std::sync::Mutex::new(store)),
@@ -497,7 +586,7 @@ pub struct Api {
 impl Api {
     pub fn new(relay: &Relay, token: &str) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            http: relay.http(),
             base: relay.url(""),
             token: token.trim().to_string(),
         }

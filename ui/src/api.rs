@@ -40,10 +40,13 @@ pub async fn sync_status() -> Result<Option<SyncStatus>, ApiError> {
     invoke(&SyncStatusArgs {}).await
 }
 
-pub async fn enrol(relay_url: &str, code: &str) -> Result<Enrolment, ApiError> {
+/// `code` may be a whole enrolment ticket (`aisle://enrol?…`); `ca` is the certificate
+/// fingerprint, empty for a relay with a publicly trusted certificate.
+pub async fn enrol(relay_url: &str, code: &str, ca: &str) -> Result<Enrolment, ApiError> {
     invoke(&EnrolArgs {
         relay_url: relay_url.to_owned(),
         code: code.to_owned(),
+        ca: Some(ca.trim().to_owned()).filter(|ca| !ca.is_empty()),
     })
     .await
 }

@@ -309,12 +309,13 @@ fn demo(root: &Path, screenshot_after: Option<u64>, customers: usize) -> anyhow:
             None => bail!("the relay stopped before it was ready"),
         }
     }
-    // A one-time code for the demo tablet; the app enrols with it on its first start (a
-    // tablet that is already enrolled ignores it).
-    let code = String::from_utf8(
+    // A one-time enrolment ticket for the demo tablet (the relay's address, the code, and
+    // the fingerprint of the certificate authority the demo relay made itself); the app
+    // enrols with it on its first start (a tablet that is already enrolled ignores it).
+    let ticket = String::from_utf8(
         Command::new("target/debug/aisle-relay")
             .args([
-                "admin", "enrol", "--quiet", "--store", "LDN-CG", "--role", "manager",
+                "admin", "enrol", "--ticket", "--demo", "--store", "LDN-CG", "--role", "manager",
             ])
             .args(["--name", "Demo tablet", "--data-dir"])
             .arg(&relay_dir)
@@ -346,8 +347,7 @@ fn demo(root: &Path, screenshot_after: Option<u64>, customers: usize) -> anyhow:
         Command::new(app_binary())
             .env("DISPLAY", &display)
             .env("AISLE_DATA_DIR", demo_dir.join("tablet"))
-            .env("AISLE_RELAY_URL", "http://127.0.0.1:8787")
-            .env("AISLE_ENROL_CODE", &code)
+            .env("AISLE_ENROL_CODE", &ticket)
             .spawn()
             .context("starting the app")?,
     );

@@ -27,6 +27,10 @@ pub trait Command: Serialize + DeserializeOwned {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Enrolment {
     pub relay_url: String,
+    /// The fingerprint of the certificate the relay is trusted by (`AB:CD:…`), if enrolled
+    /// with one.
+    #[serde(default)]
+    pub relay_ca: Option<String>,
     pub device: String,
     pub store: String,
     pub role: Role,
@@ -85,7 +89,10 @@ commands! {
     sync_status: SyncStatusArgs {} -> Option<SyncStatus>;
 
     /// Enrols this tablet with its relay using a one-time code.
-    enrol: EnrolArgs { relay_url: String, code: String } -> Enrolment;
+    /// `code` is the one-time code, or a whole ticket (`aisle://enrol?…`, as its QR code
+    /// holds), which carries the relay's address and `ca` itself. `ca` is the fingerprint of
+    /// the certificate a relay with a private CA is trusted by.
+    enrol: EnrolArgs { relay_url: String, code: String, ca: Option<String> } -> Enrolment;
 
     /// Who uses this tablet now; replies with the name as stored.
     set_associate: SetAssociateArgs { name: String } -> String;

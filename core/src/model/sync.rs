@@ -41,6 +41,9 @@ pub enum Connection {
     Online,
     /// The relay refused the token (revoked): the tablet must be enrolled again.
     Refused,
+    /// The tablet refused the relay: its certificate is not the one enrolled (or not trusted),
+    /// or its address is plain HTTP beyond this machine. `reason` says which.
+    Untrusted,
 }
 
 /// What the UI shows about sync.

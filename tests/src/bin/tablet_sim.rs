@@ -3,7 +3,8 @@
 //! committed locally (an "acknowledged" change), so a test can kill it at any moment and know
 //! what must survive.
 //!
-//! Usage: tablet_sim <db> <relay-url> <token> <store-id>
+//! Usage: tablet_sim <db> <relay-url> <token> <store-id>, with `AISLE_RELAY_CA` the fingerprint
+//! of the relay's certificate authority, as the app takes it.
 //! Commands: note <customer> <text> | view <customer> <product> | sell <variant> <customer|-> |
 //! hold <variant> <customer> | offline | online | status | quit
 
@@ -23,7 +24,14 @@ fn main() -> anyhow::Result<()> {
     let store_id = StoreId::parse(store_id.as_str())?;
     let associate = AssociateId::parse("sim.tablet")?;
     let store = Arc::new(Mutex::new(Tablet::open(db)?));
-    let mut config = SyncConfig::new(relay.clone(), token.clone());
+    let ca = std::env::var("AISLE_RELAY_CA")
+        .ok()
+        .map(|ca| aisle_core::enrolment::CertFingerprint::parse(&ca))
+        .transpose()?;
+    let mut config = SyncConfig::new(
+        aisle_tablet::relay_tls::RelayAddress::pinned(relay.clone(), ca),
+        token.clone(),
+    );
     config.max_backoff_ms = 1_000;
     let runtime = tokio::runtime::Runtime::new()?;
     let _guard = runtime.enter();

@@ -49,6 +49,7 @@ fn describe(status: Option<&SyncStatus>) -> (String, &'static str) {
             "sync-refused",
         ),
         Connection::Refused => ("Enrolment revoked".into(), "sync-refused"),
+        Connection::Untrusted => ("Relay not trusted · nothing sent".into(), "sync-refused"),
     }
 }
 
@@ -92,8 +93,9 @@ pub fn CatchUpBar() -> impl IntoView {
 #[component]
 pub fn EnrolForm() -> impl IntoView {
     let events = expect_context::<AppEvents>();
-    let relay = RwSignal::new("http://127.0.0.1:8787".to_string());
+    let relay = RwSignal::new("https://127.0.0.1:8787".to_string());
     let code = RwSignal::new(String::new());
+    let ca = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let outcome = RwSignal::new(None::<Result<api::Enrolment, String>>);
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -101,7 +103,12 @@ pub fn EnrolForm() -> impl IntoView {
         busy.set(true);
         outcome.set(None);
         leptos::task::spawn_local(async move {
-            let result = api::enrol(&relay.get_untracked(), &code.get_untracked()).await;
+            let result = api::enrol(
+                &relay.get_untracked(),
+                &code.get_untracked(),
+                &ca.get_untracked(),
+            )
+            .await;
             busy.set(false);
             if result.is_ok() {
                 events.enrolment_version.update(|v| *v += 1);
@@ -113,7 +120,9 @@ pub fn EnrolForm() -> impl IntoView {
     view! {
         <form class="card form" on:submit=submit data-testid="enrol-form">
             <h2>"Enrol this tablet"</h2>
-            <p class="muted">"Ask a manager for a one-time code from the store's relay."</p>
+            <p class="muted">
+                "Ask a manager for a one-time code from the store's relay. Its QR code holds everything: scanned or pasted into the code field, the address and fingerprint are not needed."
+            </p>
             <label for="relay-url">"Relay address"</label>
             <input
                 id="relay-url"
@@ -133,6 +142,16 @@ pub fn EnrolForm() -> impl IntoView {
                 data-testid="enrol-code"
                 prop:value=move || code.get()
                 on:input=move |ev| code.set(event_target_value(&ev))
+            />
+            <label for="relay-ca">"Certificate fingerprint (relays with their own certificate authority)"</label>
+            <input
+                id="relay-ca"
+                class="text-input"
+                autocomplete="off"
+                placeholder="AB:CD:…"
+                data-testid="relay-ca"
+                prop:value=move || ca.get()
+                on:input=move |ev| ca.set(event_target_value(&ev))
             />
             <button class="primary" type="submit" disabled=move || busy.get() data-testid="enrol-submit">
                 {move || if busy.get() { "Enrolling…" } else { "Enrol" }}
@@ -176,6 +195,9 @@ pub fn SyncDetails() -> impl IntoView {
                                 <h2>"This tablet"</h2>
                                 <p>{format!("Device {} · {} · store {}", e.device, e.role.as_str(), e.store)}</p>
                                 <p class="muted">{format!("Relay {}", e.relay_url)}</p>
+                                {e.relay_ca.clone().map(|ca| {
+                                    view! { <p class="muted fingerprint">{format!("Trusted by certificate {ca}")}</p> }
+                                })}
                                 {move || {
                                     events.sync.get().map(|s| {
                                         let last = s.last_synced_at.map(clock_time).unwrap_or_else(|| "not yet".into());
@@ -200,6 +222,13 @@ pub fn SyncDetails() -> impl IntoView {
                                             {s.removed_at.and(s.reason.clone()).map(|reason| {
                                                 view! { <p class="error" data-testid="removed">{reason}</p> }
                                             })}
+                                            // Said in full: IT has to act on it at the relay.
+                                            {(s.connection == Connection::Untrusted)
+                                                .then(|| s.reason.clone())
+                                                .flatten()
+                                                .map(|reason| {
+                                                    view! { <p class="error" data-testid="untrusted">{format!("Not connecting: {reason}")}</p> }
+                                                })}
                                         }
                                     })
                                 }}
