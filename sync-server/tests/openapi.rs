@@ -27,6 +27,9 @@ async fn the_served_description_matches_what_the_relay_does() {
     let relay = Relay::start(config(dir.path().join("relay")))
         .await
         .unwrap();
+    // The workspace builds rustls with ring only, and reqwest's own default needs a provider
+    // chosen for the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
 
     // The checked-in copy is what the relay serves (AISLE_UPDATE_OPENAPI=1 rewrites it).

@@ -725,7 +725,8 @@ impl std::error::Error for Refused {}
 
 /// `POST /v1/events` as a web shop sends it: a body and its `X-Aisle-Signature`.
 pub fn events_request(relay: &Relay, body: Vec<u8>, signature: &str) -> reqwest::RequestBuilder {
-    reqwest::Client::new()
+    relay
+        .http()
         .post(relay.url("/v1/events"))
         .header("content-type", "application/json")
         .header("x-aisle-tenant", "demo")
