@@ -365,6 +365,9 @@ pub enum AuditAction {
     DeviceEnrolled,
     EnrolmentRefused,
     DeviceRevoked,
+    /// A device reported lost or stolen (`admin wipe`): revoked, and its data deleted when it
+    /// next reaches the relay.
+    DeviceWiped,
     /// Requests with an unknown or revoked token, counted: one entry a minute at most.
     AuthenticationFailed,
     CustomerErased,
@@ -374,6 +377,8 @@ pub enum AuditAction {
     LoyaltyTokenRevoked,
     /// A device went over its limit of customer lookups.
     LookupsLimited,
+    /// A device went over its limit of kiosk check-ins.
+    CheckInsLimited,
     /// A call with the admin token.
     AdminCall,
     /// A Shopify webhook of which some or all could not be applied (answered 2xx all the same,
@@ -388,6 +393,7 @@ impl AuditAction {
             Self::DeviceEnrolled => "device_enrolled",
             Self::EnrolmentRefused => "enrolment_refused",
             Self::DeviceRevoked => "device_revoked",
+            Self::DeviceWiped => "device_wiped",
             Self::AuthenticationFailed => "authentication_failed",
             Self::CustomerErased => "customer_erased",
             Self::CustomersMerged => "customers_merged",
@@ -395,6 +401,7 @@ impl AuditAction {
             Self::LoyaltyKeyWithdrawn => "loyalty_key_withdrawn",
             Self::LoyaltyTokenRevoked => "loyalty_token_revoked",
             Self::LookupsLimited => "lookups_limited",
+            Self::CheckInsLimited => "check_ins_limited",
             Self::AdminCall => "admin_call",
             Self::WebhookNotApplied => "webhook_not_applied",
         }

@@ -418,6 +418,15 @@ pub async fn store_devices(app: AppHandle) -> Result<Vec<DeviceHealth>, ApiError
         .map_err(relay_failure)
 }
 
+#[tauri::command]
+pub async fn store_audit(app: AppHandle) -> Result<Vec<aisle_core::api::AuditEntry>, ApiError> {
+    require_manager(&app)?;
+    let config = relay_config(&app)?;
+    relay_client::store_audit(&config)
+        .await
+        .map_err(relay_failure)
+}
+
 /// A customer's right to erasure (manager tablets; needs the relay). The relay deletes the
 /// document and every tablet, this one included, purges it.
 #[tauri::command]

@@ -132,6 +132,7 @@ pub fn run() {
             store_kpis: StoreKpisArgs,
             stock_alerts: StockAlertsArgs,
             store_devices: StoreDevicesArgs,
+            store_audit: StoreAuditArgs,
             erase_customer: EraseCustomerArgs,
             merge_customers: MergeCustomersArgs,
             scan: ScanArgs,

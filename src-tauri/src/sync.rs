@@ -149,11 +149,16 @@ async fn flush_kiosk_queue(app: &AppHandle) {
     };
     for check_in in queued {
         match relay_client::kiosk_check_in(&config, &check_in).await {
-            // Still offline: try again later, in order.
-            Err(SyncError::Connect(_)) => return,
             Ok(_) => {}
             // Refused for good (a code revoked meanwhile, too old): drop it, say why.
-            Err(e) => tracing::warn!(error = %e, id = check_in.id, "queued check-in refused"),
+            Err(SyncError::Relay(refusal)) if refusal.code != ErrorCode::RateLimited => {
+                tracing::warn!(error = %refusal.message, id = check_in.id, "queued check-in refused");
+            }
+            // Offline, slowed down, the relay not trusted: keep it, try again later, in order.
+            Err(e) => {
+                tracing::debug!(error = %e, "queued check-ins wait");
+                return;
+            }
         }
         let id = check_in.id.clone();
         if let Err(e) = with_store_mut(app.clone(), move |s| s.unqueue_check_in(&id)).await {

@@ -150,6 +150,19 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                 bail!("no active device {device}");
             }
         }
+        AdminCommand::Wipe { device, reason } => {
+            // Already revoked is fine: the loss is recorded, and the tablet still wipes itself
+            // when it next calls.
+            let known = storage.devices()?.into_iter().any(|d| d.id == device);
+            if !known {
+                bail!("no device {device}");
+            }
+            storage.revoke_device(&device)?;
+            storage.record(&Act::new(CLI, AuditAction::DeviceWiped, &device).detail(&reason))?;
+            println!(
+                "{device} revoked and recorded as {reason}: it deletes its customer data the next time it reaches the relay"
+            );
+        }
         AdminCommand::Devices => {
             for d in storage.devices()? {
                 println!(

@@ -122,8 +122,15 @@ pub enum AdminCommand {
         #[arg(long)]
         ticket: bool,
     },
-    /// Revoke a device: its token stops working at once.
+    /// Revoke a device: its token stops working at once, and the tablet deletes its customer
+    /// data when it next reaches the relay.
     Revoke { device: String },
+    /// A device lost or stolen: revoked as above, and recorded as lost in the audit trail.
+    Wipe {
+        device: String,
+        #[arg(long, default_value = "reported lost")]
+        reason: String,
+    },
     /// List enrolled devices.
     Devices,
     /// Print the audit trail: enrolments, revocations, failed authentication, erasures,

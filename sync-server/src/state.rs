@@ -28,6 +28,9 @@ pub struct AppState {
     pub lookups: Arc<crate::limits::RateLimit>,
     /// When a device over its lookup limit is next written to the audit trail.
     pub lookups_flagged: Arc<crate::limits::RateLimit>,
+    /// Kiosk check-ins per device: a busy entrance, not a walk through the card space.
+    pub check_ins: Arc<crate::limits::RateLimit>,
+    pub check_ins_flagged: Arc<crate::limits::RateLimit>,
     /// Failed enrolment attempts per address and over all: codes are short enough to type,
     /// so guessing must be slow.
     pub enrolments_per_address: Arc<crate::limits::RateLimit>,
@@ -38,6 +41,10 @@ pub struct AppState {
 /// Customer lookups a device may make: a burst of 20, then one every 3 seconds.
 pub const LOOKUPS_PER_SECOND: f64 = 1.0 / 3.0;
 pub const LOOKUP_BURST: f64 = 20.0;
+/// Kiosk check-ins a device may send: a queue of 30 flushed at once after an outage, then one
+/// every two seconds, more than a busy entrance sees.
+pub const CHECK_INS_PER_SECOND: f64 = 0.5;
+pub const CHECK_IN_BURST: f64 = 30.0;
 
 /// The tenant's key for web shop events: the tenant name identifies it, the secret signs.
 pub struct Ingest {
@@ -73,6 +80,11 @@ impl AppState {
                 LOOKUP_BURST,
             )),
             lookups_flagged: Arc::new(crate::limits::RateLimit::new(1.0 / 60.0, 1.0)),
+            check_ins: Arc::new(crate::limits::RateLimit::new(
+                CHECK_INS_PER_SECOND,
+                CHECK_IN_BURST,
+            )),
+            check_ins_flagged: Arc::new(crate::limits::RateLimit::new(1.0 / 60.0, 1.0)),
             enrolments_per_address: Arc::new(crate::limits::RateLimit::new(0.1, 10.0)),
             enrolments: Arc::new(crate::limits::RateLimit::new(1.0, 30.0)),
             failed_auth: Arc::default(),

@@ -205,6 +205,14 @@ pub async fn store_devices(
     relay_get(config, "/v1/store/devices").await
 }
 
+/// The store's part of the audit trail (manager tablets only): who enrolled, revoked, erased,
+/// merged, and which devices were slowed down.
+pub async fn store_audit(
+    config: &SyncConfig,
+) -> Result<Vec<aisle_core::api::AuditEntry>, SyncError> {
+    relay_get(config, "/v1/store/audit").await
+}
+
 /// Asks the relay to fold `duplicate`, another profile of the same person, into `survivor`
 /// (manager tablets of both profiles' store). The merge reaches every tablet by sync.
 pub async fn merge_customers(

@@ -802,6 +802,17 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
                 .contains("Helper tablet"))
         })
         .await?;
+        // The store's security log names the helper's enrolment, as the relay recorded it.
+        wait_until(
+            &client,
+            "the helper's enrolment in the security log",
+            || async {
+                Ok(text_of(&client, "[data-testid=security-log]")
+                    .await?
+                    .contains("device enrolled"))
+            },
+        )
+        .await?;
         assert_ne!(
             text_of(&client, "[data-testid=kpi-revenue] .stat-value").await?,
             "£0.00"

@@ -1,7 +1,8 @@
 //! The entry kiosk over a real relay: a customer scans their loyalty QR at the kiosk and the
 //! store's associate tablet shows them as just arrived; a resend is one visit; a first-time
 //! visitor is asked for consent and the answer reaches the tablet; a forged code is refused;
-//! a kiosk that is offline keeps the check-in and sends it later.
+//! a kiosk that is offline keeps the check-in and sends it later; a device trying card after
+//! card is slowed and flagged.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -184,4 +185,37 @@ async fn kiosk_check_ins_reach_the_floor_once_and_ask_first_timers_for_consent()
         || associate.with(|s| visits_today(s, &newcomer)) == 2,
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_walking_through_card_numbers_at_the_kiosk_is_slowed_and_flagged() {
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(10);
+    let kiosk = Tablet::enrol(&relay, &relay_dir, dir.path(), "kiosk", "kiosk").await;
+    let api = Api::new(&relay, &kiosk.config.token);
+    let now = kiosk.with(|s| s.now());
+    // Card after card, none of them anyone's: answered until the burst is spent, then 429.
+    let limited_after = aisle_tests::first_rate_limited(40, None, |i| {
+        api.post("/v1/kiosk/check-in").json(&KioskCheckIn {
+            id: format!("walk-{i}"),
+            token: None,
+            nfc_uid: Some(format!("04A1B2C3D4{i:04X}")),
+            at: now,
+        })
+    })
+    .await;
+    assert_eq!(
+        limited_after,
+        Some(aisle_relay::state::CHECK_IN_BURST as u32),
+        "the burst, then refused"
+    );
+    let admin = Api::admin(&relay, &relay_dir).unwrap();
+    let trail: Vec<aisle_core::api::AuditEntry> = aisle_tests::reply(admin.get("/v1/admin/audit"))
+        .await
+        .unwrap();
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.action == aisle_core::api::AuditAction::CheckInsLimited),
+        "flagged in the audit trail"
+    );
 }

@@ -60,14 +60,40 @@ async fn a_tablet_revoked_while_offline_deletes_its_customer_data_on_reconnect()
     assert!(customers > 0, "the tablet synced its store's customers");
     assert!(names.iter().any(|n| contains(&file_bytes(&path), n)));
 
-    // Lost while offline; the admin revokes it.
+    // Lost while offline; the admin reports it lost, on the command line beside the running
+    // relay.
     tablet.stop().await;
     let admin = Api::admin(&relay, &relay_dir).unwrap();
     let devices: Vec<EnrolledDevice> = reply(admin.get("/v1/admin/devices")).await.unwrap();
     let lost = devices.iter().find(|d| d.name == "lost").unwrap();
-    reply::<()>(admin.post(&format!("/v1/admin/devices/{}/revoke", lost.id)))
-        .await
+    let wiped = std::process::Command::new(aisle_tests::relay_binary().unwrap())
+        .args([
+            "admin",
+            "wipe",
+            &lost.id,
+            "--reason",
+            "stolen from the stockroom",
+            "--data-dir",
+        ])
+        .arg(&relay_dir)
+        .env("RUST_LOG", "warn")
+        .output()
         .unwrap();
+    assert!(
+        wiped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wiped.stderr)
+    );
+    let trail: Vec<aisle_core::api::AuditEntry> =
+        reply(admin.get("/v1/admin/audit")).await.unwrap();
+    assert!(
+        trail
+            .iter()
+            .any(|e| e.action == aisle_core::api::AuditAction::DeviceWiped
+                && e.subject == lost.id
+                && e.detail == "stolen from the stockroom"),
+        "the loss is in the audit trail"
+    );
 
     // It comes back into range.
     tablet.start();

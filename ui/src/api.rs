@@ -239,6 +239,10 @@ pub async fn store_devices() -> Result<Vec<DeviceHealth>, ApiError> {
     invoke(&StoreDevicesArgs {}).await
 }
 
+pub async fn store_audit() -> Result<Vec<aisle_core::api::AuditEntry>, ApiError> {
+    invoke(&aisle_core::model::commands::StoreAuditArgs {}).await
+}
+
 pub async fn set_associate(name: &str) -> Result<String, ApiError> {
     invoke(&SetAssociateArgs {
         name: name.to_owned(),

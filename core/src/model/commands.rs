@@ -173,6 +173,10 @@ commands! {
 
     store_devices: StoreDevicesArgs {} -> Vec<DeviceHealth>;
 
+    /// The store's part of the relay's audit trail, newest last (manager tablets; needs the
+    /// relay).
+    store_audit: StoreAuditArgs {} -> Vec<crate::api::AuditEntry>;
+
     erase_customer: EraseCustomerArgs { id: String } -> ();
 
     /// Folds `duplicate` (another profile of the same person) into customer `id`.

@@ -1,23 +1,43 @@
 //! The entry kiosk: check-ins at the device's store, and the customer's consent answer.
 
-use aisle_core::api::KioskConsent;
+use aisle_core::api::{AuditAction, KioskConsent};
+use aisle_core::model::ErrorCode;
 use aisle_core::model::{KioskCheckIn, KioskWelcome};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
+use crate::audit::Act;
 use crate::auth::{AnyDevice, Kiosk};
 use crate::error::HttpError;
 use crate::state::AppState;
 
 /// A check-in at the device's store, from its kiosk (or a tablet acting as one). The visit
 /// reaches the store's tablets as soon as it is recorded.
-#[utoipa::path(post, path = "/v1/kiosk/check-in", tag = "kiosk", request_body = aisle_core::model::KioskCheckIn, security(("device" = [])), responses((status = 200, body = aisle_core::model::KioskWelcome), (status = 400, body = aisle_core::model::ApiError), (status = 401, body = aisle_core::model::ApiError)))]
+#[utoipa::path(post, path = "/v1/kiosk/check-in", tag = "kiosk", request_body = aisle_core::model::KioskCheckIn, security(("device" = [])), responses((status = 200, body = aisle_core::model::KioskWelcome), (status = 400, body = aisle_core::model::ApiError), (status = 401, body = aisle_core::model::ApiError), (status = 429, description = "Too many check-ins from this device", body = aisle_core::model::ApiError)))]
 pub async fn check_in(
     State(state): State<AppState>,
     AnyDevice(device): AnyDevice,
     Json(check_in): Json<KioskCheckIn>,
 ) -> Result<Json<KioskWelcome>, HttpError> {
+    // Counted before the code or card is looked at: a device trying card numbers is slowed
+    // whether they exist or not.
+    if !state.check_ins.allow(&device.id) {
+        tracing::warn!(device = %device.id, store = %device.store, "kiosk check-ins over the limit");
+        if state.check_ins_flagged.allow(&device.id) {
+            state
+                .audit(
+                    Act::new(&device.id, AuditAction::CheckInsLimited, &device.name)
+                        .in_store(&device.store)
+                        .detail("over the limit of kiosk check-ins"),
+                )
+                .await;
+        }
+        return Err(HttpError::new(
+            ErrorCode::RateLimited,
+            "too many check-ins from this device; the kiosk sends them again shortly",
+        ));
+    }
     let welcome = state
         .with_storage(move |s| s.kiosk_check_in(&device.store, &check_in))
         .await??;

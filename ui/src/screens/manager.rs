@@ -44,6 +44,63 @@ fn ManagerBody() -> impl IntoView {
         </div>
         <StockOutlook/>
         <Kpis/>
+        <SecurityLog/>
+    }
+}
+
+/// The store's part of the relay's audit trail, newest first: enrolments, tablets removed or
+/// reported lost, erasures, merges, devices slowed down for too many lookups or check-ins.
+#[component]
+fn SecurityLog() -> impl IntoView {
+    let events = expect_context::<AppEvents>();
+    let entries = LocalResource::new(move || {
+        events.data_version.track();
+        api::store_audit()
+    });
+    view! {
+        <article class="card wide" data-testid="security-log">
+            <h2>"Security log"</h2>
+            <Suspense fallback=|| view! { <p class="muted">"Asking the relay…"</p> }>
+                {move || {
+                    entries
+                        .get()
+                        .map(|r| match r {
+                            Ok(list) if list.is_empty() => {
+                                view! { <p class="muted">"Nothing recorded for this store yet."</p> }.into_any()
+                            }
+                            Ok(list) => {
+                                view! {
+                                    <ul class="lines">
+                                        {list
+                                            .into_iter()
+                                            .rev()
+                                            .take(50)
+                                            .map(|e| {
+                                                let what = e.action.as_str().replace('_', " ");
+                                                let detail = if e.detail.is_empty() {
+                                                    String::new()
+                                                } else {
+                                                    format!(" · {}", e.detail)
+                                                };
+                                                view! {
+                                                    <li class="line" data-testid="audit-entry">
+                                                        <div class="line-text">
+                                                            <span class="line-name">{format!("{what}: {}", e.subject)}</span>
+                                                            <span class="muted">{format!("{} · by {}{detail}", api::when(e.at), e.actor)}</span>
+                                                        </div>
+                                                    </li>
+                                                }
+                                            })
+                                            .collect_view()}
+                                    </ul>
+                                }
+                                    .into_any()
+                            }
+                            Err(e) => view! { <p class="muted" data-testid="security-log-offline">{api::describe(&e)}</p> }.into_any(),
+                        })
+                }}
+            </Suspense>
+        </article>
     }
 }
 
