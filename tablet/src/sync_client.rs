@@ -42,7 +42,7 @@ pub enum SyncError {
     #[error("cannot reach the relay: {0}")]
     Connect(String),
     /// The relay's certificate is not one this tablet trusts: nothing was sent.
-    #[error("the relay is not trusted: {0}")]
+    #[error("{0}")]
     Untrusted(String),
     /// The relay's address would send data unencrypted beyond this machine.
     #[error("{0}")]

@@ -953,6 +953,28 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
         )
         .await?;
         screenshot(&client, "floor-offline-landscape-1280x800").await?;
+
+        // Something else answers at the relay's address, with a certificate of another
+        // authority: the tablet refuses it and Settings says why.
+        let impostor = Relay::start_on(&data.path().join("impostor"), relay_addr, &[])?;
+        wait_for_text(
+            &client,
+            "[data-testid=sync-status]",
+            Duration::from_secs(60),
+            |t| t == "Relay not trusted · nothing sent",
+        )
+        .await?;
+        click(&client, "[data-testid=nav-settings]").await?;
+        wait_for_text(
+            &client,
+            "[data-testid=untrusted]",
+            Duration::from_secs(10),
+            |t| t.contains("signed neither by an authority this tablet trusts nor by the one it was enrolled with"),
+        )
+        .await?;
+        screenshot(&client, "settings-relay-not-trusted-landscape-1280x800").await?;
+        impostor.kill9()?;
+        click(&client, "[data-testid=nav-floor]").await?;
         let relay = Relay::start_on(&relay_dir, relay_addr, &[])?;
         wait_for_text(
             &client,

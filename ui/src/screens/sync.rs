@@ -227,7 +227,11 @@ pub fn SyncDetails() -> impl IntoView {
                                                 .then(|| s.reason.clone())
                                                 .flatten()
                                                 .map(|reason| {
-                                                    view! { <p class="error" data-testid="untrusted">{format!("Not connecting: {reason}")}</p> }
+                                                    view! {
+                                                        <p class="error" data-testid="untrusted">
+                                                            {format!("Not connecting to the relay: {reason}. Changes wait on this tablet. Ask IT to check the relay's certificate, or enrol this tablet again.")}
+                                                        </p>
+                                                    }
                                                 })}
                                         }
                                     })
