@@ -581,7 +581,10 @@ pub async fn kiosk_check_in(
     .await?;
     match relay_client::kiosk_check_in(&config, &check_in).await {
         Ok(welcome) => Ok(welcome),
-        Err(SyncError::Connect(_)) => {
+        // Offline, slowed down, the relay not trusted or failing: the visit is kept and sent
+        // later; the customer is welcomed all the same.
+        Err(e) if e.is_transient() => {
+            tracing::info!(error = %e, "check-in queued");
             with_store_mut(app, move |s| s.queue_check_in(&check_in)).await?;
             Ok(KioskWelcome {
                 queued: true,

@@ -150,15 +150,14 @@ async fn flush_kiosk_queue(app: &AppHandle) {
     for check_in in queued {
         match relay_client::kiosk_check_in(&config, &check_in).await {
             Ok(_) => {}
-            // Refused for good (a code revoked meanwhile, too old): drop it, say why.
-            Err(SyncError::Relay(refusal)) if refusal.code != ErrorCode::RateLimited => {
-                tracing::warn!(error = %refusal.message, id = check_in.id, "queued check-in refused");
-            }
-            // Offline, slowed down, the relay not trusted: keep it, try again later, in order.
-            Err(e) => {
+            // Offline, slowed down, the relay not trusted or failing: keep it, try again
+            // later, in order.
+            Err(e) if e.is_transient() => {
                 tracing::debug!(error = %e, "queued check-ins wait");
                 return;
             }
+            // Refused for good (a code revoked meanwhile, too old): drop it, say why.
+            Err(e) => tracing::warn!(error = %e, id = check_in.id, "queued check-in refused"),
         }
         let id = check_in.id.clone();
         if let Err(e) = with_store_mut(app.clone(), move |s| s.unqueue_check_in(&id)).await {
@@ -207,10 +206,14 @@ pub async fn enrol(app: &AppHandle, ticket: EnrolmentTicket) -> Result<TabletEnr
         ca,
     } = ticket;
     let relay = relay_address(&relay_url, ca);
-    // Refuse plain HTTP before the old enrolment and data go.
-    relay
-        .check()
-        .map_err(|e| error(ErrorCode::InvalidInput, e.to_string()))?;
+    // The relay must be reachable and trusted before the old enrolment and data go: a
+    // mistyped fingerprint costs nothing.
+    relay_client::check_relay(&relay)
+        .await
+        .map_err(|e| match e {
+            SyncError::Connect(m) => error(ErrorCode::Busy, format!("Cannot reach the relay: {m}")),
+            other => error(ErrorCode::InvalidInput, format!("Not enrolled: {other}")),
+        })?;
     let state = app.state::<AppState>();
     let old = state.sync.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(old) = old {

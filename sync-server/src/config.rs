@@ -362,21 +362,71 @@ impl Config {
     }
 }
 
+/// Flags (and their environment variables) first, then the file: a `--plaintext` given to a
+/// relay whose file names certificates serves plain HTTP, as asked.
 fn transport(serve: &ServeArgs, file: &FileConfig) -> anyhow::Result<Transport> {
-    let cert = serve.tls_cert.clone().or(file.tls_cert.clone());
-    let key = serve.tls_key.clone().or(file.tls_key.clone());
-    let plaintext = serve.plaintext || file.plaintext.unwrap_or(false);
-    Ok(match (cert, key) {
-        (Some(cert), Some(key)) => Transport::Tls(TlsFiles { cert, key }),
-        (None, None) => {
-            let self_signed = serve.tls_self_signed || file.tls_self_signed.unwrap_or(false);
-            // The demo runs on TLS out of the box, unless plain HTTP is asked for.
-            if self_signed || (!plaintext && (serve.demo || file.demo.unwrap_or(false))) {
-                Transport::SelfSigned
-            } else {
-                Transport::Plain
-            }
+    if let (Some(cert), Some(key)) = (&serve.tls_cert, &serve.tls_key) {
+        return Ok(Transport::Tls(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }));
+    }
+    if serve.plaintext {
+        return Ok(Transport::Plain);
+    }
+    if serve.tls_self_signed {
+        return Ok(Transport::SelfSigned);
+    }
+    Ok(match (&file.tls_cert, &file.tls_key) {
+        (Some(cert), Some(key)) => Transport::Tls(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        (None, None) if file.plaintext.unwrap_or(false) => Transport::Plain,
+        // The demo runs on TLS out of the box, unless plain HTTP is asked for.
+        (None, None)
+            if file.tls_self_signed.unwrap_or(false)
+                || serve.demo
+                || file.demo.unwrap_or(false) =>
+        {
+            Transport::SelfSigned
         }
-        _ => anyhow::bail!("give both tls_cert and tls_key, or neither"),
+        (None, None) => Transport::Plain,
+        _ => anyhow::bail!("the config file needs both tls_cert and tls_key, or neither"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transport_of(flags: &[&str], file: &str) -> anyhow::Result<Transport> {
+        let cli = Cli::try_parse_from(std::iter::once("aisle-relay").chain(flags.iter().copied()))?;
+        let file: FileConfig = toml::from_str(file)?;
+        transport(&cli.serve, &file)
+    }
+
+    #[test]
+    fn flags_decide_the_transport_over_the_file() -> anyhow::Result<()> {
+        let file_tls = "tls_cert = \"/etc/aisle/chain.pem\"\ntls_key = \"/etc/aisle/key.pem\"\n";
+        assert!(matches!(transport_of(&[], file_tls)?, Transport::Tls(_)));
+        // Behind a proxy now: the flag wins over the file's certificates.
+        assert_eq!(transport_of(&["--plaintext"], file_tls)?, Transport::Plain);
+        assert_eq!(
+            transport_of(&["--tls-self-signed"], file_tls)?,
+            Transport::SelfSigned
+        );
+        assert_eq!(transport_of(&["--demo"], "")?, Transport::SelfSigned);
+        assert_eq!(
+            transport_of(&["--demo", "--plaintext"], "")?,
+            Transport::Plain
+        );
+        assert_eq!(
+            transport_of(&[], "demo = true\nplaintext = true\n")?,
+            Transport::Plain
+        );
+        assert_eq!(transport_of(&[], "")?, Transport::Plain);
+        assert!(transport_of(&[], "tls_cert = \"/x.pem\"\n").is_err());
+        Ok(())
+    }
 }

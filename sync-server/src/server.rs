@@ -55,18 +55,20 @@ pub async fn serve(
         };
         // Sync frames are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
-        // Handlers that limit by address (enrolment) read it as axum's `ConnectInfo`.
-        let mut app = app.clone().layer(Extension(ConnectInfo(peer)));
-        if connections_are.trusted_proxies.contains(&peer.ip()) {
+        // Handlers that limit by address (enrolment) read it as axum's `ConnectInfo`: the peer,
+        // or behind a trusted proxy the client it names, set once per request.
+        let app = if is_trusted(&connections_are.trusted_proxies, peer.ip()) {
             let trusted = connections_are.trusted_proxies.clone();
-            app = app.layer(axum::middleware::from_fn(
+            app.clone().layer(axum::middleware::from_fn(
                 move |mut request: Request, next: Next| {
                     let client = forwarded_client(&request, peer, &trusted);
                     request.extensions_mut().insert(ConnectInfo(client));
                     next.run(request)
                 },
-            ));
-        }
+            ))
+        } else {
+            app.clone().layer(Extension(ConnectInfo(peer)))
+        };
         let tls = connections_are.tls.clone();
         let stop = stopping.clone();
         connections.spawn(async move {
@@ -127,13 +129,19 @@ fn forwarded_client(request: &Request, peer: SocketAddr, trusted: &[IpAddr]) -> 
         .collect::<Vec<_>>();
     for hop in hops.iter().rev() {
         match hop.parse::<IpAddr>() {
-            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) if is_trusted(trusted, ip) => continue,
             Ok(ip) => return SocketAddr::new(ip, 0),
             // A malformed entry ends what can be believed.
             Err(_) => break,
         }
     }
     peer
+}
+
+/// An IPv4 proxy reaching a dual-stack listener shows up as `::ffff:a.b.c.d`.
+fn is_trusted(trusted: &[IpAddr], ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    trusted.iter().any(|t| t.to_canonical() == ip)
 }
 
 /// Resolves once `stopping` is true (or its sender is gone).

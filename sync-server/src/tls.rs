@@ -16,7 +16,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
@@ -157,6 +157,8 @@ pub struct Tls {
 
 /// Loads the files (a bad file stops the start, with the reason) and starts watching them.
 pub fn serve_with(files: TlsFiles) -> anyhow::Result<Tls> {
+    // Taken before loading: a renewal landing in between is seen at the first check.
+    let seen = stamp(&files);
     let current = Arc::new(Current(RwLock::new(load(&files)?)));
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
@@ -164,25 +166,24 @@ pub fn serve_with(files: TlsFiles) -> anyhow::Result<Tls> {
         .with_cert_resolver(current.clone());
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = TlsAcceptor::from(Arc::new(config));
-    let reloader = tokio::spawn(reload_on_change(files, current));
+    let reloader = tokio::spawn(reload_on_change(files, current, seen));
     Ok(Tls { acceptor, reloader })
 }
 
-fn stamp(files: &TlsFiles) -> Option<(SystemTime, u64, SystemTime, u64)> {
-    let cert = std::fs::metadata(&files.cert).ok()?;
-    let key = std::fs::metadata(&files.key).ok()?;
-    Some((
-        cert.modified().ok()?,
-        cert.len(),
-        key.modified().ok()?,
-        key.len(),
-    ))
+/// A digest of both files' contents: a few kilobytes read every few seconds, and unlike
+/// modification times it sees a copy that kept its time (`cp -p`, a restore).
+fn stamp(files: &TlsFiles) -> Option<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    digest.update(std::fs::read(&files.cert).ok()?);
+    digest.update([0]);
+    digest.update(std::fs::read(&files.key).ok()?);
+    Some(digest.finalize().into())
 }
 
-/// Polls the files' modification times: cheap, and it works the same for files replaced by a
-/// rename, written in place, or behind a symbolic link that moved (certbot's `live/`).
-async fn reload_on_change(files: TlsFiles, current: Arc<Current>) {
-    let mut seen = stamp(&files);
+/// Polls the files' contents: it works the same for files replaced by a rename, written in
+/// place, or behind a symbolic link that moved (certbot's `live/`).
+async fn reload_on_change(files: TlsFiles, current: Arc<Current>, mut seen: Option<[u8; 32]>) {
     loop {
         tokio::time::sleep(RELOAD_CHECK_EVERY).await;
         let now = stamp(&files);

@@ -59,6 +59,15 @@ pub async fn enrol(
     json_of(send(request).await?).await
 }
 
+/// Whether the relay answers and its certificate is trusted (`GET /healthz`, no token):
+/// checked before a tablet gives up what it holds to enrol again.
+pub async fn check_relay(relay: &RelayAddress) -> Result<(), SyncError> {
+    let request = relay
+        .http(Duration::from_secs(10))?
+        .get(relay.endpoint("/healthz")?);
+    send(request).await.map(drop)
+}
+
 /// Fetches one customer from the relay (a customer of another store who walked in), stores it
 /// locally and returns their id. From then on the relay sends this tablet their changes.
 pub async fn fetch_customer(

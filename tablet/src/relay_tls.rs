@@ -59,11 +59,12 @@ impl RelayAddress {
 
     /// The sync WebSocket's address: `wss://…/v1/sync` (or `ws://` where plain HTTP is allowed).
     pub fn sync_url(&self) -> Result<String, SyncError> {
-        let base = self.endpoint("/v1/sync")?;
-        Ok(match base.strip_prefix("https://") {
-            Some(rest) => format!("wss://{rest}"),
-            None => format!("ws://{}", base.trim_start_matches("http://")),
-        })
+        let mut url = url::Url::parse(&self.endpoint("/v1/sync")?)
+            .map_err(|e| SyncError::Insecure(e.to_string()))?;
+        let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+        url.set_scheme(scheme)
+            .map_err(|()| SyncError::Insecure(format!("cannot make {url} a WebSocket address")))?;
+        Ok(url.to_string())
     }
 
     /// Refuses an address that is not HTTPS, unless it is plain HTTP to this machine or plain
@@ -139,10 +140,25 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// The platform's verifier, made once: on Linux it reads the CA bundle from disk.
+///
+/// On Android the platform verifier needs a JNI context handed over at start
+/// (`rustls_platform_verifier::android::init_hosted`), which the Tauri mobile shell does not
+/// pass yet: there, until it does, the bundled Mozilla roots stand in for the system's.
 fn system_verifier() -> Option<Arc<dyn ServerCertVerifier>> {
     static SYSTEM: OnceLock<Option<Arc<dyn ServerCertVerifier>>> = OnceLock::new();
     SYSTEM
         .get_or_init(|| {
+            #[cfg(target_os = "android")]
+            {
+                let roots = RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                };
+                return WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+                    .build()
+                    .ok()
+                    .map(|v| v as Arc<dyn ServerCertVerifier>);
+            }
+            #[cfg(not(target_os = "android"))]
             match rustls_platform_verifier::Verifier::new(provider()) {
                 Ok(verifier) => Some(Arc::new(verifier) as Arc<dyn ServerCertVerifier>),
                 Err(e) => {
@@ -181,14 +197,16 @@ impl RelayVerifier {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        // A lone self-signed certificate, pinned itself: it is exactly the one enrolled.
-        if CertFingerprint::of_der(end_entity) == pin {
-            return Ok(ServerCertVerified::assertion());
-        }
-        let Some(anchor) = intermediates
-            .iter()
-            .find(|c| CertFingerprint::of_der(c) == pin)
-        else {
+        // A lone self-signed server certificate, pinned itself, is its own root: its name and
+        // dates are still checked.
+        let anchor = if CertFingerprint::of_der(end_entity) == pin {
+            Some(end_entity)
+        } else {
+            intermediates
+                .iter()
+                .find(|c| CertFingerprint::of_der(c) == pin)
+        };
+        let Some(anchor) = anchor else {
             return Err(rustls::Error::InvalidCertificate(CertificateError::Other(
                 rustls::OtherError(Arc::new(NotEnrolledCertificate)),
             )));
@@ -357,6 +375,77 @@ mod tests {
             ..RelayAddress::new("http://10.1.2.3:8787")
         };
         assert!(allowed.check().is_ok());
+    }
+
+    fn verifier(pin: Option<CertFingerprint>) -> RelayVerifier {
+        RelayVerifier {
+            system: system_verifier(),
+            ca: pin,
+            provider: provider(),
+        }
+    }
+
+    fn verify(
+        verifier: &RelayVerifier,
+        chain: &[CertificateDer<'static>],
+        name: &str,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let name = ServerName::try_from(name.to_string()).unwrap_or_else(|_| unreachable!());
+        verifier.verify_server_cert(&chain[0], &chain[1..], &name, &[], UnixTime::now())
+    }
+
+    /// A CA and a server certificate for `localhost` it signed: (server, CA).
+    fn chain() -> (CertificateDer<'static>, CertificateDer<'static>) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap_or_else(|_| unreachable!());
+        let mut ca =
+            CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|_| unreachable!());
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).unwrap_or_else(|_| unreachable!());
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().unwrap_or_else(|_| unreachable!());
+        let leaf = CertificateParams::new(vec!["localhost".to_string()])
+            .and_then(|p| p.signed_by(&key, &issuer))
+            .unwrap_or_else(|_| unreachable!());
+        (leaf.der().clone(), ca_cert.der().clone())
+    }
+
+    #[test]
+    fn a_chain_is_trusted_through_its_pinned_ca_and_nothing_else() {
+        let (leaf, ca) = chain();
+        let pin = CertFingerprint::of_der(&ca);
+        let presented = [leaf.clone(), ca.clone()];
+        assert!(verify(&verifier(Some(pin)), &presented, "localhost").is_ok());
+        // The pinned CA's name checks still apply.
+        let wrong_name = verify(&verifier(Some(pin)), &presented, "relay.example");
+        assert!(
+            untrusted_reason(&wrong_name.err().unwrap_or_else(|| unreachable!()))
+                .is_some_and(|r| r.contains("another address"))
+        );
+        // Another CA's chain, or a chain naming the pinned CA without being signed by it.
+        let (other_leaf, other_ca) = chain();
+        for forged in [[other_leaf.clone(), other_ca], [other_leaf, ca]] {
+            let refused = verify(&verifier(Some(pin)), &forged, "localhost");
+            assert!(
+                refused.is_err(),
+                "a chain not signed by the pinned CA was accepted"
+            );
+        }
+        // No pin, and no system authority knows this CA.
+        assert!(verify(&verifier(None), &presented, "localhost").is_err());
+    }
+
+    #[test]
+    fn a_lone_pinned_certificate_is_still_checked_for_its_name() {
+        let key = rcgen::KeyPair::generate().unwrap_or_else(|_| unreachable!());
+        let lone = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .and_then(|p| p.self_signed(&key))
+            .unwrap_or_else(|_| unreachable!())
+            .der()
+            .clone();
+        let pin = Some(CertFingerprint::of_der(&lone));
+        assert!(verify(&verifier(pin), std::slice::from_ref(&lone), "localhost").is_ok());
+        assert!(verify(&verifier(pin), std::slice::from_ref(&lone), "relay.example").is_err());
     }
 
     #[test]

@@ -64,6 +64,24 @@ pub enum SyncError {
 }
 
 impl SyncError {
+    /// Whether what failed may work later unchanged: the relay unreachable, not trusted yet,
+    /// slowing this device down, or failing on its side. A refusal of the request itself
+    /// (invalid, not found, forbidden) or of the device is not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Connect(_) | Self::Untrusted(_) | Self::Insecure(_) | Self::Protocol(_) => true,
+            Self::Relay(e) => matches!(
+                e.code,
+                ErrorCode::RateLimited
+                    | ErrorCode::Busy
+                    | ErrorCode::Storage
+                    | ErrorCode::StorageFull
+                    | ErrorCode::Internal
+            ),
+            Self::Refused(_) | Self::Revoked(_) | Self::Core(_) => false,
+        }
+    }
+
     /// A failed connection: `Untrusted` when TLS refused the relay's certificate.
     pub fn connecting(error: &(dyn std::error::Error + 'static)) -> Self {
         match crate::relay_tls::untrusted_reason(error) {

@@ -1,7 +1,8 @@
 //! TLS between tablets and a real relay process: a tablet refuses a relay whose certificate is
 //! not the one it was enrolled with (and says why), plain HTTP goes nowhere but loopback
-//! unless allowed, the relay will not serve plain HTTP beyond loopback unless told, and a
-//! renewed certificate is served without a restart.
+//! unless allowed, the relay will not serve plain HTTP beyond loopback unless told, a renewed
+//! certificate is served without a restart, and behind a trusted proxy the client's address
+//! is the one the proxy names.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -256,4 +257,60 @@ fn trust_of(chain: &str) -> CertFingerprint {
     }
     .trust_fingerprint()
     .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_client_address_comes_from_x_forwarded_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay_dir = dir.path().join("relay");
+    // The test is the proxy: it connects from loopback and says whom it forwards.
+    let relay = Relay::start(&relay_dir, &["--plaintext", "--trusted-proxy", "127.0.0.1"]).unwrap();
+    let guess = |from: &'static str| {
+        let relay = &relay;
+        move |i: u32| {
+            relay
+                .http()
+                .post(relay.url("/v1/enrol"))
+                .header("x-forwarded-for", format!("198.51.100.7, {from}"))
+                .json(&aisle_core::api::EnrolRequest {
+                    code: format!("GUESS-{i:05}"),
+                    actor: "0a0b".into(),
+                })
+        }
+    };
+    // One client guessing codes is slowed after ten, by its own address...
+    let limited = aisle_tests::first_rate_limited(12, Some(400), guess("203.0.113.1")).await;
+    assert_eq!(limited, Some(10));
+    // ...and another behind the same proxy is not (the left-most entry, the client's own
+    // claim, is not believed: both claimed 198.51.100.7).
+    let other = aisle_tests::first_rate_limited(5, Some(400), guess("203.0.113.2")).await;
+    assert_eq!(other, None);
+    let admin = Api::admin(&relay, &relay_dir).unwrap();
+    let trail: Vec<aisle_core::api::AuditEntry> = aisle_tests::reply(admin.get("/v1/admin/audit"))
+        .await
+        .unwrap();
+    assert!(
+        trail.iter().any(|e| e.actor.contains("203.0.113.1")),
+        "the audit trail names the client, not the proxy"
+    );
+    drop(relay);
+
+    // Not a trusted proxy: the header is ignored, everyone is the peer.
+    let relay = Relay::start(&dir.path().join("direct"), &[]).unwrap();
+    let relay_ref = &relay;
+    let spoofed = |i: u32| {
+        relay_ref
+            .http()
+            .post(relay_ref.url("/v1/enrol"))
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .json(&aisle_core::api::EnrolRequest {
+                code: format!("GUESS-{i:05}"),
+                actor: "0a0b".into(),
+            })
+    };
+    assert_eq!(
+        aisle_tests::first_rate_limited(12, Some(400), spoofed).await,
+        Some(10),
+        "a made-up X-Forwarded-For does not buy a fresh allowance"
+    );
 }
