@@ -6,6 +6,41 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// A limit per device on an act that is fine now and then and a sign of abuse in bulk (customer
+/// lookups, kiosk check-ins): over it, the request is refused 429 and the device is written to
+/// the audit trail, once a minute while it lasts.
+pub struct DeviceLimit {
+    pub allowance: RateLimit,
+    flagged: RateLimit,
+    pub action: aisle_core::api::AuditAction,
+    /// What the audit entry says, and what the refusal tells the device.
+    pub what: &'static str,
+    pub refusal: &'static str,
+}
+
+impl DeviceLimit {
+    pub fn new(
+        per_second: f64,
+        burst: f64,
+        action: aisle_core::api::AuditAction,
+        what: &'static str,
+        refusal: &'static str,
+    ) -> Self {
+        Self {
+            allowance: RateLimit::new(per_second, burst),
+            flagged: RateLimit::new(1.0 / 60.0, 1.0),
+            action,
+            what,
+            refusal,
+        }
+    }
+
+    /// Whether this over-the-limit request is the one of the minute to write down.
+    pub fn flag(&self, device: &str) -> bool {
+        self.flagged.allow(device)
+    }
+}
+
 pub struct RateLimit {
     per_second: f64,
     burst: f64,

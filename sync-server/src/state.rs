@@ -1,10 +1,12 @@
 //! Shared relay state: storage, fan-out hub, metrics, the admin token and the web shop's keys.
 
+use aisle_core::api::AuditAction;
 use aisle_core::model::{ApiError, ErrorCode};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::hub::Hub;
+use crate::limits::DeviceLimit;
 use crate::metrics::Metrics;
 use crate::storage::RelayStorage;
 
@@ -25,12 +27,9 @@ pub struct AppState {
     pub data_dir: Arc<std::path::Path>,
     /// Customer lookups by identifier, per device: fetching a walk-in is an occasional act,
     /// walking through the loyalty number space is not.
-    pub lookups: Arc<crate::limits::RateLimit>,
-    /// When a device over its lookup limit is next written to the audit trail.
-    pub lookups_flagged: Arc<crate::limits::RateLimit>,
+    pub lookups: Arc<DeviceLimit>,
     /// Kiosk check-ins per device: a busy entrance, not a walk through the card space.
-    pub check_ins: Arc<crate::limits::RateLimit>,
-    pub check_ins_flagged: Arc<crate::limits::RateLimit>,
+    pub check_ins: Arc<DeviceLimit>,
     /// Failed enrolment attempts per address and over all: codes are short enough to type,
     /// so guessing must be slow.
     pub enrolments_per_address: Arc<crate::limits::RateLimit>,
@@ -75,20 +74,49 @@ impl AppState {
             online: Arc::default(),
             ingest: None,
             data_dir: data_dir.into(),
-            lookups: Arc::new(crate::limits::RateLimit::new(
+            lookups: Arc::new(DeviceLimit::new(
                 LOOKUPS_PER_SECOND,
                 LOOKUP_BURST,
+                AuditAction::LookupsLimited,
+                "over the limit of customer lookups",
+                "too many customer lookups from this tablet; try again in a minute",
             )),
-            lookups_flagged: Arc::new(crate::limits::RateLimit::new(1.0 / 60.0, 1.0)),
-            check_ins: Arc::new(crate::limits::RateLimit::new(
+            check_ins: Arc::new(DeviceLimit::new(
                 CHECK_INS_PER_SECOND,
                 CHECK_IN_BURST,
+                AuditAction::CheckInsLimited,
+                "over the limit of kiosk check-ins",
+                "too many check-ins from this device; the kiosk sends them again shortly",
             )),
-            check_ins_flagged: Arc::new(crate::limits::RateLimit::new(1.0 / 60.0, 1.0)),
             enrolments_per_address: Arc::new(crate::limits::RateLimit::new(0.1, 10.0)),
             enrolments: Arc::new(crate::limits::RateLimit::new(1.0, 30.0)),
             failed_auth: Arc::default(),
         }
+    }
+
+    /// Takes one of `device`'s allowance under `limit`: refused with 429 `rate_limited` when
+    /// it has none left, and then written to the audit trail (once a minute while it lasts).
+    pub async fn within(
+        &self,
+        limit: &DeviceLimit,
+        device: &crate::registry::Device,
+    ) -> Result<(), crate::error::HttpError> {
+        if limit.allowance.allow(&device.id) {
+            return Ok(());
+        }
+        tracing::warn!(device = %device.id, store = %device.store, "{}", limit.what);
+        if limit.flag(&device.id) {
+            self.audit(
+                crate::audit::Act::new(&device.id, limit.action, &device.name)
+                    .in_store(&device.store)
+                    .detail(limit.what),
+            )
+            .await;
+        }
+        Err(crate::error::HttpError::new(
+            aisle_core::model::ErrorCode::RateLimited,
+            limit.refusal,
+        ))
     }
 
     /// Writes an act to the audit trail. A failure to record is logged, not returned: the

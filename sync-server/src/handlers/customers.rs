@@ -4,7 +4,7 @@
 use aisle_core::api::{
     CustomerLookup, CustomerSearch, Erased, FetchedCustomer, MergeRequest, MergedProfiles,
 };
-use aisle_core::model::{CustomerId, CustomerSummary, ErrorCode, Identifier, LoyaltyId, NfcUid};
+use aisle_core::model::{CustomerId, CustomerSummary, Identifier, LoyaltyId, NfcUid};
 use aisle_core::protocol::heads_to_wire;
 use aisle_core::scan::Scanned;
 use aisle_core::{CoreError, DocId};
@@ -29,23 +29,7 @@ pub async fn lookup(
     Query(query): Query<CustomerLookup>,
 ) -> Result<Json<FetchedCustomer>, HttpError> {
     let identifier = identifier_of(&query)?;
-    if !state.lookups.allow(&device.id) {
-        tracing::warn!(device = %device.id, store = %device.store, "customer lookups over the limit");
-        // Flagged for the manager, once a minute while it lasts.
-        if state.lookups_flagged.allow(&device.id) {
-            state
-                .audit(
-                    Act::new(&device.id, AuditAction::LookupsLimited, &device.name)
-                        .in_store(&device.store)
-                        .detail("over the limit of customer lookups"),
-                )
-                .await;
-        }
-        return Err(HttpError::new(
-            ErrorCode::RateLimited,
-            "too many customer lookups from this tablet; try again in a minute",
-        ));
-    }
+    state.within(&state.lookups, &device).await?;
     let fetched = state
         .with_storage(move |s| -> Result<FetchedCustomer, HttpError> {
             let customer = match (identifier, query.token, query.id) {

@@ -1,13 +1,11 @@
 //! The entry kiosk: check-ins at the device's store, and the customer's consent answer.
 
-use aisle_core::api::{AuditAction, KioskConsent};
-use aisle_core::model::ErrorCode;
+use aisle_core::api::KioskConsent;
 use aisle_core::model::{KioskCheckIn, KioskWelcome};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use crate::audit::Act;
 use crate::auth::{AnyDevice, Kiosk};
 use crate::error::HttpError;
 use crate::state::AppState;
@@ -22,22 +20,7 @@ pub async fn check_in(
 ) -> Result<Json<KioskWelcome>, HttpError> {
     // Counted before the code or card is looked at: a device trying card numbers is slowed
     // whether they exist or not.
-    if !state.check_ins.allow(&device.id) {
-        tracing::warn!(device = %device.id, store = %device.store, "kiosk check-ins over the limit");
-        if state.check_ins_flagged.allow(&device.id) {
-            state
-                .audit(
-                    Act::new(&device.id, AuditAction::CheckInsLimited, &device.name)
-                        .in_store(&device.store)
-                        .detail("over the limit of kiosk check-ins"),
-                )
-                .await;
-        }
-        return Err(HttpError::new(
-            ErrorCode::RateLimited,
-            "too many check-ins from this device; the kiosk sends them again shortly",
-        ));
-    }
+    state.within(&state.check_ins, &device).await?;
     let welcome = state
         .with_storage(move |s| s.kiosk_check_in(&device.store, &check_in))
         .await??;
