@@ -85,6 +85,7 @@ impl Relay {
             state.clone(),
             config.recommend_every,
         ));
+        let revocations = tokio::spawn(watch_revocations(state.clone()));
         let stopping = state.shutdown.subscribe();
         let app = router(state.clone());
         let reloader = tls.as_ref().map(|tls| tls.reloader.abort_handle());
@@ -102,6 +103,7 @@ impl Relay {
             if let Some(reloader) = reloader {
                 reloader.abort();
             }
+            revocations.abort();
             served?
         });
         Ok(Self {
@@ -233,6 +235,46 @@ fn publish_recommendations(storage: &dyn RelayStorage) -> anyhow::Result<()> {
 }
 
 /// Recounts what is bought together on a schedule; a changed count reaches devices by itself.
+/// How often a relay looks for revocations made elsewhere (the admin command line, another
+/// relay on the same database).
+pub const REVOCATION_WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// One query every [`REVOCATION_WATCH_EVERY`] per relay, however many devices are connected:
+/// each revocation found goes to this relay's sessions through the hub, which closes the
+/// device's connections. Revocations made through this relay reach the hub at once.
+async fn watch_revocations(state: AppState) {
+    // Revocations of up to a few seconds before the last one seen are asked again: another
+    // process's clock, or a commit landing just behind the query.
+    const SLACK_MS: i64 = 5_000;
+    let mut watermark = aisle_core::Clock::System.now();
+    let mut told = std::collections::HashMap::<String, i64>::new();
+    let mut ticks = tokio::time::interval(REVOCATION_WATCH_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let since = watermark - SLACK_MS;
+        let revoked = match state.with_storage(move |s| s.revoked_since(since)).await {
+            Ok(Ok(revoked)) => revoked,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "looking for revocations failed");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.message, "looking for revocations failed");
+                continue;
+            }
+        };
+        for (device, at) in revoked {
+            watermark = watermark.max(at);
+            if told.insert(device.clone(), at).is_none() {
+                info!(%device, "revoked elsewhere; closing its connections");
+                state.hub.revoke(&device);
+            }
+        }
+        told.retain(|_, at| *at >= watermark - SLACK_MS);
+    }
+}
+
 async fn recount_recommendations(state: AppState, every: std::time::Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -324,6 +324,17 @@ impl Registry {
         Ok(changed > 0)
     }
 
+    /// Devices revoked at or after `since` (milliseconds), with when.
+    pub fn revoked_since(&self, since: i64) -> anyhow::Result<Vec<(String, i64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT device_id, revoked_at FROM devices WHERE revoked_at >= ?1 ORDER BY revoked_at",
+        )?;
+        let revoked = stmt
+            .query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(revoked)
+    }
+
     pub fn is_revoked(&self, id: &str) -> anyhow::Result<bool> {
         let revoked: Option<Option<i64>> = self
             .conn

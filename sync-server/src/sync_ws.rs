@@ -219,6 +219,16 @@ impl Session {
         // Subscribe before reading the backlog, so no change falls between the two.
         let mut live = self.state.hub.subscribe();
         let mut revocations = self.state.hub.revocations();
+        // Revoked between authenticating and subscribing: the watcher's notice may already
+        // have gone out. One query per connection, not per connection every few seconds.
+        let id = self.device.id.clone();
+        if let Ok(Ok(true)) = self.state.with_storage(move |s| s.is_revoked(&id)).await {
+            return Err(Closing::new(
+                CLOSE_REVOKED,
+                ErrorCode::Revoked,
+                "this device was revoked",
+            ));
+        }
         let mut erasures = self.state.hub.erasures();
         let mut shutdown = self.state.shutdown.subscribe();
         // A session upgraded while the relay was already stopping would never see the change:
@@ -255,7 +265,6 @@ impl Session {
         .await?;
         self.send_backlog(cursor).await?;
 
-        let mut revocation_check = tokio::time::interval(Duration::from_secs(2));
         loop {
             tokio::select! {
                 frame = self.next_frame() => {
@@ -284,13 +293,6 @@ impl Session {
                 }
                 _ = shutdown.changed() => {
                     return Err(Closing::new(CLOSE_GOING_AWAY, ErrorCode::Busy, "the relay is restarting; reconnect shortly"));
-                }
-                _ = revocation_check.tick() => {
-                    let id = self.device.id.clone();
-                    // Also catches revocations made by the admin CLI in another process.
-                    if let Ok(Ok(true)) = self.state.with_storage(move |s| s.is_revoked(&id)).await {
-                        return Err(Closing::new(CLOSE_REVOKED, ErrorCode::Revoked, "this device was revoked"));
-                    }
                 }
             }
         }

@@ -54,6 +54,9 @@ pub trait DeviceRegistry: AuditLog + Send + Sync {
     fn revoke_device(&self, device: &str) -> anyhow::Result<bool>;
     fn devices(&self) -> anyhow::Result<Vec<Device>>;
     fn is_revoked(&self, device: &str) -> anyhow::Result<bool>;
+    /// Devices revoked at or after `since` (milliseconds since the epoch), with when: what
+    /// a relay's revocation watcher asks, whichever process revoked them.
+    fn revoked_since(&self, since: i64) -> anyhow::Result<Vec<(String, i64)>>;
     /// Records that the device was heard from now.
     fn touch(&self, device: &str) -> anyhow::Result<()>;
 }

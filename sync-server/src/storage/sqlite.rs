@@ -117,6 +117,9 @@ impl DeviceRegistry for SqliteStorage {
     fn is_revoked(&self, device: &str) -> anyhow::Result<bool> {
         self.registry().is_revoked(device)
     }
+    fn revoked_since(&self, since: i64) -> anyhow::Result<Vec<(String, i64)>> {
+        self.registry().revoked_since(since)
+    }
     fn touch(&self, device: &str) -> anyhow::Result<()> {
         self.registry().touch(device)
     }
