@@ -17,6 +17,8 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod postgres;
+
 /// The workspace's `target/<profile>` directory this test binary was built into.
 pub fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();

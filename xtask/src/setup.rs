@@ -21,6 +21,8 @@ const APT_PACKAGES: &[&str] = &[
     "pcscd",
     "vsmartcard-vpcd",
     "imagemagick",
+    // A PostgreSQL of their own for the tests of the PostgreSQL changefeed (tests/src/postgres.rs).
+    "postgresql-15",
 ];
 
 const TRUNK_VERSION: &str = "0.21.14";
