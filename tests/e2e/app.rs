@@ -126,8 +126,23 @@ async fn session(port: u16) -> anyhow::Result<Client> {
     }
 }
 
+/// The text of the first element matching `css`. A re-render between finding the element
+/// and reading it (a sync landing) makes the element stale: found again, a few times, before
+/// the error counts.
 async fn text_of(client: &Client, css: &str) -> anyhow::Result<String> {
-    Ok(client.find(Locator::Css(css)).await?.text().await?)
+    let mut attempt = 0;
+    loop {
+        let read = async { client.find(Locator::Css(css)).await?.text().await };
+        match read.await {
+            Ok(text) => return Ok(text),
+            Err(e) if attempt < 5 => {
+                attempt += 1;
+                eprintln!("reading {css} again after: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Polls until the element's text satisfies `done`, returning it.
