@@ -91,27 +91,26 @@ impl RelayAddress {
     }
 
     /// The TLS settings for this relay.
-    pub fn tls(&self) -> Arc<rustls::ClientConfig> {
+    fn tls(&self) -> rustls::ClientConfig {
         let provider = provider();
         let verifier = Arc::new(RelayVerifier {
             system: system_verifier(),
             ca: self.ca,
             provider: provider.clone(),
         });
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap_or_else(|_| unreachable!("ring supports the default protocol versions"))
             .dangerous()
             .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth();
-        Arc::new(config)
+            .with_no_client_auth()
     }
 
     /// An HTTP client for the relay's API, with `timeout` for each request.
     pub fn http(&self, timeout: std::time::Duration) -> Result<reqwest::Client, SyncError> {
         self.check()?;
         reqwest::Client::builder()
-            .use_preconfigured_tls(rustls::ClientConfig::clone(&self.tls()))
+            .use_preconfigured_tls(self.tls())
             .timeout(timeout)
             .build()
             .map_err(|e| SyncError::Connect(e.to_string()))
@@ -119,7 +118,7 @@ impl RelayAddress {
 
     /// The TLS connector for the sync WebSocket.
     pub fn ws_connector(&self) -> tokio_tungstenite::Connector {
-        tokio_tungstenite::Connector::Rustls(self.tls())
+        tokio_tungstenite::Connector::Rustls(Arc::new(self.tls()))
     }
 }
 
