@@ -11,7 +11,7 @@ use rand::Rng;
 
 use crate::config::{AdminCommand, Config};
 use crate::hub::Hub;
-use crate::storage::{RelayStorage, SqliteStorage};
+use crate::storage::RelayStorage;
 
 /// The admin API token: configured, or generated once into `<data-dir>/admin-token`.
 /// Locks the data directory for as long as the returned file lives: the relay while it
@@ -70,7 +70,8 @@ fn secret(config: &Config, file: &str, env: &str) -> anyhow::Result<String> {
     if let Ok(secret) = std::env::var(env) {
         return Ok(secret);
     }
-    let path = config.data_dir.join(file);
+    std::fs::create_dir_all(&config.secrets_dir)?;
+    let path = config.secrets_dir.join(file);
     if let Ok(secret) = std::fs::read_to_string(&path) {
         return Ok(secret.trim().to_string());
     }
@@ -93,8 +94,13 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
     // Nobody listens to this process's hub: a running relay notices changes made here on its
     // own (revocations within two seconds; key changes refuse to run beside it).
-    let storage = SqliteStorage::open(&config.data_dir, &config.tenant, Hub::new())?;
-    let storage: &dyn RelayStorage = &storage;
+    // On a shared database, the command keeps a working copy of its own beside the relay's.
+    let working_copy = config.data_dir.join("admin-copy");
+    if config.database.is_some() {
+        std::fs::create_dir_all(&working_copy)?;
+    }
+    let storage = crate::storage::open(config, &working_copy, Hub::new())?;
+    let storage: &dyn RelayStorage = storage.as_ref();
     match command {
         AdminCommand::Enrol {
             store,
@@ -202,7 +208,7 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                     .context("no customer with that loyalty number")?,
                 _ => aisle_core::model::CustomerId::parse(customer)?,
             };
-            let token = crate::loyalty::issue(&config.data_dir, storage, &id, valid_days)?;
+            let token = crate::loyalty::issue(&config.secrets_dir, storage, &id, valid_days)?;
             if let Some(path) = svg {
                 std::fs::write(&path, crate::loyalty::qr_svg(&token)?)
                     .with_context(|| format!("writing {}", path.display()))?;
@@ -222,13 +228,13 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::RotateLoyaltyKey => {
             let _held = hold_data_dir(config, Some("POST /v1/loyalty/keys/rotate"))?;
-            let id = crate::loyalty::rotate(&config.data_dir, storage)?;
+            let id = crate::loyalty::rotate(&config.secrets_dir, storage)?;
             storage.record(&Act::new(CLI, AuditAction::LoyaltyKeyRotated, &id))?;
             println!("loyalty tokens are now signed with key {id}");
         }
         AdminCommand::WithdrawLoyaltyKey { key } => {
             let _held = hold_data_dir(config, Some("POST /v1/loyalty/keys/{id}/withdraw"))?;
-            let current = crate::loyalty::withdraw(&config.data_dir, storage, &key)?;
+            let current = crate::loyalty::withdraw(&config.secrets_dir, storage, &key)?;
             storage.record(
                 &Act::new(CLI, AuditAction::LoyaltyKeyWithdrawn, &key)
                     .detail(format!("now signing with {current}")),

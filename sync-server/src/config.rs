@@ -32,6 +32,16 @@ pub struct Common {
     /// Directory for the relay's SQLite databases.
     #[arg(long, global = true, env = "AISLE_RELAY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL database shared by several relays (`postgres://user@host/db`) instead of
+    /// the embedded SQLite files; the data directory then holds only this relay's working copy
+    /// and secrets.
+    #[arg(long, global = true, env = "AISLE_RELAY_DATABASE")]
+    pub database: Option<String>,
+    /// Where the relay's secrets live (admin token, web shop secrets, loyalty signing keys,
+    /// its own certificate authority): the data directory unless given. Relays sharing a
+    /// database must share these too, e.g. as one mounted secret.
+    #[arg(long, global = true, env = "AISLE_RELAY_SECRETS_DIR")]
+    pub secrets_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -41,6 +51,9 @@ pub enum Command {
     /// Manage stores and devices (works on the data directory, also while the relay runs).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Bring the shared PostgreSQL database's schema up to this build (relays also do it as
+    /// they start), then exit.
+    Migrate,
 }
 
 #[derive(Debug, Args)]
@@ -192,6 +205,8 @@ pub enum AdminCommand {
 struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    database: Option<String>,
+    secrets_dir: Option<PathBuf>,
     demo: Option<bool>,
     demo_customers: Option<usize>,
     tenant: Option<String>,
@@ -220,6 +235,9 @@ pub enum Transport {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// The shared PostgreSQL database; `None` for the embedded SQLite files.
+    pub database: Option<String>,
+    pub secrets_dir: PathBuf,
     pub demo: bool,
     pub demo_customers: usize,
     pub tenant: String,
@@ -248,16 +266,23 @@ impl Config {
             None => FileConfig::default(),
         };
         let transport = transport(serve, &file)?;
+        let data_dir = common
+            .data_dir
+            .clone()
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("relay-data"));
         Ok(Self {
             listen: serve
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8787))),
-            data_dir: common
-                .data_dir
+            secrets_dir: common
+                .secrets_dir
                 .clone()
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("relay-data")),
+                .or(file.secrets_dir)
+                .unwrap_or_else(|| data_dir.clone()),
+            data_dir,
+            database: common.database.clone().or(file.database),
             demo: serve.demo || file.demo.unwrap_or(false),
             demo_customers: serve
                 .demo_customers
@@ -288,7 +313,9 @@ impl Config {
     pub fn local(data_dir: PathBuf) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            secrets_dir: data_dir.clone(),
             data_dir,
+            database: None,
             demo: false,
             demo_customers: 0,
             tenant: "demo".into(),
@@ -319,7 +346,7 @@ impl Config {
             }
             Transport::Tls(files) => Ok(Some(files.clone())),
             Transport::SelfSigned => {
-                TlsFiles::self_signed(&self.data_dir, &self.certificate_names()).map(Some)
+                TlsFiles::self_signed(&self.secrets_dir, &self.certificate_names()).map(Some)
             }
         }
     }

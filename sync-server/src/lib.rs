@@ -30,7 +30,6 @@ pub mod tls;
 use aisle_core::enrolment::CertFingerprint;
 use anyhow::Context;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -39,7 +38,7 @@ pub use handlers::{api, router};
 
 use crate::hub::Hub;
 use crate::state::{AppState, Ingest};
-use crate::storage::{RelayStorage, SqliteStorage};
+use crate::storage::RelayStorage;
 use crate::tls::TlsFiles;
 
 /// A relay serving on a bound address until [`Relay::stop`], or until its task ends.
@@ -188,6 +187,18 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         })
 }
 
+/// `aisle-relay migrate`: brings the shared database's schema up to this build.
+pub fn migrate(config: &Config) -> anyhow::Result<()> {
+    let url = config
+        .database
+        .as_deref()
+        .context("no shared database to migrate: give --database postgres://… (the embedded SQLite files migrate themselves)")?;
+    let mut client = storage::postgres::database::connect(url)?;
+    let ran = storage::postgres::database::migrate(&mut client)?;
+    println!("aisle-relay: {ran} migration(s) run; the schema is current");
+    Ok(())
+}
+
 /// Storage, secrets and state, before anything listens.
 fn prepare(config: &Config) -> anyhow::Result<(AppState, std::fs::File)> {
     std::fs::create_dir_all(&config.data_dir)
@@ -195,17 +206,13 @@ fn prepare(config: &Config) -> anyhow::Result<(AppState, std::fs::File)> {
     // Held until the relay stops (the kernel releases it even after a kill -9).
     let lock = admin::hold_data_dir(config, None)?;
     let hub = Hub::new();
-    let storage = Arc::new(SqliteStorage::open(
-        &config.data_dir,
-        &config.tenant,
-        hub.clone(),
-    )?);
+    let storage = storage::open(config, &config.data_dir, hub.clone())?;
     if config.demo {
         seed_demo(storage.as_ref(), config.demo_customers)?;
     }
     publish_recommendations(storage.as_ref())?;
     // Devices verify loyalty codes offline against the published key: have one from the start.
-    let (key, _) = loyalty::current(&config.data_dir, storage.as_ref())?;
+    let (key, _) = loyalty::current(&config.secrets_dir, storage.as_ref())?;
     info!(key, "loyalty tokens signed with");
     let ingest = Ingest {
         tenant: config.tenant.clone(),
@@ -214,8 +221,13 @@ fn prepare(config: &Config) -> anyhow::Result<(AppState, std::fs::File)> {
         shopify_home_store: config.shopify_home_store.clone(),
         shopify_shop_domain: config.shopify_shop_domain.clone(),
     };
-    let state = AppState::new(storage, hub, admin::admin_token(config)?, &config.data_dir)
-        .with_ingest(ingest);
+    let state = AppState::new(
+        storage,
+        hub,
+        admin::admin_token(config)?,
+        &config.secrets_dir,
+    )
+    .with_ingest(ingest);
     Ok((state, lock))
 }
 

@@ -20,5 +20,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         None | Some(Command::Serve) => aisle_relay::serve(config),
         Some(Command::Admin(command)) => admin::run(&config, command),
+        Some(Command::Migrate) => aisle_relay::migrate(&config),
     }
 }

@@ -75,11 +75,11 @@ pub struct Registry {
     conn: Connection,
 }
 
-fn hash(secret: &str) -> Vec<u8> {
+pub(crate) fn hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -89,7 +89,7 @@ fn now_ms() -> i64 {
 /// Crockford base32 without look-alikes: easy to read off a screen and type on a tablet.
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTVWXYZ23456789";
 
-fn new_code() -> String {
+pub(crate) fn new_code() -> String {
     let mut rng = rand::rng();
     (0..10)
         .map(|i| {
@@ -104,7 +104,7 @@ fn new_code() -> String {
 }
 
 /// Codes are typed by people: ignore case, spaces and dashes.
-fn normalise_code(code: &str) -> String {
+pub(crate) fn normalise_code(code: &str) -> String {
     let mut out: String = code
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
@@ -117,7 +117,7 @@ fn normalise_code(code: &str) -> String {
 }
 
 /// id, name, tenant, store, role, actor, revoked_at, last_seen_at.
-type DeviceRow = (
+pub(crate) type DeviceRow = (
     String,
     String,
     String,
@@ -141,7 +141,7 @@ fn row_to_device(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
     ))
 }
 
-fn device_from_row(row: DeviceRow) -> anyhow::Result<Device> {
+pub(crate) fn device_from_row(row: DeviceRow) -> anyhow::Result<Device> {
     let (id, name, tenant, store, role, actor, revoked_at, last_seen_at) = row;
     Ok(Device {
         id,
@@ -155,7 +155,47 @@ fn device_from_row(row: DeviceRow) -> anyhow::Result<Device> {
     })
 }
 
-const DEVICE_COLUMNS: &str =
+/// A device's Automerge actor id, as it enrols with it.
+pub(crate) fn check_actor(actor: &[u8]) -> Result<(), EnrolError> {
+    if actor.is_empty() || actor.len() > 32 {
+        return Err(EnrolError::Refused(
+            "the device's actor id is missing or too long",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a code found in the registry may still be spent.
+pub(crate) fn check_code(used_at: Option<i64>, expires_at: i64) -> Result<(), EnrolError> {
+    if used_at.is_some() {
+        return Err(EnrolError::Refused("this enrolment code was already used"));
+    }
+    if expires_at < now_ms() {
+        return Err(EnrolError::Refused("this enrolment code has expired"));
+    }
+    Ok(())
+}
+
+/// Changes are checked by author: a second device with the same actor could write changes
+/// that pass as the first's (and the first's next change would be refused as a duplicate).
+/// Two tablets restored from one backup would share one; revoked devices keep theirs. The
+/// code stays unused, so the tablet can try again with a new actor.
+pub(crate) const ACTOR_TAKEN: EnrolError = EnrolError::Refused(
+    "another device already writes as this tablet's actor id (restored from a backup of another tablet?); reset the tablet's data and enrol again",
+);
+
+/// A new device's id and bearer token.
+pub(crate) fn new_credentials() -> (String, String) {
+    let mut secret = [0u8; 32];
+    rand::rng().fill(&mut secret);
+    let token = URL_SAFE_NO_PAD.encode(secret);
+    let mut id_bytes = [0u8; 8];
+    rand::rng().fill(&mut id_bytes);
+    let device_id = format!("dev-{}", URL_SAFE_NO_PAD.encode(id_bytes).to_lowercase());
+    (device_id, token)
+}
+
+pub(crate) const DEVICE_COLUMNS: &str =
     "device_id, name, tenant, store_id, role, actor, revoked_at, last_seen_at";
 
 impl Registry {
@@ -215,11 +255,7 @@ impl Registry {
     /// Redeems a code: the device is registered and its bearer token returned. A code works
     /// once, and not after it expires.
     pub fn enrol(&mut self, code: &str, actor: &[u8]) -> Result<(Device, String), EnrolError> {
-        if actor.is_empty() || actor.len() > 32 {
-            return Err(EnrolError::Refused(
-                "the device's actor id is missing or too long",
-            ));
-        }
+        check_actor(actor)?;
         let code_hash = hash(&normalise_code(code));
         let tx = self.conn.transaction().map_err(anyhow::Error::from)?;
         let row: Option<(String, String, String, String, i64, Option<i64>)> = tx
@@ -242,30 +278,14 @@ impl Registry {
         let Some((tenant, store, role, name, expires_at, used_at)) = row else {
             return Err(EnrolError::Refused("unknown enrolment code"));
         };
-        if used_at.is_some() {
-            return Err(EnrolError::Refused("this enrolment code was already used"));
-        }
-        if expires_at < now_ms() {
-            return Err(EnrolError::Refused("this enrolment code has expired"));
-        }
-        // Changes are checked by author: a second device with the same actor could write
-        // changes that pass as the first's (and the first's next change would be refused as a
-        // duplicate). Two tablets restored from one backup would share one; revoked devices
-        // keep theirs. The code stays unused, so the tablet can try again with a new actor.
+        check_code(used_at, expires_at)?;
         let taken = tx
             .prepare_cached("SELECT 1 FROM devices WHERE tenant = ?1 AND actor = ?2")?
             .exists(params![tenant, actor])?;
         if taken {
-            return Err(EnrolError::Refused(
-                "another device already writes as this tablet's actor id (restored from a backup of another tablet?); reset the tablet's data and enrol again",
-            ));
+            return Err(ACTOR_TAKEN);
         }
-        let mut secret = [0u8; 32];
-        rand::rng().fill(&mut secret);
-        let token = URL_SAFE_NO_PAD.encode(secret);
-        let mut id_bytes = [0u8; 8];
-        rand::rng().fill(&mut id_bytes);
-        let device_id = format!("dev-{}", URL_SAFE_NO_PAD.encode(id_bytes).to_lowercase());
+        let (device_id, token) = new_credentials();
         tx.execute(
             "UPDATE enrolment_codes SET used_at = ?2 WHERE code_hash = ?1",
             params![code_hash, now_ms()],

@@ -23,8 +23,8 @@ pub struct AppState {
     pub ingest: Option<Arc<Ingest>>,
     /// Open sync sessions per device id, for the manager's tablet list.
     pub online: Arc<Mutex<std::collections::HashMap<String, usize>>>,
-    /// Where the loyalty signing keys live.
-    pub data_dir: Arc<std::path::Path>,
+    /// Where the loyalty signing keys live (the secrets directory).
+    pub secrets_dir: Arc<std::path::Path>,
     /// Customer lookups by identifier, per device: fetching a walk-in is an occasional act,
     /// walking through the loyalty number space is not.
     pub lookups: Arc<DeviceLimit>,
@@ -62,7 +62,7 @@ impl AppState {
         storage: Arc<dyn RelayStorage>,
         hub: Hub,
         admin_token: String,
-        data_dir: &std::path::Path,
+        secrets_dir: &std::path::Path,
     ) -> Self {
         Self {
             storage,
@@ -73,7 +73,7 @@ impl AppState {
             shutdown: tokio::sync::watch::channel(false).0,
             online: Arc::default(),
             ingest: None,
-            data_dir: data_dir.into(),
+            secrets_dir: secrets_dir.into(),
             lookups: Arc::new(DeviceLimit::new(
                 LOOKUPS_PER_SECOND,
                 LOOKUP_BURST,

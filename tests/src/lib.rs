@@ -106,6 +106,71 @@ pub fn relay_binary() -> anyhow::Result<PathBuf> {
     }
 }
 
+/// With `AISLE_TEST_POSTGRES` set to a PostgreSQL server's URL (`cargo xtask test` starts one
+/// for its second pass), every relay a test starts keeps its truth in a database of that server
+/// named after its data directory, instead of the embedded SQLite files: the flags for it.
+pub fn database_args(data_dir: &Path) -> anyhow::Result<Vec<String>> {
+    let chosen = data_dir.join(DATABASE_MARKER);
+    let url = match std::fs::read_to_string(&chosen) {
+        Ok(url) => url.trim().to_string(),
+        Err(_) => {
+            let Some(server) = std::env::var("AISLE_TEST_POSTGRES").ok() else {
+                return Ok(Vec::new());
+            };
+            let name = format!("aisle_{}", uuid_like());
+            postgres::create_database(&server, &name)?;
+            let url = format!("{}/{name}", server.trim_end_matches('/'));
+            use_database(data_dir, &url)?;
+            url
+        }
+    };
+    let mut args = vec!["--database".into(), url];
+    if let Ok(secrets) = std::fs::read_to_string(data_dir.join(SECRETS_MARKER)) {
+        args.extend(["--secrets-dir".into(), secrets.trim().to_string()]);
+    }
+    Ok(args)
+}
+
+const SECRETS_MARKER: &str = "test-secrets-dir";
+
+/// Makes the relay of `data_dir` one of several on the database at `url`, sharing their
+/// secrets (signing keys, web shop secrets, certificate authority) in `secrets`.
+pub fn join_cluster(data_dir: &Path, url: &str, secrets: &Path) -> anyhow::Result<()> {
+    use_database(data_dir, url)?;
+    std::fs::write(
+        data_dir.join(SECRETS_MARKER),
+        secrets.to_string_lossy().as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Where a data directory's relay keeps its truth, for the harness ([`database_args`]).
+const DATABASE_MARKER: &str = "test-database-url";
+
+/// Makes the relay of `data_dir` (and its admin commands) use the database at `url`.
+pub fn use_database(data_dir: &Path, url: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)?;
+    std::fs::write(data_dir.join(DATABASE_MARKER), url)?;
+    Ok(())
+}
+
+fn uuid_like() -> String {
+    use rand::Rng;
+    let bytes: [u8; 8] = rand::rng().random();
+    hex::encode(bytes)
+}
+
+/// The relay's command line for an admin command on `data_dir` (and its database).
+pub fn admin_command(data_dir: &Path) -> anyhow::Result<Command> {
+    let mut command = Command::new(relay_binary()?);
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(database_args(data_dir)?)
+        .env("RUST_LOG", "warn");
+    Ok(command)
+}
+
 /// Creates a one-time enrolment code with the relay's admin command.
 pub fn enrolment_code(
     data_dir: &Path,
@@ -113,13 +178,10 @@ pub fn enrolment_code(
     role: &str,
     name: &str,
 ) -> anyhow::Result<String> {
-    let output = Command::new(relay_binary()?)
+    let output = admin_command(data_dir)?
         .args([
             "admin", "enrol", "--quiet", "--store", store, "--role", role, "--name", name,
         ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
         .output()
         .context("running aisle-relay admin enrol")?;
     if !output.status.success() {
@@ -162,6 +224,7 @@ impl Relay {
             .arg(listen.to_string())
             .arg("--data-dir")
             .arg(data_dir)
+            .args(database_args(data_dir)?)
             .args(extra);
         if !extra
             .iter()
@@ -452,6 +515,13 @@ impl Tablet {
     pub async fn stop(&mut self) {
         if let Some(client) = self.client.take() {
             client.shutdown().await;
+        }
+    }
+
+    /// Syncs now instead of at the next interval.
+    pub fn nudge(&self) {
+        if let Some(client) = &self.client {
+            client.nudge();
         }
     }
 

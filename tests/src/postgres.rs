@@ -99,16 +99,18 @@ impl Postgres {
 
     /// Runs SQL with `psql` and returns what it printed (unaligned, tuples only).
     pub fn sql(&self, sql: &str) -> anyhow::Result<String> {
-        let output = Command::new(bin("psql"))
-            .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
-            .arg(self.url("postgres"))
-            .args(["-c", sql])
-            .output()
-            .context("running psql")?;
-        if !output.status.success() {
-            bail!("psql: {}", String::from_utf8_lossy(&output.stderr));
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+        psql(&self.url("postgres"), sql)
+    }
+
+    /// Runs SQL in one of the server's databases.
+    pub fn sql_in(&self, database: &str, sql: &str) -> anyhow::Result<String> {
+        psql(&self.url(database), sql)
+    }
+
+    /// A new, empty database of this server.
+    pub fn database(&self, name: &str) -> anyhow::Result<String> {
+        create_database(&self.url(""), name)?;
+        Ok(self.url(name))
     }
 
     /// A `psql` session kept open: statements sent one at a time, as a relay's transaction
@@ -161,6 +163,27 @@ impl Drop for Postgres {
         }
         let _ = self.server.wait();
     }
+}
+
+/// Runs SQL with `psql` on the database at `url`; what it printed (unaligned, tuples only).
+pub fn psql(url: &str, sql: &str) -> anyhow::Result<String> {
+    let output = Command::new(bin("psql"))
+        .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
+        .arg(url)
+        .args(["-c", sql])
+        .output()
+        .context("running psql")?;
+    if !output.status.success() {
+        bail!("psql: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Creates database `name` on the server at `server` (a URL without a database).
+pub fn create_database(server: &str, name: &str) -> anyhow::Result<()> {
+    let url = format!("{}/postgres", server.trim_end_matches('/'));
+    psql(&url, &format!("CREATE DATABASE {name}"))?;
+    Ok(())
 }
 
 /// An open `psql` session.

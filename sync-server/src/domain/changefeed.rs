@@ -29,7 +29,7 @@ pub(crate) struct FeedLog {
     /// Numbered by the transaction in progress; moved to `committed` when it commits.
     staged: Vec<Committed>,
     committed: Vec<Committed>,
-    event_marks: Vec<String>,
+    pub(crate) event_marks: Vec<String>,
 }
 
 pub(crate) type SharedFeedLog = Arc<Mutex<FeedLog>>;

@@ -60,6 +60,11 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
             let feed = hook.log.clone();
             return Ok(Self { store, feed });
         }
+        // A working copy of a shared database: its commits keep going through.
+        if let Some(hook) = inner.commit_hook_mut::<crate::storage::postgres::WriteThrough>() {
+            let feed = hook.log.clone();
+            return Ok(Self { store, feed });
+        }
         inner.migrate_role(&RELAY_SCHEMA)?;
         let feed = SharedFeedLog::default();
         let now = inner.clock.clone();
@@ -67,6 +72,24 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
             log: feed.clone(),
             now,
         }));
+        Ok(Self { store, feed })
+    }
+}
+
+impl RelayDocs {
+    /// Opens a store whose commits go through `hook` instead of the embedded changefeed (a
+    /// relay's working copy of a shared database); the hook gets the relay's feed log, for the
+    /// event ids a commit records.
+    pub(crate) fn open_with_hook(
+        path: impl AsRef<Path>,
+        schema: &RoleSchema,
+        hook: impl FnOnce(SharedFeedLog) -> Box<dyn aisle_core::CommitHook>,
+    ) -> aisle_core::Result<Self> {
+        let mut store = Store::open(path)?;
+        store.migrate_role(&RELAY_SCHEMA)?;
+        store.migrate_role(schema)?;
+        let feed = SharedFeedLog::default();
+        store.set_commit_hook(hook(feed.clone()));
         Ok(Self { store, feed })
     }
 }

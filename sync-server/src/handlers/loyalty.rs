@@ -27,7 +27,7 @@ pub async fn issue(
 ) -> Result<Json<IssuedToken>, HttpError> {
     let customer = CustomerId::parse(id).map_err(|e| HttpError::bad_request(e.to_string()))?;
     let valid_days = body.and_then(|Json(b)| b.valid_days);
-    let data_dir = state.data_dir.clone();
+    let data_dir = state.secrets_dir.clone();
     let token = state
         .with_storage(move |s| loyalty::issue(&data_dir, s, &customer, valid_days))
         .await??;
@@ -96,7 +96,7 @@ pub async fn rotate(
     State(state): State<AppState>,
     _: Admin,
 ) -> Result<Json<RotatedKey>, HttpError> {
-    let data_dir = state.data_dir.clone();
+    let data_dir = state.secrets_dir.clone();
     let key_id = state
         .with_storage(move |s| loyalty::rotate(&data_dir, s))
         .await??;
@@ -114,7 +114,7 @@ pub async fn withdraw(
     _: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<WithdrawnKey>, HttpError> {
-    let data_dir = state.data_dir.clone();
+    let data_dir = state.secrets_dir.clone();
     let key = id.clone();
     let current_key_id = state
         .with_storage(move |s| -> Result<String, HttpError> {

@@ -6,8 +6,10 @@
 //! Every backend is written for a database that several relay processes may share: no method
 //! keeps state between calls that another relay's writes could make stale, and each write
 //! publishes what it committed to the relay's fan-out itself, so no caller can forget to.
-//! The embedded SQLite backend ([`SqliteStorage`]) is the default.
+//! The embedded SQLite backend ([`SqliteStorage`]) is the default; [`PgStorage`] puts the
+//! truth in a PostgreSQL database that several relays share.
 
+pub mod postgres;
 mod sqlite;
 
 use crate::domain::changefeed::FeedEntry;
@@ -26,7 +28,49 @@ use ed25519_dalek::SigningKey;
 
 use crate::registry::{Device, EnrolError};
 
+pub use postgres::PgStorage;
 pub use sqlite::SqliteStorage;
+
+/// Opens the storage `config` names: the shared database, or the embedded files in the data
+/// directory (`working_copy` is where the shared backend keeps this process's copy).
+pub fn open(
+    config: &crate::config::Config,
+    working_copy: &std::path::Path,
+    hub: crate::hub::Hub,
+) -> anyhow::Result<std::sync::Arc<dyn RelayStorage>> {
+    Ok(match &config.database {
+        Some(url) => std::sync::Arc::new(PgStorage::open(url, working_copy, &config.tenant, hub)?),
+        None => std::sync::Arc::new(SqliteStorage::open(&config.data_dir, &config.tenant, hub)?),
+    })
+}
+
+/// How this relay's storage is doing, for readiness and metrics.
+pub trait Operations: Send + Sync {
+    /// Whether the relay can serve: its database answers and it follows the changefeed.
+    fn ready(&self) -> anyhow::Result<()>;
+    /// For a shared database: how many transactions the working copy is behind the
+    /// changefeed's horizon, and how old that horizon reading is (ms).
+    fn feed_lag(&self) -> Option<(i64, i64)>;
+}
+
+impl Operations for SqliteStorage {
+    fn ready(&self) -> anyhow::Result<()> {
+        // The files are this process's: if it runs, they answer.
+        Ok(())
+    }
+    fn feed_lag(&self) -> Option<(i64, i64)> {
+        None
+    }
+}
+
+impl Operations for PgStorage {
+    fn ready(&self) -> anyhow::Result<()> {
+        PgStorage::ready(self)
+    }
+    fn feed_lag(&self) -> Option<(i64, i64)> {
+        Some(PgStorage::feed_lag(self))
+    }
+}
 
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
 
@@ -151,12 +195,26 @@ pub trait IngestLedger: Send + Sync {
 
 /// Everything a relay stores.
 pub trait RelayStorage:
-    DeviceRegistry + DocumentStore + Customers + Stores + LoyaltyKeys + IngestLedger + 'static
+    DeviceRegistry
+    + DocumentStore
+    + Customers
+    + Stores
+    + LoyaltyKeys
+    + IngestLedger
+    + Operations
+    + 'static
 {
 }
 
 impl<T> RelayStorage for T where
-    T: DeviceRegistry + DocumentStore + Customers + Stores + LoyaltyKeys + IngestLedger + 'static
+    T: DeviceRegistry
+        + DocumentStore
+        + Customers
+        + Stores
+        + LoyaltyKeys
+        + IngestLedger
+        + Operations
+        + 'static
 {
 }
 

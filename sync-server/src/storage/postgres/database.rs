@@ -1,0 +1,140 @@
+//! The shared database: connections, versioned migrations, and changefeed positions.
+
+use anyhow::Context;
+use postgres::NoTls;
+use r2d2_postgres::PostgresConnectionManager;
+use std::time::Duration;
+
+pub type Manager = PostgresConnectionManager<NoTls>;
+pub type Pool = r2d2::Pool<Manager>;
+pub type Client = postgres::Client;
+
+/// Migrations in order; the database records how many ran (`schema_migrations`).
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/0001_shared_truth.sql"))];
+
+/// Any advisory lock key of Aisle's; this one serialises migrations between relays starting
+/// at once.
+const MIGRATION_LOCK: i64 = 0x4149_534c_0001;
+
+/// Connections one relay keeps for request handling; the changefeed follower and the job
+/// leader hold one more each.
+const POOL_SIZE: u32 = 8;
+
+/// How long a request waits for a connection (also when the database is down) before it
+/// fails as busy and the device retries.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Transaction positions in the changefeed: the writing transaction's id, shifted left by
+/// this many bits, plus the write's place in its transaction. 2^20 documents fit in one
+/// transaction; ids reach 2^43 (thousands of years of a busy database).
+pub const POSITION_BITS: u32 = 20;
+pub const MAX_WRITES_PER_TRANSACTION: i64 = (1 << POSITION_BITS) - 1;
+
+/// SQL for the position of write number `$n` of the current transaction.
+pub const POSITION_SQL: &str = "(pg_current_xact_id()::text::bigint << 20)";
+
+/// SQL for the commit horizon: every position below it belongs to a transaction that ended.
+pub const HORIZON_SQL: &str =
+    "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)";
+
+pub fn config(url: &str) -> anyhow::Result<postgres::Config> {
+    let mut config: postgres::Config = url
+        .parse()
+        .with_context(|| "the database URL is not a PostgreSQL connection string")?;
+    config
+        .application_name("aisle-relay")
+        .connect_timeout(CHECKOUT_TIMEOUT);
+    Ok(config)
+}
+
+/// A pool for request handling. It connects once now, so a wrong URL fails at start.
+pub fn pool(url: &str) -> anyhow::Result<Pool> {
+    let manager = PostgresConnectionManager::new(config(url)?, NoTls);
+    let pool = r2d2::Pool::builder()
+        .max_size(POOL_SIZE)
+        .min_idle(Some(1))
+        .connection_timeout(CHECKOUT_TIMEOUT)
+        // A broken connection shows on use (and is then dropped); testing each checkout
+        // would cost a round trip per request.
+        .test_on_check_out(false)
+        .build(manager)
+        .with_context(|| "connecting to the database")?;
+    Ok(pool)
+}
+
+/// A connection of its own, for a job that holds it (the follower's LISTEN, the leader lock).
+pub fn connect(url: &str) -> anyhow::Result<Client> {
+    config(url)?
+        .connect(NoTls)
+        .with_context(|| "connecting to the database")
+}
+
+/// Brings the schema up to this build's version; several relays may start at once.
+/// Returns how many migrations ran.
+pub fn migrate(client: &mut Client) -> anyhow::Result<usize> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    INTEGER PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )?;
+    let ran: i32 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )?
+        .get(0);
+    let known = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+    anyhow::ensure!(
+        ran <= known,
+        "the database schema is at version {ran}, newer than this relay's ({known}); update the relay"
+    );
+    let mut count = 0;
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > ran) {
+        tx.batch_execute(sql)
+            .with_context(|| format!("running migration {version}"))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[version],
+        )?;
+        count += 1;
+    }
+    tx.commit()?;
+    Ok(count)
+}
+
+/// Whether the schema is at this build's version (what readiness asks).
+pub fn schema_is_current(client: &mut Client) -> anyhow::Result<bool> {
+    let known = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+    let ran: Option<i32> = client
+        .query_one("SELECT MAX(version) FROM schema_migrations", &[])?
+        .get(0);
+    Ok(ran == Some(known))
+}
+
+/// The commit horizon now.
+pub fn horizon(client: &mut Client) -> anyhow::Result<i64> {
+    Ok(client.query_one(HORIZON_SQL, &[])?.get(0))
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A database error as the core's error type: all of them are transient for a device (the
+/// database is down or busy), and the device retries.
+pub fn storage_error(e: impl std::fmt::Display) -> aisle_core::CoreError {
+    aisle_core::CoreError::Internal(format!("database: {e}"))
+}
+
+/// The changefeed's name ([`migrate`] makes one).
+pub fn feed_id(client: &mut Client) -> anyhow::Result<String> {
+    Ok(client
+        .query_one("SELECT value FROM meta WHERE key = 'feed_id'", &[])?
+        .get(0))
+}

@@ -1,0 +1,628 @@
+//! The shared backend: several relay processes on one PostgreSQL database
+//! (`--database postgres://…`).
+//!
+//! The database holds the truth: documents as change chunks with a version each, the
+//! changefeed, grants, the ingest ledger, erasures, the device registry and the audit trail.
+//! Each relay keeps a working copy of the documents in SQLite (`<data-dir>/working-copy.sqlite3`),
+//! the same store the embedded backend uses, for what needs documents loaded or projected:
+//! validating pushes, search, identification, stock, the relay's own domain operations. The
+//! copy is disposable: deleted, it is rebuilt from the database's feed.
+//!
+//! - Writes go through to the database first ([`write_through`]); a copy that is behind
+//!   catches up the documents concerned and the write runs again.
+//! - The [`follower`] reads the shared changefeed below its commit horizon, brings what other
+//!   relays wrote into the copy, and fans every change out to this relay's devices in feed
+//!   order, its own writes included.
+//! - Devices read the changefeed from the database, up to where the copy has followed it, so
+//!   every document a feed page names can be served from the copy.
+
+pub mod database;
+mod follower;
+mod registry;
+mod write_through;
+
+use aisle_core::api::{EventBatch, IngestOutcome};
+use aisle_core::automerge::{ActorId, ChangeHash};
+use aisle_core::model::{
+    CustomerId, CustomerSummary, Identifier, KioskCheckIn, KioskWelcome, ProductSku, Role, StoreId,
+    StoreInfo, StoreStats, StoreStock, VariantSku,
+};
+use aisle_core::replicate::HeadsAndChanges;
+use aisle_core::{CoreError, DocId, LoyaltyKeyInfo};
+use anyhow::Context;
+use ed25519_dalek::SigningKey;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{
+    AuditLog, Customers, DeviceRegistry, DocumentStore, IngestLedger, LoyaltyKeys, Pushed, Result,
+    Stores,
+};
+use crate::domain::RelayDocs;
+use crate::domain::changefeed::FeedEntry;
+use crate::domain::demo::{self, DemoConfig, DemoProgress};
+use crate::domain::ingest::IngestError;
+use crate::domain::push::DevicePush;
+use crate::domain::recommend::PublishedRecommendations;
+use crate::hub::Hub;
+use crate::registry::{Device, EnrolError};
+use database::{POSITION_SQL, Pool, now_ms, storage_error};
+use registry::PgRegistry;
+use write_through::SharedWriteState;
+pub(crate) use write_through::WriteThrough;
+
+/// How often a write whose documents another relay changed meanwhile runs again before it
+/// is refused as busy (the device retries later).
+const WRITE_ATTEMPTS: usize = 8;
+
+pub struct PgStorage {
+    inner: Arc<Inner>,
+    registry: PgRegistry,
+    tenant: String,
+    stop: Arc<AtomicBool>,
+    follower: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What the storage and its follower share.
+pub(crate) struct Inner {
+    copy: Mutex<RelayDocs>,
+    pool: Pool,
+    writes: SharedWriteState,
+    hub: Hub,
+    /// The changefeed position up to which the working copy holds every change.
+    followed: AtomicI64,
+    /// When the follower last read the horizon (ms since the epoch), and the horizon then.
+    pub(crate) horizon_read_at: AtomicI64,
+    pub(crate) horizon: AtomicI64,
+}
+
+impl Inner {
+    // A panic while holding the copy leaves it usable: every operation is its own
+    // transaction, so the poisoned guard is taken as it is.
+    fn copy(&self) -> MutexGuard<'_, RelayDocs> {
+        self.copy.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Brings documents in the working copy up to the database's version of them.
+    fn catch_up(&self, copy: &mut RelayDocs, docs: &[DocId]) -> Result<()> {
+        let mut wanted = Vec::new();
+        for doc in docs {
+            let id = doc.to_string();
+            let have = write_through::copy_version(copy.conn(), &id)?;
+            wanted.push((id, have));
+        }
+        let fetched = follower::fetch_changes(&self.pool, &wanted)?;
+        follower::apply_fetched(copy, &self.writes, fetched)?;
+        Ok(())
+    }
+}
+
+impl PgStorage {
+    /// Connects to the shared database at `url` (migrating it), opens the working copy in
+    /// `data_dir`, and starts following the changefeed; commits go out through `hub`.
+    pub fn open(url: &str, data_dir: &Path, tenant: &str, hub: Hub) -> anyhow::Result<Self> {
+        let pool = database::pool(url)?;
+        let feed_id = {
+            let mut client = pool.get().context("no database connection")?;
+            database::migrate(&mut client)?;
+            database::feed_id(&mut client)?
+        };
+        let path = data_dir.join("working-copy.sqlite3");
+        let writes = SharedWriteState::default();
+        let open = |writes: SharedWriteState| {
+            RelayDocs::open_with_hook(&path, &write_through::COPY_SCHEMA, |log| {
+                Box::new(WriteThrough {
+                    pool: pool.clone(),
+                    state: writes,
+                    log,
+                })
+            })
+        };
+        let mut copy = open(writes.clone())
+            .with_context(|| format!("opening the working copy {}", path.display()))?;
+        let mut followed = follower::position(&copy, &feed_id)?;
+        if followed.is_none() {
+            // A copy of another database (or none yet): start it again from nothing.
+            drop(copy);
+            for suffix in ["", "-wal", "-shm"] {
+                let file = data_dir.join(format!("working-copy.sqlite3{suffix}"));
+                if file.exists() {
+                    std::fs::remove_file(&file)
+                        .with_context(|| format!("removing {}", file.display()))?;
+                }
+            }
+            copy = open(writes.clone())?;
+            follower::set_position(&copy, &feed_id, 0)?;
+            followed = Some(0);
+        }
+        let inner = Arc::new(Inner {
+            copy: Mutex::new(copy),
+            pool: pool.clone(),
+            writes,
+            hub,
+            followed: AtomicI64::new(followed.unwrap_or(0)),
+            horizon_read_at: AtomicI64::new(0),
+            horizon: AtomicI64::new(0),
+        });
+        // Caught up before anything is served: a relay (or an admin command) starts from
+        // what the database holds now, however long its copy was away.
+        let mut client = database::connect(url)?;
+        while follower::round(&mut client, &feed_id, &inner)? {}
+        drop(client);
+        let stop = Arc::new(AtomicBool::new(false));
+        let follower = follower::spawn(url.to_string(), feed_id, inner.clone(), stop.clone())?;
+        Ok(Self {
+            inner,
+            registry: PgRegistry::new(pool),
+            tenant: tenant.to_string(),
+            stop,
+            follower: Some(follower),
+        })
+    }
+
+    fn copy(&self) -> MutexGuard<'_, RelayDocs> {
+        self.inner.copy()
+    }
+
+    fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    fn followed(&self) -> i64 {
+        self.inner.followed.load(Ordering::Acquire)
+    }
+
+    /// Runs a write against the working copy, through to the database; runs it again on the
+    /// caught-up copy while another relay's writes to the same documents come first.
+    fn write<T>(
+        &self,
+        origin: Option<&str>,
+        mut f: impl FnMut(&mut RelayDocs) -> Result<T>,
+    ) -> Result<T> {
+        let mut copy = self.copy();
+        for _ in 0..WRITE_ATTEMPTS {
+            write_through::lock(&self.inner.writes).origin = origin.map(str::to_string);
+            let out = f(&mut copy);
+            let stale = std::mem::take(&mut write_through::lock(&self.inner.writes).stale);
+            if stale.is_empty() {
+                return out;
+            }
+            tracing::debug!(
+                docs = stale.docs.len(),
+                "written elsewhere meanwhile; again"
+            );
+            for event in &stale.events {
+                copy.conn().execute(
+                    "INSERT OR IGNORE INTO ingested_events (event_id, received_at) VALUES (?1, ?2)",
+                    rusqlite::params![event, now_ms()],
+                )?;
+            }
+            self.inner.catch_up(&mut copy, &stale.docs)?;
+        }
+        Err(CoreError::Busy)
+    }
+
+    /// The readiness check: the database answers, its schema is this build's, and the
+    /// follower read the horizon lately.
+    pub fn ready(&self) -> anyhow::Result<()> {
+        let mut client = self.pool().get().context("no database connection")?;
+        anyhow::ensure!(
+            database::schema_is_current(&mut client)?,
+            "the database schema is not this relay's; run `aisle-relay migrate`"
+        );
+        let age = now_ms() - self.inner.horizon_read_at.load(Ordering::Acquire);
+        anyhow::ensure!(
+            age < follower::STALE_AFTER_MS,
+            "the changefeed follower has not read the database for {age} ms"
+        );
+        Ok(())
+    }
+
+    /// How far this relay's copy is behind the database's horizon, in feed positions, and
+    /// how old that horizon reading is (ms): the per-relay metrics.
+    pub fn feed_lag(&self) -> (i64, i64) {
+        let horizon = self.inner.horizon.load(Ordering::Acquire);
+        let behind =
+            (horizon >> database::POSITION_BITS) - (self.followed() >> database::POSITION_BITS);
+        (
+            behind.max(0),
+            now_ms() - self.inner.horizon_read_at.load(Ordering::Acquire),
+        )
+    }
+}
+
+impl Drop for PgStorage {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(follower) = self.follower.take() {
+            let _ = follower.join();
+        }
+    }
+}
+
+/// What of a push was applied, and the documents refused with why.
+type PushSplit = (Vec<aisle_core::replicate::Applied>, Vec<(DocId, CoreError)>);
+
+impl DeviceRegistry for PgStorage {
+    fn authenticate(&self, token: &str) -> anyhow::Result<Option<Device>> {
+        self.registry.authenticate(token)
+    }
+    fn create_code(&self, store: &StoreId, role: Role, name: &str) -> anyhow::Result<String> {
+        self.registry.create_code(&self.tenant, store, role, name)
+    }
+    fn enrol(&self, code: &str, actor: &[u8]) -> Result<(Device, String), EnrolError> {
+        self.registry.enrol(code, actor)
+    }
+    fn revoke_device(&self, device: &str) -> anyhow::Result<bool> {
+        let revoked = self.registry.revoke(device)?;
+        // This relay's connections close now; the others' revocation watchers find it.
+        self.inner.hub.revoke(device);
+        Ok(revoked)
+    }
+    fn devices(&self) -> anyhow::Result<Vec<Device>> {
+        self.registry.devices()
+    }
+    fn is_revoked(&self, device: &str) -> anyhow::Result<bool> {
+        self.registry.is_revoked(device)
+    }
+    fn revoked_since(&self, since: i64) -> anyhow::Result<Vec<(String, i64)>> {
+        self.registry.revoked_since(since)
+    }
+    fn touch(&self, device: &str) -> anyhow::Result<()> {
+        self.registry.touch(device)
+    }
+}
+
+impl AuditLog for PgStorage {
+    fn record(&self, act: &crate::audit::Act) -> anyhow::Result<()> {
+        self.registry.record(act)
+    }
+    fn audit(
+        &self,
+        store: Option<&StoreId>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<aisle_core::api::AuditEntry>> {
+        self.registry.audit(store, limit)
+    }
+}
+
+impl DocumentStore for PgStorage {
+    fn push(&self, device: &str, batch: Vec<(DocId, Vec<u8>)>, author: &ActorId) -> Result<Pushed> {
+        let check = DevicePush { author };
+        let mut changed = 0;
+        // As the embedded backend: one transaction, and each document on its own only when
+        // something in it is refused.
+        let outcome: Result<PushSplit> = match self.write(Some(device), |copy| {
+            copy.apply_changes(batch.clone(), &check)
+        }) {
+            Err(e) if !e.is_transient() && batch.len() > 1 => {
+                let mut applied = Vec::new();
+                let mut refused = Vec::new();
+                for item in batch {
+                    let doc = item.0.clone();
+                    match self.write(Some(device), |copy| {
+                        copy.apply_changes(vec![item.clone()], &check)
+                    }) {
+                        Ok(done) => applied.extend(done),
+                        Err(e) if !e.is_transient() => refused.push((doc, e)),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok((applied, refused))
+            }
+            Err(e) if !e.is_transient() && batch.len() == 1 => {
+                Ok((Vec::new(), vec![(batch[0].0.clone(), e)]))
+            }
+            other => other.map(|applied| (applied, Vec::new())),
+        };
+        let (applied, refused) = outcome?;
+        changed += applied.len();
+        Ok(Pushed {
+            applied,
+            refused,
+            changed,
+        })
+    }
+    fn changes_since(&self, doc: &DocId, have: &[ChangeHash]) -> Result<Option<HeadsAndChanges>> {
+        self.copy().changes_since(doc, have)
+    }
+    fn has_heads(&self, doc: &DocId, heads: &[ChangeHash]) -> Result<bool> {
+        self.copy().has_heads(doc, heads)
+    }
+    fn feed_since(
+        &self,
+        cursor: i64,
+        scopes: &[String],
+        device: &str,
+        limit: usize,
+    ) -> Result<Vec<FeedEntry>> {
+        let rows = self
+            .pool()
+            .get()
+            .map_err(storage_error)?
+            .query(
+                "SELECT doc_id, pos FROM feed
+                 WHERE pos > $1 AND pos <= $2
+                   AND (scope = ANY($3)
+                        OR doc_id IN (SELECT doc_id FROM device_docs WHERE device_id = $4))
+                 ORDER BY pos LIMIT $5",
+                &[
+                    &cursor,
+                    &self.followed(),
+                    &scopes,
+                    &device,
+                    &i64::try_from(limit).unwrap_or(i64::MAX),
+                ],
+            )
+            .map_err(storage_error)?;
+        // Heads from the copy: it has followed the feed this far, so it has each document at
+        // least as written at its position.
+        let copy = self.copy();
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in rows {
+            let doc: String = row.get(0);
+            let doc: DocId = doc.parse()?;
+            let heads = copy.doc_heads(&doc)?;
+            entries.push(FeedEntry {
+                doc,
+                seq: row.get(1),
+                heads,
+            });
+        }
+        Ok(entries)
+    }
+    fn feed_count_since(&self, cursor: i64, scopes: &[String], device: &str) -> Result<u64> {
+        let n: i64 = self
+            .pool()
+            .get()
+            .map_err(storage_error)?
+            .query_one(
+                "SELECT COUNT(*) FROM feed
+                 WHERE pos > $1 AND pos <= $2
+                   AND (scope = ANY($3)
+                        OR doc_id IN (SELECT doc_id FROM device_docs WHERE device_id = $4))",
+                &[&cursor, &self.followed(), &scopes, &device],
+            )
+            .map_err(storage_error)?
+            .get(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+    fn erasures_since(&self, cursor: i64, scopes: &[String], device: &str) -> Result<Vec<DocId>> {
+        let rows = self
+            .pool()
+            .get()
+            .map_err(storage_error)?
+            .query(
+                "SELECT doc_id FROM erasures
+                 WHERE pos > $1 AND pos <= $2
+                   AND (scope = ANY($3)
+                        OR doc_id IN (SELECT doc_id FROM device_docs WHERE device_id = $4))
+                 ORDER BY pos",
+                &[&cursor, &self.followed(), &scopes, &device],
+            )
+            .map_err(storage_error)?;
+        rows.iter().map(|r| r.get::<_, String>(0).parse()).collect()
+    }
+    fn doc_scope(&self, doc: &DocId) -> Result<Option<String>> {
+        Ok(self
+            .pool()
+            .get()
+            .map_err(storage_error)?
+            .query_opt(
+                "SELECT scope FROM docs WHERE doc_id = $1",
+                &[&doc.to_string()],
+            )
+            .map_err(storage_error)?
+            .map(|r| r.get(0)))
+    }
+    fn is_erased(&self, doc: &DocId) -> Result<bool> {
+        Ok(self
+            .pool()
+            .get()
+            .map_err(storage_error)?
+            .query_opt(
+                "SELECT 1 FROM erasures WHERE doc_id = $1",
+                &[&doc.to_string()],
+            )
+            .map_err(storage_error)?
+            .is_some())
+    }
+    fn grant(&self, device: &str, doc: &DocId) -> Result<()> {
+        self.pool()
+            .get()
+            .map_err(storage_error)?
+            .execute(
+                "INSERT INTO device_docs (device_id, doc_id) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+                &[&device, &doc.to_string()],
+            )
+            .map_err(storage_error)?;
+        Ok(())
+    }
+    fn is_granted(&self, device: &str, doc: &DocId) -> Result<bool> {
+        Ok(self
+            .pool()
+            .get()
+            .map_err(storage_error)?
+            .query_opt(
+                "SELECT 1 FROM device_docs WHERE device_id = $1 AND doc_id = $2",
+                &[&device, &doc.to_string()],
+            )
+            .map_err(storage_error)?
+            .is_some())
+    }
+}
+
+impl Customers for PgStorage {
+    fn identify(&self, identifier: &Identifier) -> Result<CustomerId> {
+        self.copy().identify(identifier)
+    }
+    fn current_id(&self, id: &CustomerId) -> Result<CustomerId> {
+        self.copy().current_id(id)
+    }
+    fn home_store(&self, id: &CustomerId) -> Result<StoreId> {
+        Ok(self.copy().customer(id)?.identity.home_store)
+    }
+    fn search(&self, store: &StoreId, query: &str, limit: usize) -> Result<Vec<CustomerSummary>> {
+        self.copy().search_customers_of(Some(store), query, limit)
+    }
+    fn verify_loyalty_token(&self, token: &str) -> Result<CustomerId> {
+        Ok(self.copy().verify_loyalty_token(token)?.customer)
+    }
+    fn erase_person(&self, customer: &CustomerId) -> Result<Vec<(DocId, String)>> {
+        let mut copy = self.copy();
+        let mut erased = Vec::new();
+        for id in copy.same_person(customer)? {
+            let doc = DocId::Customer(id);
+            let mut client = self.pool().get().map_err(storage_error)?;
+            let mut tx = client.transaction().map_err(storage_error)?;
+            let key = doc.to_string();
+            let row = tx
+                .query_opt(
+                    "SELECT scope FROM docs WHERE doc_id = $1 FOR UPDATE",
+                    &[&key],
+                )
+                .map_err(storage_error)?;
+            let Some(row) = row else {
+                // Erased on its own before: nothing left of it.
+                if erased.is_empty() {
+                    return Err(aisle_core::store::not_found(&doc));
+                }
+                continue;
+            };
+            let scope: String = row.get(0);
+            // The chunks go with the row; the feed entry becomes an erasure at a new position.
+            tx.execute("DELETE FROM feed WHERE doc_id = $1", &[&key])
+                .map_err(storage_error)?;
+            tx.execute("DELETE FROM docs WHERE doc_id = $1", &[&key])
+                .map_err(storage_error)?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO erasures (doc_id, pos, scope, erased_at)
+                     VALUES ($1, {POSITION_SQL}, $2, $3)
+                     ON CONFLICT (doc_id) DO UPDATE SET pos = excluded.pos"
+                ),
+                &[&key, &scope, &now_ms()],
+            )
+            .map_err(storage_error)?;
+            tx.batch_execute("NOTIFY aisle_feed")
+                .map_err(storage_error)?;
+            tx.commit().map_err(storage_error)?;
+            // Devices are told by the follower, on every relay alike, once it passes the
+            // erasure's position.
+            follower::forget(&mut copy, &doc)?;
+            erased.push((doc, scope));
+        }
+        Ok(erased)
+    }
+    fn merge(&self, survivor: &CustomerId, duplicate: &CustomerId) -> Result<()> {
+        self.write(None, |copy| copy.merge_customers(survivor, duplicate))
+    }
+    fn carry_merged(&self, id: &CustomerId) -> Result<bool> {
+        self.write(None, |copy| copy.carry_merged(id))
+    }
+    fn kiosk_check_in(&self, store: &StoreId, check_in: &KioskCheckIn) -> Result<KioskWelcome> {
+        self.write(None, |copy| copy.kiosk_check_in(store, check_in))
+    }
+    fn kiosk_consent(&self, store: &StoreId, check_in: &KioskCheckIn, granted: bool) -> Result<()> {
+        self.write(None, |copy| copy.kiosk_consent(store, check_in, granted))
+    }
+}
+
+impl Stores for PgStorage {
+    fn stores(&self) -> Result<Vec<StoreInfo>> {
+        self.copy().stores()
+    }
+    fn unknown_variants(&self, variants: &[VariantSku]) -> Result<Vec<VariantSku>> {
+        let copy = self.copy();
+        let mut unknown = Vec::new();
+        for variant in variants {
+            match copy.variant_product(variant) {
+                Ok(_) => {}
+                Err(CoreError::NotFound { .. }) => unknown.push(variant.clone()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(unknown)
+    }
+    fn create_store(&self, store: StoreInfo) -> Result<()> {
+        self.write(None, |copy| {
+            let id = store.id.clone();
+            copy.add_store(store.clone())?;
+            if !copy.has_doc(&DocId::Inventory(id.clone()))? {
+                let variants: BTreeMap<String, i64> = copy
+                    .catalog_variants()?
+                    .into_keys()
+                    .map(|v| (v, 0))
+                    .collect();
+                copy.import_inventory(&id, variants)?;
+            }
+            Ok(())
+        })
+    }
+    fn stock_by_store(&self, here: &StoreId, product: &ProductSku) -> Result<Vec<StoreStock>> {
+        self.copy().stock_by_store(here, product)
+    }
+    fn publish_recommendations(&self) -> Result<PublishedRecommendations> {
+        self.write(None, RelayDocs::publish_recommendations)
+    }
+    fn seed_demo(&self, customers: usize, progress: &mut dyn FnMut(DemoProgress)) -> Result<bool> {
+        // Another relay may have seeded it already: the copy must know before deciding.
+        self.inner.catch_up(&mut self.copy(), &[DocId::Catalog])?;
+        self.write(None, |copy| {
+            let now = copy.now();
+            demo::seed_if_empty(copy, DemoConfig::new(customers, now), &mut *progress)
+        })
+    }
+    fn stats(&self) -> Result<StoreStats> {
+        self.copy().stats()
+    }
+}
+
+impl LoyaltyKeys for PgStorage {
+    fn loyalty_keys(&self) -> Result<Vec<LoyaltyKeyInfo>> {
+        self.copy().loyalty_keys()
+    }
+    fn add_loyalty_key(&self, key_id: &str, key: &SigningKey) -> Result<()> {
+        self.write(None, |copy| copy.add_loyalty_key(key_id, key))
+    }
+    fn withdraw_loyalty_key(&self, key_id: &str) -> Result<()> {
+        self.write(None, |copy| copy.withdraw_loyalty_key(key_id))
+    }
+    fn issue_loyalty_token(
+        &self,
+        key_id: &str,
+        key: &SigningKey,
+        customer: &CustomerId,
+        valid_days: Option<u32>,
+    ) -> Result<String> {
+        self.copy()
+            .issue_loyalty_token(key_id, key, customer, valid_days)
+    }
+    fn revoke_loyalty_token(&self, token: &str, reason: &str) -> Result<String> {
+        self.write(None, |copy| copy.revoke_loyalty_token(token, reason))
+    }
+}
+
+impl IngestLedger for PgStorage {
+    fn ingest(&self, batch: &EventBatch) -> Result<IngestOutcome, IngestError> {
+        let mut failed = None;
+        let out = self.write(None, |copy| match copy.ingest(batch) {
+            Ok(outcome) => Ok(Some(outcome)),
+            // A busy copy runs the batch again (its applied events are then duplicates); any
+            // other refusal is the batch's.
+            Err(IngestError::Store(e)) => Err(e),
+            Err(e) => {
+                failed = Some(e);
+                Ok(None)
+            }
+        })?;
+        match (out, failed) {
+            (Some(outcome), _) => Ok(outcome),
+            (None, Some(e)) => Err(e),
+            (None, None) => Err(IngestError::Store(CoreError::Busy)),
+        }
+    }
+}
