@@ -61,7 +61,7 @@ async fn security_relevant_acts_are_recorded_in_an_append_only_trail() {
         .unwrap();
     assert_eq!(revoked.code(), ErrorCode::Revoked);
     let customer = aisle_tests::demo_customer(20, |c| c.home_store.as_str() == "LDN-CG");
-    let relay_view = Store::open(relay_dir.join("relay.sqlite3")).unwrap();
+    let relay_view = Store::open(aisle_tests::relay_documents(&relay_dir)).unwrap();
     let id: CustomerId = relay_view
         .identify(&Identifier::Loyalty(
             LoyaltyId::parse(customer.customer.loyalty_id.as_str()).unwrap(),
@@ -145,10 +145,9 @@ async fn security_relevant_acts_are_recorded_in_an_append_only_trail() {
     );
 
     // The command line prints the same trail.
-    let printed = std::process::Command::new(relay_binary().unwrap())
-        .args(["admin", "audit", "--data-dir"])
-        .arg(&relay_dir)
-        .env("RUST_LOG", "warn")
+    let printed = aisle_tests::admin_command(&relay_dir)
+        .unwrap()
+        .args(["admin", "audit"])
         .output()
         .unwrap();
     assert!(printed.status.success());
@@ -159,9 +158,8 @@ async fn security_relevant_acts_are_recorded_in_an_append_only_trail() {
     );
 
     // Append-only: the database refuses to change or remove an entry.
-    let conn = rusqlite::Connection::open(relay_dir.join("devices.sqlite3")).unwrap();
     for statement in ["UPDATE audit SET actor = 'nobody'", "DELETE FROM audit"] {
-        let refused = conn.execute(statement, []).unwrap_err();
-        assert!(refused.to_string().contains("append-only"), "{refused}");
+        let refused = aisle_tests::registry_statement(&relay_dir, statement).unwrap_err();
+        assert!(refused.contains("append-only"), "{refused}");
     }
 }

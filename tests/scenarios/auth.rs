@@ -143,9 +143,9 @@ async fn revoked_devices_are_refused_at_once() {
     let mut socket = connect(&relay, &token2).await.unwrap();
     hello(&mut socket).await;
     let t2 = device(&admin, "t2").await;
-    let out = std::process::Command::new(aisle_tests::relay_binary().unwrap())
-        .args(["admin", "revoke", &t2.id, "--data-dir"])
-        .arg(&relay_dir)
+    let out = aisle_tests::admin_command(&relay_dir)
+        .unwrap()
+        .args(["admin", "revoke", &t2.id])
         .output()
         .unwrap();
     assert!(out.status.success());

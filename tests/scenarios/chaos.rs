@@ -411,7 +411,7 @@ fn run(seed: u64) {
 }
 
 fn relay_db(dir: &Path) -> Store {
-    Store::open(dir.join("relay.sqlite3")).unwrap()
+    Store::open(aisle_tests::relay_documents(dir)).unwrap()
 }
 
 fn views_on(store: &Store, customers: &[CustomerId]) -> BTreeMap<(String, String), i64> {

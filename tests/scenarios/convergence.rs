@@ -239,12 +239,13 @@ impl World {
             demo: true,
             demo_customers: DEMO_CUSTOMERS,
             transport: Transport::SelfSigned,
+            database: aisle_tests::test_database(&dir.path().join("relay")).unwrap(),
             ..Config::local(dir.path().join("relay"))
         };
         let relay = start_relay(&config).await;
         // Restarts come back where the tablets look for it.
         config.listen = relay.addr();
-        let relay_view = RelayDocs::open(config.data_dir.join("relay.sqlite3")).unwrap();
+        let relay_view = RelayDocs::open(aisle_tests::relay_documents(&config.data_dir)).unwrap();
         let address = RelayAddress::pinned(relay.url(), relay.trust());
         let http = address.http(Duration::from_secs(30)).unwrap();
         let mut tablets = Vec::new();
@@ -511,13 +512,13 @@ impl World {
             scope::customers(self.here.as_str()),
         ];
         let mut out = BTreeMap::new();
+        // The scope as the relay's projection says, on either backend (a shared database's
+        // working copy keeps no changefeed of its own).
+        let tx = self.relay_view.conn().unchecked_transaction().unwrap();
         for kind in KINDS {
             for doc in self.relay_view.doc_ids(kind).unwrap() {
-                let in_scope = self
-                    .relay_view
-                    .doc_scope(&doc)
-                    .unwrap()
-                    .is_some_and(|s| scopes.contains(&s));
+                let scope = aisle_core::store::projection::scope_of(&tx, &doc).unwrap();
+                let in_scope = scopes.contains(&scope);
                 if in_scope {
                     let heads = sorted(self.relay_view.doc_heads(&doc).unwrap());
                     out.insert(doc, heads);
@@ -784,7 +785,7 @@ async fn run(template: &Template, ops: Vec<Op>) {
         }
         check_replica(&world, &format!("tablet {i}"), &mut store, &expected);
     }
-    let mut relay = Store::open(world.config.data_dir.join("relay.sqlite3")).unwrap();
+    let mut relay = Store::open(aisle_tests::relay_documents(&world.config.data_dir)).unwrap();
     for profile in &reference {
         assert_eq!(&relay.customer(&profile.id).unwrap(), profile, "relay");
     }

@@ -139,9 +139,9 @@ async fn loyalty_codes_verify_offline_and_revocations_and_new_keys_arrive_by_syn
 
     // The command line refuses to change keys under the running relay (its copy would go
     // stale) and points at the endpoint; nothing changes.
-    let beside = std::process::Command::new(aisle_tests::relay_binary().unwrap())
-        .args(["admin", "rotate-loyalty-key", "--data-dir"])
-        .arg(&relay_dir)
+    let beside = aisle_tests::admin_command(&relay_dir)
+        .unwrap()
+        .args(["admin", "rotate-loyalty-key"])
         .output()
         .unwrap();
     assert!(!beside.status.success());

@@ -72,7 +72,7 @@ async fn a_refused_document_is_reported_and_the_rest_of_the_push_syncs() {
     );
 
     // On the relay, the victim's email still finds the victim, and the note arrived.
-    let relay_view = Store::open(relay_dir.join("relay.sqlite3")).unwrap();
+    let relay_view = Store::open(aisle_tests::relay_documents(&relay_dir)).unwrap();
     let victim_id = relay_view
         .identify(&Identifier::Loyalty(victim.customer.loyalty_id.clone()))
         .unwrap();

@@ -66,17 +66,15 @@ async fn a_tablet_revoked_while_offline_deletes_its_customer_data_on_reconnect()
     let admin = Api::admin(&relay, &relay_dir).unwrap();
     let devices: Vec<EnrolledDevice> = reply(admin.get("/v1/admin/devices")).await.unwrap();
     let lost = devices.iter().find(|d| d.name == "lost").unwrap();
-    let wiped = std::process::Command::new(aisle_tests::relay_binary().unwrap())
+    let wiped = aisle_tests::admin_command(&relay_dir)
+        .unwrap()
         .args([
             "admin",
             "wipe",
             &lost.id,
             "--reason",
             "stolen from the stockroom",
-            "--data-dir",
         ])
-        .arg(&relay_dir)
-        .env("RUST_LOG", "warn")
         .output()
         .unwrap();
     assert!(

@@ -144,6 +144,13 @@ pub fn join_cluster(data_dir: &Path, url: &str, secrets: &Path) -> anyhow::Resul
     Ok(())
 }
 
+/// The shared database the relay of `data_dir` uses in this run, if any (for relays started
+/// in the test's own process, from their `Config`).
+pub fn test_database(data_dir: &Path) -> anyhow::Result<Option<String>> {
+    let args = database_args(data_dir)?;
+    Ok(args.get(1).cloned())
+}
+
 /// Where a data directory's relay keeps its truth, for the harness ([`database_args`]).
 const DATABASE_MARKER: &str = "test-database-url";
 
@@ -158,6 +165,30 @@ fn uuid_like() -> String {
     use rand::Rng;
     let bytes: [u8; 8] = rand::rng().random();
     hex::encode(bytes)
+}
+
+/// The relay's database of documents as a store opens it: its working copy on a shared
+/// database, else its own file.
+pub fn relay_documents(data_dir: &Path) -> PathBuf {
+    if data_dir.join(DATABASE_MARKER).exists() {
+        data_dir.join("working-copy.sqlite3")
+    } else {
+        data_dir.join("relay.sqlite3")
+    }
+}
+
+/// Runs one statement on the database holding the relay's device registry and audit trail;
+/// the error's text if it fails.
+pub fn registry_statement(data_dir: &Path, sql: &str) -> Result<(), String> {
+    match std::fs::read_to_string(data_dir.join(DATABASE_MARKER)) {
+        Ok(url) => postgres::psql(url.trim(), sql)
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        Err(_) => rusqlite::Connection::open(data_dir.join("devices.sqlite3"))
+            .and_then(|c| c.execute(sql, []))
+            .map(drop)
+            .map_err(|e| e.to_string()),
+    }
 }
 
 /// The relay's command line for an admin command on `data_dir` (and its database).

@@ -58,22 +58,27 @@ pub fn set_position(copy: &RelayDocs, feed_id: &str, pos: i64) -> Result<()> {
 /// new version and the chunks' bytes.
 pub type Fetched = Vec<(DocId, i64, Vec<u8>)>;
 
+/// Per fetched document, the device all its fetched chunks came from, if one did: the only
+/// device that need not be sent them.
+type Origins = HashMap<String, Option<String>>;
+
 /// Reads, in one query, the chunks of each `(document, version held)` after that version
 /// (after compaction, the snapshot that folded it and what followed).
 pub fn fetch_changes(pool: &Pool, wanted: &[(String, i64)]) -> Result<Fetched> {
     let mut client = pool.get().map_err(storage_error)?;
-    fetch_with(&mut client, wanted)
+    Ok(fetch_with(&mut client, wanted)?.0)
 }
 
-fn fetch_with(client: &mut Client, wanted: &[(String, i64)]) -> Result<Fetched> {
+fn fetch_with(client: &mut Client, wanted: &[(String, i64)]) -> Result<(Fetched, Origins)> {
+    let mut origins = Origins::new();
     if wanted.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), origins));
     }
     let ids: Vec<&str> = wanted.iter().map(|(d, _)| d.as_str()).collect();
     let have: Vec<i64> = wanted.iter().map(|(_, v)| *v).collect();
     let rows = client
         .query(
-            "SELECT c.doc_id, c.version, c.bytes
+            "SELECT c.doc_id, c.version, c.bytes, c.origin
              FROM unnest($1::text[], $2::bigint[]) AS w(doc_id, have)
              JOIN doc_chunks c ON c.doc_id = w.doc_id AND c.version > w.have
              ORDER BY c.doc_id, c.version",
@@ -85,6 +90,14 @@ fn fetch_with(client: &mut Client, wanted: &[(String, i64)]) -> Result<Fetched> 
         let doc: String = row.get(0);
         let version: i64 = row.get(1);
         let bytes: Vec<u8> = row.get(2);
+        let origin: Option<String> = row.get(3);
+        match origins.get_mut(&doc) {
+            Some(all_from) if *all_from != origin => *all_from = None,
+            Some(_) => {}
+            None => {
+                origins.insert(doc.clone(), origin);
+            }
+        }
         match fetched.last_mut() {
             Some((last, v, all)) if last.to_string() == doc => {
                 *v = version;
@@ -93,7 +106,7 @@ fn fetch_with(client: &mut Client, wanted: &[(String, i64)]) -> Result<Fetched> 
             _ => fetched.push((doc.parse()?, version, bytes)),
         }
     }
-    Ok(fetched)
+    Ok((fetched, origins))
 }
 
 /// Brings fetched changes into the working copy in one transaction, recording the versions;
@@ -219,10 +232,10 @@ pub(super) fn round(client: &mut Client, feed_id: &str, inner: &Inner) -> Result
     }
     let rows = client
         .query(
-            "SELECT doc_id, pos, scope, version, origin, false FROM feed
+            "SELECT doc_id, pos, scope, version, false FROM feed
                WHERE pos > $1 AND pos < $2
              UNION ALL
-             SELECT doc_id, pos, scope, 0, NULL, true FROM erasures
+             SELECT doc_id, pos, scope, 0, true FROM erasures
                WHERE pos > $1 AND pos < $2
              ORDER BY 2 LIMIT $3",
             &[&from, &horizon, &PAGE],
@@ -238,7 +251,7 @@ pub(super) fn round(client: &mut Client, feed_id: &str, inner: &Inner) -> Result
     // What this relay's devices have not been sent, and of it what the copy lacks.
     let mut wanted = Vec::new();
     let mut copy_versions = HashMap::new();
-    for row in rows.iter().filter(|r| !r.get::<_, bool>(5)) {
+    for row in rows.iter().filter(|r| !r.get::<_, bool>(4)) {
         let doc: String = row.get(0);
         let (version, published) = copy_versions_of(copy.conn(), &doc)?;
         if published < row.get::<_, i64>(3) {
@@ -246,7 +259,7 @@ pub(super) fn round(client: &mut Client, feed_id: &str, inner: &Inner) -> Result
         }
         copy_versions.insert(doc, version);
     }
-    let fetched = fetch_with(client, &wanted)?;
+    let (fetched, mut origins) = fetch_with(client, &wanted)?;
     let lacking: Fetched = fetched
         .iter()
         .filter(|(doc, version, _)| {
@@ -280,12 +293,12 @@ pub(super) fn round(client: &mut Client, feed_id: &str, inner: &Inner) -> Result
         let doc: String = row.get(0);
         let pos: i64 = row.get(1);
         let scope: String = row.get(2);
-        if row.get::<_, bool>(5) {
+        if row.get::<_, bool>(4) {
             let id: DocId = doc.parse()?;
             forget(&mut copy, &id)?;
             erased.push((doc, scope));
         } else if let Some(change) = changes.remove(&doc) {
-            let origin: Option<String> = row.get(4);
+            let origin = origins.remove(&doc).flatten();
             inner.hub.publish(
                 origin.as_deref(),
                 vec![Committed {

@@ -58,8 +58,8 @@ pub(crate) use write_through::WriteThrough;
 const WRITE_ATTEMPTS: usize = 8;
 
 pub struct PgStorage {
-    inner: Arc<Inner>,
-    registry: PgRegistry,
+    /// `None` only while dropping: see [`Drop`].
+    parts: Option<(Arc<Inner>, PgRegistry)>,
     tenant: String,
     stop: Arc<AtomicBool>,
     follower: Option<std::thread::JoinHandle<()>>,
@@ -154,24 +154,37 @@ impl PgStorage {
         let stop = Arc::new(AtomicBool::new(false));
         let follower = follower::spawn(url.to_string(), feed_id, inner.clone(), stop.clone())?;
         Ok(Self {
-            inner,
-            registry: PgRegistry::new(pool),
+            parts: Some((inner, PgRegistry::new(pool))),
             tenant: tenant.to_string(),
             stop,
             follower: Some(follower),
         })
     }
 
+    fn inner(&self) -> &Inner {
+        match &self.parts {
+            Some((inner, _)) => inner,
+            None => unreachable!("the storage is in use while dropped"),
+        }
+    }
+
+    fn registry(&self) -> &PgRegistry {
+        match &self.parts {
+            Some((_, registry)) => registry,
+            None => unreachable!("the storage is in use while dropped"),
+        }
+    }
+
     fn copy(&self) -> MutexGuard<'_, RelayDocs> {
-        self.inner.copy()
+        self.inner().copy()
     }
 
     fn pool(&self) -> &Pool {
-        &self.inner.pool
+        &self.inner().pool
     }
 
     fn followed(&self) -> i64 {
-        self.inner.followed.load(Ordering::Acquire)
+        self.inner().followed.load(Ordering::Acquire)
     }
 
     /// Runs a write against the working copy, through to the database; runs it again on the
@@ -183,9 +196,9 @@ impl PgStorage {
     ) -> Result<T> {
         let mut copy = self.copy();
         for _ in 0..WRITE_ATTEMPTS {
-            write_through::lock(&self.inner.writes).origin = origin.map(str::to_string);
+            write_through::lock(&self.inner().writes).origin = origin.map(str::to_string);
             let out = f(&mut copy);
-            let stale = std::mem::take(&mut write_through::lock(&self.inner.writes).stale);
+            let stale = std::mem::take(&mut write_through::lock(&self.inner().writes).stale);
             if stale.is_empty() {
                 return out;
             }
@@ -199,7 +212,7 @@ impl PgStorage {
                     rusqlite::params![event, now_ms()],
                 )?;
             }
-            self.inner.catch_up(&mut copy, &stale.docs)?;
+            self.inner().catch_up(&mut copy, &stale.docs)?;
         }
         Err(CoreError::Busy)
     }
@@ -212,7 +225,7 @@ impl PgStorage {
             database::schema_is_current(&mut client)?,
             "the database schema is not this relay's; run `aisle-relay migrate`"
         );
-        let age = now_ms() - self.inner.horizon_read_at.load(Ordering::Acquire);
+        let age = now_ms() - self.inner().horizon_read_at.load(Ordering::Acquire);
         anyhow::ensure!(
             age < follower::STALE_AFTER_MS,
             "the changefeed follower has not read the database for {age} ms"
@@ -223,12 +236,12 @@ impl PgStorage {
     /// How far this relay's copy is behind the database's horizon, in feed positions, and
     /// how old that horizon reading is (ms): the per-relay metrics.
     pub fn feed_lag(&self) -> (i64, i64) {
-        let horizon = self.inner.horizon.load(Ordering::Acquire);
+        let horizon = self.inner().horizon.load(Ordering::Acquire);
         let behind =
             (horizon >> database::POSITION_BITS) - (self.followed() >> database::POSITION_BITS);
         (
             behind.max(0),
-            now_ms() - self.inner.horizon_read_at.load(Ordering::Acquire),
+            now_ms() - self.inner().horizon_read_at.load(Ordering::Acquire),
         )
     }
 }
@@ -239,6 +252,10 @@ impl Drop for PgStorage {
         if let Some(follower) = self.follower.take() {
             let _ = follower.join();
         }
+        // A database connection says goodbye as it closes, blocking: not on an async runtime's
+        // thread, where the relay's last reference to its storage may well be dropped.
+        let parts = self.parts.take();
+        let _ = std::thread::spawn(move || drop(parts)).join();
     }
 }
 
@@ -247,44 +264,44 @@ type PushSplit = (Vec<aisle_core::replicate::Applied>, Vec<(DocId, CoreError)>);
 
 impl DeviceRegistry for PgStorage {
     fn authenticate(&self, token: &str) -> anyhow::Result<Option<Device>> {
-        self.registry.authenticate(token)
+        self.registry().authenticate(token)
     }
     fn create_code(&self, store: &StoreId, role: Role, name: &str) -> anyhow::Result<String> {
-        self.registry.create_code(&self.tenant, store, role, name)
+        self.registry().create_code(&self.tenant, store, role, name)
     }
     fn enrol(&self, code: &str, actor: &[u8]) -> Result<(Device, String), EnrolError> {
-        self.registry.enrol(code, actor)
+        self.registry().enrol(code, actor)
     }
     fn revoke_device(&self, device: &str) -> anyhow::Result<bool> {
-        let revoked = self.registry.revoke(device)?;
+        let revoked = self.registry().revoke(device)?;
         // This relay's connections close now; the others' revocation watchers find it.
-        self.inner.hub.revoke(device);
+        self.inner().hub.revoke(device);
         Ok(revoked)
     }
     fn devices(&self) -> anyhow::Result<Vec<Device>> {
-        self.registry.devices()
+        self.registry().devices()
     }
     fn is_revoked(&self, device: &str) -> anyhow::Result<bool> {
-        self.registry.is_revoked(device)
+        self.registry().is_revoked(device)
     }
     fn revoked_since(&self, since: i64) -> anyhow::Result<Vec<(String, i64)>> {
-        self.registry.revoked_since(since)
+        self.registry().revoked_since(since)
     }
     fn touch(&self, device: &str) -> anyhow::Result<()> {
-        self.registry.touch(device)
+        self.registry().touch(device)
     }
 }
 
 impl AuditLog for PgStorage {
     fn record(&self, act: &crate::audit::Act) -> anyhow::Result<()> {
-        self.registry.record(act)
+        self.registry().record(act)
     }
     fn audit(
         &self,
         store: Option<&StoreId>,
         limit: usize,
     ) -> anyhow::Result<Vec<aisle_core::api::AuditEntry>> {
-        self.registry.audit(store, limit)
+        self.registry().audit(store, limit)
     }
 }
 
@@ -570,7 +587,7 @@ impl Stores for PgStorage {
     }
     fn seed_demo(&self, customers: usize, progress: &mut dyn FnMut(DemoProgress)) -> Result<bool> {
         // Another relay may have seeded it already: the copy must know before deciding.
-        self.inner.catch_up(&mut self.copy(), &[DocId::Catalog])?;
+        self.inner().catch_up(&mut self.copy(), &[DocId::Catalog])?;
         self.write(None, |copy| {
             let now = copy.now();
             demo::seed_if_empty(copy, DemoConfig::new(customers, now), &mut *progress)

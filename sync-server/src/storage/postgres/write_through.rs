@@ -182,9 +182,10 @@ impl CommitHook for WriteThrough {
         if state.stale.docs.is_empty() && !changed.is_empty() {
             shared
                 .execute(
-                    "INSERT INTO doc_chunks (doc_id, version, bytes, written_at)
-                     SELECT d, v, b, $4 FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS t(d, v, b)",
-                    &[&ids, &chunk_versions, &chunks, &now],
+                    "INSERT INTO doc_chunks (doc_id, version, bytes, written_at, origin)
+                     SELECT d, v, b, $4, $5
+                     FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS t(d, v, b)",
+                    &[&ids, &chunk_versions, &chunks, &now, &origin],
                 )
                 .map_err(storage_error)?;
             // A document written twice in one commit keeps its last write's row.
@@ -211,14 +212,13 @@ impl CommitHook for WriteThrough {
             shared
                 .execute(
                     &format!(
-                        "INSERT INTO feed (doc_id, pos, scope, version, origin)
-                         SELECT d, {POSITION_SQL} + p, s, v, $5
+                        "INSERT INTO feed (doc_id, pos, scope, version)
+                         SELECT d, {POSITION_SQL} + p, s, v
                          FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) AS t(d, p, s, v)
                          ON CONFLICT (doc_id) DO UPDATE
-                         SET pos = excluded.pos, scope = excluded.scope,
-                             version = excluded.version, origin = excluded.origin"
+                         SET pos = excluded.pos, scope = excluded.scope, version = excluded.version"
                     ),
-                    &[&row_ids, &row_places, &row_scopes, &row_versions, &origin],
+                    &[&row_ids, &row_places, &row_scopes, &row_versions],
                 )
                 .map_err(storage_error)?;
             for &i in &rows {

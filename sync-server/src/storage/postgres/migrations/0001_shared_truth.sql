@@ -19,6 +19,8 @@ CREATE TABLE doc_chunks (
     snapshot   BOOLEAN NOT NULL DEFAULT false,
     bytes      BYTEA NOT NULL,
     written_at BIGINT NOT NULL,
+    -- The device whose push it was, if one's.
+    origin     TEXT,
     PRIMARY KEY (doc_id, version)
 );
 
@@ -29,9 +31,7 @@ CREATE TABLE feed (
     doc_id  TEXT PRIMARY KEY,
     pos     BIGINT NOT NULL UNIQUE,
     scope   TEXT NOT NULL,
-    version BIGINT NOT NULL,
-    -- The device whose push it was: its own change is not echoed back to it.
-    origin  TEXT
+    version BIGINT NOT NULL
 );
 CREATE INDEX feed_by_scope ON feed (scope, pos);
 
