@@ -9,7 +9,7 @@
 use aisle_core::Store;
 use aisle_core::api::{AuditAction, AuditEntry, EnrolRequest, EnrolledDevice, RotatedKey};
 use aisle_core::model::{CustomerId, ErrorCode, Identifier, LoyaltyId};
-use aisle_tests::{Api, demo_relay, enrol_device, refusal, relay_binary, reply};
+use aisle_tests::{Api, demo_relay, enrol_device, refusal, reply};
 
 fn actions(entries: &[AuditEntry]) -> Vec<AuditAction> {
     entries.iter().map(|e| e.action).collect()

@@ -202,8 +202,50 @@ fn test_all() -> anyhow::Result<()> {
         .args(packages)
         .env("AISLE_RELAY_BIN", &relay)
         .env("AISLE_APP_BIN", std::fs::canonicalize(app_binary())?))?;
+    shared_database_pass(&packages, &relay)?;
     bench_smoke(&packages, &relay)?;
     eprintln!("all checks passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// The relay scenarios that test what the relay stores, once more on the shared backend:
+/// every relay they start keeps its truth in a database of one PostgreSQL server started for
+/// the pass (`with_postgres`), instead of the embedded SQLite files.
+const SHARED_DATABASE_SCENARIOS: &[&str] = &[
+    "relay",
+    "sync",
+    "auth",
+    "audit",
+    "ingest",
+    "erasure",
+    "loyalty",
+    "kiosk",
+    "merge",
+    "shopify",
+    "refusal",
+    "wipe",
+    "resume",
+    "tls",
+    "chaos",
+    "convergence",
+];
+
+fn shared_database_pass(packages: &[&str], relay: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut test = Command::new(std::fs::canonicalize("target/debug/with_postgres")?);
+    test.arg(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .arg("test")
+        .args(packages);
+    for scenario in SHARED_DATABASE_SCENARIOS {
+        test.args(["--test", scenario]);
+    }
+    run(test
+        .env("AISLE_RELAY_BIN", relay)
+        .env("CARGO_INCREMENTAL", "0"))?;
+    eprintln!(
+        "relay scenarios on PostgreSQL passed in {:.0?}",
+        started.elapsed()
+    );
     Ok(())
 }
 
