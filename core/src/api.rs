@@ -24,6 +24,17 @@ pub struct Health {
     pub details: Option<HealthDetails>,
 }
 
+/// `GET /readyz`: whether this relay should get traffic. A relay on a shared database is
+/// ready when the database answers with this build's schema and the relay follows its
+/// changefeed; `reason` says what is wrong when it is not.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Readiness {
+    pub ready: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// What `GET /healthz` adds for the admin token.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

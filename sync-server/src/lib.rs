@@ -231,18 +231,25 @@ fn prepare(config: &Config) -> anyhow::Result<(AppState, std::fs::File)> {
     Ok((state, lock))
 }
 
+/// The recount of what is bought together, on the one relay that runs the chain's jobs.
 fn publish_recommendations(storage: &dyn RelayStorage) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let published = storage
-        .publish_recommendations()
-        .context("counting recommendations")?;
-    info!(
-        baskets = published.baskets,
-        products = published.products,
-        changed = published.changed,
-        ms = started.elapsed().as_millis() as u64,
-        "recommendations counted"
-    );
+    let ran = storage.run_job("recommendations", &mut || {
+        let published = storage
+            .publish_recommendations()
+            .context("counting recommendations")?;
+        info!(
+            baskets = published.baskets,
+            products = published.products,
+            changed = published.changed,
+            ms = started.elapsed().as_millis() as u64,
+            "recommendations counted"
+        );
+        Ok(())
+    })?;
+    if !ran {
+        tracing::debug!("another relay on the database runs the recount");
+    }
     Ok(())
 }
 
@@ -293,12 +300,8 @@ async fn recount_recommendations(state: AppState, every: std::time::Duration) {
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        match state.with_storage(|s| s.publish_recommendations()).await {
-            Ok(Ok(published)) => info!(
-                baskets = published.baskets,
-                changed = published.changed,
-                "recommendations recounted"
-            ),
+        match state.with_storage(publish_recommendations).await {
+            Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "recounting recommendations failed"),
             Err(e) => tracing::warn!(error = %e.message, "recounting recommendations failed"),
         }

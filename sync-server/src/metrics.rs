@@ -20,6 +20,12 @@ pub struct Metrics {
     /// Seconds from receiving a push to acknowledging it (durable).
     pub push_latency: Histogram,
     pub documents: Gauge,
+    /// On a shared database: transactions the working copy is behind the feed's horizon.
+    pub feed_lag: Gauge,
+    /// On a shared database: how old the follower's last horizon reading is.
+    pub horizon_read_age_ms: Gauge,
+    /// On a shared database: the age of the oldest transaction holding the horizon back.
+    pub oldest_transaction_ms: Gauge,
 }
 
 impl Default for Metrics {
@@ -40,6 +46,24 @@ impl Metrics {
         let events_ingested = Counter::default();
         let push_latency = Histogram::new(exponential_buckets(0.000_5, 2.0, 16));
         let documents = Gauge::default();
+        let feed_lag = Gauge::default();
+        let horizon_read_age_ms = Gauge::default();
+        let oldest_transaction_ms = Gauge::default();
+        registry.register(
+            "changefeed_lag_transactions",
+            "Transactions of the shared changefeed this relay has not followed yet",
+            feed_lag.clone(),
+        );
+        registry.register(
+            "changefeed_horizon_read_age_milliseconds",
+            "Age of this relay's last reading of the shared changefeed's horizon",
+            horizon_read_age_ms.clone(),
+        );
+        registry.register(
+            "changefeed_horizon_age_milliseconds",
+            "How long the oldest transaction holding the shared changefeed's horizon back has been open",
+            oldest_transaction_ms.clone(),
+        );
         registry.register(
             "connected_devices",
             "Devices connected to the sync endpoint",
@@ -92,6 +116,9 @@ impl Metrics {
             events_ingested,
             push_latency,
             documents,
+            feed_lag,
+            horizon_read_age_ms,
+            oldest_transaction_ms,
         }
     }
 

@@ -24,6 +24,11 @@ struct Cluster {
 
 impl Cluster {
     fn start(n: usize, customers: usize) -> Self {
+        Self::start_with(n, customers, &[])
+    }
+
+    /// With `extra` flags for every relay.
+    fn start_with(n: usize, customers: usize, extra: &[&str]) -> Self {
         let postgres = Postgres::start().unwrap();
         let url = postgres.database("chain").unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -33,7 +38,7 @@ impl Cluster {
             let data_dir = dir.path().join(format!("relay-{i}"));
             let customers = customers.to_string();
             aisle_tests::join_cluster(&data_dir, &url, &dir.path().join("secrets")).unwrap();
-            let mut args = Vec::new();
+            let mut args = extra.to_vec();
             if i == 0 {
                 args.extend(["--demo", "--demo-customers", customers.as_str()]);
             }
@@ -63,6 +68,10 @@ impl Cluster {
             "associate",
         )
         .await
+    }
+
+    fn secrets(&self) -> PathBuf {
+        self._dir.path().join("secrets")
     }
 
     fn sql(&self, sql: &str) -> String {
@@ -225,4 +234,317 @@ async fn a_device_revoked_through_one_relay_is_cut_off_on_another() {
         || b.with(|t| t.stats().unwrap().customers == 0),
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recount_runs_on_one_relay_and_another_takes_over_when_it_dies() {
+    let mut cluster = Cluster::start_with(3, 20, &["--recommend-every", "1"]);
+    let runs = |cluster: &Cluster| -> Vec<(String, i64, Option<i64>)> {
+        cluster
+            .sql(
+                "SELECT holder, started_at, COALESCE(ended_at::text, '') FROM job_runs ORDER BY id",
+            )
+            .lines()
+            .map(|line| {
+                let mut parts = line.split('|');
+                let holder = parts.next().unwrap().to_string();
+                let started = parts.next().unwrap().parse().unwrap();
+                let ended = parts.next().unwrap().parse().ok();
+                (holder, started, ended)
+            })
+            .collect()
+    };
+    until("a few recounts", Duration::from_secs(20), || {
+        runs(&cluster).len() >= 3
+    })
+    .await;
+    let leader = runs(&cluster).last().unwrap().0.clone();
+    let holders: std::collections::BTreeSet<String> =
+        runs(&cluster).into_iter().map(|(h, _, _)| h).collect();
+    assert_eq!(holders.len(), 1, "one relay runs the recount: {holders:?}");
+    let index = cluster
+        .relays
+        .iter()
+        .position(|r| leader.starts_with(&format!("pid {} ", r.pid())))
+        .unwrap_or_else(|| panic!("the leader {leader} is one of the relays"));
+    cluster.relays.remove(index).kill9().unwrap();
+    let killed_at = aisle_core::Clock::System.now();
+    until("another relay recounts", Duration::from_secs(20), || {
+        runs(&cluster).iter().any(|(h, _, _)| *h != leader)
+    })
+    .await;
+    // Never two at once: runs by different relays do not overlap, and the new leader began
+    // after the old one died.
+    let all = runs(&cluster);
+    for (i, (holder, _, ended)) in all.iter().enumerate() {
+        for (other, other_started, _) in &all[i + 1..] {
+            if other != holder {
+                let ended = ended.unwrap_or(killed_at);
+                assert!(
+                    *other_started >= ended,
+                    "{other} started while {holder} ran"
+                );
+            }
+        }
+    }
+    let successor = all.iter().find(|(h, _, _)| *h != leader).unwrap();
+    assert!(
+        successor.1 >= killed_at - 50,
+        "took over only after the leader died"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_through_one_relay_purges_the_customer_from_a_tablet_on_another() {
+    let cluster = Cluster::start(2, 30);
+    let b = cluster.tablet(1, "on-b").await;
+    let here = StoreId::parse("LDN-CG").unwrap();
+    let customer = a_customer_of(&b, &here);
+    let admin = aisle_tests::Api::admin(&cluster.relays[0], &cluster.secrets()).unwrap();
+    let erased = admin
+        .post(&format!("/v1/customers/{customer}/erase"))
+        .send()
+        .await
+        .unwrap();
+    assert!(erased.status().is_success(), "{}", erased.status());
+    let took = until(
+        "the customer leaves the tablet on B",
+        Duration::from_secs(10),
+        || {
+            b.with(|t| {
+                !t.has_doc(&aisle_core::DocId::Customer(customer.clone()))
+                    .unwrap()
+            })
+        },
+    )
+    .await;
+    eprintln!("erased through A, purged on B's tablet in {took:?}");
+    // Gone from the shared database and from B's working copy.
+    let left = cluster.sql(&format!(
+        "SELECT COUNT(*) FROM doc_chunks WHERE doc_id = 'customer/{}'",
+        customer.as_str()
+    ));
+    assert_eq!(left, "0");
+    let copy = aisle_core::Store::open(aisle_tests::relay_documents(cluster.dir(1))).unwrap();
+    assert!(
+        !copy
+            .has_doc(&aisle_core::DocId::Customer(customer.clone()))
+            .unwrap()
+    );
+}
+
+/// The cursor-gap case on the relays: a transaction holding a change to one customer stays
+/// open while a later change to another commits. A tablet on another relay must not be sent
+/// past the open one (a plain sequence cursor would: `changefeed_cursor.rs` shows it on the
+/// same PostgreSQL), and gets both once it commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tablet_is_not_sent_past_a_change_whose_transaction_is_still_open() {
+    let cluster = Cluster::start(2, 120);
+    let a = cluster.tablet(0, "on-a").await;
+    let b = cluster.tablet(1, "on-b").await;
+    let here = StoreId::parse("LDN-CG").unwrap();
+    let customers: Vec<CustomerId> = a.with(|t| {
+        t.search_customers("a", 50)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.home_store == here)
+            .map(|c| c.id)
+            .take(2)
+            .collect()
+    });
+    let (slow, fast) = (&customers[0], &customers[1]);
+    let doc = format!("customer/{}", slow.as_str());
+
+    // The slow writer's change: a note on `slow`, made on a copy of the database's document.
+    let version: i64 = cluster
+        .sql(&format!("SELECT version FROM docs WHERE doc_id = '{doc}'"))
+        .parse()
+        .unwrap();
+    let chunks = cluster.sql(&format!(
+        "SELECT encode(bytes, 'hex') FROM doc_chunks WHERE doc_id = '{doc}' ORDER BY version"
+    ));
+    let bytes: Vec<u8> = chunks
+        .lines()
+        .flat_map(aisle_tests::hex_decode)
+        .collect();
+    let scratch = tempfile::tempdir().unwrap();
+    let mut writer = aisle_core::Store::open(scratch.path().join("writer.sqlite3")).unwrap();
+    let id = aisle_core::DocId::Customer(slow.clone());
+    writer
+        .apply_changes(vec![(id.clone(), bytes)], &aisle_core::replicate::Unchecked)
+        .unwrap();
+    let before = writer.doc_heads(&id).unwrap();
+    let associate = AssociateId::parse("sam.k").unwrap();
+    let slow_note = writer
+        .add_note(
+            slow,
+            "Written by a slow transaction",
+            &associate,
+            Some(&here),
+        )
+        .unwrap();
+    let (heads, change) = writer.changes_since(&id, &before).unwrap().unwrap();
+    let heads = aisle_core::store::chunks::encode_heads(&heads);
+
+    // Open, with its transaction id and its feed entry written, and held.
+    let mut session = cluster.postgres.session_in("chain").unwrap();
+    for statement in [
+        "BEGIN;".to_string(),
+        format!("SELECT 1 FROM docs WHERE doc_id = '{doc}' FOR UPDATE;"),
+        format!(
+            "INSERT INTO doc_chunks (doc_id, version, bytes, written_at) VALUES ('{doc}', {}, '\\x{}', 0);",
+            version + 1,
+            aisle_tests::hex_encode(&change)
+        ),
+        format!(
+            "UPDATE docs SET version = {}, heads = '\\x{}' WHERE doc_id = '{doc}';",
+            version + 1,
+            aisle_tests::hex_encode(&heads)
+        ),
+        format!(
+            "INSERT INTO feed (doc_id, pos, scope, version) VALUES ('{doc}', pg_current_xact_id()::text::bigint << 20, 'customers:LDN-CG', {v})
+             ON CONFLICT (doc_id) DO UPDATE SET pos = excluded.pos, version = excluded.version;",
+            v = version + 1
+        ),
+    ] {
+        session.send(&statement).unwrap();
+    }
+    until("the slow transaction holds its id", Duration::from_secs(10), || {
+        cluster.sql("SELECT COUNT(*) FROM pg_stat_activity WHERE state = 'idle in transaction' AND backend_xid IS NOT NULL") == "1"
+    })
+    .await;
+
+    // A later change commits through relay A while the slow one is open.
+    let fast_note = a.with(|t| {
+        t.add_note(
+            fast,
+            "Written after, committed first",
+            &associate,
+            Some(&here),
+        )
+        .unwrap()
+    });
+    a.nudge();
+    until(
+        "relay A commits the later change",
+        Duration::from_secs(10),
+        || a.with(|t| t.count_docs_ahead_of("relay").unwrap() == 0),
+    )
+    .await;
+    // Where the open transaction's entry will be once it commits (its id, shifted).
+    let held_at: i64 = cluster
+        .sql("SELECT backend_xid::text::bigint << 20 FROM pg_stat_activity WHERE state = 'idle in transaction' AND backend_xid IS NOT NULL")
+        .parse()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cursor = |t: &Tablet| {
+        t.with(|s| {
+            s.meta("relay_cursor")
+                .unwrap()
+                .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                .map_or(0, i64::from_be_bytes)
+        })
+    };
+    assert!(
+        cursor(&b) < held_at,
+        "b was sent past the open transaction ({} ≥ {held_at})",
+        cursor(&b)
+    );
+    let has_note = |t: &Tablet, customer: &CustomerId, note: &str| {
+        t.with(|s| {
+            s.customer(customer)
+                .unwrap()
+                .notes
+                .iter()
+                .any(|n| n.id == note)
+        })
+    };
+    assert!(!has_note(&b, slow, &slow_note));
+
+    session.send("COMMIT;").unwrap();
+    session.finish().unwrap();
+    until("both changes on b", Duration::from_secs(10), || {
+        has_note(&b, slow, &slow_note) && has_note(&b, fast, &fast_note)
+    })
+    .await;
+    assert!(cursor(&b) >= held_at);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarting_in_the_middle_of_a_sync_loses_nothing_acknowledged() {
+    let mut cluster = Cluster::start(2, 30);
+    let a = cluster.tablet(0, "on-a").await;
+    let b = cluster.tablet(1, "on-b").await;
+    let here = StoreId::parse("LDN-CG").unwrap();
+    let customer = a_customer_of(&a, &here);
+    let associate = AssociateId::parse("sam.k").unwrap();
+    let mut written = Vec::new();
+    let write = |t: &Tablet, text: String| {
+        t.with(|s| {
+            s.add_note(&customer, &text, &associate, Some(&here))
+                .unwrap()
+        })
+    };
+    for round in 0..10 {
+        written.push(write(&a, format!("a before {round}")));
+        written.push(write(&b, format!("b before {round}")));
+        a.nudge();
+        b.nudge();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    // Down for a second in the middle of it; the tablets keep writing.
+    let restart = {
+        let postgres = &mut cluster.postgres;
+        std::thread::scope(|scope| {
+            let restarting = scope.spawn(|| postgres.restart(Duration::from_secs(1)));
+            for round in 0..20 {
+                written.push(write(&a, format!("a during {round}")));
+                written.push(write(&b, format!("b during {round}")));
+                a.nudge();
+                b.nudge();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            restarting.join().unwrap()
+        })
+    };
+    restart.unwrap();
+    // The relays find the database again by themselves.
+    for (i, relay) in cluster.relays.iter().enumerate() {
+        let http = relay.http();
+        let started = Instant::now();
+        loop {
+            let ready = http.get(relay.url("/readyz")).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "relay {i} is not ready again"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    for tablet in [&a, &b] {
+        until(
+            "every note on both tablets",
+            Duration::from_secs(60),
+            || {
+                tablet.with(|t| {
+                    let notes = t.customer(&customer).unwrap().notes;
+                    written.iter().all(|id| notes.iter().any(|n| &n.id == id))
+                })
+            },
+        )
+        .await;
+        tablet.wait_synced().await;
+    }
+    // Each note once, and all of them in the database: a relay started now has them.
+    let dir = cluster._dir.path().join("relay-after");
+    aisle_tests::join_cluster(&dir, &cluster.url, &cluster.secrets()).unwrap();
+    let late = Relay::start(&dir, &[]).unwrap();
+    let c = Tablet::enrol(&late, &dir, cluster._dir.path(), "after", "associate").await;
+    let notes = c.with(|t| t.customer(&customer).unwrap().notes);
+    for id in &written {
+        assert_eq!(notes.iter().filter(|n| &n.id == id).count(), 1, "note {id}");
+    }
 }

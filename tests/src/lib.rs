@@ -161,6 +161,16 @@ pub fn use_database(data_dir: &Path, url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Bytes as lowercase hex (for SQL literals).
+pub fn hex_encode(bytes: &[u8]) -> String {
+    hex::encode(bytes)
+}
+
+/// Hex as bytes; panics on bad hex (test input).
+pub fn hex_decode(text: &str) -> Vec<u8> {
+    hex::decode(text.trim()).unwrap_or_else(|e| panic!("not hex: {e}"))
+}
+
 fn uuid_like() -> String {
     use rand::Rng;
     let bytes: [u8; 8] = rand::rng().random();
@@ -328,6 +338,11 @@ impl Relay {
         token: &str,
     ) -> Result<SyncSocket, tokio_tungstenite::tungstenite::Error> {
         sync_socket(&self.address(), token).await
+    }
+
+    /// The relay's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: the process gets no chance to clean up.

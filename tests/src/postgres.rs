@@ -61,19 +61,20 @@ impl Postgres {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let server = as_owner("postgres")
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
-            .arg("-c")
-            .arg(format!("unix_socket_directories={}", dir.path().display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting postgres")?;
+        let server = spawn_server(dir.path(), port)?;
         let postgres = Self { server, port, dir };
         postgres.wait_ready()?;
         Ok(postgres)
+    }
+
+    /// Stops the server (a fast shutdown: open connections are cut, committed work is kept)
+    /// and starts it again on the same port and data: what a database restart or failover
+    /// looks like to the relays.
+    pub fn restart(&mut self, down_for: Duration) -> anyhow::Result<()> {
+        self.stop();
+        std::thread::sleep(down_for);
+        self.server = spawn_server(self.dir.path(), self.port)?;
+        self.wait_ready()
     }
 
     fn wait_ready(&self) -> anyhow::Result<()> {
@@ -116,9 +117,14 @@ impl Postgres {
     /// A `psql` session kept open: statements sent one at a time, as a relay's transaction
     /// would run them, so a test can hold a transaction open while others commit.
     pub fn session(&self) -> anyhow::Result<Session> {
+        self.session_in("postgres")
+    }
+
+    /// A `psql` session on one of the server's databases.
+    pub fn session_in(&self, database: &str) -> anyhow::Result<Session> {
         let mut child = Command::new(bin("psql"))
             .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
-            .arg(self.url("postgres"))
+            .arg(self.url(database))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -145,6 +151,12 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Postgres {
+    fn stop(&mut self) {
         use nix::sys::signal::{Signal, kill};
         // SIGINT: PostgreSQL's fast shutdown; SIGKILL if it has not ended in 10 s.
         if let Some(pid) = self.postmaster() {
@@ -163,6 +175,19 @@ impl Drop for Postgres {
         }
         let _ = self.server.wait();
     }
+}
+
+fn spawn_server(dir: &Path, port: u16) -> anyhow::Result<Child> {
+    as_owner("postgres")
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+        .arg("-c")
+        .arg(format!("unix_socket_directories={}", dir.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting postgres")
 }
 
 /// Runs SQL with `psql` on the database at `url`; what it printed (unaligned, tuples only).

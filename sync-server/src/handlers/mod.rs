@@ -35,6 +35,7 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .layer(DefaultBodyLimit::max(MAX_EVENT_BODY));
     let (router, description) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
         .routes(routes!(enrolment::enrol))
         .routes(routes!(sync_ws::upgrade))

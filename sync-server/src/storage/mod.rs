@@ -44,13 +44,28 @@ pub fn open(
     })
 }
 
+/// How a relay follows a shared database's changefeed.
+#[derive(Clone, Copy, Debug)]
+pub struct FeedLag {
+    /// Transactions below the horizon the working copy has not followed yet.
+    pub behind_transactions: i64,
+    /// Since the follower last read the horizon (ms).
+    pub read_age_ms: i64,
+    /// How long the oldest transaction holding the horizon back had been open (ms): a long
+    /// one (a forgotten `psql` session, a backup) holds every relay's fan-out back.
+    pub oldest_transaction_ms: i64,
+}
+
 /// How this relay's storage is doing, for readiness and metrics.
 pub trait Operations: Send + Sync {
     /// Whether the relay can serve: its database answers and it follows the changefeed.
     fn ready(&self) -> anyhow::Result<()>;
-    /// For a shared database: how many transactions the working copy is behind the
-    /// changefeed's horizon, and how old that horizon reading is (ms).
-    fn feed_lag(&self) -> Option<(i64, i64)>;
+    /// For a shared database: how this relay follows its changefeed.
+    fn feed_lag(&self) -> Option<FeedLag>;
+    /// Runs `f`, a job that must run on one relay at a time (the recommendation recount),
+    /// unless another relay on the same database runs them; whether it ran here.
+    fn run_job(&self, job: &str, f: &mut dyn FnMut() -> anyhow::Result<()>)
+    -> anyhow::Result<bool>;
 }
 
 impl Operations for SqliteStorage {
@@ -58,8 +73,11 @@ impl Operations for SqliteStorage {
         // The files are this process's: if it runs, they answer.
         Ok(())
     }
-    fn feed_lag(&self) -> Option<(i64, i64)> {
+    fn feed_lag(&self) -> Option<FeedLag> {
         None
+    }
+    fn run_job(&self, _: &str, f: &mut dyn FnMut() -> anyhow::Result<()>) -> anyhow::Result<bool> {
+        f().map(|()| true)
     }
 }
 
@@ -67,8 +85,16 @@ impl Operations for PgStorage {
     fn ready(&self) -> anyhow::Result<()> {
         PgStorage::ready(self)
     }
-    fn feed_lag(&self) -> Option<(i64, i64)> {
+    fn feed_lag(&self) -> Option<FeedLag> {
         Some(PgStorage::feed_lag(self))
+    }
+    fn run_job(
+        &self,
+        job: &str,
+        f: &mut dyn FnMut() -> anyhow::Result<()>,
+    ) -> anyhow::Result<bool> {
+        let ran = PgStorage::run_job(self, job, f)?;
+        Ok(ran == postgres::leader::JobRun::Ran)
     }
 }
 

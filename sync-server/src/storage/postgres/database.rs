@@ -33,9 +33,12 @@ pub const MAX_WRITES_PER_TRANSACTION: i64 = (1 << POSITION_BITS) - 1;
 /// SQL for the position of write number `$n` of the current transaction.
 pub const POSITION_SQL: &str = "(pg_current_xact_id()::text::bigint << 20)";
 
-/// SQL for the commit horizon: every position below it belongs to a transaction that ended.
+/// SQL for the commit horizon (every position below it belongs to a transaction that ended),
+/// and how long the oldest transaction holding it back has been open, in ms.
 pub const HORIZON_SQL: &str =
-    "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20)";
+    "SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20),
+    COALESCE((SELECT EXTRACT(EPOCH FROM max(clock_timestamp() - xact_start)) * 1000
+              FROM pg_stat_activity WHERE backend_xid IS NOT NULL), 0)::bigint";
 
 pub fn config(url: &str) -> anyhow::Result<postgres::Config> {
     let mut config: postgres::Config = url
@@ -114,9 +117,10 @@ pub fn schema_is_current(client: &mut Client) -> anyhow::Result<bool> {
     Ok(ran == Some(known))
 }
 
-/// The commit horizon now.
-pub fn horizon(client: &mut Client) -> anyhow::Result<i64> {
-    Ok(client.query_one(HORIZON_SQL, &[])?.get(0))
+/// The commit horizon now, and the age of the oldest transaction holding it (ms).
+pub fn horizon(client: &mut Client) -> anyhow::Result<(i64, i64)> {
+    let row = client.query_one(HORIZON_SQL, &[])?;
+    Ok((row.get(0), row.get(1)))
 }
 
 pub fn now_ms() -> i64 {

@@ -223,8 +223,9 @@ fn wait_for_notification(client: &mut Client) {
 
 /// One round; whether it read a full page (more may be waiting).
 pub(super) fn round(client: &mut Client, feed_id: &str, inner: &Inner) -> Result<bool> {
-    let horizon = database::horizon(client).map_err(storage_error)?;
+    let (horizon, oldest) = database::horizon(client).map_err(storage_error)?;
     inner.horizon.store(horizon, Ordering::Release);
+    inner.oldest_transaction_ms.store(oldest, Ordering::Release);
     inner.horizon_read_at.store(now_ms(), Ordering::Release);
     let from = inner.followed.load(Ordering::Acquire);
     if horizon <= from + 1 {

@@ -18,6 +18,7 @@
 
 pub mod database;
 mod follower;
+pub mod leader;
 mod registry;
 mod write_through;
 
@@ -61,6 +62,7 @@ pub struct PgStorage {
     /// `None` only while dropping: see [`Drop`].
     parts: Option<(Arc<Inner>, PgRegistry)>,
     tenant: String,
+    leadership: leader::Leadership,
     stop: Arc<AtomicBool>,
     follower: Option<std::thread::JoinHandle<()>>,
 }
@@ -76,6 +78,8 @@ pub(crate) struct Inner {
     /// When the follower last read the horizon (ms since the epoch), and the horizon then.
     pub(crate) horizon_read_at: AtomicI64,
     pub(crate) horizon: AtomicI64,
+    /// How long the oldest transaction holding the horizon back had been open then (ms).
+    pub(crate) oldest_transaction_ms: AtomicI64,
 }
 
 impl Inner {
@@ -145,6 +149,7 @@ impl PgStorage {
             followed: AtomicI64::new(followed.unwrap_or(0)),
             horizon_read_at: AtomicI64::new(0),
             horizon: AtomicI64::new(0),
+            oldest_transaction_ms: AtomicI64::new(0),
         });
         // Caught up before anything is served: a relay (or an admin command) starts from
         // what the database holds now, however long its copy was away.
@@ -156,6 +161,7 @@ impl PgStorage {
         Ok(Self {
             parts: Some((inner, PgRegistry::new(pool))),
             tenant: tenant.to_string(),
+            leadership: leader::Leadership::new(url),
             stop,
             follower: Some(follower),
         })
@@ -233,16 +239,26 @@ impl PgStorage {
         Ok(())
     }
 
-    /// How far this relay's copy is behind the database's horizon, in feed positions, and
-    /// how old that horizon reading is (ms): the per-relay metrics.
-    pub fn feed_lag(&self) -> (i64, i64) {
-        let horizon = self.inner().horizon.load(Ordering::Acquire);
+    /// Runs a job that must run on one relay at a time, if this relay leads.
+    pub fn run_job(
+        &self,
+        job: &str,
+        f: &mut dyn FnMut() -> anyhow::Result<()>,
+    ) -> anyhow::Result<leader::JobRun> {
+        self.leadership.run(job, f)
+    }
+
+    /// How this relay follows the shared changefeed: the per-relay metrics.
+    pub fn feed_lag(&self) -> super::FeedLag {
+        let inner = self.inner();
+        let horizon = inner.horizon.load(Ordering::Acquire);
         let behind =
             (horizon >> database::POSITION_BITS) - (self.followed() >> database::POSITION_BITS);
-        (
-            behind.max(0),
-            now_ms() - self.inner().horizon_read_at.load(Ordering::Acquire),
-        )
+        super::FeedLag {
+            behind_transactions: behind.max(0),
+            read_age_ms: now_ms() - inner.horizon_read_at.load(Ordering::Acquire),
+            oldest_transaction_ms: inner.oldest_transaction_ms.load(Ordering::Acquire),
+        }
     }
 }
 
@@ -255,7 +271,8 @@ impl Drop for PgStorage {
         // A database connection says goodbye as it closes, blocking: not on an async runtime's
         // thread, where the relay's last reference to its storage may well be dropped.
         let parts = self.parts.take();
-        let _ = std::thread::spawn(move || drop(parts)).join();
+        let leadership = std::mem::replace(&mut self.leadership, leader::Leadership::new(""));
+        let _ = std::thread::spawn(move || drop((parts, leadership))).join();
     }
 }
 

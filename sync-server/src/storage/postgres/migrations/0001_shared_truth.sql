@@ -102,3 +102,13 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 );
 INSERT INTO meta (key, value) VALUES ('feed_id', gen_random_uuid()::text);
+
+-- Runs of the jobs that must run on one relay at a time (the recommendation recount), by the
+-- relay holding the jobs' advisory lock: what an operator reads to see who leads.
+CREATE TABLE job_runs (
+    id         BIGSERIAL PRIMARY KEY,
+    job        TEXT NOT NULL,
+    holder     TEXT NOT NULL,
+    started_at BIGINT NOT NULL,
+    ended_at   BIGINT
+);
