@@ -363,10 +363,7 @@ async fn a_tablet_is_not_sent_past_a_change_whose_transaction_is_still_open() {
     let chunks = cluster.sql(&format!(
         "SELECT encode(bytes, 'hex') FROM doc_chunks WHERE doc_id = '{doc}' ORDER BY version"
     ));
-    let bytes: Vec<u8> = chunks
-        .lines()
-        .flat_map(aisle_tests::hex_decode)
-        .collect();
+    let bytes: Vec<u8> = chunks.lines().flat_map(aisle_tests::hex_decode).collect();
     let scratch = tempfile::tempdir().unwrap();
     let mut writer = aisle_core::Store::open(scratch.path().join("writer.sqlite3")).unwrap();
     let id = aisle_core::DocId::Customer(slow.clone());
@@ -546,5 +543,218 @@ async fn postgres_restarting_in_the_middle_of_a_sync_loses_nothing_acknowledged(
     let notes = c.with(|t| t.customer(&customer).unwrap().notes);
     for id in &written {
         assert_eq!(notes.iter().filter(|n| &n.id == id).count(), 1, "note {id}");
+    }
+}
+
+/// What the tablets committed, by kind of record.
+#[derive(Default)]
+struct Written {
+    notes: Vec<(CustomerId, String)>,
+    sales: Vec<(String, aisle_core::model::VariantSku)>,
+    holds: Vec<String>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_killed_in_the_middle_of_thirty_tablets_pushing_loses_nothing() {
+    use aisle_core::model::VariantSku;
+    use aisle_tablet::checkout::{HoldRequest, SaleRequest};
+    const TABLETS: usize = 30;
+    const ROUNDS: usize = 6;
+    let mut cluster = Cluster::start(3, 40);
+    let balancer =
+        aisle_tests::balancer::Balancer::start(cluster.relays.iter().map(|r| r.addr).collect())
+            .await
+            .unwrap();
+    let address = aisle_tests::RelayAddress::pinned(balancer.url(), cluster.relays[0].trust);
+    let mut tablets = Vec::new();
+    for i in 0..TABLETS {
+        tablets.push(
+            Tablet::enrol_at(
+                address.clone(),
+                cluster.dir(0),
+                cluster._dir.path(),
+                &format!("t{i}"),
+                "associate",
+            )
+            .await,
+        );
+    }
+    let here = StoreId::parse("LDN-CG").unwrap();
+    let customers: Vec<CustomerId> = tablets[0].with(|t| {
+        t.search_customers("a", 50)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.home_store == here)
+            .map(|c| c.id)
+            .take(5)
+            .collect()
+    });
+    let variants: Vec<VariantSku> = tablets[0].with(|t| {
+        t.catalog_variants()
+            .unwrap()
+            .into_keys()
+            .filter(|v| {
+                t.on_hand(&here, &VariantSku::parse(v.clone()).unwrap())
+                    .unwrap()
+                    > 2
+            })
+            .take(4)
+            .map(|v| VariantSku::parse(v).unwrap())
+            .collect()
+    });
+    assert!(!customers.is_empty() && !variants.is_empty());
+    let initial: Vec<i64> = variants
+        .iter()
+        .map(|v| tablets[0].with(|t| t.on_hand(&here, v).unwrap()))
+        .collect();
+    let associate = AssociateId::parse("sam.k").unwrap();
+    let mut written = Written::default();
+    let mut killed = false;
+    for round in 0..ROUNDS {
+        for (i, tablet) in tablets.iter().enumerate() {
+            let customer = &customers[(i + round) % customers.len()];
+            let variant = &variants[(i * 7 + round) % variants.len()];
+            tablet.with(|t| match (i + round) % 3 {
+                0 => {
+                    let note = t
+                        .add_note(
+                            customer,
+                            &format!("t{i} round {round}"),
+                            &associate,
+                            Some(&here),
+                        )
+                        .unwrap();
+                    written.notes.push((customer.clone(), note));
+                }
+                1 => {
+                    let receipt = t
+                        .sell(&SaleRequest {
+                            store: here.clone(),
+                            lines: vec![(variant.clone(), 1)],
+                            customer: Some(customer.clone()),
+                            associate: associate.clone(),
+                            holds: vec![],
+                            cart: None,
+                        })
+                        .unwrap();
+                    written.sales.push((receipt.sale_id, variant.clone()));
+                }
+                _ => {
+                    // A hold beyond what this tablet sees available is refused on the spot,
+                    // and is not written at all.
+                    match t.place_hold(&HoldRequest {
+                        store: here.clone(),
+                        variant: variant.clone(),
+                        quantity: 1,
+                        customer: customer.clone(),
+                        associate: associate.clone(),
+                        hours: 24,
+                    }) {
+                        Ok(hold) => written.holds.push(hold),
+                        Err(aisle_core::CoreError::Invalid(_)) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            });
+            tablet.nudge();
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        if round == ROUNDS / 2 {
+            // In the middle of it, one relay dies without a word.
+            cluster.relays.remove(1).kill9().unwrap();
+            killed = true;
+        }
+    }
+    assert!(killed);
+    let started = Instant::now();
+    for tablet in &tablets {
+        tablet.wait_synced().await;
+    }
+    eprintln!(
+        "{} notes, {} sales, {} holds from {TABLETS} tablets; all synced {:?} after the last",
+        written.notes.len(),
+        written.sales.len(),
+        written.holds.len(),
+        started.elapsed()
+    );
+
+    // Everywhere exactly once: on the surviving relays' copies and on a relay started from
+    // the database now.
+    let dir = cluster._dir.path().join("relay-after");
+    aisle_tests::join_cluster(&dir, &cluster.url, &cluster.secrets()).unwrap();
+    let after = Relay::start(&dir, &[]).unwrap();
+    drop(after);
+    let mut views: Vec<(String, aisle_core::Store)> =
+        [cluster.dir(0), cluster.dir(2), dir.as_path()]
+            .iter()
+            .map(|d| {
+                (
+                    d.display().to_string(),
+                    aisle_core::Store::open(aisle_tests::relay_documents(d)).unwrap(),
+                )
+            })
+            .collect();
+    let survivors = [&cluster.relays[0], &cluster.relays[1]];
+    for relay in survivors {
+        // Wait until each surviving relay's copy has followed everything.
+        let http = relay.http();
+        until_ready(&http, relay).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (name, view) in &mut views {
+        for (customer, note) in &written.notes {
+            let notes = view.customer(customer).unwrap().notes;
+            assert_eq!(
+                notes.iter().filter(|n| &n.id == note).count(),
+                1,
+                "note {note} once on {name}"
+            );
+        }
+        let sales = view.sales(&here).unwrap();
+        for (sale, _) in &written.sales {
+            assert!(sales.contains_key(sale), "sale {sale} on {name}");
+        }
+        let holds: std::collections::BTreeSet<String> = view
+            .holds(&here, false)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
+        for hold in &written.holds {
+            assert!(holds.contains(hold), "hold {hold} on {name}");
+        }
+        for (variant, initial) in variants.iter().zip(&initial) {
+            let sold = written.sales.iter().filter(|(_, v)| v == variant).count() as i64;
+            assert_eq!(
+                view.on_hand(&here, variant).unwrap(),
+                initial - sold,
+                "stock of {variant} on {name} equals the sales"
+            );
+        }
+    }
+    // And every tablet ends with the same stock.
+    for tablet in &tablets {
+        for (variant, initial) in variants.iter().zip(&initial) {
+            let sold = written.sales.iter().filter(|(_, v)| v == variant).count() as i64;
+            assert_eq!(
+                tablet.with(|t| t.on_hand(&here, variant).unwrap()),
+                initial - sold
+            );
+        }
+    }
+}
+
+async fn until_ready(http: &reqwest::Client, relay: &Relay) {
+    let started = Instant::now();
+    loop {
+        let ready = http.get(relay.url("/readyz")).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "relay not ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -17,6 +17,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod balancer;
 pub mod postgres;
 
 /// The workspace's `target/<profile>` directory this test binary was built into.
@@ -536,10 +537,26 @@ impl Tablet {
         name: &str,
         role: &str,
     ) -> Self {
+        Self::enrol_at(relay.address(), relay_dir, dir, name, role).await
+    }
+
+    /// Enrols at `address` (a relay, or a load balancer in front of several) with a code
+    /// made on `relay_dir`.
+    pub async fn enrol_at(
+        address: RelayAddress,
+        relay_dir: &Path,
+        dir: &Path,
+        name: &str,
+        role: &str,
+    ) -> Self {
         let store = aisle_tablet::Tablet::open(dir.join(format!("{name}.sqlite3")))
             .expect("the tablet's store opens");
-        let token = enrol_device(relay, relay_dir, ("LDN-CG", role, name), store.actor()).await;
-        let mut config = aisle_tablet::sync_client::SyncConfig::new(relay.address(), token);
+        let code = enrolment_code(relay_dir, "LDN-CG", role, name).expect("an enrolment code");
+        let token = aisle_tablet::relay_client::enrol(&address, &code, store.actor())
+            .await
+            .expect("the device enrols")
+            .token;
+        let mut config = aisle_tablet::sync_client::SyncConfig::new(address, token);
         config.max_backoff_ms = 300;
         let mut tablet = Self {
             store: std::sync::Arc::new(std::sync::Mutex::new(store)),
