@@ -320,23 +320,29 @@ impl Fixture {
 
 type Socket = aisle_tests::SyncSocket;
 
-async fn raw_device(relay: &Relay, token: &str) -> anyhow::Result<Socket> {
+/// A device speaking the protocol itself, past the backlog from `cursor`: the socket, and
+/// where the backlog ended (with the feed, what a later device starts from to skip it).
+async fn raw_device(
+    relay: &Relay,
+    token: &str,
+    (cursor, feed): (i64, String),
+) -> anyhow::Result<(Socket, (i64, String))> {
     let mut socket = relay.sync_socket(token).await?;
-    // Start at the end of the changefeed: only live changes matter here.
     socket
         .send(Message::Binary(
-            ClientFrame::Hello {
-                cursor: i64::MAX / 2,
-            }
-            .encode()
-            .into(),
+            ClientFrame::Hello { cursor, feed }.encode().into(),
         ))
         .await?;
+    let mut feed = String::new();
     while let Some(message) = socket.next().await {
-        if let Message::Binary(bytes) = message?
-            && let ServerFrame::Feed { done: true, .. } = ServerFrame::decode(&bytes)?
-        {
-            return Ok(socket);
+        if let Message::Binary(bytes) = message? {
+            match ServerFrame::decode(&bytes)? {
+                ServerFrame::Welcome { feed: named, .. } => feed = named,
+                ServerFrame::Feed {
+                    done: true, cursor, ..
+                } => return Ok((socket, (cursor, feed))),
+                _ => {}
+            }
         }
     }
     bail!("closed before the backlog ended")
@@ -353,6 +359,7 @@ pub async fn fan_out(
     let (relay, admin_token) = demo_relay(dir.path(), relay_customers)?;
     let http = relay.http();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
+    let mut start = (0, String::new());
     for i in 0..devices {
         let code = enrolment_code(&relay, &admin_token, &format!("device {i}")).await?;
         let enrolled: Enrolment = reply(http.post(relay.url("/v1/enrol")).json(&EnrolRequest {
@@ -361,7 +368,10 @@ pub async fn fan_out(
         }))
         .await?;
         let token = enrolled.token;
-        let mut socket = raw_device(&relay, &token).await?;
+        // The first device reads the backlog; the others start where it ended: only live
+        // changes matter here.
+        let (mut socket, end) = raw_device(&relay, &token, start.clone()).await?;
+        start = end;
         let tx = tx.clone();
         tokio::spawn(async move {
             while let Some(Ok(message)) = socket.next().await {

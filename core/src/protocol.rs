@@ -1,7 +1,8 @@
 //! The relay sync protocol: binary WebSocket frames, each a 2-byte big-endian protocol version
 //! followed by a postcard-encoded message. One connection per device carries every document.
 //!
-//! A session: the device says `Hello` with its changefeed cursor; the relay answers `Welcome`,
+//! A session: the device says `Hello` with its changefeed cursor and the feed it belongs to;
+//! the relay answers `Welcome` (with its feed's identity),
 //! then `Feed` pages listing documents in the device's scopes that changed since the cursor,
 //! with their heads. The device `Pull`s those it is behind on, giving its own heads, and gets
 //! `Changes`; it `Push`es its own unsent changes and gets an `Ack` once the relay has them
@@ -18,7 +19,12 @@ use crate::error::{CoreError, Result};
 use crate::model::ErrorCode;
 pub use crate::model::Role;
 
-pub const PROTOCOL_VERSION: u16 = 1;
+/// 2: `Hello` and `Welcome` name the changefeed, so a cursor of another feed (a relay restored
+/// from a backup, a database failed over) is not taken as a place in this one.
+pub const PROTOCOL_VERSION: u16 = 2;
+
+/// Longest changefeed identity either side takes.
+pub const MAX_FEED_ID_CHARS: usize = 128;
 /// Largest frame either side accepts.
 pub const MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
 /// Most documents named in one frame.
@@ -73,8 +79,9 @@ pub struct DocRefusal {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientFrame {
-    /// First frame of a session: where the device is in the changefeed.
-    Hello { cursor: i64 },
+    /// First frame of a session: where the device is in the changefeed, and which changefeed
+    /// that cursor is of (as the relay named it in its last `Welcome`; empty before the first).
+    Hello { cursor: i64, feed: String },
     /// Changes the relay lacks; `heads` are the device's heads, which the relay acknowledges.
     Push { docs: Vec<DocChanges> },
     /// Asks for what the relay has beyond `heads` (the device's heads) of each document.
@@ -93,6 +100,9 @@ pub enum ServerFrame {
         device: String,
         store: String,
         role: Role,
+        /// The relay's changefeed: the device keeps it with its cursor. A `Hello` naming
+        /// another feed gets the whole feed again, starting below the device's cursor.
+        feed: String,
     },
     /// Documents changed after the device's cursor; `cursor` is where this page ends and
     /// `done` marks the last page of the backlog.
@@ -195,6 +205,13 @@ fn check_named<T: Named>(docs: &[T]) -> Result<()> {
     Ok(())
 }
 
+fn check_feed_id(feed: &str) -> Result<()> {
+    if feed.chars().count() > MAX_FEED_ID_CHARS || feed.chars().any(char::is_control) {
+        return Err(CoreError::invalid("feed", "is not a changefeed identity"));
+    }
+    Ok(())
+}
+
 impl ClientFrame {
     pub fn encode(&self) -> Vec<u8> {
         encode(self)
@@ -204,10 +221,10 @@ impl ClientFrame {
     pub fn decode(frame: &[u8]) -> Result<Self> {
         let message: Self = decode(frame)?;
         match &message {
-            Self::Hello { cursor } if *cursor < 0 => {
+            Self::Hello { cursor, .. } if *cursor < 0 => {
                 return Err(CoreError::invalid("frame", "cursor is negative"));
             }
-            Self::Hello { .. } => {}
+            Self::Hello { feed, .. } => check_feed_id(feed)?,
             Self::Push { docs } => check_named(docs)?,
             Self::Pull { docs } => check_named(docs)?,
         }
@@ -231,7 +248,8 @@ impl ServerFrame {
             Self::Gone { doc } => {
                 doc.parse::<DocId>()?;
             }
-            Self::Welcome { .. } | Self::Error { .. } => {}
+            Self::Welcome { feed, .. } => check_feed_id(feed)?,
+            Self::Error { .. } => {}
         }
         Ok(message)
     }
@@ -245,7 +263,10 @@ mod tests {
     #[test]
     fn frames_round_trip() {
         let frames = [
-            ClientFrame::Hello { cursor: 42 },
+            ClientFrame::Hello {
+                cursor: 42,
+                feed: "f1".into(),
+            },
             ClientFrame::Push {
                 docs: vec![DocChanges {
                     doc: "catalog".into(),
@@ -262,7 +283,11 @@ mod tests {
 
     #[test]
     fn bad_frames_are_rejected_with_reasons() {
-        let good = ClientFrame::Hello { cursor: 1 }.encode();
+        let good = ClientFrame::Hello {
+            cursor: 1,
+            feed: String::new(),
+        }
+        .encode();
         let mut wrong_version = good.clone();
         wrong_version[1] = 9;
         assert!(
@@ -297,7 +322,16 @@ mod tests {
                 .collect(),
         };
         assert!(ClientFrame::decode(&too_many.encode()).is_err());
-        assert!(ClientFrame::decode(&ClientFrame::Hello { cursor: -1 }.encode()).is_err());
+        assert!(
+            ClientFrame::decode(
+                &ClientFrame::Hello {
+                    cursor: -1,
+                    feed: String::new()
+                }
+                .encode()
+            )
+            .is_err()
+        );
     }
 
     proptest! {

@@ -169,6 +169,18 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                 "{device} revoked and recorded as {reason}: it deletes its customer data the next time it reaches the relay"
             );
         }
+        AdminCommand::Restored => {
+            let feed = storage.rename_feed()?;
+            storage.record(
+                &crate::audit::Act::new(CLI, aisle_core::api::AuditAction::AdminCall, "changefeed")
+                    .detail(format!(
+                        "restored from a backup; the changefeed is now {feed}"
+                    )),
+            )?;
+            println!(
+                "the changefeed is now {feed}: tablets follow it from its start when they next connect (restart every relay on a shared database)"
+            );
+        }
         AdminCommand::Devices => {
             for d in storage.devices()? {
                 println!(

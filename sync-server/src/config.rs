@@ -144,6 +144,10 @@ pub enum AdminCommand {
         #[arg(long, default_value = "reported lost")]
         reason: String,
     },
+    /// Run after restoring the relay's data (or its shared database) from a backup: names
+    /// its changefeed anew, so every tablet follows it from the start instead of from a
+    /// cursor the backup has not reached, and sends back what the backup lacks.
+    Restored,
     /// List enrolled devices.
     Devices,
     /// Print the audit trail: enrolments, revocations, failed authentication, erasures,

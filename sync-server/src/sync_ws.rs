@@ -246,8 +246,8 @@ impl Session {
             }
             Ok(frame) => frame?,
         };
-        let cursor = match hello {
-            Some(ClientFrame::Hello { cursor }) => cursor,
+        let (cursor, their_feed) = match hello {
+            Some(ClientFrame::Hello { cursor, feed }) => (cursor, feed),
             Some(_) => {
                 return Err(Closing::new(
                     CLOSE_BAD_FRAME,
@@ -257,10 +257,28 @@ impl Session {
             }
             None => return Ok(()),
         };
+        let feed = self
+            .state
+            .with_storage(|s| s.feed_id())
+            .await
+            .map_err(internal)?
+            .map_err(|e| internal(e.to_api()))?;
+        // A cursor of another feed is no place in this one: everything again, from the start.
+        let cursor = if their_feed.is_empty() || their_feed == feed {
+            cursor
+        } else {
+            tracing::warn!(
+                device = %self.device.id,
+                their_feed,
+                "a cursor of another changefeed (restored or failed over): sending everything again"
+            );
+            0
+        };
         self.send(&ServerFrame::Welcome {
             device: self.device.id.clone(),
             store: self.device.store.to_string(),
             role: self.device.role,
+            feed,
         })
         .await?;
         self.send_backlog(cursor).await?;
@@ -320,6 +338,24 @@ impl Session {
     async fn send_backlog(&mut self, mut cursor: i64) -> Result<(), Closing> {
         let scopes = self.scopes.clone();
         let device = self.device.id.clone();
+        // A cursor beyond anything written: the feed moved backwards under it (a restore).
+        // The device is sent everything again, and takes the first page's lower cursor as the
+        // sign to follow the feed from its start; what the relay lost, the device pushes back.
+        let head = self
+            .state
+            .with_storage(|s| s.feed_head())
+            .await
+            .map_err(internal)?
+            .map_err(|e| internal(e.to_api()))?;
+        if cursor > head {
+            tracing::warn!(
+                device = %device,
+                cursor,
+                head,
+                "a cursor beyond the changefeed: sending everything again"
+            );
+            cursor = 0;
+        }
         // Erasures first: a device that was away purges what it must not keep.
         let erased = {
             let (scopes, device) = (scopes.clone(), device.clone());

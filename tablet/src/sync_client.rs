@@ -29,10 +29,13 @@ use aisle_core::protocol::{
     ServerFrame, heads_from_wire, heads_to_wire,
 };
 use aisle_core::replicate::{Incoming, Unchecked};
+use aisle_core::store::put_meta;
 
 /// The peer name under which a tablet records what the relay has.
 pub const RELAY_PEER: &str = "relay";
 const CURSOR_KEY: &str = "relay_cursor";
+/// The relay's changefeed the cursor is a place in.
+const FEED_KEY: &str = "relay_feed";
 /// Bytes of changes per pushed frame.
 const PUSH_FRAME_TARGET: usize = 2 * 1024 * 1024;
 const KEEPALIVE: Duration = Duration::from_secs(20);
@@ -429,16 +432,52 @@ impl Session {
         })
         .await?;
         self.seen_cursor = self.cursor;
+        let feed = blocking(&self.store, |s| {
+            Ok(s.meta(FEED_KEY)?
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default())
+        })
+        .await?;
         self.send(
             &mut socket,
             &ClientFrame::Hello {
                 cursor: self.cursor,
+                feed: feed.clone(),
             },
         )
         .await?;
         match self.next_frame(&mut socket).await? {
-            Some(ServerFrame::Welcome { device, role, .. }) => {
+            Some(ServerFrame::Welcome {
+                device,
+                role,
+                feed: relay_feed,
+                ..
+            }) => {
                 tracing::info!(%device, role = role.as_str(), "connected to the relay");
+                if relay_feed != feed {
+                    // Another changefeed (the relay restored, its database failed over): the
+                    // relay sends it all from the start, and the cursor starts again with it.
+                    if !feed.is_empty() {
+                        tracing::warn!(
+                            was = feed,
+                            now = relay_feed,
+                            "the relay's changefeed is another one now; following it from its start"
+                        );
+                        self.cursor = 0;
+                        self.seen_cursor = 0;
+                    }
+                    let reset = !feed.is_empty();
+                    blocking(&self.store, move |s| {
+                        s.with_tx(|tx| {
+                            put_meta(tx, FEED_KEY, relay_feed.as_bytes())?;
+                            if reset {
+                                put_meta(tx, CURSOR_KEY, &0i64.to_be_bytes())?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .await?;
+                }
                 if role == Role::Kiosk {
                     tracing::debug!("kiosk session: catalog only");
                 }
@@ -595,6 +634,19 @@ impl Session {
                     done,
                     "feed page"
                 );
+                if cursor < self.cursor {
+                    // The relay's feed started again below this tablet's cursor (it was
+                    // restored from a backup): follow it from its start, or every change it
+                    // numbers below the old cursor would be skipped.
+                    tracing::warn!(
+                        cursor,
+                        was = self.cursor,
+                        "the relay's changefeed moved backwards; following it from its start"
+                    );
+                    self.cursor = 0;
+                    self.seen_cursor = 0;
+                    blocking(&self.store, |s| s.set_meta(CURSOR_KEY, &0i64.to_be_bytes())).await?;
+                }
                 self.catch_up_done += (items.len() - behind.len()) as u64;
                 for d in &behind {
                     if let Ok(doc) = d.doc.parse() {
@@ -616,6 +668,10 @@ impl Session {
                         .send_modify(|s| s.last_synced_at = Some(now_ms()));
                 }
                 self.settle_cursor().await?;
+                // A page can show the relay behind this tablet (a relay restored from a
+                // backup lacks what it acknowledged since): send it what it lacks.
+                self.refresh_pending().await?;
+                self.push_ahead(socket).await?;
             }
             ServerFrame::Changes { docs, cursor } => self.apply(socket, docs, cursor).await?,
             ServerFrame::Ack { docs } => {

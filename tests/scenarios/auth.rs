@@ -41,7 +41,12 @@ async fn connect(
 async fn hello(socket: &mut Socket) {
     socket
         .send(Message::Binary(
-            ClientFrame::Hello { cursor: 0 }.encode().into(),
+            ClientFrame::Hello {
+                cursor: 0,
+                feed: String::new(),
+            }
+            .encode()
+            .into(),
         ))
         .await
         .unwrap();
@@ -218,7 +223,12 @@ async fn stores_and_roles_are_kept_apart() {
     let mut socket = connect(&relay, &kiosk).await.unwrap();
     socket
         .send(Message::Binary(
-            ClientFrame::Hello { cursor: 0 }.encode().into(),
+            ClientFrame::Hello {
+                cursor: 0,
+                feed: String::new(),
+            }
+            .encode()
+            .into(),
         ))
         .await
         .unwrap();
@@ -265,7 +275,11 @@ async fn garbage_frames_close_only_their_connection() {
     let mut bystander = connect(&relay, &token).await.unwrap();
     hello(&mut bystander).await;
 
-    let hello_frame = ClientFrame::Hello { cursor: 0 }.encode();
+    let hello_frame = ClientFrame::Hello {
+        cursor: 0,
+        feed: String::new(),
+    }
+    .encode();
     let garbage: Vec<Vec<u8>> = vec![
         vec![],
         vec![0xff; 7],

@@ -86,7 +86,7 @@ async fn counting_proxy(relay: RelayAddress, sessions: Sessions) -> SocketAddr {
                     while let Some(Ok(message)) = from_tablet.next().await {
                         if let Message::Binary(bytes) = &message {
                             match ClientFrame::decode(bytes).unwrap() {
-                                ClientFrame::Hello { cursor } => {
+                                ClientFrame::Hello { cursor, .. } => {
                                     record(&sessions, |s| s.hello = Some(cursor));
                                 }
                                 ClientFrame::Pull { docs } => record(&sessions, |s| {

@@ -520,7 +520,7 @@ pub fn not_found(id: &DocId) -> CoreError {
 }
 
 /// Sets a value in the store's key/value metadata, in `tx`.
-pub(crate) fn put_meta(tx: &Transaction<'_>, key: &str, value: &[u8]) -> Result<()> {
+pub fn put_meta(tx: &Transaction<'_>, key: &str, value: &[u8]) -> Result<()> {
     tx.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",

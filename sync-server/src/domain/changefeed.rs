@@ -177,6 +177,13 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// The highest sequence number in the changefeed (erasures take theirs from it too).
+    pub fn feed_head(&self) -> Result<i64> {
+        Ok(self
+            .conn()
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM feed", [], |r| r.get(0))?)
+    }
+
     /// The changefeed scope of a stored document.
     pub fn doc_scope(&self, doc: &DocId) -> Result<Option<String>> {
         Ok(self

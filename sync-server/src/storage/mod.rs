@@ -148,6 +148,15 @@ pub trait DocumentStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<FeedEntry>>;
     fn feed_count_since(&self, cursor: i64, scopes: &[String], device: &str) -> Result<u64>;
+    /// The highest changefeed position written: a device's cursor beyond it comes from a feed
+    /// that has since moved backwards (a restore, a failover that lost the last writes).
+    fn feed_head(&self) -> Result<i64>;
+    /// The changefeed's identity: cursors are places in it, not in another (the same data
+    /// restored from a backup after `aisle-relay admin restored`, a database failed over).
+    fn feed_id(&self) -> Result<String>;
+    /// After a restore from a backup: names the changefeed anew, so every device follows it
+    /// from its start (and gives back what the backup lacks).
+    fn rename_feed(&self) -> Result<String>;
     /// Documents erased after `cursor` that the device may hold.
     fn erasures_since(&self, cursor: i64, scopes: &[String], device: &str) -> Result<Vec<DocId>>;
     /// The changefeed scope of a stored document.

@@ -30,6 +30,9 @@ use super::{
 use crate::hub::Hub;
 use crate::registry::{Device, EnrolError, Registry};
 
+/// Where the relay's database keeps its changefeed's identity.
+const FEED_ID_KEY: &str = "feed_id";
+
 pub struct SqliteStorage {
     docs: Mutex<RelayDocs>,
     registry: Mutex<Registry>,
@@ -185,6 +188,25 @@ impl DocumentStore for SqliteStorage {
     }
     fn erasures_since(&self, cursor: i64, scopes: &[String], device: &str) -> Result<Vec<DocId>> {
         self.docs().erasures_since(cursor, scopes, device)
+    }
+    fn feed_head(&self) -> Result<i64> {
+        self.docs().feed_head()
+    }
+    fn feed_id(&self) -> Result<String> {
+        let mut docs = self.docs();
+        match docs.meta(FEED_ID_KEY)? {
+            Some(id) => Ok(String::from_utf8_lossy(&id).into_owned()),
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                docs.set_meta(FEED_ID_KEY, id.as_bytes())?;
+                Ok(id)
+            }
+        }
+    }
+    fn rename_feed(&self) -> Result<String> {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.docs().set_meta(FEED_ID_KEY, id.as_bytes())?;
+        Ok(id)
     }
     fn doc_scope(&self, doc: &DocId) -> Result<Option<String>> {
         self.docs().doc_scope(doc)

@@ -136,9 +136,27 @@ pub fn storage_error(e: impl std::fmt::Display) -> aisle_core::CoreError {
     aisle_core::CoreError::Internal(format!("database: {e}"))
 }
 
-/// The changefeed's name ([`migrate`] makes one).
-pub fn feed_id(client: &mut Client) -> anyhow::Result<String> {
-    Ok(client
+/// The changefeed's identity: the name [`migrate`] gave it (renamed after a restore from a
+/// backup), and the server's timeline, which a failover to a standby or a point-in-time
+/// recovery moves on. A cursor or a working copy of another identity is of another history.
+pub fn feed_identity(client: &mut Client) -> anyhow::Result<String> {
+    let name: String = client
         .query_one("SELECT value FROM meta WHERE key = 'feed_id'", &[])?
-        .get(0))
+        .get(0);
+    // Readable by superusers and `pg_monitor` members; without it, the name alone.
+    let timeline = client
+        .query_one(
+            "SELECT timeline_id::bigint FROM pg_control_checkpoint()",
+            &[],
+        )
+        .map(|row| row.get::<_, i64>(0));
+    Ok(match timeline {
+        Ok(timeline) => format!("{name}/{timeline}"),
+        Err(e) => {
+            tracing::warn!(
+                "cannot read the database's timeline ({e}); grant the relay's role pg_monitor so failovers are noticed"
+            );
+            name
+        }
+    })
 }

@@ -195,6 +195,22 @@ fn follow(url: &str, feed_id: &str, inner: &Inner, stop: &AtomicBool) {
             }
         };
         backoff = Duration::from_millis(100);
+        match database::feed_identity(&mut client) {
+            Ok(identity) if identity != feed_id => {
+                tracing::error!(
+                    was = feed_id,
+                    now = identity,
+                    "the database was restored or failed over; this relay's working copy is of another history: restart the relay"
+                );
+                inner.identity_changed.store(true, Ordering::Release);
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!("changefeed follower: {e:#}; retrying");
+                continue;
+            }
+        }
         let mut more = true;
         while !stop.load(Ordering::Acquire) {
             if !more {

@@ -80,6 +80,11 @@ pub(crate) struct Inner {
     pub(crate) horizon: AtomicI64,
     /// How long the oldest transaction holding the horizon back had been open then (ms).
     pub(crate) oldest_transaction_ms: AtomicI64,
+    /// The changefeed's identity as this relay started with it ([`database::feed_identity`]).
+    feed_identity: Mutex<String>,
+    /// Set when the follower found the database under another identity (restored, failed
+    /// over): the working copy is of another history, and the relay must start again.
+    pub(crate) identity_changed: AtomicBool,
 }
 
 impl Inner {
@@ -111,7 +116,7 @@ impl PgStorage {
         let feed_id = {
             let mut client = pool.get().context("no database connection")?;
             database::migrate(&mut client)?;
-            database::feed_id(&mut client)?
+            database::feed_identity(&mut client)?
         };
         let path = data_dir.join("working-copy.sqlite3");
         let writes = SharedWriteState::default();
@@ -150,6 +155,8 @@ impl PgStorage {
             horizon_read_at: AtomicI64::new(0),
             horizon: AtomicI64::new(0),
             oldest_transaction_ms: AtomicI64::new(0),
+            feed_identity: Mutex::new(feed_id.clone()),
+            identity_changed: AtomicBool::new(false),
         });
         // Caught up before anything is served: a relay (or an admin command) starts from
         // what the database holds now, however long its copy was away.
@@ -226,6 +233,10 @@ impl PgStorage {
     /// The readiness check: the database answers, its schema is this build's, and the
     /// follower read the horizon lately.
     pub fn ready(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            !self.inner().identity_changed.load(Ordering::Acquire),
+            "the database was restored or failed over since this relay started; restart it"
+        );
         let mut client = self.pool().get().context("no database connection")?;
         anyhow::ensure!(
             database::schema_is_current(&mut client)?,
@@ -422,6 +433,36 @@ impl DocumentStore for PgStorage {
             .map_err(storage_error)?
             .get(0);
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+    fn feed_head(&self) -> Result<i64> {
+        Ok(self
+            .pool()
+            .get()
+            .map_err(storage_error)?
+            .query_one(
+                "SELECT GREATEST((SELECT MAX(pos) FROM feed), (SELECT MAX(pos) FROM erasures), 0)",
+                &[],
+            )
+            .map_err(storage_error)?
+            .get(0))
+    }
+    fn feed_id(&self) -> Result<String> {
+        Ok(self
+            .inner()
+            .feed_identity
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone())
+    }
+    fn rename_feed(&self) -> Result<String> {
+        let mut client = self.pool().get().map_err(storage_error)?;
+        client
+            .execute(
+                "UPDATE meta SET value = gen_random_uuid()::text WHERE key = 'feed_id'",
+                &[],
+            )
+            .map_err(storage_error)?;
+        database::feed_identity(&mut client).map_err(storage_error)
     }
     fn erasures_since(&self, cursor: i64, scopes: &[String], device: &str) -> Result<Vec<DocId>> {
         let rows = self

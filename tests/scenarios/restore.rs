@@ -1,0 +1,161 @@
+//! The relay restored from a backup: its changefeed is behind the cursors tablets hold. The
+//! relay must tell them to follow the feed from its start again, or every change it numbers
+//! below their old cursors would never reach them; and what the backup lacks, the tablets
+//! still hold and send back.
+
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use aisle_core::model::{AssociateId, CustomerId, StoreId};
+use aisle_tests::{Relay, Tablet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn has_note(t: &Tablet, customer: &CustomerId, note: &str) -> bool {
+    t.with(|s| {
+        s.customer(customer)
+            .unwrap()
+            .notes
+            .iter()
+            .any(|n| n.id == note)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tablets_follow_a_restored_relay_from_the_start_and_give_back_what_it_lost() {
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(120);
+    let mut a = Tablet::enrol(&relay, &relay_dir, dir.path(), "a", "associate").await;
+    let mut b = Tablet::enrol(&relay, &relay_dir, dir.path(), "b", "associate").await;
+    let here = StoreId::parse("LDN-CG").unwrap();
+    let customers: Vec<CustomerId> = a.with(|t| {
+        t.search_customers("a", 50)
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.home_store == here)
+            .map(|c| c.id)
+            .take(2)
+            .collect()
+    });
+    // a writes to one customer after the backup; b, after the restore, to another (a device
+    // may push only its own changes, so what a wrote comes back from a, not from b).
+    let (customer, other) = (&customers[0], &customers[1]);
+    let associate = AssociateId::parse("sam.k").unwrap();
+
+    // The backup, taken with the relay stopped.
+    let addr = relay.addr;
+    relay.terminate().unwrap();
+    let backup = dir.path().join("backup");
+    copy_dir(&relay_dir, &backup);
+    let relay = Relay::start_on(&relay_dir, addr, &[]).unwrap();
+
+    // After the backup: a writes notes, and its cursor moves past what the backup holds.
+    let mut lost = Vec::new();
+    for i in 0..5 {
+        lost.push(a.with(|t| {
+            t.add_note(
+                customer,
+                &format!("after the backup {i}"),
+                &associate,
+                Some(&here),
+            )
+            .unwrap()
+        }));
+        a.nudge();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.wait_synced().await;
+    until("b has a's notes", || {
+        lost.iter().all(|n| has_note(&b, customer, n))
+    })
+    .await;
+
+    // The relay is lost and restored from the backup.
+    a.stop().await;
+    relay.terminate().unwrap();
+    std::fs::remove_dir_all(&relay_dir).unwrap();
+    copy_dir(&backup, &relay_dir);
+    // What the runbook says to do after a restore (docs/deploy.md).
+    let restored = aisle_tests::admin_command(&relay_dir)
+        .unwrap()
+        .args(["admin", "restored"])
+        .output()
+        .unwrap();
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    let relay = Relay::start_on(&relay_dir, addr, &[]).unwrap();
+    let feed_of = |t: &Tablet| t.with(|s| s.meta("relay_feed").unwrap());
+    let before = feed_of(&a);
+    until("b is back on the restored relay", || feed_of(&b) != before).await;
+
+    // Through the restored relay, b writes: numbered below a's old cursor.
+    let fresh = b.with(|t| {
+        t.add_note(other, "after the restore", &associate, Some(&here))
+            .unwrap()
+    });
+    b.nudge();
+    let relay_view = aisle_core::Store::open(aisle_tests::relay_documents(&relay_dir)).unwrap();
+    let on_relay = |customer: &CustomerId, note: &str| {
+        relay_view
+            .customer(customer)
+            .unwrap()
+            .notes
+            .iter()
+            .filter(|n| n.id == note)
+            .count()
+    };
+    until("the relay has b's new note", || {
+        on_relay(other, &fresh) == 1
+    })
+    .await;
+
+    // a comes back: it gets b's new note, and the relay gets a's notes back from it.
+    a.start();
+    until("a has the note written after the restore", || {
+        has_note(&a, other, &fresh)
+    })
+    .await;
+    until("the relay has a's notes back", || {
+        lost.iter().all(|note| on_relay(customer, note) == 1)
+    })
+    .await;
+    a.wait_synced().await;
+    b.wait_synced().await;
+    for note in &lost {
+        assert_eq!(
+            on_relay(customer, note),
+            1,
+            "note {note} on the restored relay once"
+        );
+        assert!(has_note(&b, customer, note));
+    }
+    assert_eq!(on_relay(other, &fresh), 1);
+    drop(relay);
+    b.stop().await;
+}
