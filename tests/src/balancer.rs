@@ -15,7 +15,12 @@ pub struct Balancer {
 
 impl Balancer {
     pub async fn start(backends: Vec<SocketAddr>) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on("127.0.0.1:0".parse()?, backends).await
+    }
+
+    /// On a given address (one the relays were told is theirs, `--public-url`).
+    pub async fn start_on(listen: SocketAddr, backends: Vec<SocketAddr>) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let backends = Arc::new(backends);
         let next = Arc::new(AtomicUsize::new(0));

@@ -44,6 +44,9 @@ enum Task {
     Test,
     /// Run the end-to-end suite only.
     E2e,
+    /// Run a local chain to try the shared backend: PostgreSQL, three relays on one database
+    /// of it (demo data), and a load balancer in front; until Ctrl-C.
+    Cluster,
     /// Run the benchmarks: the local store (criterion) and sync (relay, next to samod).
     Bench,
     /// Run each fuzz target (or the one named) for `seconds`, one after the other. Crashes
@@ -90,6 +93,14 @@ fn main() -> anyhow::Result<()> {
             setup::all()?;
             build_app()?;
             e2e()
+        }
+        Task::Cluster => {
+            setup::all()?;
+            run(cargo().args(["build", "-p", "aisle-relay"]))?;
+            let relay = std::fs::canonicalize("target/debug/aisle-relay")?;
+            run(cargo()
+                .args(["run", "-p", "aisle-tests", "--bin", "local_cluster"])
+                .env("AISLE_RELAY_BIN", relay))
         }
         Task::Fuzz { seconds, target } => {
             setup::fuzzing()?;
