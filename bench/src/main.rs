@@ -3,7 +3,8 @@
 //! (a) a fresh tablet's first sync of a store with ~10,000 customer documents;
 //! (b) reconnecting after a shift offline: 10,000 documents held, 500 changed (half on the
 //!     tablet, half on the relay by another tablet), with the bytes on the wire;
-//! (c) one change fanned out to 100 and to 1,000 connected devices (p50 / p99 latency).
+//! (c) one change fanned out to 100 and to 1,000 connected devices (p50 / p99 latency);
+//! (e) the same across 1, 2 and 4 relays on one PostgreSQL database (`cluster`).
 //!
 //! (a) and (b) run again through samod 0.16 (automerge-repo's Rust implementation, its own axum
 //! server and a WebSocket client) on the same documents, and the ratios are printed.
@@ -11,11 +12,12 @@
 //! Run: `cargo run --release -p aisle-bench` (or `cargo xtask bench`). `AISLE_BENCH_RUNS`
 //! sets the runs per figure (default 3), `AISLE_BENCH_SAMOD_RUNS` samod's (default 1);
 //! `AISLE_BENCH_SAMOD_TIMEOUT` caps each samod run in seconds (default 600);
-//! `AISLE_BENCH_SKIP=samod,fanout,events` leaves parts out.
+//! `AISLE_BENCH_SKIP=samod,fanout,events,cluster` leaves parts out.
 //!
 //! `--smoke` runs every part once at tiny sizes, in whatever profile it was built: `cargo xtask
 //! test` uses it to check that the benchmarks still run, not to measure anything.
 
+mod cluster;
 mod ours;
 mod samod_run;
 
@@ -31,6 +33,8 @@ pub struct Sizes {
     pub changed_per_side: usize,
     /// Connected devices in each (c) run.
     pub fan_out_devices: Vec<usize>,
+    /// Relays × devices of (e).
+    pub cluster: Vec<(usize, usize)>,
     /// Demo customers in the relays of (c) and (d).
     pub small_relay_customers: usize,
     /// Events posted in (d).
@@ -47,6 +51,10 @@ impl Sizes {
             fixture_customers: 25_000,
             changed_per_side: 250,
             fan_out_devices: vec![100, 1_000],
+            cluster: [1, 2, 4]
+                .into_iter()
+                .flat_map(|relays| [100, 1_000].map(|devices| (relays, devices)))
+                .collect(),
             small_relay_customers: 200,
             events: 200,
             samod_scaling: vec![250, 500, 1_000, 2_000],
@@ -59,6 +67,7 @@ impl Sizes {
             fixture_customers: 40,
             changed_per_side: 3,
             fan_out_devices: vec![3],
+            cluster: vec![(2, 4)],
             small_relay_customers: 20,
             events: 3,
             samod_scaling: vec![5],
@@ -151,6 +160,14 @@ fn main() -> anyhow::Result<()> {
             fan_out.push((devices, figures));
         }
 
+        let mut cluster_figures = Vec::new();
+        for &(relays, devices) in sizes.cluster.iter().filter(|_| !skip("cluster")) {
+            eprintln!("ours: {relays} relays on PostgreSQL, fan-out to {devices} devices");
+            let figures =
+                cluster::fan_out(relays, devices, runs, sizes.small_relay_customers).await?;
+            cluster_figures.push((relays, devices, figures));
+        }
+
         let mut event_figures = None;
         if !skip("events") {
             eprintln!("ours: web shop events to a connected tablet");
@@ -227,6 +244,17 @@ fn main() -> anyhow::Result<()> {
         for (devices, (p50, p99)) in fan_out {
             println!(
                 "| (c) one change to {devices} connected devices, p50 / p99 | {:.0} / {:.0} ms | | | p99 < 500 ms |",
+                p50 * 1e3,
+                p99 * 1e3
+            );
+        }
+        for (relays, devices, figures) in &cluster_figures {
+            let (p50, p99) = figures.same_relay;
+            let across = figures.other_relays.map_or("—".to_string(), |(p50, p99)| {
+                format!("{:.0} / {:.0} ms", p50 * 1e3, p99 * 1e3)
+            });
+            println!(
+                "| (e) {relays} relay(s) on PostgreSQL, {devices} devices: p50 / p99 on the writer's relay; on the others | {:.0} / {:.0} ms; {across} | | | p99 < 500 ms |",
                 p50 * 1e3,
                 p99 * 1e3
             );

@@ -26,11 +26,11 @@ pub struct Tablet {
 }
 
 impl Tablet {
-    fn lock(&self) -> std::sync::MutexGuard<'_, aisle_tablet::Tablet> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, aisle_tablet::Tablet> {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn start(&mut self) {
+    pub(crate) fn start(&mut self) {
         self.client = Some(SyncClient::start(self.store.clone(), self.config.clone()));
     }
 
@@ -39,7 +39,7 @@ impl Tablet {
     }
 
     /// Waits until connected, caught up and with nothing pending, and `more` holds.
-    async fn wait_synced(
+    pub(crate) async fn wait_synced(
         &self,
         timeout: Duration,
         more: impl Fn(&Store) -> bool,
@@ -90,7 +90,7 @@ fn demo_relay(dir: &Path, customers: usize) -> anyhow::Result<(Relay, String)> {
     Ok((relay, admin_token))
 }
 
-fn has_customers(store: &Store) -> bool {
+pub(crate) fn has_customers(store: &Store) -> bool {
     store.stats().map(|st| st.customers > 0).unwrap_or(false)
 }
 
@@ -137,7 +137,11 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
 }
 
 /// A one-time enrolment code for an associate device of the store, from the admin API.
-async fn enrolment_code(relay: &Relay, admin_token: &str, name: &str) -> anyhow::Result<String> {
+pub(crate) async fn enrolment_code(
+    relay: &Relay,
+    admin_token: &str,
+    name: &str,
+) -> anyhow::Result<String> {
     let request = CodeRequest {
         store: STORE.into(),
         role: Role::Associate,
@@ -152,7 +156,7 @@ async fn enrolment_code(relay: &Relay, admin_token: &str, name: &str) -> anyhow:
     Ok(issued.code)
 }
 
-async fn enrol(relay: &Relay, admin_token: &str, name: &str) -> anyhow::Result<Tablet> {
+pub(crate) async fn enrol(relay: &Relay, admin_token: &str, name: &str) -> anyhow::Result<Tablet> {
     let code = enrolment_code(relay, admin_token, name).await?;
     let dir = tempfile::tempdir()?;
     let store = aisle_tablet::Tablet::open(dir.path().join("tablet.sqlite3"))?;
@@ -322,7 +326,7 @@ type Socket = aisle_tests::SyncSocket;
 
 /// A device speaking the protocol itself, past the backlog from `cursor`: the socket, and
 /// where the backlog ended (with the feed, what a later device starts from to skip it).
-async fn raw_device(
+pub(crate) async fn raw_device(
     relay: &Relay,
     token: &str,
     (cursor, feed): (i64, String),

@@ -39,7 +39,14 @@ async fn main() -> anyhow::Result<()> {
     let ticket = admin_command(&dirs[0])?
         .args(["--public-url", &public_url, "--tls-self-signed"])
         .args([
-            "admin", "enrol", "--ticket", "--store", "LDN-CG", "--role", "manager", "--name",
+            "admin",
+            "enrol",
+            "--ticket",
+            "--store",
+            "LDN-CG",
+            "--role",
+            "manager",
+            "--name",
             "Cluster tablet",
         ])
         .output()
