@@ -12,7 +12,8 @@
 //! Run: `cargo run --release -p aisle-bench` (or `cargo xtask bench`). `AISLE_BENCH_RUNS`
 //! sets the runs per figure (default 3), `AISLE_BENCH_SAMOD_RUNS` samod's (default 1);
 //! `AISLE_BENCH_SAMOD_TIMEOUT` caps each samod run in seconds (default 600);
-//! `AISLE_BENCH_SKIP=samod,fanout,events,cluster` leaves parts out.
+//! `AISLE_BENCH_SKIP=samod,fanout,events,cluster` leaves parts out;
+//! `AISLE_BENCH_CLUSTER=4x5000,1x5000` sets the relays × devices of (e).
 //!
 //! `--smoke` runs every part once at tiny sizes, in whatever profile it was built: `cargo xtask
 //! test` uses it to check that the benchmarks still run, not to measure anything.
@@ -43,6 +44,17 @@ pub struct Sizes {
     pub samod_scaling: Vec<usize>,
 }
 
+/// `AISLE_BENCH_CLUSTER=4x5000,1x5000`: other relays × devices for (e).
+fn cluster_sizes() -> Option<Vec<(usize, usize)>> {
+    let text = std::env::var("AISLE_BENCH_CLUSTER").ok()?;
+    text.split(',')
+        .map(|pair| {
+            let (relays, devices) = pair.trim().split_once('x')?;
+            Some((relays.parse().ok()?, devices.parse().ok()?))
+        })
+        .collect()
+}
+
 impl Sizes {
     fn full() -> Self {
         Self {
@@ -51,10 +63,12 @@ impl Sizes {
             fixture_customers: 25_000,
             changed_per_side: 250,
             fan_out_devices: vec![100, 1_000],
-            cluster: [1, 2, 4]
-                .into_iter()
-                .flat_map(|relays| [100, 1_000].map(|devices| (relays, devices)))
-                .collect(),
+            cluster: cluster_sizes().unwrap_or_else(|| {
+                [1, 2, 4]
+                    .into_iter()
+                    .flat_map(|relays| [100, 1_000].map(|devices| (relays, devices)))
+                    .collect()
+            }),
             small_relay_customers: 200,
             events: 200,
             samod_scaling: vec![250, 500, 1_000, 2_000],
