@@ -265,7 +265,14 @@ async fn watch_revocations(state: AppState) {
     // Revocations of up to a few seconds before the last one seen are asked again: another
     // process's clock, or a commit landing just behind the query.
     const SLACK_MS: i64 = 5_000;
-    let mut watermark = aisle_core::Clock::System.now();
+    // Revocations are stamped with the storage's clock (the database's, on a shared one), so
+    // the watermark is kept on that clock too, never this machine's.
+    let mut watermark = loop {
+        match state.with_storage(|s| s.revocation_clock()).await {
+            Ok(Ok(now)) => break now,
+            _ => tokio::time::sleep(REVOCATION_WATCH_EVERY).await,
+        }
+    };
     let mut told = std::collections::HashMap::<String, i64>::new();
     let mut ticks = tokio::time::interval(REVOCATION_WATCH_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

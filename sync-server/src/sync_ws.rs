@@ -667,10 +667,15 @@ fn pull_blocking(
         if facts.scope.is_none() && !acl::can_write(device, &doc, &facts) {
             return Err(forbidden(&doc, "read"));
         }
-        let (heads, changes) = s
-            .changes_since(&doc, &heads_from_wire(&d.heads))
-            .map_err(|e| internal(e.to_api()))?
-            .unwrap_or_default();
+        // Not stored (or erased) as far as the relay's record goes: nothing to send, even if a
+        // working copy that has not followed an erasure yet still holds it.
+        let (heads, changes) = match facts.scope {
+            None => Default::default(),
+            Some(_) => s
+                .changes_since(&doc, &heads_from_wire(&d.heads))
+                .map_err(|e| internal(e.to_api()))?
+                .unwrap_or_default(),
+        };
         size += changes.len();
         current.push(DocChanges {
             doc: d.doc,

@@ -463,6 +463,16 @@ impl Store {
         Ok(out)
     }
 
+    /// Forgets the changes of a document that wait for dependencies (and the loaded copy
+    /// holding them), keeping what applied: for a store that must not keep changes it has not
+    /// checked and written through (a relay's working copy of a shared database).
+    pub fn discard_pending(&mut self, id: &DocId) -> Result<()> {
+        self.hot_docs.remove(id);
+        self.conn
+            .execute("DELETE FROM doc_pending WHERE doc_id = ?1", [id.to_string()])?;
+        Ok(())
+    }
+
     /// Ids of stored documents of one kind (`customer`, `inventory`, `catalog`).
     pub fn doc_ids(&self, kind: &str) -> Result<Vec<DocId>> {
         let mut stmt = self

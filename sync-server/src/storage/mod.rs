@@ -127,6 +127,9 @@ pub trait DeviceRegistry: AuditLog + Send + Sync {
     /// Devices revoked at or after `since` (milliseconds since the epoch), with when: what
     /// a relay's revocation watcher asks, whichever process revoked them.
     fn revoked_since(&self, since: i64) -> anyhow::Result<Vec<(String, i64)>>;
+    /// Now, on the clock revocations are stamped with (the database's, when several relays
+    /// share one), where a revocation watcher starts.
+    fn revocation_clock(&self) -> anyhow::Result<i64>;
     /// Records that the device was heard from now.
     fn touch(&self, device: &str) -> anyhow::Result<()>;
 }

@@ -123,6 +123,9 @@ impl DeviceRegistry for SqliteStorage {
     fn revoked_since(&self, since: i64) -> anyhow::Result<Vec<(String, i64)>> {
         self.registry().revoked_since(since)
     }
+    fn revocation_clock(&self) -> anyhow::Result<i64> {
+        Ok(crate::registry::now_ms())
+    }
     fn touch(&self, device: &str) -> anyhow::Result<()> {
         self.registry().touch(device)
     }

@@ -44,9 +44,14 @@ pub fn config(url: &str) -> anyhow::Result<postgres::Config> {
     let mut config: postgres::Config = url
         .parse()
         .with_context(|| "the database URL is not a PostgreSQL connection string")?;
+    // A statement stuck behind a lock or a black-holed network fails (the device retries)
+    // rather than holding the working copy's lock for ever.
     config
         .application_name("aisle-relay")
-        .connect_timeout(CHECKOUT_TIMEOUT);
+        .connect_timeout(CHECKOUT_TIMEOUT)
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .options("-c statement_timeout=30s");
     Ok(config)
 }
 
@@ -137,26 +142,35 @@ pub fn storage_error(e: impl std::fmt::Display) -> aisle_core::CoreError {
 }
 
 /// The changefeed's identity: the name [`migrate`] gave it (renamed after a restore from a
-/// backup), and the server's timeline, which a failover to a standby or a point-in-time
-/// recovery moves on. A cursor or a working copy of another identity is of another history.
+/// backup), and the server's current timeline (from the name of the WAL file being written:
+/// a promotion or a point-in-time recovery moves it on at once, unlike the last checkpoint's,
+/// and any role may read it). A cursor or a working copy of another identity is of another
+/// history.
 pub fn feed_identity(client: &mut Client) -> anyhow::Result<String> {
-    let name: String = client
-        .query_one("SELECT value FROM meta WHERE key = 'feed_id'", &[])?
-        .get(0);
-    // Readable by superusers and `pg_monitor` members; without it, the name alone.
-    let timeline = client
+    let row = client.query_one(
+        "SELECT (SELECT value FROM meta WHERE key = 'feed_id'),
+                substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)",
+        &[],
+    )?;
+    let (name, timeline): (String, String) = (row.get(0), row.get(1));
+    Ok(format!("{name}/{timeline}"))
+}
+
+/// Refuses a database whose changefeed positions are ahead of its transaction ids: restored
+/// with `pg_dump` into another server, whose ids start again from low numbers, so nothing it
+/// holds would ever be below the horizon. A physical backup or point-in-time recovery keeps
+/// the ids, and is what docs/deploy.md asks for.
+pub fn check_positions(client: &mut Client) -> anyhow::Result<()> {
+    let ahead: bool = client
         .query_one(
-            "SELECT timeline_id::bigint FROM pg_control_checkpoint()",
+            "SELECT COALESCE(GREATEST((SELECT MAX(pos) FROM feed), (SELECT MAX(pos) FROM erasures)), 0) >> 20
+                 >= pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
             &[],
-        )
-        .map(|row| row.get::<_, i64>(0));
-    Ok(match timeline {
-        Ok(timeline) => format!("{name}/{timeline}"),
-        Err(e) => {
-            tracing::warn!(
-                "cannot read the database's timeline ({e}); grant the relay's role pg_monitor so failovers are noticed"
-            );
-            name
-        }
-    })
+        )?
+        .get(0);
+    anyhow::ensure!(
+        !ahead,
+        "the changefeed's positions are ahead of this database server's transaction ids: it was restored from a logical dump (pg_dump) into another server, which the relay cannot follow; restore a physical backup instead (docs/deploy.md)"
+    );
+    Ok(())
 }

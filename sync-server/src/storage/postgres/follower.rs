@@ -66,23 +66,31 @@ type Origins = HashMap<String, Option<String>>;
 /// (after compaction, the snapshot that folded it and what followed).
 pub fn fetch_changes(pool: &Pool, wanted: &[(String, i64)]) -> Result<Fetched> {
     let mut client = pool.get().map_err(storage_error)?;
-    Ok(fetch_with(&mut client, wanted)?.0)
+    let wanted: Vec<(String, i64, i64)> = wanted
+        .iter()
+        .map(|(doc, have)| (doc.clone(), *have, i64::MAX))
+        .collect();
+    Ok(fetch_with(&mut client, &wanted)?.0)
 }
 
-fn fetch_with(client: &mut Client, wanted: &[(String, i64)]) -> Result<(Fetched, Origins)> {
+/// Per `(document, version held, version wanted)`, the chunks in between: no further, so
+/// what is sent at a feed position is what was written up to it, never a later write whose
+/// own position the horizon has not passed yet.
+fn fetch_with(client: &mut Client, wanted: &[(String, i64, i64)]) -> Result<(Fetched, Origins)> {
     let mut origins = Origins::new();
     if wanted.is_empty() {
         return Ok((Vec::new(), origins));
     }
-    let ids: Vec<&str> = wanted.iter().map(|(d, _)| d.as_str()).collect();
-    let have: Vec<i64> = wanted.iter().map(|(_, v)| *v).collect();
+    let ids: Vec<&str> = wanted.iter().map(|(d, _, _)| d.as_str()).collect();
+    let have: Vec<i64> = wanted.iter().map(|(_, v, _)| *v).collect();
+    let upto: Vec<i64> = wanted.iter().map(|(_, _, v)| *v).collect();
     let rows = client
         .query(
             "SELECT c.doc_id, c.version, c.bytes, c.origin
-             FROM unnest($1::text[], $2::bigint[]) AS w(doc_id, have)
-             JOIN doc_chunks c ON c.doc_id = w.doc_id AND c.version > w.have
+             FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(doc_id, have, upto)
+             JOIN doc_chunks c ON c.doc_id = w.doc_id AND c.version > w.have AND c.version <= w.upto
              ORDER BY c.doc_id, c.version",
-            &[&ids, &have],
+            &[&ids, &have, &upto],
         )
         .map_err(storage_error)?;
     let mut fetched: Fetched = Vec::new();
@@ -179,6 +187,9 @@ pub fn spawn(
         .spawn(move || follow(&url, &feed_id, &inner, &stop))?)
 }
 
+/// How often a following relay checks that the database is still the one it started on.
+const IDENTITY_CHECK_EVERY: Duration = Duration::from_secs(10);
+
 fn follow(url: &str, feed_id: &str, inner: &Inner, stop: &AtomicBool) {
     let mut backoff = Duration::from_millis(100);
     while !stop.load(Ordering::Acquire) {
@@ -188,43 +199,58 @@ fn follow(url: &str, feed_id: &str, inner: &Inner, stop: &AtomicBool) {
         }) {
             Ok(client) => client,
             Err(e) => {
-                tracing::warn!("changefeed follower cannot connect: {e:#}; retrying");
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                failed(&mut backoff, "cannot connect", &format!("{e:#}"));
                 continue;
             }
         };
-        backoff = Duration::from_millis(100);
-        match database::feed_identity(&mut client) {
-            Ok(identity) if identity != feed_id => {
-                tracing::error!(
-                    was = feed_id,
-                    now = identity,
-                    "the database was restored or failed over; this relay's working copy is of another history: restart the relay"
-                );
-                inner.identity_changed.store(true, Ordering::Release);
-                return;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!("changefeed follower: {e:#}; retrying");
-                continue;
-            }
-        }
+        let mut checked = std::time::Instant::now() - IDENTITY_CHECK_EVERY;
         let mut more = true;
         while !stop.load(Ordering::Acquire) {
+            if checked.elapsed() >= IDENTITY_CHECK_EVERY {
+                match database::feed_identity(&mut client) {
+                    Ok(identity) if identity != feed_id => {
+                        tracing::error!(
+                            was = feed_id,
+                            now = identity,
+                            "the database was restored or failed over; this relay's working copy is of another history: restart the relay"
+                        );
+                        inner.identity_changed.store(true, Ordering::Release);
+                        return;
+                    }
+                    Ok(_) => checked = std::time::Instant::now(),
+                    Err(e) => {
+                        failed(
+                            &mut backoff,
+                            "reading the feed's identity",
+                            &format!("{e:#}"),
+                        );
+                        break;
+                    }
+                }
+            }
             if !more {
                 wait_for_notification(&mut client);
             }
             match round(&mut client, feed_id, inner) {
-                Ok(full_page) => more = full_page,
+                Ok(full_page) => {
+                    more = full_page;
+                    backoff = Duration::from_millis(100);
+                }
                 Err(e) => {
-                    tracing::warn!("changefeed follower: {e}; reconnecting");
+                    failed(&mut backoff, "a round failed", &e);
                     break;
                 }
             }
         }
     }
+}
+
+/// Every failure waits, growing to 5 s: a database down, or a round that keeps failing (a disk
+/// full under the working copy), must not become a loop of reconnects.
+fn failed(backoff: &mut Duration, what: &str, e: &dyn std::fmt::Display) {
+    tracing::warn!("changefeed follower: {what}: {e}; trying again in {backoff:?}");
+    std::thread::sleep(*backoff);
+    *backoff = (*backoff * 2).min(Duration::from_secs(5));
 }
 
 /// Waits up to [`POLL`] for a notification, then takes every one already received: any
@@ -242,9 +268,9 @@ pub(super) fn round(client: &mut Client, feed_id: &str, inner: &Inner) -> Result
     let (horizon, oldest) = database::horizon(client).map_err(storage_error)?;
     inner.horizon.store(horizon, Ordering::Release);
     inner.oldest_transaction_ms.store(oldest, Ordering::Release);
-    inner.horizon_read_at.store(now_ms(), Ordering::Release);
     let from = inner.followed.load(Ordering::Acquire);
     if horizon <= from + 1 {
+        inner.horizon_read_at.store(now_ms(), Ordering::Release);
         return Ok(false);
     }
     let rows = client
@@ -272,7 +298,7 @@ pub(super) fn round(client: &mut Client, feed_id: &str, inner: &Inner) -> Result
         let doc: String = row.get(0);
         let (version, published) = copy_versions_of(copy.conn(), &doc)?;
         if published < row.get::<_, i64>(3) {
-            wanted.push((doc.clone(), published));
+            wanted.push((doc.clone(), published, row.get::<_, i64>(3)));
         }
         copy_versions.insert(doc, version);
     }
@@ -306,6 +332,7 @@ pub(super) fn round(client: &mut Client, feed_id: &str, inner: &Inner) -> Result
         );
     }
     let mut erased = Vec::new();
+    let mut publish = Vec::new();
     for row in &rows {
         let doc: String = row.get(0);
         let pos: i64 = row.get(1);
@@ -316,21 +343,29 @@ pub(super) fn round(client: &mut Client, feed_id: &str, inner: &Inner) -> Result
             erased.push((doc, scope));
         } else if let Some(change) = changes.remove(&doc) {
             let origin = origins.remove(&doc).flatten();
-            inner.hub.publish(
-                origin.as_deref(),
-                vec![Committed {
+            publish.push((
+                origin,
+                Committed {
                     change,
                     seq: pos,
                     scope,
-                }],
-            );
+                },
+            ));
         }
     }
+    // Where devices may read up to moves first: a session subscribing between the two would
+    // otherwise miss these both live and in its backlog.
     set_position(&copy, feed_id, until)?;
     inner.followed.store(until, Ordering::Release);
     drop(copy);
+    for (origin, commit) in publish {
+        inner.hub.publish(origin.as_deref(), vec![commit]);
+    }
     for (doc, scope) in erased {
         inner.hub.erase(&doc, &scope);
     }
+    // Readiness goes by completed rounds: a follower that reads the horizon but cannot apply
+    // what is below it is not following.
+    inner.horizon_read_at.store(now_ms(), Ordering::Release);
     Ok(full_page)
 }

@@ -94,6 +94,21 @@ impl Inner {
         self.copy.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Waits until the copy has followed the feed up to the horizon as it is now.
+    fn wait_followed(&self) -> Result<()> {
+        let mut client = self.pool.get().map_err(storage_error)?;
+        let (horizon, _) = database::horizon(&mut client).map_err(storage_error)?;
+        drop(client);
+        let started = std::time::Instant::now();
+        while self.followed.load(Ordering::Acquire) < horizon - 1 {
+            if started.elapsed() > std::time::Duration::from_secs(10) {
+                return Err(CoreError::Busy);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
     /// Brings documents in the working copy up to the database's version of them.
     fn catch_up(&self, copy: &mut RelayDocs, docs: &[DocId]) -> Result<()> {
         let mut wanted = Vec::new();
@@ -116,6 +131,7 @@ impl PgStorage {
         let feed_id = {
             let mut client = pool.get().context("no database connection")?;
             database::migrate(&mut client)?;
+            database::check_positions(&mut client)?;
             database::feed_identity(&mut client)?
         };
         let path = data_dir.join("working-copy.sqlite3");
@@ -287,6 +303,23 @@ impl Drop for PgStorage {
     }
 }
 
+/// Applies a device's push to the working copy (and through it to the database). Changes that
+/// wait for dependencies are not kept in the copy, in the same lock: the device is told what
+/// the relay lacks (`NeedFrom`) and sends them again with their dependencies, so they are
+/// checked and written through like any push, on whichever relay it reaches. Kept, they would
+/// apply unchecked and only here once the follower brought their dependencies.
+fn apply_push(
+    copy: &mut RelayDocs,
+    batch: Vec<(DocId, Vec<u8>)>,
+    check: &DevicePush<'_>,
+) -> Result<Vec<aisle_core::replicate::Applied>> {
+    let applied = copy.apply_changes(batch, check)?;
+    for waiting in applied.iter().filter(|a| a.missing_deps) {
+        copy.discard_pending(&waiting.doc)?;
+    }
+    Ok(applied)
+}
+
 /// What of a push was applied, and the documents refused with why.
 type PushSplit = (Vec<aisle_core::replicate::Applied>, Vec<(DocId, CoreError)>);
 
@@ -315,6 +348,9 @@ impl DeviceRegistry for PgStorage {
     fn revoked_since(&self, since: i64) -> anyhow::Result<Vec<(String, i64)>> {
         self.registry().revoked_since(since)
     }
+    fn revocation_clock(&self) -> anyhow::Result<i64> {
+        self.registry().now()
+    }
     fn touch(&self, device: &str) -> anyhow::Result<()> {
         self.registry().touch(device)
     }
@@ -339,31 +375,30 @@ impl DocumentStore for PgStorage {
         let mut changed = 0;
         // As the embedded backend: one transaction, and each document on its own only when
         // something in it is refused.
-        let outcome: Result<PushSplit> = match self.write(Some(device), |copy| {
-            copy.apply_changes(batch.clone(), &check)
-        }) {
-            Err(e) if !e.is_transient() && batch.len() > 1 => {
-                let mut applied = Vec::new();
-                let mut refused = Vec::new();
-                for item in batch {
-                    let doc = item.0.clone();
-                    match self.write(Some(device), |copy| {
-                        copy.apply_changes(vec![item.clone()], &check)
-                    }) {
-                        Ok(done) => applied.extend(done),
-                        Err(e) if !e.is_transient() => refused.push((doc, e)),
-                        Err(e) => return Err(e),
+        let outcome: Result<PushSplit> =
+            match self.write(Some(device), |copy| apply_push(copy, batch.clone(), &check)) {
+                Err(e) if !e.is_transient() && batch.len() > 1 => {
+                    let mut applied = Vec::new();
+                    let mut refused = Vec::new();
+                    for item in batch {
+                        let doc = item.0.clone();
+                        match self.write(Some(device), |copy| {
+                            apply_push(copy, vec![item.clone()], &check)
+                        }) {
+                            Ok(done) => applied.extend(done),
+                            Err(e) if !e.is_transient() => refused.push((doc, e)),
+                            Err(e) => return Err(e),
+                        }
                     }
+                    Ok((applied, refused))
                 }
-                Ok((applied, refused))
-            }
-            Err(e) if !e.is_transient() && batch.len() == 1 => {
-                Ok((Vec::new(), vec![(batch[0].0.clone(), e)]))
-            }
-            other => other.map(|applied| (applied, Vec::new())),
-        };
+                Err(e) if !e.is_transient() && batch.len() == 1 => {
+                    Ok((Vec::new(), vec![(batch[0].0.clone(), e)]))
+                }
+                other => other.map(|applied| (applied, Vec::new())),
+            };
         let (applied, refused) = outcome?;
-        changed += applied.len();
+        changed += applied.iter().filter(|a| !a.missing_deps).count();
         Ok(Pushed {
             applied,
             refused,
@@ -547,6 +582,9 @@ impl Customers for PgStorage {
         Ok(self.copy().verify_loyalty_token(token)?.customer)
     }
     fn erase_person(&self, customer: &CustomerId) -> Result<Vec<(DocId, String)>> {
+        // Every profile merged into this person, also by another relay a moment ago: the copy
+        // follows the feed up to now first.
+        self.inner().wait_followed()?;
         let mut copy = self.copy();
         let mut erased = Vec::new();
         for id in copy.same_person(customer)? {

@@ -14,6 +14,9 @@ use crate::registry::{
     check_code, device_from_row, hash, new_code, new_credentials, normalise_code,
 };
 
+/// The database's clock, in ms since the epoch.
+const DATABASE_NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint";
+
 pub struct PgRegistry {
     pool: Pool,
 }
@@ -142,12 +145,17 @@ impl PgRegistry {
             &[&code_hash, &now],
         )
         .map_err(anyhow::Error::from)?;
-        tx.execute(
+        // Two relays enrolling the same actor at once: the unique index lets one through.
+        if let Err(e) = tx.execute(
             "INSERT INTO devices (device_id, name, tenant, store_id, role, token_hash, actor, enrolled_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[&device_id, &name, &tenant, &store, &role, &hash(&token), &actor, &now],
-        )
-        .map_err(anyhow::Error::from)?;
+        ) {
+            if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
+                return Err(ACTOR_TAKEN);
+            }
+            return Err(EnrolError::Storage(e.into()));
+        }
         tx.commit().map_err(anyhow::Error::from)?;
         drop(client);
         let device = self
@@ -182,12 +190,24 @@ impl PgRegistry {
             .collect()
     }
 
+    /// Stamped with the database's clock: every relay's revocation watcher compares with
+    /// it, so relays with clocks apart cannot hide a revocation from each other.
     pub fn revoke(&self, id: &str) -> anyhow::Result<bool> {
         let changed = self.client()?.execute(
-            "UPDATE devices SET revoked_at = $2 WHERE device_id = $1 AND revoked_at IS NULL",
-            &[&id, &now_ms()],
+            &format!(
+                "UPDATE devices SET revoked_at = {DATABASE_NOW_MS} WHERE device_id = $1 AND revoked_at IS NULL"
+            ),
+            &[&id],
         )?;
         Ok(changed > 0)
+    }
+
+    /// The database's clock, in ms since the epoch.
+    pub fn now(&self) -> anyhow::Result<i64> {
+        Ok(self
+            .client()?
+            .query_one(&format!("SELECT {DATABASE_NOW_MS}"), &[])?
+            .get(0))
     }
 
     pub fn revoked_since(&self, since: i64) -> anyhow::Result<Vec<(String, i64)>> {

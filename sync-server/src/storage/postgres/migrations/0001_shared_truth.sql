@@ -65,7 +65,8 @@ CREATE TABLE devices (
     revoked_at   BIGINT,
     last_seen_at BIGINT
 );
-CREATE INDEX devices_by_actor ON devices (tenant, actor);
+-- One device per Automerge actor (docs/security.md), also when two relays enrol at once.
+CREATE UNIQUE INDEX devices_by_actor ON devices (tenant, actor);
 CREATE INDEX devices_by_revocation ON devices (revoked_at) WHERE revoked_at IS NOT NULL;
 
 CREATE TABLE enrolment_codes (
