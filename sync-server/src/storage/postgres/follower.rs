@@ -66,31 +66,26 @@ type Origins = HashMap<String, Option<String>>;
 /// (after compaction, the snapshot that folded it and what followed).
 pub fn fetch_changes(pool: &Pool, wanted: &[(String, i64)]) -> Result<Fetched> {
     let mut client = pool.get().map_err(storage_error)?;
-    let wanted: Vec<(String, i64, i64)> = wanted
-        .iter()
-        .map(|(doc, have)| (doc.clone(), *have, i64::MAX))
-        .collect();
-    Ok(fetch_with(&mut client, &wanted)?.0)
+    Ok(fetch_with(&mut client, wanted)?.0)
 }
 
-/// Per `(document, version held, version wanted)`, the chunks in between: no further, so
-/// what is sent at a feed position is what was written up to it, never a later write whose
-/// own position the horizon has not passed yet.
-fn fetch_with(client: &mut Client, wanted: &[(String, i64, i64)]) -> Result<(Fetched, Origins)> {
+/// Per `(document, version held)`, every chunk after it (a later write than the feed row's
+/// included: the change is then sent at the earlier position, which is safe, since the
+/// device holds it before its cursor passes the later one).
+fn fetch_with(client: &mut Client, wanted: &[(String, i64)]) -> Result<(Fetched, Origins)> {
     let mut origins = Origins::new();
     if wanted.is_empty() {
         return Ok((Vec::new(), origins));
     }
-    let ids: Vec<&str> = wanted.iter().map(|(d, _, _)| d.as_str()).collect();
-    let have: Vec<i64> = wanted.iter().map(|(_, v, _)| *v).collect();
-    let upto: Vec<i64> = wanted.iter().map(|(_, _, v)| *v).collect();
+    let ids: Vec<&str> = wanted.iter().map(|(d, _)| d.as_str()).collect();
+    let have: Vec<i64> = wanted.iter().map(|(_, v)| *v).collect();
     let rows = client
         .query(
             "SELECT c.doc_id, c.version, c.bytes, c.origin
-             FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS w(doc_id, have, upto)
-             JOIN doc_chunks c ON c.doc_id = w.doc_id AND c.version > w.have AND c.version <= w.upto
+             FROM unnest($1::text[], $2::bigint[]) AS w(doc_id, have)
+             JOIN doc_chunks c ON c.doc_id = w.doc_id AND c.version > w.have
              ORDER BY c.doc_id, c.version",
-            &[&ids, &have, &upto],
+            &[&ids, &have],
         )
         .map_err(storage_error)?;
     let mut fetched: Fetched = Vec::new();
@@ -298,7 +293,7 @@ pub(super) fn round(client: &mut Client, feed_id: &str, inner: &Inner) -> Result
         let doc: String = row.get(0);
         let (version, published) = copy_versions_of(copy.conn(), &doc)?;
         if published < row.get::<_, i64>(3) {
-            wanted.push((doc.clone(), published, row.get::<_, i64>(3)));
+            wanted.push((doc.clone(), published));
         }
         copy_versions.insert(doc, version);
     }
