@@ -569,3 +569,71 @@ async fn other_stores_customers_are_fetched_by_identification_only_and_not_too_o
     let limited = limited.expect("40 lookups in a row were all answered");
     assert!(limited <= 20, "limited only after {limited} lookups");
 }
+
+/// A modified app naming a changefeed of its own in `Hello` (as after a restore) gets the whole
+/// feed again, and still only of its own scopes; a feed name that is not one closes the
+/// connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_feed_name_gets_the_device_only_its_own_scopes_again() {
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(30);
+    let a = token(&relay, &relay_dir, dir.path(), ("LDN-CG", "associate", "a")).await;
+    let mut socket = connect(&relay, &a).await.unwrap();
+    let forged = ClientFrame::Hello {
+        cursor: i64::MAX / 2,
+        feed: "a-feed-of-my-own".into(),
+    };
+    socket
+        .send(Message::Binary(forged.encode().into()))
+        .await
+        .unwrap();
+    let mut listed = Vec::new();
+    let mut relay_feed = None;
+    loop {
+        match next(&mut socket).await {
+            Some(ServerFrame::Welcome { feed, .. }) => relay_feed = Some(feed),
+            Some(ServerFrame::Feed { items, done, .. }) => {
+                listed.extend(items.into_iter().map(|i| i.doc));
+                if done {
+                    break;
+                }
+            }
+            Some(_) => {}
+            None => panic!("closed during the backlog"),
+        }
+    }
+    assert_ne!(relay_feed.as_deref(), Some("a-feed-of-my-own"));
+    assert!(listed.iter().any(|d| d == "inventory/LDN-CG"), "{listed:?}");
+    assert!(listed.iter().any(|d| d.starts_with("customer/")));
+    let store = Store::open(aisle_tests::relay_documents(&relay_dir)).unwrap();
+    for doc in &listed {
+        assert!(
+            !doc.starts_with("inventory/") || doc == "inventory/LDN-CG",
+            "another store's inventory listed: {doc}"
+        );
+        if let Some(id) = doc.strip_prefix("customer/") {
+            let customer = aisle_core::model::CustomerId::parse(id).unwrap();
+            assert_eq!(
+                store
+                    .customer(&customer)
+                    .unwrap()
+                    .identity
+                    .home_store
+                    .as_str(),
+                "LDN-CG",
+                "another store's customer listed: {doc}"
+            );
+        }
+    }
+
+    // A feed name that is not one (too long) closes the connection as a bad frame.
+    let mut socket = connect(&relay, &a).await.unwrap();
+    let bad = ClientFrame::Hello {
+        cursor: 0,
+        feed: "x".repeat(10_000),
+    };
+    socket
+        .send(Message::Binary(bad.encode().into()))
+        .await
+        .unwrap();
+    assert_eq!(closed_with(&mut socket).await.code, ErrorCode::InvalidInput);
+}
