@@ -112,30 +112,6 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target"))
 }
 
-/// Copies a relay's data directory: files with their permissions (the loyalty keys are
-/// owner-only), folders recursively, and symlinks as symlinks.
-fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let (source, target) = (entry.path(), to.join(entry.file_name()));
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            copy_dir(&source, &target)?;
-        } else if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)
-                .with_context(|| format!("linking {}", target.display()))?;
-        } else {
-            // `fs::copy` carries the permission bits over.
-            std::fs::copy(&source, &target)
-                .with_context(|| format!("copying {}", source.display()))?;
-        }
-    }
-    // Last, so a read-only folder is still writable while it is being filled.
-    std::fs::set_permissions(to, std::fs::metadata(from)?.permissions())?;
-    Ok(())
-}
-
 /// A one-time enrolment code for an associate device of the store, from the admin API.
 pub(crate) async fn enrolment_code(
     relay: &Relay,
@@ -191,7 +167,7 @@ impl Fixture {
         }
         // Each run works on a copy, so the cached fixture stays as generated.
         let relay_dir = dir.path().join("relay");
-        copy_dir(&cache, &relay_dir)?;
+        aisle_tests::copy_dir(&cache, &relay_dir)?;
         let relay = Relay::start(&relay_dir, &[])?;
         let admin_token = std::fs::read_to_string(relay_dir.join("admin-token"))?
             .trim()
@@ -504,7 +480,6 @@ pub async fn event_latency(events: usize, relay_customers: usize) -> anyhow::Res
 
 #[cfg(test)]
 mod tests {
-    use super::copy_dir;
     use std::os::unix::fs::PermissionsExt;
 
     /// A relay's data directory holds a folder of owner-only key files next to its database.
@@ -521,7 +496,7 @@ mod tests {
         std::os::unix::fs::symlink("relay.sqlite3", from.join("link"))?;
 
         let to = dir.path().join("copy");
-        copy_dir(&from, &to)?;
+        aisle_tests::copy_dir(&from, &to)?;
         assert_eq!(std::fs::read(to.join("relay.sqlite3"))?, b"db");
         assert_eq!(std::fs::read(to.join("loyalty-keys/k1.key"))?, b"secret");
         assert_eq!(std::fs::read(to.join("loyalty-keys/old/k0.key"))?, b"older");

@@ -8,21 +8,7 @@
 
 use aisle_core::model::{AssociateId, CustomerId, StoreId};
 use aisle_tests::{Relay, Tablet};
-use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
 
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -69,7 +55,7 @@ async fn tablets_follow_a_restored_relay_from_the_start_and_give_back_what_it_lo
     let addr = relay.addr;
     relay.terminate().unwrap();
     let backup = dir.path().join("backup");
-    copy_dir(&relay_dir, &backup);
+    aisle_tests::copy_dir(&relay_dir, &backup).unwrap();
     let relay = Relay::start_on(&relay_dir, addr, &[]).unwrap();
 
     // After the backup: a writes notes, and its cursor moves past what the backup holds.
@@ -97,7 +83,7 @@ async fn tablets_follow_a_restored_relay_from_the_start_and_give_back_what_it_lo
     a.stop().await;
     relay.terminate().unwrap();
     std::fs::remove_dir_all(&relay_dir).unwrap();
-    copy_dir(&backup, &relay_dir);
+    aisle_tests::copy_dir(&backup, &relay_dir).unwrap();
     // What the runbook says to do after a restore (docs/deploy.md).
     let restored = aisle_tests::admin_command(&relay_dir)
         .unwrap()

@@ -178,6 +178,30 @@ fn uuid_like() -> String {
     hex::encode(bytes)
 }
 
+/// Copies a relay's data directory: files with their permissions (the loyalty keys are
+/// owner-only), folders recursively, and symlinks as symlinks.
+pub fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_dir(&source, &target)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)
+                .with_context(|| format!("linking {}", target.display()))?;
+        } else {
+            // `fs::copy` carries the permission bits over.
+            std::fs::copy(&source, &target)
+                .with_context(|| format!("copying {}", source.display()))?;
+        }
+    }
+    // Last, so a read-only folder is still writable while it is being filled.
+    std::fs::set_permissions(to, std::fs::metadata(from)?.permissions())?;
+    Ok(())
+}
+
 /// The relay's database of documents as a store opens it: its working copy on a shared
 /// database, else its own file.
 pub fn relay_documents(data_dir: &Path) -> PathBuf {

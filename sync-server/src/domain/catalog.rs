@@ -63,6 +63,38 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
         self.commit_writes(vec![write])
     }
 
+    /// Adds a store to the catalog and, unless it has one, an inventory with every variant at
+    /// zero (what `aisle-relay admin create-store` and the admin API do).
+    pub fn create_store(&mut self, store: StoreInfo) -> Result<()> {
+        let id = store.id.clone();
+        self.add_store(store)?;
+        if !self.has_doc(&DocId::Inventory(id.clone()))? {
+            let variants: BTreeMap<String, i64> = self
+                .catalog_variants()?
+                .into_keys()
+                .map(|v| (v, 0))
+                .collect();
+            self.import_inventory(&id, variants)?;
+        }
+        Ok(())
+    }
+
+    /// Those of `variants` the catalog does not have.
+    pub fn unknown_variants(
+        &self,
+        variants: &[aisle_core::model::VariantSku],
+    ) -> Result<Vec<aisle_core::model::VariantSku>> {
+        let mut unknown = Vec::new();
+        for variant in variants {
+            match self.variant_product(variant) {
+                Ok(_) => {}
+                Err(CoreError::NotFound { .. }) => unknown.push(variant.clone()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(unknown)
+    }
+
     /// Creates a store's inventory document with one counter per variant (relay side).
     pub fn import_inventory(
         &mut self,

@@ -113,6 +113,37 @@ pub struct Pushed {
     pub changed: usize,
 }
 
+/// What of a push was applied, and the documents refused with why.
+pub(crate) type PushSplit = (Vec<Applied>, Vec<(DocId, CoreError)>);
+
+/// Applies a device's push with `apply`, in one transaction; only when something in it is
+/// refused, each document on its own, so one refused document does not hold back the others.
+/// A transient failure (storage, a busy database) fails the push: the device sends it again.
+pub(crate) fn apply_or_split(
+    batch: Vec<(DocId, Vec<u8>)>,
+    mut apply: impl FnMut(Vec<(DocId, Vec<u8>)>) -> Result<Vec<Applied>>,
+) -> Result<PushSplit> {
+    match apply(batch.clone()) {
+        Err(e) if !e.is_transient() && batch.len() > 1 => {
+            let mut applied = Vec::new();
+            let mut refused = Vec::new();
+            for item in batch {
+                let doc = item.0.clone();
+                match apply(vec![item]) {
+                    Ok(done) => applied.extend(done),
+                    Err(e) if !e.is_transient() => refused.push((doc, e)),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok((applied, refused))
+        }
+        Err(e) if !e.is_transient() && batch.len() == 1 => {
+            Ok((Vec::new(), vec![(batch[0].0.clone(), e)]))
+        }
+        other => other.map(|applied| (applied, Vec::new())),
+    }
+}
+
 /// Devices, their enrolment codes, and the audit trail of what was done to them and by them.
 pub trait DeviceRegistry: AuditLog + Send + Sync {
     /// The device a bearer token belongs to (revoked ones included, marked so).

@@ -19,7 +19,6 @@ use aisle_core::replicate::HeadsAndChanges;
 use aisle_core::{CoreError, DocId, LoyaltyKeyInfo};
 use anyhow::Context;
 use ed25519_dalek::SigningKey;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
@@ -75,8 +74,7 @@ impl SqliteStorage {
     }
 }
 
-/// What of a push was applied, and the documents refused with why.
-type PushSplit = (Vec<aisle_core::replicate::Applied>, Vec<(DocId, CoreError)>);
+use super::PushSplit;
 
 impl SqliteStorage {
     /// Publishes what a push committed (also when it failed part-way) and reports it.
@@ -148,27 +146,7 @@ impl DocumentStore for SqliteStorage {
     fn push(&self, device: &str, batch: Vec<(DocId, Vec<u8>)>, author: &ActorId) -> Result<Pushed> {
         let mut docs = self.docs();
         let check = DevicePush { author };
-        // One transaction for the whole push; only when something in it is refused, each
-        // document on its own, so one refused document does not hold back the others.
-        let outcome = match docs.apply_changes(batch.clone(), &check) {
-            Err(e) if !e.is_transient() && batch.len() > 1 => {
-                let mut applied = Vec::new();
-                let mut refused = Vec::new();
-                for item in batch {
-                    let doc = item.0.clone();
-                    match docs.apply_changes(vec![item], &check) {
-                        Ok(done) => applied.extend(done),
-                        Err(e) if !e.is_transient() => refused.push((doc, e)),
-                        Err(e) => return self.published(device, &mut docs, Err(e)),
-                    }
-                }
-                Ok((applied, refused))
-            }
-            Err(e) if !e.is_transient() && batch.len() == 1 => {
-                Ok((Vec::new(), vec![(batch[0].0.clone(), e)]))
-            }
-            other => other.map(|applied| (applied, Vec::new())),
-        };
+        let outcome = super::apply_or_split(batch, |part| docs.apply_changes(part, &check));
         self.published(device, &mut docs, outcome)
     }
     fn changes_since(&self, doc: &DocId, have: &[ChangeHash]) -> Result<Option<HeadsAndChanges>> {
@@ -278,31 +256,10 @@ impl Stores for SqliteStorage {
         self.docs().stores()
     }
     fn unknown_variants(&self, variants: &[VariantSku]) -> Result<Vec<VariantSku>> {
-        let docs = self.docs();
-        let mut unknown = Vec::new();
-        for variant in variants {
-            match docs.variant_product(variant) {
-                Ok(_) => {}
-                Err(CoreError::NotFound { .. }) => unknown.push(variant.clone()),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(unknown)
+        self.docs().unknown_variants(variants)
     }
     fn create_store(&self, store: StoreInfo) -> Result<()> {
-        self.write(None, |docs| {
-            let id = store.id.clone();
-            docs.add_store(store)?;
-            if !docs.has_doc(&DocId::Inventory(id.clone()))? {
-                let variants: BTreeMap<String, i64> = docs
-                    .catalog_variants()?
-                    .into_keys()
-                    .map(|v| (v, 0))
-                    .collect();
-                docs.import_inventory(&id, variants)?;
-            }
-            Ok(())
-        })
+        self.write(None, |docs| docs.create_store(store))
     }
     fn stock_by_store(&self, here: &StoreId, product: &ProductSku) -> Result<Vec<StoreStock>> {
         self.docs().stock_by_store(here, product)

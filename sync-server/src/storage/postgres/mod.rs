@@ -32,7 +32,6 @@ use aisle_core::replicate::HeadsAndChanges;
 use aisle_core::{CoreError, DocId, LoyaltyKeyInfo};
 use anyhow::Context;
 use ed25519_dalek::SigningKey;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -320,9 +319,6 @@ fn apply_push(
     Ok(applied)
 }
 
-/// What of a push was applied, and the documents refused with why.
-type PushSplit = (Vec<aisle_core::replicate::Applied>, Vec<(DocId, CoreError)>);
-
 impl DeviceRegistry for PgStorage {
     fn authenticate(&self, token: &str) -> anyhow::Result<Option<Device>> {
         self.registry().authenticate(token)
@@ -372,33 +368,10 @@ impl AuditLog for PgStorage {
 impl DocumentStore for PgStorage {
     fn push(&self, device: &str, batch: Vec<(DocId, Vec<u8>)>, author: &ActorId) -> Result<Pushed> {
         let check = DevicePush { author };
-        let mut changed = 0;
-        // As the embedded backend: one transaction, and each document on its own only when
-        // something in it is refused.
-        let outcome: Result<PushSplit> =
-            match self.write(Some(device), |copy| apply_push(copy, batch.clone(), &check)) {
-                Err(e) if !e.is_transient() && batch.len() > 1 => {
-                    let mut applied = Vec::new();
-                    let mut refused = Vec::new();
-                    for item in batch {
-                        let doc = item.0.clone();
-                        match self.write(Some(device), |copy| {
-                            apply_push(copy, vec![item.clone()], &check)
-                        }) {
-                            Ok(done) => applied.extend(done),
-                            Err(e) if !e.is_transient() => refused.push((doc, e)),
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    Ok((applied, refused))
-                }
-                Err(e) if !e.is_transient() && batch.len() == 1 => {
-                    Ok((Vec::new(), vec![(batch[0].0.clone(), e)]))
-                }
-                other => other.map(|applied| (applied, Vec::new())),
-            };
-        let (applied, refused) = outcome?;
-        changed += applied.iter().filter(|a| !a.missing_deps).count();
+        let (applied, refused) = super::apply_or_split(batch, |part| {
+            self.write(Some(device), |copy| apply_push(copy, part.clone(), &check))
+        })?;
+        let changed = applied.iter().filter(|a| !a.missing_deps).count();
         Ok(Pushed {
             applied,
             refused,
@@ -649,31 +622,10 @@ impl Stores for PgStorage {
         self.copy().stores()
     }
     fn unknown_variants(&self, variants: &[VariantSku]) -> Result<Vec<VariantSku>> {
-        let copy = self.copy();
-        let mut unknown = Vec::new();
-        for variant in variants {
-            match copy.variant_product(variant) {
-                Ok(_) => {}
-                Err(CoreError::NotFound { .. }) => unknown.push(variant.clone()),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(unknown)
+        self.copy().unknown_variants(variants)
     }
     fn create_store(&self, store: StoreInfo) -> Result<()> {
-        self.write(None, |copy| {
-            let id = store.id.clone();
-            copy.add_store(store.clone())?;
-            if !copy.has_doc(&DocId::Inventory(id.clone()))? {
-                let variants: BTreeMap<String, i64> = copy
-                    .catalog_variants()?
-                    .into_keys()
-                    .map(|v| (v, 0))
-                    .collect();
-                copy.import_inventory(&id, variants)?;
-            }
-            Ok(())
-        })
+        self.write(None, |copy| copy.create_store(store.clone()))
     }
     fn stock_by_store(&self, here: &StoreId, product: &ProductSku) -> Result<Vec<StoreStock>> {
         self.copy().stock_by_store(here, product)
