@@ -107,6 +107,8 @@ fn main() -> anyhow::Result<()> {
             fuzz(seconds, target.as_deref())
         }
         Task::Bench => {
+            // The cluster benchmark starts a PostgreSQL of its own: the packages must be there.
+            setup::all()?;
             run(cargo().args(["bench", "-p", "aisle-core"]))?;
             run(cargo().args([
                 "run",
