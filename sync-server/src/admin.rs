@@ -181,6 +181,10 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                 "the changefeed is now {feed}: tablets follow it from its start when they next connect (restart every relay on a shared database)"
             );
         }
+        AdminCommand::Compact { max_docs } => {
+            let compacted = storage.compact(max_docs)?;
+            println!("compacted {compacted} documents");
+        }
         AdminCommand::Devices => {
             for d in storage.devices()? {
                 println!(

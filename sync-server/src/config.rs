@@ -148,6 +148,13 @@ pub enum AdminCommand {
     /// its changefeed anew, so every tablet follows it from the start instead of from a
     /// cursor the backup has not reached, and sends back what the backup lacks.
     Restored,
+    /// Fold the change chunks of documents that gathered many into one snapshot each (on a
+    /// shared database; the relay leading the chain's jobs also does it on its schedule).
+    Compact {
+        /// At most this many documents.
+        #[arg(long, default_value_t = 10_000)]
+        max_docs: usize,
+    },
     /// List enrolled devices.
     Devices,
     /// Print the audit trail: enrolments, revocations, failed authentication, erasures,

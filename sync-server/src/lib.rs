@@ -80,10 +80,7 @@ impl Relay {
             warn!(%addr, "serving plain HTTP beyond loopback (--plaintext): only behind a TLS-terminating proxy");
         }
         info!(%addr, %url, data = %config.data_dir.display(), "relay listening");
-        let recount = tokio::spawn(recount_recommendations(
-            state.clone(),
-            config.recommend_every,
-        ));
+        let recount = tokio::spawn(run_scheduled_jobs(state.clone(), config.recommend_every));
         let revocations = tokio::spawn(watch_revocations(state.clone()));
         let stopping = state.shutdown.subscribe();
         let app = router(state.clone());
@@ -253,7 +250,26 @@ fn publish_recommendations(storage: &dyn RelayStorage) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Recounts what is bought together on a schedule; a changed count reaches devices by itself.
+/// Most documents one scheduled compaction folds (the rest wait for the next run).
+const COMPACT_PER_RUN: usize = 1_000;
+
+/// Compaction of the shared database's chunks, on the one relay that runs the chain's jobs.
+fn compact_documents(storage: &dyn RelayStorage) -> anyhow::Result<()> {
+    storage.run_job("compaction", &mut || {
+        let started = std::time::Instant::now();
+        let docs = storage.compact(COMPACT_PER_RUN)?;
+        if docs > 0 {
+            info!(
+                docs,
+                ms = started.elapsed().as_millis() as u64,
+                "documents compacted"
+            );
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
 /// How often a relay looks for revocations made elsewhere (the admin command line, another
 /// relay on the same database).
 pub const REVOCATION_WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -301,7 +317,9 @@ async fn watch_revocations(state: AppState) {
     }
 }
 
-async fn recount_recommendations(state: AppState, every: std::time::Duration) {
+/// The scheduled jobs: the recount of what is bought together (a changed count reaches
+/// devices by itself), then compaction of the shared database.
+async fn run_scheduled_jobs(state: AppState, every: std::time::Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
@@ -311,6 +329,11 @@ async fn recount_recommendations(state: AppState, every: std::time::Duration) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "recounting recommendations failed"),
             Err(e) => tracing::warn!(error = %e.message, "recounting recommendations failed"),
+        }
+        match state.with_storage(compact_documents).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "compacting documents failed"),
+            Err(e) => tracing::warn!(error = %e.message, "compacting documents failed"),
         }
     }
 }

@@ -758,3 +758,200 @@ async fn until_ready(http: &reqwest::Client, relay: &Relay) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Customer search answered from PostgreSQL (full-text prefixes, accents folded, trigram
+/// near spellings), written by whichever relay wrote the customer, gone with an erasure, and
+/// filled from a relay's working copy for a database whose search was never written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_search_runs_on_the_shared_database() {
+    use aisle_core::api::{Event, EventBatch, EventCustomer, EventKind};
+    use aisle_core::model::{CustomerSummary, LoyaltyId};
+
+    let cluster = Cluster::start(2, 20);
+    let here = StoreId::parse("LDN-CG").unwrap();
+    let loyalty = LoyaltyId::from_serial(99_000_002);
+    let secret = aisle_tests::ingest_secret(&cluster.secrets()).unwrap();
+    let signup = Event {
+        id: "signup-zoe".into(),
+        customer: EventCustomer {
+            loyalty_id: Some(loyalty.to_string()),
+            email: Some("zoe.a@example.com".into()),
+            ..EventCustomer::default()
+        },
+        kind: EventKind::CustomerUpserted {
+            name: "Zoë Ångström".into(),
+            home_store: here.clone(),
+            new_loyalty_id: None,
+            in_store_personalisation: Some(true),
+            marketing_email: None,
+        },
+    };
+    let outcome = aisle_tests::post_events(
+        &cluster.relays[0],
+        &secret,
+        &EventBatch {
+            events: vec![signup],
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.created, 1);
+
+    // Searched through the other relay, with a tablet's token, the moment it committed.
+    let b = cluster.tablet(1, "on-b").await;
+    let search = |relay: usize, q: &str| {
+        let api = aisle_tests::Api::new(&cluster.relays[relay], &b.config.token);
+        let q = q.to_string();
+        async move {
+            let found: Vec<CustomerSummary> =
+                aisle_tests::reply(api.get("/v1/customers/search").query(&[("q", q)]))
+                    .await
+                    .unwrap();
+            found
+        }
+    };
+    for q in [
+        "zoe ang",
+        "ZOË",
+        "zoe.a@ex",
+        "Angstrum",
+        loyalty.to_string().as_str(),
+    ] {
+        let found = search(1, q).await;
+        assert_eq!(
+            found.first().map(|c| c.name.as_str()),
+            Some("Zoë Ångström"),
+            "searching {q:?}: {found:?}"
+        );
+    }
+    // Only the tablet's own store, and nothing for what no name is near.
+    for q in ["a", "e", "o"] {
+        assert!(search(1, q).await.iter().all(|c| c.home_store == here));
+    }
+    assert!(search(1, "qqqxxzz").await.is_empty());
+    assert_eq!(
+        cluster.sql("SELECT COUNT(*) FROM customer_search WHERE name = 'Zoë Ångström'"),
+        "1"
+    );
+
+    // A database whose search was never filled (made before it existed) is filled by the
+    // next relay that starts, from its working copy.
+    let customers = cluster.sql("SELECT COUNT(*) FROM customer_search");
+    cluster.sql(
+        "DELETE FROM customer_search;
+         UPDATE meta SET value = 'no' WHERE key = 'customer_search_filled'",
+    );
+    assert!(search(1, "zoe").await.is_empty());
+    let third = cluster._dir.path().join("relay-2");
+    aisle_tests::join_cluster(&third, &cluster.url, &cluster.secrets()).unwrap();
+    let relay = Relay::start(&third, &[]).unwrap();
+    until_ready(&relay.http(), &relay).await;
+    assert_eq!(
+        cluster.sql("SELECT COUNT(*) FROM customer_search"),
+        customers
+    );
+    assert_eq!(
+        cluster.sql("SELECT value FROM meta WHERE key = 'customer_search_filled'"),
+        "yes"
+    );
+    let zoe = search(1, "zoe").await;
+    assert_eq!(zoe.len(), 1, "{zoe:?}");
+
+    // Erased: out of search on every relay.
+    let admin = aisle_tests::Api::admin(&cluster.relays[0], &cluster.secrets()).unwrap();
+    let erased = admin
+        .post(&format!("/v1/customers/{}/erase", zoe[0].id))
+        .send()
+        .await
+        .unwrap();
+    assert!(erased.status().is_success(), "{}", erased.status());
+    assert!(search(1, "zoe").await.is_empty());
+    assert_eq!(
+        cluster.sql("SELECT COUNT(*) FROM customer_search WHERE name = 'Zoë Ångström'"),
+        "0"
+    );
+}
+
+/// Compaction folds a much-written customer's chunks into one snapshot; a relay that builds
+/// its working copy afterwards has every note, and writes after the snapshot still reach
+/// tablets on other relays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_folds_chunks_into_a_snapshot_and_loses_nothing() {
+    let cluster = Cluster::start(1, 20);
+    let a = cluster.tablet(0, "on-a").await;
+    let here = StoreId::parse("LDN-CG").unwrap();
+    let customer = a_customer_of(&a, &here);
+    let associate = AssociateId::parse("sam.k").unwrap();
+    let chunks_of = || {
+        cluster
+            .sql(&format!(
+                "SELECT COUNT(*) FROM doc_chunks WHERE doc_id = 'customer/{}'",
+                customer.as_str()
+            ))
+            .parse::<i64>()
+            .unwrap()
+    };
+    // Each note its own push, so its own chunk.
+    let mut notes = Vec::new();
+    for i in 0..40 {
+        let before = chunks_of();
+        notes.push(a.with(|t| {
+            t.add_note(&customer, &format!("note {i}"), &associate, Some(&here))
+                .unwrap()
+        }));
+        a.nudge();
+        until("the note's chunk", Duration::from_secs(10), || {
+            chunks_of() > before
+        })
+        .await;
+    }
+    assert!(chunks_of() > 40);
+
+    let compact = aisle_tests::admin_command(cluster.dir(0))
+        .unwrap()
+        .args(["admin", "compact"])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&compact.stdout);
+    assert!(
+        compact.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compact.stderr)
+    );
+    assert!(printed.contains("compacted"), "{printed}");
+    assert_eq!(chunks_of(), 1);
+    assert_eq!(
+        cluster.sql(&format!(
+            "SELECT snapshot FROM doc_chunks WHERE doc_id = 'customer/{}'",
+            customer.as_str()
+        )),
+        "t"
+    );
+
+    // A relay whose working copy is built now reads the snapshot: a tablet on it has every
+    // note, and a note after the snapshot reaches it live.
+    let second = cluster._dir.path().join("relay-1");
+    aisle_tests::join_cluster(&second, &cluster.url, &cluster.secrets()).unwrap();
+    let relay = Relay::start(&second, &[]).unwrap();
+    let b = Tablet::enrol(&relay, &second, cluster._dir.path(), "on-b", "associate").await;
+    let held = b.with(|t| t.customer(&customer).unwrap().notes);
+    for note in &notes {
+        assert!(held.iter().any(|n| &n.id == note), "note {note:?} missing");
+    }
+    let after = a.with(|t| {
+        t.add_note(&customer, "after the snapshot", &associate, Some(&here))
+            .unwrap()
+    });
+    a.nudge();
+    until("the later note on b", Duration::from_secs(10), || {
+        b.with(|t| {
+            t.customer(&customer)
+                .unwrap()
+                .notes
+                .iter()
+                .any(|n| n.id == after)
+        })
+    })
+    .await;
+    assert_eq!(chunks_of(), 2);
+}

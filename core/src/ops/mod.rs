@@ -6,9 +6,10 @@ mod customers;
 mod inventory;
 mod kiosk;
 mod loyalty;
-mod search;
+pub(crate) mod search;
 mod stats;
 
 pub use customers::{check_purchase, learn_sizes};
 pub use inventory::distance_km;
 pub use loyalty::LoyaltyKeyInfo;
+pub use search::MAX_SEARCH_RESULTS;

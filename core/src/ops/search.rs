@@ -110,7 +110,9 @@ impl Store {
 
 type SummaryRow = Result<CustomerSummary>;
 
-fn row_to_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<SummaryRow> {
+/// A customer summary from the first seven columns of a `customers` row (in the order of
+/// [`Store::summary`]'s query).
+pub(crate) fn row_to_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<SummaryRow> {
     let id: String = r.get(0)?;
     let name: String = r.get(1)?;
     let loyalty: String = r.get(2)?;

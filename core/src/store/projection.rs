@@ -725,6 +725,34 @@ pub fn scope_of(tx: &Transaction<'_>, id: &DocId) -> Result<String> {
     })
 }
 
+/// What search knows of a customer, as projected: its summary and its phone's searchable
+/// digits. `None` for a customer with no profile here (merged into another, or never seen).
+/// A shared database's search index is written from this, so both index the same words.
+pub fn customer_search_row(
+    tx: &rusqlite::Connection,
+    customer: &CustomerId,
+) -> Result<Option<(crate::model::CustomerSummary, String)>> {
+    let row = tx
+        .query_row(
+            "SELECT c.customer_id, c.name, c.loyalty_id, c.email, c.phone, c.home_store, c.tier,
+                    s.phone
+             FROM customers c JOIN customer_search s ON s.rowid = c.rowid
+             WHERE c.customer_id = ?1",
+            [customer.as_str()],
+            |r| {
+                Ok((
+                    crate::ops::search::row_to_summary(r)?,
+                    r.get::<_, String>(7)?,
+                ))
+            },
+        )
+        .optional()?;
+    match row {
+        Some((summary, phone_words)) => Ok(Some((summary?, phone_words))),
+        None => Ok(None),
+    }
+}
+
 /// A document whose content says it is another document.
 fn names_another(id: &DocId, named: &str) -> crate::error::CoreError {
     crate::error::CoreError::Corrupt {

@@ -66,6 +66,9 @@ pub trait Operations: Send + Sync {
     /// unless another relay on the same database runs them; whether it ran here.
     fn run_job(&self, job: &str, f: &mut dyn FnMut() -> anyhow::Result<()>)
     -> anyhow::Result<bool>;
+    /// Folds the change chunks of up to `max_docs` documents that gathered many into one
+    /// snapshot each; how many documents it compacted.
+    fn compact(&self, max_docs: usize) -> anyhow::Result<usize>;
 }
 
 impl Operations for SqliteStorage {
@@ -78,6 +81,11 @@ impl Operations for SqliteStorage {
     }
     fn run_job(&self, _: &str, f: &mut dyn FnMut() -> anyhow::Result<()>) -> anyhow::Result<bool> {
         f().map(|()| true)
+    }
+    fn compact(&self, _: usize) -> anyhow::Result<usize> {
+        // The embedded store compacts a document's chunks as they are written (core's
+        // `chunks::append`): nothing gathers.
+        Ok(0)
     }
 }
 
@@ -95,6 +103,9 @@ impl Operations for PgStorage {
     ) -> anyhow::Result<bool> {
         let ran = PgStorage::run_job(self, job, f)?;
         Ok(ran == postgres::leader::JobRun::Ran)
+    }
+    fn compact(&self, max_docs: usize) -> anyhow::Result<usize> {
+        Ok(PgStorage::compact(self, max_docs)?.docs)
     }
 }
 

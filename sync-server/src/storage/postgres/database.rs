@@ -10,7 +10,11 @@ pub type Pool = r2d2::Pool<Manager>;
 pub type Client = postgres::Client;
 
 /// Migrations in order; the database records how many ran (`schema_migrations`).
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/0001_shared_truth.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("migrations/0001_shared_truth.sql")),
+    (2, include_str!("migrations/0002_customer_search.sql")),
+    (3, include_str!("migrations/0003_compaction.sql")),
+];
 
 /// Any advisory lock key of Aisle's; this one serialises migrations between relays starting
 /// at once.

@@ -16,10 +16,12 @@
 //! - Devices read the changefeed from the database, up to where the copy has followed it, so
 //!   every document a feed page names can be served from the copy.
 
+mod compaction;
 pub mod database;
 mod follower;
 pub mod leader;
 mod registry;
+mod search;
 mod write_through;
 
 use aisle_core::api::{EventBatch, IngestOutcome};
@@ -178,6 +180,7 @@ impl PgStorage {
         let mut client = database::connect(url)?;
         while follower::round(&mut client, &feed_id, &inner)? {}
         drop(client);
+        search::fill_once(&pool, &mut inner.copy())?;
         let stop = Arc::new(AtomicBool::new(false));
         let follower = follower::spawn(url.to_string(), feed_id, inner.clone(), stop.clone())?;
         Ok(Self {
@@ -272,6 +275,13 @@ impl PgStorage {
         f: &mut dyn FnMut() -> anyhow::Result<()>,
     ) -> anyhow::Result<leader::JobRun> {
         self.leadership.run(job, f)
+    }
+
+    /// Compacts up to `max_docs` of the documents with most chunks since their last snapshot.
+    pub fn compact(&self, max_docs: usize) -> anyhow::Result<compaction::Compacted> {
+        let max_docs = i64::try_from(max_docs).unwrap_or(i64::MAX);
+        self.inner()
+            .compact(compaction::COMPACT_AFTER_CHUNKS, max_docs)
     }
 
     /// How this relay follows the shared changefeed: the per-relay metrics.
@@ -549,7 +559,7 @@ impl Customers for PgStorage {
         Ok(self.copy().customer(id)?.identity.home_store)
     }
     fn search(&self, store: &StoreId, query: &str, limit: usize) -> Result<Vec<CustomerSummary>> {
-        self.copy().search_customers_of(Some(store), query, limit)
+        search::search(self.pool(), store, query, limit)
     }
     fn verify_loyalty_token(&self, token: &str) -> Result<CustomerId> {
         Ok(self.copy().verify_loyalty_token(token)?.customer)

@@ -95,6 +95,104 @@ fn set_copy_version(tx: &Transaction<'_>, doc: &str, version: i64) -> Result<()>
     Ok(())
 }
 
+/// Writes the shared search rows of the customers among `docs` (at their new versions) from
+/// the projection the working copy just made in this transaction; a customer without a
+/// profile any more (merged into another) leaves search.
+pub fn write_customer_search(
+    shared: &mut impl postgres::GenericClient,
+    tx: &rusqlite::Connection,
+    docs: &[(&DocId, i64)],
+) -> Result<()> {
+    let mut rows = CustomerSearchRows::default();
+    let mut gone: Vec<String> = Vec::new();
+    for (doc, version) in docs {
+        let DocId::Customer(customer) = doc else {
+            continue;
+        };
+        match projection::customer_search_row(tx, customer)? {
+            Some((summary, phone_words)) => rows.push(doc, *version, summary, phone_words),
+            None => gone.push(doc.to_string()),
+        }
+    }
+    if !rows.doc_ids.is_empty() {
+        shared
+            .execute(
+                "INSERT INTO customer_search (doc_id, version, customer_id, name, loyalty_id,
+                     email, phone, phone_words, home_store, tier)
+                 SELECT t.* FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[],
+                     $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+                     AS t(doc_id)
+                 -- A document erased since (a fill from a copy behind the erasure) is skipped.
+                 WHERE EXISTS (SELECT 1 FROM docs WHERE docs.doc_id = t.doc_id)
+                 ON CONFLICT (doc_id) DO UPDATE SET
+                     version = excluded.version, customer_id = excluded.customer_id,
+                     name = excluded.name, loyalty_id = excluded.loyalty_id,
+                     email = excluded.email, phone = excluded.phone,
+                     phone_words = excluded.phone_words, home_store = excluded.home_store,
+                     tier = excluded.tier
+                 WHERE customer_search.version <= excluded.version",
+                &[
+                    &rows.doc_ids,
+                    &rows.versions,
+                    &rows.customer_ids,
+                    &rows.names,
+                    &rows.loyalty_ids,
+                    &rows.emails,
+                    &rows.phones,
+                    &rows.phone_words,
+                    &rows.home_stores,
+                    &rows.tiers,
+                ],
+            )
+            .map_err(storage_error)?;
+    }
+    if !gone.is_empty() {
+        shared
+            .execute(
+                "DELETE FROM customer_search WHERE doc_id = ANY($1)",
+                &[&gone],
+            )
+            .map_err(storage_error)?;
+    }
+    Ok(())
+}
+
+/// Search rows as columns, for one `unnest` insert.
+#[derive(Default)]
+struct CustomerSearchRows {
+    doc_ids: Vec<String>,
+    versions: Vec<i64>,
+    customer_ids: Vec<String>,
+    names: Vec<String>,
+    loyalty_ids: Vec<String>,
+    emails: Vec<Option<String>>,
+    phones: Vec<Option<String>>,
+    phone_words: Vec<String>,
+    home_stores: Vec<String>,
+    tiers: Vec<&'static str>,
+}
+
+impl CustomerSearchRows {
+    fn push(
+        &mut self,
+        doc: &DocId,
+        version: i64,
+        summary: aisle_core::model::CustomerSummary,
+        phone_words: String,
+    ) {
+        self.doc_ids.push(doc.to_string());
+        self.versions.push(version);
+        self.customer_ids.push(summary.id.to_string());
+        self.names.push(summary.name);
+        self.loyalty_ids.push(summary.loyalty_id.to_string());
+        self.emails.push(summary.email);
+        self.phones.push(summary.phone);
+        self.phone_words.push(phone_words);
+        self.home_stores.push(summary.home_store.to_string());
+        self.tiers.push(projection::tier_key(summary.tier));
+    }
+}
+
 impl CommitHook for WriteThrough {
     fn in_transaction(&mut self, tx: &Transaction<'_>, changed: &[DocChange]) -> Result<()> {
         let mut state = lock(&self.state);
@@ -224,6 +322,11 @@ impl CommitHook for WriteThrough {
             for &i in &rows {
                 set_copy_version(tx, &ids[i], chunk_versions[i])?;
             }
+            let customers: Vec<(&DocId, i64)> = rows
+                .iter()
+                .map(|&i| (&changed[i].doc, chunk_versions[i]))
+                .collect();
+            write_customer_search(&mut shared, tx, &customers)?;
         }
         for event in &events {
             let inserted = shared
