@@ -11,15 +11,71 @@ use aisle_tests::postgres::Postgres;
 use aisle_tests::{Relay, join_cluster, reply};
 use anyhow::bail;
 use futures_util::StreamExt;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::ours::{enrol, enrolment_code, has_customers, raw_device};
+use crate::ours::{enrol, enrolment_code, events_to_tablet, has_customers, raw_device, raw_device_at};
 
 /// Latencies on the writer's relay and on the others: (p50, p99) medians over runs, in s.
 pub struct ClusterFanOut {
     pub same_relay: (f64, f64),
     pub other_relays: Option<(f64, f64)>,
+}
+
+/// A PostgreSQL of the benchmark's own and relays on one database of it; the first seeds the
+/// demo retailer.
+struct BenchCluster {
+    relays: Vec<Relay>,
+    admin_token: String,
+    secrets: PathBuf,
+    postgres: Postgres,
+    _dir: tempfile::TempDir,
+}
+
+impl BenchCluster {
+    fn start(relays: usize, customers: usize) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let postgres = Postgres::start()?;
+        let url = postgres.database("chain")?;
+        let secrets = dir.path().join("secrets");
+        let mut cluster = Vec::new();
+        for i in 0..relays {
+            let data_dir = dir.path().join(format!("relay-{i}"));
+            join_cluster(&data_dir, &url, &secrets)?;
+            let customers = customers.to_string();
+            let args: Vec<&str> = if i == 0 {
+                vec!["--demo", "--demo-customers", &customers]
+            } else {
+                Vec::new()
+            };
+            cluster.push(Relay::start(&data_dir, &args)?);
+        }
+        let admin_token = std::fs::read_to_string(secrets.join("admin-token"))?
+            .trim()
+            .to_string();
+        Ok(Self {
+            relays: cluster,
+            admin_token,
+            secrets,
+            postgres,
+            _dir: dir,
+        })
+    }
+
+    /// A device token of the store, enrolled through relay `i`.
+    async fn device_token(&self, i: usize, n: usize) -> anyhow::Result<String> {
+        let relay = &self.relays[i];
+        let code = enrolment_code(relay, &self.admin_token, &format!("device {n}")).await?;
+        let enrolled: Enrolment = reply(relay.http().post(relay.url("/v1/enrol")).json(
+            &EnrolRequest {
+                code,
+                actor: format!("{:032x}", n + 1),
+            },
+        ))
+        .await?;
+        Ok(enrolled.token)
+    }
 }
 
 pub async fn fan_out(
@@ -28,39 +84,14 @@ pub async fn fan_out(
     runs: usize,
     customers: usize,
 ) -> anyhow::Result<ClusterFanOut> {
-    let dir = tempfile::tempdir()?;
-    let postgres = Postgres::start()?;
-    let url = postgres.database("chain")?;
-    let secrets = dir.path().join("secrets");
-    let mut cluster = Vec::new();
-    for i in 0..relays {
-        let data_dir = dir.path().join(format!("relay-{i}"));
-        join_cluster(&data_dir, &url, &secrets)?;
-        let customers = customers.to_string();
-        let args: Vec<&str> = if i == 0 {
-            vec!["--demo", "--demo-customers", &customers]
-        } else {
-            Vec::new()
-        };
-        cluster.push(Relay::start(&data_dir, &args)?);
-    }
-    let admin_token = std::fs::read_to_string(secrets.join("admin-token"))?
-        .trim()
-        .to_string();
+    let bench = BenchCluster::start(relays, customers)?;
+    let (cluster, admin_token) = (&bench.relays, &bench.admin_token);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, String, Instant)>();
     let mut starts = vec![(0, String::new()); relays];
     for i in 0..devices {
         let relay = &cluster[i % relays];
-        let code = enrolment_code(&cluster[0], &admin_token, &format!("device {i}")).await?;
-        let enrolled: Enrolment = reply(relay.http().post(relay.url("/v1/enrol")).json(
-            &EnrolRequest {
-                code,
-                actor: format!("{:032x}", i + 1),
-            },
-        ))
-        .await?;
-        let (mut socket, end) =
-            raw_device(relay, &enrolled.token, starts[i % relays].clone()).await?;
+        let token = bench.device_token(i % relays, i).await?;
+        let (mut socket, end) = raw_device(relay, &token, starts[i % relays].clone()).await?;
         starts[i % relays] = end;
         let (tx, on) = (tx.clone(), i % relays);
         tokio::spawn(async move {
@@ -76,7 +107,7 @@ pub async fn fan_out(
             }
         });
     }
-    let mut writer = enrol(&cluster[0], &admin_token, "writer").await?;
+    let mut writer = enrol(&cluster[0], admin_token, "writer").await?;
     writer.start();
     writer
         .wait_synced(Duration::from_secs(120), has_customers)
@@ -133,10 +164,141 @@ pub async fn fan_out(
         )
     };
     drop(writer);
-    drop(cluster);
-    drop(postgres);
+    drop(bench);
     Ok(ClusterFanOut {
         same_relay: medians(&same),
         other_relays: (!other.is_empty()).then(|| medians(&other)),
+    })
+}
+
+/// A web shop event posted to one relay, seen on a tablet connected to another (through the
+/// shared changefeed): each event's latency.
+pub async fn event_latency(events: usize, customers: usize) -> anyhow::Result<Vec<Duration>> {
+    let bench = BenchCluster::start(2, customers)?;
+    let secret = aisle_tests::ingest_secret(&bench.secrets)?;
+    let mut tablet = enrol(&bench.relays[1], &bench.admin_token, "tablet on B").await?;
+    tablet.start();
+    tablet
+        .wait_synced(Duration::from_secs(120), has_customers)
+        .await?;
+    events_to_tablet(&bench.relays[0], &secret, &tablet, events).await
+}
+
+/// A fresh tablet's first sync of its store from a relay on PostgreSQL (the relay seeds
+/// `customers` demo customers first, as the SQLite fixture does): the time for each run, and
+/// the documents in the tablet's scope.
+pub async fn first_sync(customers: usize, runs: usize) -> anyhow::Result<(Vec<f64>, usize)> {
+    let bench = BenchCluster::start(1, customers)?;
+    let in_scope: usize = bench
+        .postgres
+        .sql_in(
+            "chain",
+            "SELECT COUNT(*) FROM feed WHERE scope IN ('catalog', 'inventory:LDN-CG', 'customers:LDN-CG')",
+        )?
+        .trim()
+        .parse()?;
+    let mut times = Vec::new();
+    for run in 0..runs {
+        let mut tablet = enrol(&bench.relays[0], &bench.admin_token, &format!("fresh {run}")).await?;
+        let started = Instant::now();
+        tablet.start();
+        tablet.wait_holding(in_scope).await?;
+        times.push(started.elapsed().as_secs_f64());
+    }
+    Ok((times, in_scope))
+}
+
+/// What a reconnect storm took: the devices whose relay was killed, and the time from the kill
+/// until the last of them was connected to another relay and through its backlog.
+pub struct Storm {
+    pub devices: usize,
+    pub cut_off: usize,
+    pub took: Duration,
+}
+
+/// `devices` protocol-level devices connected through a load balancer to `relays` relays;
+/// one relay is killed (SIGKILL) and its devices reconnect through the balancer, each from its
+/// cursor, while a tablet writes to 50 customers.
+pub async fn reconnect_storm(
+    relays: usize,
+    devices: usize,
+    customers: usize,
+) -> anyhow::Result<Storm> {
+    let mut bench = BenchCluster::start(relays, customers)?;
+    let balancer = aisle_tests::balancer::Balancer::start(
+        bench.relays.iter().map(|r| r.addr).collect(),
+    )
+    .await?;
+    let address = aisle_tests::RelayAddress::pinned(balancer.url(), bench.relays[0].trust);
+    // Per device: (connection number, when it was through its backlog), and whether it lost
+    // a connection.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize, Instant)>();
+    let mut tasks = Vec::new();
+    for i in 0..devices {
+        let token = bench.device_token(i % relays, i).await?;
+        let (address, tx) = (address.clone(), tx.clone());
+        let (socket, start) = raw_device_at(&address, &token, (0, String::new())).await?;
+        let _ = tx.send((i, 0, Instant::now()));
+        tasks.push(tokio::spawn(async move {
+            let (mut socket, mut start) = (socket, start);
+            for connection in 1.. {
+                // Read until the relay goes away, then connect again through the balancer.
+                while let Some(Ok(_)) = socket.next().await {}
+                loop {
+                    match raw_device_at(&address, &token, start.clone()).await {
+                        Ok((again, end)) => {
+                            (socket, start) = (again, end);
+                            let _ = tx.send((i, connection, Instant::now()));
+                            break;
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                    }
+                }
+            }
+        }));
+    }
+    for _ in 0..devices {
+        rx.recv().await;
+    }
+    let mut writer = enrol(&bench.relays[0], &bench.admin_token, "writer").await?;
+    writer.start();
+    writer
+        .wait_synced(Duration::from_secs(120), has_customers)
+        .await?;
+    let victim = bench.relays.len() - 1;
+    let killed_at = Instant::now();
+    bench.relays.remove(victim).kill9()?;
+    let associate = AssociateId::parse("bench")?;
+    let customers = writer.lock().doc_ids("customer")?;
+    for doc in customers.iter().take(50) {
+        if let DocId::Customer(id) = doc {
+            writer.lock().add_note(id, "During the storm", &associate, None)?;
+        }
+    }
+    if let Some(c) = &writer.client {
+        c.nudge();
+    }
+    // Devices of the killed relay: every `victim`-th, as the balancer dealt them.
+    let cut_off = (0..devices).filter(|i| i % relays == victim).count();
+    let mut back = std::collections::HashSet::new();
+    let mut last = killed_at;
+    while back.len() < cut_off {
+        match tokio::time::timeout(Duration::from_secs(120), rx.recv()).await {
+            Ok(Some((device, connection, at))) if connection > 0 => {
+                back.insert(device);
+                last = last.max(at);
+            }
+            Ok(Some(_)) => {}
+            _ => bail!("only {} of {cut_off} devices came back", back.len()),
+        }
+    }
+    for task in tasks {
+        task.abort();
+    }
+    drop(writer);
+    Ok(Storm {
+        devices,
+        cut_off,
+        took: last.duration_since(killed_at),
     })
 }

@@ -70,7 +70,7 @@ impl Tablet {
     }
 
     /// Waits until synced and holding at least `documents` documents.
-    async fn wait_holding(&self, documents: usize) -> anyhow::Result<()> {
+    pub(crate) async fn wait_holding(&self, documents: usize) -> anyhow::Result<()> {
         self.wait_synced(Duration::from_secs(600), move |s| {
             s.stats()
                 .map(|st| st.documents as usize >= documents)
@@ -305,9 +305,18 @@ type Socket = aisle_tests::SyncSocket;
 pub(crate) async fn raw_device(
     relay: &Relay,
     token: &str,
+    start: (i64, String),
+) -> anyhow::Result<(Socket, (i64, String))> {
+    raw_device_at(&relay.address(), token, start).await
+}
+
+/// [`raw_device`] through `address` (a relay, or a load balancer in front of several).
+pub(crate) async fn raw_device_at(
+    address: &aisle_tests::RelayAddress,
+    token: &str,
     (cursor, feed): (i64, String),
 ) -> anyhow::Result<(Socket, (i64, String))> {
-    let mut socket = relay.sync_socket(token).await?;
+    let mut socket = aisle_tests::sync_socket(address, token).await?;
     socket
         .send(Message::Binary(
             ClientFrame::Hello { cursor, feed }.encode().into(),
@@ -417,6 +426,17 @@ pub async fn event_latency(events: usize, relay_customers: usize) -> anyhow::Res
     tablet
         .wait_synced(Duration::from_secs(120), has_customers)
         .await?;
+    events_to_tablet(&relay, &secret, &tablet, events).await
+}
+
+/// Posts `events` product views, one at a time, to `relay`'s events API (signed with
+/// `secret`), each about a customer `tablet` holds; how long each took to show on the tablet.
+pub(crate) async fn events_to_tablet(
+    relay: &Relay,
+    secret: &str,
+    tablet: &Tablet,
+    events: usize,
+) -> anyhow::Result<Vec<Duration>> {
     let (customers, product) = {
         let store = tablet.lock();
         let customers = store
@@ -456,7 +476,7 @@ pub async fn event_latency(events: usize, relay_customers: usize) -> anyhow::Res
             .header("x-aisle-tenant", "demo")
             .header(
                 "x-aisle-signature",
-                aisle_tests::sign_events(&secret, &body),
+                aisle_tests::sign_events(secret, &body),
             )
             .body(body)
             .send()
