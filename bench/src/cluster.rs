@@ -15,7 +15,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::ours::{enrol, enrolment_code, events_to_tablet, has_customers, raw_device, raw_device_at};
+use crate::ours::{
+    enrol, enrolment_code, events_to_tablet, has_customers, raw_device, raw_device_at,
+};
 
 /// Latencies on the writer's relay and on the others: (p50, p99) medians over runs, in s.
 pub struct ClusterFanOut {
@@ -199,7 +201,12 @@ pub async fn first_sync(customers: usize, runs: usize) -> anyhow::Result<(Vec<f6
         .parse()?;
     let mut times = Vec::new();
     for run in 0..runs {
-        let mut tablet = enrol(&bench.relays[0], &bench.admin_token, &format!("fresh {run}")).await?;
+        let mut tablet = enrol(
+            &bench.relays[0],
+            &bench.admin_token,
+            &format!("fresh {run}"),
+        )
+        .await?;
         let started = Instant::now();
         tablet.start();
         tablet.wait_holding(in_scope).await?;
@@ -225,10 +232,9 @@ pub async fn reconnect_storm(
     customers: usize,
 ) -> anyhow::Result<Storm> {
     let mut bench = BenchCluster::start(relays, customers)?;
-    let balancer = aisle_tests::balancer::Balancer::start(
-        bench.relays.iter().map(|r| r.addr).collect(),
-    )
-    .await?;
+    let balancer =
+        aisle_tests::balancer::Balancer::start(bench.relays.iter().map(|r| r.addr).collect())
+            .await?;
     let address = aisle_tests::RelayAddress::pinned(balancer.url(), bench.relays[0].trust);
     // Per device: (connection number, when it was through its backlog), and whether it lost
     // a connection.
@@ -272,7 +278,9 @@ pub async fn reconnect_storm(
     let customers = writer.lock().doc_ids("customer")?;
     for doc in customers.iter().take(50) {
         if let DocId::Customer(id) = doc {
-            writer.lock().add_note(id, "During the storm", &associate, None)?;
+            writer
+                .lock()
+                .add_note(id, "During the storm", &associate, None)?;
         }
     }
     if let Some(c) = &writer.client {

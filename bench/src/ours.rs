@@ -474,10 +474,7 @@ pub(crate) async fn events_to_tablet(
         let response = http
             .post(relay.url("/v1/events"))
             .header("x-aisle-tenant", "demo")
-            .header(
-                "x-aisle-signature",
-                aisle_tests::sign_events(secret, &body),
-            )
+            .header("x-aisle-signature", aisle_tests::sign_events(secret, &body))
             .body(body)
             .send()
             .await?;
