@@ -37,6 +37,10 @@ pub struct Common {
     /// and secrets.
     #[arg(long, global = true, env = "AISLE_RELAY_DATABASE")]
     pub database: Option<String>,
+    /// PEM certificates the shared database's server certificate must verify up to (its
+    /// private CA), instead of the system's authorities; TLS itself is `sslmode` in the URL.
+    #[arg(long, global = true, env = "AISLE_RELAY_DATABASE_CA")]
+    pub database_ca: Option<PathBuf>,
     /// Where the relay's secrets live (admin token, web shop secrets, loyalty signing keys,
     /// its own certificate authority): the data directory unless given. Relays sharing a
     /// database must share these too, e.g. as one mounted secret.
@@ -217,6 +221,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database: Option<String>,
+    database_ca: Option<PathBuf>,
     secrets_dir: Option<PathBuf>,
     demo: Option<bool>,
     demo_customers: Option<usize>,
@@ -248,6 +253,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The shared PostgreSQL database; `None` for the embedded SQLite files.
     pub database: Option<String>,
+    /// The certificates the database's server is verified by (`None`: the system's).
+    pub database_ca: Option<PathBuf>,
     pub secrets_dir: PathBuf,
     pub demo: bool,
     pub demo_customers: usize,
@@ -294,6 +301,7 @@ impl Config {
                 .unwrap_or_else(|| data_dir.clone()),
             data_dir,
             database: common.database.clone().or(file.database),
+            database_ca: common.database_ca.clone().or(file.database_ca),
             demo: serve.demo || file.demo.unwrap_or(false),
             demo_customers: serve
                 .demo_customers
@@ -327,6 +335,7 @@ impl Config {
             secrets_dir: data_dir.clone(),
             data_dir,
             database: None,
+            database_ca: None,
             demo: false,
             demo_customers: 0,
             tenant: "demo".into(),

@@ -190,7 +190,9 @@ pub fn migrate(config: &Config) -> anyhow::Result<()> {
         .database
         .as_deref()
         .context("no shared database to migrate: give --database postgres://… (the embedded SQLite files migrate themselves)")?;
-    let mut client = storage::postgres::database::connect(url)?;
+    let mut client =
+        storage::postgres::database::Database::new(url, config.database_ca.as_deref())?
+            .connect()?;
     let ran = storage::postgres::database::migrate(&mut client)?;
     println!("aisle-relay: {ran} migration(s) run; the schema is current");
     Ok(())

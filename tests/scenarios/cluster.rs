@@ -955,3 +955,51 @@ async fn compaction_folds_chunks_into_a_snapshot_and_loses_nothing() {
     .await;
     assert_eq!(chunks_of(), 2);
 }
+
+/// Relays reach a PostgreSQL that serves TLS (`sslmode=require`) and verify it: with its CA
+/// (`--database-ca`) every relay connection is encrypted; with another CA, or the system's
+/// authorities, the relay refuses to connect and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_reach_postgresql_over_verified_tls() {
+    let (postgres, ca) = Postgres::start_with_tls().unwrap();
+    let url = format!("{}?sslmode=require", postgres.database("chain").unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("database-ca.pem");
+    std::fs::write(&ca_file, &ca).unwrap();
+    let ca_arg = ca_file.to_str().unwrap();
+    let data_dir = dir.path().join("relay");
+    aisle_tests::join_cluster(&data_dir, &url, &dir.path().join("secrets")).unwrap();
+    std::fs::write(data_dir.join(aisle_tests::DATABASE_CA_MARKER), ca_arg).unwrap();
+    let relay = Relay::start(&data_dir, &["--demo", "--demo-customers", "10"]).unwrap();
+    let tablet = Tablet::enrol(&relay, &data_dir, dir.path(), "t", "associate").await;
+    assert!(tablet.with(|t| t.stats().unwrap().customers) > 0);
+    let sessions = |encrypted: bool| {
+        postgres
+            .sql_in(
+                "chain",
+                &format!(
+                    "SELECT COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+                     WHERE a.application_name = 'aisle-relay' AND s.ssl = {encrypted}"
+                ),
+            )
+            .unwrap()
+    };
+    assert_ne!(sessions(true), "0");
+    assert_eq!(sessions(false), "0");
+
+    // Another CA, or none (the system's authorities): refused, with the reason.
+    let (other_chain, _) = aisle_relay::tls::generate(&["127.0.0.1".into()]).unwrap();
+    let other_ca = dir.path().join("other-ca.pem");
+    std::fs::write(&other_ca, other_chain).unwrap();
+    std::fs::remove_file(data_dir.join(aisle_tests::DATABASE_CA_MARKER)).unwrap();
+    for ca in [Some(other_ca.to_str().unwrap()), None] {
+        let mut migrate = aisle_tests::admin_command(&data_dir).unwrap();
+        if let Some(ca) = ca {
+            migrate.args(["--database-ca", ca]);
+        }
+        let out = migrate.arg("migrate").output().unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "connected with {ca:?}");
+        assert!(said.contains("certificate"), "{said}");
+    }
+}

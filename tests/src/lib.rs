@@ -129,10 +129,18 @@ pub fn database_args(data_dir: &Path) -> anyhow::Result<Vec<String>> {
     if let Ok(secrets) = std::fs::read_to_string(data_dir.join(SECRETS_MARKER)) {
         args.extend(["--secrets-dir".into(), secrets.trim().to_string()]);
     }
+    // The CA a database serving TLS is verified by, for every process of this relay.
+    if let Ok(ca) = std::fs::read_to_string(data_dir.join(DATABASE_CA_MARKER)) {
+        args.extend(["--database-ca".into(), ca.trim().to_string()]);
+    }
     Ok(args)
 }
 
 const SECRETS_MARKER: &str = "test-secrets-dir";
+
+/// Where a relay's data directory names the CA file of its database's server (tests of TLS
+/// to PostgreSQL).
+pub const DATABASE_CA_MARKER: &str = "test-database-ca";
 
 /// Makes the relay of `data_dir` one of several on the database at `url`, sharing their
 /// secrets (signing keys, web shop secrets, certificate authority) in `secrets`.

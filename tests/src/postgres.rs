@@ -41,6 +41,24 @@ pub struct Postgres {
 impl Postgres {
     /// Makes a cluster (superuser `aisle`, trust on loopback) and starts it.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(None)
+    }
+
+    /// [`Postgres::start`], serving TLS too (`ssl = on`), with a certificate for localhost
+    /// and 127.0.0.1 from a CA of its own; returns that CA's certificate as PEM.
+    pub fn start_with_tls() -> anyhow::Result<(Self, String)> {
+        let (chain, key) = aisle_relay::tls::generate(&["localhost".into(), "127.0.0.1".into()])?;
+        // The chain is the server's certificate, then the CA's.
+        let ca = chain
+            .match_indices("-----BEGIN CERTIFICATE-----")
+            .nth(1)
+            .map(|(at, _)| chain[at..].to_string())
+            .context("the generated chain has no CA certificate")?;
+        Ok((Self::start_with(Some((chain, key)))?, ca))
+    }
+
+    /// With `tls`, the server's certificate chain and key as PEM.
+    fn start_with(tls: Option<(String, String)>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("a folder for the cluster")?;
         if is_root() {
             let owner = nix::unistd::User::from_name("postgres")?
@@ -57,6 +75,24 @@ impl Postgres {
             .context("running initdb (apt install postgresql-15)")?;
         if !initdb.status.success() {
             bail!("initdb failed: {}", String::from_utf8_lossy(&initdb.stderr));
+        }
+        if let Some((chain, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            // The server refuses a key others may read, or owned by anyone but itself.
+            for (name, pem, mode) in [("server.crt", chain, 0o644), ("server.key", key, 0o600)] {
+                let path = data.join(name);
+                std::fs::write(&path, pem)?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+                if is_root() {
+                    let owner =
+                        nix::unistd::User::from_name("postgres")?.context("no postgres user")?;
+                    nix::unistd::chown(&path, Some(owner.uid), Some(owner.gid))?;
+                }
+            }
+            let mut conf = std::fs::OpenOptions::new()
+                .append(true)
+                .open(data.join("postgresql.conf"))?;
+            writeln!(conf, "ssl = on")?;
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?

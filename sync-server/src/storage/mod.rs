@@ -39,7 +39,15 @@ pub fn open(
     hub: crate::hub::Hub,
 ) -> anyhow::Result<std::sync::Arc<dyn RelayStorage>> {
     Ok(match &config.database {
-        Some(url) => std::sync::Arc::new(PgStorage::open(url, working_copy, &config.tenant, hub)?),
+        Some(url) => {
+            let database = postgres::database::Database::new(url, config.database_ca.as_deref())?;
+            std::sync::Arc::new(PgStorage::open(
+                &database,
+                working_copy,
+                &config.tenant,
+                hub,
+            )?)
+        }
         None => std::sync::Arc::new(SqliteStorage::open(&config.data_dir, &config.tenant, hub)?),
     })
 }

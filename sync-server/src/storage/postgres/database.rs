@@ -1,11 +1,11 @@
 //! The shared database: connections, versioned migrations, and changefeed positions.
 
 use anyhow::Context;
-use postgres::NoTls;
 use r2d2_postgres::PostgresConnectionManager;
+use std::path::Path;
 use std::time::Duration;
 
-pub type Manager = PostgresConnectionManager<NoTls>;
+pub type Manager = PostgresConnectionManager<Tls>;
 pub type Pool = r2d2::Pool<Manager>;
 pub type Client = postgres::Client;
 
@@ -44,41 +44,92 @@ pub const HORIZON_SQL: &str =
     COALESCE((SELECT EXTRACT(EPOCH FROM max(clock_timestamp() - xact_start)) * 1000
               FROM pg_stat_activity WHERE backend_xid IS NOT NULL), 0)::bigint";
 
-pub fn config(url: &str) -> anyhow::Result<postgres::Config> {
-    let mut config: postgres::Config = url
-        .parse()
-        .with_context(|| "the database URL is not a PostgreSQL connection string")?;
-    // A statement stuck behind a lock or a black-holed network fails (the device retries)
-    // rather than holding the working copy's lock for ever.
-    config
-        .application_name("aisle-relay")
-        .connect_timeout(CHECKOUT_TIMEOUT)
-        .keepalives(true)
-        .keepalives_idle(Duration::from_secs(10))
-        .options("-c statement_timeout=30s");
-    Ok(config)
+/// Where the shared database is and how its server is verified: `sslmode` in the URL says
+/// whether TLS is used (`disable`, `prefer`, the default, or `require`); when it is, the
+/// server's certificate must verify, with its name, up to the `--database-ca` certificates
+/// or else the system's authorities. A server offering TLS with a certificate that does not
+/// verify is refused, also under `prefer`.
+#[derive(Clone)]
+pub struct Database {
+    config: postgres::Config,
+    tls: Tls,
 }
 
-/// A pool for request handling. It connects once now, so a wrong URL fails at start.
-pub fn pool(url: &str) -> anyhow::Result<Pool> {
-    let manager = PostgresConnectionManager::new(config(url)?, NoTls);
-    let pool = r2d2::Pool::builder()
-        .max_size(POOL_SIZE)
-        .min_idle(Some(1))
-        .connection_timeout(CHECKOUT_TIMEOUT)
-        // A broken connection shows on use (and is then dropped); testing each checkout
-        // would cost a round trip per request.
-        .test_on_check_out(false)
-        .build(manager)
-        .with_context(|| "connecting to the database")?;
-    Ok(pool)
+pub type Tls = tokio_postgres_rustls::MakeRustlsConnect;
+
+impl Database {
+    pub fn new(url: &str, ca: Option<&Path>) -> anyhow::Result<Self> {
+        let mut config: postgres::Config = url
+            .parse()
+            .with_context(|| "the database URL is not a PostgreSQL connection string")?;
+        // A statement stuck behind a lock or a black-holed network fails (the device retries)
+        // rather than holding the working copy's lock for ever.
+        config
+            .application_name("aisle-relay")
+            .connect_timeout(CHECKOUT_TIMEOUT)
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10))
+            .options("-c statement_timeout=30s");
+        Ok(Self {
+            config,
+            tls: tls(ca)?,
+        })
+    }
+
+    /// A pool for request handling. It connects once now, so a wrong URL fails at start.
+    pub fn pool(&self) -> anyhow::Result<Pool> {
+        let manager = PostgresConnectionManager::new(self.config.clone(), self.tls.clone());
+        let pool = r2d2::Pool::builder()
+            .max_size(POOL_SIZE)
+            .min_idle(Some(1))
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            // A broken connection shows on use (and is then dropped); testing each checkout
+            // would cost a round trip per request.
+            .test_on_check_out(false)
+            .build(manager)
+            .with_context(|| "connecting to the database")?;
+        Ok(pool)
+    }
+
+    /// A connection of its own, for a job that holds it (the follower's LISTEN, the leader
+    /// lock).
+    pub fn connect(&self) -> anyhow::Result<Client> {
+        self.config
+            .connect(self.tls.clone())
+            .with_context(|| "connecting to the database")
+    }
 }
 
-/// A connection of its own, for a job that holds it (the follower's LISTEN, the leader lock).
-pub fn connect(url: &str) -> anyhow::Result<Client> {
-    config(url)?
-        .connect(NoTls)
-        .with_context(|| "connecting to the database")
+/// The TLS client for the database: ring, the relay's only crypto provider.
+fn tls(ca: Option<&Path>) -> anyhow::Result<Tls> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let config = match ca {
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(path)
+                .with_context(|| format!("reading the database CA {}", path.display()))?
+            {
+                let cert = cert.with_context(|| {
+                    format!("a certificate in {} does not parse", path.display())
+                })?;
+                roots.add(cert)?;
+            }
+            anyhow::ensure!(!roots.is_empty(), "{} holds no certificate", path.display());
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        None => {
+            let verifier = rustls_platform_verifier::Verifier::new(provider)?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(std::sync::Arc::new(verifier))
+                .with_no_client_auth()
+        }
+    };
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 /// Brings the schema up to this build's version; several relays may start at once.

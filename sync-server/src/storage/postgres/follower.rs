@@ -172,23 +172,23 @@ pub fn forget(copy: &mut RelayDocs, doc: &DocId) -> Result<()> {
 }
 
 pub fn spawn(
-    url: String,
+    database: database::Database,
     feed_id: String,
     inner: Arc<Inner>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     Ok(std::thread::Builder::new()
         .name("changefeed-follower".into())
-        .spawn(move || follow(&url, &feed_id, &inner, &stop))?)
+        .spawn(move || follow(&database, &feed_id, &inner, &stop))?)
 }
 
 /// How often a following relay checks that the database is still the one it started on.
 const IDENTITY_CHECK_EVERY: Duration = Duration::from_secs(10);
 
-fn follow(url: &str, feed_id: &str, inner: &Inner, stop: &AtomicBool) {
+fn follow(database: &database::Database, feed_id: &str, inner: &Inner, stop: &AtomicBool) {
     let mut backoff = Duration::from_millis(100);
     while !stop.load(Ordering::Acquire) {
-        let mut client = match database::connect(url).and_then(|mut c| {
+        let mut client = match database.connect().and_then(|mut c| {
             c.batch_execute("LISTEN aisle_feed")?;
             Ok(c)
         }) {

@@ -12,7 +12,7 @@ use super::database::{self, Client, now_ms};
 const JOBS_LOCK: i64 = 0x4149_534c_0002;
 
 pub struct Leadership {
-    url: String,
+    database: database::Database,
     /// Who this relay is in `job_runs` (its process and a random part).
     pub holder: String,
     /// The connection holding the lock, while this relay leads.
@@ -28,14 +28,19 @@ pub enum JobRun {
 }
 
 impl Leadership {
-    pub fn new(url: &str) -> Self {
+    pub fn new(database: database::Database) -> Self {
         use rand::Rng;
         let tag: u32 = rand::rng().random();
         Self {
-            url: url.to_string(),
+            database,
             holder: format!("pid {} ({tag:08x})", std::process::id()),
             held: Mutex::new(None),
         }
+    }
+
+    /// The lock's connection, if held, for the caller to close (and so release the lock).
+    pub fn release(&self) -> Option<Client> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// Runs `job` if this relay leads (taking the lead if nobody holds it).
@@ -46,7 +51,7 @@ impl Leadership {
     ) -> anyhow::Result<JobRun> {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         if held.is_none() {
-            let mut client = database::connect(&self.url)?;
+            let mut client = self.database.connect()?;
             let got: bool = client
                 .query_one("SELECT pg_try_advisory_lock($1)", &[&JOBS_LOCK])?
                 .get(0);

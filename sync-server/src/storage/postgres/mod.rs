@@ -125,10 +125,15 @@ impl Inner {
 }
 
 impl PgStorage {
-    /// Connects to the shared database at `url` (migrating it), opens the working copy in
-    /// `data_dir`, and starts following the changefeed; commits go out through `hub`.
-    pub fn open(url: &str, data_dir: &Path, tenant: &str, hub: Hub) -> anyhow::Result<Self> {
-        let pool = database::pool(url)?;
+    /// Connects to the shared database (migrating it), opens the working copy in `data_dir`,
+    /// and starts following the changefeed; commits go out through `hub`.
+    pub fn open(
+        database: &database::Database,
+        data_dir: &Path,
+        tenant: &str,
+        hub: Hub,
+    ) -> anyhow::Result<Self> {
+        let pool = database.pool()?;
         let feed_id = {
             let mut client = pool.get().context("no database connection")?;
             database::migrate(&mut client)?;
@@ -177,16 +182,16 @@ impl PgStorage {
         });
         // Caught up before anything is served: a relay (or an admin command) starts from
         // what the database holds now, however long its copy was away.
-        let mut client = database::connect(url)?;
+        let mut client = database.connect()?;
         while follower::round(&mut client, &feed_id, &inner)? {}
         drop(client);
         search::fill_once(&pool, &mut inner.copy())?;
         let stop = Arc::new(AtomicBool::new(false));
-        let follower = follower::spawn(url.to_string(), feed_id, inner.clone(), stop.clone())?;
+        let follower = follower::spawn(database.clone(), feed_id, inner.clone(), stop.clone())?;
         Ok(Self {
             parts: Some((inner, PgRegistry::new(pool))),
             tenant: tenant.to_string(),
-            leadership: leader::Leadership::new(url),
+            leadership: leader::Leadership::new(database.clone()),
             stop,
             follower: Some(follower),
         })
@@ -307,7 +312,7 @@ impl Drop for PgStorage {
         // A database connection says goodbye as it closes, blocking: not on an async runtime's
         // thread, where the relay's last reference to its storage may well be dropped.
         let parts = self.parts.take();
-        let leadership = std::mem::replace(&mut self.leadership, leader::Leadership::new(""));
+        let leadership = self.leadership.release();
         let _ = std::thread::spawn(move || drop((parts, leadership))).join();
     }
 }
