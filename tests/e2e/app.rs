@@ -154,13 +154,16 @@ async fn wait_for_text(
 ) -> anyhow::Result<String> {
     let started = Instant::now();
     loop {
-        if let Ok(text) = text_of(client, css).await
-            && done(&text)
+        let seen = text_of(client, css).await;
+        if let Ok(text) = &seen
+            && done(text)
         {
-            return Ok(text);
+            return Ok(text.clone());
         }
         if started.elapsed() > timeout {
-            bail!("{css} did not show what was expected within {timeout:?}");
+            // What it showed last (or why it could not be read) tells a slow screen from a
+            // wrong one or a lost WebDriver session.
+            bail!("{css} did not show what was expected within {timeout:?}; last: {seen:?}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -209,12 +209,15 @@ fn test_all() -> anyhow::Result<()> {
         .arg("build")
         .args(packages)
         .args(["--lib", "--bins", "--tests"]))?;
+    eprintln!("checks and the build done after {:.0?}", started.elapsed());
     let relay = std::fs::canonicalize("target/debug/aisle-relay")?;
+    let tests_started = Instant::now();
     run(cargo_once()
         .arg("test")
         .args(packages)
         .env("AISLE_RELAY_BIN", &relay)
         .env("AISLE_APP_BIN", std::fs::canonicalize(app_binary())?))?;
+    eprintln!("every test passed in {:.0?}", tests_started.elapsed());
     shared_database_pass(&packages, &relay)?;
     bench_smoke(&packages, &relay)?;
     eprintln!("all checks passed in {:.0?}", started.elapsed());
