@@ -5,12 +5,25 @@
 //! bloom filters or extra round trips; a wrong guess shows up as missing dependencies, and the
 //! receiver then asks for everything after its own heads.
 
-use automerge::{AutoCommit, ChangeHash};
+use automerge::{ActorId, AutoCommit, ChangeHash};
 use rusqlite::{OptionalExtension, params};
 
-use crate::doc::DocId;
+use crate::doc::{self, DocId, IndexedCustomer};
 use crate::error::{CoreError, Result};
-use crate::store::{Pending, Store, chunks, put_meta};
+use crate::store::{DocWrite, Pending, Store, chunks, put_meta};
+
+/// Fewest new customer documents in one batch worth loading on several threads (a first
+/// sync brings them by the thousand; a live change brings one).
+const PARALLEL_LOAD_MIN_DOCS: usize = 64;
+/// Most threads loading new documents at once.
+const PARALLEL_LOAD_MAX_THREADS: usize = 8;
+
+/// A document new here, loaded from what the peer sent, with its projection read when it
+/// is a whole customer: the CPU-bound part of applying it, done off the writing thread.
+struct Preloaded {
+    doc: AutoCommit,
+    indexed: Option<(Vec<ChangeHash>, IndexedCustomer)>,
+}
 
 /// What a receiver checks of a peer's changes to one document before it stores them; an error
 /// refuses the whole batch and nothing of it is written. The relay checks what a device pushes
@@ -61,6 +74,9 @@ pub struct Applied {
     pub heads: Vec<ChangeHash>,
     /// Some changes wait for dependencies this side does not have yet.
     pub missing_deps: bool,
+    /// This side has changes beyond the heads the sender gave (a merge of both sides' edits):
+    /// the sender lacks them.
+    pub ahead_of_sender: bool,
 }
 
 /// A document's heads and the changes a peer lacks (see [`Store::changes_since`]).
@@ -72,6 +88,32 @@ pub struct Incoming {
     pub doc: DocId,
     pub changes: Vec<u8>,
     pub sender_heads: Vec<ChangeHash>,
+}
+
+/// Loads received changes into a document, refusing ones that do not load.
+fn load_changes(content: &mut AutoCommit, doc: &DocId, changes: &[u8]) -> Result<()> {
+    content
+        .load_incremental(changes)
+        .map_err(|e| CoreError::invalid("changes", &format!("for {doc} do not load: {e}")))?;
+    Ok(())
+}
+
+/// A new document from what a peer sent, and its projection if it is a whole customer (if
+/// it does not read as one, the projection reads it again and says why).
+fn preload(item: &Incoming, actor: &ActorId) -> Result<Preloaded> {
+    let mut content = AutoCommit::new().with_actor(actor.clone());
+    load_changes(&mut content, &item.doc, &item.changes)?;
+    let indexed = if content.get_missing_deps(&[]).is_empty() {
+        doc::hydrate_doc::<IndexedCustomer>(&content, &item.doc)
+            .ok()
+            .map(|customer| (content.get_heads(), customer))
+    } else {
+        None
+    };
+    Ok(Preloaded {
+        doc: content,
+        indexed,
+    })
 }
 
 impl Store {
@@ -114,10 +156,11 @@ impl Store {
                 None => merged.push(item),
             }
         }
+        let mut preloaded = self.preload_new_customers(&merged)?;
         let mut writes = Vec::with_capacity(merged.len());
         let mut applied = Vec::with_capacity(merged.len());
         let mut peer_rows = Vec::new();
-        for item in merged {
+        for (i, item) in merged.into_iter().enumerate() {
             let Incoming {
                 doc,
                 changes,
@@ -131,7 +174,11 @@ impl Store {
                 continue;
             }
             check.bytes(&doc, &changes)?;
-            let mut write = self.begin_write(&doc, true)?;
+            let preload = preloaded[i].take();
+            let mut write = match preload {
+                Some(_) => DocWrite::new_here(&doc, self.actor()),
+                None => self.begin_write(&doc, true)?,
+            };
             let mut loading = Loading {
                 store: self,
                 doc: &doc,
@@ -139,9 +186,14 @@ impl Store {
                 heads_before: &write.heads_before,
             };
             let before = check.before(&mut loading)?;
-            loading.content.load_incremental(&changes).map_err(|e| {
-                CoreError::invalid("changes", &format!("for {doc} do not load: {e}"))
-            })?;
+            match preload {
+                Some(loaded) => {
+                    let loaded = loaded?;
+                    *loading.content = loaded.doc;
+                    write.indexed = loaded.indexed;
+                }
+                None => load_changes(loading.content, &doc, &changes)?,
+            }
             check.after(before, &mut loading)?;
             let missing_deps = !write.doc.get_missing_deps(&[]).is_empty();
             let new_here = write.heads_before.is_empty();
@@ -153,17 +205,23 @@ impl Store {
                 }
                 Pending::Clear
             };
+            let heads = write.doc.get_heads();
+            // Looking a change up by hash rebuilds it; the sender's heads are usually exactly
+            // this side's heads now, which says the same for nothing.
             let has_sender_heads = !sender_heads.is_empty()
                 && sender_heads
                     .iter()
-                    .all(|h| write.doc.get_change_by_hash(h).is_some());
+                    .all(|h| heads.contains(h) || write.doc.get_change_by_hash(h).is_some());
+            let ahead_of_sender = has_sender_heads
+                && heads.iter().any(|h| !sender_heads.contains(h));
             if has_sender_heads {
                 peer_rows.push((doc.clone(), sender_heads));
             }
             applied.push(Applied {
                 doc: doc.clone(),
-                heads: write.doc.get_heads(),
+                heads,
                 missing_deps,
+                ahead_of_sender,
             });
             writes.push(write);
         }
@@ -183,6 +241,67 @@ impl Store {
             Ok(())
         })?;
         Ok(applied)
+    }
+
+    /// Loads the new customer documents of a batch on several threads when there are enough
+    /// of them, reading each one's projection too; `None` for the rest, which load one by
+    /// one as they apply. Only the CPU work moves: what is stored, checked and written still
+    /// happens in order on this thread.
+    fn preload_new_customers(
+        &self,
+        items: &[Incoming],
+    ) -> Result<Vec<Option<Result<Preloaded>>>> {
+        let mut out: Vec<Option<Result<Preloaded>>> = items.iter().map(|_| None).collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .min(PARALLEL_LOAD_MAX_THREADS);
+        if threads < 2 || items.len() < PARALLEL_LOAD_MIN_DOCS {
+            return Ok(out);
+        }
+        let mut new_here = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if matches!(item.doc, DocId::Customer(_))
+                && !item.changes.is_empty()
+                && !self.holds_anything_of(&item.doc)?
+            {
+                new_here.push(i);
+            }
+        }
+        if new_here.len() < PARALLEL_LOAD_MIN_DOCS {
+            return Ok(out);
+        }
+        let actor = self.actor();
+        let loaded: Vec<(usize, Result<Preloaded>)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = new_here
+                .chunks(new_here.len().div_ceil(threads))
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|&i| (i, preload(&items[i], actor)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        for (i, result) in loaded {
+            out[i] = Some(result);
+        }
+        Ok(out)
+    }
+
+    /// Whether any of a document is stored here, applied or waiting for dependencies.
+    fn holds_anything_of(&self, doc: &DocId) -> Result<bool> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM docs WHERE doc_id = ?1)
+                     OR EXISTS (SELECT 1 FROM doc_pending WHERE doc_id = ?1)",
+            )?
+            .query_row([doc.to_string()], |r| r.get(0))?)
     }
 
     /// The document's heads and the changes a peer at `have` lacks (`None` if the document is
@@ -229,10 +348,7 @@ impl Store {
     /// The heads `peer` is known to have of a document (empty if unknown).
     pub fn peer_heads(&self, peer: &str, doc: &DocId) -> Result<Vec<ChangeHash>> {
         let bytes: Option<Vec<u8>> = self
-            .conn()
-            .query_row(
-                "SELECT heads FROM peer_heads WHERE peer = ?1 AND doc_id = ?2",
-                params![peer, doc.to_string()],
+            .conn().prepare_cached("SELECT heads FROM peer_heads WHERE peer = ?1 AND doc_id = ?2")?.query_row(params![peer, doc.to_string()],
                 |r| r.get(0),
             )
             .optional()?;
@@ -272,11 +388,9 @@ impl Store {
 
     /// How many documents have changes `peer` is not known to have.
     pub fn count_docs_ahead_of(&self, peer: &str) -> Result<u64> {
-        let n: i64 = self.conn().query_row(
-            "SELECT COUNT(*) FROM docs d
+        let n: i64 = self.conn().prepare_cached("SELECT COUNT(*) FROM docs d
              LEFT JOIN peer_heads p ON p.peer = ?1 AND p.doc_id = d.doc_id
-             WHERE p.heads IS NULL OR p.heads != d.heads",
-            [peer],
+             WHERE p.heads IS NULL OR p.heads != d.heads")?.query_row([peer],
             |r| r.get(0),
         )?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -285,8 +399,7 @@ impl Store {
     /// A value from the store's key/value metadata.
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
-            .conn()
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .conn().prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0))
             .optional()?)
     }
 

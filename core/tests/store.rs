@@ -906,3 +906,99 @@ fn a_role_schema_newer_than_the_build_is_refused() {
         "{refused}"
     );
 }
+
+/// The rows a customer's projection writes, in a stable order, for comparing two stores.
+fn customer_rows(store: &aisle_core::Store) -> Vec<String> {
+    let mut rows = Vec::new();
+    for sql in [
+        "SELECT customer_id || '|' || loyalty_id || '|' || name || '|' || COALESCE(email, '') || '|'
+                || home_store || '|' || tier || '|' || COALESCE(last_visit_at, '')
+         FROM customers ORDER BY customer_id",
+        "SELECT kind || '|' || value || '|' || customer_id FROM customer_identifiers
+         ORDER BY kind, value",
+        "SELECT visit_id || '|' || customer_id || '|' || at FROM visits ORDER BY visit_id",
+        "SELECT customer_id || '|' || basket_id || '|' || line || '|' || open || '|'
+                || variant_sku || '|' || quantity
+         FROM customer_lines ORDER BY customer_id, basket_id, line",
+        "SELECT c.customer_id || '|' || s.name || '|' || s.phone
+         FROM customers c JOIN customer_search s ON s.rowid = c.rowid ORDER BY c.customer_id",
+    ] {
+        let mut stmt = store.conn().prepare(sql).unwrap();
+        let found = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        rows.extend(found);
+    }
+    rows
+}
+
+#[test]
+fn a_first_sync_batch_loads_on_several_threads_and_projects_as_one_by_one() {
+    use aisle_core::replicate::{Incoming, Unchecked};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut source, _) = demo_store(&dir.path().join("source.sqlite3"), 1, 300);
+    let customers = source.doc_ids("customer").unwrap();
+    let incoming: Vec<Incoming> = customers
+        .iter()
+        .map(|doc| {
+            let (heads, changes) = source.changes_since(doc, &[]).unwrap().unwrap();
+            Incoming {
+                doc: doc.clone(),
+                changes,
+                sender_heads: heads,
+            }
+        })
+        .collect();
+
+    // 300 new customers in one batch: well past the parallel threshold.
+    let mut batched = store_at(&dir.path().join("batched.sqlite3"), 2);
+    let applied = batched
+        .apply_from_peer(Some("relay"), incoming.clone(), &Unchecked, None)
+        .unwrap();
+    assert_eq!(applied.len(), 300);
+    assert!(
+        applied
+            .iter()
+            .all(|a| !a.missing_deps && !a.ahead_of_sender)
+    );
+    // The same documents one at a time, the path every live change takes.
+    let mut one_by_one = store_at(&dir.path().join("one_by_one.sqlite3"), 3);
+    for item in incoming.iter().cloned() {
+        one_by_one
+            .apply_from_peer(Some("relay"), vec![item], &Unchecked, None)
+            .unwrap();
+    }
+    assert_eq!(batched.check_projections().unwrap(), Vec::<String>::new());
+    let rows = customer_rows(&batched);
+    assert!(rows.len() > 1_000, "{} rows", rows.len());
+    assert_eq!(rows, customer_rows(&one_by_one));
+    assert_eq!(customer_rows(&source), rows);
+    for doc in &customers {
+        assert_eq!(
+            batched.doc_heads(doc).unwrap(),
+            source.doc_heads(doc).unwrap()
+        );
+        assert_eq!(
+            batched.peer_heads("relay", doc).unwrap(),
+            source.doc_heads(doc).unwrap()
+        );
+    }
+    let DocId::Customer(id) = &customers[17] else {
+        panic!("not a customer")
+    };
+    assert_eq!(batched.customer(id).unwrap(), source.customer(id).unwrap());
+
+    // One document in a large batch that does not load fails the batch, and nothing of it
+    // is written.
+    let mut bad = incoming;
+    bad[150].changes = vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3];
+    let mut refused = store_at(&dir.path().join("refused.sqlite3"), 4);
+    refused
+        .apply_from_peer(Some("relay"), bad, &Unchecked, None)
+        .unwrap_err();
+    assert!(refused.doc_ids("customer").unwrap().is_empty());
+    assert!(customer_rows(&refused).is_empty());
+}

@@ -655,12 +655,22 @@ fn pull_blocking(
     let mut frames = Vec::new();
     let mut current = Vec::new();
     let mut size = 0;
-    for d in docs {
-        let doc: DocId = d
-            .doc
-            .parse()
-            .map_err(|e: aisle_core::CoreError| internal(e.to_api()))?;
-        let facts = facts(s, device, &doc)?;
+    let ids = docs
+        .iter()
+        .map(|d| d.doc.parse())
+        .collect::<Result<Vec<DocId>, aisle_core::CoreError>>()
+        .map_err(|e| internal(e.to_api()))?;
+    let all_facts = s
+        .access_facts(&device.id, &ids)
+        .map_err(|e| internal(e.to_api()))?;
+    if all_facts.len() != ids.len() {
+        return Err(Closing::new(
+            CLOSE_RETRY,
+            ErrorCode::Internal,
+            "the storage did not answer for every document pulled",
+        ));
+    }
+    for ((d, doc), facts) in docs.into_iter().zip(ids).zip(all_facts) {
         if facts.scope.is_some() && !acl::can_read(device, &doc, &facts) {
             return Err(forbidden(&doc, "read"));
         }

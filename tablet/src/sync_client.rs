@@ -12,7 +12,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -39,6 +39,8 @@ const FEED_KEY: &str = "relay_feed";
 /// Bytes of changes per pushed frame.
 const PUSH_FRAME_TARGET: usize = 2 * 1024 * 1024;
 const KEEPALIVE: Duration = Duration::from_secs(20);
+/// Least time between two counts of what the relay lacks while relay frames arrive.
+const PENDING_RECOUNT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -253,7 +255,7 @@ async fn run(
             s.connection = Connection::Connecting;
             s.since = now_ms();
         });
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let mut session = Session {
             store: store.clone(),
             status: status.clone(),
@@ -263,6 +265,7 @@ async fn run(
             cursor: 0,
             seen_cursor: 0,
             catch_up_total: 0,
+            pending_counted_at: None,
             catch_up_done: 0,
         };
         let end = session.run(&config, &nudge, &mut stop).await;
@@ -352,6 +355,8 @@ struct Session {
     seen_cursor: i64,
     catch_up_total: u64,
     catch_up_done: u64,
+    /// When the documents the relay lacks were last counted for the status.
+    pending_counted_at: Option<Instant>,
 }
 
 impl Session {
@@ -495,6 +500,9 @@ impl Session {
             s.connection = Connection::Online;
             s.since = now_ms();
             s.reason = None;
+            // Catching up, with nothing counted yet: until the relay's first feed page says
+            // what changed, the tablet does not know it is in sync.
+            s.catch_up = Some((0, 0));
         });
         self.push_ahead(&mut socket).await?;
         let mut keepalive = tokio::time::interval(KEEPALIVE);
@@ -514,6 +522,8 @@ impl Session {
                 }
                 _ = keepalive.tick() => {
                     socket.send(Message::Ping(Vec::new().into())).await.map_err(|e| SyncError::Connect(e.to_string()))?;
+                    // A count skipped while frames arrived is brought up to date.
+                    self.refresh_pending(false).await?;
                 }
             }
         }
@@ -587,7 +597,7 @@ impl Session {
             }
         }
         self.apply(socket, docs, cursor).await?;
-        self.refresh_pending().await?;
+        self.refresh_pending(false).await?;
         match next {
             Some(frame) => self.handle(socket, frame).await,
             None => Ok(()),
@@ -609,12 +619,16 @@ impl Session {
                     .iter()
                     .filter_map(|i| Some((i.doc.parse().ok()?, heads_from_wire(&i.heads))))
                     .collect();
-                let behind = blocking(&self.store, move |s| {
+                let (behind, ahead) = blocking(&self.store, move |s| {
                     let mut behind = Vec::new();
                     let mut current = Vec::new();
+                    let mut ahead = false;
                     for (doc, relay_heads) in feed {
                         let local = s.doc_heads(&doc)?;
-                        if local == relay_heads || s.has_heads(&doc, &relay_heads)? {
+                        if local == relay_heads {
+                            current.push((doc, relay_heads));
+                        } else if !local.is_empty() && s.has_heads(&doc, &relay_heads)? {
+                            ahead = true;
                             current.push((doc, relay_heads));
                         } else {
                             behind.push(DocHeads {
@@ -624,7 +638,7 @@ impl Session {
                         }
                     }
                     s.set_peer_heads(RELAY_PEER, &current)?;
-                    Ok(behind)
+                    Ok((behind, ahead))
                 })
                 .await?;
                 tracing::debug!(
@@ -669,9 +683,13 @@ impl Session {
                 }
                 self.settle_cursor().await?;
                 // A page can show the relay behind this tablet (a relay restored from a
-                // backup lacks what it acknowledged since): send it what it lacks.
-                self.refresh_pending().await?;
-                self.push_ahead(socket).await?;
+                // backup lacks what it acknowledged since): send it what it lacks. Looking
+                // for what to push scans every document, so not for each page of a first
+                // sync, where the tablet is ahead of nothing.
+                if ahead || done {
+                    self.refresh_pending(done).await?;
+                    self.push_ahead(socket).await?;
+                }
             }
             ServerFrame::Changes { docs, cursor } => self.apply(socket, docs, cursor).await?,
             ServerFrame::Ack { docs } => {
@@ -693,6 +711,7 @@ impl Session {
                     .send_modify(|s| s.last_synced_at = Some(now_ms()));
                 // Changes made while the push was in flight go now.
                 self.push_ahead(socket).await?;
+                self.refresh_pending(true).await?;
             }
             ServerFrame::NeedFrom { docs } => {
                 let wanted: Vec<(DocId, Vec<ChangeHash>)> = docs
@@ -752,7 +771,7 @@ impl Session {
                 return Err(SyncError::Protocol("a second Welcome".into()));
             }
         }
-        self.refresh_pending().await
+        self.refresh_pending(false).await
     }
 
     async fn apply(
@@ -779,6 +798,7 @@ impl Session {
         })
         .await?;
         tracing::debug!(applied = applied.len(), "applied relay changes");
+        let merged_ahead = applied.iter().any(|a| a.ahead_of_sender);
         let mut again = Vec::new();
         for a in applied.into_iter().filter(|a| a.missing_deps) {
             if self.repulled.insert(a.doc.clone()) {
@@ -802,7 +822,11 @@ impl Session {
             .send_modify(|s| s.last_synced_at = Some(now_ms()));
         self.settle_cursor().await?;
         // A merge can leave this tablet with changes the relay lacks.
-        self.push_ahead(socket).await
+        if merged_ahead {
+            self.push_ahead(socket).await?;
+            self.refresh_pending(true).await?;
+        }
+        Ok(())
     }
 
     /// Persists the highest changefeed position once nothing before it is outstanding.
@@ -869,7 +893,18 @@ impl Session {
         Ok(())
     }
 
-    async fn refresh_pending(&self) -> Result<(), SyncError> {
+    /// Counts the documents the relay lacks, for the status. The count scans every
+    /// document, so between relay frames it runs at most once per [`PENDING_RECOUNT`] unless
+    /// `now` (the end of a catch-up, an acknowledgement).
+    async fn refresh_pending(&mut self, now: bool) -> Result<(), SyncError> {
+        if !now
+            && self
+                .pending_counted_at
+                .is_some_and(|at| at.elapsed() < PENDING_RECOUNT)
+        {
+            return Ok(());
+        }
+        self.pending_counted_at = Some(Instant::now());
         let pending = blocking(&self.store, |s| s.count_docs_ahead_of(RELAY_PEER)).await?;
         self.status.send_modify(|s| s.pending = pending);
         Ok(())

@@ -637,3 +637,123 @@ async fn a_forged_feed_name_gets_the_device_only_its_own_scopes_again() {
         .unwrap();
     assert_eq!(closed_with(&mut socket).await.code, ErrorCode::InvalidInput);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_customer_document_that_does_not_fit_its_schema_is_refused() {
+    use aisle_core::automerge::{AutoCommit, ROOT, transaction::Transactable};
+    use aisle_core::protocol::{heads_from_wire, heads_to_wire};
+
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(10);
+    let token = token(&relay, &relay_dir, dir.path(), ("LDN-CG", "associate", "s")).await;
+    // The device's own actor: the relay takes only changes the device made itself.
+    let actor = Store::open(dir.path().join("s.sqlite3"))
+        .unwrap()
+        .actor()
+        .clone();
+    let mut socket = connect(&relay, &token).await.unwrap();
+    socket
+        .send(Message::Binary(
+            ClientFrame::Hello {
+                cursor: 0,
+                feed: String::new(),
+            }
+            .encode()
+            .into(),
+        ))
+        .await
+        .unwrap();
+    let mut customer = None;
+    loop {
+        match next(&mut socket).await {
+            Some(ServerFrame::Feed { items, done, .. }) => {
+                customer = customer.or(items
+                    .into_iter()
+                    .find(|i| i.doc.starts_with("customer/"))
+                    .map(|i| i.doc));
+                if done {
+                    break;
+                }
+            }
+            Some(_) => {}
+            None => panic!("closed during the backlog"),
+        }
+    }
+    let customer = customer.expect("the store has customers");
+    let pull = ClientFrame::Pull {
+        docs: vec![DocHeads {
+            doc: customer.clone(),
+            heads: vec![],
+        }],
+    };
+    socket
+        .send(Message::Binary(pull.encode().into()))
+        .await
+        .unwrap();
+    let stored = loop {
+        match next(&mut socket).await {
+            Some(ServerFrame::Changes { mut docs, .. }) if !docs.is_empty() => {
+                break docs.remove(0);
+            }
+            Some(_) => {}
+            None => panic!("closed before answering the pull"),
+        }
+    };
+
+    // A modified app writes a field the projections never read with the wrong type: the
+    // notes become a string.
+    let mut doc = AutoCommit::load(&stored.changes).unwrap().with_actor(actor);
+    doc.put(ROOT, "notes", "scribbled over").unwrap();
+    let changes = doc.save_after(&heads_from_wire(&stored.heads));
+    let push = ClientFrame::Push {
+        docs: vec![DocChanges {
+            doc: customer.clone(),
+            heads: heads_to_wire(&doc.get_heads()),
+            changes,
+        }],
+    };
+    socket
+        .send(Message::Binary(push.encode().into()))
+        .await
+        .unwrap();
+    let refusal = loop {
+        match next(&mut socket).await {
+            Some(ServerFrame::Refused { mut docs }) => break docs.remove(0),
+            Some(ServerFrame::Ack { docs }) if !docs.is_empty() => {
+                panic!("the relay took a customer whose notes are a string")
+            }
+            Some(_) => {}
+            None => panic!("the relay closed instead of refusing the document"),
+        }
+    };
+    assert_eq!(refusal.doc, customer);
+    assert_eq!(refusal.code, ErrorCode::InvalidInput, "{refusal:?}");
+    assert!(
+        refusal
+            .message
+            .contains("do not make a customer document this relay reads"),
+        "{refusal:?}"
+    );
+
+    // The relay still holds the document as it was.
+    let pull = ClientFrame::Pull {
+        docs: vec![DocHeads {
+            doc: customer.clone(),
+            heads: stored.heads.clone(),
+        }],
+    };
+    socket
+        .send(Message::Binary(pull.encode().into()))
+        .await
+        .unwrap();
+    let now = loop {
+        match next(&mut socket).await {
+            Some(ServerFrame::Changes { mut docs, .. }) if !docs.is_empty() => {
+                break docs.remove(0);
+            }
+            Some(_) => {}
+            None => panic!("closed before answering the pull"),
+        }
+    };
+    assert_eq!(now.heads, stored.heads);
+    assert!(now.changes.is_empty());
+}

@@ -142,6 +142,25 @@ fn cargo_once() -> Command {
     cmd
 }
 
+/// [`cargo_once`] with Clippy compiling the workspace's own crates (as `cargo clippy` runs it,
+/// but in a full build): warnings are errors. Every step of `cargo xtask test` uses the same
+/// settings, so none rebuilds what another built.
+fn cargo_linted() -> Command {
+    let mut cmd = cargo_once();
+    linted(&mut cmd);
+    cmd
+}
+
+fn linted(cmd: &mut Command) -> &mut Command {
+    cmd.env("CARGO_INCREMENTAL", "0")
+        .env("RUSTC_WORKSPACE_WRAPPER", "clippy-driver")
+        // What `cargo clippy -- -D warnings` hands the driver.
+        .env(
+            "CLIPPY_ARGS",
+            "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
+        )
+}
+
 pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
     eprintln!("$ {cmd:?}");
     let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
@@ -174,16 +193,6 @@ fn test_all() -> anyhow::Result<()> {
     // The UI is a wasm32 crate: it is linted for that target only, never compiled natively.
     run(cargo_once().args([
         "clippy",
-        "--workspace",
-        "--exclude",
-        "aisle-ui",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    run(cargo_once().args([
-        "clippy",
         "-p",
         "aisle-ui",
         "--target",
@@ -202,17 +211,21 @@ fn test_all() -> anyhow::Result<()> {
         "--features",
         "aisle-app/custom-protocol,aisle-tests/e2e",
     ];
-    // Building the test targets with the binaries resolves features with the dev-dependencies
-    // exactly as `cargo test` does, so Tauri and every other dependency compile once; the app
-    // and relay binaries the cross-process tests drive come out of the same build.
-    run(cargo_once()
-        .arg("build")
-        .args(packages)
-        .args(["--lib", "--bins", "--tests"]))?;
-    eprintln!("checks and the build done after {:.0?}", started.elapsed());
+    // Every target the tests and benchmarks run, built once, in the test profile and with the
+    // features `cargo test` resolves, so Tauri and every other dependency compile once; the app
+    // and relay binaries the cross-process tests drive come out of the same build. Clippy
+    // compiles the workspace's own crates in it: that is `cargo clippy --all-targets -D
+    // warnings`, without checking every dependency a second time.
+    run(cargo_linted()
+        .args(["test", "--no-run", "--all-targets"])
+        .args(packages))?;
+    eprintln!(
+        "checks, lints and the build done after {:.0?}",
+        started.elapsed()
+    );
     let relay = std::fs::canonicalize("target/debug/aisle-relay")?;
     let tests_started = Instant::now();
-    run(cargo_once()
+    run(cargo_linted()
         .arg("test")
         .args(packages)
         .env("AISLE_RELAY_BIN", &relay)
@@ -255,9 +268,8 @@ fn shared_database_pass(packages: &[&str], relay: &Path) -> anyhow::Result<()> {
     for scenario in SHARED_DATABASE_SCENARIOS {
         test.args(["--test", scenario]);
     }
-    run(test
-        .env("AISLE_RELAY_BIN", relay)
-        .env("CARGO_INCREMENTAL", "0"))?;
+    // The same compiler settings as the build, or the workspace's crates would build again.
+    run(linted(&mut test).env("AISLE_RELAY_BIN", relay))?;
     eprintln!(
         "relay scenarios on PostgreSQL passed in {:.0?}",
         started.elapsed()
@@ -271,7 +283,7 @@ fn shared_database_pass(packages: &[&str], relay: &Path) -> anyhow::Result<()> {
 fn bench_smoke(packages: &[&str], relay: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     // `--bench '*'` picks bench targets only; `--benches` would run every unit test again.
-    run(cargo_once()
+    run(cargo_linted()
         .arg("test")
         .args(packages)
         .args(["--bench", "*"])

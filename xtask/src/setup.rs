@@ -33,22 +33,45 @@ pub fn all() -> anyhow::Result<()> {
     apt_packages()?;
     wasm_target()?;
     let installed = installed_tools()?;
-    install_tool(&installed, "trunk", TRUNK_VERSION, true)?;
-    // Its own lockfile wants a crate version the registry here lacks, so no --locked.
+    // trunk and tauri-driver start other programs and copy files: unoptimised, they do that
+    // as fast and compile in a fraction of the time (trunk's own release profile is fat LTO in
+    // one codegen unit, minutes of linking on 2 cores). wasm-bindgen rewrites megabytes of
+    // wasm on every UI build, so it is optimised.
+    install_tool(
+        &installed,
+        "trunk",
+        TRUNK_VERSION,
+        Install::Locked,
+        Build::Unoptimised,
+    )?;
+    // Its own lockfile wants a crate version the registry here lacks, so not locked.
     install_tool(
         &installed,
         "wasm-bindgen-cli",
         &wasm_bindgen_version()?,
-        false,
+        Install::Unlocked,
+        Build::Optimised,
     )?;
-    install_tool(&installed, "tauri-driver", TAURI_DRIVER_VERSION, true)?;
+    install_tool(
+        &installed,
+        "tauri-driver",
+        TAURI_DRIVER_VERSION,
+        Install::Locked,
+        Build::Unoptimised,
+    )?;
     Ok(())
 }
 
 /// cargo-fuzz, for `cargo xtask fuzz` only (it needs the nightly toolchain too).
 pub fn fuzzing() -> anyhow::Result<()> {
     let installed = installed_tools()?;
-    install_tool(&installed, "cargo-fuzz", CARGO_FUZZ_VERSION, true)?;
+    install_tool(
+        &installed,
+        "cargo-fuzz",
+        CARGO_FUZZ_VERSION,
+        Install::Locked,
+        Build::Optimised,
+    )?;
     let nightly = Command::new("rustup")
         .args(["run", "nightly", "rustc", "--version"])
         .output();
@@ -122,15 +145,45 @@ fn installed_tools() -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn install_tool(installed: &str, name: &str, version: &str, locked: bool) -> anyhow::Result<()> {
+/// Whether `cargo install` uses the tool's own lockfile.
+#[derive(PartialEq)]
+enum Install {
+    Locked,
+    Unlocked,
+}
+
+/// The profile a tool is built with.
+#[derive(PartialEq)]
+enum Build {
+    Optimised,
+    Unoptimised,
+}
+
+fn install_tool(
+    installed: &str,
+    name: &str,
+    version: &str,
+    install: Install,
+    build: Build,
+) -> anyhow::Result<()> {
     if installed.contains(&format!("{name} v{version}:")) {
         return Ok(());
     }
-    eprintln!("installing {name} {version} (compiles from source; several minutes on 2 cores)");
+    eprintln!("installing {name} {version} (compiles from source; minutes on 2 cores)");
     let mut cmd = Command::new("cargo");
     cmd.args(["install", name, "--version", &format!("={version}")]);
-    if locked {
+    if install == Install::Locked {
         cmd.arg("--locked");
+    }
+    match build {
+        Build::Unoptimised => {
+            cmd.arg("--debug");
+        }
+        // Optimised, without whole-program LTO: that only links slower.
+        Build::Optimised => {
+            cmd.env("CARGO_PROFILE_RELEASE_LTO", "off")
+                .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16");
+        }
     }
     run(&mut cmd)
 }

@@ -9,9 +9,9 @@ use autosurgeon::{Hydrate, Reconcile};
 use std::collections::BTreeMap;
 
 use crate::model::{
-    Affinity, Cart, ConsentPurpose, ConsentRecord, CustomerId, CustomerProfile, Entry, Identity,
-    MergedProfile, Millis, NfcLink, Note, ProductSku, ProductViews, Purchase, SizePreference,
-    Visit, WishlistItem,
+    Affinity, Cart, CartStatus, Channel, ConsentPurpose, ConsentRecord, CustomerId,
+    CustomerProfile, Entry, Identity, MergedProfile, Millis, NfcLink, Note, ProductSku,
+    ProductViews, Purchase, SizePreference, StoreId, VariantSku, Visit, WishlistItem,
 };
 
 #[derive(Clone, Debug, Default, PartialEq, Reconcile, Hydrate)]
@@ -60,6 +60,113 @@ pub struct CustomerDoc {
     /// changed there since.
     #[autosurgeon(missing = "BTreeMap::new")]
     pub folded_heads: BTreeMap<String, Vec<String>>,
+}
+
+/// The parts of a customer document its projection rows come from. Hydrating only these
+/// skips the per-writer tallies, notes, consent and prices, most of a document: a tablet's
+/// first sync projects every customer of its store, and this was most of its time. That the
+/// whole document fits its schema is checked where documents come in from outside (the
+/// relay's push check), not on every projection.
+#[derive(Clone, Debug, PartialEq, Hydrate)]
+pub struct IndexedCustomer {
+    pub schema: u64,
+    pub id: CustomerId,
+    pub identity: Identity,
+    pub nfc: BTreeMap<String, NfcLink>,
+    pub carts: BTreeMap<String, IndexedCart>,
+    pub purchases: BTreeMap<String, IndexedPurchase>,
+    pub visits: BTreeMap<String, Visit>,
+    pub shop_customer_id: Option<String>,
+    pub merged_into: Option<CustomerId>,
+    #[autosurgeon(missing = "BTreeMap::new")]
+    pub merged_from: BTreeMap<String, MergedProfile>,
+}
+
+/// A cart as its line rows need it.
+#[derive(Clone, Debug, PartialEq, Hydrate)]
+pub struct IndexedCart {
+    pub channel: Channel,
+    pub store: Option<StoreId>,
+    pub status: CartStatus,
+    pub updated_at: Millis,
+    pub lines: BTreeMap<String, IndexedLine>,
+}
+
+/// A purchase as its line rows need it.
+#[derive(Clone, Debug, PartialEq, Hydrate)]
+pub struct IndexedPurchase {
+    pub at: Millis,
+    pub store: Option<StoreId>,
+    pub lines: Vec<IndexedLine>,
+}
+
+/// A cart or purchase line without its price.
+#[derive(Clone, Debug, PartialEq, Hydrate)]
+pub struct IndexedLine {
+    pub variant: VariantSku,
+    pub product: ProductSku,
+    pub quantity: u32,
+}
+
+impl IndexedCustomer {
+    pub fn last_visit_at(&self) -> Option<Millis> {
+        self.visits.values().map(|v| v.at).max()
+    }
+}
+
+impl From<&CustomerDoc> for IndexedCustomer {
+    fn from(customer: &CustomerDoc) -> Self {
+        let line = |variant: &VariantSku, product: &ProductSku, quantity: u32| IndexedLine {
+            variant: variant.clone(),
+            product: product.clone(),
+            quantity,
+        };
+        Self {
+            schema: customer.schema,
+            id: customer.id.clone(),
+            identity: customer.identity.clone(),
+            nfc: customer.nfc.clone(),
+            carts: customer
+                .carts
+                .iter()
+                .map(|(id, cart)| {
+                    let lines = cart
+                        .lines
+                        .iter()
+                        .map(|(id, l)| (id.clone(), line(&l.variant, &l.product, l.quantity)))
+                        .collect();
+                    let indexed = IndexedCart {
+                        channel: cart.channel,
+                        store: cart.store.clone(),
+                        status: cart.status,
+                        updated_at: cart.updated_at,
+                        lines,
+                    };
+                    (id.clone(), indexed)
+                })
+                .collect(),
+            purchases: customer
+                .purchases
+                .iter()
+                .map(|(id, p)| {
+                    let indexed = IndexedPurchase {
+                        at: p.at,
+                        store: p.store.clone(),
+                        lines: p
+                            .lines
+                            .iter()
+                            .map(|l| line(&l.variant, &l.product, l.quantity))
+                            .collect(),
+                    };
+                    (id.clone(), indexed)
+                })
+                .collect(),
+            visits: customer.visits.clone(),
+            shop_customer_id: customer.shop_customer_id.clone(),
+            merged_into: customer.merged_into.clone(),
+            merged_from: customer.merged_from.clone(),
+        }
+    }
 }
 
 impl CustomerDoc {

@@ -56,7 +56,8 @@ pub struct SyncStatus {
     pub reason: Option<String>,
     /// Documents with changes the relay does not have durably yet.
     pub pending: u64,
-    /// While catching up after connecting: documents done of those to check.
+    /// While catching up after connecting: documents done of those to check; `(0, 0)` from
+    /// connecting until the relay's first feed page says how many there are.
     pub catch_up: Option<(u64, u64)>,
     /// When the relay last acknowledged or delivered something.
     pub last_synced_at: Option<Millis>,

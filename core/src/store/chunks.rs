@@ -92,12 +92,10 @@ pub fn update_pending(tx: &Transaction<'_>, id: &DocId, pending: &Pending) -> Re
     match pending {
         Pending::Unchanged => {}
         Pending::Clear => {
-            tx.execute("DELETE FROM doc_pending WHERE doc_id = ?1", [&doc_id])?;
+            tx.prepare_cached("DELETE FROM doc_pending WHERE doc_id = ?1")?.execute([&doc_id])?;
         }
         Pending::Add(chunks) => {
-            let stored: i64 = tx.query_row(
-                "SELECT COALESCE(SUM(LENGTH(data)), 0) FROM doc_pending WHERE doc_id = ?1",
-                [&doc_id],
+            let stored: i64 = tx.prepare_cached("SELECT COALESCE(SUM(LENGTH(data)), 0) FROM doc_pending WHERE doc_id = ?1")?.query_row([&doc_id],
                 |r| r.get(0),
             )?;
             let adding: usize = chunks.iter().map(Vec::len).sum();
@@ -106,7 +104,7 @@ pub fn update_pending(tx: &Transaction<'_>, id: &DocId, pending: &Pending) -> Re
                 .saturating_add(adding)
                 > MAX_PENDING_BYTES
             {
-                tx.execute("DELETE FROM doc_pending WHERE doc_id = ?1", [&doc_id])?;
+                tx.prepare_cached("DELETE FROM doc_pending WHERE doc_id = ?1")?.execute([&doc_id])?;
                 return Ok(());
             }
             let mut insert =
@@ -166,15 +164,11 @@ pub fn append(tx: &Transaction<'_>, write: &mut DocWrite, now: Millis) -> Result
         replace_with_snapshot(tx, &write.id, &mut write.doc, now)?;
         return Ok(chunk);
     }
-    tx.execute(
-        "INSERT INTO doc_chunks (doc_id, seq, data) VALUES (?1, ?2, ?3)",
-        params![doc_id, row.next_seq, chunk],
+    tx.prepare_cached("INSERT INTO doc_chunks (doc_id, seq, data) VALUES (?1, ?2, ?3)")?.execute(params![doc_id, row.next_seq, chunk],
     )?;
-    tx.execute(
-        "UPDATE docs SET heads = ?2, incremental_bytes = ?3, incremental_chunks = ?4,
+    tx.prepare_cached("UPDATE docs SET heads = ?2, incremental_bytes = ?3, incremental_chunks = ?4,
                 next_seq = ?5, updated_at = ?6
-         WHERE doc_id = ?1",
-        params![
+         WHERE doc_id = ?1")?.execute(params![
             doc_id,
             encode_heads(&write.doc.get_heads()),
             incremental_bytes,
@@ -204,15 +198,13 @@ pub fn replace_with_snapshot(
         )
         .optional()?
         .unwrap_or(0);
-    tx.execute(
-        "INSERT INTO docs (doc_id, kind, heads, snapshot_bytes, incremental_bytes,
+    tx.prepare_cached("INSERT INTO docs (doc_id, kind, heads, snapshot_bytes, incremental_bytes,
                            incremental_chunks, next_seq, updated_at)
          VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?6)
          ON CONFLICT (doc_id) DO UPDATE SET heads = excluded.heads,
              snapshot_bytes = excluded.snapshot_bytes, incremental_bytes = 0,
              incremental_chunks = 0, next_seq = excluded.next_seq,
-             updated_at = excluded.updated_at",
-        params![
+             updated_at = excluded.updated_at")?.execute(params![
             doc_id,
             id.kind(),
             encode_heads(&doc.get_heads()),
@@ -221,10 +213,8 @@ pub fn replace_with_snapshot(
             now
         ],
     )?;
-    tx.execute("DELETE FROM doc_chunks WHERE doc_id = ?1", [&doc_id])?;
-    tx.execute(
-        "INSERT INTO doc_chunks (doc_id, seq, data) VALUES (?1, ?2, ?3)",
-        params![doc_id, next_seq, snapshot],
+    tx.prepare_cached("DELETE FROM doc_chunks WHERE doc_id = ?1")?.execute([&doc_id])?;
+    tx.prepare_cached("INSERT INTO doc_chunks (doc_id, seq, data) VALUES (?1, ?2, ?3)")?.execute(params![doc_id, next_seq, snapshot],
     )?;
     Ok(snapshot)
 }
@@ -238,11 +228,9 @@ fn store_as_received(
     now: Millis,
 ) -> Result<()> {
     let doc_id = id.to_string();
-    tx.execute(
-        "INSERT INTO docs (doc_id, kind, heads, snapshot_bytes, incremental_bytes,
+    tx.prepare_cached("INSERT INTO docs (doc_id, kind, heads, snapshot_bytes, incremental_bytes,
                            incremental_chunks, next_seq, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 0, 0, 1, ?5)",
-        params![
+         VALUES (?1, ?2, ?3, ?4, 0, 0, 1, ?5)")?.execute(params![
             doc_id,
             id.kind(),
             encode_heads(heads),
@@ -250,9 +238,7 @@ fn store_as_received(
             now
         ],
     )?;
-    tx.execute(
-        "INSERT INTO doc_chunks (doc_id, seq, data) VALUES (?1, 0, ?2)",
-        params![doc_id, bytes],
+    tx.prepare_cached("INSERT INTO doc_chunks (doc_id, seq, data) VALUES (?1, 0, ?2)")?.execute(params![doc_id, bytes],
     )?;
     Ok(())
 }

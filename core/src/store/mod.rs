@@ -49,6 +49,23 @@ pub struct DocWrite {
     /// For a document that is new here: bytes that load as exactly this document (as a peer
     /// sent it), stored as they are instead of saving the document again.
     pub as_received: Option<Vec<u8>>,
+    /// A customer's projection already read off the document at these heads (on another
+    /// thread, while a first sync loads many at once); read again if the heads moved.
+    pub indexed: Option<(Vec<ChangeHash>, crate::doc::IndexedCustomer)>,
+}
+
+impl DocWrite {
+    /// A document not stored here yet, empty, to be written by `actor`.
+    pub fn new_here(id: &DocId, actor: &ActorId) -> Self {
+        Self {
+            id: id.clone(),
+            doc: AutoCommit::new().with_actor(actor.clone()),
+            heads_before: Vec::new(),
+            pending: Pending::Unchanged,
+            as_received: None,
+            indexed: None,
+        }
+    }
 }
 
 /// What to do with a document's received-but-not-yet-applicable changes.
@@ -122,6 +139,9 @@ impl Store {
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let mut conn = Connection::open(&path)?;
+        // A commit runs a few dozen distinct statements (chunks, projections, a role's hook);
+        // rusqlite keeps 16 prepared, which would re-prepare most of them on every document.
+        conn.set_prepared_statement_cache_capacity(128);
         // FULL: a change acknowledged to the associate survives power loss, not just a crash.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
@@ -233,10 +253,7 @@ impl Store {
     /// Whether a document is stored here.
     pub fn has_doc(&self, id: &DocId) -> Result<bool> {
         Ok(self
-            .conn
-            .query_row(
-                "SELECT 1 FROM docs WHERE doc_id = ?1",
-                [id.to_string()],
+            .conn.prepare_cached("SELECT 1 FROM docs WHERE doc_id = ?1")?.query_row([id.to_string()],
                 |_| Ok(()),
             )
             .optional()?
@@ -246,10 +263,7 @@ impl Store {
     /// The current heads of a stored document (empty if absent).
     pub fn doc_heads(&self, id: &DocId) -> Result<Vec<ChangeHash>> {
         let heads: Option<Vec<u8>> = self
-            .conn
-            .query_row(
-                "SELECT heads FROM docs WHERE doc_id = ?1",
-                [id.to_string()],
+            .conn.prepare_cached("SELECT heads FROM docs WHERE doc_id = ?1")?.query_row([id.to_string()],
                 |r| r.get(0),
             )
             .optional()?;
@@ -317,6 +331,7 @@ impl Store {
             heads_before,
             pending: Pending::Unchanged,
             as_received: None,
+            indexed: None,
         })
     }
 
@@ -404,13 +419,14 @@ impl Store {
                     heads_before: Vec::new(),
                     pending: Pending::Unchanged,
                     as_received: None,
+                    indexed: None,
                 };
                 autosurgeon::reconcile(&mut write.doc, &customer)?;
                 write.doc.commit_with(
                     automerge::transaction::CommitOptions::default().with_time(now / 1000),
                 );
                 let changes = chunks::append(&tx, &mut write, now)?;
-                projection::project_customer(&tx, &customer)?;
+                projection::project_customer(&tx, &(&customer).into())?;
                 // Kept only for a hook: an import of 50,000 customers would otherwise hold
                 // every document's bytes until the end.
                 if observed {

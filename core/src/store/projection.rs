@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{DocWrite, Store};
 use crate::clock::IdGen;
-use crate::doc::{self, CatalogDoc, CustomerDoc, DocId, InventoryDoc};
+use crate::doc::{self, CatalogDoc, CustomerDoc, DocId, IndexedCustomer, InventoryDoc};
 use crate::error::Result;
 use crate::model::{CustomerId, Hold, HoldEnd, Millis, Sale, StoreId, scope};
 
@@ -21,7 +21,10 @@ pub fn project(
 ) -> Result<()> {
     match &write.id {
         DocId::Customer(id) => {
-            let customer: CustomerDoc = doc::hydrate_doc(&write.doc, &write.id)?;
+            let customer = match write.indexed.take() {
+                Some((heads, customer)) if heads == write.doc.get_heads() => customer,
+                _ => doc::hydrate_doc(&write.doc, &write.id)?,
+            };
             doc::check_schema(customer.schema, &write.id)?;
             // Projections follow the content: a document naming another customer would
             // overwrite that customer's rows (their loyalty number would open this one).
@@ -128,56 +131,56 @@ fn touched_records(
     Some(touched)
 }
 
-pub fn project_customer(tx: &Transaction<'_>, customer: &CustomerDoc) -> Result<()> {
+pub fn project_customer(tx: &Transaction<'_>, customer: &IndexedCustomer) -> Result<()> {
     let id = customer.id.as_str();
     let identity = &customer.identity;
     if let Some(survivor) = &customer.merged_into {
         return project_merged(tx, customer, survivor);
     }
-    tx.execute("DELETE FROM customer_merges WHERE customer_id = ?1", [id])?;
-    tx.execute(
-        "INSERT INTO customers (customer_id, loyalty_id, name, email, phone, home_store, tier,
-                                last_visit_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT (customer_id) DO UPDATE SET loyalty_id = excluded.loyalty_id,
-             name = excluded.name, email = excluded.email, phone = excluded.phone,
-             home_store = excluded.home_store, tier = excluded.tier,
-             last_visit_at = excluded.last_visit_at",
-        params![
-            id,
-            identity.loyalty_id.as_str(),
-            identity.name,
-            identity.email,
-            identity.phone,
-            identity.home_store.as_str(),
-            tier_key(identity.tier),
-            customer.last_visit_at(),
-        ],
-    )?;
-    let rowid: i64 = tx.query_row(
-        "SELECT rowid FROM customers WHERE customer_id = ?1",
-        [id],
-        |r| r.get(0),
-    )?;
-    tx.execute("DELETE FROM customer_search WHERE rowid = ?1", [rowid])?;
-    tx.execute(
+    // Cached statements: a first sync runs these for every customer of the store.
+    tx.prepare_cached("DELETE FROM customer_merges WHERE customer_id = ?1")?
+        .execute([id])?;
+    let rowid: i64 = tx
+        .prepare_cached(
+            "INSERT INTO customers (customer_id, loyalty_id, name, email, phone, home_store, tier,
+                                    last_visit_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (customer_id) DO UPDATE SET loyalty_id = excluded.loyalty_id,
+                 name = excluded.name, email = excluded.email, phone = excluded.phone,
+                 home_store = excluded.home_store, tier = excluded.tier,
+                 last_visit_at = excluded.last_visit_at
+             RETURNING rowid",
+        )?
+        .query_row(
+            params![
+                id,
+                identity.loyalty_id.as_str(),
+                identity.name,
+                identity.email,
+                identity.phone,
+                identity.home_store.as_str(),
+                tier_key(identity.tier),
+                customer.last_visit_at(),
+            ],
+            |r| r.get(0),
+        )?;
+    tx.prepare_cached("DELETE FROM customer_search WHERE rowid = ?1")?
+        .execute([rowid])?;
+    tx.prepare_cached(
         "INSERT INTO customer_search (rowid, name, email, phone) VALUES (?1, ?2, ?3, ?4)",
-        params![
-            rowid,
-            identity.name,
-            identity.email.as_deref().unwrap_or(""),
-            identity
-                .phone
-                .as_deref()
-                .map(phone_search_text)
-                .unwrap_or_default(),
-        ],
-    )?;
-
-    tx.execute(
-        "DELETE FROM customer_identifiers WHERE customer_id = ?1",
-        [id],
-    )?;
+    )?
+    .execute(params![
+        rowid,
+        identity.name,
+        identity.email.as_deref().unwrap_or(""),
+        identity
+            .phone
+            .as_deref()
+            .map(phone_search_text)
+            .unwrap_or_default(),
+    ])?;
+    tx.prepare_cached("DELETE FROM customer_identifiers WHERE customer_id = ?1")?
+        .execute([id])?;
     index_identifiers(tx, customer, &customer.id)?;
     // A merged duplicate's identifiers find this customer: the old loyalty card still works.
     for merged in customer.merged_from.values() {
@@ -196,7 +199,7 @@ pub fn project_customer(tx: &Transaction<'_>, customer: &CustomerDoc) -> Result<
 /// finding `target`: itself, or the survivor it was merged into.
 fn index_identifiers(
     tx: &Transaction<'_>,
-    customer: &CustomerDoc,
+    customer: &IndexedCustomer,
     target: &CustomerId,
 ) -> Result<()> {
     let identity = &customer.identity;
@@ -238,7 +241,7 @@ fn index_identity(
 /// survivor, and its id redirects there.
 fn project_merged(
     tx: &Transaction<'_>,
-    customer: &CustomerDoc,
+    customer: &IndexedCustomer,
     survivor: &CustomerId,
 ) -> Result<()> {
     let id = customer.id.as_str();
@@ -250,10 +253,8 @@ fn project_merged(
         .map(|m| m.merged_at)
         .max()
         .unwrap_or(0);
-    tx.execute(
-        "INSERT OR REPLACE INTO customer_merges (customer_id, merged_into, home_store, merged_at)
-         VALUES (?1, ?2, ?3, ?4)",
-        params![
+    tx.prepare_cached("INSERT OR REPLACE INTO customer_merges (customer_id, merged_into, home_store, merged_at)
+         VALUES (?1, ?2, ?3, ?4)")?.execute(params![
             id,
             survivor.as_str(),
             customer.identity.home_store.as_str(),
@@ -264,9 +265,10 @@ fn project_merged(
 }
 
 /// Purchase and cart lines as rows: baskets for recommendations, open carts for stock alerts.
-fn project_lines(tx: &Transaction<'_>, customer: &CustomerDoc) -> Result<()> {
+fn project_lines(tx: &Transaction<'_>, customer: &IndexedCustomer) -> Result<()> {
     let id = customer.id.as_str();
-    tx.execute("DELETE FROM customer_lines WHERE customer_id = ?1", [id])?;
+    tx.prepare_cached("DELETE FROM customer_lines WHERE customer_id = ?1")?
+        .execute([id])?;
     let mut insert = tx.prepare_cached(
         "INSERT OR REPLACE INTO customer_lines (customer_id, basket_id, line, kind, open, store_id,
                                                 product_sku, variant_sku, quantity, at)
@@ -312,9 +314,10 @@ fn project_lines(tx: &Transaction<'_>, customer: &CustomerDoc) -> Result<()> {
     Ok(())
 }
 
-fn project_visits(tx: &Transaction<'_>, customer: &CustomerDoc) -> Result<()> {
+fn project_visits(tx: &Transaction<'_>, customer: &IndexedCustomer) -> Result<()> {
     let id = customer.id.as_str();
-    tx.execute("DELETE FROM visits WHERE customer_id = ?1", [id])?;
+    tx.prepare_cached("DELETE FROM visits WHERE customer_id = ?1")?
+        .execute([id])?;
     let mut insert = tx.prepare_cached(
         "INSERT OR REPLACE INTO visits (visit_id, customer_id, store_id, at, source)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -363,7 +366,7 @@ fn upsert_sale(tx: &Transaction<'_>, store: &StoreId, sale_id: &str, sale: &Sale
         total,
         sale.from_online_cart.unwrap_or(false),
     ])?;
-    tx.execute("DELETE FROM sale_lines WHERE sale_id = ?1", [sale_id])?;
+    tx.prepare_cached("DELETE FROM sale_lines WHERE sale_id = ?1")?.execute([sale_id])?;
     let mut line_insert = tx.prepare_cached(
         "INSERT INTO sale_lines (sale_id, line, store_id, variant_sku, quantity, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -386,7 +389,7 @@ fn upsert_sale(tx: &Transaction<'_>, store: &StoreId, sale_id: &str, sale: &Sale
 pub fn project_records(tx: &Transaction<'_>, id: &DocId, doc: &mut AutoCommit) -> Result<()> {
     match id {
         DocId::Customer(_) => {
-            let customer: CustomerDoc = doc::hydrate_doc(doc, id)?;
+            let customer: IndexedCustomer = doc::hydrate_doc(doc, id)?;
             project_customer(tx, &customer)
         }
         DocId::Inventory(store) => {
@@ -441,7 +444,7 @@ fn project_recommendations(
     tx: &Transaction<'_>,
     recommendations: &doc::RecommendationsDoc,
 ) -> Result<()> {
-    tx.execute("DELETE FROM related_products", [])?;
+    tx.prepare_cached("DELETE FROM related_products")?.execute([])?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO related_products (product_sku, rank, related_sku, score, together)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -553,7 +556,7 @@ fn project_inventory(
     }
     let levels: Vec<(String, i64)> = match touched {
         None => {
-            tx.execute("DELETE FROM stock WHERE store_id = ?1", [store.as_str()])?;
+            tx.prepare_cached("DELETE FROM stock WHERE store_id = ?1")?.execute([store.as_str()])?;
             inventory.all_on_hand()?
         }
         Some(t) => t
@@ -601,20 +604,16 @@ fn project_inventory(
         if *on_hand < 0 {
             record_oversell(tx, store, variant, *on_hand, ids, now)?;
         } else if let Some((_, by)) = adjusters.get(variant) {
-            tx.execute(
-                "UPDATE conflicts SET resolved_at = ?3, resolved_by = ?4
-                 WHERE store_id = ?1 AND variant_sku = ?2 AND resolved_at IS NULL",
-                params![store.as_str(), variant, now, by],
+            tx.prepare_cached("UPDATE conflicts SET resolved_at = ?3, resolved_by = ?4
+                 WHERE store_id = ?1 AND variant_sku = ?2 AND resolved_at IS NULL")?.execute(params![store.as_str(), variant, now, by],
             )?;
         }
     }
 
     let sales: Vec<(String, Sale)> = match touched {
         None => {
-            tx.execute("DELETE FROM sales WHERE store_id = ?1", [store.as_str()])?;
-            tx.execute(
-                "DELETE FROM sale_lines WHERE store_id = ?1",
-                [store.as_str()],
+            tx.prepare_cached("DELETE FROM sales WHERE store_id = ?1")?.execute([store.as_str()])?;
+            tx.prepare_cached("DELETE FROM sale_lines WHERE store_id = ?1")?.execute([store.as_str()],
             )?;
             inventory.sales()?.into_iter().collect()
         }
@@ -635,7 +634,7 @@ fn project_inventory(
 
     let holds: Vec<(String, Option<Hold>)> = match touched {
         None => {
-            tx.execute("DELETE FROM holds WHERE store_id = ?1", [store.as_str()])?;
+            tx.prepare_cached("DELETE FROM holds WHERE store_id = ?1")?.execute([store.as_str()])?;
             inventory
                 .holds()?
                 .into_iter()
@@ -652,7 +651,7 @@ fn project_inventory(
         match hold {
             Some(hold) => upsert_hold(tx, store, &hold_id, &hold)?,
             None => {
-                tx.execute("DELETE FROM holds WHERE hold_id = ?1", [&hold_id])?;
+                tx.prepare_cached("DELETE FROM holds WHERE hold_id = ?1")?.execute([&hold_id])?;
             }
         }
     }
@@ -660,14 +659,12 @@ fn project_inventory(
 }
 
 fn upsert_hold(tx: &Transaction<'_>, store: &StoreId, hold_id: &str, hold: &Hold) -> Result<()> {
-    tx.execute(
-        "INSERT INTO holds (hold_id, store_id, variant_sku, customer_id, associate_id, quantity,
+    tx.prepare_cached("INSERT INTO holds (hold_id, store_id, variant_sku, customer_id, associate_id, quantity,
                             placed_at, expires_at, ended_at, ended_how)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (hold_id) DO UPDATE SET quantity = excluded.quantity,
              expires_at = excluded.expires_at, ended_at = excluded.ended_at,
-             ended_how = excluded.ended_how",
-        params![
+             ended_how = excluded.ended_how")?.execute(params![
             hold_id,
             store.as_str(),
             hold.variant.as_str(),
@@ -695,12 +692,10 @@ fn record_oversell(
     ids: &IdGen,
     now: Millis,
 ) -> Result<()> {
-    tx.execute(
-        "INSERT INTO conflicts (conflict_id, store_id, variant_sku, on_hand, detected_at)
+    tx.prepare_cached("INSERT INTO conflicts (conflict_id, store_id, variant_sku, on_hand, detected_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (store_id, variant_sku) WHERE resolved_at IS NULL
-         DO UPDATE SET on_hand = MIN(on_hand, excluded.on_hand)",
-        params![ids.new_id(), store.as_str(), variant, on_hand, now],
+         DO UPDATE SET on_hand = MIN(on_hand, excluded.on_hand)")?.execute(params![ids.new_id(), store.as_str(), variant, on_hand, now],
     )?;
     Ok(())
 }
@@ -773,43 +768,31 @@ pub fn unproject(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
                 )
                 .optional()?;
             if let Some(rowid) = rowid {
-                tx.execute("DELETE FROM customer_search WHERE rowid = ?1", [rowid])?;
+                tx.prepare_cached("DELETE FROM customer_search WHERE rowid = ?1")?.execute([rowid])?;
             }
-            tx.execute(
-                "DELETE FROM customer_identifiers WHERE customer_id = ?1",
-                [customer.as_str()],
+            tx.prepare_cached("DELETE FROM customer_identifiers WHERE customer_id = ?1")?.execute([customer.as_str()],
             )?;
-            tx.execute(
-                "DELETE FROM customers WHERE customer_id = ?1",
-                [customer.as_str()],
+            tx.prepare_cached("DELETE FROM customers WHERE customer_id = ?1")?.execute([customer.as_str()],
             )?;
-            tx.execute(
-                "DELETE FROM visits WHERE customer_id = ?1",
-                [customer.as_str()],
+            tx.prepare_cached("DELETE FROM visits WHERE customer_id = ?1")?.execute([customer.as_str()],
             )?;
-            tx.execute(
-                "DELETE FROM customer_lines WHERE customer_id = ?1",
-                [customer.as_str()],
+            tx.prepare_cached("DELETE FROM customer_lines WHERE customer_id = ?1")?.execute([customer.as_str()],
             )?;
-            tx.execute(
-                "DELETE FROM customer_merges WHERE customer_id = ?1",
-                [customer.as_str()],
+            tx.prepare_cached("DELETE FROM customer_merges WHERE customer_id = ?1")?.execute([customer.as_str()],
             )?;
         }
         DocId::Inventory(store) => {
-            tx.execute("DELETE FROM stock WHERE store_id = ?1", [store.as_str()])?;
-            tx.execute("DELETE FROM holds WHERE store_id = ?1", [store.as_str()])?;
-            tx.execute("DELETE FROM sales WHERE store_id = ?1", [store.as_str()])?;
-            tx.execute(
-                "DELETE FROM sale_lines WHERE store_id = ?1",
-                [store.as_str()],
+            tx.prepare_cached("DELETE FROM stock WHERE store_id = ?1")?.execute([store.as_str()])?;
+            tx.prepare_cached("DELETE FROM holds WHERE store_id = ?1")?.execute([store.as_str()])?;
+            tx.prepare_cached("DELETE FROM sales WHERE store_id = ?1")?.execute([store.as_str()])?;
+            tx.prepare_cached("DELETE FROM sale_lines WHERE store_id = ?1")?.execute([store.as_str()],
             )?;
         }
         DocId::Catalog => {
             tx.execute_batch("DELETE FROM products; DELETE FROM variants; DELETE FROM stores;")?;
         }
         DocId::Recommendations => {
-            tx.execute("DELETE FROM related_products", [])?;
+            tx.prepare_cached("DELETE FROM related_products")?.execute([])?;
         }
         DocId::Loyalty => {
             tx.execute_batch("DELETE FROM loyalty_keys; DELETE FROM revoked_tokens;")?;

@@ -1,8 +1,9 @@
 //! What the relay checks of the changes a device pushes, before it stores any of them: well
 //! formed chunks, every change by the pushing device itself, no merge recorded (only the relay
 //! merges), no loyalty number or web shop id changed, and no identifier another customer
-//! holds. That a document's content names the document itself is checked by the projection,
-//! on every replica. Which documents the device may write at all is checked before, by
+//! holds; and a whole customer document must fit its schema, every field of it (the
+//! projections read only the fields they index). That a document's content names the
+//! document itself is checked by the projection, on every replica. Which documents the device may write at all is checked before, by
 //! `acl::can_write` in the sync session.
 
 use aisle_core::automerge::{self, ActorId, AutoCommit};
@@ -41,18 +42,17 @@ pub struct Guarded {
 }
 
 impl Guarded {
-    /// `None` when the document is not a whole customer (new here, or changes waiting for
-    /// others): nothing of it is projected, and the projection refuses it if it never
-    /// becomes one.
-    fn of(doc: &AutoCommit, id: &DocId) -> Option<Self> {
-        let customer = hydrate_doc::<CustomerDoc>(doc, id).ok()?;
+    /// An error when the content is not a customer document (empty when new here, or partial
+    /// while changes wait for others).
+    fn of(doc: &AutoCommit, id: &DocId) -> Result<Self> {
+        let customer = hydrate_doc::<CustomerDoc>(doc, id)?;
         let identity = &customer.identity;
         let mut identifiers =
             BTreeSet::from([("loyalty", identity.loyalty_id.as_str().to_string())]);
         identifiers.extend(identity.email.clone().map(|e| ("email", e)));
         identifiers.extend(identity.phone.clone().map(|p| ("phone", p)));
         identifiers.extend(customer.nfc.keys().map(|uid| ("nfc", uid.clone())));
-        Some(Self {
+        Ok(Self {
             merge: (
                 customer.merged_into,
                 customer.merged_from,
@@ -103,8 +103,16 @@ impl ChangeCheck for DevicePush<'_> {
         let (Some(before), DocId::Customer(id)) = (before, *doc) else {
             return Ok(());
         };
-        let Some(after) = Guarded::of(content, doc) else {
-            return Ok(());
+        let after = match Guarded::of(content, doc) {
+            Ok(after) => after,
+            // Changes waiting for others are checked once they apply.
+            Err(_) if !content.get_missing_deps(&[]).is_empty() => return Ok(()),
+            Err(e) => {
+                return Err(refused(
+                    doc,
+                    &format!("do not make a customer document this relay reads: {e}"),
+                ));
+            }
         };
         if after.merge != before.merge {
             return Err(refused(doc, "record a merge, which only the relay makes"));

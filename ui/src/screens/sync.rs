@@ -28,6 +28,7 @@ fn describe(status: Option<&SyncStatus>) -> (String, &'static str) {
     };
     match s.connection {
         Connection::Online => match (s.catch_up, s.pending) {
+            (Some((_, 0)), _) => ("Checking for changes…".into(), "sync-busy"),
             (Some((done, total)), _) => (format!("Syncing {done} of {total}"), "sync-busy"),
             (None, 0) => ("Synced".into(), "sync-ok"),
             (None, n) => (format!("Sending {}", changes(n)), "sync-busy"),
@@ -78,6 +79,8 @@ pub fn CatchUpBar() -> impl IntoView {
             .sync
             .get()
             .and_then(|s| s.catch_up)
+            // Nothing counted yet: the first feed page comes within moments of connecting.
+            .filter(|(_, total)| *total > 0)
             .map(|(done, total)| {
                 let percent = (done * 100).checked_div(total).unwrap_or(0);
                 view! {

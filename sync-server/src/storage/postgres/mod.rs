@@ -42,6 +42,7 @@ use super::{
     AuditLog, Customers, DeviceRegistry, DocumentStore, IngestLedger, LoyaltyKeys, Pushed, Result,
     Stores,
 };
+use crate::acl::DocFacts;
 use crate::domain::RelayDocs;
 use crate::domain::changefeed::FeedEntry;
 use crate::domain::demo::{self, DemoConfig, DemoProgress};
@@ -550,6 +551,29 @@ impl DocumentStore for PgStorage {
             )
             .map_err(storage_error)?
             .is_some())
+    }
+    fn access_facts(&self, device: &str, docs: &[DocId]) -> Result<Vec<DocFacts>> {
+        let ids: Vec<String> = docs.iter().map(DocId::to_string).collect();
+        let rows = self
+            .pool()
+            .get()
+            .map_err(storage_error)?
+            .query(
+                "SELECT d.scope, g.doc_id IS NOT NULL
+                 FROM unnest($2::text[]) WITH ORDINALITY AS asked (doc_id, n)
+                 LEFT JOIN docs d ON d.doc_id = asked.doc_id
+                 LEFT JOIN device_docs g ON g.device_id = $1 AND g.doc_id = asked.doc_id
+                 ORDER BY asked.n",
+                &[&device, &ids],
+            )
+            .map_err(storage_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| DocFacts {
+                scope: r.get(0),
+                granted: r.get(1),
+            })
+            .collect())
     }
 }
 
