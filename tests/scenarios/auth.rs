@@ -73,6 +73,57 @@ async fn next(socket: &mut Socket) -> Option<ServerFrame> {
     }
 }
 
+/// Sends Hello from the start of the feed and returns the documents of the whole backlog.
+async fn backlog_docs(socket: &mut Socket) -> Vec<String> {
+    socket
+        .send(Message::Binary(
+            ClientFrame::Hello {
+                cursor: 0,
+                feed: String::new(),
+            }
+            .encode()
+            .into(),
+        ))
+        .await
+        .unwrap();
+    let mut docs = Vec::new();
+    loop {
+        match next(socket).await {
+            Some(ServerFrame::Feed { items, done, .. }) => {
+                docs.extend(items.into_iter().map(|i| i.doc));
+                if done {
+                    return docs;
+                }
+            }
+            Some(_) => {}
+            None => panic!("closed during the backlog"),
+        }
+    }
+}
+
+/// Pulls one document from `heads` and returns the relay's answer for it.
+async fn pulled(socket: &mut Socket, doc: &str, heads: Vec<[u8; 32]>) -> DocChanges {
+    let pull = ClientFrame::Pull {
+        docs: vec![DocHeads {
+            doc: doc.to_string(),
+            heads,
+        }],
+    };
+    socket
+        .send(Message::Binary(pull.encode().into()))
+        .await
+        .unwrap();
+    loop {
+        match next(socket).await {
+            Some(ServerFrame::Changes { mut docs, .. }) if !docs.is_empty() => {
+                return docs.remove(0);
+            }
+            Some(_) => {}
+            None => panic!("closed before answering the pull"),
+        }
+    }
+}
+
 /// Reads until the relay closes, returning the error it gave.
 async fn closed_with(socket: &mut Socket) -> ApiError {
     let mut reason = None;
@@ -221,26 +272,7 @@ async fn stores_and_roles_are_kept_apart() {
     // A kiosk receives no customers in its backlog and cannot ask for one.
     let kiosk = token(&relay, &relay_dir, dir.path(), ("LDN-CG", "kiosk", "k")).await;
     let mut socket = connect(&relay, &kiosk).await.unwrap();
-    socket
-        .send(Message::Binary(
-            ClientFrame::Hello {
-                cursor: 0,
-                feed: String::new(),
-            }
-            .encode()
-            .into(),
-        ))
-        .await
-        .unwrap();
-    let mut docs = Vec::new();
-    loop {
-        if let ServerFrame::Feed { items, done, .. } = next(&mut socket).await.unwrap() {
-            docs.extend(items.into_iter().map(|i| i.doc));
-            if done {
-                break;
-            }
-        }
-    }
+    let mut docs = backlog_docs(&mut socket).await;
     // The catalog scope only: the catalog, the published recommendations and the loyalty
     // keys (the kiosk verifies codes with them).
     docs.sort();
@@ -651,53 +683,12 @@ async fn a_customer_document_that_does_not_fit_its_schema_is_refused() {
         .actor()
         .clone();
     let mut socket = connect(&relay, &token).await.unwrap();
-    socket
-        .send(Message::Binary(
-            ClientFrame::Hello {
-                cursor: 0,
-                feed: String::new(),
-            }
-            .encode()
-            .into(),
-        ))
+    let customer = backlog_docs(&mut socket)
         .await
-        .unwrap();
-    let mut customer = None;
-    loop {
-        match next(&mut socket).await {
-            Some(ServerFrame::Feed { items, done, .. }) => {
-                customer = customer.or(items
-                    .into_iter()
-                    .find(|i| i.doc.starts_with("customer/"))
-                    .map(|i| i.doc));
-                if done {
-                    break;
-                }
-            }
-            Some(_) => {}
-            None => panic!("closed during the backlog"),
-        }
-    }
-    let customer = customer.expect("the store has customers");
-    let pull = ClientFrame::Pull {
-        docs: vec![DocHeads {
-            doc: customer.clone(),
-            heads: vec![],
-        }],
-    };
-    socket
-        .send(Message::Binary(pull.encode().into()))
-        .await
-        .unwrap();
-    let stored = loop {
-        match next(&mut socket).await {
-            Some(ServerFrame::Changes { mut docs, .. }) if !docs.is_empty() => {
-                break docs.remove(0);
-            }
-            Some(_) => {}
-            None => panic!("closed before answering the pull"),
-        }
-    };
+        .into_iter()
+        .find(|doc| doc.starts_with("customer/"))
+        .expect("the store has customers");
+    let stored = pulled(&mut socket, &customer, vec![]).await;
 
     // A modified app writes a field the projections never read with the wrong type: the
     // notes become a string.
@@ -735,25 +726,7 @@ async fn a_customer_document_that_does_not_fit_its_schema_is_refused() {
     );
 
     // The relay still holds the document as it was.
-    let pull = ClientFrame::Pull {
-        docs: vec![DocHeads {
-            doc: customer.clone(),
-            heads: stored.heads.clone(),
-        }],
-    };
-    socket
-        .send(Message::Binary(pull.encode().into()))
-        .await
-        .unwrap();
-    let now = loop {
-        match next(&mut socket).await {
-            Some(ServerFrame::Changes { mut docs, .. }) if !docs.is_empty() => {
-                break docs.remove(0);
-            }
-            Some(_) => {}
-            None => panic!("closed before answering the pull"),
-        }
-    };
+    let now = pulled(&mut socket, &customer, stored.heads.clone()).await;
     assert_eq!(now.heads, stored.heads);
     assert!(now.changes.is_empty());
 }
