@@ -219,6 +219,10 @@ fn test_all() -> anyhow::Result<()> {
     run(cargo_linted()
         .args(["test", "--no-run", "--all-targets"])
         .args(packages))?;
+    // `cargo test` builds a package's binaries only for its own integration tests, and the
+    // app has none: the e2e tests and the benchmark drive the binaries themselves. Their
+    // dependencies are all built above, so this compiles only the binary crates.
+    run(cargo_linted().args(["build", "--bins"]).args(packages))?;
     eprintln!(
         "checks, lints and the build done after {:.0?}",
         started.elapsed()
