@@ -16,6 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
+/// Bumped when what a relay stores for its documents changes (4: the customer fields it
+/// sends first syncs), so a fixture cached by an older build is generated again.
+const FIXTURE_FORMAT: u32 = 4;
+
 const STORE: &str = "LDN-CG";
 
 pub struct Tablet {
@@ -155,7 +159,7 @@ impl Fixture {
         let cache = if sizes.smoke {
             dir.path().join("fixture")
         } else {
-            target_dir().join(format!("bench-fixture/relay-{customers}"))
+            target_dir().join(format!("bench-fixture/relay-{customers}-v{FIXTURE_FORMAT}"))
         };
         if !cache.join("relay.sqlite3").exists() {
             eprintln!("generating the fixture relay ({customers} demo customers, once)…");

@@ -21,7 +21,8 @@ pub use crate::model::Role;
 
 /// 2: `Hello` and `Welcome` name the changefeed, so a cursor of another feed (a relay restored
 /// from a backup, a database failed over) is not taken as a place in this one.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// 3: `CustomerSnapshots`, whole customers with the fields their projection reads.
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Longest changefeed identity either side takes.
 pub const MAX_FEED_ID_CHARS: usize = 128;
@@ -58,6 +59,17 @@ pub struct DocChanges {
     /// The sender's heads once these changes are applied.
     pub heads: Heads,
     pub changes: Vec<u8>,
+}
+
+/// A whole customer document, answering a `Pull` from no heads: the relay's stored bytes and
+/// heads, with the fields the customer's projection reads at those heads
+/// (`aisle_core::store::snapshots`), so the tablet stores it without loading it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocSnapshot {
+    pub doc: String,
+    pub heads: Heads,
+    pub bytes: Vec<u8>,
+    pub indexed: Vec<u8>,
 }
 
 /// A document and heads.
@@ -131,6 +143,9 @@ pub enum ServerFrame {
     /// Pushed documents the relay refused (each on its own: the others of the push were
     /// applied and acknowledged).
     Refused { docs: Vec<DocRefusal> },
+    /// Answers to `Pull` for customers the device has none of (a first sync), in place of
+    /// `Changes` for them.
+    CustomerSnapshots { docs: Vec<DocSnapshot> },
 }
 
 fn encode<T: Serialize>(message: &T) -> Vec<u8> {
@@ -193,7 +208,7 @@ macro_rules! named {
         })*
     };
 }
-named!(DocChanges, DocHeads, FeedItem, DocRefusal);
+named!(DocChanges, DocHeads, FeedItem, DocRefusal, DocSnapshot);
 
 /// A frame's documents: not too many, each a valid id with not too many heads.
 fn check_named<T: Named>(docs: &[T]) -> Result<()> {
@@ -245,6 +260,14 @@ impl ServerFrame {
             Self::Changes { docs, .. } => check_named(docs)?,
             Self::Ack { docs } | Self::NeedFrom { docs } => check_named(docs)?,
             Self::Refused { docs } => check_named(docs)?,
+            Self::CustomerSnapshots { docs } => {
+                check_named(docs)?;
+                for d in docs {
+                    if !matches!(d.doc.parse::<DocId>()?, DocId::Customer(_)) {
+                        return Err(CoreError::invalid("frame", "snapshots a non-customer"));
+                    }
+                }
+            }
             Self::Gone { doc } => {
                 doc.parse::<DocId>()?;
             }
@@ -279,6 +302,25 @@ mod tests {
         for frame in frames {
             assert_eq!(ClientFrame::decode(&frame.encode()).unwrap(), frame);
         }
+    }
+
+    #[test]
+    fn customer_snapshots_carry_customers_only() {
+        let snapshot = |doc: &str| DocSnapshot {
+            doc: doc.into(),
+            heads: vec![[3; 32]],
+            bytes: vec![0x85, 0x6f, 0x4a, 0x83],
+            indexed: vec![1],
+        };
+        let frame = ServerFrame::CustomerSnapshots {
+            docs: vec![snapshot("customer/abc-123")],
+        };
+        assert_eq!(ServerFrame::decode(&frame.encode()).unwrap(), frame);
+        let catalog = ServerFrame::CustomerSnapshots {
+            docs: vec![snapshot("customer/abc-123"), snapshot("catalog")],
+        };
+        let refused = ServerFrame::decode(&catalog.encode()).unwrap_err();
+        assert!(refused.to_string().contains("non-customer"), "{refused}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::doc::{self, DocId, IndexedCustomer};
 use crate::error::{CoreError, Result};
+use crate::store::snapshots::{self, ReceivedCustomer};
 use crate::store::{DocWrite, Pending, Store, chunks, put_meta};
 
 /// Fewest new customer documents in one batch worth loading on several threads (a first
@@ -40,6 +41,11 @@ pub trait ChangeCheck {
     fn before(&self, loading: &mut Loading<'_>) -> Result<Self::Before>;
     /// Looks at the document with the changes loaded.
     fn after(&self, before: Self::Before, loading: &mut Loading<'_>) -> Result<()>;
+    /// Whether a whole customer sent with its fields ([`Incoming::indexed`]) may be stored
+    /// without loading it, and so without [`ChangeCheck::before`] and [`ChangeCheck::after`].
+    fn takes_snapshots_unloaded(&self) -> bool {
+        false
+    }
 }
 
 /// A document a peer's changes load into, as a [`ChangeCheck`] sees it.
@@ -63,6 +69,9 @@ impl ChangeCheck for Unchecked {
     }
     fn after(&self, (): (), _: &mut Loading<'_>) -> Result<()> {
         Ok(())
+    }
+    fn takes_snapshots_unloaded(&self) -> bool {
+        true
     }
 }
 
@@ -88,6 +97,20 @@ pub struct Incoming {
     pub doc: DocId,
     pub changes: Vec<u8>,
     pub sender_heads: Vec<ChangeHash>,
+    /// For a whole customer document (a [`crate::store::snapshots::CustomerSnapshot`]): its
+    /// fields at `sender_heads`, so a receiver that holds none of it need not load it.
+    pub indexed: Option<IndexedCustomer>,
+}
+
+impl Incoming {
+    pub fn changes(doc: DocId, changes: Vec<u8>, sender_heads: Vec<ChangeHash>) -> Self {
+        Self {
+            doc,
+            changes,
+            sender_heads,
+            indexed: None,
+        }
+    }
 }
 
 /// Loads received changes into a document, refusing ones that do not load.
@@ -127,11 +150,7 @@ impl Store {
     ) -> Result<Vec<Applied>> {
         let incoming = batch
             .into_iter()
-            .map(|(doc, changes)| Incoming {
-                doc,
-                changes,
-                sender_heads: Vec::new(),
-            })
+            .map(|(doc, changes)| Incoming::changes(doc, changes, Vec::new()))
             .collect();
         self.apply_from_peer(None, incoming, check, None)
     }
@@ -152,19 +171,42 @@ impl Store {
                 Some(m) => {
                     m.changes.extend(item.changes);
                     m.sender_heads = item.sender_heads;
+                    // The fields were of the first part alone.
+                    m.indexed = None;
                 }
                 None => merged.push(item),
             }
         }
-        let mut preloaded = self.preload_new_customers(&merged)?;
-        let mut writes = Vec::with_capacity(merged.len());
+        let mut received = Vec::new();
         let mut applied = Vec::with_capacity(merged.len());
         let mut peer_rows = Vec::new();
+        if check.takes_snapshots_unloaded() {
+            let mut rest = Vec::with_capacity(merged.len());
+            for item in merged {
+                match self.unloaded(item)? {
+                    Ok(customer) => {
+                        peer_rows.push((customer.id.clone(), customer.heads.clone()));
+                        applied.push(Applied {
+                            doc: customer.id.clone(),
+                            heads: customer.heads.clone(),
+                            missing_deps: false,
+                            ahead_of_sender: false,
+                        });
+                        received.push(customer);
+                    }
+                    Err(item) => rest.push(item),
+                }
+            }
+            merged = rest;
+        }
+        let mut preloaded = self.preload_new_customers(&merged)?;
+        let mut writes = Vec::with_capacity(merged.len());
         for (i, item) in merged.into_iter().enumerate() {
             let Incoming {
                 doc,
                 changes,
                 sender_heads,
+                indexed: _,
             } = item;
             if changes.is_empty() {
                 // Nothing new: the peer's heads are still worth recording if this side has them.
@@ -225,7 +267,7 @@ impl Store {
             });
             writes.push(write);
         }
-        self.commit_writes_with(writes, |tx| {
+        self.commit_received(writes, received, |tx| {
             if let Some(peer) = peer {
                 let mut stmt = tx.prepare_cached(
                     "INSERT INTO peer_heads (peer, doc_id, heads) VALUES (?1, ?2, ?3)
@@ -241,6 +283,36 @@ impl Store {
             Ok(())
         })?;
         Ok(applied)
+    }
+
+    /// A whole customer sent with its fields, to store as it came, if this side holds none
+    /// of it and it passes what can be checked without loading it; the item back otherwise,
+    /// to apply as changes (which refuses what does not load or names another customer).
+    fn unloaded(&self, item: Incoming) -> Result<std::result::Result<ReceivedCustomer, Incoming>> {
+        let fits = match (&item.doc, &item.indexed) {
+            (DocId::Customer(id), Some(customer)) => {
+                customer.id == *id
+                    && doc::check_schema(customer.schema, &item.doc).is_ok()
+                    && !item.sender_heads.is_empty()
+                    && snapshots::looks_like_document(&item.changes)
+                    && !self.holds_anything_of(&item.doc)?
+            }
+            _ => false,
+        };
+        Ok(match item {
+            Incoming {
+                doc,
+                changes,
+                sender_heads,
+                indexed: Some(customer),
+            } if fits => Ok(ReceivedCustomer {
+                id: doc,
+                heads: sender_heads,
+                bytes: changes,
+                customer,
+            }),
+            item => Err(item),
+        })
     }
 
     /// Loads the new customer documents of a batch on several threads when there are enough
@@ -262,6 +334,7 @@ impl Store {
         for (i, item) in items.iter().enumerate() {
             if matches!(item.doc, DocId::Customer(_))
                 && !item.changes.is_empty()
+                && item.indexed.is_none()
                 && !self.holds_anything_of(&item.doc)?
             {
                 new_here.push(i);

@@ -945,11 +945,7 @@ fn a_first_sync_batch_loads_on_several_threads_and_projects_as_one_by_one() {
         .iter()
         .map(|doc| {
             let (heads, changes) = source.changes_since(doc, &[]).unwrap().unwrap();
-            Incoming {
-                doc: doc.clone(),
-                changes,
-                sender_heads: heads,
-            }
+            Incoming::changes(doc.clone(), changes, heads)
         })
         .collect();
 
@@ -1001,4 +997,128 @@ fn a_first_sync_batch_loads_on_several_threads_and_projects_as_one_by_one() {
         .unwrap_err();
     assert!(refused.doc_ids("customer").unwrap().is_empty());
     assert!(customer_rows(&refused).is_empty());
+}
+
+#[test]
+fn customers_sent_with_their_fields_are_stored_without_loading_and_project_the_same() {
+    use aisle_core::model::VisitSource;
+    use aisle_core::replicate::{Incoming, Unchecked};
+    use aisle_core::store::snapshots;
+
+    let dir = tempfile::tempdir().unwrap();
+    // A store that serves peers keeps each customer's fields: imported ones, and ones that
+    // changed since (a visit goes through the ordinary commit).
+    let mut relay = store_at(&dir.path().join("relay.sqlite3"), 1);
+    relay.keep_customer_snapshots();
+    DemoData::generate(DemoConfig::new(120, NOW))
+        .import(&mut relay, |_| {})
+        .unwrap();
+    let customers = relay.doc_ids("customer").unwrap();
+    let DocId::Customer(visited) = &customers[3] else {
+        panic!("not a customer")
+    };
+    let home = relay.customer(visited).unwrap().identity.home_store;
+    relay
+        .record_visit(visited, &home, VisitSource::Associate)
+        .unwrap();
+    let sent: Vec<Incoming> = customers
+        .iter()
+        .map(|doc| {
+            let s = relay.customer_snapshot(doc).unwrap().expect("fields kept");
+            assert_eq!(s.heads, relay.doc_heads(doc).unwrap());
+            let mut item = Incoming::changes(s.doc, s.bytes, s.heads);
+            item.indexed = snapshots::decode_indexed(&s.indexed);
+            assert!(item.indexed.is_some());
+            item
+        })
+        .collect();
+
+    let mut tablet = store_at(&dir.path().join("tablet.sqlite3"), 2);
+    let applied = tablet
+        .apply_from_peer(Some("relay"), sent.clone(), &Unchecked, None)
+        .unwrap();
+    assert_eq!(applied.len(), customers.len());
+    assert_eq!(customer_rows(&tablet), customer_rows(&relay));
+    assert_eq!(tablet.check_projections().unwrap(), Vec::<String>::new());
+    for doc in &customers {
+        assert_eq!(
+            tablet.doc_heads(doc).unwrap(),
+            relay.doc_heads(doc).unwrap()
+        );
+        assert_eq!(
+            tablet.peer_heads("relay", doc).unwrap(),
+            relay.doc_heads(doc).unwrap()
+        );
+    }
+    // Stored as they came, they load as the relay's documents.
+    assert_eq!(
+        tablet.customer(visited).unwrap(),
+        relay.customer(visited).unwrap()
+    );
+    // A tablet keeps no fields for others.
+    let kept: i64 = tablet
+        .conn()
+        .query_row("SELECT count(*) FROM customer_index", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kept, 0);
+
+    // Fields naming another customer, or bytes that are no document, are not taken as they
+    // come: the document is loaded and read, and what does not load fails the batch.
+    let mut lying = sent.clone();
+    lying[0].indexed = lying[1].indexed.clone();
+    let mut careful = store_at(&dir.path().join("careful.sqlite3"), 3);
+    careful
+        .apply_from_peer(Some("relay"), lying, &Unchecked, None)
+        .unwrap();
+    assert_eq!(customer_rows(&careful), customer_rows(&relay));
+    let mut garbage = sent.clone();
+    garbage[5].changes = vec![1, 2, 3, 4, 5];
+    let mut refused = store_at(&dir.path().join("refused.sqlite3"), 4);
+    refused
+        .apply_from_peer(Some("relay"), garbage, &Unchecked, None)
+        .unwrap_err();
+    assert!(refused.doc_ids("customer").unwrap().is_empty());
+
+    // A tablet that already holds a customer merges the snapshot into its own edits.
+    let mut holding = store_at(&dir.path().join("holding.sqlite3"), 5);
+    let (heads, changes) = relay.changes_since(&customers[3], &[]).unwrap().unwrap();
+    holding
+        .apply_changes(vec![(customers[3].clone(), changes)], &Unchecked)
+        .unwrap();
+    let associate = aisle_core::model::AssociateId::parse("kim.a").unwrap();
+    holding
+        .add_note(visited, "Asked for the boots in 38.", &associate, None)
+        .unwrap();
+    let applied = holding
+        .apply_from_peer(Some("relay"), vec![sent[3].clone()], &Unchecked, None)
+        .unwrap();
+    assert!(applied[0].ahead_of_sender);
+    assert_ne!(holding.doc_heads(&customers[3]).unwrap(), heads);
+    let merged = holding.customer(visited).unwrap();
+    assert_eq!(
+        merged.notes.len(),
+        relay.customer(visited).unwrap().notes.len() + 1
+    );
+    assert_eq!(merged.visits, relay.customer(visited).unwrap().visits);
+
+    // Fields not at the document's heads are not sent; erasing a customer erases its fields.
+    relay
+        .conn()
+        .execute(
+            "UPDATE customer_index SET heads = x'00' WHERE doc_id = ?1",
+            [customers[7].to_string()],
+        )
+        .unwrap();
+    assert!(relay.customer_snapshot(&customers[7]).unwrap().is_none());
+    relay.drop_doc(&customers[8]).unwrap();
+    assert!(relay.customer_snapshot(&customers[8]).unwrap().is_none());
+    let left: i64 = relay
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM customer_index WHERE doc_id = ?1",
+            [customers[8].to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0);
 }

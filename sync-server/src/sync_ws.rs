@@ -9,8 +9,8 @@ use aisle_core::automerge::ChangeHash;
 use aisle_core::model::{ApiError, ErrorCode};
 use aisle_core::protocol::{
     CLOSE_BAD_FRAME, CLOSE_FORBIDDEN, CLOSE_GOING_AWAY, CLOSE_RETRY, CLOSE_REVOKED, ClientFrame,
-    DocChanges, DocHeads, DocRefusal, FeedItem, MAX_DOCS_PER_FRAME, MAX_FRAME_BYTES, ServerFrame,
-    heads_from_wire, heads_to_wire,
+    DocChanges, DocHeads, DocRefusal, DocSnapshot, FeedItem, MAX_DOCS_PER_FRAME, MAX_FRAME_BYTES,
+    ServerFrame, heads_from_wire, heads_to_wire,
 };
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -654,6 +654,7 @@ fn pull_blocking(
 ) -> Result<Vec<ServerFrame>, Closing> {
     let mut frames = Vec::new();
     let mut current = Vec::new();
+    let mut snapshots = Vec::new();
     let mut size = 0;
     let ids = docs
         .iter()
@@ -677,6 +678,27 @@ fn pull_blocking(
         if facts.scope.is_none() && !acl::can_write(device, &doc, &facts) {
             return Err(forbidden(&doc, "read"));
         }
+        // A customer the device has none of goes whole, with its fields: a first sync stores
+        // it without loading it.
+        if d.heads.is_empty()
+            && facts.scope.is_some()
+            && let Some(snapshot) = s
+                .customer_snapshot(&doc)
+                .map_err(|e| internal(e.to_api()))?
+        {
+            size += snapshot.bytes.len() + snapshot.indexed.len();
+            snapshots.push(DocSnapshot {
+                doc: d.doc,
+                heads: heads_to_wire(&snapshot.heads),
+                bytes: snapshot.bytes,
+                indexed: snapshot.indexed,
+            });
+            if size >= FRAME_PAYLOAD_TARGET {
+                flush(&mut frames, &mut current, &mut snapshots);
+                size = 0;
+            }
+            continue;
+        }
         // Not stored (or erased) as far as the relay's record goes: nothing to send, even if a
         // working copy that has not followed an erasure yet still holds it.
         let (heads, changes) = match facts.scope {
@@ -693,18 +715,29 @@ fn pull_blocking(
             changes,
         });
         if size >= FRAME_PAYLOAD_TARGET {
-            frames.push(ServerFrame::Changes {
-                docs: std::mem::take(&mut current),
-                cursor: None,
-            });
+            flush(&mut frames, &mut current, &mut snapshots);
             size = 0;
         }
     }
-    if !current.is_empty() {
+    flush(&mut frames, &mut current, &mut snapshots);
+    Ok(frames)
+}
+
+/// Ends the frames being filled, if they hold anything.
+fn flush(
+    frames: &mut Vec<ServerFrame>,
+    changes: &mut Vec<DocChanges>,
+    snapshots: &mut Vec<DocSnapshot>,
+) {
+    if !changes.is_empty() {
         frames.push(ServerFrame::Changes {
-            docs: current,
+            docs: std::mem::take(changes),
             cursor: None,
         });
     }
-    Ok(frames)
+    if !snapshots.is_empty() {
+        frames.push(ServerFrame::CustomerSnapshots {
+            docs: std::mem::take(snapshots),
+        });
+    }
 }

@@ -25,11 +25,11 @@ use aisle_core::doc::DocId;
 use aisle_core::model::{ApiError, ErrorCode, Millis, Role};
 pub use aisle_core::model::{Connection, SyncStatus};
 use aisle_core::protocol::{
-    CLOSE_REVOKED, ClientFrame, DocChanges, DocHeads, MAX_DOCS_PER_FRAME, MAX_FRAME_BYTES,
-    ServerFrame, heads_from_wire, heads_to_wire,
+    CLOSE_REVOKED, ClientFrame, DocChanges, DocHeads, DocSnapshot, MAX_DOCS_PER_FRAME,
+    MAX_FRAME_BYTES, ServerFrame, heads_from_wire, heads_to_wire,
 };
 use aisle_core::replicate::{Incoming, Unchecked};
-use aisle_core::store::put_meta;
+use aisle_core::store::{put_meta, snapshots};
 
 /// The peer name under which a tablet records what the relay has.
 pub const RELAY_PEER: &str = "relay";
@@ -39,6 +39,8 @@ const FEED_KEY: &str = "relay_feed";
 /// Bytes of changes per pushed frame.
 const PUSH_FRAME_TARGET: usize = 2 * 1024 * 1024;
 const KEEPALIVE: Duration = Duration::from_secs(20);
+/// How long a push waits for its acknowledgement before the keepalive sends it again.
+const ACK_PATIENCE: Duration = KEEPALIVE;
 /// Least time between two counts of what the relay lacks while relay frames arrive.
 const PENDING_RECOUNT: Duration = Duration::from_secs(1);
 
@@ -118,6 +120,31 @@ impl SyncConfig {
             max_backoff_ms: default_max_backoff_ms(),
         }
     }
+}
+
+/// The relay's changes, to apply.
+fn incoming_changes(docs: Vec<DocChanges>) -> Result<Vec<Incoming>, SyncError> {
+    docs.into_iter()
+        .map(|d| {
+            Ok(Incoming::changes(
+                d.doc.parse()?,
+                d.changes,
+                heads_from_wire(&d.heads),
+            ))
+        })
+        .collect()
+}
+
+/// Whole customers from the relay, with their fields when this build reads their layout
+/// (otherwise they are loaded and read as any changes are).
+fn incoming_snapshots(docs: Vec<DocSnapshot>) -> Result<Vec<Incoming>, SyncError> {
+    docs.into_iter()
+        .map(|d| {
+            let mut item = Incoming::changes(d.doc.parse()?, d.bytes, heads_from_wire(&d.heads));
+            item.indexed = snapshots::decode_indexed(&d.indexed);
+            Ok(item)
+        })
+        .collect()
 }
 
 fn now_ms() -> Millis {
@@ -343,8 +370,8 @@ type Socket =
 struct Session {
     store: Arc<Mutex<Tablet>>,
     status: watch::Sender<SyncStatus>,
-    /// Pushed and not acknowledged yet: the heads pushed.
-    in_flight: HashMap<DocId, Vec<ChangeHash>>,
+    /// Pushed and not acknowledged yet: the heads pushed, and when.
+    in_flight: HashMap<DocId, (Vec<ChangeHash>, Instant)>,
     /// Pulled and not answered yet.
     outstanding: HashSet<DocId>,
     /// Pulled again after missing dependencies, this session.
@@ -522,8 +549,13 @@ impl Session {
                 }
                 _ = keepalive.tick() => {
                     socket.send(Message::Ping(Vec::new().into())).await.map_err(|e| SyncError::Connect(e.to_string()))?;
-                    // A count skipped while frames arrived is brought up to date.
-                    self.refresh_pending(false).await?;
+                    // A count skipped while frames arrived is brought up to date, and what
+                    // is still ahead of the relay goes again: pushes follow the frames that
+                    // can leave the tablet ahead, and this is the net under them.
+                    self.refresh_pending(true).await?;
+                    if self.status.borrow().pending > 0 {
+                        self.push_ahead(&mut socket).await?;
+                    }
                 }
             }
         }
@@ -560,20 +592,18 @@ impl Session {
         }
     }
 
-    /// Handles a frame; a `Changes` frame is applied together with any further `Changes`
-    /// frames that already arrived, in one transaction (a burst of live changes would
-    /// otherwise cost a disk flush each).
+    /// Handles a frame; a `Changes` or `CustomerSnapshots` frame is applied together with
+    /// any further such frames that already arrived, in one transaction (a burst of live
+    /// changes would otherwise cost a disk flush each, and a first sync one per frame).
     async fn handle_burst(
         &mut self,
         socket: &mut Socket,
         frame: ServerFrame,
     ) -> Result<(), SyncError> {
-        let ServerFrame::Changes {
-            mut docs,
-            mut cursor,
-        } = frame
-        else {
-            return self.handle(socket, frame).await;
+        let (mut docs, mut cursor) = match frame {
+            ServerFrame::Changes { docs, cursor } => (incoming_changes(docs)?, cursor),
+            ServerFrame::CustomerSnapshots { docs } => (incoming_snapshots(docs)?, None),
+            frame => return self.handle(socket, frame).await,
         };
         let mut next = None;
         while docs.len() < 2_000 {
@@ -582,8 +612,11 @@ impl Session {
                     docs: more,
                     cursor: c,
                 }))) => {
-                    docs.extend(more);
+                    docs.extend(incoming_changes(more)?);
                     cursor = cursor.max(c);
+                }
+                Some(Ok(Some(ServerFrame::CustomerSnapshots { docs: more }))) => {
+                    docs.extend(incoming_snapshots(more)?);
                 }
                 Some(Ok(Some(other))) => {
                     next = Some(other);
@@ -691,7 +724,12 @@ impl Session {
                     self.push_ahead(socket).await?;
                 }
             }
-            ServerFrame::Changes { docs, cursor } => self.apply(socket, docs, cursor).await?,
+            ServerFrame::Changes { docs, cursor } => {
+                self.apply(socket, incoming_changes(docs)?, cursor).await?;
+            }
+            ServerFrame::CustomerSnapshots { docs } => {
+                self.apply(socket, incoming_snapshots(docs)?, None).await?;
+            }
             ServerFrame::Ack { docs } => {
                 tracing::debug!(docs = docs.len(), "acknowledged");
                 let acked: Vec<(DocId, Vec<ChangeHash>)> = docs
@@ -777,21 +815,14 @@ impl Session {
     async fn apply(
         &mut self,
         socket: &mut Socket,
-        docs: Vec<DocChanges>,
+        incoming: Vec<Incoming>,
         cursor: Option<i64>,
     ) -> Result<(), SyncError> {
-        let mut incoming = Vec::with_capacity(docs.len());
-        for d in docs {
-            let doc: DocId = d.doc.parse()?;
-            self.outstanding.remove(&doc);
+        for item in &incoming {
+            self.outstanding.remove(&item.doc);
             if self.catch_up_total > 0 {
                 self.catch_up_done += 1;
             }
-            incoming.push(Incoming {
-                doc,
-                changes: d.changes,
-                sender_heads: heads_from_wire(&d.heads),
-            });
         }
         let applied = blocking(&self.store, move |s| {
             s.apply_from_peer(Some(RELAY_PEER), incoming, &Unchecked, None)
@@ -848,7 +879,14 @@ impl Session {
 
     /// Pushes documents with changes the relay does not have, except those already in flight.
     async fn push_ahead(&mut self, socket: &mut Socket) -> Result<(), SyncError> {
-        let in_flight: HashMap<DocId, Vec<ChangeHash>> = self.in_flight.clone();
+        // An acknowledgement long overdue is taken as lost: pushing again is harmless (the
+        // relay applies a change once), and the document would otherwise wait for ever.
+        let in_flight: HashMap<DocId, Vec<ChangeHash>> = self
+            .in_flight
+            .iter()
+            .filter(|(_, (_, at))| at.elapsed() < ACK_PATIENCE)
+            .map(|(doc, (heads, _))| (doc.clone(), heads.clone()))
+            .collect();
         let pushes = blocking(&self.store, move |s| {
             let refused = s.refused_heads()?;
             let mut frames = Vec::new();
@@ -884,7 +922,7 @@ impl Session {
         .await?;
         let (frames, pushed) = pushes;
         for (doc, heads) in pushed {
-            self.in_flight.insert(doc, heads);
+            self.in_flight.insert(doc, (heads, Instant::now()));
         }
         for docs in frames {
             tracing::debug!(docs = docs.len(), "pushing");

@@ -118,6 +118,15 @@ async fn pulled(socket: &mut Socket, doc: &str, heads: Vec<[u8; 32]>) -> DocChan
             Some(ServerFrame::Changes { mut docs, .. }) if !docs.is_empty() => {
                 return docs.remove(0);
             }
+            // A customer pulled from no heads comes whole.
+            Some(ServerFrame::CustomerSnapshots { mut docs }) if !docs.is_empty() => {
+                let snapshot = docs.remove(0);
+                return DocChanges {
+                    doc: snapshot.doc,
+                    heads: snapshot.heads,
+                    changes: snapshot.bytes,
+                };
+            }
             Some(_) => {}
             None => panic!("closed before answering the pull"),
         }
@@ -729,4 +738,50 @@ async fn a_customer_document_that_does_not_fit_its_schema_is_refused() {
     let now = pulled(&mut socket, &customer, stored.heads.clone()).await;
     assert_eq!(now.heads, stored.heads);
     assert!(now.changes.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_holds_none_of_a_customer_gets_it_whole_with_its_fields() {
+    use aisle_core::automerge::AutoCommit;
+    use aisle_core::protocol::heads_from_wire;
+    use aisle_core::store::snapshots;
+
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(10);
+    let token = token(&relay, &relay_dir, dir.path(), ("LDN-CG", "associate", "w")).await;
+    let mut socket = connect(&relay, &token).await.unwrap();
+    let customer = backlog_docs(&mut socket)
+        .await
+        .into_iter()
+        .find(|doc| doc.starts_with("customer/"))
+        .expect("the store has customers");
+    let pull = |heads: Vec<[u8; 32]>| ClientFrame::Pull {
+        docs: vec![DocHeads {
+            doc: customer.clone(),
+            heads,
+        }],
+    };
+    socket
+        .send(Message::Binary(pull(vec![]).encode().into()))
+        .await
+        .unwrap();
+    let snapshot = loop {
+        match next(&mut socket).await {
+            Some(ServerFrame::CustomerSnapshots { mut docs }) => break docs.remove(0),
+            Some(ServerFrame::Changes { docs, .. }) if !docs.is_empty() => {
+                panic!("a customer pulled from no heads came as changes")
+            }
+            Some(_) => {}
+            None => panic!("closed before answering the pull"),
+        }
+    };
+    assert_eq!(snapshot.doc, customer);
+    let mut doc = AutoCommit::load(&snapshot.bytes).unwrap();
+    assert_eq!(doc.get_heads(), heads_from_wire(&snapshot.heads));
+    let fields = snapshots::decode_indexed(&snapshot.indexed).expect("fields this build reads");
+    assert_eq!(format!("customer/{}", fields.id), customer);
+
+    // From heads it has, it gets what it lacks as changes: here nothing.
+    let again = pulled(&mut socket, &customer, snapshot.heads.clone()).await;
+    assert!(again.changes.is_empty());
+    assert_eq!(again.heads, snapshot.heads);
 }

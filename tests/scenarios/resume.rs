@@ -110,6 +110,11 @@ async fn counting_proxy(relay: RelayAddress, sessions: Sessions) -> SocketAddr {
                                 ServerFrame::Changes { docs, .. } => record(&sessions, |s| {
                                     s.received.extend(docs.into_iter().map(|d| d.doc));
                                 }),
+                                ServerFrame::CustomerSnapshots { docs } => {
+                                    record(&sessions, |s| {
+                                        s.received.extend(docs.into_iter().map(|d| d.doc));
+                                    });
+                                }
                                 _ => {}
                             }
                         }

@@ -6,6 +6,7 @@
 //! concurrently, and Automerge would keep only one of the two objects.
 
 use autosurgeon::{Hydrate, Reconcile};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::model::{
@@ -67,7 +68,7 @@ pub struct CustomerDoc {
 /// first sync projects every customer of its store, and this was most of its time. That the
 /// whole document fits its schema is checked where documents come in from outside (the
 /// relay's push check), not on every projection.
-#[derive(Clone, Debug, PartialEq, Hydrate)]
+#[derive(Clone, Debug, PartialEq, Hydrate, Serialize, Deserialize)]
 pub struct IndexedCustomer {
     pub schema: u64,
     pub id: CustomerId,
@@ -83,7 +84,7 @@ pub struct IndexedCustomer {
 }
 
 /// A cart as its line rows need it.
-#[derive(Clone, Debug, PartialEq, Hydrate)]
+#[derive(Clone, Debug, PartialEq, Hydrate, Serialize, Deserialize)]
 pub struct IndexedCart {
     pub channel: Channel,
     pub store: Option<StoreId>,
@@ -93,7 +94,7 @@ pub struct IndexedCart {
 }
 
 /// A purchase as its line rows need it.
-#[derive(Clone, Debug, PartialEq, Hydrate)]
+#[derive(Clone, Debug, PartialEq, Hydrate, Serialize, Deserialize)]
 pub struct IndexedPurchase {
     pub at: Millis,
     pub store: Option<StoreId>,
@@ -101,7 +102,7 @@ pub struct IndexedPurchase {
 }
 
 /// A cart or purchase line without its price.
-#[derive(Clone, Debug, PartialEq, Hydrate)]
+#[derive(Clone, Debug, PartialEq, Hydrate, Serialize, Deserialize)]
 pub struct IndexedLine {
     pub variant: VariantSku,
     pub product: ProductSku,

@@ -220,7 +220,7 @@ pub fn replace_with_snapshot(
 }
 
 /// Stores a new document as the bytes it arrived in (already compressed and loadable).
-fn store_as_received(
+pub(crate) fn store_as_received(
     tx: &Transaction<'_>,
     id: &DocId,
     bytes: &[u8],

@@ -4,6 +4,7 @@
 
 pub mod chunks;
 pub mod projection;
+pub mod snapshots;
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -17,7 +18,8 @@ use crate::error::{CoreError, Result};
 const SCHEMA: &str = include_str!("schema.sql");
 const SCHEMA_V2: &str = include_str!("schema_v2.sql");
 const SCHEMA_V3: &str = include_str!("schema_v3.sql");
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_V4: &str = include_str!("schema_v4.sql");
+const SCHEMA_VERSION: i64 = 4;
 
 /// How a store is set up; the defaults suit a tablet.
 #[derive(Debug)]
@@ -120,6 +122,8 @@ pub struct Store {
     /// Customer documents are small and many: loaded per operation, never kept.
     hot_docs: HashMap<DocId, AutoCommit>,
     commit_hook: Option<Box<dyn CommitHook>>,
+    /// See [`Store::keep_customer_snapshots`].
+    keeps_customer_snapshots: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -143,12 +147,16 @@ impl Store {
         // rusqlite keeps 16 prepared, which would re-prepare most of them on every document.
         conn.set_prepared_statement_cache_capacity(128);
         // FULL: a change acknowledged to the associate survives power loss, not just a crash.
+        // 64 MiB of page cache instead of 2: a first sync inserts rows for thousands of
+        // customers into indexes keyed by random ids, and with the default most inserts read
+        // pages back from the file (measured: 11.9 s to 9.0 s for 10,000 documents).
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;
-             PRAGMA secure_delete = ON;",
+             PRAGMA secure_delete = ON;
+             PRAGMA cache_size = -65536;",
         )?;
         let backfill = migrate(&mut conn)?;
         let actor = load_or_create_actor(&conn, &options.ids)?;
@@ -162,6 +170,7 @@ impl Store {
             default_country_code: options.default_country_code,
             hot_docs: HashMap::new(),
             commit_hook: None,
+            keeps_customer_snapshots: false,
         };
         if backfill {
             store.backfill_records()?;
@@ -345,7 +354,18 @@ impl Store {
     /// [`Store::commit_writes`], with `extra` run in the same transaction.
     pub fn commit_writes_with(
         &mut self,
+        writes: Vec<DocWrite>,
+        extra: impl FnOnce(&Transaction<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.commit_received(writes, Vec::new(), extra)
+    }
+
+    /// [`Store::commit_writes_with`], also storing whole customers a peer sent with their
+    /// fields, as they came.
+    pub(crate) fn commit_received(
+        &mut self,
         mut writes: Vec<DocWrite>,
+        received: Vec<snapshots::ReceivedCustomer>,
         extra: impl FnOnce(&Transaction<'_>) -> Result<()>,
     ) -> Result<()> {
         let now = self.clock.now();
@@ -360,7 +380,7 @@ impl Store {
             let heads = write.doc.get_heads();
             if heads != write.heads_before {
                 let changes = chunks::append(&tx, write, now)?;
-                projection::project(&tx, write, &self.writer, &self.ids, now)?;
+                projection::project(&tx, write, &self.ids, now, self.keeps_customer_snapshots)?;
                 changed.push(DocChange {
                     doc: write.id.clone(),
                     heads,
@@ -369,6 +389,22 @@ impl Store {
                 });
             }
             chunks::update_pending(&tx, &write.id, &write.pending)?;
+        }
+        let observed = self.commit_hook.is_some();
+        for r in received {
+            chunks::store_as_received(&tx, &r.id, &r.bytes, &r.heads, now)?;
+            projection::project_customer(&tx, &r.customer)?;
+            if self.keeps_customer_snapshots {
+                snapshots::keep(&tx, &r.id, &r.heads, &r.customer)?;
+            }
+            if observed {
+                changed.push(DocChange {
+                    doc: r.id,
+                    heads: r.heads,
+                    heads_before: Vec::new(),
+                    changes: r.bytes,
+                });
+            }
         }
         extra(&tx)?;
         if let Some(hook) = &mut self.commit_hook {
@@ -397,6 +433,7 @@ impl Store {
         let now = self.clock.now();
         let actor = self.actor.clone();
         let observed = self.commit_hook.is_some();
+        let keep_snapshots = self.keeps_customer_snapshots;
         let mut changed = Vec::new();
         let tx = self.conn.transaction()?;
         {
@@ -426,7 +463,11 @@ impl Store {
                     automerge::transaction::CommitOptions::default().with_time(now / 1000),
                 );
                 let changes = chunks::append(&tx, &mut write, now)?;
-                projection::project_customer(&tx, &(&customer).into())?;
+                let indexed = (&customer).into();
+                projection::project_customer(&tx, &indexed)?;
+                if keep_snapshots {
+                    snapshots::keep(&tx, &write.id, &write.doc.get_heads(), &indexed)?;
+                }
                 // Kept only for a hook: an import of 50,000 customers would otherwise hold
                 // every document's bytes until the end.
                 if observed {
@@ -586,10 +627,14 @@ fn migrate(conn: &mut Connection) -> Result<bool> {
     if version < 2 {
         tx.execute_batch(SCHEMA_V2)?;
     }
-    tx.execute_batch(SCHEMA_V3)?;
+    if version < 3 {
+        tx.execute_batch(SCHEMA_V3)?;
+    }
+    tx.execute_batch(SCHEMA_V4)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
-    Ok(version > 0)
+    // Version 4 adds a table only a relay fills, as its documents change.
+    Ok(version > 0 && version < 3)
 }
 
 fn load_or_create_actor(conn: &Connection, ids: &IdGen) -> Result<ActorId> {

@@ -12,12 +12,13 @@ use crate::error::Result;
 use crate::model::{CustomerId, Hold, HoldEnd, Millis, Sale, StoreId, scope};
 
 /// Updates the projections of one written document.
+/// `keep_snapshots`: also keep a customer's fields for peers ([`super::snapshots`]).
 pub fn project(
     tx: &Transaction<'_>,
     write: &mut DocWrite,
-    _writer: &str,
     ids: &IdGen,
     now: Millis,
+    keep_snapshots: bool,
 ) -> Result<()> {
     match &write.id {
         DocId::Customer(id) => {
@@ -31,7 +32,11 @@ pub fn project(
             if customer.id != *id {
                 return Err(names_another(&write.id, customer.id.as_str()));
             }
-            project_customer(tx, &customer)
+            project_customer(tx, &customer)?;
+            if keep_snapshots {
+                super::snapshots::keep(tx, &write.id, &write.doc.get_heads(), &customer)?;
+            }
+            Ok(())
         }
         DocId::Catalog => {
             let catalog: CatalogDoc = doc::hydrate_doc(&write.doc, &write.id)?;
@@ -780,6 +785,8 @@ pub fn unproject(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
             )?;
             tx.prepare_cached("DELETE FROM customer_merges WHERE customer_id = ?1")?.execute([customer.as_str()],
             )?;
+            tx.prepare_cached("DELETE FROM customer_index WHERE doc_id = ?1")?
+                .execute([id.to_string()])?;
         }
         DocId::Inventory(store) => {
             tx.prepare_cached("DELETE FROM stock WHERE store_id = ?1")?.execute([store.as_str()])?;

@@ -42,7 +42,10 @@ pub struct RelayDocs<S: BorrowMut<Store> = Store> {
 impl RelayDocs {
     /// Opens (creating if needed) the relay's document store.
     pub fn open(path: impl AsRef<Path>) -> aisle_core::Result<Self> {
-        Self::new(Store::open(path)?)
+        let mut store = Store::open(path)?;
+        // The relay sends new tablets whole customers with their fields (a first sync).
+        store.keep_customer_snapshots();
+        Self::new(store)
     }
 
     pub fn into_store(self) -> Store {
@@ -86,6 +89,7 @@ impl RelayDocs {
         hook: impl FnOnce(SharedFeedLog) -> Box<dyn aisle_core::CommitHook>,
     ) -> aisle_core::Result<Self> {
         let mut store = Store::open(path)?;
+        store.keep_customer_snapshots();
         store.migrate_role(&RELAY_SCHEMA)?;
         store.migrate_role(schema)?;
         let feed = SharedFeedLog::default();

@@ -24,6 +24,7 @@ use aisle_core::model::{
     StoreInfo, StoreStats, StoreStock, VariantSku,
 };
 use aisle_core::replicate::{Applied, HeadsAndChanges};
+use aisle_core::store::snapshots::CustomerSnapshot;
 use aisle_core::{CoreError, DocId, LoyaltyKeyInfo};
 use ed25519_dalek::SigningKey;
 
@@ -193,6 +194,9 @@ pub trait DocumentStore: Send + Sync {
     /// Heads and the changes a peer at `have` lacks; `None` if the document is not here.
     fn changes_since(&self, doc: &DocId, have: &[ChangeHash]) -> Result<Option<HeadsAndChanges>>;
     fn has_heads(&self, doc: &DocId, heads: &[ChangeHash]) -> Result<bool>;
+    /// A whole customer with the fields its projection reads, for a device that holds none of
+    /// it; `None` when it is not here or its fields are not current (send its changes).
+    fn customer_snapshot(&self, doc: &DocId) -> Result<Option<CustomerSnapshot>>;
     /// Documents changed after `cursor` in these scopes or granted to `device`, oldest first.
     fn feed_since(
         &self,

@@ -16,6 +16,7 @@ use aisle_core::model::{
     StoreInfo, StoreStats, StoreStock, VariantSku,
 };
 use aisle_core::replicate::HeadsAndChanges;
+use aisle_core::store::snapshots::CustomerSnapshot;
 use aisle_core::{CoreError, DocId, LoyaltyKeyInfo};
 use anyhow::Context;
 use ed25519_dalek::SigningKey;
@@ -154,6 +155,9 @@ impl DocumentStore for SqliteStorage {
     }
     fn has_heads(&self, doc: &DocId, heads: &[ChangeHash]) -> Result<bool> {
         self.docs().has_heads(doc, heads)
+    }
+    fn customer_snapshot(&self, doc: &DocId) -> Result<Option<CustomerSnapshot>> {
+        self.docs().customer_snapshot(doc)
     }
     fn feed_since(
         &self,

@@ -31,6 +31,7 @@ use aisle_core::model::{
     StoreInfo, StoreStats, StoreStock, VariantSku,
 };
 use aisle_core::replicate::HeadsAndChanges;
+use aisle_core::store::snapshots::CustomerSnapshot;
 use aisle_core::{CoreError, DocId, LoyaltyKeyInfo};
 use anyhow::Context;
 use ed25519_dalek::SigningKey;
@@ -399,6 +400,9 @@ impl DocumentStore for PgStorage {
     }
     fn has_heads(&self, doc: &DocId, heads: &[ChangeHash]) -> Result<bool> {
         self.copy().has_heads(doc, heads)
+    }
+    fn customer_snapshot(&self, doc: &DocId) -> Result<Option<CustomerSnapshot>> {
+        self.copy().customer_snapshot(doc)
     }
     fn feed_since(
         &self,
