@@ -88,25 +88,20 @@ impl Store {
         if !matches!(doc, DocId::Customer(_)) {
             return Ok(None);
         }
-        let key = doc.to_string();
-        let kept: Option<(Vec<u8>, Vec<u8>, Vec<u8>)> = self
+        let kept: Option<(Vec<u8>, Vec<u8>)> = self
             .conn()
-            .prepare_cached(
-                "SELECT d.heads, i.heads, i.data FROM docs d
-                 JOIN customer_index i ON i.doc_id = d.doc_id
-                 WHERE d.doc_id = ?1",
-            )?
-            .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .prepare_cached("SELECT heads, data FROM customer_index WHERE doc_id = ?1")?
+            .query_row([doc.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let Some((doc_heads, kept_heads, indexed)) = kept else {
+        let Some((kept_heads, indexed)) = kept else {
             return Ok(None);
         };
-        if doc_heads != kept_heads {
-            return Ok(None);
-        }
         let Some((bytes, heads)) = chunks::stored_bytes(self.conn(), doc)? else {
             return Ok(None);
         };
+        if chunks::encode_heads(&heads) != kept_heads {
+            return Ok(None);
+        }
         Ok(Some(CustomerSnapshot {
             doc: doc.clone(),
             heads,
