@@ -169,8 +169,10 @@ fn main() -> anyhow::Result<()> {
         for run in 0..runs {
             eprintln!("ours, run {}: first sync and reconnect", run + 1);
             let (a, tablet) = fixture.first_sync().await?;
+            eprintln!("first sync: {a:.2?}; the reconnect next");
             first_sync.push(a.as_secs_f64());
             let (b, ratio) = fixture.reconnect(tablet).await?;
+            eprintln!("reconnect: {b:.2?}");
             reconnect.push(b.as_secs_f64());
             reconnect_bytes.push(ratio);
         }

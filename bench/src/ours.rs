@@ -50,10 +50,13 @@ impl Tablet {
     ) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
-            // Pending is read from the store, not the status, which lags a nudge.
+            // Pending is confirmed from the store, not only the status, which lags a nudge;
+            // but only once the status reads none: scanning every document each 10 ms would
+            // hold the store from the sync client it measures.
             if let Some(s) = self.status()
                 && s.connection == Connection::Online
                 && s.catch_up.is_none()
+                && s.pending == 0
                 && self
                     .lock()
                     .count_docs_ahead_of(sync_client::RELAY_PEER)

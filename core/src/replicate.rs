@@ -7,6 +7,7 @@
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use rusqlite::{OptionalExtension, params};
+use std::collections::HashMap;
 
 use crate::doc::{self, DocId, IndexedCustomer};
 use crate::error::{CoreError, Result};
@@ -166,15 +167,20 @@ impl Store {
         meta: Option<(&str, Vec<u8>)>,
     ) -> Result<Vec<Applied>> {
         let mut merged: Vec<Incoming> = Vec::with_capacity(incoming.len());
+        let mut position: HashMap<DocId, usize> = HashMap::with_capacity(incoming.len());
         for item in incoming {
-            match merged.iter_mut().find(|m| m.doc == item.doc) {
-                Some(m) => {
+            match position.get(&item.doc) {
+                Some(&i) => {
+                    let m = &mut merged[i];
                     m.changes.extend(item.changes);
                     m.sender_heads = item.sender_heads;
                     // The fields were of the first part alone.
                     m.indexed = None;
                 }
-                None => merged.push(item),
+                None => {
+                    position.insert(item.doc.clone(), merged.len());
+                    merged.push(item);
+                }
             }
         }
         let mut received = Vec::new();
@@ -267,8 +273,9 @@ impl Store {
             });
             writes.push(write);
         }
-        self.commit_received(writes, received, |tx| {
-            if let Some(peer) = peer {
+        let commit = |store: &mut Self| {
+            store.commit_received(writes, received, |tx| {
+                if let Some(peer) = peer {
                 let mut stmt = tx.prepare_cached(
                     "INSERT INTO peer_heads (peer, doc_id, heads) VALUES (?1, ?2, ?3)
                      ON CONFLICT (peer, doc_id) DO UPDATE SET heads = excluded.heads",
@@ -281,7 +288,14 @@ impl Store {
                 put_meta(tx, key, value)?;
             }
             Ok(())
-        })?;
+            })
+        };
+        if self.serves_peers() {
+            // A relay acknowledges what it received: that must survive a power cut.
+            commit(self)?;
+        } else {
+            self.without_waiting_for_the_disk(commit)?;
+        }
         Ok(applied)
     }
 

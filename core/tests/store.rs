@@ -909,6 +909,12 @@ fn a_role_schema_newer_than_the_build_is_refused() {
 
 /// The rows a customer's projection writes, in a stable order, for comparing two stores.
 fn customer_rows(store: &aisle_core::Store) -> Vec<String> {
+    customer_rows_with_lines_since(store, i64::MIN)
+}
+
+/// [`customer_rows`] with only the purchase lines a device keeps: in a store, at or after
+/// `since` (a relay keeps all of them).
+fn customer_rows_with_lines_since(store: &aisle_core::Store, since: i64) -> Vec<String> {
     let mut rows = Vec::new();
     for sql in [
         "SELECT customer_id || '|' || loyalty_id || '|' || name || '|' || COALESCE(email, '') || '|'
@@ -919,13 +925,19 @@ fn customer_rows(store: &aisle_core::Store) -> Vec<String> {
         "SELECT visit_id || '|' || customer_id || '|' || at FROM visits ORDER BY visit_id",
         "SELECT customer_id || '|' || basket_id || '|' || line || '|' || open || '|'
                 || variant_sku || '|' || quantity
-         FROM customer_lines ORDER BY customer_id, basket_id, line",
+         FROM customer_lines WHERE kind = 'cart' OR (store_id IS NOT NULL AND at >= ?1)
+         ORDER BY customer_id, basket_id, line",
         "SELECT c.customer_id || '|' || s.name || '|' || s.phone
          FROM customers c JOIN customer_search s ON s.rowid = c.rowid ORDER BY c.customer_id",
     ] {
         let mut stmt = store.conn().prepare(sql).unwrap();
+        let bound = if stmt.parameter_count() == 1 {
+            vec![since]
+        } else {
+            vec![]
+        };
         let found = stmt
-            .query_map([], |r| r.get::<_, String>(0))
+            .query_map(rusqlite::params_from_iter(bound), |r| r.get::<_, String>(0))
             .unwrap()
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
@@ -1009,7 +1021,7 @@ fn customers_sent_with_their_fields_are_stored_without_loading_and_project_the_s
     // A store that serves peers keeps each customer's fields: imported ones, and ones that
     // changed since (a visit goes through the ordinary commit).
     let mut relay = store_at(&dir.path().join("relay.sqlite3"), 1);
-    relay.keep_customer_snapshots();
+    relay.serve_peers();
     DemoData::generate(DemoConfig::new(120, NOW))
         .import(&mut relay, |_| {})
         .unwrap();
@@ -1038,7 +1050,24 @@ fn customers_sent_with_their_fields_are_stored_without_loading_and_project_the_s
         .apply_from_peer(Some("relay"), sent.clone(), &Unchecked, None)
         .unwrap();
     assert_eq!(applied.len(), customers.len());
-    assert_eq!(customer_rows(&tablet), customer_rows(&relay));
+    // The tablet keeps the purchase lines its stock alerts read; the relay keeps all of them.
+    let since = NOW - aisle_core::store::projection::DEVICE_PURCHASE_LINE_DAYS * 86_400_000;
+    assert_eq!(
+        customer_rows(&tablet),
+        customer_rows_with_lines_since(&relay, since)
+    );
+    let purchase_lines = |store: &aisle_core::Store| -> i64 {
+        store
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM customer_lines WHERE kind = 'purchase'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert!(purchase_lines(&tablet) > 0);
+    assert!(purchase_lines(&relay) > 5 * purchase_lines(&tablet));
     assert_eq!(tablet.check_projections().unwrap(), Vec::<String>::new());
     for doc in &customers {
         assert_eq!(
@@ -1070,7 +1099,10 @@ fn customers_sent_with_their_fields_are_stored_without_loading_and_project_the_s
     careful
         .apply_from_peer(Some("relay"), lying, &Unchecked, None)
         .unwrap();
-    assert_eq!(customer_rows(&careful), customer_rows(&relay));
+    assert_eq!(
+        customer_rows(&careful),
+        customer_rows_with_lines_since(&relay, since)
+    );
     let mut garbage = sent.clone();
     garbage[5].changes = vec![1, 2, 3, 4, 5];
     let mut refused = store_at(&dir.path().join("refused.sqlite3"), 4);

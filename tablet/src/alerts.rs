@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::{DAY_MS, Tablet};
 
-/// Days of sales the velocity looks back over.
-const VELOCITY_DAYS: i64 = 56;
+/// Days of sales the velocity looks back over: as far as a device keeps purchase lines.
+const VELOCITY_DAYS: i64 = aisle_core::store::projection::DEVICE_PURCHASE_LINE_DAYS;
 /// Half-life of a day's sales in the velocity: a sale a week ago counts half as much.
 const VELOCITY_HALF_LIFE_DAYS: f64 = 7.0;
 /// Below this a variant is not selling (about one unit a quarter).

@@ -176,10 +176,15 @@ fn app_binary() -> PathBuf {
 }
 
 fn build_ui() -> anyhow::Result<()> {
-    run(Command::new("trunk")
-        .args(["build", "--release", "--config", "ui/Trunk.toml"])
+    run(&mut trunk_build())
+}
+
+fn trunk_build() -> Command {
+    let mut cmd = Command::new("trunk");
+    cmd.args(["build", "--release", "--config", "ui/Trunk.toml"])
         // Fail instead of trying to download tools (no internet on these machines).
-        .env("TRUNK_OFFLINE", "true"))
+        .env("TRUNK_OFFLINE", "true");
+    cmd
 }
 
 fn build_app() -> anyhow::Result<()> {
@@ -190,18 +195,10 @@ fn build_app() -> anyhow::Result<()> {
 fn test_all() -> anyhow::Result<()> {
     let started = Instant::now();
     run(cargo_once().args(["fmt", "--all", "--check"]))?;
-    // The UI is a wasm32 crate: it is linted for that target only, never compiled natively.
-    run(cargo_once().args([
-        "clippy",
-        "-p",
-        "aisle-ui",
-        "--target",
-        "wasm32-unknown-unknown",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
-    build_ui()?;
+    // The UI is a wasm32 crate: it is linted for that target only, never compiled natively,
+    // and in the release build Trunk makes of it (a separate `cargo clippy` would check every
+    // dependency for wasm32 once more: 6 minutes of a clean run).
+    run(linted(&mut trunk_build()))?;
     // The benchmark crate is in: its smoke run below uses the binary from this build. Left
     // out, it would resolve features on its own and rebuild most dependencies a second time.
     let packages = [
@@ -212,17 +209,18 @@ fn test_all() -> anyhow::Result<()> {
         "aisle-app/custom-protocol,aisle-tests/e2e",
     ];
     // Every target the tests and benchmarks run, built once, in the test profile and with the
-    // features `cargo test` resolves, so Tauri and every other dependency compile once; the app
-    // and relay binaries the cross-process tests drive come out of the same build. Clippy
+    // features `cargo test` resolves, so Tauri and every other dependency compile once. Clippy
     // compiles the workspace's own crates in it: that is `cargo clippy --all-targets -D
     // warnings`, without checking every dependency a second time.
-    run(cargo_linted()
-        .args(["test", "--no-run", "--all-targets"])
-        .args(packages))?;
+    let built = build_tests(&packages)?;
     // `cargo test` builds a package's binaries only for its own integration tests, and the
-    // app has none: the e2e tests and the benchmark drive the binaries themselves. Their
-    // dependencies are all built above, so this compiles only the binary crates.
-    run(cargo_linted().args(["build", "--bins"]).args(packages))?;
+    // app has none: the e2e tests and the benchmark drive the binaries themselves. With the
+    // tests selected too, cargo resolves the same features as above and compiles only the
+    // binary crates (`--bins` alone leaves out dev-dependencies, whose features then differ:
+    // 12 minutes of a clean run rebuilding Tauri, rustls and Automerge).
+    run(cargo_linted()
+        .args(["build", "--bins", "--tests"])
+        .args(packages))?;
     eprintln!(
         "checks, lints and the build done after {:.0?}",
         started.elapsed()
@@ -235,10 +233,71 @@ fn test_all() -> anyhow::Result<()> {
         .env("AISLE_RELAY_BIN", &relay)
         .env("AISLE_APP_BIN", std::fs::canonicalize(app_binary())?))?;
     eprintln!("every test passed in {:.0?}", tests_started.elapsed());
-    shared_database_pass(&packages, &relay)?;
-    bench_smoke(&packages, &relay)?;
+    shared_database_pass(&built, &relay)?;
+    bench_smoke(&built, &relay)?;
     eprintln!("all checks passed in {:.0?}", started.elapsed());
     Ok(())
+}
+
+/// A test or bench executable of the build, run as cargo runs it: from its package's folder.
+struct TestBinary {
+    /// The target's name: the file name under `tests/scenarios/` for a scenario.
+    name: String,
+    /// `test`, `bench`, `lib` or `bin`.
+    kind: String,
+    executable: PathBuf,
+    package_dir: PathBuf,
+}
+
+impl TestBinary {
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.executable);
+        cmd.current_dir(&self.package_dir);
+        cmd
+    }
+}
+
+/// `cargo test --no-run` for `packages` with the lints on; the executables it built. The
+/// passes after the main one run these, not `cargo test` with another selection of targets,
+/// which resolves other features and compiles much of the workspace again.
+fn build_tests(packages: &[&str]) -> anyhow::Result<Vec<TestBinary>> {
+    let mut cmd = cargo_linted();
+    cmd.args(["test", "--no-run", "--all-targets"])
+        .args(packages)
+        .arg("--message-format=json-render-diagnostics")
+        .stderr(Stdio::inherit());
+    eprintln!("$ {cmd:?}");
+    let output = cmd.output().with_context(|| format!("starting {cmd:?}"))?;
+    if !output.status.success() {
+        bail!("{cmd:?} failed with {}", output.status);
+    }
+    let mut built = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if message["reason"] != "compiler-artifact" || message["profile"]["test"] != true {
+            continue;
+        }
+        let (Some(executable), Some(manifest), Some(name), Some(kind)) = (
+            message["executable"].as_str(),
+            message["manifest_path"].as_str(),
+            message["target"]["name"].as_str(),
+            message["target"]["kind"][0].as_str(),
+        ) else {
+            continue;
+        };
+        built.push(TestBinary {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            executable: PathBuf::from(executable),
+            package_dir: Path::new(manifest)
+                .parent()
+                .context("a manifest has a folder")?
+                .to_path_buf(),
+        });
+    }
+    Ok(built)
 }
 
 /// The relay scenarios that test what the relay stores, once more on the shared backend:
@@ -263,17 +322,26 @@ const SHARED_DATABASE_SCENARIOS: &[&str] = &[
     "convergence",
 ];
 
-fn shared_database_pass(packages: &[&str], relay: &Path) -> anyhow::Result<()> {
+fn shared_database_pass(built: &[TestBinary], relay: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut test = Command::new(std::fs::canonicalize("target/debug/with_postgres")?);
-    test.arg(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .arg("test")
-        .args(packages);
-    for scenario in SHARED_DATABASE_SCENARIOS {
-        test.args(["--test", scenario]);
+    let scenarios: Vec<&TestBinary> = SHARED_DATABASE_SCENARIOS
+        .iter()
+        .map(|name| {
+            built
+                .iter()
+                .find(|b| b.kind == "test" && b.name == *name)
+                .with_context(|| format!("the build made no test executable {name}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut pass = Command::new(std::fs::canonicalize("target/debug/with_postgres")?);
+    pass.arg("--each");
+    for scenario in &scenarios {
+        pass.arg(&scenario.executable);
     }
-    // The same compiler settings as the build, or the workspace's crates would build again.
-    run(linted(&mut test).env("AISLE_RELAY_BIN", relay))?;
+    if let Some(first) = scenarios.first() {
+        pass.current_dir(&first.package_dir);
+    }
+    run(pass.env("AISLE_RELAY_BIN", relay))?;
     eprintln!(
         "relay scenarios on PostgreSQL passed in {:.0?}",
         started.elapsed()
@@ -281,18 +349,15 @@ fn shared_database_pass(packages: &[&str], relay: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The benchmarks still run: each criterion bench once (criterion's test mode, which it picks
-/// when started by `cargo test`) and the sync benchmarks at tiny sizes, all in the dev
-/// profile with the packages and features of the test build, so nothing compiles twice.
-fn bench_smoke(packages: &[&str], relay: &Path) -> anyhow::Result<()> {
+/// The benchmarks still run: each criterion bench once (started without `--bench`, criterion
+/// runs each benchmark once as a test, as under `cargo test`) and the sync benchmarks at tiny
+/// sizes, all from the test build, so nothing compiles twice.
+fn bench_smoke(built: &[TestBinary], relay: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
-    // `--bench '*'` picks bench targets only; `--benches` would run every unit test again.
-    run(cargo_linted()
-        .arg("test")
-        .args(packages)
-        .args(["--bench", "*"])
+    for bench in built.iter().filter(|b| b.kind == "bench") {
         // The store bench's fixture; a few hundred customers are enough to run every query.
-        .env("AISLE_BENCH_CUSTOMERS", "500"))?;
+        run(bench.command().env("AISLE_BENCH_CUSTOMERS", "500"))?;
+    }
     run(
         Command::new(std::fs::canonicalize("target/debug/aisle-bench")?)
             .arg("--smoke")

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::clock::{Clock, IdGen};
 use crate::doc::{CustomerDoc, DocId};
 use crate::error::{CoreError, Result};
+use projection::PurchaseLines;
 
 const SCHEMA: &str = include_str!("schema.sql");
 const SCHEMA_V2: &str = include_str!("schema_v2.sql");
@@ -122,8 +123,8 @@ pub struct Store {
     /// Customer documents are small and many: loaded per operation, never kept.
     hot_docs: HashMap<DocId, AutoCommit>,
     commit_hook: Option<Box<dyn CommitHook>>,
-    /// See [`Store::keep_customer_snapshots`].
-    keeps_customer_snapshots: bool,
+    /// See [`Store::serve_peers`].
+    serves_peers: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -170,7 +171,7 @@ impl Store {
             default_country_code: options.default_country_code,
             hot_docs: HashMap::new(),
             commit_hook: None,
-            keeps_customer_snapshots: false,
+            serves_peers: false,
         };
         if backfill {
             store.backfill_records()?;
@@ -380,7 +381,7 @@ impl Store {
             let heads = write.doc.get_heads();
             if heads != write.heads_before {
                 let changes = chunks::append(&tx, write, now)?;
-                projection::project(&tx, write, &self.ids, now, self.keeps_customer_snapshots)?;
+                projection::project(&tx, write, &self.ids, now, self.serves_peers)?;
                 changed.push(DocChange {
                     doc: write.id.clone(),
                     heads,
@@ -391,10 +392,11 @@ impl Store {
             chunks::update_pending(&tx, &write.id, &write.pending)?;
         }
         let observed = self.commit_hook.is_some();
+        let lines = PurchaseLines::kept_by(self.serves_peers, now);
         for r in received {
             chunks::store_as_received(&tx, &r.id, &r.bytes, &r.heads, now)?;
-            projection::project_customer(&tx, &r.customer)?;
-            if self.keeps_customer_snapshots {
+            projection::project_customer(&tx, &r.customer, lines)?;
+            if self.serves_peers {
                 snapshots::keep(&tx, &r.id, &r.heads, &r.customer)?;
             }
             if observed {
@@ -433,7 +435,8 @@ impl Store {
         let now = self.clock.now();
         let actor = self.actor.clone();
         let observed = self.commit_hook.is_some();
-        let keep_snapshots = self.keeps_customer_snapshots;
+        let keep_snapshots = self.serves_peers;
+        let lines = PurchaseLines::kept_by(keep_snapshots, now);
         let mut changed = Vec::new();
         let tx = self.conn.transaction()?;
         {
@@ -464,7 +467,7 @@ impl Store {
                 );
                 let changes = chunks::append(&tx, &mut write, now)?;
                 let indexed = (&customer).into();
-                projection::project_customer(&tx, &indexed)?;
+                projection::project_customer(&tx, &indexed, lines)?;
                 if keep_snapshots {
                     snapshots::keep(&tx, &write.id, &write.doc.get_heads(), &indexed)?;
                 }
@@ -493,6 +496,26 @@ impl Store {
     }
 
     /// Runs `f` in one SQLite transaction over projection tables only (no document change).
+    /// Whether this store serves peers ([`Store::serve_peers`]).
+    pub(crate) fn serves_peers(&self) -> bool {
+        self.serves_peers
+    }
+
+    /// Runs `f` with commits that do not wait for the disk (`synchronous = NORMAL`): a power
+    /// cut may roll the last of them back, never part of one, and never a later commit made
+    /// with the usual `FULL`, which flushes them too. For what a device received from the
+    /// relay, which the relay keeps: the cursor and peer heads roll back with it, so the
+    /// device pulls it again. What an associate did is still flushed before it is shown.
+    pub(crate) fn without_waiting_for_the_disk<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let out = f(self);
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        out
+    }
+
     pub fn with_tx<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let tx = self.conn.transaction()?;
         let out = f(&tx)?;

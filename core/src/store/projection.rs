@@ -11,14 +11,50 @@ use crate::doc::{self, CatalogDoc, CustomerDoc, DocId, IndexedCustomer, Inventor
 use crate::error::Result;
 use crate::model::{CustomerId, Hold, HoldEnd, Millis, Sale, StoreId, scope};
 
+/// How long a device keeps the purchase lines made in a store as rows: the sales velocity
+/// of its stock alerts looks back this far, and nothing else on a device reads them.
+pub const DEVICE_PURCHASE_LINE_DAYS: i64 = 56;
+
+/// Which purchase lines a store keeps as rows (`customer_lines`); cart lines are all kept.
+/// Most of a customer's history is old purchases (18 lines a customer in the demo data, over
+/// two years), and a device writing all of them made its first sync a third slower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PurchaseLines {
+    /// Every purchase: the relay counts all baskets for recommendations.
+    All,
+    /// Purchases made in a store at or after this time: a device, which reads only its own
+    /// store's recent sales. A row it skips is one its reads would filter out anyway, at any
+    /// later time; the documents still hold the whole history.
+    InStoreSince(Millis),
+}
+
+impl PurchaseLines {
+    /// What a store keeps: all when it serves peers ([`Store::serve_peers`]).
+    pub fn kept_by(serves_peers: bool, now: Millis) -> Self {
+        if serves_peers {
+            Self::All
+        } else {
+            Self::InStoreSince(now - DEVICE_PURCHASE_LINE_DAYS * 86_400_000)
+        }
+    }
+
+    fn keeps(self, purchase: &crate::doc::IndexedPurchase) -> bool {
+        match self {
+            Self::All => true,
+            Self::InStoreSince(since) => purchase.store.is_some() && purchase.at >= since,
+        }
+    }
+}
+
 /// Updates the projections of one written document.
-/// `keep_snapshots`: also keep a customer's fields for peers ([`super::snapshots`]).
+/// `serves_peers`: also keep a customer's fields for peers ([`super::snapshots`]), and every
+/// purchase line ([`PurchaseLines`]).
 pub fn project(
     tx: &Transaction<'_>,
     write: &mut DocWrite,
     ids: &IdGen,
     now: Millis,
-    keep_snapshots: bool,
+    serves_peers: bool,
 ) -> Result<()> {
     match &write.id {
         DocId::Customer(id) => {
@@ -32,8 +68,8 @@ pub fn project(
             if customer.id != *id {
                 return Err(names_another(&write.id, customer.id.as_str()));
             }
-            project_customer(tx, &customer)?;
-            if keep_snapshots {
+            project_customer(tx, &customer, PurchaseLines::kept_by(serves_peers, now))?;
+            if serves_peers {
                 super::snapshots::keep(tx, &write.id, &write.doc.get_heads(), &customer)?;
             }
             Ok(())
@@ -136,7 +172,11 @@ fn touched_records(
     Some(touched)
 }
 
-pub fn project_customer(tx: &Transaction<'_>, customer: &IndexedCustomer) -> Result<()> {
+pub fn project_customer(
+    tx: &Transaction<'_>,
+    customer: &IndexedCustomer,
+    lines: PurchaseLines,
+) -> Result<()> {
     let id = customer.id.as_str();
     let identity = &customer.identity;
     if let Some(survivor) = &customer.merged_into {
@@ -197,7 +237,7 @@ pub fn project_customer(tx: &Transaction<'_>, customer: &IndexedCustomer) -> Res
         )?;
     }
     project_visits(tx, customer)?;
-    project_lines(tx, customer)
+    project_lines(tx, customer, lines)
 }
 
 /// Indexes a customer document's identifiers (loyalty, email, phone, shop id, cards) as
@@ -270,7 +310,11 @@ fn project_merged(
 }
 
 /// Purchase and cart lines as rows: baskets for recommendations, open carts for stock alerts.
-fn project_lines(tx: &Transaction<'_>, customer: &IndexedCustomer) -> Result<()> {
+fn project_lines(
+    tx: &Transaction<'_>,
+    customer: &IndexedCustomer,
+    kept: PurchaseLines,
+) -> Result<()> {
     let id = customer.id.as_str();
     tx.prepare_cached("DELETE FROM customer_lines WHERE customer_id = ?1")?
         .execute([id])?;
@@ -279,7 +323,7 @@ fn project_lines(tx: &Transaction<'_>, customer: &IndexedCustomer) -> Result<()>
                                                 product_sku, variant_sku, quantity, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
-    for (purchase_id, purchase) in &customer.purchases {
+    for (purchase_id, purchase) in customer.purchases.iter().filter(|(_, p)| kept.keeps(p)) {
         for (i, line) in purchase.lines.iter().enumerate() {
             insert.execute(params![
                 id,
@@ -390,12 +434,12 @@ fn upsert_sale(tx: &Transaction<'_>, store: &StoreId, sale_id: &str, sale: &Sale
 }
 
 /// Rows added since schema version 1 (visits, sales, customer lines, merges) for a document
-/// stored before them.
+/// stored before them. A migration does not know what the store serves: it keeps every line.
 pub fn project_records(tx: &Transaction<'_>, id: &DocId, doc: &mut AutoCommit) -> Result<()> {
     match id {
         DocId::Customer(_) => {
             let customer: IndexedCustomer = doc::hydrate_doc(doc, id)?;
-            project_customer(tx, &customer)
+            project_customer(tx, &customer, PurchaseLines::All)
         }
         DocId::Inventory(store) => {
             let inventory = InventoryDoc::new(doc, store);

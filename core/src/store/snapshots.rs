@@ -76,10 +76,12 @@ pub(crate) fn keep(
 }
 
 impl Store {
-    /// Makes this store keep each customer's projected fields for [`Store::customer_snapshot`]
-    /// (the relay). Documents written before are sent without them until they change.
-    pub fn keep_customer_snapshots(&mut self) {
-        self.keeps_customer_snapshots = true;
+    /// Makes this store one that serves peers (the relay): it keeps each customer's
+    /// projected fields for [`Store::customer_snapshot`] (documents written before are sent
+    /// without them until they change), and every purchase line as a row, for the
+    /// recommendations that count all baskets ([`super::projection::PurchaseLines`]).
+    pub fn serve_peers(&mut self) {
+        self.serves_peers = true;
     }
 
     /// A customer document with its fields, as [`CustomerSnapshot`]; `None` when the document

@@ -44,7 +44,7 @@ impl RelayDocs {
     pub fn open(path: impl AsRef<Path>) -> aisle_core::Result<Self> {
         let mut store = Store::open(path)?;
         // The relay sends new tablets whole customers with their fields (a first sync).
-        store.keep_customer_snapshots();
+        store.serve_peers();
         Self::new(store)
     }
 
@@ -89,7 +89,7 @@ impl RelayDocs {
         hook: impl FnOnce(SharedFeedLog) -> Box<dyn aisle_core::CommitHook>,
     ) -> aisle_core::Result<Self> {
         let mut store = Store::open(path)?;
-        store.keep_customer_snapshots();
+        store.serve_peers();
         store.migrate_role(&RELAY_SCHEMA)?;
         store.migrate_role(schema)?;
         let feed = SharedFeedLog::default();
