@@ -14,7 +14,8 @@ use common::*;
 #[test]
 fn what_to_do_for_demo_customers() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut store, data) = demo_store(&dir.path().join("s.sqlite3"), 21, 80);
+    // The relay's recommendations below count every basket: a store that serves peers.
+    let (mut store, data) = demo_store_serving_peers(&dir.path().join("s.sqlite3"), 21, 80);
 
     // One customer also chatted on the web and left a cart just now.
     let chatty = data

@@ -29,7 +29,7 @@ pub fn store_at(path: &Path, seed: u64) -> Tablet {
 
 /// The relay's documents in a demo store: the same data, with the relay's operations.
 pub fn demo_relay(path: &Path, seed: u64, customers: usize) -> (RelayDocs, DemoData) {
-    let (store, data) = demo_store(path, seed, customers);
+    let (store, data) = demo_store_serving_peers(path, seed, customers);
     (
         RelayDocs::new(store.into_store()).expect("a relay store"),
         data,
@@ -39,6 +39,16 @@ pub fn demo_relay(path: &Path, seed: u64, customers: usize) -> (RelayDocs, DemoD
 /// A store holding the demo catalog, stock and `customers` customers.
 pub fn demo_store(path: &Path, seed: u64, customers: usize) -> (Tablet, DemoData) {
     let mut store = store_at(path, seed);
+    let data = DemoData::generate(DemoConfig::new(customers, NOW));
+    data.import(&mut store, |_| {}).unwrap();
+    (store, data)
+}
+
+/// [`demo_store`] as the relay keeps it: every purchase line a row, for recommendations
+/// (a device keeps only its recent in-store ones).
+pub fn demo_store_serving_peers(path: &Path, seed: u64, customers: usize) -> (Tablet, DemoData) {
+    let mut store = store_at(path, seed);
+    store.serve_peers();
     let data = DemoData::generate(DemoConfig::new(customers, NOW));
     data.import(&mut store, |_| {}).unwrap();
     (store, data)
