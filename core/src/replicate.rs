@@ -6,7 +6,7 @@
 //! receiver then asks for everything after its own heads.
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::HashMap;
 
 use crate::doc::{self, DocId, IndexedCustomer};
@@ -273,9 +273,8 @@ impl Store {
             });
             writes.push(write);
         }
-        let commit = |store: &mut Self| {
-            store.commit_received(writes, received, |tx| {
-                if let Some(peer) = peer {
+        let record_peer = |tx: &Transaction<'_>| -> Result<()> {
+            if let Some(peer) = peer {
                 let mut stmt = tx.prepare_cached(
                     "INSERT INTO peer_heads (peer, doc_id, heads) VALUES (?1, ?2, ?3)
                      ON CONFLICT (peer, doc_id) DO UPDATE SET heads = excluded.heads",
@@ -288,13 +287,12 @@ impl Store {
                 put_meta(tx, key, value)?;
             }
             Ok(())
-            })
         };
         if self.serves_peers() {
             // A relay acknowledges what it received: that must survive a power cut.
-            commit(self)?;
+            self.commit_received(writes, received, record_peer)?;
         } else {
-            self.without_waiting_for_the_disk(commit)?;
+            self.without_waiting_for_the_disk(|s| s.commit_received(writes, received, record_peer))?;
         }
         Ok(applied)
     }

@@ -435,8 +435,8 @@ impl Store {
         let now = self.clock.now();
         let actor = self.actor.clone();
         let observed = self.commit_hook.is_some();
-        let keep_snapshots = self.serves_peers;
-        let lines = PurchaseLines::kept_by(keep_snapshots, now);
+        let serves_peers = self.serves_peers;
+        let lines = PurchaseLines::kept_by(serves_peers, now);
         let mut changed = Vec::new();
         let tx = self.conn.transaction()?;
         {
@@ -468,7 +468,7 @@ impl Store {
                 let changes = chunks::append(&tx, &mut write, now)?;
                 let indexed = (&customer).into();
                 projection::project_customer(&tx, &indexed, lines)?;
-                if keep_snapshots {
+                if serves_peers {
                     snapshots::keep(&tx, &write.id, &write.doc.get_heads(), &indexed)?;
                 }
                 // Kept only for a hook: an import of 50,000 customers would otherwise hold
@@ -495,7 +495,6 @@ impl Store {
         Ok(())
     }
 
-    /// Runs `f` in one SQLite transaction over projection tables only (no document change).
     /// Whether this store serves peers ([`Store::serve_peers`]).
     pub(crate) fn serves_peers(&self) -> bool {
         self.serves_peers
@@ -516,6 +515,7 @@ impl Store {
         out
     }
 
+    /// Runs `f` in one SQLite transaction over projection tables only (no document change).
     pub fn with_tx<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let tx = self.conn.transaction()?;
         let out = f(&tx)?;

@@ -38,10 +38,7 @@ pub fn demo_relay(path: &Path, seed: u64, customers: usize) -> (RelayDocs, DemoD
 
 /// A store holding the demo catalog, stock and `customers` customers.
 pub fn demo_store(path: &Path, seed: u64, customers: usize) -> (Tablet, DemoData) {
-    let mut store = store_at(path, seed);
-    let data = DemoData::generate(DemoConfig::new(customers, NOW));
-    data.import(&mut store, |_| {}).unwrap();
-    (store, data)
+    demo_store_with(store_at(path, seed), customers)
 }
 
 /// [`demo_store`] as the relay keeps it: every purchase line a row, for recommendations
@@ -49,6 +46,10 @@ pub fn demo_store(path: &Path, seed: u64, customers: usize) -> (Tablet, DemoData
 pub fn demo_store_serving_peers(path: &Path, seed: u64, customers: usize) -> (Tablet, DemoData) {
     let mut store = store_at(path, seed);
     store.serve_peers();
+    demo_store_with(store, customers)
+}
+
+fn demo_store_with(mut store: Tablet, customers: usize) -> (Tablet, DemoData) {
     let data = DemoData::generate(DemoConfig::new(customers, NOW));
     data.import(&mut store, |_| {}).unwrap();
     (store, data)
