@@ -58,6 +58,9 @@ pub struct Loading<'a> {
     pub content: &'a mut AutoCommit,
     /// The heads stored before the changes.
     pub heads_before: &'a [ChangeHash],
+    /// A customer's projection, at the heads it was read at, if a check read the whole
+    /// document anyway: the commit then projects from it instead of reading it again.
+    pub projection: &'a mut Option<(Vec<ChangeHash>, IndexedCustomer)>,
 }
 
 /// Takes every change as it comes.
@@ -232,13 +235,14 @@ impl Store {
                 doc: &doc,
                 content: &mut write.doc,
                 heads_before: &write.heads_before,
+                projection: &mut write.indexed,
             };
             let before = check.before(&mut loading)?;
             match preload {
                 Some(loaded) => {
                     let loaded = loaded?;
                     *loading.content = loaded.doc;
-                    write.indexed = loaded.indexed;
+                    *loading.projection = loaded.indexed;
                 }
                 None => load_changes(loading.content, &doc, &changes)?,
             }
@@ -407,6 +411,11 @@ impl Store {
         }
         if current == have {
             return Ok(Some((current, Vec::new())));
+        }
+        // A peer this side last left at a chunk's heads (the usual case: what a reconnect
+        // sends) lacks the chunks after it, as stored.
+        if let Some(changes) = chunks::stored_after(self.conn(), doc, have)? {
+            return Ok(Some((current, changes)));
         }
         self.with_doc(doc, |d| {
             let known: Vec<ChangeHash> = have

@@ -785,6 +785,62 @@ fn documents_survive_compaction_and_reopening() {
 }
 
 #[test]
+fn a_peer_left_at_a_chunks_heads_gets_the_later_chunks_without_the_document_loading() {
+    use aisle_core::replicate::Unchecked;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite3");
+    let (mut store, data) = demo_store(&path, 11, 3);
+    let customer = data.customer(1).id.unwrap();
+    let doc = DocId::Customer(customer.clone());
+    let mut replica = replica_of(
+        &mut store,
+        &dir.path().join("r.sqlite3"),
+        12,
+        &[doc.clone()],
+    );
+    // What a build before chunks kept their heads left: the migration gives the last chunk
+    // of each document the document's heads, which is all it can know without loading it.
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("ALTER TABLE doc_chunks DROP COLUMN heads; PRAGMA user_version = 4;")
+        .unwrap();
+    drop(conn);
+    let mut store = store_at(&path, 13);
+    let left_at = store.doc_heads(&doc).unwrap();
+    for i in 0..3 {
+        store
+            .add_note(&customer, &format!("note {i}"), &associate(), None)
+            .unwrap();
+    }
+    // The first chunk no longer loads: only an answer from the later chunks as stored works.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE doc_chunks SET data = x'00' WHERE doc_id = ?1
+         AND seq = (SELECT MIN(seq) FROM doc_chunks WHERE doc_id = ?1)",
+        [doc.to_string()],
+    )
+    .unwrap();
+    drop(conn);
+    let (heads, changes) = store.changes_since(&doc, &left_at).unwrap().unwrap();
+    assert_eq!(heads, store.doc_heads(&doc).unwrap());
+    replica
+        .apply_changes(vec![(doc.clone(), changes)], &Unchecked)
+        .unwrap();
+    assert_eq!(replica.doc_heads(&doc).unwrap(), heads);
+    assert_eq!(
+        replica.customer(&customer).unwrap().notes.len(),
+        data.customer(1).notes.len() + 3
+    );
+    // Heads no chunk ended at are answered by loading the document, which now fails.
+    let mut first_note = left_at.clone();
+    first_note.push(aisle_core::automerge::ChangeHash([7; 32]));
+    assert!(matches!(
+        store.changes_since(&doc, &first_note),
+        Err(CoreError::Corrupt { .. })
+    ));
+}
+
+#[test]
 fn a_version_1_database_gains_visit_sale_and_basket_rows_on_opening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.sqlite3");

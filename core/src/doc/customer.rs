@@ -83,6 +83,34 @@ pub struct IndexedCustomer {
     pub merged_from: BTreeMap<String, MergedProfile>,
 }
 
+/// What of a customer document identifies the customer or records a merge, hydrated without
+/// the rest: the fields the relay guards when a device pushes (only the relay merges; only
+/// the shop sets its id; an identifier finds one customer).
+#[derive(Clone, Debug, PartialEq, Hydrate)]
+pub struct CustomerGuards {
+    pub identity: Identity,
+    pub nfc: BTreeMap<String, NfcLink>,
+    pub shop_customer_id: Option<String>,
+    pub merged_into: Option<CustomerId>,
+    #[autosurgeon(missing = "BTreeMap::new")]
+    pub merged_from: BTreeMap<String, MergedProfile>,
+    #[autosurgeon(missing = "BTreeMap::new")]
+    pub folded_heads: BTreeMap<String, Vec<String>>,
+}
+
+impl From<CustomerDoc> for CustomerGuards {
+    fn from(customer: CustomerDoc) -> Self {
+        Self {
+            identity: customer.identity,
+            nfc: customer.nfc,
+            shop_customer_id: customer.shop_customer_id,
+            merged_into: customer.merged_into,
+            merged_from: customer.merged_from,
+            folded_heads: customer.folded_heads,
+        }
+    }
+}
+
 /// A cart as its line rows need it.
 #[derive(Clone, Debug, PartialEq, Hydrate, Serialize, Deserialize)]
 pub struct IndexedCart {

@@ -9,7 +9,7 @@ mod loyalty;
 mod recommendations;
 
 pub use catalog::CatalogDoc;
-pub use customer::{CustomerDoc, IndexedCart, IndexedCustomer, IndexedLine, IndexedPurchase};
+pub use customer::{CustomerDoc, CustomerGuards, IndexedCart, IndexedCustomer, IndexedLine, IndexedPurchase};
 pub use inventory::{Adjustment, InventoryDoc, keys as inventory_keys};
 pub use loyalty::{LoyaltyDoc, LoyaltyKey, Revocation};
 pub use recommendations::{RecommendationsDoc, RelatedEntry};

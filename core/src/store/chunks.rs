@@ -164,13 +164,14 @@ pub fn append(tx: &Transaction<'_>, write: &mut DocWrite, now: Millis) -> Result
         replace_with_snapshot(tx, &write.id, &mut write.doc, now)?;
         return Ok(chunk);
     }
-    tx.prepare_cached("INSERT INTO doc_chunks (doc_id, seq, data) VALUES (?1, ?2, ?3)")?.execute(params![doc_id, row.next_seq, chunk],
-    )?;
+    let heads = encode_heads(&write.doc.get_heads());
+    tx.prepare_cached("INSERT INTO doc_chunks (doc_id, seq, data, heads) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![doc_id, row.next_seq, chunk, heads])?;
     tx.prepare_cached("UPDATE docs SET heads = ?2, incremental_bytes = ?3, incremental_chunks = ?4,
                 next_seq = ?5, updated_at = ?6
          WHERE doc_id = ?1")?.execute(params![
             doc_id,
-            encode_heads(&write.doc.get_heads()),
+            heads,
             incremental_bytes,
             incremental_chunks,
             row.next_seq + 1,
@@ -190,6 +191,7 @@ pub fn replace_with_snapshot(
 ) -> Result<Vec<u8>> {
     let doc_id = id.to_string();
     let snapshot = doc.save();
+    let heads = encode_heads(&doc.get_heads());
     let next_seq: i64 = tx
         .query_row(
             "SELECT next_seq FROM docs WHERE doc_id = ?1",
@@ -207,15 +209,15 @@ pub fn replace_with_snapshot(
              updated_at = excluded.updated_at")?.execute(params![
             doc_id,
             id.kind(),
-            encode_heads(&doc.get_heads()),
+            heads,
             i64::try_from(snapshot.len()).unwrap_or(i64::MAX),
             next_seq + 1,
             now
         ],
     )?;
     tx.prepare_cached("DELETE FROM doc_chunks WHERE doc_id = ?1")?.execute([&doc_id])?;
-    tx.prepare_cached("INSERT INTO doc_chunks (doc_id, seq, data) VALUES (?1, ?2, ?3)")?.execute(params![doc_id, next_seq, snapshot],
-    )?;
+    tx.prepare_cached("INSERT INTO doc_chunks (doc_id, seq, data, heads) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![doc_id, next_seq, snapshot, heads])?;
     Ok(snapshot)
 }
 
@@ -228,18 +230,19 @@ pub(crate) fn store_as_received(
     now: Millis,
 ) -> Result<()> {
     let doc_id = id.to_string();
+    let heads = encode_heads(heads);
     tx.prepare_cached("INSERT INTO docs (doc_id, kind, heads, snapshot_bytes, incremental_bytes,
                            incremental_chunks, next_seq, updated_at)
          VALUES (?1, ?2, ?3, ?4, 0, 0, 1, ?5)")?.execute(params![
             doc_id,
             id.kind(),
-            encode_heads(heads),
+            heads,
             i64::try_from(bytes.len()).unwrap_or(i64::MAX),
             now
         ],
     )?;
-    tx.prepare_cached("INSERT INTO doc_chunks (doc_id, seq, data) VALUES (?1, 0, ?2)")?.execute(params![doc_id, bytes],
-    )?;
+    tx.prepare_cached("INSERT INTO doc_chunks (doc_id, seq, data, heads) VALUES (?1, 0, ?2, ?3)")?
+        .execute(params![doc_id, bytes, heads])?;
     Ok(())
 }
 
@@ -264,4 +267,38 @@ pub fn stored_bytes(conn: &Connection, id: &DocId) -> Result<Option<(Vec<u8>, Ve
         bytes.extend_from_slice(row.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?);
     }
     Ok(Some((bytes, decode_heads(&heads, id)?)))
+}
+
+/// What a peer whose heads are `have` lacks of a document, as stored: the chunks after the one
+/// that left the document at exactly `have`, concatenated (loadable as they are), without
+/// loading the document. `None` if no chunk did (the peer is elsewhere in the history, the
+/// chunks since were compacted, or they were written before chunks kept their heads): the
+/// caller loads the document and asks it.
+pub fn stored_after(
+    conn: &Connection,
+    id: &DocId,
+    have: &[ChangeHash],
+) -> Result<Option<Vec<u8>>> {
+    let mut want = have.to_vec();
+    want.sort_unstable();
+    want.dedup();
+    let mut stmt = conn
+        .prepare_cached("SELECT heads, data FROM doc_chunks WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut rows = stmt.query([id.to_string()])?;
+    let mut after: Option<Vec<u8>> = None;
+    while let Some(row) = rows.next()? {
+        if let Some(bytes) = &mut after {
+            bytes.extend_from_slice(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?);
+            continue;
+        }
+        let Some(heads) = row.get_ref(0)?.as_blob_or_null().map_err(rusqlite::Error::from)? else {
+            continue;
+        };
+        let mut heads = decode_heads(heads, id)?;
+        heads.sort_unstable();
+        if heads == want {
+            after = Some(Vec::new());
+        }
+    }
+    Ok(after)
 }

@@ -20,7 +20,8 @@ const SCHEMA: &str = include_str!("schema.sql");
 const SCHEMA_V2: &str = include_str!("schema_v2.sql");
 const SCHEMA_V3: &str = include_str!("schema_v3.sql");
 const SCHEMA_V4: &str = include_str!("schema_v4.sql");
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_V5: &str = include_str!("schema_v5.sql");
+const SCHEMA_VERSION: i64 = 5;
 
 /// How a store is set up; the defaults suit a tablet.
 #[derive(Debug)]
@@ -654,9 +655,13 @@ fn migrate(conn: &mut Connection) -> Result<bool> {
         tx.execute_batch(SCHEMA_V3)?;
     }
     tx.execute_batch(SCHEMA_V4)?;
+    if version < 5 {
+        tx.execute_batch(SCHEMA_V5)?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
-    // Version 4 adds a table only a relay fills, as its documents change.
+    // Version 4 adds a table only a relay fills, as its documents change; version 5 a column
+    // filled as documents change.
     Ok(version > 0 && version < 3)
 }
 

@@ -7,7 +7,7 @@
 //! `acl::can_write` in the sync session.
 
 use aisle_core::automerge::{self, ActorId, AutoCommit};
-use aisle_core::doc::{CustomerDoc, DocId, hydrate_doc};
+use aisle_core::doc::{CustomerDoc, CustomerGuards, DocId, IndexedCustomer, hydrate_doc};
 use aisle_core::model::{CustomerId, MergedProfile};
 use aisle_core::replicate::{ChangeCheck, Loading};
 use aisle_core::{CoreError, Result};
@@ -41,27 +41,37 @@ pub struct Guarded {
     identifiers: BTreeSet<(&'static str, String)>,
 }
 
-impl Guarded {
-    /// An error when the content is not a customer document (empty when new here, or partial
-    /// while changes wait for others).
-    fn of(doc: &AutoCommit, id: &DocId) -> Result<Self> {
-        let customer = hydrate_doc::<CustomerDoc>(doc, id)?;
-        let identity = &customer.identity;
+impl From<CustomerGuards> for Guarded {
+    fn from(fields: CustomerGuards) -> Self {
+        let identity = &fields.identity;
         let mut identifiers =
             BTreeSet::from([("loyalty", identity.loyalty_id.as_str().to_string())]);
         identifiers.extend(identity.email.clone().map(|e| ("email", e)));
         identifiers.extend(identity.phone.clone().map(|p| ("phone", p)));
-        identifiers.extend(customer.nfc.keys().map(|uid| ("nfc", uid.clone())));
-        Ok(Self {
-            merge: (
-                customer.merged_into,
-                customer.merged_from,
-                customer.folded_heads,
-            ),
+        identifiers.extend(fields.nfc.keys().map(|uid| ("nfc", uid.clone())));
+        Self {
             loyalty: Some(identity.loyalty_id.as_str().to_string()),
-            shop: customer.shop_customer_id,
+            merge: (fields.merged_into, fields.merged_from, fields.folded_heads),
+            shop: fields.shop_customer_id,
             identifiers,
-        })
+        }
+    }
+}
+
+impl Guarded {
+    /// Of the document as stored. An error when the content is not a customer document
+    /// (empty when new here, or partial while changes wait for others).
+    fn stored(doc: &AutoCommit, id: &DocId) -> Result<Self> {
+        // The stored document was checked whole when it came in: only these are read of it.
+        hydrate_doc::<CustomerGuards>(doc, id).map(Self::from)
+    }
+
+    /// Of the document with a push's changes loaded, which must fit the schema whole; with
+    /// the projection read off the same hydration.
+    fn pushed(doc: &AutoCommit, id: &DocId) -> Result<(Self, IndexedCustomer)> {
+        let customer = hydrate_doc::<CustomerDoc>(doc, id)?;
+        let indexed = IndexedCustomer::from(&customer);
+        Ok((CustomerGuards::from(customer).into(), indexed))
     }
 }
 
@@ -83,7 +93,7 @@ impl ChangeCheck for DevicePush<'_> {
         // start unmerged, with no web shop id.
         let doc = loading.doc;
         Ok(matches!(doc, DocId::Customer(_))
-            .then(|| Guarded::of(loading.content, doc).unwrap_or_default()))
+            .then(|| Guarded::stored(loading.content, doc).unwrap_or_default()))
     }
 
     fn after(&self, before: Self::Before, loading: &mut Loading<'_>) -> Result<()> {
@@ -92,6 +102,7 @@ impl ChangeCheck for DevicePush<'_> {
             doc,
             content,
             heads_before,
+            projection,
         } = loading;
         let foreign = content
             .get_changes(heads_before)
@@ -103,8 +114,11 @@ impl ChangeCheck for DevicePush<'_> {
         let (Some(before), DocId::Customer(id)) = (before, *doc) else {
             return Ok(());
         };
-        let after = match Guarded::of(content, doc) {
-            Ok(after) => after,
+        let after = match Guarded::pushed(content, doc) {
+            Ok((after, indexed)) => {
+                **projection = Some((content.get_heads(), indexed));
+                after
+            }
             // Changes waiting for others are checked once they apply.
             Err(_) if !content.get_missing_deps(&[]).is_empty() => return Ok(()),
             Err(e) => {
