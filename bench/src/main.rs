@@ -7,7 +7,8 @@
 //! (e) the same across 1, 2 and 4 relays on one PostgreSQL database (`cluster`), with a web
 //!     shop event posted to one relay and seen on a tablet on another, and (f) a reconnect
 //!     storm: one of four relays killed, its devices back through a load balancer;
-//! (a) again from a relay on PostgreSQL (`pgsync`).
+//! (a) again from a relay on PostgreSQL (`pgsync`);
+//! (g) a retailer's file of 100,000 customers imported into the relay (`imports`).
 //!
 //! (a) and (b) run again through samod 0.16 (automerge-repo's Rust implementation, its own axum
 //! server and a WebSocket client) on the same documents, and the ratios are printed.
@@ -15,13 +16,14 @@
 //! Run: `cargo run --release -p aisle-bench` (or `cargo xtask bench`). `AISLE_BENCH_RUNS`
 //! sets the runs per figure (default 3), `AISLE_BENCH_SAMOD_RUNS` samod's (default 1);
 //! `AISLE_BENCH_SAMOD_TIMEOUT` caps each samod run in seconds (default 600);
-//! `AISLE_BENCH_SKIP=samod,fanout,events,cluster,pgsync` leaves parts out;
+//! `AISLE_BENCH_SKIP=samod,fanout,events,cluster,pgsync,imports` leaves parts out;
 //! `AISLE_BENCH_CLUSTER=4x5000,1x5000` sets the relays × devices of (e).
 //!
 //! `--smoke` runs every part once at tiny sizes, in whatever profile it was built: `cargo xtask
 //! test` uses it to check that the benchmarks still run, not to measure anything.
 
 mod cluster;
+mod imports;
 mod ours;
 mod samod_run;
 
@@ -47,6 +49,8 @@ pub struct Sizes {
     pub storm_devices: usize,
     /// Document counts of samod's scaling table.
     pub samod_scaling: Vec<usize>,
+    /// Customers in the imported file of (g).
+    pub imported_customers: usize,
 }
 
 /// `AISLE_BENCH_CLUSTER=4x5000,1x5000`: other relays × devices for (e).
@@ -78,6 +82,7 @@ impl Sizes {
             events: 200,
             storm_devices: 1_000,
             samod_scaling: vec![250, 500, 1_000, 2_000],
+            imported_customers: 100_000,
         }
     }
 
@@ -92,6 +97,7 @@ impl Sizes {
             events: 3,
             storm_devices: 8,
             samod_scaling: vec![5],
+            imported_customers: 50,
         }
     }
 }
@@ -159,6 +165,17 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let mut import_times = Vec::new();
+    for run in (0..runs).filter(|_| !skip("imports")) {
+        eprintln!(
+            "ours, run {}: import of {} customers",
+            run + 1,
+            sizes.imported_customers
+        );
+        let took = imports::customers(sizes.imported_customers)?;
+        eprintln!("import: {took:.2?}");
+        import_times.push(took.as_secs_f64());
+    }
     runtime.block_on(async move {
         let fixture = ours::Fixture::prepare(&sizes).await?;
         eprintln!("fixture: {} documents in the tablet's scope", fixture.docs_in_scope);
@@ -328,6 +345,13 @@ fn main() -> anyhow::Result<()> {
                 "| (d) web shop event posted → visible on a connected tablet, p50 / p95 of {n} | {:.0} / {:.0} ms | | | p95 < 1 s |",
                 p50 * 1e3,
                 p95 * 1e3
+            );
+        }
+        if !import_times.is_empty() {
+            println!(
+                "| (g) a file of {} customers imported (CSV, checked whole, one transaction) | {:.1} s | | | < 120 s |",
+                sizes.imported_customers,
+                median(import_times)
             );
         }
         if samod_a.len() > 1 {

@@ -395,6 +395,8 @@ pub enum AuditAction {
     /// A Shopify webhook of which some or all could not be applied (answered 2xx all the same,
     /// since Shopify retries anything else for ever): what and why.
     WebhookNotApplied,
+    /// A retailer's file imported (stores, products, stock, customers): what it changed.
+    DataImported,
 }
 
 impl AuditAction {
@@ -415,6 +417,7 @@ impl AuditAction {
             Self::CheckInsLimited => "check_ins_limited",
             Self::AdminCall => "admin_call",
             Self::WebhookNotApplied => "webhook_not_applied",
+            Self::DataImported => "data_imported",
         }
     }
 }
@@ -444,4 +447,93 @@ pub struct AuditQuery {
     /// The newest this many entries (default 200, at most 10,000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+}
+
+/// What a retailer's file holds: `POST /v1/admin/imports/{kind}` and `aisle-relay admin
+/// import`. Column sets: docs/onboarding.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ImportKind {
+    /// The chain's stores: a new one gets an inventory of every variant at zero.
+    Stores,
+    /// Products, one row per variant.
+    Products,
+    /// Stock on hand per store and variant: the count as it is now.
+    Stock,
+    /// Customers with their identifiers and consent.
+    Customers,
+}
+
+impl ImportKind {
+    pub const ALL: [ImportKind; 4] = [Self::Stores, Self::Products, Self::Stock, Self::Customers];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stores => "stores",
+            Self::Products => "products",
+            Self::Stock => "stock",
+            Self::Customers => "customers",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// How a retailer's file is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ImportFormat {
+    /// Comma-separated, a header row naming the columns.
+    Csv,
+    /// One JSON object per line, keyed by the column names.
+    Jsonl,
+}
+
+/// `POST /v1/admin/imports/{kind}` query: the format, and the file's own names for columns.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+pub struct ImportQuery {
+    /// `csv` (the default) or `jsonl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<ImportFormat>,
+    /// The file's names for columns, as `theirs=ours` pairs separated by commas
+    /// (`Article=product_sku,EAN code=ean`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map: Option<String>,
+}
+
+/// What an import did: every record was valid, and these were written.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportSummary {
+    /// Records in the file (for products, variant rows).
+    pub records: usize,
+    /// New here.
+    pub created: usize,
+    /// Already here and changed by the file.
+    pub updated: usize,
+    /// Already here exactly as the file has them.
+    pub unchanged: usize,
+}
+
+/// One record an import refused, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportRowError {
+    /// The line of the file (1 is a CSV file's header).
+    pub line: usize,
+    pub reason: String,
+}
+
+/// An import refused whole: nothing was written. Lists the first bad records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportRejected {
+    pub errors: Vec<ImportRowError>,
+    /// How many records were bad in all (`errors` holds at most 100).
+    pub bad_records: usize,
 }

@@ -13,7 +13,7 @@ use crate::model::{
     NfcUid, Note, ONLINE_CART, ProductSku, Purchase, PurchaseLine, SizePreference, StoreId,
     VariantSku, Visit, WishlistItem,
 };
-use crate::store::Store;
+use crate::store::{DocWrite, Store};
 use crate::validate::{self, MAX_LINES, MAX_NOTE_CHARS, MAX_SHORT_TEXT_CHARS};
 
 /// Most history entries of one kind a record may carry.
@@ -460,6 +460,17 @@ impl Store {
     pub fn import_customers(
         &mut self,
         records: impl IntoIterator<Item = CustomerImport>,
+        progress: impl FnMut(usize),
+    ) -> Result<Vec<CustomerId>> {
+        self.import_customers_updating(records, Vec::new(), progress)
+    }
+
+    /// [`Store::import_customers`], also committing `updates` (edits of customers already
+    /// here) in the same transaction.
+    pub fn import_customers_updating(
+        &mut self,
+        records: impl IntoIterator<Item = CustomerImport>,
+        updates: Vec<DocWrite>,
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<CustomerId>> {
         let catalog = CatalogIndex::load(self.conn())?;
@@ -467,7 +478,7 @@ impl Store {
         let country_code = self.default_country_code.clone();
         let writer = self.writer().to_string();
         let mut ids = Vec::new();
-        self.write_new_customers(|id_gen, sink| {
+        self.write_new_customers(updates, |id_gen, sink| {
             for (i, record) in records.into_iter().enumerate() {
                 let id = match &record.id {
                     Some(id) => id.clone(),

@@ -796,7 +796,7 @@ fn a_peer_left_at_a_chunks_heads_gets_the_later_chunks_without_the_document_load
         &mut store,
         &dir.path().join("r.sqlite3"),
         12,
-        &[doc.clone()],
+        std::slice::from_ref(&doc),
     );
     // What a build before chunks kept their heads left: the migration gives the last chunk
     // of each document the document's heads, which is all it can know without loading it.

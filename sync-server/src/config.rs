@@ -200,6 +200,20 @@ pub enum AdminCommand {
         #[arg(long)]
         key: String,
     },
+    /// Import a retailer's file of stores, products, stock or customers (CSV with a header
+    /// row, or JSON lines). The whole file is checked first: a bad record is reported with
+    /// its line and nothing is written. Importing the same file again changes nothing.
+    Import {
+        #[arg(value_parser = ["stores", "products", "stock", "customers"])]
+        kind: String,
+        file: PathBuf,
+        /// `csv` or `jsonl`; by default from the file's extension (`.jsonl`, `.ndjson`).
+        #[arg(long, value_parser = ["csv", "jsonl"])]
+        format: Option<String>,
+        /// The file's name for a column, as `theirs=ours` (repeatable).
+        #[arg(long = "map")]
+        map: Vec<String>,
+    },
     /// Add a store to the catalog with an empty inventory.
     CreateStore {
         #[arg(long)]

@@ -581,9 +581,21 @@ impl Tablet {
         name: &str,
         role: &str,
     ) -> Self {
+        Self::enrol_in_store(address, relay_dir, dir, name, role, "LDN-CG").await
+    }
+
+    /// [`Tablet::enrol_at`] in another store than the demo's LDN-CG.
+    pub async fn enrol_in_store(
+        address: RelayAddress,
+        relay_dir: &Path,
+        dir: &Path,
+        name: &str,
+        role: &str,
+        store_id: &str,
+    ) -> Self {
         let store = aisle_tablet::Tablet::open(dir.join(format!("{name}.sqlite3")))
             .expect("the tablet's store opens");
-        let code = enrolment_code(relay_dir, "LDN-CG", role, name).expect("an enrolment code");
+        let code = enrolment_code(relay_dir, store_id, role, name).expect("an enrolment code");
         let token = aisle_tablet::relay_client::enrol(&address, &code, store.actor())
             .await
             .expect("the device enrols")

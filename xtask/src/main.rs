@@ -320,6 +320,7 @@ const SHARED_DATABASE_SCENARIOS: &[&str] = &[
     "tls",
     "chaos",
     "convergence",
+    "onboarding",
 ];
 
 fn shared_database_pass(built: &[TestBinary], relay: &Path) -> anyhow::Result<()> {

@@ -143,6 +143,19 @@ impl<'a> InventoryDoc<'a> {
         Ok(out)
     }
 
+    /// Starts stocking a variant with `on_hand` units: creates its counter. Only the relay
+    /// does this (a product imported after the store's inventory): two devices creating the
+    /// same counter concurrently would lose one. `false` if the store stocks it already.
+    pub fn stock_variant(&mut self, variant: &str, on_hand: i64) -> Result<bool> {
+        if self.on_hand(variant)?.is_some() {
+            return Ok(false);
+        }
+        let obj = self.map(ON_HAND)?;
+        self.doc
+            .put(&obj, variant, ScalarValue::counter(on_hand))?;
+        Ok(true)
+    }
+
     /// Adds `delta` to a variant's counter. The variant must already be stocked here.
     pub fn increment(&mut self, variant: &VariantSku, delta: i64) -> Result<i64> {
         let current = self

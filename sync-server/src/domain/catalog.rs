@@ -165,7 +165,8 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
     }
 }
 
-fn check_product(product: &Product) -> Result<()> {
+/// What every product must be: named, priced, with variants of its own sizes and colours.
+pub(crate) fn check_product(product: &Product) -> Result<()> {
     validate::check_text("name", &product.name, MAX_SHORT_TEXT_CHARS)?;
     validate::check_text("brand", &product.brand, MAX_SHORT_TEXT_CHARS)?;
     if product.price_cents < 0 {

@@ -1,5 +1,6 @@
 //! The relay's domain: what only the relay does to documents. Web shop events (`ingest`),
-//! catalog and inventory imports (`catalog`), the demo retailer (`demo`), merging a person found twice
+//! the catalog and stores (`catalog`), a retailer's own files of stores, products, stock and
+//! customers (`import`), the demo retailer (`demo`), merging a person found twice
 //! (`merge`), counting what is bought together (`recommend`), issuing and revoking loyalty
 //! tokens (`loyalty`), erasure (`erasure`), kiosk check-ins (`kiosk`) and the changefeed with
 //! its grants (`changefeed`). None of it is compiled into the tablet app.
@@ -12,6 +13,7 @@ pub mod catalog;
 pub mod changefeed;
 pub mod demo;
 pub mod erasure;
+pub mod import;
 pub mod ingest;
 pub mod kiosk;
 pub mod loyalty;

@@ -7,6 +7,7 @@ mod customers;
 mod enrolment;
 mod events;
 mod health;
+mod imports;
 mod kiosk;
 mod loyalty;
 mod openapi;
@@ -33,6 +34,9 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(events::ingest))
         .routes(routes!(shopify::webhook))
         .layer(DefaultBodyLimit::max(MAX_EVENT_BODY));
+    let imports = OpenApiRouter::new()
+        .routes(routes!(imports::import))
+        .layer(DefaultBodyLimit::max(imports::MAX_IMPORT_BODY));
     let (router, description) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
@@ -58,6 +62,7 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::devices))
         .routes(routes!(admin::revoke_device))
         .merge(events)
+        .merge(imports)
         .split_for_parts();
     (router.with_state(state), description)
 }

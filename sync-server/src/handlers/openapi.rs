@@ -12,8 +12,8 @@ use utoipa::{Modify, OpenApi};
     info(
         title = "Aisle relay",
         description = "The relay's HTTP API: device enrolment, customers fetched on demand, stock \
-across stores, loyalty codes, the entry kiosk, web shop events and Shopify webhooks, and \
-device administration. Errors are JSON `{code, message}` with a stable code (`not_found`, \
+across stores, loyalty codes, the entry kiosk, web shop events and Shopify webhooks, imports of a \
+retailer's own files, and device administration. Errors are JSON `{code, message}` with a stable code (`not_found`, \
 `invalid_input`, `unauthorized`, `forbidden`, `revoked`, `busy`, …). The sync protocol runs \
 over the WebSocket at `/v1/sync` (docs/sync.md).",
         version = "1"
@@ -28,6 +28,7 @@ over the WebSocket at `/v1/sync` (docs/sync.md).",
         (name = "loyalty", description = "Loyalty codes and their signing keys"),
         (name = "kiosk", description = "The entry kiosk"),
         (name = "events", description = "Web shop events, signed with the tenant's secret"),
+        (name = "imports", description = "A retailer's own files: stores, products, stock, customers"),
     )
 )]
 pub struct ApiDoc;

@@ -15,9 +15,10 @@ mod sqlite;
 use crate::acl::DocFacts;
 use crate::domain::changefeed::FeedEntry;
 use crate::domain::demo::DemoProgress;
+use crate::domain::import::{ImportError, ImportFile};
 use crate::domain::ingest::IngestError;
 use crate::domain::recommend::PublishedRecommendations;
-use aisle_core::api::{EventBatch, IngestOutcome};
+use aisle_core::api::{EventBatch, ImportSummary, IngestOutcome};
 use aisle_core::automerge::{ActorId, ChangeHash};
 use aisle_core::model::{
     CustomerId, CustomerSummary, Identifier, KioskCheckIn, KioskWelcome, ProductSku, Role, StoreId,
@@ -273,6 +274,9 @@ pub trait Stores: Send + Sync {
     /// Loads the demo retailer if the relay holds no catalog yet; whether it did.
     fn seed_demo(&self, customers: usize, progress: &mut dyn FnMut(DemoProgress)) -> Result<bool>;
     fn stats(&self) -> Result<StoreStats>;
+    /// Imports a retailer's file: checked whole, then written in one transaction, or not at
+    /// all.
+    fn import(&self, file: &ImportFile) -> Result<ImportSummary, ImportError>;
 }
 
 /// The public halves of loyalty signing keys and revoked tokens, as devices receive them.

@@ -6,10 +6,11 @@
 use crate::domain::RelayDocs;
 use crate::domain::changefeed::FeedEntry;
 use crate::domain::demo::{self, DemoConfig, DemoProgress};
+use crate::domain::import::{ImportError, ImportFile};
 use crate::domain::ingest::IngestError;
 use crate::domain::push::DevicePush;
 use crate::domain::recommend::PublishedRecommendations;
-use aisle_core::api::{EventBatch, IngestOutcome};
+use aisle_core::api::{EventBatch, ImportSummary, IngestOutcome};
 use aisle_core::automerge::{ActorId, ChangeHash};
 use aisle_core::model::{
     CustomerId, CustomerSummary, Identifier, KioskCheckIn, KioskWelcome, ProductSku, Role, StoreId,
@@ -279,6 +280,9 @@ impl Stores for SqliteStorage {
     }
     fn stats(&self) -> Result<StoreStats> {
         self.docs().stats()
+    }
+    fn import(&self, file: &ImportFile) -> Result<ImportSummary, ImportError> {
+        self.write(None, |docs| docs.import(file))
     }
 }
 

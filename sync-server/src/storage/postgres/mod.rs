@@ -24,7 +24,7 @@ mod registry;
 mod search;
 mod write_through;
 
-use aisle_core::api::{EventBatch, IngestOutcome};
+use aisle_core::api::{EventBatch, ImportSummary, IngestOutcome};
 use aisle_core::automerge::{ActorId, ChangeHash};
 use aisle_core::model::{
     CustomerId, CustomerSummary, Identifier, KioskCheckIn, KioskWelcome, ProductSku, Role, StoreId,
@@ -47,6 +47,7 @@ use crate::acl::DocFacts;
 use crate::domain::RelayDocs;
 use crate::domain::changefeed::FeedEntry;
 use crate::domain::demo::{self, DemoConfig, DemoProgress};
+use crate::domain::import::{ImportError, ImportFile};
 use crate::domain::ingest::IngestError;
 use crate::domain::push::DevicePush;
 use crate::domain::recommend::PublishedRecommendations;
@@ -686,6 +687,26 @@ impl Stores for PgStorage {
     }
     fn stats(&self) -> Result<StoreStats> {
         self.copy().stats()
+    }
+    fn import(&self, file: &ImportFile) -> Result<ImportSummary, ImportError> {
+        // The file is checked against the catalog and customers as the database has them.
+        self.inner().catch_up(&mut self.copy(), &[DocId::Catalog])?;
+        let mut refused = None;
+        let out = self.write(None, |copy| match copy.import(file) {
+            Ok(summary) => Ok(Some(summary)),
+            // A copy that was stale runs the import again on the caught-up copy; a refusal is
+            // the file's.
+            Err(ImportError::Store(e)) => Err(e),
+            Err(e) => {
+                refused = Some(e);
+                Ok(None)
+            }
+        })?;
+        match (out, refused) {
+            (Some(summary), _) => Ok(summary),
+            (None, Some(e)) => Err(e),
+            (None, None) => Err(ImportError::Store(CoreError::Busy)),
+        }
     }
 }
 

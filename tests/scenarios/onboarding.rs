@@ -1,0 +1,226 @@
+//! A new retailer from nothing to a working store with only the documented commands and its
+//! own files: the walk of docs/onboarding.md, on the sample files in `assets/onboarding/`.
+//! Stores, products, stock and customers go in with `aisle-relay admin import` before the
+//! relay first starts; a tablet of the store enrols and finds the customers and the stock;
+//! later files go in through the admin API while the tablet is online (a price change under
+//! the retailer's own column names, a new variant, a changed email, a new customer), the same
+//! files again change nothing, and a bad stock file is refused whole with its lines.
+
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use aisle_core::api::{ImportRejected, ImportSummary};
+use aisle_core::model::{Identifier, LoyaltyId, ProductSku, StoreId};
+use aisle_tests::{Api, Relay, Tablet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../assets/onboarding")
+        .join(name)
+}
+
+/// `aisle-relay admin import <kind> <file>`: what it printed, or why it failed.
+fn import_with_cli(
+    relay_dir: &Path,
+    kind: &str,
+    file: &str,
+    extra: &[&str],
+) -> Result<String, String> {
+    let output = aisle_tests::admin_command(relay_dir)
+        .unwrap()
+        .args(["admin", "import", kind])
+        .arg(sample(file))
+        .args(extra)
+        .output()
+        .unwrap();
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+async fn import_with_api(
+    api: &Api,
+    kind: &str,
+    file: &str,
+    query: &[(&str, &str)],
+) -> aisle_tests::Answer {
+    let body = std::fs::read_to_string(sample(file)).unwrap();
+    aisle_tests::Answer::of(
+        api.post(&format!("/v1/admin/imports/{kind}"))
+            .query(query)
+            .body(body),
+    )
+    .await
+    .unwrap()
+}
+
+fn on_hand(t: &Tablet, store: &StoreId, product: &str, variant: &str) -> Option<i64> {
+    t.with(|s| {
+        s.stock_for_product(store, &ProductSku::parse(product).unwrap())
+            .ok()?
+            .levels
+            .into_iter()
+            .find(|l| l.variant.as_str() == variant)
+            .map(|l| l.on_hand)
+    })
+}
+
+fn email_of(t: &Tablet, loyalty: &str) -> Option<String> {
+    t.with(|s| {
+        let id = s
+            .identify(&Identifier::Loyalty(LoyaltyId::parse(loyalty).unwrap()))
+            .ok()?;
+        s.customer(&id).ok()?.identity.email
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_retailer_imports_its_files_and_runs_a_store_on_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay_dir = dir.path().join("relay");
+    std::fs::create_dir_all(&relay_dir).unwrap();
+
+    // Before the relay first starts: the retailer's own files, in order.
+    for (kind, file, summary) in [
+        ("stores", "stores.csv", "2 record(s): 2 new"),
+        ("products", "products.csv", "11 record(s): 4 new"),
+        (
+            "stock",
+            "stock.csv",
+            "14 record(s): 0 new, 13 updated, 1 unchanged",
+        ),
+        ("customers", "customers.csv", "4 record(s): 4 new"),
+    ] {
+        let printed = import_with_cli(&relay_dir, kind, file, &[]).unwrap();
+        assert!(printed.contains(summary), "{kind}: {printed}");
+    }
+    // A bad stock file is refused whole, each bad line named, and nothing of it written.
+    let refused = import_with_cli(&relay_dir, "stock", "stock-bad.csv", &[]).unwrap_err();
+    assert!(
+        refused.contains("stock-bad.csv:3: variant HP-NOPE-99-RED-M is not in the catalog"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("stock-bad.csv:4: on_hand of HP-TEE-07-WHITE-S must be between 0"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("stock-bad.csv:5: store LDS-XX is not in the catalog"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("stock-bad.csv:6: HP-PARKA-01-NAVY-S in BRS-CB is also on line 2"),
+        "{refused}"
+    );
+    assert!(refused.contains("4 bad record(s)"), "{refused}");
+
+    let relay = Relay::start(&relay_dir, &[]).unwrap();
+    let admin = Api::admin(&relay, &relay_dir).unwrap();
+    let bristol = StoreId::parse("BRS-CB").unwrap();
+    let tablet = Tablet::enrol_in_store(
+        relay.address(),
+        &relay_dir,
+        dir.path(),
+        "bristol-1",
+        "associate",
+        "BRS-CB",
+    )
+    .await;
+    // The associate finds an imported customer by their card and the stock by size.
+    assert_eq!(
+        email_of(&tablet, "AL700000011").as_deref(),
+        Some("imogen.hart@example.org")
+    );
+    assert_eq!(
+        on_hand(&tablet, &bristol, "HP-PARKA-01", "HP-PARKA-01-NAVY-M"),
+        Some(5)
+    );
+    assert_eq!(
+        on_hand(&tablet, &bristol, "HP-TRAIL-03", "HP-TRAIL-03-GREY-43"),
+        Some(0)
+    );
+    // Nothing half-written by the refused file.
+    assert_eq!(
+        on_hand(&tablet, &bristol, "HP-PARKA-01", "HP-PARKA-01-NAVY-S"),
+        Some(3)
+    );
+
+    // The same files again, through the API: nothing changes.
+    for (kind, file, records) in [
+        ("stores", "stores.csv", 2),
+        ("products", "products.csv", 4),
+        ("stock", "stock.csv", 14),
+        ("customers", "customers.csv", 4),
+    ] {
+        let answer = import_with_api(&admin, kind, file, &[]).await;
+        assert_eq!(answer.status, 200, "{kind}: {}", answer.body);
+        let summary: ImportSummary = answer.read().unwrap();
+        assert_eq!(
+            (summary.created, summary.updated, summary.unchanged),
+            (0, 0, records),
+            "{kind}"
+        );
+    }
+
+    // The retailer's ERP export, under its own column names: a new price and a new variant.
+    let map = "Article=product_sku,Description=name,Brand=brand,Group=category,Style=style,\
+               Retail price=price,Option=variant_sku,Size=size,Colour=colour,Barcode=ean";
+    let answer = import_with_api(
+        &admin,
+        "products",
+        "products-erp-prices.csv",
+        &[("map", map)],
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let summary: ImportSummary = answer.read().unwrap();
+    assert_eq!((summary.created, summary.updated), (0, 1));
+    // Customers as JSON lines: one changed email, one new customer of the other store.
+    let answer = import_with_api(
+        &admin,
+        "customers",
+        "customers-update.jsonl",
+        &[("format", "jsonl")],
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let summary: ImportSummary = answer.read().unwrap();
+    assert_eq!((summary.created, summary.updated), (1, 1));
+
+    // The online tablet gets all of it without reconnecting.
+    aisle_tests::eventually(
+        "the tablet has the new price, variant and email",
+        Duration::from_secs(20),
+        || {
+            let price = tablet.with(|s| {
+                s.product(&ProductSku::parse("HP-TEE-07").unwrap())
+                    .map(|p| p.price_cents)
+                    .ok()
+            });
+            price == Some(2200)
+                && on_hand(&tablet, &bristol, "HP-TEE-07", "HP-TEE-07-BLACK-L") == Some(0)
+                && email_of(&tablet, "AL700000029").as_deref() == Some("t.reyes@example.net")
+        },
+    )
+    .await;
+
+    // A bad file through the API: 422 with every bad line, and nothing written.
+    let answer = import_with_api(&admin, "stock", "stock-bad.csv", &[]).await;
+    assert_eq!(answer.status, 422, "{}", answer.body);
+    let rejected: ImportRejected = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(rejected.bad_records, 4);
+    assert_eq!(
+        rejected.errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+        [3, 4, 5, 6]
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        on_hand(&tablet, &bristol, "HP-PARKA-01", "HP-PARKA-01-NAVY-S"),
+        Some(3)
+    );
+    relay.terminate().unwrap();
+}
