@@ -1,17 +1,22 @@
 //! What the relay refuses of a device's push, as a modified app holding a valid token would
-//! send it: identifiers another customer holds, a loyalty number or web shop id changed, and a
-//! document whose content names another document. Each refusal applies nothing of the push.
+//! send it: identifiers another customer holds, a loyalty number or web shop id changed, a
+//! document whose content names another document, and stock that moves by more than the
+//! sales and (a manager's) adjustments recorded with it. Each refusal applies nothing of the
+//! push.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use aisle_core::doc::{CustomerDoc, DocId, hydrate_doc};
-use aisle_core::model::{CustomerId, Identifier, LoyaltyId};
+use aisle_core::doc::{CustomerDoc, DocId, InventoryDoc, hydrate_doc};
+use aisle_core::model::{
+    AssociateId, CustomerId, Identifier, LoyaltyId, Role, Sale, SaleLine, StoreId, VariantSku,
+};
 use aisle_core::{Result, Store};
 use aisle_relay::domain::RelayDocs;
 use aisle_relay::domain::push::DevicePush;
+use aisle_tablet::checkout::SaleRequest;
 use common::*;
 
 /// Edits a customer document directly, the way a modified app could: no operation's checks.
@@ -33,7 +38,10 @@ fn push(relay: &mut RelayDocs, tablet: &mut Store, doc: &DocId) -> Result<()> {
     relay
         .apply_changes(
             vec![(doc.clone(), changes)],
-            &DevicePush { author: &author },
+            &DevicePush {
+                author: &author,
+                role: Role::Associate,
+            },
         )
         .map(|_| ())
 }
@@ -170,7 +178,10 @@ fn a_document_whose_content_names_another_customer_is_refused() {
         .relay
         .apply_changes(
             vec![(fresh.clone(), doc.save())],
-            &DevicePush { author: &author },
+            &DevicePush {
+                author: &author,
+                role: Role::Associate,
+            },
         )
         .unwrap_err();
     assert!(
@@ -186,4 +197,172 @@ fn a_document_whose_content_names_another_customer_is_refused() {
             .unwrap(),
         w.victim
     );
+}
+
+/// A manager's or an associate's tablet holding the catalog and LDN-CG's stock, a variant in
+/// stock there, and the relay.
+struct StockWorld {
+    _dir: tempfile::TempDir,
+    relay: RelayDocs,
+    tablet: aisle_tablet::Tablet,
+    store: StoreId,
+    variant: VariantSku,
+}
+
+fn stock_world(seed: u64) -> StockWorld {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut relay, data) = demo_relay(&dir.path().join("relay.sqlite3"), seed, 10);
+    let store = StoreId::parse("LDN-CG").unwrap();
+    let (variant, _) = data.stock[&store].iter().find(|(_, n)| **n > 2).unwrap();
+    let tablet = replica_of(
+        &mut relay,
+        &dir.path().join("tablet.sqlite3"),
+        seed + 1,
+        &[DocId::Catalog, DocId::Inventory(store.clone())],
+    );
+    StockWorld {
+        _dir: dir,
+        relay,
+        tablet,
+        variant: VariantSku::parse(variant.clone()).unwrap(),
+        store,
+    }
+}
+
+fn push_as(relay: &mut RelayDocs, tablet: &mut Store, doc: &DocId, role: Role) -> Result<()> {
+    let since = relay.doc_heads(doc).unwrap();
+    let (_, changes) = tablet.changes_since(doc, &since).unwrap().unwrap();
+    let author = tablet.actor().clone();
+    relay
+        .apply_changes(
+            vec![(doc.clone(), changes)],
+            &DevicePush {
+                author: &author,
+                role,
+            },
+        )
+        .map(|_| ())
+}
+
+/// Edits the inventory document directly, the way a modified app could.
+fn tamper_stock(store: &mut Store, id: &StoreId, edit: impl FnOnce(&mut InventoryDoc<'_>)) {
+    let mut write = store
+        .begin_write(&DocId::Inventory(id.clone()), false)
+        .unwrap();
+    edit(&mut InventoryDoc::new(&mut write.doc, id));
+    store.commit_writes(vec![write]).unwrap();
+}
+
+fn on_hand(relay: &RelayDocs, store: &StoreId, variant: &VariantSku) -> i64 {
+    relay.on_hand(store, variant).unwrap()
+}
+
+#[test]
+fn stock_moves_only_by_recorded_sales_and_a_managers_adjustments() {
+    let associate = AssociateId::parse("sam.k").unwrap();
+    // A sale recorded on an associate's tablet: its line explains the unit gone.
+    let mut w = stock_world(400);
+    let doc = DocId::Inventory(w.store.clone());
+    let before = on_hand(&w.relay, &w.store, &w.variant);
+    w.tablet
+        .sell(&SaleRequest {
+            store: w.store.clone(),
+            lines: vec![(w.variant.clone(), 2)],
+            customer: None,
+            associate: associate.clone(),
+            holds: vec![],
+            cart: None,
+        })
+        .unwrap();
+    push_as(&mut w.relay, &mut w.tablet, &doc, Role::Associate).unwrap();
+    assert_eq!(on_hand(&w.relay, &w.store, &w.variant), before - 2);
+
+    // A delivery booked on an associate's tablet is refused; on a manager's it stands.
+    let mut w = stock_world(410);
+    let before = on_hand(&w.relay, &w.store, &w.variant);
+    let heads = w.relay.doc_heads(&doc).unwrap();
+    w.tablet
+        .adjust_stock(&w.store, &w.variant, 5, "delivery", &associate)
+        .unwrap();
+    let refused = push_as(&mut w.relay, &mut w.tablet, &doc, Role::Associate).unwrap_err();
+    assert!(
+        refused.to_string().contains("only a manager's tablet may"),
+        "{refused}"
+    );
+    assert_eq!(w.relay.doc_heads(&doc).unwrap(), heads);
+    push_as(&mut w.relay, &mut w.tablet, &doc, Role::Manager).unwrap();
+    assert_eq!(on_hand(&w.relay, &w.store, &w.variant), before + 5);
+
+    // What a modified app could write instead, each refused with nothing applied, even from
+    // a manager's tablet.
+    type Tamper = fn(&mut InventoryDoc<'_>, &VariantSku);
+    let cases: [(&str, Tamper, &str); 4] = [
+        (
+            "stock with nothing on record",
+            |inv, v| {
+                inv.increment(v, 10).unwrap();
+            },
+            "where the sales and adjustments recorded say 0",
+        ),
+        (
+            "a sale that takes more than it records",
+            |inv, v| {
+                inv.increment(v, -3).unwrap();
+                inv.put_sale(
+                    "forged-sale",
+                    &Sale {
+                        lines: vec![SaleLine {
+                            variant: v.clone(),
+                            quantity: 1,
+                            unit_price_cents: 100,
+                        }],
+                        customer: None,
+                        associate: AssociateId::parse("mallory").unwrap(),
+                        at: 0,
+                        holds: vec![],
+                        from_online_cart: None,
+                    },
+                )
+                .unwrap();
+            },
+            "by -3 where the sales and adjustments recorded say -1",
+        ),
+        (
+            "a counter for a variant the store does not carry",
+            |inv, _| {
+                inv.stock_variant("TOP-9999-GOLD-XL", 50).unwrap();
+            },
+            "create stock of TOP-9999-GOLD-XL",
+        ),
+        (
+            "a recorded sale rewritten",
+            |inv, _| {
+                let (id, mut sale) = inv.sales().unwrap().into_iter().next().unwrap();
+                sale.lines[0].quantity += 1;
+                inv.put_sale(&id, &sale).unwrap();
+            },
+            "change or remove the recorded sale",
+        ),
+    ];
+    for (i, (what, edit, reason)) in cases.into_iter().enumerate() {
+        let mut w = stock_world(420 + 10 * i as u64);
+        // One sale on record first, for the case that rewrites it.
+        w.tablet
+            .sell(&SaleRequest {
+                store: w.store.clone(),
+                lines: vec![(w.variant.clone(), 1)],
+                customer: None,
+                associate: associate.clone(),
+                holds: vec![],
+                cart: None,
+            })
+            .unwrap();
+        push_as(&mut w.relay, &mut w.tablet, &doc, Role::Manager).unwrap();
+        let heads = w.relay.doc_heads(&doc).unwrap();
+        let variant = w.variant.clone();
+        tamper_stock(&mut w.tablet, &w.store, |inv| edit(inv, &variant));
+        let refused = push_as(&mut w.relay, &mut w.tablet, &doc, Role::Manager).expect_err(what);
+        assert!(refused.to_string().contains(reason), "{what}: {refused}");
+        assert_eq!(w.relay.doc_heads(&doc).unwrap(), heads, "{what}");
+    }
 }

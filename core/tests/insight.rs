@@ -8,7 +8,7 @@ mod common;
 use aisle_core::api::EventBatch;
 use aisle_core::model::{
     AssociateId, CartStatus, Category, Channel, ConsentPurpose, ConsentRecord, ConsentSource,
-    Identifier, LoyaltyId, NewCustomer, SizeBasis, Tier,
+    Identifier, LoyaltyId, NewCustomer, Role, SizeBasis, Tier,
 };
 use aisle_core::{Clock, DocId, IdGen, Store, StoreOptions};
 use aisle_relay::domain::RelayDocs;
@@ -412,7 +412,13 @@ fn only_the_relay_merges_a_device_push_recording_a_merge_is_refused() {
         .unwrap();
     let note = push_from(&mut tablet, &relay, &[&other_doc]);
     relay
-        .apply_changes(note, &DevicePush { author: &actor })
+        .apply_changes(
+            note,
+            &DevicePush {
+                author: &actor,
+                role: Role::Associate,
+            },
+        )
         .unwrap();
 
     // A device that merges on its own (a modified app, say) is refused, and nothing of it
@@ -423,7 +429,13 @@ fn only_the_relay_merges_a_device_push_recording_a_merge_is_refused() {
         .unwrap();
     let merge = push_from(&mut tablet, &relay, &[&keep_doc, &other_doc]);
     let refused = relay
-        .apply_changes(merge, &DevicePush { author: &actor })
+        .apply_changes(
+            merge,
+            &DevicePush {
+                author: &actor,
+                role: Role::Associate,
+            },
+        )
         .unwrap_err();
     assert!(
         refused.to_string().contains("only the relay makes"),

@@ -4,7 +4,7 @@
 #![no_main]
 
 use aisle_core::doc::DocId;
-use aisle_core::model::CustomerId;
+use aisle_core::model::{CustomerId, Role};
 use aisle_core::replicate::ChangeCheck;
 use aisle_relay::domain::RelayDocs;
 use aisle_relay::domain::push::DevicePush;
@@ -45,7 +45,11 @@ fuzz_target!(|input: (u8, &[u8])| {
     };
     // Whoever the bytes say wrote them, the device is one actor.
     let author = aisle_core::automerge::ActorId::from([7u8; 16].as_slice());
-    let check = DevicePush { author: &author };
+    // A manager's tablet: the widest a device's push may reach.
+    let check = DevicePush {
+        author: &author,
+        role: Role::Manager,
+    };
     let _ = apply(&mut world.demo.relay, &doc, bytes, &check);
     world.runs += 1;
     // A full projection check reads every document: now and then, not on every run.

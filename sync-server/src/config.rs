@@ -152,6 +152,14 @@ pub enum AdminCommand {
     /// its changefeed anew, so every tablet follows it from the start instead of from a
     /// cursor the backup has not reached, and sends back what the backup lacks.
     Restored,
+    /// Copy the relay's data (its databases, TLS certificate authority, loyalty keys and
+    /// secrets) into a new folder while it serves, each database a consistent snapshot. On a
+    /// shared PostgreSQL database, use the database's own backups instead.
+    Backup { folder: PathBuf },
+    /// Bring a backup into this (empty) data directory, then name the changefeed anew as
+    /// `restored` does: tablets follow it from the start and give back what they wrote since
+    /// the backup. Run it with the relay stopped.
+    Restore { folder: PathBuf },
     /// Fold the change chunks of documents that gathered many into one snapshot each (on a
     /// shared database; the relay leading the chain's jobs also does it on its schedule).
     Compact {

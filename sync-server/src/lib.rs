@@ -11,6 +11,7 @@ pub mod acl;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod config;
 pub mod domain;
 pub mod error;

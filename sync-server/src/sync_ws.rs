@@ -587,7 +587,7 @@ fn push_blocking(
         batch.push((doc, d.changes));
     }
     let pushed = s
-        .push(&device.id, batch, actor)
+        .push(&device.id, device.role, batch, actor)
         .map_err(|e| Closing::new(CLOSE_BAD_FRAME, e.code(), e.to_string()))?;
     let mut acks = Vec::new();
     let mut need = Vec::new();

@@ -375,7 +375,9 @@ struct Helper {
 
 impl Helper {
     async fn enrol(relay: &Relay, relay_dir: &Path, dir: &Path) -> anyhow::Result<Self> {
-        let code = enrolment_code(relay_dir, "LDN-CG", "associate", "Helper tablet")?;
+        // A manager's tablet: it sets the store's stock up with adjustments, which the relay
+        // takes only from managers.
+        let code = enrolment_code(relay_dir, "LDN-CG", "manager", "Helper tablet")?;
         let store = aisle_tablet::Tablet::open(dir.join("helper.sqlite3"))?;
         let enrolled =
             aisle_tablet::relay_client::enrol(&relay.address(), &code, store.actor()).await?;

@@ -1,7 +1,7 @@
-//! The relay restored from a backup: its changefeed is behind the cursors tablets hold. The
-//! relay must tell them to follow the feed from its start again, or every change it numbers
-//! below their old cursors would never reach them; and what the backup lacks, the tablets
-//! still hold and send back.
+//! The relay backed up while it serves (`admin backup`) and restored from it (`admin
+//! restore`): its changefeed is behind the cursors tablets hold. The relay must tell them to
+//! follow the feed from its start again, or every change it numbers below their old cursors
+//! would never reach them; and what the backup lacks, the tablets still hold and send back.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -9,6 +9,21 @@
 use aisle_core::model::{AssociateId, CustomerId, StoreId};
 use aisle_tests::{Relay, Tablet};
 use std::time::{Duration, Instant};
+
+/// `aisle-relay admin <args>` on `relay_dir`: what it printed, or why it failed.
+fn admin(relay_dir: &std::path::Path, args: &[&str]) -> Result<String, String> {
+    let output = aisle_tests::admin_command(relay_dir)
+        .unwrap()
+        .arg("admin")
+        .args(args)
+        .output()
+        .unwrap();
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
 
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -51,12 +66,14 @@ async fn tablets_follow_a_restored_relay_from_the_start_and_give_back_what_it_lo
     let (customer, other) = (&customers[0], &customers[1]);
     let associate = AssociateId::parse("sam.k").unwrap();
 
-    // The backup, taken with the relay stopped.
+    // The backup, taken while the relay serves.
     let addr = relay.addr;
-    relay.terminate().unwrap();
     let backup = dir.path().join("backup");
-    aisle_tests::copy_dir(&relay_dir, &backup).unwrap();
-    let relay = Relay::start_on(&relay_dir, addr, &[]).unwrap();
+    let taken = admin(&relay_dir, &["backup", backup.to_str().unwrap()]);
+    assert!(taken.is_ok(), "{taken:?}");
+    // A second backup into the same folder would mix two: refused.
+    let again = admin(&relay_dir, &["backup", backup.to_str().unwrap()]);
+    assert!(again.unwrap_err().contains("is not empty"));
 
     // After the backup: a writes notes, and its cursor moves past what the backup holds.
     let mut lost = Vec::new();
@@ -83,18 +100,11 @@ async fn tablets_follow_a_restored_relay_from_the_start_and_give_back_what_it_lo
     a.stop().await;
     relay.terminate().unwrap();
     std::fs::remove_dir_all(&relay_dir).unwrap();
-    aisle_tests::copy_dir(&backup, &relay_dir).unwrap();
-    // What the runbook says to do after a restore (docs/deploy.md).
-    let restored = aisle_tests::admin_command(&relay_dir)
-        .unwrap()
-        .args(["admin", "restored"])
-        .output()
-        .unwrap();
-    assert!(
-        restored.status.success(),
-        "{}",
-        String::from_utf8_lossy(&restored.stderr)
-    );
+    // Into an empty data directory; the changefeed is named anew (docs/deploy.md).
+    let restored = admin(&relay_dir, &["restore", backup.to_str().unwrap()]);
+    assert!(restored.is_ok(), "{restored:?}");
+    let twice = admin(&relay_dir, &["restore", backup.to_str().unwrap()]);
+    assert!(twice.unwrap_err().contains("already holds a relay's data"));
     let relay = Relay::start_on(&relay_dir, addr, &[]).unwrap();
     let feed_of = |t: &Tablet| t.with(|s| s.meta("relay_feed").unwrap());
     let before = feed_of(&a);

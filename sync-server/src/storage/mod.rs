@@ -189,9 +189,16 @@ pub trait DeviceRegistry: AuditLog + Send + Sync {
 
 /// Documents as sync sees them: changes in and out, the changefeed, and who may read what.
 pub trait DocumentStore: Send + Sync {
-    /// Applies a device's pushed changes (all must be by `author`, the device's actor) in one
-    /// transaction; `device` is the origin live fan-out skips.
-    fn push(&self, device: &str, batch: Vec<(DocId, Vec<u8>)>, author: &ActorId) -> Result<Pushed>;
+    /// Applies a device's pushed changes (all must be by `author`, the device's actor, and
+    /// fit what `role` may change) in one transaction; `device` is the origin live fan-out
+    /// skips.
+    fn push(
+        &self,
+        device: &str,
+        role: Role,
+        batch: Vec<(DocId, Vec<u8>)>,
+        author: &ActorId,
+    ) -> Result<Pushed>;
     /// Heads and the changes a peer at `have` lacks; `None` if the document is not here.
     fn changes_since(&self, doc: &DocId, have: &[ChangeHash]) -> Result<Option<HeadsAndChanges>>;
     fn has_heads(&self, doc: &DocId, heads: &[ChangeHash]) -> Result<bool>;

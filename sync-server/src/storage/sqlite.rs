@@ -145,9 +145,15 @@ impl AuditLog for SqliteStorage {
 }
 
 impl DocumentStore for SqliteStorage {
-    fn push(&self, device: &str, batch: Vec<(DocId, Vec<u8>)>, author: &ActorId) -> Result<Pushed> {
+    fn push(
+        &self,
+        device: &str,
+        role: Role,
+        batch: Vec<(DocId, Vec<u8>)>,
+        author: &ActorId,
+    ) -> Result<Pushed> {
         let mut docs = self.docs();
-        let check = DevicePush { author };
+        let check = DevicePush { author, role };
         let outcome = super::apply_or_split(batch, |part| docs.apply_changes(part, &check));
         self.published(device, &mut docs, outcome)
     }

@@ -384,8 +384,14 @@ impl AuditLog for PgStorage {
 }
 
 impl DocumentStore for PgStorage {
-    fn push(&self, device: &str, batch: Vec<(DocId, Vec<u8>)>, author: &ActorId) -> Result<Pushed> {
-        let check = DevicePush { author };
+    fn push(
+        &self,
+        device: &str,
+        role: Role,
+        batch: Vec<(DocId, Vec<u8>)>,
+        author: &ActorId,
+    ) -> Result<Pushed> {
+        let check = DevicePush { author, role };
         let (applied, refused) = super::apply_or_split(batch, |part| {
             self.write(Some(device), |copy| apply_push(copy, part.clone(), &check))
         })?;
