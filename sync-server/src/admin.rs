@@ -92,29 +92,19 @@ fn secret(config: &Config, file: &str, env: &str) -> anyhow::Result<String> {
 const CLI: &str = "admin-cli";
 
 pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
-    // These two work on the files, not through the storage: a backup beside the serving
-    // relay, a restore before anything opens (and so creates) the databases.
+    // A restore copies the files in before anything opens (and so creates) the databases,
+    // holding the data directory through the renaming of the changefeed below.
     let mut _held = None;
-    let command = match command {
-        AdminCommand::Backup { folder } => {
-            let wrote = crate::backup::backup(config, &folder)?;
-            println!("backed up into {}: {}", folder.display(), wrote.join(", "));
-            return Ok(());
-        }
-        AdminCommand::Restore { folder } => {
-            std::fs::create_dir_all(&config.data_dir)?;
-            // Held through the renaming of the changefeed below.
-            _held = Some(hold_data_dir(config, None)?);
-            crate::backup::restore(config, &folder)?;
-            println!(
-                "restored {} into {}",
-                folder.display(),
-                config.data_dir.display()
-            );
-            AdminCommand::Restored
-        }
-        command => command,
-    };
+    if let AdminCommand::Restore { folder } = &command {
+        std::fs::create_dir_all(&config.data_dir)?;
+        _held = Some(hold_data_dir(config, None)?);
+        crate::backup::restore(config, folder)?;
+        println!(
+            "restored {} into {}",
+            folder.display(),
+            config.data_dir.display()
+        );
+    }
     std::fs::create_dir_all(&config.data_dir)?;
     // Nobody listens to this process's hub: a running relay notices changes made here on its
     // own (revocations within two seconds; key changes refuse to run beside it).
@@ -193,7 +183,11 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                 "{device} revoked and recorded as {reason}: it deletes its customer data the next time it reaches the relay"
             );
         }
-        AdminCommand::Restored => {
+        AdminCommand::Backup { folder } => {
+            let wrote = crate::backup::backup(config, &folder)?;
+            println!("backed up into {}: {}", folder.display(), wrote.join(", "));
+        }
+        AdminCommand::Restored | AdminCommand::Restore { .. } => {
             let feed = storage.rename_feed()?;
             storage.record(
                 &crate::audit::Act::new(CLI, aisle_core::api::AuditAction::AdminCall, "changefeed")
