@@ -397,6 +397,8 @@ pub enum AuditAction {
     WebhookNotApplied,
     /// A retailer's file imported (stores, products, stock, customers): what it changed.
     DataImported,
+    /// Everything held about a person, taken out (a subject access request).
+    CustomerExported,
 }
 
 impl AuditAction {
@@ -418,6 +420,7 @@ impl AuditAction {
             Self::AdminCall => "admin_call",
             Self::WebhookNotApplied => "webhook_not_applied",
             Self::DataImported => "data_imported",
+            Self::CustomerExported => "customer_exported",
         }
     }
 }
@@ -536,4 +539,39 @@ pub struct ImportRejected {
     pub errors: Vec<ImportRowError>,
     /// How many records were bad in all (`errors` holds at most 100).
     pub bad_records: usize,
+}
+
+/// `GET /v1/customers/{id}/export`: everything the relay holds about a person, for a subject
+/// access request: their profile and every duplicate profile merged into it (identity,
+/// cards, consent, sizes, views, carts, wishlist, purchases, visits, notes), and the holds
+/// and sales that name them in any store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CustomerExport {
+    pub exported_at: Millis,
+    /// The profile asked for first, then the duplicates merged into it.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub profiles: Vec<crate::model::CustomerProfile>,
+    pub holds: Vec<ExportedHold>,
+    pub sales: Vec<ExportedSale>,
+}
+
+/// A hold that names the person, in the store that placed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExportedHold {
+    pub id: String,
+    pub store: StoreId,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub hold: crate::model::Hold,
+}
+
+/// A sale that names the person, in the store that made it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExportedSale {
+    pub id: String,
+    pub store: StoreId,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub sale: crate::model::Sale,
 }

@@ -11,7 +11,7 @@ mod common;
 
 use aisle_core::doc::{CustomerDoc, DocId, InventoryDoc, hydrate_doc};
 use aisle_core::model::{
-    AssociateId, CustomerId, Identifier, LoyaltyId, Role, Sale, SaleLine, StoreId, VariantSku,
+    AssociateId, CustomerId, Hold, Identifier, LoyaltyId, Role, Sale, SaleLine, StoreId, VariantSku,
 };
 use aisle_core::{Result, Store};
 use aisle_relay::domain::RelayDocs;
@@ -30,20 +30,10 @@ fn tamper(store: &mut Store, id: &CustomerId, edit: impl FnOnce(&mut CustomerDoc
     store.commit_writes(vec![write]).unwrap();
 }
 
-/// Pushes what the tablet has of `doc` beyond the relay's heads, as the device `tablet`.
+/// Pushes what the tablet has of `doc` beyond the relay's heads, as the associate's device
+/// `tablet`.
 fn push(relay: &mut RelayDocs, tablet: &mut Store, doc: &DocId) -> Result<()> {
-    let since = relay.doc_heads(doc).unwrap();
-    let (_, changes) = tablet.changes_since(doc, &since).unwrap().unwrap();
-    let author = tablet.actor().clone();
-    relay
-        .apply_changes(
-            vec![(doc.clone(), changes)],
-            &DevicePush {
-                author: &author,
-                role: Role::Associate,
-            },
-        )
-        .map(|_| ())
+    push_as(relay, tablet, doc, Role::Associate)
 }
 
 struct World {
@@ -229,6 +219,7 @@ fn stock_world(seed: u64) -> StockWorld {
     }
 }
 
+/// [`push`] from a device in `role`.
 fn push_as(relay: &mut RelayDocs, tablet: &mut Store, doc: &DocId, role: Role) -> Result<()> {
     let since = relay.doc_heads(doc).unwrap();
     let (_, changes) = tablet.changes_since(doc, &since).unwrap().unwrap();
@@ -296,7 +287,7 @@ fn stock_moves_only_by_recorded_sales_and_a_managers_adjustments() {
     // What a modified app could write instead, each refused with nothing applied, even from
     // a manager's tablet.
     type Tamper = fn(&mut InventoryDoc<'_>, &VariantSku);
-    let cases: [(&str, Tamper, &str); 4] = [
+    let cases: [(&str, Tamper, &str); 5] = [
         (
             "stock with nothing on record",
             |inv, v| {
@@ -332,7 +323,26 @@ fn stock_moves_only_by_recorded_sales_and_a_managers_adjustments() {
             |inv, _| {
                 inv.stock_variant("TOP-9999-GOLD-XL", 50).unwrap();
             },
-            "create stock of TOP-9999-GOLD-XL",
+            "the stock counter of TOP-9999-GOLD-XL, which only the relay",
+        ),
+        (
+            "a hold of a thousand",
+            |inv, v| {
+                inv.put_hold(
+                    "forged-hold",
+                    &Hold {
+                        variant: v.clone(),
+                        quantity: 1_000,
+                        customer: CustomerId::parse("someone").unwrap(),
+                        associate: AssociateId::parse("mallory").unwrap(),
+                        placed_at: 0,
+                        expires_at: 1,
+                        ended: None,
+                    },
+                )
+                .unwrap();
+            },
+            "hold 1000 of",
         ),
         (
             "a recorded sale rewritten",
@@ -365,4 +375,54 @@ fn stock_moves_only_by_recorded_sales_and_a_managers_adjustments() {
         assert!(refused.to_string().contains(reason), "{what}: {refused}");
         assert_eq!(w.relay.doc_heads(&doc).unwrap(), heads, "{what}");
     }
+}
+
+#[test]
+fn a_push_whose_tail_waits_for_missing_changes_is_still_checked_for_what_applied() {
+    // Stock given with nothing on record, then two more changes, of which only the last is
+    // sent: it waits for the one left out, and the first must be refused all the same.
+    let mut w = stock_world(480);
+    let doc = DocId::Inventory(w.store.clone());
+    let heads = w.relay.doc_heads(&doc).unwrap();
+    let variant = w.variant.clone();
+    tamper_stock(&mut w.tablet, &w.store, |inv| {
+        inv.increment(&variant, 1_000).unwrap();
+    });
+    for i in 0..2 {
+        tamper_stock(&mut w.tablet, &w.store, |inv| {
+            let hold = Hold {
+                variant: variant.clone(),
+                quantity: 1,
+                customer: CustomerId::parse("someone").unwrap(),
+                associate: AssociateId::parse("sam.k").unwrap(),
+                placed_at: 0,
+                expires_at: 1,
+                ended: None,
+            };
+            inv.put_hold(&format!("hold-{i}"), &hold).unwrap();
+        });
+    }
+    let mut stored = w.tablet.load_doc(&doc).unwrap().unwrap();
+    let changes = stored.get_changes(&heads);
+    assert_eq!(changes.len(), 3);
+    let mut bytes = changes[0].raw_bytes().to_vec();
+    bytes.extend_from_slice(changes[2].raw_bytes());
+    let author = w.tablet.actor().clone();
+    let refused = w
+        .relay
+        .apply_changes(
+            vec![(doc.clone(), bytes)],
+            &DevicePush {
+                author: &author,
+                role: Role::Manager,
+            },
+        )
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("by 1000 where the sales and adjustments recorded say 0"),
+        "{refused}"
+    );
+    assert_eq!(w.relay.doc_heads(&doc).unwrap(), heads);
 }

@@ -305,12 +305,26 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("reading {} (it must be UTF-8 text)", file.display()))?;
             let file_name = file.display().to_string();
             let started = std::time::Instant::now();
-            let summary = match storage.import(&ImportFile {
-                kind,
-                format,
-                rename,
-                text,
-            }) {
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({eta})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            let imported = storage.import(
+                &ImportFile {
+                    kind,
+                    format,
+                    rename,
+                    text,
+                },
+                &mut |p| {
+                    bar.set_message(p.stage);
+                    bar.set_length(p.total as u64);
+                    bar.set_position(p.done as u64);
+                },
+            );
+            bar.finish_and_clear();
+            let summary = match imported {
                 Ok(summary) => summary,
                 Err(ImportError::Rejected(rejected)) => {
                     for e in &rejected.errors {

@@ -89,7 +89,7 @@ impl Tablet {
         by: &AssociateId,
         resolves_oversell: bool,
     ) -> Result<i64> {
-        if delta == 0 || delta.abs() > MAX_STOCK_ADJUSTMENT {
+        if delta == 0 || !(-MAX_STOCK_ADJUSTMENT..=MAX_STOCK_ADJUSTMENT).contains(&delta) {
             return Err(CoreError::invalid(
                 "delta",
                 &format!("must be non-zero and at most {MAX_STOCK_ADJUSTMENT} either way"),

@@ -1,4 +1,5 @@
-//! A customer's right to erasure, over a real relay: the document leaves the relay and every
+//! A customer's right of access (their data exported, by the admin or their store's manager
+//! only) and to erasure, over a real relay: the document leaves the relay and every
 //! tablet's store and projections, live for a connected tablet and on reconnect for one that
 //! was offline; offline edits to the erased customer do not bring it back.
 
@@ -6,8 +7,11 @@
 #![allow(clippy::unwrap_used)]
 
 use aisle_core::DocId;
-use aisle_core::api::{CustomerLookup, Erased};
-use aisle_core::model::{AssociateId, CustomerId, ErrorCode, Identifier, LoyaltyId};
+use aisle_core::api::{CustomerExport, CustomerLookup, Erased};
+use aisle_core::model::{
+    AssociateId, CustomerId, ErrorCode, Identifier, LoyaltyId, StoreId, VariantSku,
+};
+use aisle_tablet::checkout::SaleRequest;
 use aisle_tests::{Api, Tablet, refusal, reply};
 use std::time::{Duration, Instant};
 
@@ -63,6 +67,75 @@ async fn erased_customers_leave_every_tablet_and_stay_gone() {
         (id, loyalty)
     };
     assert!(online.holds(&customer, &loyalty) && offline.holds(&customer, &loyalty));
+
+    // First the customer asks for their data: a note and a sale of theirs are in it.
+    let (note, sale) = online.with(|t| {
+        let here = StoreId::parse("LDN-CG").unwrap();
+        let variant: String = t
+            .conn()
+            .query_row(
+                "SELECT variant_sku FROM stock WHERE store_id = 'LDN-CG' AND on_hand > 0 LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let associate = AssociateId::parse("sam.k").unwrap();
+        let note = t
+            .add_note(
+                &customer,
+                "Wants the navy parka in M",
+                &associate,
+                Some(&here),
+            )
+            .unwrap();
+        let sale = t
+            .sell(&SaleRequest {
+                store: here,
+                lines: vec![(VariantSku::parse(variant).unwrap(), 1)],
+                customer: Some(customer.clone()),
+                associate,
+                holds: vec![],
+                cart: None,
+            })
+            .unwrap();
+        (note, sale.sale_id)
+    });
+    online.nudge();
+    online.wait_synced().await;
+    let export = format!("/v1/customers/{customer}/export");
+    let refused = refusal(Api::new(&relay, &online.config.token).get(&export))
+        .await
+        .unwrap();
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, ErrorCode::Forbidden)
+    );
+    let has_both = |data: &CustomerExport| {
+        data.profiles[0].id == customer
+            && data.profiles[0].notes.iter().any(|n| n.id == note)
+            && data
+                .sales
+                .iter()
+                .any(|s| s.id == sale && s.sale.customer.as_ref() == Some(&customer))
+    };
+    for caller in [
+        Api::new(&relay, &manager.config.token),
+        Api::admin(&relay, &relay_dir).unwrap(),
+    ] {
+        // The tablet's push may still be on its way.
+        let started = Instant::now();
+        loop {
+            let data: CustomerExport = reply(caller.get(&export)).await.unwrap();
+            if has_both(&data) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the export lacks the note or the sale: {data:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 
     // The offline tablet writes a note it cannot send yet.
     offline.stop().await;
@@ -122,6 +195,10 @@ async fn erased_customers_leave_every_tablet_and_stay_gone() {
         "the offline note must not bring it back"
     );
     assert!(!online.holds(&customer, &loyalty));
+
+    // Nothing is left to export.
+    let gone = refusal(by_manager.get(&export)).await.unwrap();
+    assert_eq!((gone.status, gone.code()), (404, ErrorCode::NotFound));
 
     // Erasing again: not found.
     let again = refusal(by_manager.post(&erase)).await.unwrap();

@@ -22,24 +22,14 @@ fn sample(name: &str) -> PathBuf {
 }
 
 /// `aisle-relay admin import <kind> <file>`: what it printed, or why it failed.
-fn import_with_cli(
-    relay_dir: &Path,
-    kind: &str,
-    file: &str,
-    extra: &[&str],
-) -> Result<String, String> {
-    let output = aisle_tests::admin_command(relay_dir)
-        .unwrap()
-        .args(["admin", "import", kind])
-        .arg(sample(file))
-        .args(extra)
-        .output()
-        .unwrap();
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
+fn import_with_cli(relay_dir: &Path, kind: &str, file: &str) -> Result<String, String> {
+    let file = sample(file);
+    use std::ffi::OsStr;
+    aisle_tests::admin(
+        relay_dir,
+        &[OsStr::new("import"), OsStr::new(kind), file.as_os_str()],
+    )
+    .unwrap()
 }
 
 async fn import_with_api(
@@ -95,11 +85,11 @@ async fn a_new_retailer_imports_its_files_and_runs_a_store_on_them() {
         ),
         ("customers", "customers.csv", "4 record(s): 4 new"),
     ] {
-        let printed = import_with_cli(&relay_dir, kind, file, &[]).unwrap();
+        let printed = import_with_cli(&relay_dir, kind, file).unwrap();
         assert!(printed.contains(summary), "{kind}: {printed}");
     }
     // A bad stock file is refused whole, each bad line named, and nothing of it written.
-    let refused = import_with_cli(&relay_dir, "stock", "stock-bad.csv", &[]).unwrap_err();
+    let refused = import_with_cli(&relay_dir, "stock", "stock-bad.csv").unwrap_err();
     assert!(
         refused.contains("stock-bad.csv:3: variant HP-NOPE-99-RED-M is not in the catalog"),
         "{refused}"

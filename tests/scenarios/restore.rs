@@ -10,19 +10,17 @@ use aisle_core::model::{AssociateId, CustomerId, StoreId};
 use aisle_tests::{Relay, Tablet};
 use std::time::{Duration, Instant};
 
-/// `aisle-relay admin <args>` on `relay_dir`: what it printed, or why it failed.
-fn admin(relay_dir: &std::path::Path, args: &[&str]) -> Result<String, String> {
-    let output = aisle_tests::admin_command(relay_dir)
-        .unwrap()
-        .arg("admin")
-        .args(args)
-        .output()
-        .unwrap();
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).into_owned())
-    }
+/// `aisle-relay admin <command> <folder>` on `relay_dir`.
+fn admin(
+    relay_dir: &std::path::Path,
+    command: &str,
+    folder: &std::path::Path,
+) -> Result<String, String> {
+    aisle_tests::admin(
+        relay_dir,
+        &[std::ffi::OsStr::new(command), folder.as_os_str()],
+    )
+    .unwrap()
 }
 
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
@@ -69,10 +67,10 @@ async fn tablets_follow_a_restored_relay_from_the_start_and_give_back_what_it_lo
     // The backup, taken while the relay serves.
     let addr = relay.addr;
     let backup = dir.path().join("backup");
-    let taken = admin(&relay_dir, &["backup", backup.to_str().unwrap()]);
+    let taken = admin(&relay_dir, "backup", &backup);
     assert!(taken.is_ok(), "{taken:?}");
     // A second backup into the same folder would mix two: refused.
-    let again = admin(&relay_dir, &["backup", backup.to_str().unwrap()]);
+    let again = admin(&relay_dir, "backup", &backup);
     assert!(again.unwrap_err().contains("is not empty"));
 
     // After the backup: a writes notes, and its cursor moves past what the backup holds.
@@ -101,9 +99,9 @@ async fn tablets_follow_a_restored_relay_from_the_start_and_give_back_what_it_lo
     relay.terminate().unwrap();
     std::fs::remove_dir_all(&relay_dir).unwrap();
     // Into an empty data directory; the changefeed is named anew (docs/deploy.md).
-    let restored = admin(&relay_dir, &["restore", backup.to_str().unwrap()]);
+    let restored = admin(&relay_dir, "restore", &backup);
     assert!(restored.is_ok(), "{restored:?}");
-    let twice = admin(&relay_dir, &["restore", backup.to_str().unwrap()]);
+    let twice = admin(&relay_dir, "restore", &backup);
     assert!(twice.unwrap_err().contains("already holds a relay's data"));
     let relay = Relay::start_on(&relay_dir, addr, &[]).unwrap();
     let feed_of = |t: &Tablet| t.with(|s| s.meta("relay_feed").unwrap());

@@ -245,6 +245,20 @@ pub fn admin_command(data_dir: &Path) -> anyhow::Result<Command> {
     Ok(command)
 }
 
+/// Runs `aisle-relay admin <args>` on `data_dir`: what it printed, or its error output.
+pub fn admin(data_dir: &Path, args: &[&std::ffi::OsStr]) -> anyhow::Result<Result<String, String>> {
+    let output = admin_command(data_dir)?
+        .arg("admin")
+        .args(args)
+        .output()
+        .context("running aisle-relay admin")?;
+    Ok(if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    })
+}
+
 /// Creates a one-time enrolment code with the relay's admin command.
 pub fn enrolment_code(
     data_dir: &Path,

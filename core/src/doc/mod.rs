@@ -80,6 +80,23 @@ impl FromStr for DocId {
     }
 }
 
+/// The map key a patch acts at: what was put, deleted, incremented or found in conflict there
+/// (`None` for list and text edits). Readers of a diff sort patches by it.
+pub fn patch_map_key(action: &automerge::PatchAction) -> Option<&str> {
+    use automerge::{PatchAction, Prop};
+    match action {
+        PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => Some(key),
+        PatchAction::Increment {
+            prop: Prop::Map(key),
+            ..
+        }
+        | PatchAction::Conflict {
+            prop: Prop::Map(key),
+        } => Some(key),
+        _ => None,
+    }
+}
+
 /// Hydrates a whole document, naming it in the error if its content does not fit the schema.
 pub fn hydrate_doc<T: autosurgeon::Hydrate>(
     doc: &automerge::AutoCommit,

@@ -123,18 +123,7 @@ fn touched_records(
         adjustments: BTreeSet::new(),
     };
     for patch in doc.diff(before, after) {
-        let action_key = match &patch.action {
-            automerge::PatchAction::PutMap { key, .. }
-            | automerge::PatchAction::DeleteMap { key } => Some(key.clone()),
-            automerge::PatchAction::Increment {
-                prop: Prop::Map(key),
-                ..
-            }
-            | automerge::PatchAction::Conflict {
-                prop: Prop::Map(key),
-            } => Some(key.clone()),
-            _ => None,
-        };
+        let action_key = doc::patch_map_key(&patch.action).map(str::to_string);
         let (top, record) = match patch.path.as_slice() {
             // A root-level field changed: (re)created maps mean re-reading everything.
             [] => match action_key.as_deref() {

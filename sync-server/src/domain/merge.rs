@@ -130,20 +130,10 @@ fn touched_records(
     before: &[aisle_core::automerge::ChangeHash],
     after: &[aisle_core::automerge::ChangeHash],
 ) -> Touched {
-    use aisle_core::automerge::{PatchAction, Prop};
+    use aisle_core::automerge::Prop;
     let mut touched = Touched::default();
     for patch in doc.diff(before, after) {
-        let action_key = match &patch.action {
-            PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => Some(key.clone()),
-            PatchAction::Increment {
-                prop: Prop::Map(key),
-                ..
-            }
-            | PatchAction::Conflict {
-                prop: Prop::Map(key),
-            } => Some(key.clone()),
-            _ => None,
-        };
+        let action_key = aisle_core::doc::patch_map_key(&patch.action).map(str::to_string);
         match patch.path.as_slice() {
             [] => {
                 if let Some(field) = action_key {

@@ -1,6 +1,6 @@
 //! The relay's domain: what only the relay does to documents. Web shop events (`ingest`),
 //! the catalog and stores (`catalog`), a retailer's own files of stores, products, stock and
-//! customers (`import`), the demo retailer (`demo`), merging a person found twice
+//! customers (`import`), a person's data taken out (`export`), the demo retailer (`demo`), merging a person found twice
 //! (`merge`), counting what is bought together (`recommend`), issuing and revoking loyalty
 //! tokens (`loyalty`), erasure (`erasure`), kiosk check-ins (`kiosk`) and the changefeed with
 //! its grants (`changefeed`). None of it is compiled into the tablet app.
@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod changefeed;
 pub mod demo;
 pub mod erasure;
+pub mod export;
 pub mod import;
 pub mod ingest;
 pub mod kiosk;

@@ -7,13 +7,13 @@
 //! document itself is checked by the projection, on every replica. Which documents the device may write at all is checked before, by
 //! `acl::can_write` in the sync session.
 
-use aisle_core::automerge::{self, ActorId, AutoCommit};
+use aisle_core::automerge::{self, ActorId, AutoCommit, ChangeHash, PatchAction, Prop, ReadDoc};
 use aisle_core::doc::{
-    Adjustment, CustomerDoc, CustomerGuards, DocId, IndexedCustomer, InventoryDoc, hydrate_doc,
+    CustomerDoc, CustomerGuards, DocId, IndexedCustomer, InventoryDoc, hydrate_doc, inventory_keys,
 };
-use aisle_core::model::{CustomerId, MergedProfile, Role, Sale, StoreId};
+use aisle_core::model::{CustomerId, MergedProfile, Role, StoreId};
 use aisle_core::replicate::{ChangeCheck, Loading};
-use aisle_core::validate::MAX_STOCK_ADJUSTMENT;
+use aisle_core::validate::{MAX_LINE_QUANTITY, MAX_STOCK_ADJUSTMENT};
 use aisle_core::{CoreError, Result};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,7 +26,8 @@ pub struct DevicePush<'a> {
 /// What a push's check reads of a document before the changes load.
 pub enum Before {
     Customer(Guarded),
-    Inventory(StockBefore),
+    /// Read off the changes themselves, after they load.
+    Inventory,
     Other,
 }
 
@@ -109,14 +110,14 @@ impl ChangeCheck for DevicePush<'_> {
             DocId::Customer(_) => {
                 Before::Customer(Guarded::stored(loading.content, doc).unwrap_or_default())
             }
-            DocId::Inventory(store) => {
+            DocId::Inventory(_) => {
                 if loading.heads_before.is_empty() {
                     return Err(refused(
                         doc,
                         "create a store's inventory, which only the relay does",
                     ));
                 }
-                Before::Inventory(StockBefore::read(loading.content, store)?)
+                Before::Inventory
             }
             _ => Before::Other,
         })
@@ -139,12 +140,10 @@ impl ChangeCheck for DevicePush<'_> {
         }
         let (before, id) = match (before, *doc) {
             (Before::Customer(before), DocId::Customer(id)) => (before, id),
-            (Before::Inventory(before), DocId::Inventory(store)) => {
-                // Changes waiting for others are checked once they apply.
-                if !content.get_missing_deps(&[]).is_empty() {
-                    return Ok(());
-                }
-                return check_stock(self.role, doc, store, &before, content);
+            // What applied is checked, whether or not more of the push waits for changes the
+            // relay lacks: what waits is checked with the push that lets it apply.
+            (Before::Inventory, DocId::Inventory(store)) => {
+                return check_stock(self.role, doc, store, heads_before, content);
             }
             _ => return Ok(()),
         };
@@ -153,8 +152,9 @@ impl ChangeCheck for DevicePush<'_> {
                 **projection = Some((content.get_heads(), indexed));
                 after
             }
-            // Changes waiting for others are checked once they apply.
-            Err(_) if !content.get_missing_deps(&[]).is_empty() => return Ok(()),
+            // Nothing applied yet (all of it waits for changes the relay lacks): it is checked
+            // with the push that lets it apply. Anything that did apply must read.
+            Err(_) if content.get_heads() == **heads_before => return Ok(()),
             Err(e) => {
                 return Err(refused(
                     doc,
@@ -194,64 +194,128 @@ impl ChangeCheck for DevicePush<'_> {
     }
 }
 
-/// A store's stock as it was before a push: what the push's changes are checked against.
-pub struct StockBefore {
-    on_hand: BTreeMap<String, i64>,
-    sales: BTreeMap<String, Sale>,
-    adjustments: BTreeMap<String, Adjustment>,
-}
-
-impl StockBefore {
-    fn read(doc: &mut AutoCommit, store: &StoreId) -> Result<Self> {
-        let inventory = InventoryDoc::new(doc, store);
-        Ok(Self {
-            on_hand: inventory.all_on_hand()?.into_iter().collect(),
-            sales: inventory.sales()?,
-            adjustments: inventory.adjustments()?,
-        })
-    }
-}
-
 /// Stock moves only as the records beside it say: every unit a counter moves is a line of a
 /// sale recorded in the same push, or (a manager's) adjustment; recorded sales and
 /// adjustments are never changed or removed; counters are neither created nor removed (the
-/// relay creates them, from imports). A modified app holding a valid token could otherwise
-/// give its store stock, or take some away, with nothing on record.
+/// relay creates them, from imports), nor is anything at the document's top level. A modified
+/// app holding a valid token could otherwise give its store stock, or take some away, with
+/// nothing on record. Read off the patches between the stored heads and the pushed ones, so
+/// the check costs what the push changed, not the store's whole history of sales.
 fn check_stock(
     role: Role,
     doc: &DocId,
     store: &StoreId,
-    before: &StockBefore,
+    heads_before: &[ChangeHash],
     content: &mut AutoCommit,
 ) -> Result<()> {
-    let after = StockBefore::read(content, store).map_err(|e| {
-        refused(
-            doc,
-            &format!("do not make an inventory this relay reads: {e}"),
-        )
-    })?;
-    for (id, sale) in &before.sales {
-        if after.sales.get(id) != Some(sale) {
+    let heads_after = content.get_heads();
+    let patches = content.diff(heads_before, &heads_after);
+    let mut moved: BTreeMap<String, i64> = BTreeMap::new();
+    let mut new_sales = BTreeSet::new();
+    let mut new_adjustments = BTreeSet::new();
+    let mut holds = BTreeSet::new();
+    for patch in patches {
+        let key = aisle_core::doc::patch_map_key(&patch.action).map(str::to_string);
+        match patch.path.as_slice() {
+            [] => {
+                return Err(refused(
+                    doc,
+                    &format!(
+                        "change the inventory's {}, which only the relay writes",
+                        key.as_deref().unwrap_or("fields")
+                    ),
+                ));
+            }
+            [(_, Prop::Map(top))] if top == inventory_keys::ON_HAND => match patch.action {
+                PatchAction::Increment {
+                    prop: Prop::Map(variant),
+                    value,
+                } => {
+                    let total = moved.entry(variant).or_default();
+                    *total = total
+                        .checked_add(value)
+                        .ok_or_else(|| refused(doc, "move stock by more than a counter holds"))?;
+                }
+                _ => {
+                    return Err(refused(
+                        doc,
+                        &format!(
+                            "create, replace or remove the stock counter of {}, which only the relay does",
+                            key.as_deref().unwrap_or("a variant")
+                        ),
+                    ));
+                }
+            },
+            // Holds set items aside: they change what is available, never what is on hand.
+            [(_, Prop::Map(top)), rest @ ..] if top == inventory_keys::HOLDS => match rest {
+                [] => holds.extend(key),
+                [(_, Prop::Map(hold)), ..] => {
+                    holds.insert(hold.clone());
+                }
+                _ => return Err(refused(doc, "change the inventory's holds")),
+            },
+            [(_, Prop::Map(top)), rest @ ..]
+                if top == inventory_keys::SALES || top == inventory_keys::ADJUSTMENTS =>
+            {
+                let record = match rest {
+                    [] => key,
+                    [(_, Prop::Map(record)), ..] => Some(record.clone()),
+                    _ => None,
+                };
+                let Some(record) = record else {
+                    return Err(refused(doc, &format!("change the inventory's {top}")));
+                };
+                let (map, is_sale) = if top == inventory_keys::SALES {
+                    (&mut new_sales, true)
+                } else {
+                    (&mut new_adjustments, false)
+                };
+                if !map.contains(&record) {
+                    if recorded_before(content, top, &record, heads_before)? {
+                        return Err(refused(
+                            doc,
+                            &format!(
+                                "change or remove the recorded {} {record}",
+                                if is_sale { "sale" } else { "stock adjustment" }
+                            ),
+                        ));
+                    }
+                    map.insert(record);
+                }
+            }
+            _ => return Err(refused(doc, "change what an inventory does not hold")),
+        }
+    }
+    let inventory = InventoryDoc::new(content, store);
+    for id in &holds {
+        // A hold ends by being marked released or sold, never by disappearing.
+        let Some(hold) = inventory
+            .hold(id)
+            .map_err(|e| refused(doc, &format!("record a hold this relay does not read: {e}")))?
+        else {
+            return Err(refused(doc, &format!("remove the hold {id}")));
+        };
+        if !(1..=MAX_LINE_QUANTITY).contains(&hold.quantity)
+            || hold.expires_at < hold.placed_at
+            || inventory.on_hand(hold.variant.as_str())?.is_none()
+        {
             return Err(refused(
                 doc,
-                &format!("change or remove the recorded sale {id}"),
+                &format!(
+                    "hold {} of {} (1 to {MAX_LINE_QUANTITY} of a variant this store stocks, ending after it starts)",
+                    hold.quantity, hold.variant
+                ),
             ));
         }
     }
-    for (id, adjustment) in &before.adjustments {
-        if after.adjustments.get(id) != Some(adjustment) {
-            return Err(refused(
-                doc,
-                &format!("change or remove the stock adjustment {id}"),
-            ));
-        }
-    }
-    let mut explained: BTreeMap<&str, i64> = BTreeMap::new();
-    for (id, sale) in after
-        .sales
-        .iter()
-        .filter(|(id, _)| !before.sales.contains_key(*id))
-    {
+    let mut explained: BTreeMap<String, i64> = BTreeMap::new();
+    for id in &new_sales {
+        let Some(sale) = inventory
+            .sale(id)
+            .map_err(|e| refused(doc, &format!("record a sale this relay does not read: {e}")))?
+        else {
+            return Err(refused(doc, &format!("remove the sale {id}")));
+        };
         if sale.lines.is_empty() {
             return Err(refused(doc, &format!("record the sale {id} with no lines")));
         }
@@ -267,61 +331,72 @@ fn check_stock(
                     ),
                 ));
             }
-            *explained.entry(line.variant.as_str()).or_default() -= i64::from(line.quantity);
+            *explained.entry(line.variant.to_string()).or_default() -= i64::from(line.quantity);
         }
     }
-    for (id, adjustment) in after
-        .adjustments
-        .iter()
-        .filter(|(id, _)| !before.adjustments.contains_key(*id))
-    {
+    for id in &new_adjustments {
         if role != Role::Manager {
             return Err(refused(
                 doc,
                 "record a stock adjustment (a delivery, damage or a count), which only a manager's tablet may",
             ));
         }
-        if adjustment.delta == 0 || adjustment.delta.abs() > MAX_STOCK_ADJUSTMENT {
+        let Some(adjustment) = inventory.adjustment(id).map_err(|e| {
+            refused(
+                doc,
+                &format!("record an adjustment this relay does not read: {e}"),
+            )
+        })?
+        else {
+            return Err(refused(doc, &format!("remove the stock adjustment {id}")));
+        };
+        if adjustment.delta == 0
+            || !(-MAX_STOCK_ADJUSTMENT..=MAX_STOCK_ADJUSTMENT).contains(&adjustment.delta)
+        {
             return Err(refused(
                 doc,
                 &format!("record the stock adjustment {id} of {}", adjustment.delta),
             ));
         }
-        *explained.entry(adjustment.variant.as_str()).or_default() += adjustment.delta;
+        *explained.entry(adjustment.variant.to_string()).or_default() += adjustment.delta;
     }
-    for variant in after.on_hand.keys() {
-        if !before.on_hand.contains_key(variant) {
-            return Err(refused(
-                doc,
-                &format!("create stock of {variant}, which only the relay does"),
-            ));
-        }
-    }
-    for (variant, was) in &before.on_hand {
-        let Some(now) = after.on_hand.get(variant) else {
-            return Err(refused(
-                doc,
-                &format!("remove the stock counter of {variant}"),
-            ));
-        };
-        let moved = now - was;
-        let recorded = explained.remove(variant.as_str()).unwrap_or(0);
-        if moved != recorded {
+    let variants: BTreeSet<&String> = moved.keys().chain(explained.keys()).collect();
+    for variant in variants {
+        let (by, recorded) = (
+            moved.get(variant).copied().unwrap_or(0),
+            explained.get(variant).copied().unwrap_or(0),
+        );
+        if by != recorded {
             return Err(refused(
                 doc,
                 &format!(
-                    "move the stock of {variant} by {moved} where the sales and adjustments recorded say {recorded}"
+                    "move the stock of {variant} by {by} where the sales and adjustments recorded say {recorded}"
+                ),
+            ));
+        }
+        if recorded != 0 && inventory.on_hand(variant)?.is_none() {
+            return Err(refused(
+                doc,
+                &format!(
+                    "record sales or adjustments of {variant}, which this store does not stock"
                 ),
             ));
         }
     }
-    if let Some((variant, _)) = explained.into_iter().next() {
-        return Err(refused(
-            doc,
-            &format!("record sales or adjustments of {variant}, which this store does not stock"),
-        ));
-    }
     Ok(())
+}
+
+/// Whether `record` was in the inventory's `top` map at the stored heads.
+fn recorded_before(
+    content: &AutoCommit,
+    top: &str,
+    record: &str,
+    heads_before: &[ChangeHash],
+) -> Result<bool> {
+    let Some((_, map)) = content.get_at(automerge::ROOT, top, heads_before)? else {
+        return Ok(false);
+    };
+    Ok(content.get_at(&map, record, heads_before)?.is_some())
 }
 
 /// Refuses bytes that are not entirely well-formed Automerge chunks with valid checksums.

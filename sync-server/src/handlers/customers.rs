@@ -1,10 +1,12 @@
 //! Customers through the relay: fetched on demand by a tablet of another store (a customer who
-//! walked in), searched, erased at the customer's request, and merged when found twice.
+//! walked in), searched, exported and erased at the customer's request, and merged when found
+//! twice.
 
 use aisle_core::api::{
-    CustomerLookup, CustomerSearch, Erased, FetchedCustomer, MergeRequest, MergedProfiles,
+    CustomerExport, CustomerLookup, CustomerSearch, Erased, FetchedCustomer, MergeRequest,
+    MergedProfiles,
 };
-use aisle_core::model::{CustomerId, CustomerSummary, Identifier, LoyaltyId, NfcUid};
+use aisle_core::model::{CustomerId, CustomerSummary, Identifier, LoyaltyId, NfcUid, StoreId};
 use aisle_core::protocol::heads_to_wire;
 use aisle_core::scan::Scanned;
 use aisle_core::{CoreError, DocId};
@@ -121,13 +123,7 @@ pub async fn erase(
     let (erased, store) = state
         .with_storage(move |s| -> Result<_, HttpError> {
             let store = s.home_store(&customer)?;
-            if let ManagerOrAdmin::Manager(manager) = &caller
-                && store != manager.store
-            {
-                return Err(HttpError::forbidden(
-                    "the customer belongs to another store; its manager or the admin erases it",
-                ));
-            }
+            home_store_only(&caller, &store, "erases")?;
             Ok((s.erase_person(&customer)?, store))
         })
         .await??;
@@ -147,6 +143,36 @@ pub async fn erase(
             .map_or_else(|| doc.to_string(), |(d, _)| d.to_string()),
         also_erased: erased.iter().skip(1).map(|(d, _)| d.to_string()).collect(),
     }))
+}
+
+/// Everything the relay holds about a person, as JSON, for a subject access request: their
+/// profiles (the one asked for and the duplicates merged into it) and the holds and sales
+/// that name them. The admin token, or a manager tablet of the customer's home store; each
+/// export is in the audit trail.
+#[utoipa::path(get, path = "/v1/customers/{id}/export", tag = "customers", params(("id" = String, Path, description = "The customer's id")), security(("admin" = []), ("device" = [])), responses((status = 200, body = aisle_core::api::CustomerExport), (status = 400, body = aisle_core::model::ApiError), (status = 401, body = aisle_core::model::ApiError), (status = 403, description = "Not a manager of the customer's store", body = aisle_core::model::ApiError), (status = 404, body = aisle_core::model::ApiError)))]
+pub async fn export(
+    State(state): State<AppState>,
+    caller: ManagerOrAdmin,
+    Path(id): Path<String>,
+) -> Result<Json<CustomerExport>, HttpError> {
+    let customer = CustomerId::parse(id).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let by = caller.audit_name();
+    let subject = customer.to_string();
+    let (export, store) = state
+        .with_storage(move |s| -> Result<_, HttpError> {
+            let store = s.home_store(&customer)?;
+            home_store_only(&caller, &store, "exports")?;
+            Ok((s.export_person(&customer)?, store))
+        })
+        .await??;
+    state
+        .audit(
+            Act::new(&by, AuditAction::CustomerExported, subject)
+                .in_store(&store)
+                .detail(format!("{} profile(s)", export.profiles.len())),
+        )
+        .await;
+    Ok(Json(export))
 }
 
 /// One person found twice in a store (signed up again at the till, say): the duplicate folds
@@ -197,4 +223,16 @@ pub async fn merge(
         survivor: survivor.to_string(),
         merged: duplicate.to_string(),
     }))
+}
+
+/// A person's data is acted on by the admin, or by a manager of their home store only.
+fn home_store_only(caller: &ManagerOrAdmin, home: &StoreId, does: &str) -> Result<(), HttpError> {
+    if let ManagerOrAdmin::Manager(manager) = caller
+        && *home != manager.store
+    {
+        return Err(HttpError::forbidden(format!(
+            "the customer belongs to another store; its manager or the admin {does} it"
+        )));
+    }
+    Ok(())
 }

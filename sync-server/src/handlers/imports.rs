@@ -38,7 +38,10 @@ pub async fn import(
         rename,
         text: body,
     };
-    match state.with_storage(move |s| s.import(&file)).await? {
+    match state
+        .with_storage(move |s| s.import(&file, &mut |_| {}))
+        .await?
+    {
         Ok(summary) => {
             state
                 .audit(

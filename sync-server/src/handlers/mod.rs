@@ -46,6 +46,7 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(customers::lookup))
         .routes(routes!(customers::search))
         .routes(routes!(customers::erase))
+        .routes(routes!(customers::export))
         .routes(routes!(customers::merge))
         .routes(routes!(loyalty::issue))
         .routes(routes!(loyalty::qr))

@@ -15,10 +15,10 @@ mod sqlite;
 use crate::acl::DocFacts;
 use crate::domain::changefeed::FeedEntry;
 use crate::domain::demo::DemoProgress;
-use crate::domain::import::{ImportError, ImportFile};
+use crate::domain::import::{ImportError, ImportFile, ImportProgress};
 use crate::domain::ingest::IngestError;
 use crate::domain::recommend::PublishedRecommendations;
-use aisle_core::api::{EventBatch, ImportSummary, IngestOutcome};
+use aisle_core::api::{CustomerExport, EventBatch, ImportSummary, IngestOutcome};
 use aisle_core::automerge::{ActorId, ChangeHash};
 use aisle_core::model::{
     CustomerId, CustomerSummary, Identifier, KioskCheckIn, KioskWelcome, ProductSku, Role, StoreId,
@@ -259,6 +259,8 @@ pub trait Customers: Send + Sync {
     /// Erases a person: the profile and every duplicate merged into it. Returns each erased
     /// document with the scope it was in.
     fn erase_person(&self, customer: &CustomerId) -> Result<Vec<(DocId, String)>>;
+    /// Everything held about the person `customer` is (a subject access request).
+    fn export_person(&self, customer: &CustomerId) -> Result<CustomerExport>;
     /// Folds `duplicate` into `survivor`.
     fn merge(&self, survivor: &CustomerId, duplicate: &CustomerId) -> Result<()>;
     /// Re-folds a merged duplicate that a device wrote to after the merge; whether it was one.
@@ -283,7 +285,11 @@ pub trait Stores: Send + Sync {
     fn stats(&self) -> Result<StoreStats>;
     /// Imports a retailer's file: checked whole, then written in one transaction, or not at
     /// all.
-    fn import(&self, file: &ImportFile) -> Result<ImportSummary, ImportError>;
+    fn import(
+        &self,
+        file: &ImportFile,
+        progress: &mut dyn FnMut(ImportProgress),
+    ) -> Result<ImportSummary, ImportError>;
 }
 
 /// The public halves of loyalty signing keys and revoked tokens, as devices receive them.

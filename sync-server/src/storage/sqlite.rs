@@ -6,11 +6,11 @@
 use crate::domain::RelayDocs;
 use crate::domain::changefeed::FeedEntry;
 use crate::domain::demo::{self, DemoConfig, DemoProgress};
-use crate::domain::import::{ImportError, ImportFile};
+use crate::domain::import::{ImportError, ImportFile, ImportProgress};
 use crate::domain::ingest::IngestError;
 use crate::domain::push::DevicePush;
 use crate::domain::recommend::PublishedRecommendations;
-use aisle_core::api::{EventBatch, ImportSummary, IngestOutcome};
+use aisle_core::api::{CustomerExport, EventBatch, ImportSummary, IngestOutcome};
 use aisle_core::automerge::{ActorId, ChangeHash};
 use aisle_core::model::{
     CustomerId, CustomerSummary, Identifier, KioskCheckIn, KioskWelcome, ProductSku, Role, StoreId,
@@ -230,6 +230,9 @@ impl Customers for SqliteStorage {
     fn verify_loyalty_token(&self, token: &str) -> Result<CustomerId> {
         Ok(self.docs().verify_loyalty_token(token)?.customer)
     }
+    fn export_person(&self, customer: &CustomerId) -> Result<CustomerExport> {
+        self.docs().export_person(customer)
+    }
     fn erase_person(&self, customer: &CustomerId) -> Result<Vec<(DocId, String)>> {
         let mut docs = self.docs();
         let mut erased = Vec::new();
@@ -287,8 +290,12 @@ impl Stores for SqliteStorage {
     fn stats(&self) -> Result<StoreStats> {
         self.docs().stats()
     }
-    fn import(&self, file: &ImportFile) -> Result<ImportSummary, ImportError> {
-        self.write(None, |docs| docs.import(file))
+    fn import(
+        &self,
+        file: &ImportFile,
+        progress: &mut dyn FnMut(ImportProgress),
+    ) -> Result<ImportSummary, ImportError> {
+        self.write(None, |docs| docs.import_with_progress(file, progress))
     }
 }
 

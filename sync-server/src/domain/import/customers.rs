@@ -6,7 +6,7 @@
 //! codes already carry it). Consent left blank is left as it is.
 
 use super::rows::{self, Row};
-use super::{ImportError, ImportFile};
+use super::{ImportError, ImportFile, ImportProgress, PROGRESS_EVERY};
 use crate::domain::RelayDocs;
 use aisle_core::Store;
 use aisle_core::api::ImportSummary;
@@ -138,6 +138,7 @@ fn day_start_millis(text: &str) -> Result<Millis, String> {
 pub(super) fn import<S: BorrowMut<Store>>(
     docs: &mut RelayDocs<S>,
     file: &ImportFile,
+    progress: &mut dyn FnMut(ImportProgress),
 ) -> Result<ImportSummary, ImportError> {
     let (rows, mut errors) = rows::read(&file.text, file.format, &file.rename, COLUMNS)?;
     let country_code = docs.default_country_code.clone();
@@ -145,7 +146,15 @@ pub(super) fn import<S: BorrowMut<Store>>(
     // Each identifier once in the file: line it is on, by kind and value.
     let mut seen: BTreeMap<(&'static str, String), usize> = BTreeMap::new();
     let mut records = Vec::with_capacity(rows.len());
-    for row in &rows {
+    let total = rows.len();
+    for (i, row) in rows.iter().enumerate() {
+        if i % PROGRESS_EVERY == 0 {
+            progress(ImportProgress {
+                stage: "checking",
+                done: i,
+                total,
+            });
+        }
         let record = match record_of(row, &country_code) {
             Ok(record) => record,
             Err(reason) => {
@@ -265,7 +274,17 @@ pub(super) fn import<S: BorrowMut<Store>>(
     }
     summary.created = new.len();
     if !new.is_empty() || !updates.is_empty() {
-        docs.import_customers_updating(new, updates, |_| {})?;
+        let updated = updates.len();
+        let writing = new.len() + updated;
+        docs.import_customers_updating(new, updates, |written| {
+            if written % PROGRESS_EVERY == 0 {
+                progress(ImportProgress {
+                    stage: "writing",
+                    done: updated + written,
+                    total: writing,
+                });
+            }
+        })?;
     }
     Ok(summary)
 }

@@ -69,15 +69,41 @@ pub fn format_of(path: &std::path::Path) -> ImportFormat {
     }
 }
 
+/// How far a long import is, for a progress bar: `stage` is "checking" or "writing".
+#[derive(Clone, Copy, Debug)]
+pub struct ImportProgress {
+    pub stage: &'static str,
+    pub done: usize,
+    pub total: usize,
+}
+
+/// Reports progress every this many records.
+const PROGRESS_EVERY: usize = 1_000;
+
 impl<S: BorrowMut<Store>> RelayDocs<S> {
     /// Checks the whole file, then writes what it changes in one transaction.
     pub fn import(&mut self, file: &ImportFile) -> Result<ImportSummary, ImportError> {
-        match file.kind {
+        self.import_with_progress(file, &mut |_| {})
+    }
+
+    /// [`RelayDocs::import`], telling `progress` how far it is.
+    pub fn import_with_progress(
+        &mut self,
+        file: &ImportFile,
+        progress: &mut dyn FnMut(ImportProgress),
+    ) -> Result<ImportSummary, ImportError> {
+        let summary = match file.kind {
             ImportKind::Stores => stores::import(self, file),
             ImportKind::Products => products::import(self, file),
             ImportKind::Stock => stock::import(self, file),
-            ImportKind::Customers => customers::import(self, file),
-        }
+            ImportKind::Customers => customers::import(self, file, progress),
+        }?;
+        progress(ImportProgress {
+            stage: "written",
+            done: summary.records,
+            total: summary.records,
+        });
+        Ok(summary)
     }
 }
 

@@ -24,7 +24,7 @@ mod registry;
 mod search;
 mod write_through;
 
-use aisle_core::api::{EventBatch, ImportSummary, IngestOutcome};
+use aisle_core::api::{CustomerExport, EventBatch, ImportSummary, IngestOutcome};
 use aisle_core::automerge::{ActorId, ChangeHash};
 use aisle_core::model::{
     CustomerId, CustomerSummary, Identifier, KioskCheckIn, KioskWelcome, ProductSku, Role, StoreId,
@@ -47,7 +47,7 @@ use crate::acl::DocFacts;
 use crate::domain::RelayDocs;
 use crate::domain::changefeed::FeedEntry;
 use crate::domain::demo::{self, DemoConfig, DemoProgress};
-use crate::domain::import::{ImportError, ImportFile};
+use crate::domain::import::{ImportError, ImportFile, ImportProgress};
 use crate::domain::ingest::IngestError;
 use crate::domain::push::DevicePush;
 use crate::domain::recommend::PublishedRecommendations;
@@ -604,6 +604,9 @@ impl Customers for PgStorage {
     fn verify_loyalty_token(&self, token: &str) -> Result<CustomerId> {
         Ok(self.copy().verify_loyalty_token(token)?.customer)
     }
+    fn export_person(&self, customer: &CustomerId) -> Result<CustomerExport> {
+        self.copy().export_person(customer)
+    }
     fn erase_person(&self, customer: &CustomerId) -> Result<Vec<(DocId, String)>> {
         // Every profile merged into this person, also by another relay a moment ago: the copy
         // follows the feed up to now first.
@@ -694,18 +697,24 @@ impl Stores for PgStorage {
     fn stats(&self) -> Result<StoreStats> {
         self.copy().stats()
     }
-    fn import(&self, file: &ImportFile) -> Result<ImportSummary, ImportError> {
+    fn import(
+        &self,
+        file: &ImportFile,
+        progress: &mut dyn FnMut(ImportProgress),
+    ) -> Result<ImportSummary, ImportError> {
         // The file is checked against the catalog and customers as the database has them.
         self.inner().catch_up(&mut self.copy(), &[DocId::Catalog])?;
         let mut refused = None;
-        let out = self.write(None, |copy| match copy.import(file) {
-            Ok(summary) => Ok(Some(summary)),
-            // A copy that was stale runs the import again on the caught-up copy; a refusal is
-            // the file's.
-            Err(ImportError::Store(e)) => Err(e),
-            Err(e) => {
-                refused = Some(e);
-                Ok(None)
+        let out = self.write(None, |copy| {
+            match copy.import_with_progress(file, &mut *progress) {
+                Ok(summary) => Ok(Some(summary)),
+                // A copy that was stale runs the import again on the caught-up copy; a refusal is
+                // the file's.
+                Err(ImportError::Store(e)) => Err(e),
+                Err(e) => {
+                    refused = Some(e);
+                    Ok(None)
+                }
             }
         })?;
         match (out, refused) {
