@@ -110,6 +110,23 @@ async fn erased_customers_leave_every_tablet_and_stay_gone() {
         (refused.status, refused.code()),
         (403, ErrorCode::Forbidden)
     );
+    // A manager, but of another store: refused too.
+    let elsewhere = Tablet::enrol_in_store(
+        relay.address(),
+        &relay_dir,
+        dir.path(),
+        "elsewhere",
+        "manager",
+        "MAN-AR",
+    )
+    .await;
+    let refused = refusal(Api::new(&relay, &elsewhere.config.token).get(&export))
+        .await
+        .unwrap();
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, ErrorCode::Forbidden)
+    );
     let has_both = |data: &CustomerExport| {
         data.profiles[0].id == customer
             && data.profiles[0].notes.iter().any(|n| n.id == note)

@@ -5,7 +5,7 @@
 //! A store with no inventory yet gets one, with the variants the file leaves out at zero.
 
 use super::rows::{self, Row};
-use super::{ImportError, ImportFile, every_variant_at_zero, open_catalog};
+use super::{ImportError, ImportFile};
 use crate::domain::RelayDocs;
 use aisle_core::Store;
 use aisle_core::api::ImportSummary;
@@ -37,8 +37,14 @@ pub(super) fn import<S: BorrowMut<Store>>(
     file: &ImportFile,
 ) -> Result<ImportSummary, ImportError> {
     let (rows, mut errors) = rows::read(&file.text, file.format, &file.rename, COLUMNS)?;
-    let (_, catalog) = open_catalog(docs)?;
-    let variants = every_variant_at_zero(&catalog);
+    // Read off the catalog's projections: the document itself stays in the relay's cache.
+    let stores: std::collections::BTreeSet<StoreId> =
+        docs.stores()?.into_iter().map(|s| s.id).collect();
+    let variants: BTreeMap<String, i64> = docs
+        .catalog_variants()?
+        .into_keys()
+        .map(|v| (v, 0))
+        .collect();
     let mut levels: BTreeMap<StoreId, BTreeMap<String, (usize, i64)>> = BTreeMap::new();
     for row in &rows {
         let (store, variant, on_hand) = match level_of(row) {
@@ -48,7 +54,7 @@ pub(super) fn import<S: BorrowMut<Store>>(
                 continue;
             }
         };
-        if !catalog.stores.contains_key(store.as_str()) {
+        if !stores.contains(&store) {
             errors.add(
                 row.line,
                 format!("store {store} is not in the catalog (import it first)"),

@@ -49,6 +49,30 @@ use crate::domain::changefeed::FeedEntry;
 use crate::domain::demo::{self, DemoConfig, DemoProgress};
 use crate::domain::import::{ImportError, ImportFile, ImportProgress};
 use crate::domain::ingest::IngestError;
+
+/// An operation's error that is either the storage's or the request's own refusal.
+trait Refusable: From<CoreError> {
+    /// The storage's error, or the refusal back.
+    fn into_storage(self) -> std::result::Result<CoreError, Self>;
+}
+
+impl Refusable for IngestError {
+    fn into_storage(self) -> std::result::Result<CoreError, Self> {
+        match self {
+            Self::Store(e) => Ok(e),
+            refusal => Err(refusal),
+        }
+    }
+}
+
+impl Refusable for ImportError {
+    fn into_storage(self) -> std::result::Result<CoreError, Self> {
+        match self {
+            Self::Store(e) => Ok(e),
+            refusal => Err(refusal),
+        }
+    }
+}
 use crate::domain::push::DevicePush;
 use crate::domain::recommend::PublishedRecommendations;
 use crate::hub::Hub;
@@ -254,6 +278,31 @@ impl PgStorage {
             self.inner().catch_up(&mut copy, &stale.docs)?;
         }
         Err(CoreError::Busy)
+    }
+
+    /// [`PgStorage::write`] for an operation that can also refuse the request itself (a bad
+    /// file, a bad event batch): a storage error runs it again on the caught-up copy, as
+    /// `write` does, and a refusal is handed back as it came.
+    fn write_or_refuse<T, E: Refusable>(
+        &self,
+        mut f: impl FnMut(&mut RelayDocs) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let mut refused = None;
+        let out = self.write(None, |copy| match f(copy) {
+            Ok(done) => Ok(Some(done)),
+            Err(e) => match e.into_storage() {
+                Ok(storage) => Err(storage),
+                Err(refusal) => {
+                    refused = Some(refusal);
+                    Ok(None)
+                }
+            },
+        })?;
+        match (out, refused) {
+            (Some(done), _) => Ok(done),
+            (None, Some(refusal)) => Err(refusal),
+            (None, None) => Err(CoreError::Busy.into()),
+        }
     }
 
     /// The readiness check: the database answers, its schema is this build's, and the
@@ -704,24 +753,7 @@ impl Stores for PgStorage {
     ) -> Result<ImportSummary, ImportError> {
         // The file is checked against the catalog and customers as the database has them.
         self.inner().catch_up(&mut self.copy(), &[DocId::Catalog])?;
-        let mut refused = None;
-        let out = self.write(None, |copy| {
-            match copy.import_with_progress(file, &mut *progress) {
-                Ok(summary) => Ok(Some(summary)),
-                // A copy that was stale runs the import again on the caught-up copy; a refusal is
-                // the file's.
-                Err(ImportError::Store(e)) => Err(e),
-                Err(e) => {
-                    refused = Some(e);
-                    Ok(None)
-                }
-            }
-        })?;
-        match (out, refused) {
-            (Some(summary), _) => Ok(summary),
-            (None, Some(e)) => Err(e),
-            (None, None) => Err(ImportError::Store(CoreError::Busy)),
-        }
+        self.write_or_refuse(|copy| copy.import_with_progress(file, &mut *progress))
     }
 }
 
@@ -752,21 +784,7 @@ impl LoyaltyKeys for PgStorage {
 
 impl IngestLedger for PgStorage {
     fn ingest(&self, batch: &EventBatch) -> Result<IngestOutcome, IngestError> {
-        let mut failed = None;
-        let out = self.write(None, |copy| match copy.ingest(batch) {
-            Ok(outcome) => Ok(Some(outcome)),
-            // A busy copy runs the batch again (its applied events are then duplicates); any
-            // other refusal is the batch's.
-            Err(IngestError::Store(e)) => Err(e),
-            Err(e) => {
-                failed = Some(e);
-                Ok(None)
-            }
-        })?;
-        match (out, failed) {
-            (Some(outcome), _) => Ok(outcome),
-            (None, Some(e)) => Err(e),
-            (None, None) => Err(IngestError::Store(CoreError::Busy)),
-        }
+        // A busy copy runs the batch again (its applied events are then duplicates).
+        self.write_or_refuse(|copy| copy.ingest(batch))
     }
 }
