@@ -575,3 +575,74 @@ pub struct ExportedSale {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub sale: crate::model::Sale,
 }
+
+/// What the relay posts to the retailer's till for each sale recorded on a tablet
+/// (`POST <till url>`, signed; see docs/till.md). Money is in minor units of `currency`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TillSale {
+    /// `sale`, or `return` (units brought back of an earlier sale, refunded).
+    pub event: String,
+    /// Unique per sale or return, and the request's `Idempotency-Key`: a retried delivery
+    /// repeats it.
+    pub sale_id: String,
+    /// The sale a return is of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refers_to: Option<String>,
+    pub store: StoreId,
+    pub recorded_at: Millis,
+    pub associate: String,
+    pub customer: Option<CustomerId>,
+    pub currency: String,
+    pub lines: Vec<TillSaleLine>,
+    /// What the customer paid; negative for a return (what is refunded).
+    pub total_minor: i64,
+    pub from_online_cart: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TillSaleLine {
+    pub variant: VariantSku,
+    pub quantity: u32,
+    pub unit_price_minor: i64,
+}
+
+/// What a till may answer a delivery with (any 2xx acknowledges it; the body is optional).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TillAck {
+    /// The till's own number for the sale, shown to the manager.
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+/// One sale's delivery to the till, as the manager sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TillDelivery {
+    pub sale_id: String,
+    /// `sale` or `return`.
+    pub event: String,
+    pub recorded_at: Millis,
+    pub total_minor: i64,
+    pub queued_at: Millis,
+    pub attempts: u32,
+    pub delivered_at: Option<Millis>,
+    /// The till's reference for it, once delivered.
+    pub reference: Option<String>,
+    /// Why the last attempt failed, while it is not delivered.
+    pub last_error: Option<String>,
+    /// When it is tried next, while it is not delivered.
+    pub next_attempt_at: Option<Millis>,
+}
+
+/// `GET /v1/store/till`: whether a till is connected, and the store's latest deliveries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TillStatus {
+    /// A till URL is configured on the relay; without one, sales wait in the outbox.
+    pub connected: bool,
+    /// Sales not delivered yet, across the store.
+    pub waiting: u64,
+    pub deliveries: Vec<TillDelivery>,
+}

@@ -89,6 +89,14 @@ pub fn check_text(field: &str, text: &str, max: usize) -> Result<String, FieldEr
     Ok(trimmed.to_string())
 }
 
+/// As [`check_text`], but empty is allowed (a note nobody needed to write).
+pub fn check_optional_text(field: &str, text: &str, max: usize) -> Result<String, FieldError> {
+    if text.trim().is_empty() {
+        return Ok(String::new());
+    }
+    check_text(field, text, max)
+}
+
 /// Lower-cases and trims an email address and checks its basic shape.
 pub fn normalize_email(text: &str) -> Result<String, FieldError> {
     let email = text.trim().to_lowercase();

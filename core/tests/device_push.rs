@@ -9,14 +9,16 @@
 
 mod common;
 
-use aisle_core::doc::{CustomerDoc, DocId, InventoryDoc, hydrate_doc};
+use aisle_core::doc::{Adjustment, CustomerDoc, DocId, InventoryDoc, hydrate_doc};
 use aisle_core::model::{
-    AssociateId, CustomerId, Hold, Identifier, LoyaltyId, Role, Sale, SaleLine, StoreId, VariantSku,
+    AssociateId, CustomerId, Hold, Identifier, LoyaltyId, MovementKind, Role, Sale, SaleLine,
+    StoreId, VariantSku,
 };
 use aisle_core::{Result, Store};
 use aisle_relay::domain::RelayDocs;
 use aisle_relay::domain::push::DevicePush;
 use aisle_tablet::checkout::SaleRequest;
+use aisle_tablet::stock::MovementLine;
 use common::*;
 
 /// Edits a customer document directly, the way a modified app could: no operation's checks.
@@ -425,4 +427,312 @@ fn a_push_whose_tail_waits_for_missing_changes_is_still_checked_for_what_applied
         "{refused}"
     );
     assert_eq!(w.relay.doc_heads(&doc).unwrap(), heads);
+}
+
+/// A movement as a modified app could write it: any kind, any fields.
+fn forged_movement(
+    kind: MovementKind,
+    variant: &VariantSku,
+    delta: i64,
+    other: Option<&str>,
+    transfer: Option<&str>,
+    counted: Option<i64>,
+) -> Adjustment {
+    Adjustment {
+        variant: variant.clone(),
+        delta,
+        reason: String::new(),
+        by: AssociateId::parse("mallory").unwrap(),
+        at: 0,
+        resolves_oversell: None,
+        kind: Some(kind),
+        transfer: transfer.map(str::to_string),
+        other_store: other.map(|s| StoreId::parse(s).unwrap()),
+        counted,
+        sale: None,
+        refund_minor: None,
+    }
+}
+
+#[test]
+fn each_movement_kind_is_checked_and_a_transfer_is_received_only_as_it_was_sent() {
+    // The shapes a manager's modified app could write, each refused with nothing applied.
+    type Case = (
+        &'static str,
+        MovementKind,
+        i64,
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<i64>,
+        &'static str,
+    );
+    let cases: [Case; 7] = [
+        (
+            "a delivery taking stock away",
+            MovementKind::Delivery,
+            -4,
+            None,
+            None,
+            None,
+            "a delivery of -4",
+        ),
+        (
+            "damage adding stock",
+            MovementKind::Damage,
+            4,
+            None,
+            None,
+            None,
+            "a damage of 4",
+        ),
+        (
+            "a negative count",
+            MovementKind::Count,
+            -9,
+            None,
+            None,
+            Some(-1),
+            "a count of Some(-1)",
+        ),
+        (
+            "a transfer to itself",
+            MovementKind::TransferOut,
+            -1,
+            Some("LDN-CG"),
+            Some("TR-1"),
+            None,
+            "to or from the store itself",
+        ),
+        (
+            "a transfer to no store",
+            MovementKind::TransferOut,
+            -1,
+            Some("NOWHERE"),
+            Some("TR-1"),
+            None,
+            "which is no store",
+        ),
+        (
+            "a transfer received that was never sent",
+            MovementKind::TransferIn,
+            5,
+            Some("MAN-AR"),
+            Some("TR-404"),
+            None,
+            "which sent 0",
+        ),
+        (
+            "a transfer with no reference",
+            MovementKind::TransferOut,
+            -1,
+            Some("MAN-AR"),
+            None,
+            None,
+            "with no transfer or store",
+        ),
+    ];
+    for (i, (what, kind, delta, other, transfer, counted, reason)) in cases.into_iter().enumerate()
+    {
+        let mut w = stock_world(600 + 10 * i as u64);
+        let doc = DocId::Inventory(w.store.clone());
+        let heads = w.relay.doc_heads(&doc).unwrap();
+        let variant = w.variant.clone();
+        tamper_stock(&mut w.tablet, &w.store, |inv| {
+            if delta != 0 {
+                inv.increment(&variant, delta).unwrap();
+            }
+            inv.put_adjustment(
+                "forged-movement",
+                &forged_movement(kind, &variant, delta, other, transfer, counted),
+            )
+            .unwrap();
+        });
+        let refused = push_as(&mut w.relay, &mut w.tablet, &doc, Role::Manager).expect_err(what);
+        assert!(refused.to_string().contains(reason), "{what}: {refused}");
+        assert_eq!(w.relay.doc_heads(&doc).unwrap(), heads, "{what}");
+    }
+
+    // A transfer sent by one store's manager, received by the other's: the relay holds both
+    // stores' inventories, as a chain's relay does.
+    let mut w = stock_world(700);
+    let manchester = StoreId::parse("MAN-AR").unwrap();
+    let by = AssociateId::parse("jo").unwrap();
+    let line = |quantity| MovementLine {
+        variant: w.variant.clone(),
+        quantity,
+    };
+    let transfer = w
+        .tablet
+        .send_transfer(&w.store, &manchester, &[line(3)], "", &by)
+        .unwrap();
+    let sent_doc = DocId::Inventory(w.store.clone());
+    push_as(&mut w.relay, &mut w.tablet, &sent_doc, Role::Manager).unwrap();
+    let incoming = w.relay.incoming_transfers(&manchester).unwrap();
+    assert_eq!(incoming.len(), 1);
+    assert_eq!(incoming[0].transfer, transfer);
+    assert_eq!(incoming[0].lines[0].sent, 3);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut receiver = replica_of(
+        &mut w.relay,
+        &dir.path().join("man.sqlite3"),
+        701,
+        &[DocId::Catalog, DocId::Inventory(manchester.clone())],
+    );
+    let doc = DocId::Inventory(manchester.clone());
+    let before = on_hand(&w.relay, &manchester, &w.variant);
+    // Two of three, on the tablet's own check and the relay's.
+    receiver
+        .receive_transfer(&manchester, &incoming[0], &[line(2)], &by)
+        .unwrap();
+    push_as(&mut w.relay, &mut receiver, &doc, Role::Manager).unwrap();
+    assert_eq!(on_hand(&w.relay, &manchester, &w.variant), before + 2);
+    // A modified app receiving two more of what has one left: refused.
+    let heads = w.relay.doc_heads(&doc).unwrap();
+    let variant = w.variant.clone();
+    tamper_stock(&mut receiver, &manchester, |inv| {
+        inv.increment(&variant, 2).unwrap();
+        inv.put_adjustment(
+            "forged-receipt",
+            &forged_movement(
+                MovementKind::TransferIn,
+                &variant,
+                2,
+                Some("LDN-CG"),
+                Some(&transfer),
+                None,
+            ),
+        )
+        .unwrap();
+    });
+    let refused = push_as(&mut w.relay, &mut receiver, &doc, Role::Manager).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("which sent 3 (2 received before)"),
+        "{refused}"
+    );
+    assert_eq!(w.relay.doc_heads(&doc).unwrap(), heads);
+    // And an associate's tablet may not receive at all.
+    let mut w2 = stock_world(710);
+    let t = w2
+        .tablet
+        .send_transfer(
+            &w2.store,
+            &manchester,
+            &[MovementLine {
+                variant: w2.variant.clone(),
+                quantity: 1,
+            }],
+            "",
+            &by,
+        )
+        .unwrap();
+    let refused = push_as(
+        &mut w2.relay,
+        &mut w2.tablet,
+        &DocId::Inventory(w2.store.clone()),
+        Role::Associate,
+    )
+    .unwrap_err();
+    assert!(
+        refused.to_string().contains("only a manager's tablet may"),
+        "{t}: {refused}"
+    );
+}
+
+#[test]
+fn a_return_is_taken_from_any_staff_tablet_only_as_its_sale_allows() {
+    let mut w = stock_world(800);
+    let doc = DocId::Inventory(w.store.clone());
+    let by = AssociateId::parse("sam.k").unwrap();
+    let receipt = w
+        .tablet
+        .sell(&SaleRequest {
+            store: w.store.clone(),
+            lines: vec![(w.variant.clone(), 2)],
+            customer: None,
+            associate: by.clone(),
+            holds: vec![],
+            cart: None,
+        })
+        .unwrap();
+    push_as(&mut w.relay, &mut w.tablet, &doc, Role::Associate).unwrap();
+    let before = on_hand(&w.relay, &w.store, &w.variant);
+    let one = |quantity| MovementLine {
+        variant: w.variant.clone(),
+        quantity,
+    };
+    // One of two back, from an associate's tablet: stock and the refund as the sale says.
+    w.tablet
+        .record_return(&w.store, &receipt.sale_id, &[one(1)], "", &by)
+        .unwrap();
+    push_as(&mut w.relay, &mut w.tablet, &doc, Role::Associate).unwrap();
+    assert_eq!(on_hand(&w.relay, &w.store, &w.variant), before + 1);
+    // Two more than the one left: the tablet says no.
+    let refused = w
+        .tablet
+        .record_return(&w.store, &receipt.sale_id, &[one(2)], "", &by)
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("1 left to return"),
+        "{refused}"
+    );
+    let sale = w.tablet.sales(&w.store).unwrap()[&receipt.sale_id].clone();
+    let price = sale.lines[0].unit_price_cents;
+
+    // A modified app: more back than sold, a refund above the price, a sale that is not.
+    type Forge = (&'static str, i64, i64, &'static str, &'static str);
+    let cases: [Forge; 3] = [
+        (
+            "more back than sold",
+            2,
+            2,
+            "",
+            "which sold 2 (1 returned before)",
+        ),
+        (
+            "a refund above the price",
+            1,
+            1_000_000,
+            "",
+            "where the sale's price makes it",
+        ),
+        ("a sale that is not", 1, 0, "no-such-sale", "which sold 0"),
+    ];
+    for (what, units, refund, sale_id, reason) in cases {
+        let heads = w.relay.doc_heads(&doc).unwrap();
+        let mut tablet = replica_of(
+            &mut w.relay,
+            &w._dir
+                .path()
+                .join(format!("forger-{}.sqlite3", units + refund)),
+            801 + refund as u64,
+            &[DocId::Catalog, DocId::Inventory(w.store.clone())],
+        );
+        let variant = w.variant.clone();
+        let sale_id = if sale_id.is_empty() {
+            receipt.sale_id.clone()
+        } else {
+            sale_id.to_string()
+        };
+        let refund = if refund == 0 {
+            0
+        } else if refund == 1_000_000 {
+            price * 100
+        } else {
+            price * units
+        };
+        tamper_stock(&mut tablet, &w.store, |inv| {
+            inv.increment(&variant, units).unwrap();
+            let mut forged =
+                forged_movement(MovementKind::Return, &variant, units, None, None, None);
+            forged.sale = Some(sale_id.clone());
+            forged.refund_minor = Some(refund);
+            inv.put_adjustment("forged-return", &forged).unwrap();
+        });
+        let refused = push_as(&mut w.relay, &mut tablet, &doc, Role::Associate).expect_err(what);
+        assert!(refused.to_string().contains(reason), "{what}: {refused}");
+        assert_eq!(w.relay.doc_heads(&doc).unwrap(), heads, "{what}");
+    }
 }

@@ -8,22 +8,25 @@ use tauri::{AppHandle, Manager};
 use aisle_core::CoreError;
 use aisle_core::model::SyncStatus;
 use aisle_core::model::commands::{
-    AddNoteArgs, AddToCartArgs, AppInfo, ChangeCartVariantArgs, CheckoutCartArgs,
+    AddNoteArgs, AddToCartArgs, AppInfo, ChangeCartVariantArgs, CheckoutCartArgs, CountStockArgs,
     CustomerBriefingArgs, CustomerProfileArgs, EnrolArgs, Enrolment, EraseCustomerArgs,
     FloorOverviewArgs, GreetCustomerArgs, KioskCheckInArgs, KioskConsentArgs, LinkCardArgs,
-    MergeCustomersArgs, NearbyStockArgs, PlaceHoldArgs, PullIntoCartArgs, ReleaseHoldArgs,
-    RemoveCartLineArgs, ResolveConflictArgs, ScanArgs, ScanImageArgs, SearchCustomersArgs,
-    SearchProductsArgs, SetAssociateArgs, SetCartQuantityArgs, StockAlertsArgs, StockGridArgs,
+    MergeCustomersArgs, NearbyStockArgs, PlaceHoldArgs, PullIntoCartArgs, ReceiveTransferArgs,
+    RecordReturnArgs, RecordStockMovementArgs, ReleaseHoldArgs, RemoveCartLineArgs,
+    ResolveConflictArgs, ScanArgs, ScanImageArgs, SearchCustomersArgs, SearchProductsArgs,
+    SetAssociateArgs, SetCartQuantityArgs, StockAlertsArgs, StockGridArgs, StockMovementsArgs,
     StoreKpisArgs,
 };
 use aisle_core::model::{
     ApiError, AssociateId, Briefing, ConflictLine, CustomerId, CustomerProfile, CustomerSummary,
-    DeviceHealth, ErrorCode, FloorOverview, KioskCheckIn, KioskWelcome, ProductSku, ProductSummary,
-    Role, SaleReceipt, ScanTarget, StockAlerts, StockGrid, StoreId, StoreKpis, StoreStats,
-    StoreStock, VariantSku, VisitSource,
+    DeviceHealth, ErrorCode, FloorOverview, IncomingTransfer, KioskCheckIn, KioskWelcome,
+    MovementKind, MovementReceipt, ProductSku, ProductSummary, Role, SaleReceipt, ScanTarget,
+    StockAlerts, StockGrid, StockMovement, StoreId, StoreInfo, StoreKpis, StoreStats, StoreStock,
+    VariantSku, VisitSource,
 };
 use aisle_tablet::checkout::{HoldRequest, SaleRequest};
 use aisle_tablet::relay_client;
+use aisle_tablet::stock::MovementLine;
 use aisle_tablet::sync_client::SyncError;
 
 use crate::state::{AppState, enrolment, relay_config, with_store, with_store_mut};
@@ -90,14 +93,15 @@ pub async fn app_info(app: AppHandle) -> Result<AppInfo, ApiError> {
         .map(Enrolment::from);
     let home = enrolment.as_ref().map(|e| e.store.clone());
     let associate = associate(&app).ok().map(|a| a.to_string());
-    let home_store_name = with_store(app, move |s| {
-        Ok(home.and_then(|h| {
+    let (home_store_name, locale) = with_store(app, move |s| {
+        let name = home.and_then(|h| {
             s.stores()
                 .ok()?
                 .into_iter()
                 .find(|st| st.id.as_str() == h)
                 .map(|st| st.name)
-        }))
+        });
+        Ok((name, s.locale()?))
     })
     .await?;
     Ok(AppInfo {
@@ -106,6 +110,7 @@ pub async fn app_info(app: AppHandle) -> Result<AppInfo, ApiError> {
         associate,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         started_at: crate::started_at(),
+        locale,
     })
 }
 
@@ -385,6 +390,137 @@ pub async fn resolve_conflict(app: AppHandle, args: ResolveConflictArgs) -> Resu
 }
 
 #[tauri::command]
+pub async fn stock_movements(
+    app: AppHandle,
+    args: StockMovementsArgs,
+) -> Result<Vec<StockMovement>, ApiError> {
+    let store = home_store(&app)?;
+    let product = parse(ProductSku::parse(args.product))?;
+    with_store(app, move |s| s.product_movements(&store, &product)).await
+}
+
+fn movement_lines(lines: Vec<(String, i64)>) -> Result<Vec<MovementLine>, ApiError> {
+    lines
+        .into_iter()
+        .map(|(variant, quantity)| {
+            Ok(MovementLine {
+                variant: parse(VariantSku::parse(variant))?,
+                quantity,
+            })
+        })
+        .collect()
+}
+
+/// A delivery, damage or a transfer sent, recorded as the manager's; the relay refuses one
+/// from any other tablet.
+#[tauri::command]
+pub async fn record_stock_movement(
+    app: AppHandle,
+    args: RecordStockMovementArgs,
+) -> Result<MovementReceipt, ApiError> {
+    require_manager(&app)?;
+    let (store, by) = (home_store(&app)?, associate(&app)?);
+    let lines = movement_lines(vec![(args.variant, args.quantity)])?;
+    let to = args.to_store.map(StoreId::parse).transpose();
+    let to = parse(to)?;
+    with_store_mut(app, move |s| match (args.kind, to) {
+        (MovementKind::Delivery, None) => Ok(MovementReceipt {
+            on_hand: s.receive_delivery(&store, &lines, &args.note, &by)?[0],
+            transfer: None,
+        }),
+        (MovementKind::Damage, None) => Ok(MovementReceipt {
+            on_hand: s.record_damage(&store, &lines, &args.note, &by)?[0],
+            transfer: None,
+        }),
+        (MovementKind::TransferOut, Some(to)) => {
+            let transfer = s.send_transfer(&store, &to, &lines, &args.note, &by)?;
+            Ok(MovementReceipt {
+                on_hand: s.on_hand(&store, &lines[0].variant)?,
+                transfer: Some(transfer),
+            })
+        }
+        (MovementKind::TransferOut, None) => Err(CoreError::invalid(
+            "to_store",
+            "choose the store it goes to",
+        )),
+        (kind, _) => Err(CoreError::invalid(
+            "kind",
+            &format!("{} is not recorded this way", kind.as_str()),
+        )),
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn count_stock(app: AppHandle, args: CountStockArgs) -> Result<Vec<i64>, ApiError> {
+    require_manager(&app)?;
+    let (store, by) = (home_store(&app)?, associate(&app)?);
+    let counts = movement_lines(args.counts)?
+        .into_iter()
+        .map(|l| (l.variant, l.quantity))
+        .collect::<Vec<_>>();
+    with_store_mut(app, move |s| {
+        s.count_stock(&store, &counts, &args.note, &by)
+    })
+    .await
+}
+
+/// What other stores sent here, from the relay (needs a connection).
+#[tauri::command]
+pub async fn incoming_transfers(app: AppHandle) -> Result<Vec<IncomingTransfer>, ApiError> {
+    let config = relay_config(&app)?;
+    relay_client::incoming_transfers(&config)
+        .await
+        .map_err(relay_failure)
+}
+
+/// Receives a transfer against what the relay says was sent (needs a connection to read
+/// that; the receipt itself syncs like any other movement).
+#[tauri::command]
+pub async fn receive_transfer(
+    app: AppHandle,
+    args: ReceiveTransferArgs,
+) -> Result<Vec<i64>, ApiError> {
+    require_manager(&app)?;
+    let (store, by) = (home_store(&app)?, associate(&app)?);
+    let lines = movement_lines(args.lines)?;
+    let config = relay_config(&app)?;
+    let incoming = relay_client::incoming_transfers(&config)
+        .await
+        .map_err(relay_failure)?;
+    let Some(transfer) = incoming
+        .into_iter()
+        .find(|t| t.transfer == args.transfer && t.from_store.as_str() == args.from_store)
+    else {
+        return Err(invalid(format!(
+            "Transfer {} is not on its way here (received already, or not sent).",
+            args.transfer
+        )));
+    };
+    with_store_mut(app, move |s| {
+        s.receive_transfer(&store, &transfer, &lines, &by)
+    })
+    .await
+}
+
+/// A return, by any associate: the relay bounds it by the sale it is of.
+#[tauri::command]
+pub async fn record_return(app: AppHandle, args: RecordReturnArgs) -> Result<i64, ApiError> {
+    let (store, by) = (home_store(&app)?, associate(&app)?);
+    let lines = movement_lines(vec![(args.variant, args.quantity)])?;
+    with_store_mut(app, move |s| {
+        s.record_return(&store, &args.sale, &lines, "Returned at the counter", &by)
+            .map(|levels| levels[0])
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn stores(app: AppHandle) -> Result<Vec<StoreInfo>, ApiError> {
+    with_store(app, |s| s.stores()).await
+}
+
+#[tauri::command]
 pub async fn store_kpis(app: AppHandle, args: StoreKpisArgs) -> Result<StoreKpis, ApiError> {
     require_manager(&app)?;
     let store = home_store(&app)?;
@@ -414,6 +550,15 @@ pub async fn store_devices(app: AppHandle) -> Result<Vec<DeviceHealth>, ApiError
     require_manager(&app)?;
     let config = relay_config(&app)?;
     relay_client::store_devices(&config)
+        .await
+        .map_err(relay_failure)
+}
+
+#[tauri::command]
+pub async fn till_status(app: AppHandle) -> Result<aisle_core::api::TillStatus, ApiError> {
+    require_manager(&app)?;
+    let config = relay_config(&app)?;
+    relay_client::till_status(&config)
         .await
         .map_err(relay_failure)
 }

@@ -66,6 +66,12 @@ pub fn shopify_secret(config: &Config) -> anyhow::Result<String> {
     secret(config, "shopify-secret", "AISLE_RELAY_SHOPIFY_SECRET")
 }
 
+/// The secret sales sent to the till are signed with: `AISLE_RELAY_TILL_SECRET`, or
+/// `<data-dir>/till-secret` (generated once; give it to whoever runs the till's endpoint).
+pub fn till_secret(config: &Config) -> anyhow::Result<String> {
+    secret(config, "till-secret", "AISLE_RELAY_TILL_SECRET")
+}
+
 /// A secret from `env`, else `<data-dir>/<file>`, generated there (owner-only) the first time.
 fn secret(config: &Config, file: &str, env: &str) -> anyhow::Result<String> {
     if let Ok(secret) = std::env::var(env) {
@@ -310,6 +316,8 @@ pub fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
                     .progress_chars("=> "),
             );
+            // A catalog imported before the relay first started learns the currency first.
+            storage.publish_locale(&config.locale)?;
             let imported = storage.import(
                 &ImportFile {
                     kind,

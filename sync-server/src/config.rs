@@ -119,6 +119,24 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxy: Vec<IpAddr>,
+    /// The retailer's till or order system: every sale recorded on a tablet is POSTed there,
+    /// signed with the till secret, until it answers 2xx (see docs/till.md).
+    #[arg(long, global = true, env = "AISLE_RELAY_TILL_URL")]
+    pub till_url: Option<url::Url>,
+    /// Seconds the till has to answer one delivery before it counts as failed.
+    #[arg(long, global = true, env = "AISLE_RELAY_TILL_TIMEOUT")]
+    pub till_timeout: Option<f64>,
+    /// Seconds before the first retry of a failed delivery; each retry waits twice as long,
+    /// up to 15 minutes.
+    #[arg(long, global = true, env = "AISLE_RELAY_TILL_RETRY")]
+    pub till_retry: Option<f64>,
+    /// The tenant's currency (ISO 4217: GBP, EUR, USD, JPY, …): prices in imports are read
+    /// in it, screens show it, sales go to the till in it. Fixed once products are imported.
+    #[arg(long, global = true, env = "AISLE_RELAY_CURRENCY")]
+    pub currency: Option<String>,
+    /// The locale screens show numbers and dates in (a language tag: en-GB, de-DE, ja-JP).
+    #[arg(long, global = true, env = "AISLE_RELAY_LOCALE")]
+    pub locale: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -256,6 +274,19 @@ struct FileConfig {
     public_url: Option<String>,
     #[serde(default)]
     trusted_proxies: Vec<IpAddr>,
+    till_url: Option<String>,
+    till_timeout: Option<f64>,
+    till_retry: Option<f64>,
+    currency: Option<String>,
+    locale: Option<String>,
+}
+
+/// Where sales go, and how patiently.
+#[derive(Debug, Clone)]
+pub struct TillConfig {
+    pub url: url::Url,
+    pub timeout: std::time::Duration,
+    pub first_retry: std::time::Duration,
 }
 
 /// How the relay talks to its clients.
@@ -292,6 +323,20 @@ pub struct Config {
     pub plaintext_beyond_loopback: bool,
     pub public_url: Option<String>,
     pub trusted_proxies: Vec<IpAddr>,
+    /// `None`: sales wait in the outbox until a till is configured.
+    pub till: Option<TillConfig>,
+    /// The currency and locale published to every tablet.
+    pub locale: aisle_core::model::TenantLocale,
+}
+
+/// Seconds from the command line or file as a duration, within sense.
+fn seconds(value: Option<f64>, default: f64, name: &str) -> anyhow::Result<std::time::Duration> {
+    let value = value.unwrap_or(default);
+    anyhow::ensure!(
+        value.is_finite() && (0.01..=3_600.0).contains(&value),
+        "{name} must be between 0.01 and 3600 seconds, not {value}"
+    );
+    Ok(std::time::Duration::from_secs_f64(value))
 }
 
 impl Config {
@@ -346,6 +391,47 @@ impl Config {
             } else {
                 serve.trusted_proxy.clone()
             },
+            till: match serve
+                .till_url
+                .clone()
+                .map(Ok)
+                .or(file.till_url.as_deref().map(url::Url::parse))
+            {
+                Some(url) => {
+                    let url = url.context("the till URL in the config file does not parse")?;
+                    anyhow::ensure!(
+                        matches!(url.scheme(), "http" | "https"),
+                        "the till URL must be http:// or https://, not {url}"
+                    );
+                    Some(TillConfig {
+                        url,
+                        timeout: seconds(
+                            serve.till_timeout.or(file.till_timeout),
+                            10.0,
+                            "--till-timeout",
+                        )?,
+                        first_retry: seconds(
+                            serve.till_retry.or(file.till_retry),
+                            5.0,
+                            "--till-retry",
+                        )?,
+                    })
+                }
+                None => None,
+            },
+            locale: aisle_core::model::TenantLocale::new(
+                serve
+                    .currency
+                    .as_deref()
+                    .or(file.currency.as_deref())
+                    .unwrap_or("GBP"),
+                serve
+                    .locale
+                    .as_deref()
+                    .or(file.locale.as_deref())
+                    .unwrap_or("en-GB"),
+            )
+            .map_err(|e| anyhow::anyhow!("--{e}"))?,
         })
     }
 
@@ -369,6 +455,8 @@ impl Config {
             plaintext_beyond_loopback: false,
             public_url: None,
             trusted_proxies: Vec::new(),
+            till: None,
+            locale: aisle_core::model::TenantLocale::default(),
         }
     }
 

@@ -26,6 +26,7 @@ pub mod shopify;
 pub mod state;
 pub mod storage;
 mod sync_ws;
+pub mod till;
 pub mod tls;
 
 use aisle_core::enrolment::CertFingerprint;
@@ -82,6 +83,19 @@ impl Relay {
         }
         info!(%addr, %url, data = %config.data_dir.display(), "relay listening");
         let recount = tokio::spawn(run_scheduled_jobs(state.clone(), config.recommend_every));
+        let till_link = match &config.till {
+            Some(till) => {
+                let secret = admin::till_secret(&config)?;
+                info!(url = %till.url, "sales go to the till");
+                Some(till::TillLink::new(
+                    till.clone(),
+                    secret,
+                    config.locale.currency.clone(),
+                )?)
+            }
+            None => None,
+        };
+        let till = tokio::spawn(till::run(state.clone(), till_link));
         let revocations = tokio::spawn(watch_revocations(state.clone()));
         let stopping = state.shutdown.subscribe();
         let app = router(state.clone());
@@ -101,6 +115,7 @@ impl Relay {
                 reloader.abort();
             }
             revocations.abort();
+            till.abort();
             served?
         });
         Ok(Self {
@@ -210,6 +225,10 @@ fn prepare(config: &Config) -> anyhow::Result<(AppState, std::fs::File)> {
     if config.demo {
         seed_demo(storage.as_ref(), config.demo_customers)?;
     }
+    // Before any import reads prices: the catalog says which currency they are in.
+    if storage.publish_locale(&config.locale)? {
+        info!(currency = %config.locale.currency, locale = %config.locale.locale, "tenant published");
+    }
     publish_recommendations(storage.as_ref())?;
     // Devices verify loyalty codes offline against the published key: have one from the start.
     let (key, _) = loyalty::current(&config.secrets_dir, storage.as_ref())?;
@@ -221,13 +240,15 @@ fn prepare(config: &Config) -> anyhow::Result<(AppState, std::fs::File)> {
         shopify_home_store: config.shopify_home_store.clone(),
         shopify_shop_domain: config.shopify_shop_domain.clone(),
     };
-    let state = AppState::new(
+    let mut state = AppState::new(
         storage,
         hub,
         admin::admin_token(config)?,
         &config.secrets_dir,
     )
     .with_ingest(ingest);
+    state.till_connected = config.till.is_some();
+    state.locale = config.locale.clone();
     Ok((state, lock))
 }
 

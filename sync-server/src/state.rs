@@ -35,6 +35,10 @@ pub struct AppState {
     pub enrolments_per_address: Arc<crate::limits::RateLimit>,
     pub enrolments: Arc<crate::limits::RateLimit>,
     pub failed_auth: Arc<crate::audit::FailedAuth>,
+    /// A till is configured: sales are delivered, not only queued.
+    pub till_connected: bool,
+    /// The currency and locale the relay publishes (and reads import prices in).
+    pub locale: aisle_core::model::TenantLocale,
 }
 
 /// Customer lookups a device may make: a burst of 20, then one every 3 seconds.
@@ -91,6 +95,8 @@ impl AppState {
             enrolments_per_address: Arc::new(crate::limits::RateLimit::new(0.1, 10.0)),
             enrolments: Arc::new(crate::limits::RateLimit::new(1.0, 30.0)),
             failed_auth: Arc::default(),
+            till_connected: false,
+            locale: aisle_core::model::TenantLocale::default(),
         }
     }
 

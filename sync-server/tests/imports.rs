@@ -206,7 +206,7 @@ fn bad_records_are_named_by_line_and_nothing_is_written() {
             (3, "differ from line 2"),
             (4, "category \"hats\""),
             (5, "not a CSV record"),
-            (6, "at most two decimals"),
+            (6, "at most 2 decimals"),
             (7, "variant HP-NEW-01-RED-S is also on line 2"),
             (8, "EAN 5060000000139 is also variant HP-NEW-01-RED-S's"),
         ],
@@ -293,4 +293,41 @@ fn bad_records_are_named_by_line_and_nothing_is_written() {
     let lines: Vec<usize> = rejected.errors.iter().map(|e| e.line).collect();
     assert_eq!(lines, [1, 2], "{rejected:?}");
     assert_eq!(all_heads(&docs), before);
+}
+
+#[test]
+fn prices_are_read_in_the_tenants_currency_with_its_decimals() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut docs = RelayDocs::open(dir.path().join("relay.sqlite3")).unwrap();
+    docs.import(&file(ImportKind::Stores, &sample("stores.csv")))
+        .unwrap();
+    let yen = aisle_core::model::TenantLocale::new("jpy", "ja-JP").unwrap();
+    assert!(docs.publish_locale(&yen).unwrap());
+    assert!(!docs.publish_locale(&yen).unwrap(), "published once");
+    assert_eq!(docs.locale().unwrap(), yen);
+    let header = "product_sku,name,brand,category,style,price,image_url,complements,variant_sku,size,colour,ean\n";
+    // Yen have no decimals: 12.50 is not a price in yen.
+    refused(
+        &mut docs,
+        ImportKind::Products,
+        &format!("{header}JP-TEE-01,Tee,HP,tops,,12.50,,,JP-TEE-01-RED-S,S,red,5060000000191\n"),
+        &[(2, "no decimals")],
+    );
+    docs.import(&file(
+        ImportKind::Products,
+        &format!("{header}JP-TEE-01,Tee,HP,tops,,2900,,,JP-TEE-01-RED-S,S,red,5060000000191\n"),
+    ))
+    .unwrap();
+    let tee = docs
+        .product(&ProductSku::parse("JP-TEE-01").unwrap())
+        .unwrap();
+    assert_eq!(tee.price_cents, 2900);
+    // Once priced in yen, the catalog is not read as pounds.
+    let refused = docs
+        .publish_locale(&aisle_core::model::TenantLocale::default())
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("prices are in JPY"),
+        "{refused}"
+    );
 }

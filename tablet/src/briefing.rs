@@ -3,7 +3,7 @@
 
 use aisle_core::CoreError;
 use aisle_core::Result;
-use aisle_core::model::{Briefing, CustomerId, Suggestion, SuggestionKind, ago, money};
+use aisle_core::model::{Briefing, CustomerId, Suggestion, SuggestionKind, ago, money_in};
 use aisle_core::model::{
     Category, CustomerProfile, LikelySize, Millis, ProductSku, Recommendation, SizeBasis, StoreId,
     VariantSku,
@@ -70,8 +70,9 @@ impl Tablet {
             if profile.has_consent(aisle_core::model::ConsentPurpose::InStorePersonalisation) {
                 let likely = self.likely_sizes(&profile)?;
                 let recommendations = self.recommendations_for(store, &profile, &likely, now)?;
+                let currency = self.locale()?.currency;
                 (
-                    suggest(&profile, &grids, &likely, &recommendations, now),
+                    suggest(&profile, &grids, &likely, &recommendations, now, &currency),
                     likely,
                     recommendations,
                 )
@@ -335,6 +336,7 @@ fn suggest(
     likely: &[aisle_core::model::LikelySize],
     recommendations: &[aisle_core::model::Recommendation],
     now: Millis,
+    currency: &str,
 ) -> Vec<Suggestion> {
     use aisle_core::model::CartStatus;
     let mut out = Vec::new();
@@ -369,7 +371,7 @@ fn suggest(
                 "Online cart left {} ago: {units} item{}, {}.",
                 ago(now - cart.updated_at),
                 if units == 1 { "" } else { "s" },
-                money(cart.total_cents())
+                money_in(cart.total_cents(), currency)
             ),
             product: None,
         });

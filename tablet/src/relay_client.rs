@@ -207,6 +207,18 @@ pub async fn stock_by_store(
     relay_get(config, &format!("/v1/stock/{product}")).await
 }
 
+/// What other stores sent this one and it has not received in full.
+pub async fn incoming_transfers(
+    config: &SyncConfig,
+) -> Result<Vec<aisle_core::model::IncomingTransfer>, SyncError> {
+    relay_get(config, "/v1/store/transfers").await
+}
+
+/// The store's sales on their way to the till and delivered (manager tablets only).
+pub async fn till_status(config: &SyncConfig) -> Result<aisle_core::api::TillStatus, SyncError> {
+    relay_get(config, "/v1/store/till").await
+}
+
 /// The store's tablets as the relay sees them (manager tablets only).
 pub async fn store_devices(
     config: &SyncConfig,

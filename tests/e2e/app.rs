@@ -507,6 +507,193 @@ impl Helper {
     }
 }
 
+/// What the till received.
+type TillSales = std::sync::Arc<std::sync::Mutex<Vec<aisle_core::api::TillSale>>>;
+
+/// The retailer's till on a free loopback port: acknowledges every sale with a reference.
+async fn start_till() -> anyhow::Result<(String, TillSales)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/sales", listener.local_addr()?);
+    let received = TillSales::default();
+    let kept = received.clone();
+    let app = axum::Router::new().route(
+        "/sales",
+        axum::routing::post(
+            move |axum::Json(sale): axum::Json<aisle_core::api::TillSale>| {
+                let kept = kept.clone();
+                async move {
+                    let mut sales = kept.lock().unwrap_or_else(|e| e.into_inner());
+                    let n = match sales.iter().position(|s| s.sale_id == sale.sale_id) {
+                        Some(n) => n,
+                        None => {
+                            sales.push(sale);
+                            sales.len() - 1
+                        }
+                    };
+                    axum::Json(json!({ "reference": format!("TILL-{:04}", n + 1) }))
+                }
+            },
+        ),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((url, received))
+}
+
+/// "Black M (5 on hand)": the units on hand the label says.
+fn on_hand_in_label(label: &str) -> anyhow::Result<i64> {
+    let (_, tail) = label
+        .rsplit_once('(')
+        .context("an on-hand count in the label")?;
+    Ok(tail.trim_end_matches(" on hand)").parse()?)
+}
+
+async fn stock_movements(client: &Client, helper: &Helper) -> anyhow::Result<()> {
+    let here = aisle_core::model::StoreId::parse("LDN-CG")?;
+    // A product with a size in stock, as the other tablet of the store knows it.
+    let (product, name) = helper.with(|s| {
+        for p in s.search_products("jeans", 20)? {
+            let grid = s.stock_for_product(&here, &p.sku)?;
+            if grid.levels.first().is_some_and(|l| l.on_hand > 2) {
+                return Ok((p.sku, p.name));
+            }
+        }
+        bail!("no product with stock")
+    })?;
+    click(client, "[data-testid=nav-stock]").await?;
+    type_into(client, "[data-testid=product-search]", product.as_str()).await?;
+    click(client, "[data-testid=product-results] button").await?;
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("[data-testid=movement-form]"))
+        .await?;
+    wait_for_text(
+        client,
+        "[data-testid=stock-grid] h2",
+        Duration::from_secs(10),
+        |t| t == name,
+    )
+    .await?;
+    let label = text_of(client, "[data-testid=movement-variant] option").await?;
+    let size = label
+        .rsplit_once(" (")
+        .context("a size label")?
+        .0
+        .to_string();
+    let before = on_hand_in_label(&label)?;
+
+    // A delivery of two: on hand goes up by two.
+    type_into(client, "[data-testid=movement-quantity]", "2").await?;
+    type_into(client, "[data-testid=movement-note]", "DN-4471").await?;
+    click(client, "[data-testid=record-movement]").await?;
+    wait_for_text(
+        client,
+        "[data-testid=movement-recorded]",
+        Duration::from_secs(10),
+        |t| t == format!("Delivery received: 2 × {size}. {} on hand now.", before + 2),
+    )
+    .await?;
+
+    // One unit sent to Manchester: it leaves this store's stock, with a transfer reference.
+    select_option(client, "[data-testid=movement-kind]", "transfer_out").await?;
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(
+            "[data-testid=movement-store] option[value=MAN-AR]",
+        ))
+        .await?;
+    select_option(client, "[data-testid=movement-store]", "MAN-AR").await?;
+    type_into(client, "[data-testid=movement-quantity]", "1").await?;
+    click(client, "[data-testid=record-movement]").await?;
+    wait_for_text(
+        client,
+        "[data-testid=movement-recorded]",
+        Duration::from_secs(10),
+        |t| {
+            t.starts_with("Transfer TR-")
+                && t.ends_with(&format!("sent: 1 × {size}. {} left on hand.", before + 1))
+        },
+    )
+    .await?;
+
+    // The shelf holds seven: the count sets it, whatever the records said.
+    type_into(client, "[data-testid=count-form] input.count-input", "7").await?;
+    click(client, "[data-testid=save-count]").await?;
+    wait_for_text(
+        client,
+        "[data-testid=count-saved]",
+        Duration::from_secs(10),
+        |t| t == "Count saved for 1 size.",
+    )
+    .await?;
+    wait_for_text(
+        client,
+        "[data-testid=movement-variant] option",
+        Duration::from_secs(10),
+        |t| t.ends_with("(7 on hand)"),
+    )
+    .await?;
+    wait_until(client, "three movements listed", || async {
+        let kinds = client
+            .find_all(Locator::Css("[data-testid=movement]"))
+            .await?;
+        let mut seen = Vec::new();
+        for movement in kinds {
+            seen.push(movement.attr("data-kind").await?.unwrap_or_default());
+        }
+        Ok(["delivery", "transfer_out", "count"]
+            .iter()
+            .all(|k| seen.iter().any(|s| s == k)))
+    })
+    .await?;
+    let listed = text_of(client, "[data-testid=movement-list]").await?;
+    assert!(listed.contains("Count: 7"), "{listed}");
+    assert!(listed.contains("MAN-AR · TR-"), "{listed}");
+    assert!(listed.contains("DN-4471"), "{listed}");
+    screenshot(client, "stock-movements-landscape-1280x800").await?;
+
+    // The other tablet of the store has the count, through the relay.
+    let variant = helper.with(|s| {
+        s.stock_for_product(&here, &product)
+            .map(|g| g.levels[0].variant.clone())
+    })?;
+    let started = Instant::now();
+    while helper.with(|s| s.on_hand(&here, &variant))? != 7 {
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("the count did not reach the other tablet");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// Chooses `value` in the select `css`; retried like [`click_nth`] when a re-render replaced
+/// the element.
+async fn select_option(client: &Client, css: &str, value: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let attempt = async {
+            client
+                .find(Locator::Css(css))
+                .await?
+                .select_by_value(value)
+                .await?;
+            anyhow::Ok(())
+        };
+        match attempt.await {
+            Ok(()) => return Ok(()),
+            Err(e) if started.elapsed() < Duration::from_secs(10) => {
+                eprintln!("choosing {value} in {css} again after: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 async fn click(client: &Client, css: &str) -> anyhow::Result<()> {
     click_nth(client, css, 0).await
 }
@@ -540,9 +727,18 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
     let (display, _xvfb) = display()?;
     let data = tempfile::tempdir()?;
     let relay_dir = data.path().join("relay");
+    // The retailer's till, on loopback: every sale the relay delivers is kept.
+    let (till_url, till_sales) = start_till().await?;
+    let till_flags = ["--till-url", till_url.as_str()];
     let relay = Relay::start(
         &relay_dir,
-        &["--demo", "--demo-customers", &DEMO_CUSTOMERS.to_string()],
+        &[
+            "--demo",
+            "--demo-customers",
+            &DEMO_CUSTOMERS.to_string(),
+            till_flags[0],
+            till_flags[1],
+        ],
     )?;
     let relay_addr = relay.addr;
     let code = enrolment_code(&relay_dir, "LDN-CG", "manager", "E2E tablet")?;
@@ -799,7 +995,7 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
         add_note(&client, "E2E: written offline").await?;
         helper.sell_last_unit(&target)?;
         screenshot(&client, "briefing-offline-landscape-1280x800").await?;
-        let relay = Relay::start_on(&relay_dir, relay_addr, &[])?;
+        let relay = Relay::start_on(&relay_dir, relay_addr, &till_flags)?;
         wait_for_text(
             &client,
             "[data-testid=sync-status]",
@@ -854,6 +1050,35 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
             .await?;
         helper.wait_resolved(&target).await?;
         helper.check_customer(&target).await?;
+
+        // The sales recorded while the relay was away reached the till once it was back, and
+        // the manager sees them delivered with the till's reference.
+        wait_until(&client, "a sale delivered to the till", || async {
+            Ok(!client
+                .find_all(Locator::Css(
+                    "[data-testid=till-delivery][data-delivered=true]",
+                ))
+                .await?
+                .is_empty())
+        })
+        .await?;
+        let till_card = text_of(&client, "[data-testid=till]").await?;
+        assert!(till_card.contains("till ref TILL-"), "{till_card}");
+        {
+            let delivered = till_sales.lock().unwrap_or_else(|e| e.into_inner());
+            assert!(!delivered.is_empty());
+            assert!(
+                delivered.iter().all(|sale| till_card
+                    .contains(&aisle_core::model::money_in(sale.total_minor, "GBP"))),
+                "every sale the till has is on the manager's list: {till_card}"
+            );
+        }
+        screenshot(&client, "manager-till-landscape-1280x800").await?;
+
+        // Stock movements on the Stock screen: a delivery, a transfer to Manchester and a
+        // shelf count of one size, each seen in the grid, the message and the movement list,
+        // and at the other tablet of the store after sync.
+        stock_movements(&client, &helper).await?;
 
         // The entry kiosk: the customer scans their loyalty QR there; the Floor shows them as
         // just arrived and one tap opens the briefing.
@@ -995,7 +1220,7 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
         screenshot(&client, "settings-relay-not-trusted-landscape-1280x800").await?;
         impostor.kill9()?;
         click(&client, "[data-testid=nav-floor]").await?;
-        let relay = Relay::start_on(&relay_dir, relay_addr, &[])?;
+        let relay = Relay::start_on(&relay_dir, relay_addr, &till_flags)?;
         wait_for_text(
             &client,
             "[data-testid=sync-status]",

@@ -4,20 +4,23 @@
 
 use aisle_core::model::commands::{
     AddNoteArgs, AppInfoArgs, ChangeCartVariantArgs, CheckoutCartArgs, ConflictsArgs,
-    CustomerBriefingArgs, EnrolArgs, EraseCustomerArgs, FloorOverviewArgs, GreetCustomerArgs,
-    KioskCheckInArgs, KioskConsentArgs, LinkCardArgs, MergeCustomersArgs, NearbyStockArgs,
-    PlaceHoldArgs, PullIntoCartArgs, ReleaseHoldArgs, RemoveCartLineArgs, ResolveConflictArgs,
-    ScanArgs, ScanImageArgs, SearchCustomersArgs, SearchProductsArgs, SetAssociateArgs,
-    SetCartQuantityArgs, StockAlertsArgs, StockGridArgs, StoreDevicesArgs, StoreKpisArgs,
-    StoreStatsArgs, SyncStatusArgs,
+    CountStockArgs, CustomerBriefingArgs, EnrolArgs, EraseCustomerArgs, FloorOverviewArgs,
+    GreetCustomerArgs, IncomingTransfersArgs, KioskCheckInArgs, KioskConsentArgs, LinkCardArgs,
+    MergeCustomersArgs, NearbyStockArgs, PlaceHoldArgs, PullIntoCartArgs, ReceiveTransferArgs,
+    RecordStockMovementArgs, ReleaseHoldArgs, RemoveCartLineArgs, ResolveConflictArgs, ScanArgs,
+    ScanImageArgs, SearchCustomersArgs, SearchProductsArgs, SetAssociateArgs, SetCartQuantityArgs,
+    StockAlertsArgs, StockGridArgs, StockMovementsArgs, StoreDevicesArgs, StoreKpisArgs,
+    StoreStatsArgs, StoresArgs, SyncStatusArgs,
 };
 use aisle_core::model::{
-    ApiError, Briefing, ConflictLine, CustomerSummary, DeviceHealth, FloorOverview, KioskWelcome,
-    Millis, ProductSummary, SaleReceipt, ScanTarget, StockAlerts, StockGrid, StoreKpis, StoreStats,
-    StoreStock, SyncStatus,
+    ApiError, Briefing, ConflictLine, CustomerSummary, DeviceHealth, FloorOverview,
+    IncomingTransfer, KioskWelcome, Millis, MovementKind, MovementReceipt, ProductSummary,
+    SaleReceipt, ScanTarget, StockAlerts, StockGrid, StockMovement, StoreInfo, StoreKpis,
+    StoreStats, StoreStock, SyncStatus, TenantLocale,
 };
 
 use crate::tauri::invoke;
+use leptos::prelude::{ArcRwSignal, Get, GetUntracked, Set};
 
 pub use aisle_core::model::commands::{AppInfo, Enrolment};
 
@@ -201,6 +204,68 @@ pub async fn nearby_stock(product: &str) -> Result<Vec<StoreStock>, ApiError> {
     .await
 }
 
+pub async fn stock_movements(product: &str) -> Result<Vec<StockMovement>, ApiError> {
+    invoke(&StockMovementsArgs {
+        product: product.to_owned(),
+    })
+    .await
+}
+
+pub async fn record_stock_movement(
+    kind: MovementKind,
+    variant: &str,
+    quantity: i64,
+    to_store: Option<String>,
+    note: &str,
+) -> Result<MovementReceipt, ApiError> {
+    invoke(&RecordStockMovementArgs {
+        kind,
+        variant: variant.to_owned(),
+        quantity,
+        to_store,
+        note: note.to_owned(),
+    })
+    .await
+}
+
+pub async fn count_stock(counts: Vec<(String, i64)>, note: &str) -> Result<Vec<i64>, ApiError> {
+    invoke(&CountStockArgs {
+        counts,
+        note: note.to_owned(),
+    })
+    .await
+}
+
+pub async fn incoming_transfers() -> Result<Vec<IncomingTransfer>, ApiError> {
+    invoke(&IncomingTransfersArgs {}).await
+}
+
+pub async fn receive_transfer(
+    transfer: &str,
+    from_store: &str,
+    lines: Vec<(String, i64)>,
+) -> Result<Vec<i64>, ApiError> {
+    invoke(&ReceiveTransferArgs {
+        transfer: transfer.to_owned(),
+        from_store: from_store.to_owned(),
+        lines,
+    })
+    .await
+}
+
+pub async fn record_return(sale: &str, variant: &str, quantity: i64) -> Result<i64, ApiError> {
+    invoke(&aisle_core::model::commands::RecordReturnArgs {
+        sale: sale.to_owned(),
+        variant: variant.to_owned(),
+        quantity,
+    })
+    .await
+}
+
+pub async fn stores() -> Result<Vec<StoreInfo>, ApiError> {
+    invoke(&StoresArgs {}).await
+}
+
 pub async fn conflicts() -> Result<Vec<ConflictLine>, ApiError> {
     invoke(&ConflictsArgs {}).await
 }
@@ -235,6 +300,10 @@ pub async fn merge_customers(id: &str, duplicate: &str) -> Result<(), ApiError> 
     .await
 }
 
+pub async fn till_status() -> Result<aisle_core::api::TillStatus, ApiError> {
+    invoke(&aisle_core::model::commands::TillStatusArgs {}).await
+}
+
 pub async fn store_devices() -> Result<Vec<DeviceHealth>, ApiError> {
     invoke(&StoreDevicesArgs {}).await
 }
@@ -250,23 +319,76 @@ pub async fn set_associate(name: &str) -> Result<String, ApiError> {
     .await
 }
 
-pub use aisle_core::model::money;
+thread_local! {
+    /// The tenant's currency and locale, from the catalog (through `app_info`). A signal, so
+    /// every amount and date on screen is shown again when it arrives or changes; counted by
+    /// reference, not owned by whichever screen read it first (which would dispose of it).
+    static TENANT: ArcRwSignal<TenantLocale> = ArcRwSignal::new(TenantLocale::default());
+    /// The platform's formatter for the tenant's money, made once per tenant.
+    static MONEY_FORMAT: std::cell::RefCell<Option<(TenantLocale, js_sys::Function)>> =
+        const { std::cell::RefCell::new(None) };
+}
 
-/// "14:05" or "3 Nov" for a timestamp, in the tablet's time zone.
+/// Takes the tenant the app reports (from the catalog the relay publishes).
+pub fn set_locale(tenant: TenantLocale) {
+    TENANT.with(|current| {
+        if current.get_untracked() != tenant {
+            current.set(tenant);
+        }
+    });
+}
+
+fn tenant() -> TenantLocale {
+    TENANT.with(|t| t.get())
+}
+
+/// `options` as a JavaScript object of string values.
+fn js_options(options: &[(&str, &str)]) -> js_sys::Object {
+    let object = js_sys::Object::new();
+    for (key, value) in options {
+        let _ = js_sys::Reflect::set(&object, &(*key).into(), &(*value).into());
+    }
+    object
+}
+
+/// An amount in minor units of the tenant's currency, as its locale writes it ("£58.99",
+/// "58,99 €", "￥1,200"): the platform's `Intl.NumberFormat`.
+pub fn money(minor: i64) -> String {
+    let tenant = tenant();
+    let digits = aisle_core::model::currency_digits(&tenant.currency).unwrap_or(2);
+    let value = minor as f64 / 10f64.powi(i32::try_from(digits).unwrap_or(2));
+    let formatted = MONEY_FORMAT.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.as_ref().is_none_or(|(t, _)| *t != tenant) {
+            let locales = js_sys::Array::of1(&tenant.locale.as_str().into());
+            let options = js_options(&[("style", "currency"), ("currency", &tenant.currency)]);
+            let format = js_sys::Intl::NumberFormat::new(&locales, &options).format();
+            *cache = Some((tenant.clone(), format));
+        }
+        let (_, format) = cache.as_ref()?;
+        format
+            .call1(
+                &wasm_bindgen::JsValue::NULL,
+                &wasm_bindgen::JsValue::from_f64(value),
+            )
+            .ok()?
+            .as_string()
+    });
+    formatted.unwrap_or_else(|| aisle_core::model::money_in(minor, &tenant.currency))
+}
+
+/// "14:05" or "3 Nov" for a timestamp, in the tablet's time zone and the tenant's locale.
 pub fn when(at: Millis) -> String {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at as f64));
     let (start, _) = today();
+    let locale = tenant().locale;
     if at >= start {
-        format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
+        let options = js_options(&[("hour", "2-digit"), ("minute", "2-digit")]);
+        date.to_locale_time_string_with_options(&locale, &options)
+            .into()
     } else {
-        const MONTHS: [&str; 12] = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
-        format!(
-            "{} {}",
-            date.get_date(),
-            MONTHS[date.get_month() as usize % 12]
-        )
+        let options = js_options(&[("day", "numeric"), ("month", "short")]);
+        date.to_locale_date_string(&locale, &options).into()
     }
 }
 

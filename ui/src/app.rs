@@ -139,6 +139,12 @@ pub fn App() -> impl IntoView {
         events.enrolment_version.track();
         api::app_info()
     });
+    // Amounts and dates everywhere follow the tenant's currency and locale once known.
+    Effect::new(move |_| {
+        if let Some(Ok(info)) = info.get() {
+            api::set_locale(info.locale.clone());
+        }
+    });
     // A memo: the kiosk screen is rebuilt only when the role changes, not on every refetch.
     let kiosk = Memo::new(move |_| {
         info.get()

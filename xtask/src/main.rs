@@ -321,6 +321,8 @@ const SHARED_DATABASE_SCENARIOS: &[&str] = &[
     "chaos",
     "convergence",
     "onboarding",
+    "till",
+    "stock_movements",
 ];
 
 fn shared_database_pass(built: &[TestBinary], relay: &Path) -> anyhow::Result<()> {

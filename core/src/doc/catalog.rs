@@ -4,7 +4,7 @@
 use autosurgeon::{Hydrate, Reconcile};
 use std::collections::BTreeMap;
 
-use crate::model::{Product, StoreInfo};
+use crate::model::{Product, StoreInfo, TenantLocale};
 
 #[derive(Clone, Debug, PartialEq, Reconcile, Hydrate)]
 pub struct CatalogDoc {
@@ -13,4 +13,7 @@ pub struct CatalogDoc {
     pub products: BTreeMap<String, Product>,
     /// By store id.
     pub stores: BTreeMap<String, StoreInfo>,
+    /// The currency prices are in and the locale screens use; absent on catalogs written
+    /// before the relay published it (their prices are pounds).
+    pub locale: Option<TenantLocale>,
 }

@@ -4,7 +4,7 @@
 //! tablets selling the last unit merge to −1, which is reported as an oversell, never clamped).
 //! The counters are created once, when the store's inventory is imported; tablets only
 //! increment them, because two devices creating the same counter concurrently would lose one.
-//! Holds, sales and adjustments are records keyed by unique ids.
+//! Holds, sales and stock movements (`adjustments`) are records keyed by unique ids.
 //!
 //! The document is touched with targeted operations rather than a whole hydrate/reconcile:
 //! it holds thousands of variants and a sale changes one or two of them.
@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 
 use super::DocId;
 use crate::error::{CoreError, Result};
-use crate::model::{AssociateId, Hold, Millis, Sale, StoreId, VariantSku};
+use crate::model::{AssociateId, Hold, Millis, MovementKind, Sale, StoreId, VariantSku};
+use crate::validate::MAX_STOCK_ADJUSTMENT;
 
 /// Top-level keys of the inventory document.
 pub mod keys {
@@ -29,16 +30,96 @@ pub mod keys {
 }
 use keys::{ADJUSTMENTS, HOLDS, ON_HAND, SALES};
 
-/// A manual stock correction (delivery, damage, recount).
+/// A stock movement other than a sale: a delivery, damage, a transfer sent or received, a
+/// count. Fields added after the first release are absent on older documents.
 #[derive(Clone, Debug, PartialEq, Eq, Reconcile, Hydrate)]
 pub struct Adjustment {
     pub variant: VariantSku,
     pub delta: i64,
+    /// The associate's note (a delivery note number, what was damaged).
     pub reason: String,
     pub by: AssociateId,
     pub at: Millis,
     /// Set on a recount that settles an oversell; absent on documents written before it.
     pub resolves_oversell: Option<bool>,
+    /// Absent on corrections written before movements had kinds.
+    pub kind: Option<MovementKind>,
+    /// The transfer a sent or received movement belongs to.
+    pub transfer: Option<String>,
+    /// The store a transfer goes to or comes from.
+    pub other_store: Option<StoreId>,
+    /// What was counted on the shelf, on a count.
+    pub counted: Option<i64>,
+    /// The sale a return is of (recorded in the same inventory).
+    pub sale: Option<String>,
+    /// What a return refunds, in minor units: its units at the sale's price.
+    pub refund_minor: Option<i64>,
+}
+
+impl Adjustment {
+    pub fn kind(&self) -> MovementKind {
+        self.kind.unwrap_or(MovementKind::Correction)
+    }
+
+    /// Whether the movement is one its kind allows, as recorded in the inventory of `here`:
+    /// the same rule on the tablet that writes it and on the relay that takes it. Whether a
+    /// transfer received was sent is the relay's to check, against the sender's inventory.
+    pub fn check_shape(&self, here: &StoreId) -> std::result::Result<(), String> {
+        let range = -MAX_STOCK_ADJUSTMENT..=MAX_STOCK_ADJUSTMENT;
+        if !range.contains(&self.delta) {
+            return Err(format!(
+                "moves {} units; at most {MAX_STOCK_ADJUSTMENT} either way",
+                self.delta
+            ));
+        }
+        let kind = self.kind();
+        let sign_ok = match kind {
+            MovementKind::Delivery | MovementKind::TransferIn | MovementKind::Return => {
+                self.delta > 0
+            }
+            MovementKind::Damage | MovementKind::TransferOut => self.delta < 0,
+            MovementKind::Count => true,
+            MovementKind::Correction => self.delta != 0,
+        };
+        if !sign_ok {
+            return Err(format!("a {} of {} units", kind.as_str(), self.delta));
+        }
+        let is_transfer = matches!(kind, MovementKind::TransferOut | MovementKind::TransferIn);
+        match (&self.transfer, &self.other_store) {
+            (Some(transfer), Some(other)) if is_transfer => {
+                if transfer.is_empty() || transfer.chars().count() > 64 {
+                    return Err("a transfer reference of 1 to 64 characters".into());
+                }
+                if other == here {
+                    return Err("a transfer to or from the store itself".into());
+                }
+            }
+            (None, None) if !is_transfer => {}
+            _ if is_transfer => return Err(format!("a {} with no transfer or store", kind.as_str())),
+            _ => return Err(format!("a {} naming a transfer", kind.as_str())),
+        }
+        match (kind, &self.sale) {
+            (MovementKind::Return, Some(sale))
+                if !sale.is_empty() && sale.len() <= 64 && self.refund_minor.is_some_and(|r| r >= 0) => {}
+            (MovementKind::Return, _) => return Err("a return of no sale, or with no refund".into()),
+            (_, Some(_)) => return Err(format!("a {} naming a sale", kind.as_str())),
+            (_, None) if self.refund_minor.is_some() => {
+                return Err(format!("a {} refunding money", kind.as_str()));
+            }
+            (_, None) => {}
+        }
+        match (kind, self.counted) {
+            (MovementKind::Count, Some(counted)) if (0..=MAX_STOCK_ADJUSTMENT).contains(&counted) => {}
+            (MovementKind::Count, counted) => {
+                return Err(format!(
+                    "a count of {counted:?}; between 0 and {MAX_STOCK_ADJUSTMENT} units"
+                ));
+            }
+            (_, Some(_)) => return Err(format!("a {} with a counted level", kind.as_str())),
+            (_, None) => {}
+        }
+        Ok(())
+    }
 }
 
 /// Typed access to one store's inventory document.
@@ -168,6 +249,10 @@ impl<'a> InventoryDoc<'a> {
 
     pub fn hold(&self, hold_id: &str) -> Result<Option<Hold>> {
         let obj = self.map(HOLDS)?;
+        // Absent is `None`, not a record that fails to read.
+        if self.doc.get(&obj, hold_id)?.is_none() {
+            return Ok(None);
+        }
         autosurgeon::hydrate_prop(self.doc, &obj, hold_id).map_err(|e| self.corrupt(&e.to_string()))
     }
 
@@ -189,11 +274,19 @@ impl<'a> InventoryDoc<'a> {
 
     pub fn sale(&self, sale_id: &str) -> Result<Option<Sale>> {
         let obj = self.map(SALES)?;
+        // Absent is `None`, not a record that fails to read.
+        if self.doc.get(&obj, sale_id)?.is_none() {
+            return Ok(None);
+        }
         autosurgeon::hydrate_prop(self.doc, &obj, sale_id).map_err(|e| self.corrupt(&e.to_string()))
     }
 
     pub fn adjustment(&self, id: &str) -> Result<Option<Adjustment>> {
         let obj = self.map(ADJUSTMENTS)?;
+        // Absent is `None`, not a record that fails to read.
+        if self.doc.get(&obj, id)?.is_none() {
+            return Ok(None);
+        }
         autosurgeon::hydrate_prop(self.doc, &obj, id).map_err(|e| self.corrupt(&e.to_string()))
     }
 

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Briefing, ConflictLine, CustomerProfile, CustomerSummary, DeviceHealth, FloorOverview,
-    KioskWelcome, Millis, ProductSummary, Role, SaleReceipt, ScanTarget, StockAlerts, StockGrid,
-    StoreKpis, StoreStats, StoreStock, SyncStatus,
+    IncomingTransfer, KioskWelcome, Millis, MovementKind, MovementReceipt, ProductSummary, Role,
+    SaleReceipt, ScanTarget, StockAlerts, StockGrid, StockMovement, StoreInfo, StoreKpis,
+    StoreStats, StoreStock, SyncStatus,
 };
 
 /// A command the UI can call: `Self` is its arguments.
@@ -45,6 +46,9 @@ pub struct AppInfo {
     pub version: String,
     /// When the app process started (ms since the epoch).
     pub started_at: Millis,
+    /// The currency and locale amounts and dates are shown in, as the catalog says.
+    #[serde(default)]
+    pub locale: super::TenantLocale,
 }
 
 /// Declares each command's arguments struct, its [`Command`] impl (the name is the snake_case
@@ -168,10 +172,47 @@ commands! {
     /// The home store's figures for `days` days from `from`.
     store_kpis: StoreKpisArgs { from: Millis, days: u32 } -> StoreKpis;
 
+    /// A product's last stock movements in the home store, newest first.
+    stock_movements: StockMovementsArgs { product: String } -> Vec<StockMovement>;
+
+    /// A delivery received, damage, or a transfer sent to `to_store` (managers); replies
+    /// with the new level and, for a transfer, its reference.
+    record_stock_movement: RecordStockMovementArgs {
+        kind: MovementKind,
+        variant: String,
+        quantity: i64,
+        to_store: Option<String>,
+        note: String,
+    } -> MovementReceipt;
+
+    /// A shelf count of some of the home store's variants (managers): (variant, counted)
+    /// pairs; replies with the new levels.
+    count_stock: CountStockArgs { counts: Vec<(String, i64)>, note: String } -> Vec<i64>;
+
+    /// Transfers on their way to the home store, from the relay (needs a connection).
+    incoming_transfers: IncomingTransfersArgs {} -> Vec<IncomingTransfer>;
+
+    /// Units that arrived of a transfer (managers): (variant, quantity) pairs.
+    receive_transfer: ReceiveTransferArgs {
+        transfer: String,
+        from_store: String,
+        lines: Vec<(String, i64)>,
+    } -> Vec<i64>;
+
+    /// Units a customer brought back of a sale recorded in the home store; replies with the
+    /// new level. Back into stock, and to the till as a refund.
+    record_return: RecordReturnArgs { sale: String, variant: String, quantity: i64 } -> i64;
+
+    /// The chain's stores as this tablet knows them.
+    stores: StoresArgs {} -> Vec<StoreInfo>;
+
     /// Variants running out within `horizon_days` days.
     stock_alerts: StockAlertsArgs { horizon_days: u32 } -> StockAlerts;
 
     store_devices: StoreDevicesArgs {} -> Vec<DeviceHealth>;
+
+    /// The store's sales on their way to the till (manager tablets; needs the relay).
+    till_status: TillStatusArgs {} -> crate::api::TillStatus;
 
     /// The store's part of the relay's audit trail, newest last (manager tablets; needs the
     /// relay).

@@ -68,6 +68,135 @@ pub struct Sale {
     pub from_online_cart: Option<bool>,
 }
 
+/// What moved stock other than a sale. Every kind is a manager's act, checked by the relay.
+#[cfg_attr(feature = "store", derive(Reconcile, Hydrate))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MovementKind {
+    /// A delivery received from a supplier or the warehouse: units in.
+    Delivery,
+    /// Damaged, stolen or otherwise lost: units out.
+    Damage,
+    /// Sent to another store: units out, received there against the same transfer.
+    TransferOut,
+    /// Received from another store, against what it sent.
+    TransferIn,
+    /// A shelf count: the level is set to what was counted (the change may be nothing).
+    Count,
+    /// A correction recorded before movements had kinds.
+    Correction,
+    /// Units a customer brought back, of a sale recorded here: back into stock, and to the
+    /// till as a refund of that sale.
+    Return,
+}
+
+impl MovementKind {
+    pub const ALL: [MovementKind; 7] = [
+        MovementKind::Delivery,
+        MovementKind::Damage,
+        MovementKind::TransferOut,
+        MovementKind::TransferIn,
+        MovementKind::Count,
+        MovementKind::Correction,
+        MovementKind::Return,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MovementKind::Delivery => "delivery",
+            MovementKind::Damage => "damage",
+            MovementKind::TransferOut => "transfer_out",
+            MovementKind::TransferIn => "transfer_in",
+            MovementKind::Count => "count",
+            MovementKind::Correction => "correction",
+            MovementKind::Return => "return",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// As an associate reads it.
+    pub fn label(self) -> &'static str {
+        match self {
+            MovementKind::Delivery => "Delivery received",
+            MovementKind::Damage => "Damage or loss",
+            MovementKind::TransferOut => "Transfer sent",
+            MovementKind::TransferIn => "Transfer received",
+            MovementKind::Count => "Count",
+            MovementKind::Correction => "Correction",
+            MovementKind::Return => "Returned",
+        }
+    }
+}
+
+/// A stock movement as listed on the Stock screen.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockMovement {
+    pub id: String,
+    pub store: StoreId,
+    pub variant: VariantSku,
+    pub colour: String,
+    pub size: String,
+    pub kind: MovementKind,
+    pub delta: i64,
+    /// What was counted, on a count.
+    pub counted: Option<i64>,
+    /// The transfer a sent or received movement belongs to.
+    pub transfer: Option<String>,
+    /// The store a transfer went to or came from.
+    pub other_store: Option<StoreId>,
+    /// The sale a return is of.
+    pub sale: Option<String>,
+    pub note: String,
+    pub by: AssociateId,
+    pub at: Millis,
+}
+
+/// What recording a movement hands back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MovementReceipt {
+    pub on_hand: i64,
+    /// The reference of a transfer sent, which the receiving store receives against.
+    pub transfer: Option<String>,
+}
+
+/// One variant of a transfer on its way to a store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TransferLine {
+    pub variant: VariantSku,
+    pub product_name: String,
+    pub colour: String,
+    pub size: String,
+    pub sent: i64,
+    pub received: i64,
+}
+
+/// What another store sent here and this store has not received in full yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IncomingTransfer {
+    pub transfer: String,
+    pub from_store: StoreId,
+    pub from_store_name: String,
+    pub sent_at: Millis,
+    pub lines: Vec<TransferLine>,
+}
+
+impl Sale {
+    /// What returning `units` of `variant` refunds: at the price this sale sold it at (its
+    /// first line of it). The tablet records it; the relay checks it the same way.
+    pub fn refund_for(&self, variant: &VariantSku, units: i64) -> i64 {
+        self.lines
+            .iter()
+            .find(|l| &l.variant == variant)
+            .map_or(0, |l| l.unit_price_cents.saturating_mul(units))
+    }
+}
+
 /// What the tablet hands back after recording a sale.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SaleReceipt {

@@ -9,6 +9,7 @@ mod error;
 mod floor;
 mod ids;
 mod inventory;
+mod money;
 mod stats;
 mod sync;
 mod words;
@@ -19,9 +20,10 @@ pub use error::*;
 pub use floor::*;
 pub use ids::*;
 pub use inventory::*;
+pub use money::*;
 pub use stats::*;
 pub use sync::*;
-pub use words::{ago, money};
+pub use words::ago;
 
 /// Milliseconds since the Unix epoch, UTC. Every timestamp in Aisle uses it.
 pub type Millis = i64;

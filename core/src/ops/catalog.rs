@@ -4,7 +4,7 @@ use rusqlite::{OptionalExtension, params};
 use std::collections::BTreeMap;
 
 use crate::error::{CoreError, Result};
-use crate::model::{Category, ProductSku, ProductSummary, StoreId, StoreInfo, VariantSku};
+use crate::model::{Category, ProductSku, ProductSummary, StoreId, StoreInfo, TenantLocale, VariantSku};
 use crate::store::Store;
 
 /// What other operations need to know about a product.
@@ -14,6 +14,15 @@ pub struct ProductInfo {
 }
 
 impl Store {
+    /// The tenant's currency and locale as the catalog publishes them; pounds and en-GB for a
+    /// catalog from before they were published (or none yet).
+    pub fn locale(&self) -> Result<TenantLocale> {
+        Ok(self
+            .meta("locale")?
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .unwrap_or_default())
+    }
+
     pub fn stores(&self) -> Result<Vec<StoreInfo>> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT store_id, name, city, latitude, longitude FROM stores ORDER BY name",

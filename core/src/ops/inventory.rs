@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use crate::doc::{DocId, InventoryDoc};
 use crate::error::{CoreError, Result};
 use crate::model::{
-    AssociateId, CustomerId, Hold, HoldEnd, HoldEnded, HoldSummary, NearbyStock, OversellConflict,
-    ProductSku, Sale, StockGrid, StockLevel, StoreId, VariantSku,
+    AssociateId, CustomerId, Hold, HoldEnd, HoldEnded, HoldSummary, IncomingTransfer,
+    MovementKind, NearbyStock, OversellConflict, ProductSku, Sale, StockGrid, StockLevel,
+    StockMovement, StoreId, TransferLine, VariantSku,
 };
 use crate::store::Store;
 
@@ -209,6 +210,158 @@ impl Store {
             })
         })
         .collect()
+    }
+
+    /// A product's stock movements here (deliveries, damage, transfers, counts), newest first.
+    pub fn stock_movements(
+        &self,
+        store: &StoreId,
+        product: &ProductSku,
+        limit: usize,
+    ) -> Result<Vec<StockMovement>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT m.movement_id, m.variant_sku, v.colour, v.size, m.kind, m.delta, m.counted,
+                    m.transfer_id, m.other_store, m.note, m.associate_id, m.at, m.sale_id
+             FROM stock_movements m JOIN variants v ON v.variant_sku = m.variant_sku
+             WHERE m.store_id = ?1 AND v.product_sku = ?2
+             ORDER BY m.at DESC, m.movement_id LIMIT ?3",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![store.as_str(), product.as_str(), limit], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, Option<i64>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, Option<String>>(8)?,
+                r.get::<_, String>(9)?,
+                r.get::<_, String>(10)?,
+                r.get::<_, i64>(11)?,
+                r.get::<_, Option<String>>(12)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, variant, colour, size, kind, delta, counted, transfer, other, note, by, at, sale) =
+                row?;
+            Ok(StockMovement {
+                id,
+                store: store.clone(),
+                variant: VariantSku::parse(variant)?,
+                colour,
+                size,
+                kind: MovementKind::parse(&kind).unwrap_or(MovementKind::Correction),
+                delta,
+                counted,
+                transfer,
+                other_store: other.map(StoreId::parse).transpose()?,
+                sale,
+                note,
+                by: AssociateId::parse(by)?,
+                at,
+            })
+        })
+        .collect()
+    }
+
+    /// Transfers other stores sent to `store` that it has not received in full, oldest first.
+    pub fn incoming_transfers(&self, store: &StoreId) -> Result<Vec<IncomingTransfer>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT o.transfer_id, o.store_id, COALESCE(st.name, o.store_id), MIN(o.at),
+                    o.variant_sku, COALESCE(p.name, o.variant_sku), COALESCE(v.colour, ''),
+                    COALESCE(v.size, ''), -SUM(o.delta),
+                    COALESCE((SELECT SUM(i.delta) FROM stock_movements i
+                              WHERE i.transfer_id = o.transfer_id AND i.kind = 'transfer_in'
+                                AND i.store_id = ?1 AND i.other_store = o.store_id
+                                AND i.variant_sku = o.variant_sku), 0)
+             FROM stock_movements o
+             LEFT JOIN stores st ON st.store_id = o.store_id
+             LEFT JOIN variants v ON v.variant_sku = o.variant_sku
+             LEFT JOIN products p ON p.sku = v.product_sku
+             WHERE o.kind = 'transfer_out' AND o.other_store = ?1
+             GROUP BY o.transfer_id, o.store_id, o.variant_sku
+             ORDER BY MIN(o.at), o.transfer_id, v.colour_order, v.size_order",
+        )?;
+        let rows = stmt.query_map([store.as_str()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, i64>(8)?,
+                r.get::<_, i64>(9)?,
+            ))
+        })?;
+        let mut transfers: Vec<IncomingTransfer> = Vec::new();
+        for row in rows {
+            let (transfer, from, from_name, sent_at, variant, name, colour, size, sent, received) =
+                row?;
+            let line = TransferLine {
+                variant: VariantSku::parse(variant)?,
+                product_name: name,
+                colour,
+                size,
+                sent,
+                received,
+            };
+            let from = StoreId::parse(from)?;
+            match transfers
+                .iter_mut()
+                .find(|t| t.transfer == transfer && t.from_store == from)
+            {
+                Some(t) => {
+                    t.sent_at = t.sent_at.min(sent_at);
+                    t.lines.push(line);
+                }
+                None => transfers.push(IncomingTransfer {
+                    transfer,
+                    from_store: from,
+                    from_store_name: from_name,
+                    sent_at,
+                    lines: vec![line],
+                }),
+            }
+        }
+        transfers.retain(|t| t.lines.iter().any(|l| l.received < l.sent));
+        Ok(transfers)
+    }
+
+    /// Units of `variant` that `from` sent to `to` in `transfer`, and how many `to` has
+    /// recorded receiving: what a transfer received is checked against.
+    pub fn transfer_balance(
+        &self,
+        transfer: &str,
+        from: &StoreId,
+        to: &StoreId,
+        variant: &VariantSku,
+    ) -> Result<(i64, i64)> {
+        let sum = |kind: &str, store: &StoreId, other: &StoreId| -> Result<i64> {
+            Ok(self.conn().query_row(
+                "SELECT COALESCE(SUM(delta), 0) FROM stock_movements
+                 WHERE transfer_id = ?1 AND kind = ?2 AND store_id = ?3 AND other_store = ?4
+                   AND variant_sku = ?5",
+                params![transfer, kind, store.as_str(), other.as_str(), variant.as_str()],
+                |r| r.get(0),
+            )?)
+        };
+        Ok((-sum("transfer_out", from, to)?, sum("transfer_in", to, from)?))
+    }
+
+    /// Units of `variant` recorded as returned of `sale` in `store`.
+    pub fn returned_of(&self, store: &StoreId, sale: &str, variant: &VariantSku) -> Result<i64> {
+        Ok(self.conn().query_row(
+            "SELECT COALESCE(SUM(delta), 0) FROM stock_movements
+             WHERE sale_id = ?1 AND kind = 'return' AND store_id = ?2 AND variant_sku = ?3",
+            params![sale, store.as_str(), variant.as_str()],
+            |r| r.get(0),
+        )?)
     }
 
     /// Oversell conflicts, open ones first.

@@ -21,7 +21,8 @@ const SCHEMA_V2: &str = include_str!("schema_v2.sql");
 const SCHEMA_V3: &str = include_str!("schema_v3.sql");
 const SCHEMA_V4: &str = include_str!("schema_v4.sql");
 const SCHEMA_V5: &str = include_str!("schema_v5.sql");
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_V6: &str = include_str!("schema_v6.sql");
+const SCHEMA_VERSION: i64 = 6;
 
 /// How a store is set up; the defaults suit a tablet.
 #[derive(Debug)]
@@ -174,8 +175,12 @@ impl Store {
             commit_hook: None,
             serves_peers: false,
         };
-        if backfill {
-            store.backfill_records()?;
+        match backfill {
+            Backfill::Nothing => {}
+            Backfill::Inventories => store.backfill_records(&["inventory"])?,
+            Backfill::Everything => {
+                store.backfill_records(&["customer", "inventory", "recommendations", "loyalty"])?;
+            }
         }
         Ok(store)
     }
@@ -223,11 +228,11 @@ impl Store {
 
     /// Fills the rows added since version 1 (visits, sales, customer lines, merges) from
     /// documents stored before they existed.
-    fn backfill_records(&mut self) -> Result<()> {
-        let mut docs = self.doc_ids("customer")?;
-        docs.extend(self.doc_ids("inventory")?);
-        docs.extend(self.doc_ids("recommendations")?);
-        docs.extend(self.doc_ids("loyalty")?);
+    fn backfill_records(&mut self, kinds: &[&str]) -> Result<()> {
+        let mut docs = Vec::new();
+        for kind in kinds {
+            docs.extend(self.doc_ids(kind)?);
+        }
         let tx = self.conn.transaction()?;
         for id in docs {
             let Some((mut doc, _)) = chunks::load(&tx, &id, &self.actor)? else {
@@ -650,7 +655,7 @@ fn forget(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
     Ok(())
 }
 
-fn migrate(conn: &mut Connection) -> Result<bool> {
+fn migrate(conn: &mut Connection) -> Result<Backfill> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > SCHEMA_VERSION {
         return Err(CoreError::Corrupt {
@@ -661,7 +666,7 @@ fn migrate(conn: &mut Connection) -> Result<bool> {
         });
     }
     if version == SCHEMA_VERSION {
-        return Ok(false);
+        return Ok(Backfill::Nothing);
     }
     let tx = conn.transaction()?;
     if version == 0 {
@@ -684,11 +689,26 @@ fn migrate(conn: &mut Connection) -> Result<bool> {
     if version < 5 && !has_chunk_heads {
         tx.execute_batch(SCHEMA_V5)?;
     }
+    if version < 6 {
+        tx.execute_batch(SCHEMA_V6)?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     // Version 4 adds a table only a relay fills, as its documents change; version 5 a column
-    // filled as documents change.
-    Ok(version > 0 && version < 3)
+    // filled as documents change; version 6 a table read off the inventories already held.
+    Ok(match version {
+        0 => Backfill::Nothing,
+        1 | 2 => Backfill::Everything,
+        _ => Backfill::Inventories,
+    })
+}
+
+/// What an upgraded database re-reads of the documents it holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backfill {
+    Nothing,
+    Inventories,
+    Everything,
 }
 
 fn load_or_create_actor(conn: &Connection, ids: &IdGen) -> Result<ActorId> {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{DocWrite, Store};
 use crate::clock::IdGen;
-use crate::doc::{self, CatalogDoc, CustomerDoc, DocId, IndexedCustomer, InventoryDoc};
+use crate::doc::{self, Adjustment, CatalogDoc, CustomerDoc, DocId, IndexedCustomer, InventoryDoc};
 use crate::error::Result;
 use crate::model::{CustomerId, Hold, HoldEnd, Millis, Sale, StoreId, scope};
 
@@ -382,6 +382,37 @@ pub fn visit_source_key(source: crate::model::VisitSource) -> &'static str {
     }
 }
 
+/// Movements are never changed once recorded (the relay refuses it), so this only ever
+/// inserts; it replaces so that re-reading a document is harmless.
+fn upsert_movement(
+    tx: &Transaction<'_>,
+    store: &StoreId,
+    id: &str,
+    adjustment: &Adjustment,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO stock_movements (movement_id, store_id, variant_sku, kind, delta,
+             counted, transfer_id, other_store, note, associate_id, at, sale_id, refund_minor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        id,
+        store.as_str(),
+        adjustment.variant.as_str(),
+        adjustment.kind().as_str(),
+        adjustment.delta,
+        adjustment.counted,
+        adjustment.transfer,
+        adjustment.other_store.as_ref().map(|s| s.as_str()),
+        adjustment.reason,
+        adjustment.by.as_str(),
+        adjustment.at,
+        adjustment.sale,
+        adjustment.refund_minor,
+    ])?;
+    Ok(())
+}
+
 fn upsert_sale(tx: &Transaction<'_>, store: &StoreId, sale_id: &str, sale: &Sale) -> Result<()> {
     let units: i64 = sale.lines.iter().map(|l| i64::from(l.quantity)).sum();
     let total: i64 = sale
@@ -434,6 +465,9 @@ pub fn project_records(tx: &Transaction<'_>, id: &DocId, doc: &mut AutoCommit) -
             let inventory = InventoryDoc::new(doc, store);
             for (sale_id, sale) in inventory.sales()? {
                 upsert_sale(tx, store, &sale_id, &sale)?;
+            }
+            for (id, adjustment) in inventory.adjustments()? {
+                upsert_movement(tx, store, &id, &adjustment)?;
             }
             Ok(())
         }
@@ -523,6 +557,19 @@ fn phone_search_text(e164: &str) -> String {
 
 fn project_catalog(tx: &Transaction<'_>, catalog: &CatalogDoc) -> Result<()> {
     tx.execute_batch("DELETE FROM products; DELETE FROM variants; DELETE FROM stores;")?;
+    // The tenant's currency and locale, read by every screen showing an amount or a date.
+    match &catalog.locale {
+        Some(tenant) => {
+            let json = serde_json::to_vec(tenant)
+                .map_err(|e| crate::error::CoreError::Internal(e.to_string()))?;
+            tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('locale', ?1)")?
+                .execute([json])?;
+        }
+        None => {
+            tx.prepare_cached("DELETE FROM meta WHERE key = 'locale'")?
+                .execute([])?;
+        }
+    }
     let mut product = tx.prepare_cached(
         "INSERT INTO products (sku, name, brand, category, style, price_cents, image)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -607,26 +654,33 @@ fn project_inventory(
         "INSERT INTO stock (store_id, variant_sku, on_hand) VALUES (?1, ?2, ?3)
          ON CONFLICT (store_id, variant_sku) DO UPDATE SET on_hand = excluded.on_hand",
     )?;
+    let adjustments: Vec<(String, Adjustment)> = match touched {
+        None => {
+            tx.prepare_cached("DELETE FROM stock_movements WHERE store_id = ?1")?
+                .execute([store.as_str()])?;
+            inventory.adjustments()?.into_iter().collect()
+        }
+        Some(t) => t
+            .adjustments
+            .iter()
+            .filter_map(|id| {
+                inventory
+                    .adjustment(id)
+                    .transpose()
+                    .map(|a| a.map(|a| (id.clone(), a)))
+            })
+            .collect::<Result<_>>()?,
+    };
+    for (id, adjustment) in &adjustments {
+        upsert_movement(tx, store, id, adjustment)?;
+    }
     // Who corrected stock, by variant: an adjustment that brings an oversold variant back to
     // zero or above closes its conflict on every replica, credited to whoever made it.
     let adjusters: BTreeMap<String, (Millis, String)> = {
-        let adjustments = match touched {
-            None => inventory.adjustments()?,
-            Some(t) => t
-                .adjustments
-                .iter()
-                .filter_map(|id| {
-                    inventory
-                        .adjustment(id)
-                        .transpose()
-                        .map(|a| a.map(|a| (id.clone(), a)))
-                })
-                .collect::<Result<_>>()?,
-        };
         let mut latest = BTreeMap::new();
-        for adjustment in adjustments
-            .into_values()
-            .filter(|a| a.resolves_oversell == Some(true))
+        for (_, adjustment) in adjustments
+            .iter()
+            .filter(|(_, a)| a.resolves_oversell == Some(true))
         {
             let entry = latest
                 .entry(adjustment.variant.to_string())
@@ -824,6 +878,8 @@ pub fn unproject(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
         DocId::Inventory(store) => {
             tx.prepare_cached("DELETE FROM stock WHERE store_id = ?1")?.execute([store.as_str()])?;
             tx.prepare_cached("DELETE FROM holds WHERE store_id = ?1")?.execute([store.as_str()])?;
+            tx.prepare_cached("DELETE FROM stock_movements WHERE store_id = ?1")?
+                .execute([store.as_str()])?;
             tx.prepare_cached("DELETE FROM sales WHERE store_id = ?1")?.execute([store.as_str()])?;
             tx.prepare_cached("DELETE FROM sale_lines WHERE store_id = ?1")?.execute([store.as_str()],
             )?;

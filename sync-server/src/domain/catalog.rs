@@ -6,7 +6,7 @@ use aisle_core::Store;
 use aisle_core::doc::InventoryDoc;
 use aisle_core::doc::{CatalogDoc, DocId, SCHEMA_VERSION};
 use aisle_core::model::StoreStock;
-use aisle_core::model::{Product, ProductSku, StoreId, StoreInfo};
+use aisle_core::model::{Product, ProductSku, StoreId, StoreInfo, TenantLocale};
 use aisle_core::ops::distance_km;
 use aisle_core::validate::MAX_STOCK_ADJUSTMENT;
 use aisle_core::validate::{self, MAX_SHORT_TEXT_CHARS};
@@ -39,10 +39,43 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
                 .map(|p| (p.sku.to_string(), p))
                 .collect(),
             stores: stores.into_iter().map(|s| (s.id.to_string(), s)).collect(),
+            // Published by the relay as it starts (`publish_locale`).
+            locale: None,
         };
         let mut write = self.begin_write(&DocId::Catalog, true)?;
         autosurgeon::reconcile(&mut write.doc, &catalog)?;
         self.commit_writes(vec![write])
+    }
+
+    /// Publishes the tenant's currency and locale in the catalog, for every tablet; `false`
+    /// when there is no catalog yet, or it says so already. A catalog priced in another
+    /// currency is refused: its prices would be read in the wrong unit.
+    pub fn publish_locale(&mut self, tenant: &TenantLocale) -> Result<bool> {
+        if !self.has_doc(&DocId::Catalog)? {
+            return Ok(false);
+        }
+        let mut write = self.begin_write(&DocId::Catalog, false)?;
+        let mut catalog: CatalogDoc = aisle_core::doc::hydrate_doc(&write.doc, &DocId::Catalog)?;
+        let priced_in = catalog
+            .locale
+            .as_ref()
+            .map_or("GBP", |t| t.currency.as_str());
+        if priced_in != tenant.currency && !catalog.products.is_empty() {
+            return Err(CoreError::invalid(
+                "currency",
+                &format!(
+                    "the catalog's prices are in {priced_in}, not {}: start the relay with --currency {priced_in}, or import the products again in {} into a new relay",
+                    tenant.currency, tenant.currency
+                ),
+            ));
+        }
+        if catalog.locale.as_ref() == Some(tenant) {
+            return Ok(false);
+        }
+        catalog.locale = Some(tenant.clone());
+        autosurgeon::reconcile(&mut write.doc, &catalog)?;
+        self.commit_writes(vec![write])?;
+        Ok(true)
     }
 
     /// Adds or updates one store in the catalog document (relay side).

@@ -21,6 +21,7 @@ pub mod loyalty;
 pub mod merge;
 pub mod push;
 pub mod recommend;
+pub mod till;
 
 use aisle_core::{RoleSchema, Store};
 use changefeed::{FeedHook, SharedFeedLog};
@@ -31,7 +32,7 @@ use std::path::Path;
 /// The relay's own tables, beside the store's shared schema.
 pub const RELAY_SCHEMA: RoleSchema = RoleSchema {
     role: "relay",
-    migrations: &[include_str!("schema.sql")],
+    migrations: &[include_str!("schema.sql"), include_str!("till_schema.sql")],
 };
 
 /// The relay's operations over a store it owns (`RelayDocs`, the relay's own) or borrows

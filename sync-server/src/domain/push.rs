@@ -11,9 +11,10 @@ use aisle_core::automerge::{self, ActorId, AutoCommit, ChangeHash, PatchAction, 
 use aisle_core::doc::{
     CustomerDoc, CustomerGuards, DocId, IndexedCustomer, InventoryDoc, hydrate_doc, inventory_keys,
 };
-use aisle_core::model::{CustomerId, MergedProfile, Role, StoreId};
+use aisle_core::model::{CustomerId, MergedProfile, MovementKind, Role, StoreId, VariantSku};
 use aisle_core::replicate::{ChangeCheck, Loading};
-use aisle_core::validate::{MAX_LINE_QUANTITY, MAX_STOCK_ADJUSTMENT};
+use aisle_core::store::Store;
+use aisle_core::validate::MAX_LINE_QUANTITY;
 use aisle_core::{CoreError, Result};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -125,7 +126,7 @@ impl ChangeCheck for DevicePush<'_> {
 
     fn after(&self, before: Self::Before, loading: &mut Loading<'_>) -> Result<()> {
         let Loading {
-            store,
+            store: known,
             doc,
             content,
             heads_before,
@@ -143,7 +144,7 @@ impl ChangeCheck for DevicePush<'_> {
             // What applied is checked, whether or not more of the push waits for changes the
             // relay lacks: what waits is checked with the push that lets it apply.
             (Before::Inventory, DocId::Inventory(store)) => {
-                return check_stock(self.role, doc, store, heads_before, content);
+                return check_stock(known, self.role, doc, store, heads_before, content);
             }
             _ => return Ok(()),
         };
@@ -180,9 +181,9 @@ impl ChangeCheck for DevicePush<'_> {
         // An identifier finds one customer: taking another's would make their card, code or
         // email open this profile (and web shop events merge their history into it).
         for (kind, value) in after.identifiers.difference(&before.identifiers) {
-            if let Some(holder) = store.lookup_identifier(kind, value)?
+            if let Some(holder) = known.lookup_identifier(kind, value)?
                 && holder != *id
-                && store.current_id(&holder)? != *id
+                && known.current_id(&holder)? != *id
             {
                 return Err(refused(
                     doc,
@@ -202,6 +203,7 @@ impl ChangeCheck for DevicePush<'_> {
 /// nothing on record. Read off the patches between the stored heads and the pushed ones, so
 /// the check costs what the push changed, not the store's whole history of sales.
 fn check_stock(
+    known: &Store,
     role: Role,
     doc: &DocId,
     store: &StoreId,
@@ -309,6 +311,10 @@ fn check_stock(
         }
     }
     let mut explained: BTreeMap<String, i64> = BTreeMap::new();
+    // Units received in this push, per transfer, sending store and variant.
+    let mut received: BTreeMap<(String, StoreId, VariantSku), i64> = BTreeMap::new();
+    // Units returned in this push, per sale and variant.
+    let mut returned: BTreeMap<(String, VariantSku), i64> = BTreeMap::new();
     for id in &new_sales {
         let Some(sale) = inventory
             .sale(id)
@@ -335,12 +341,6 @@ fn check_stock(
         }
     }
     for id in &new_adjustments {
-        if role != Role::Manager {
-            return Err(refused(
-                doc,
-                "record a stock adjustment (a delivery, damage or a count), which only a manager's tablet may",
-            ));
-        }
         let Some(adjustment) = inventory.adjustment(id).map_err(|e| {
             refused(
                 doc,
@@ -350,13 +350,90 @@ fn check_stock(
         else {
             return Err(refused(doc, &format!("remove the stock adjustment {id}")));
         };
-        if adjustment.delta == 0
-            || !(-MAX_STOCK_ADJUSTMENT..=MAX_STOCK_ADJUSTMENT).contains(&adjustment.delta)
-        {
+        // A return is bounded by its sale (checked below), so any staff tablet may take one;
+        // every other movement is a manager's.
+        if role != Role::Manager && adjustment.kind() != MovementKind::Return {
             return Err(refused(
                 doc,
-                &format!("record the stock adjustment {id} of {}", adjustment.delta),
+                "record a stock movement (a delivery, damage, a transfer or a count), which only a manager's tablet may",
             ));
+        }
+        adjustment
+            .check_shape(store)
+            .map_err(|reason| refused(doc, &format!("record the stock movement {id}: {reason}")))?;
+        if let (MovementKind::Return, Some(sale_id)) = (adjustment.kind(), &adjustment.sale) {
+            let sale = inventory.sale(sale_id).map_err(|e| {
+                refused(
+                    doc,
+                    &format!("return against a sale this relay does not read: {e}"),
+                )
+            })?;
+            let sold: i64 = sale.as_ref().map_or(0, |sale| {
+                sale.lines
+                    .iter()
+                    .filter(|l| l.variant == adjustment.variant)
+                    .map(|l| i64::from(l.quantity))
+                    .sum()
+            });
+            // Money, field by field: the refund is the units at the sale's own price.
+            let due = sale.as_ref().map_or(0, |sale| {
+                sale.refund_for(&adjustment.variant, adjustment.delta)
+            });
+            if adjustment.refund_minor != Some(due) {
+                return Err(refused(
+                    doc,
+                    &format!(
+                        "refund {:?} for the return {id}, where the sale's price makes it {due}",
+                        adjustment.refund_minor
+                    ),
+                ));
+            }
+            let returning = returned
+                .entry((sale_id.clone(), adjustment.variant.clone()))
+                .or_default();
+            *returning += adjustment.delta;
+            let before = known.returned_of(store, sale_id, &adjustment.variant)?;
+            if before + *returning > sold {
+                return Err(refused(
+                    doc,
+                    &format!(
+                        "return {} of {} against the sale {sale_id}, which sold {sold} ({before} returned before)",
+                        *returning, adjustment.variant
+                    ),
+                ));
+            }
+        }
+        match (
+            adjustment.kind(),
+            &adjustment.other_store,
+            &adjustment.transfer,
+        ) {
+            (MovementKind::TransferOut, Some(to), _)
+                if !known.stores()?.iter().any(|s| s.id == *to) =>
+            {
+                return Err(refused(
+                    doc,
+                    &format!("send the transfer {id} to {to}, which is no store"),
+                ));
+            }
+            (MovementKind::TransferIn, Some(from), Some(transfer)) => {
+                let received = received
+                    .entry((transfer.clone(), from.clone(), adjustment.variant.clone()))
+                    .or_default();
+                *received += adjustment.delta;
+                let (sent, before) =
+                    known.transfer_balance(transfer, from, store, &adjustment.variant)?;
+                if before + *received > sent {
+                    return Err(refused(
+                        doc,
+                        &format!(
+                            "receive {} of {} in transfer {transfer} from {from}, which sent {sent} ({before} received before)",
+                            *received, adjustment.variant
+                        ),
+                    ));
+                }
+            }
+            _ => {}
         }
         *explained.entry(adjustment.variant.to_string()).or_default() += adjustment.delta;
     }

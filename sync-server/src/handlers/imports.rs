@@ -38,8 +38,13 @@ pub async fn import(
         rename,
         text: body,
     };
+    let locale = state.locale.clone();
     match state
-        .with_storage(move |s| s.import(&file, &mut |_| {}))
+        .with_storage(move |s| {
+            // Stores imported first made the catalog: it learns the currency before prices.
+            s.publish_locale(&locale)?;
+            s.import(&file, &mut |_| {})
+        })
         .await?
     {
         Ok(summary) => {

@@ -1,7 +1,9 @@
-//! What a store's tablets ask of the whole chain: stock in other stores, and (managers) the
+//! What a store's tablets ask of the whole chain: stock in other stores, transfers on their
+//! way, and (managers) the
 //! store's own tablets with when each was last heard from.
 
-use aisle_core::model::{DeviceHealth, ProductSku, StoreStock};
+use aisle_core::api::TillStatus;
+use aisle_core::model::{DeviceHealth, IncomingTransfer, ProductSku, StoreStock};
 use axum::Json;
 use axum::extract::{Path, State};
 
@@ -22,6 +24,37 @@ pub async fn by_store(
         .with_storage(move |s| s.stock_by_store(&device.store, &product))
         .await??;
     Ok(Json(stock))
+}
+
+/// What other stores sent the caller's store and it has not received in full: what a
+/// manager receives against when the boxes arrive.
+#[utoipa::path(get, path = "/v1/store/transfers", tag = "stock", security(("device" = [])), responses((status = 200, body = Vec<aisle_core::model::IncomingTransfer>), (status = 401, body = aisle_core::model::ApiError), (status = 403, body = aisle_core::model::ApiError)))]
+pub async fn incoming_transfers(
+    State(state): State<AppState>,
+    Staff(device): Staff,
+) -> Result<Json<Vec<IncomingTransfer>>, HttpError> {
+    let transfers = state
+        .with_storage(move |s| s.incoming_transfers(&device.store))
+        .await??;
+    Ok(Json(transfers))
+}
+
+/// The store's sales on their way to the till and those delivered, newest first: what a
+/// manager checks when the till says a sale is missing.
+#[utoipa::path(get, path = "/v1/store/till", tag = "stock", security(("device" = [])), responses((status = 200, body = aisle_core::api::TillStatus), (status = 401, body = aisle_core::model::ApiError), (status = 403, description = "Only a manager's tablet", body = aisle_core::model::ApiError)))]
+pub async fn till_deliveries(
+    State(state): State<AppState>,
+    Manager(manager): Manager,
+) -> Result<Json<TillStatus>, HttpError> {
+    let store = manager.store.clone();
+    let (waiting, deliveries) = state
+        .with_storage(move |s| s.till_deliveries(&store, 50))
+        .await??;
+    Ok(Json(TillStatus {
+        connected: state.till_connected,
+        waiting,
+        deliveries,
+    }))
 }
 
 /// The tablets of the caller's store with when the relay last heard from them.

@@ -18,11 +18,13 @@ use crate::domain::demo::DemoProgress;
 use crate::domain::import::{ImportError, ImportFile, ImportProgress};
 use crate::domain::ingest::IngestError;
 use crate::domain::recommend::PublishedRecommendations;
+use crate::domain::till::{QueuedSale, TillAttempt};
 use aisle_core::api::{CustomerExport, EventBatch, ImportSummary, IngestOutcome};
+use aisle_core::api::{TillDelivery, TillSale};
 use aisle_core::automerge::{ActorId, ChangeHash};
 use aisle_core::model::{
-    CustomerId, CustomerSummary, Identifier, KioskCheckIn, KioskWelcome, ProductSku, Role, StoreId,
-    StoreInfo, StoreStats, StoreStock, VariantSku,
+    CustomerId, CustomerSummary, Identifier, IncomingTransfer, KioskCheckIn, KioskWelcome,
+    ProductSku, Role, StoreId, StoreInfo, StoreStats, StoreStock, TenantLocale, VariantSku,
 };
 use aisle_core::replicate::{Applied, HeadsAndChanges};
 use aisle_core::store::snapshots::CustomerSnapshot;
@@ -278,6 +280,10 @@ pub trait Stores: Send + Sync {
     fn create_store(&self, store: StoreInfo) -> Result<()>;
     /// Units available of a product's variants in every store, `here` first.
     fn stock_by_store(&self, here: &StoreId, product: &ProductSku) -> Result<Vec<StoreStock>>;
+    /// What other stores sent `store` that it has not received in full.
+    fn incoming_transfers(&self, store: &StoreId) -> Result<Vec<IncomingTransfer>>;
+    /// Publishes the tenant's currency and locale in the catalog (when there is one).
+    fn publish_locale(&self, tenant: &TenantLocale) -> Result<bool>;
     /// Recounts what is bought together and publishes it if it changed.
     fn publish_recommendations(&self) -> Result<PublishedRecommendations>;
     /// Loads the demo retailer if the relay holds no catalog yet; whether it did.
@@ -315,6 +321,20 @@ pub trait IngestLedger: Send + Sync {
     fn ingest(&self, batch: &EventBatch) -> Result<IngestOutcome, IngestError>;
 }
 
+/// Sales on their way to the retailer's till (`crate::till` delivers them).
+pub trait TillOutbox: Send + Sync {
+    /// Moves the sales this relay's working copy queued into the shared outbox; nothing to
+    /// do where the outbox is the relay's own (SQLite). How many moved.
+    fn till_collect(&self) -> Result<usize>;
+    /// Sales due an attempt at `now`.
+    fn till_due(&self, now: i64, limit: usize) -> Result<Vec<QueuedSale>>;
+    /// The message for a queued sale, as the till receives it.
+    fn till_message(&self, sale: &QueuedSale, currency: &str) -> Result<TillSale>;
+    fn till_attempted(&self, sale_id: &str, at: i64, attempt: &TillAttempt) -> Result<()>;
+    /// A store's latest deliveries, newest first, and how many of its sales wait.
+    fn till_deliveries(&self, store: &StoreId, limit: usize) -> Result<(u64, Vec<TillDelivery>)>;
+}
+
 /// Everything a relay stores.
 pub trait RelayStorage:
     DeviceRegistry
@@ -323,6 +343,7 @@ pub trait RelayStorage:
     + Stores
     + LoyaltyKeys
     + IngestLedger
+    + TillOutbox
     + Operations
     + 'static
 {
@@ -335,6 +356,7 @@ impl<T> RelayStorage for T where
         + Stores
         + LoyaltyKeys
         + IngestLedger
+        + TillOutbox
         + Operations
         + 'static
 {

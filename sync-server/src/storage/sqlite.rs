@@ -13,8 +13,8 @@ use crate::domain::recommend::PublishedRecommendations;
 use aisle_core::api::{CustomerExport, EventBatch, ImportSummary, IngestOutcome};
 use aisle_core::automerge::{ActorId, ChangeHash};
 use aisle_core::model::{
-    CustomerId, CustomerSummary, Identifier, KioskCheckIn, KioskWelcome, ProductSku, Role, StoreId,
-    StoreInfo, StoreStats, StoreStock, VariantSku,
+    CustomerId, CustomerSummary, Identifier, IncomingTransfer, KioskCheckIn, KioskWelcome,
+    ProductSku, Role, StoreId, StoreInfo, StoreStats, StoreStock, VariantSku,
 };
 use aisle_core::replicate::HeadsAndChanges;
 use aisle_core::store::snapshots::CustomerSnapshot;
@@ -26,10 +26,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{
     AuditLog, Customers, DeviceRegistry, DocumentStore, IngestLedger, LoyaltyKeys, Pushed, Result,
-    Stores,
+    Stores, TillOutbox,
 };
+use crate::domain::till::{QueuedSale, TillAttempt};
 use crate::hub::Hub;
 use crate::registry::{Device, EnrolError, Registry};
+use aisle_core::api::{TillDelivery, TillSale};
 
 /// Where the relay's database keeps its changefeed's identity.
 const FEED_ID_KEY: &str = "feed_id";
@@ -278,13 +280,24 @@ impl Stores for SqliteStorage {
     fn stock_by_store(&self, here: &StoreId, product: &ProductSku) -> Result<Vec<StoreStock>> {
         self.docs().stock_by_store(here, product)
     }
+    fn incoming_transfers(&self, store: &StoreId) -> Result<Vec<IncomingTransfer>> {
+        self.docs().incoming_transfers(store)
+    }
+    fn publish_locale(&self, tenant: &aisle_core::model::TenantLocale) -> Result<bool> {
+        self.write(None, |docs| docs.publish_locale(tenant))
+    }
     fn publish_recommendations(&self) -> Result<PublishedRecommendations> {
         self.write(None, RelayDocs::publish_recommendations)
     }
     fn seed_demo(&self, customers: usize, progress: &mut dyn FnMut(DemoProgress)) -> Result<bool> {
         self.write(None, |docs| {
             let now = docs.now();
-            demo::seed_if_empty(docs, DemoConfig::new(customers, now), progress)
+            let seeded = demo::seed_if_empty(docs, DemoConfig::new(customers, now), progress)?;
+            // The demo's past sales are history: a till connected later never hears of them.
+            if seeded {
+                docs.till_mark_history()?;
+            }
+            Ok(seeded)
         })
     }
     fn stats(&self) -> Result<StoreStats> {
@@ -296,6 +309,24 @@ impl Stores for SqliteStorage {
         progress: &mut dyn FnMut(ImportProgress),
     ) -> Result<ImportSummary, ImportError> {
         self.write(None, |docs| docs.import_with_progress(file, progress))
+    }
+}
+
+impl TillOutbox for SqliteStorage {
+    fn till_collect(&self) -> Result<usize> {
+        Ok(0)
+    }
+    fn till_due(&self, now: i64, limit: usize) -> Result<Vec<QueuedSale>> {
+        self.docs().till_due(now, limit)
+    }
+    fn till_message(&self, sale: &QueuedSale, currency: &str) -> Result<TillSale> {
+        self.docs().till_message(sale, currency)
+    }
+    fn till_attempted(&self, sale_id: &str, at: i64, attempt: &TillAttempt) -> Result<()> {
+        self.docs().till_attempted(sale_id, at, attempt)
+    }
+    fn till_deliveries(&self, store: &StoreId, limit: usize) -> Result<(u64, Vec<TillDelivery>)> {
+        self.docs().till_deliveries(store, limit)
     }
 }
 

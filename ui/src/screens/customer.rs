@@ -994,6 +994,8 @@ fn Notes(
 
 #[component]
 fn History(b: StoredValue<Briefing>) -> impl IntoView {
+    let events = expect_context::<AppEvents>();
+    let returned = RwSignal::new(None::<Result<String, String>>);
     let mut purchases = b.with_value(|b| b.profile.purchases.clone());
     purchases.sort_by_key(|p| std::cmp::Reverse(p.item.at));
     let mut visits = b.with_value(|b| b.profile.visits.clone());
@@ -1012,12 +1014,33 @@ fn History(b: StoredValue<Briefing>) -> impl IntoView {
                             .map(|p| {
                                 let names = p.item.lines.iter().map(|l| b.with_value(|b| b.products.get(l.product.as_str()).map(|g| g.product.name.clone())).unwrap_or_else(|| l.product.to_string())).collect::<Vec<_>>().join(", ");
                                 let channel = match p.item.channel { Channel::Store => "in store", Channel::Web => "online", Channel::App => "in the app" };
+                                // A sale rung up here can be brought back, a unit at a time.
+                                let returns = (p.item.channel == Channel::Store).then(|| {
+                                    p.item.lines.iter().map(|l| {
+                                        let (sale, variant) = (p.id.clone(), l.variant.to_string());
+                                        let label = format!("Return one {}", l.variant);
+                                        let give_back = move |_| {
+                                            let (sale, variant) = (sale.clone(), variant.clone());
+                                            leptos::task::spawn_local(async move {
+                                                match api::record_return(&sale, &variant, 1).await {
+                                                    Ok(level) => {
+                                                        returned.set(Some(Ok(format!("Returned one {variant}: {level} on hand."))));
+                                                        events.data_version.update(|v| *v += 1);
+                                                    }
+                                                    Err(e) => returned.set(Some(Err(api::describe(&e)))),
+                                                }
+                                            });
+                                        };
+                                        view! { <button class="secondary small" data-testid="return-line" on:click=give_back>{label}</button> }
+                                    }).collect_view()
+                                });
                                 view! {
                                     <li class="line" data-testid="purchase">
                                         <div class="line-text">
                                             <span class="line-name">{names}</span>
                                             <span class="muted">{format!("{} · {channel} · {}", api::when(p.item.at), api::money(p.item.total_cents))}</span>
                                         </div>
+                                        {returns}
                                     </li>
                                 }
                             })
@@ -1026,6 +1049,10 @@ fn History(b: StoredValue<Briefing>) -> impl IntoView {
                 }
                     .into_any()
             }}
+            {move || returned.get().map(|r| match r {
+                Ok(m) => view! { <p class="ok" role="status" data-testid="return-recorded">{m}</p> }.into_any(),
+                Err(m) => view! { <p class="error" role="alert">{m}</p> }.into_any(),
+            })}
             <h2>"Visits"</h2>
             <p class="muted" data-testid="visits">
                 {if visits.is_empty() { "No visits recorded.".to_string() } else {

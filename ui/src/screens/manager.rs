@@ -42,6 +42,7 @@ fn ManagerBody() -> impl IntoView {
             <Tablets/>
             <Conflicts/>
         </div>
+        <TillDeliveries/>
         <StockOutlook/>
         <Kpis/>
         <SecurityLog/>
@@ -100,6 +101,77 @@ fn SecurityLog() -> impl IntoView {
                         })
                 }}
             </Suspense>
+        </article>
+    }
+}
+
+/// Sales on their way to the till and those it acknowledged: what a manager checks when the
+/// till says a sale is missing. Refreshed every few seconds while open.
+#[component]
+fn TillDeliveries() -> impl IntoView {
+    let events = expect_context::<AppEvents>();
+    let tick = RwSignal::new(0u32);
+    let interval = leptos::prelude::set_interval_with_handle(
+        move || tick.update(|t| *t += 1),
+        std::time::Duration::from_secs(3),
+    );
+    on_cleanup(move || {
+        if let Ok(handle) = interval {
+            handle.clear();
+        }
+    });
+    let status = LocalResource::new(move || {
+        events.data_version.track();
+        tick.track();
+        api::till_status()
+    });
+    view! {
+        <article class="card wide" data-testid="till">
+            <h2>"Sales to the till"</h2>
+            <Transition fallback=|| view! { <p class="muted">"Asking the relay…"</p> }>
+                {move || status.get().map(|r| match r {
+                    Ok(status) => {
+                        let summary = match (status.connected, status.waiting) {
+                            (false, 0) => "No till is connected to the relay.".to_string(),
+                            (false, n) => format!("No till is connected: {n} sale{} waiting.", if n == 1 { "" } else { "s" }),
+                            (true, 0) => "Every sale has reached the till.".to_string(),
+                            (true, n) => format!("{n} sale{} on the way to the till.", if n == 1 { "" } else { "s" }),
+                        };
+                        view! {
+                            <p class="muted" data-testid="till-summary">{summary}</p>
+                            <ul class="lines">
+                                {status.deliveries.into_iter().take(20).map(|d| {
+                                    let state = match (d.delivered_at, &d.last_error) {
+                                        (Some(at), _) => format!(
+                                            "Delivered {}{}",
+                                            api::when(at),
+                                            d.reference.as_ref().map(|r| format!(" · till ref {r}")).unwrap_or_default()
+                                        ),
+                                        (None, Some(error)) => format!(
+                                            "Not delivered after {} attempt{}: {error}. Next try {}",
+                                            d.attempts,
+                                            if d.attempts == 1 { "" } else { "s" },
+                                            d.next_attempt_at.map(api::when).unwrap_or_default()
+                                        ),
+                                        (None, None) => "Waiting to be sent".to_string(),
+                                    };
+                                    let delivered = d.delivered_at.is_some();
+                                    let failing = !delivered && d.attempts > 0;
+                                    view! {
+                                        <li class="line" data-testid="till-delivery" data-delivered=delivered.to_string()>
+                                            <div class="line-text">
+                                                <span class="line-name">{format!("{} at {} · {}", if d.event == "return" { "Return" } else { "Sale" }, api::when(d.recorded_at), api::money(d.total_minor))}</span>
+                                                <span class="muted" class:error=failing>{state}</span>
+                                            </div>
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        }.into_any()
+                    }
+                    Err(e) => view! { <p class="muted" data-testid="till-offline">{api::describe(&e)}</p> }.into_any(),
+                })}
+            </Transition>
         </article>
     }
 }

@@ -7,6 +7,7 @@ mod manager;
 pub mod scan;
 mod settings;
 mod stock;
+mod stock_movements;
 mod sync;
 
 pub use customer::CustomersScreen;

@@ -1,15 +1,24 @@
 //! Stock lookup: find a product by name or scanned barcode, see sizes × colours here with
 //! holds, and other stores' counts when online.
 
-use aisle_core::model::{StockGrid, StoreStock};
+use aisle_core::model::{Role, StockGrid, StoreStock};
 use leptos::prelude::*;
 
+use super::stock_movements::{CountForm, IncomingTransfers, MovementForm, MovementList};
 use crate::api;
 use crate::app::{AppEvents, StockProduct};
 
 #[component]
 pub fn StockScreen() -> impl IntoView {
     let product = expect_context::<StockProduct>().0;
+    let info = LocalResource::new(api::app_info);
+    // Movements are a manager's: other tablets see stock, the relay refuses their movements.
+    let manager = Signal::derive(move || {
+        info.get()
+            .and_then(Result::ok)
+            .and_then(|i| i.enrolment)
+            .is_some_and(|e| e.role == Role::Manager)
+    });
     let query = RwSignal::new(String::new());
     let results = LocalResource::new(move || {
         let q = query.get();
@@ -85,14 +94,18 @@ pub fn StockScreen() -> impl IntoView {
                         })
                 }}
             </Transition>
-            {move || product.get().map(|sku| view! { <Grid sku=sku/> })}
+            {move || product.get().map(|sku| view! { <Grid sku=sku manager=manager/> })}
+            <Show when=move || manager.get()>
+                <IncomingTransfers/>
+            </Show>
         </section>
     }
 }
 
 #[component]
-fn Grid(sku: String) -> impl IntoView {
+fn Grid(sku: String, manager: Signal<bool>) -> impl IntoView {
     let events = expect_context::<AppEvents>();
+    let movements_of = sku.clone();
     let grid = LocalResource::new({
         let sku = sku.clone();
         move || {
@@ -101,6 +114,14 @@ fn Grid(sku: String) -> impl IntoView {
             async move { api::stock_grid(&sku).await }
         }
     });
+    // The last grid read: the forms keep showing it while the next is read.
+    let latest = RwSignal::new(None::<StockGrid>);
+    Effect::new(move |_| {
+        if let Some(Ok(g)) = grid.get() {
+            latest.set(Some(g));
+        }
+    });
+    let latest = Signal::from(latest);
     let nearby = LocalResource::new(move || {
         let sku = sku.clone();
         async move { api::nearby_stock(&sku).await }
@@ -115,6 +136,14 @@ fn Grid(sku: String) -> impl IntoView {
                     })
             }}
         </Suspense>
+        // Built once per product, fed each reading of the grid: a form half filled in stays.
+        <Show when=move || manager.get() && latest.with(Option::is_some)>
+            <MovementForm grid=latest/>
+            <CountForm grid=latest/>
+        </Show>
+        <Show when=move || manager.get()>
+            <MovementList sku=movements_of.clone()/>
+        </Show>
         <article class="card" data-testid="other-stores">
             <h2>"Other stores"</h2>
             <Suspense fallback=|| view! { <p class="muted">"Asking the relay…"</p> }>

@@ -118,6 +118,7 @@ fn open_catalog<S: BorrowMut<Store>>(
             schema: SCHEMA_VERSION,
             products: BTreeMap::new(),
             stores: BTreeMap::new(),
+            locale: None,
         }
     } else {
         aisle_core::doc::hydrate_doc(&write.doc, &DocId::Catalog)?

@@ -44,7 +44,7 @@ struct ProductFields {
     complements: Vec<String>,
 }
 
-fn fields_of(row: &Row) -> Result<(ProductSku, ProductFields, Variant), String> {
+fn fields_of(row: &Row, digits: u32) -> Result<(ProductSku, ProductFields, Variant), String> {
     let sku = ProductSku::parse(row.required("product_sku")?).map_err(|e| e.to_string())?;
     let category_text = row.required("category")?.to_ascii_lowercase();
     let category = Category::from_key(&category_text).ok_or_else(|| {
@@ -66,7 +66,7 @@ fn fields_of(row: &Row) -> Result<(ProductSku, ProductFields, Variant), String> 
         brand: row.required("brand")?.to_string(),
         category,
         style: row.get("style").unwrap_or("").to_string(),
-        price_cents: row.money("price")?,
+        price_cents: row.money("price", digits)?,
         image,
         complements: row.list("complements"),
     };
@@ -99,12 +99,14 @@ pub(super) fn import<S: BorrowMut<Store>>(
     file: &ImportFile,
 ) -> Result<ImportSummary, ImportError> {
     let (rows, mut errors) = rows::read(&file.text, file.format, &file.rename, COLUMNS)?;
+    // Prices in the tenant's currency, with as many decimals as it has (none for yen).
+    let digits = docs.locale().map_err(ImportError::Store)?.digits();
     let mut products: BTreeMap<String, Gathered> = BTreeMap::new();
     let mut order = Vec::new();
     let mut variant_lines: BTreeMap<String, usize> = BTreeMap::new();
     let mut ean_lines: BTreeMap<String, (usize, String)> = BTreeMap::new();
     for row in &rows {
-        let (sku, fields, variant) = match fields_of(row) {
+        let (sku, fields, variant) = match fields_of(row, digits) {
             Ok(parsed) => parsed,
             Err(reason) => {
                 errors.add(row.line, reason);

@@ -92,25 +92,13 @@ impl Row {
         }
     }
 
-    /// An amount in major units with up to two decimals (`49.99`), in minor units (4999).
-    /// Parsed as text, never through a float, so no amount is off by a cent.
-    pub fn money(&self, column: &str) -> Result<i64, String> {
+    /// An amount in major units (`49.99`; `1200` for yen) in minor units of a currency with
+    /// `digits` decimals (4999). Parsed as text, never through a float, so none is off by a
+    /// cent.
+    pub fn money(&self, column: &str, digits: u32) -> Result<i64, String> {
         let text = self.required(column)?;
-        let bad = || format!("{column} is not an amount with at most two decimals: {text:?}");
-        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-        if whole.is_empty()
-            || !whole.bytes().all(|b| b.is_ascii_digit())
-            || fraction.len() > 2
-            || !fraction.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(bad());
-        }
-        let whole: i64 = whole.parse().map_err(|_| bad())?;
-        let cents: i64 = format!("{fraction:0<2}").parse().map_err(|_| bad())?;
-        whole
-            .checked_mul(100)
-            .and_then(|w| w.checked_add(cents))
-            .ok_or_else(bad)
+        aisle_core::model::parse_amount(text, digits)
+            .map_err(|reason| format!("{column}: {reason}"))
     }
 }
 
@@ -275,12 +263,19 @@ mod tests {
             line: 2,
             fields: BTreeMap::from([("price".to_string(), v.to_string())]),
         };
-        assert_eq!(row("49.99").money("price"), Ok(4999));
-        assert_eq!(row("49.9").money("price"), Ok(4990));
-        assert_eq!(row("12").money("price"), Ok(1200));
+        assert_eq!(row("49.99").money("price", 2), Ok(4999));
+        assert_eq!(row("49.9").money("price", 2), Ok(4990));
+        assert_eq!(row("12").money("price", 2), Ok(1200));
+        assert_eq!(row("1200").money("price", 0), Ok(1200));
         for bad in ["-1", "1.234", "1,50", "", "abc", ".5"] {
-            assert!(row(bad).money("price").is_err(), "{bad:?}");
+            assert!(row(bad).money("price", 2).is_err(), "{bad:?}");
         }
+        assert!(
+            row("12.50")
+                .money("price", 0)
+                .unwrap_err()
+                .contains("no decimals")
+        );
     }
 
     #[test]

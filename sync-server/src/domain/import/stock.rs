@@ -10,7 +10,7 @@ use crate::domain::RelayDocs;
 use aisle_core::Store;
 use aisle_core::api::ImportSummary;
 use aisle_core::doc::{Adjustment, DocId, InventoryDoc};
-use aisle_core::model::{AssociateId, StoreId, VariantSku};
+use aisle_core::model::{AssociateId, MovementKind, StoreId, VariantSku};
 use aisle_core::validate::MAX_STOCK_ADJUSTMENT;
 use std::borrow::BorrowMut;
 use std::collections::BTreeMap;
@@ -126,6 +126,12 @@ pub(super) fn import<S: BorrowMut<Store>>(
                     by: by.clone(),
                     at: now,
                     resolves_oversell: current.is_some_and(|c| c < 0).then_some(true),
+                    kind: Some(MovementKind::Count),
+                    transfer: None,
+                    other_store: None,
+                    counted: Some(on_hand),
+                    sale: None,
+                    refund_minor: None,
                 },
             )?;
             summary.updated += 1;

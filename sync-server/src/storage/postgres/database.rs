@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("migrations/0001_shared_truth.sql")),
     (2, include_str!("migrations/0002_customer_search.sql")),
     (3, include_str!("migrations/0003_compaction.sql")),
+    (4, include_str!("migrations/0004_till_outbox.sql")),
 ];
 
 /// Any advisory lock key of Aisle's; this one serialises migrations between relays starting

@@ -27,8 +27,8 @@ mod write_through;
 use aisle_core::api::{CustomerExport, EventBatch, ImportSummary, IngestOutcome};
 use aisle_core::automerge::{ActorId, ChangeHash};
 use aisle_core::model::{
-    CustomerId, CustomerSummary, Identifier, KioskCheckIn, KioskWelcome, ProductSku, Role, StoreId,
-    StoreInfo, StoreStats, StoreStock, VariantSku,
+    CustomerId, CustomerSummary, Identifier, IncomingTransfer, KioskCheckIn, KioskWelcome,
+    ProductSku, Role, StoreId, StoreInfo, StoreStats, StoreStock, VariantSku,
 };
 use aisle_core::replicate::HeadsAndChanges;
 use aisle_core::store::snapshots::CustomerSnapshot;
@@ -41,7 +41,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
     AuditLog, Customers, DeviceRegistry, DocumentStore, IngestLedger, LoyaltyKeys, Pushed, Result,
-    Stores,
+    Stores, TillOutbox,
 };
 use crate::acl::DocFacts;
 use crate::domain::RelayDocs;
@@ -49,6 +49,8 @@ use crate::domain::changefeed::FeedEntry;
 use crate::domain::demo::{self, DemoConfig, DemoProgress};
 use crate::domain::import::{ImportError, ImportFile, ImportProgress};
 use crate::domain::ingest::IngestError;
+use crate::domain::till::{QueuedSale, TillAttempt};
+use aisle_core::api::{TillDelivery, TillSale};
 
 /// An operation's error that is either the storage's or the request's own refusal.
 trait Refusable: From<CoreError> {
@@ -732,16 +734,32 @@ impl Stores for PgStorage {
     fn stock_by_store(&self, here: &StoreId, product: &ProductSku) -> Result<Vec<StoreStock>> {
         self.copy().stock_by_store(here, product)
     }
+    fn incoming_transfers(&self, store: &StoreId) -> Result<Vec<IncomingTransfer>> {
+        self.copy().incoming_transfers(store)
+    }
+    fn publish_locale(&self, tenant: &aisle_core::model::TenantLocale) -> Result<bool> {
+        // Another relay may have published it already: the copy must know before deciding.
+        self.inner().catch_up(&mut self.copy(), &[DocId::Catalog])?;
+        self.write(None, |copy| copy.publish_locale(tenant))
+    }
     fn publish_recommendations(&self) -> Result<PublishedRecommendations> {
         self.write(None, RelayDocs::publish_recommendations)
     }
     fn seed_demo(&self, customers: usize, progress: &mut dyn FnMut(DemoProgress)) -> Result<bool> {
         // Another relay may have seeded it already: the copy must know before deciding.
         self.inner().catch_up(&mut self.copy(), &[DocId::Catalog])?;
-        self.write(None, |copy| {
+        let seeded = self.write(None, |copy| {
             let now = copy.now();
-            demo::seed_if_empty(copy, DemoConfig::new(customers, now), &mut *progress)
-        })
+            let seeded =
+                demo::seed_if_empty(copy, DemoConfig::new(customers, now), &mut *progress)?;
+            // The demo's past sales are history: a till connected later never hears of them.
+            if seeded {
+                copy.till_mark_history()?;
+            }
+            Ok::<_, CoreError>(seeded)
+        })?;
+        self.till_collect()?;
+        Ok(seeded)
     }
     fn stats(&self) -> Result<StoreStats> {
         self.copy().stats()
@@ -779,6 +797,147 @@ impl LoyaltyKeys for PgStorage {
     }
     fn revoke_loyalty_token(&self, token: &str, reason: &str) -> Result<String> {
         self.write(None, |copy| copy.revoke_loyalty_token(token, reason))
+    }
+}
+
+/// Most sales moved from the working copy into the shared outbox per transaction.
+const TILL_COLLECT_BATCH: usize = 500;
+
+impl TillOutbox for PgStorage {
+    fn till_collect(&self) -> Result<usize> {
+        let mut moved = 0;
+        loop {
+            // Taken out of the copy and written to the database under the copy's lock: a
+            // failed write puts them back by failing the whole step before the copy commits.
+            let copy = self.copy();
+            let tx = copy.conn().unchecked_transaction()?;
+            let taken = copy.till_take_copied(TILL_COLLECT_BATCH)?;
+            if taken.is_empty() {
+                return Ok(moved);
+            }
+            let mut client = self.pool().get().map_err(storage_error)?;
+            let mut pg = client.transaction().map_err(storage_error)?;
+            for sale in &taken {
+                let read = if sale.event == "return" {
+                    "SELECT at, -COALESCE(refund_minor, 0) FROM stock_movements
+                     WHERE movement_id = ?1"
+                } else {
+                    "SELECT at, total_cents FROM sales WHERE sale_id = ?1"
+                };
+                let (at, total): (i64, i64) = copy
+                    .conn()
+                    .query_row(read, [&sale.sale_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .unwrap_or((sale.queued_at, 0));
+                pg.execute(
+                    "INSERT INTO till_outbox (sale_id, event, store_id, recorded_at, total_minor,
+                         queued_at, next_attempt_at, history)
+                     VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (sale_id) DO NOTHING",
+                    &[
+                        &sale.sale_id,
+                        &sale.event,
+                        &sale.store,
+                        &at,
+                        &total,
+                        &sale.queued_at,
+                        &sale.history,
+                    ],
+                )
+                .map_err(storage_error)?;
+            }
+            pg.commit().map_err(storage_error)?;
+            tx.commit()?;
+            moved += taken.len();
+        }
+    }
+    fn till_due(&self, now: i64, limit: usize) -> Result<Vec<QueuedSale>> {
+        let mut client = self.pool().get().map_err(storage_error)?;
+        let rows = client
+            .query(
+                "SELECT sale_id, store_id, attempts, event FROM till_outbox
+                 WHERE delivered_at IS NULL AND NOT history AND next_attempt_at <= $1
+                 ORDER BY next_attempt_at, queued_at LIMIT $2",
+                &[&now, &i64::try_from(limit).unwrap_or(i64::MAX)],
+            )
+            .map_err(storage_error)?;
+        rows.iter()
+            .map(|r| {
+                Ok(QueuedSale {
+                    sale_id: r.get(0),
+                    event: r.get(3),
+                    store: StoreId::parse(r.get::<_, String>(1))?,
+                    attempts: u32::try_from(r.get::<_, i32>(2)).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+    fn till_message(&self, sale: &QueuedSale, currency: &str) -> Result<TillSale> {
+        self.copy().till_message(sale, currency)
+    }
+    fn till_attempted(&self, sale_id: &str, at: i64, attempt: &TillAttempt) -> Result<()> {
+        let mut client = self.pool().get().map_err(storage_error)?;
+        match attempt {
+            TillAttempt::Delivered { reference } => client.execute(
+                "UPDATE till_outbox SET attempts = attempts + 1, delivered_at = $2,
+                        till_reference = $3, last_error = NULL
+                 WHERE sale_id = $1 AND delivered_at IS NULL",
+                &[&sale_id, &at, reference],
+            ),
+            TillAttempt::Failed { error, retry_at } => client.execute(
+                "UPDATE till_outbox SET attempts = attempts + 1, last_error = $2,
+                        next_attempt_at = $3
+                 WHERE sale_id = $1 AND delivered_at IS NULL",
+                &[&sale_id, error, retry_at],
+            ),
+        }
+        .map_err(storage_error)?;
+        Ok(())
+    }
+    fn till_deliveries(&self, store: &StoreId, limit: usize) -> Result<(u64, Vec<TillDelivery>)> {
+        let mut client = self.pool().get().map_err(storage_error)?;
+        let waiting: i64 = client
+            .query_one(
+                "SELECT COUNT(*) FROM till_outbox
+                 WHERE store_id = $1 AND delivered_at IS NULL AND NOT history",
+                &[&store.as_str()],
+            )
+            .map_err(storage_error)?
+            .get(0);
+        let rows = client
+            .query(
+                "SELECT sale_id, recorded_at, total_minor, queued_at, attempts, delivered_at,
+                        till_reference, last_error, next_attempt_at, event
+                 FROM till_outbox WHERE store_id = $1 AND NOT history
+                 ORDER BY queued_at DESC LIMIT $2",
+                &[&store.as_str(), &i64::try_from(limit).unwrap_or(i64::MAX)],
+            )
+            .map_err(storage_error)?;
+        let deliveries = rows
+            .iter()
+            .map(|r| {
+                let delivered_at: Option<i64> = r.get(5);
+                TillDelivery {
+                    sale_id: r.get(0),
+                    event: r.get(9),
+                    recorded_at: r.get(1),
+                    total_minor: r.get(2),
+                    queued_at: r.get(3),
+                    attempts: u32::try_from(r.get::<_, i32>(4)).unwrap_or(0),
+                    delivered_at,
+                    reference: r.get(6),
+                    last_error: if delivered_at.is_some() {
+                        None
+                    } else {
+                        r.get(7)
+                    },
+                    next_attempt_at: if delivered_at.is_some() {
+                        None
+                    } else {
+                        Some(r.get(8))
+                    },
+                }
+            })
+            .collect();
+        Ok((u64::try_from(waiting).unwrap_or(0), deliveries))
     }
 }
 
