@@ -10,12 +10,12 @@ use aisle_core::model::SyncStatus;
 use aisle_core::model::commands::{
     AddNoteArgs, AddToCartArgs, AppInfo, ChangeCartVariantArgs, CheckoutCartArgs, CountStockArgs,
     CustomerBriefingArgs, CustomerProfileArgs, EnrolArgs, Enrolment, EraseCustomerArgs,
-    FloorOverviewArgs, GreetCustomerArgs, KioskCheckInArgs, KioskConsentArgs, LinkCardArgs,
-    MergeCustomersArgs, NearbyStockArgs, PlaceHoldArgs, PullIntoCartArgs, ReceiveTransferArgs,
-    RecordReturnArgs, RecordStockMovementArgs, ReleaseHoldArgs, RemoveCartLineArgs,
-    ResolveConflictArgs, ScanArgs, ScanImageArgs, SearchCustomersArgs, SearchProductsArgs,
-    SetAssociateArgs, SetCartQuantityArgs, StockAlertsArgs, StockGridArgs, StockMovementsArgs,
-    StoreKpisArgs,
+    ExportKpisArgs, FloorOverviewArgs, GreetCustomerArgs, KioskCheckInArgs, KioskConsentArgs,
+    LinkCardArgs, MergeCustomersArgs, NearbyStockArgs, PlaceHoldArgs, PullIntoCartArgs,
+    ReceiveTransferArgs, RecordReturnArgs, RecordStockMovementArgs, ReleaseHoldArgs,
+    RemoveCartLineArgs, ResolveConflictArgs, ScanArgs, ScanImageArgs, SearchCustomersArgs,
+    SearchProductsArgs, SetAssociateArgs, SetCartQuantityArgs, StockAlertsArgs, StockGridArgs,
+    StockMovementsArgs, StoreKpisArgs,
 };
 use aisle_core::model::{
     ApiError, AssociateId, Briefing, ConflictLine, CustomerId, CustomerProfile, CustomerSummary,
@@ -525,6 +525,43 @@ pub async fn store_kpis(app: AppHandle, args: StoreKpisArgs) -> Result<StoreKpis
     require_manager(&app)?;
     let store = home_store(&app)?;
     with_store(app, move |s| s.store_kpis(&store, args.from, args.days)).await
+}
+
+/// The KPIs as CSV files where the manager finds them: the Downloads folder when the
+/// platform has one, otherwise `exports/` beside the tablet's data.
+#[tauri::command]
+pub async fn export_kpis(app: AppHandle, args: ExportKpisArgs) -> Result<Vec<String>, ApiError> {
+    require_manager(&app)?;
+    let store = home_store(&app)?;
+    let folder = match app.path().download_dir() {
+        Ok(dir) if dir.is_dir() => dir,
+        _ => app
+            .state::<AppState>()
+            .db_path
+            .parent()
+            .map(|d| d.join("exports"))
+            .ok_or_else(|| invalid("The tablet has no folder to write the export to."))?,
+    };
+    with_store(app, move |s| {
+        let kpis = s.store_kpis(&store, args.from, args.days)?;
+        let currency = s.locale()?.currency;
+        let (days, people) = aisle_tablet::kpis::kpis_csv(&kpis, &store, &currency)?;
+        // A full disk says so; anything else names the file.
+        let io = |path: &std::path::Path, e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::StorageFull => CoreError::StorageFull,
+            _ => CoreError::Internal(format!("writing {}: {e}", path.display())),
+        };
+        std::fs::create_dir_all(&folder).map_err(|e| io(&folder, e))?;
+        let stamp = format!("{store}-{}d-{}", args.days, args.from / 1000);
+        let mut written = Vec::new();
+        for (name, text) in [("kpis", days), ("kpis-by-associate", people)] {
+            let path = folder.join(format!("aisle-{name}-{stamp}.csv"));
+            std::fs::write(&path, text).map_err(|e| io(&path, e))?;
+            written.push(path.display().to_string());
+        }
+        Ok(written)
+    })
+    .await
 }
 
 /// Variants running out within `horizon_days` at their rate of sale, or out while customers

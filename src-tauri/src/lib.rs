@@ -130,6 +130,7 @@ pub fn run() {
             conflicts: ConflictsArgs,
             resolve_conflict: ResolveConflictArgs,
             store_kpis: StoreKpisArgs,
+            export_kpis: ExportKpisArgs,
             stock_movements: StockMovementsArgs,
             record_stock_movement: RecordStockMovementArgs,
             count_stock: CountStockArgs,

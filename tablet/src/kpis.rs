@@ -113,3 +113,117 @@ impl Tablet {
         })
     }
 }
+
+/// The KPIs as two CSV files' text for a spreadsheet: one row per day, and one per associate
+/// over the period. Amounts in major units of `currency` (named in their own column).
+pub fn kpis_csv(kpis: &StoreKpis, store: &StoreId, currency: &str) -> Result<(String, String)> {
+    let digits = aisle_core::model::currency_digits(currency).unwrap_or(2);
+    let failed = |e: csv::Error| CoreError::Internal(format!("writing CSV: {e}"));
+    let mut days = csv::Writer::from_writer(Vec::new());
+    days.write_record([
+        "store",
+        "date",
+        "check_ins",
+        "assisted",
+        "online_carts_converted",
+        "sales",
+        "revenue",
+        "currency",
+    ])
+    .map_err(failed)?;
+    for day in &kpis.days {
+        days.write_record([
+            store.as_str(),
+            &local_date(day.day_start),
+            &day.check_ins.to_string(),
+            &day.assisted.to_string(),
+            &day.online_carts_converted.to_string(),
+            &day.sales.to_string(),
+            &aisle_core::model::decimal(day.revenue_cents, digits),
+            currency,
+        ])
+        .map_err(failed)?;
+    }
+    let mut people = csv::Writer::from_writer(Vec::new());
+    people
+        .write_record([
+            "store",
+            "associate",
+            "sales",
+            "units",
+            "revenue",
+            "currency",
+        ])
+        .map_err(failed)?;
+    for a in &kpis.by_associate {
+        people
+            .write_record([
+                store.as_str(),
+                a.associate.as_str(),
+                &a.sales.to_string(),
+                &a.units.to_string(),
+                &aisle_core::model::decimal(a.revenue_cents, digits),
+                currency,
+            ])
+            .map_err(failed)?;
+    }
+    let text = |w: csv::Writer<Vec<u8>>| -> Result<String> {
+        let bytes = w
+            .into_inner()
+            .map_err(|e| CoreError::Internal(format!("writing CSV: {e}")))?;
+        String::from_utf8(bytes).map_err(|e| CoreError::Internal(e.to_string()))
+    };
+    Ok((text(days)?, text(people)?))
+}
+
+/// The calendar date of a local midnight given as UTC milliseconds: read at midday, it is the
+/// same day in every time zone within twelve hours of UTC.
+fn local_date(day_start: Millis) -> String {
+    time::OffsetDateTime::from_unix_timestamp((day_start + DAY_MS / 2).div_euclid(1000))
+        .map(|t| t.date().to_string())
+        .unwrap_or_else(|_| day_start.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_export_has_a_row_per_day_and_per_associate_in_the_currencys_units() {
+        let day = |day_start, sales, revenue_cents| DayKpis {
+            day_start,
+            check_ins: 3,
+            assisted: 2,
+            online_carts_converted: 1,
+            sales,
+            revenue_cents,
+        };
+        // Local midnights of 2 and 3 December 2026 in London (UTC) and Tokyo (UTC+9).
+        let london = 1_796_169_600_000;
+        let tokyo = london - 9 * 3_600_000;
+        let kpis = StoreKpis {
+            days: vec![day(london, 2, 12_050), day(london + DAY_MS, 0, 0)],
+            by_associate: vec![AssociateSales {
+                associate: AssociateId::parse("sam.k").unwrap_or_else(|_| unreachable!()),
+                sales: 2,
+                units: 3,
+                revenue_cents: 12_050,
+            }],
+        };
+        let store = StoreId::parse("LDN-CG").unwrap_or_else(|_| unreachable!());
+        let (days, people) = kpis_csv(&kpis, &store, "GBP").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            days,
+            "store,date,check_ins,assisted,online_carts_converted,sales,revenue,currency\n\
+             LDN-CG,2026-12-02,3,2,1,2,120.50,GBP\n\
+             LDN-CG,2026-12-03,3,2,1,0,0.00,GBP\n"
+        );
+        assert_eq!(
+            people,
+            "store,associate,sales,units,revenue,currency\nLDN-CG,sam.k,2,3,120.50,GBP\n"
+        );
+        assert_eq!(local_date(tokyo), "2026-12-02");
+        let (yen, _) = kpis_csv(&kpis, &store, "JPY").unwrap_or_else(|e| panic!("{e}"));
+        assert!(yen.contains(",12050,JPY"), "{yen}");
+    }
+}

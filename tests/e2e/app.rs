@@ -1075,6 +1075,46 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
         }
         screenshot(&client, "manager-till-landscape-1280x800").await?;
 
+        // The KPIs taken out as CSV for a spreadsheet: a row per day of the week shown, with
+        // the sales the screen counts.
+        click(&client, "[data-testid=export-kpis]").await?;
+        wait_for_text(
+            &client,
+            "[data-testid=kpis-exported]",
+            Duration::from_secs(10),
+            |t| t.starts_with("Saved ") && t.contains(".csv"),
+        )
+        .await?;
+        let saved = text_of(&client, "[data-testid=kpis-exported]").await?;
+        let daily = saved
+            .trim_start_matches("Saved ")
+            .split(" and ")
+            .next()
+            .context("a file named")?
+            .to_string();
+        let csv = std::fs::read_to_string(&daily).with_context(|| format!("reading {daily}"))?;
+        let rows: Vec<&str> = csv.lines().collect();
+        assert_eq!(
+            rows[0],
+            "store,date,check_ins,assisted,online_carts_converted,sales,revenue,currency"
+        );
+        assert_eq!(rows.len(), 8, "{csv}");
+        assert!(
+            rows[1..]
+                .iter()
+                .all(|r| r.starts_with("LDN-CG,") && r.ends_with(",GBP"))
+        );
+        let sales: u64 = rows[1..]
+            .iter()
+            .map(|r| {
+                r.split(',')
+                    .nth(5)
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0)
+            })
+            .sum();
+        assert!(sales > 0, "the sales of the week are in the export: {csv}");
+
         // Stock movements on the Stock screen: a delivery, a transfer to Manchester and a
         // shelf count of one size, each seen in the grid, the message and the movement list,
         // and at the other tablet of the store after sync.

@@ -287,6 +287,12 @@ pub async fn store_kpis(days: u32) -> Result<StoreKpis, ApiError> {
     invoke(&StoreKpisArgs { from, days }).await
 }
 
+/// The same period as [`store_kpis`], as CSV files on the tablet; their paths.
+pub async fn export_kpis(days: u32) -> Result<Vec<String>, ApiError> {
+    let from = today().0 - i64::from(days - 1) * 86_400_000;
+    invoke(&aisle_core::model::commands::ExportKpisArgs { from, days }).await
+}
+
 pub async fn erase_customer(id: &str) -> Result<(), ApiError> {
     invoke(&EraseCustomerArgs { id: id.to_owned() }).await
 }

@@ -172,6 +172,10 @@ commands! {
     /// The home store's figures for `days` days from `from`.
     store_kpis: StoreKpisArgs { from: Millis, days: u32 } -> StoreKpis;
 
+    /// The same figures as CSV files (one row per day, one per associate), written to the
+    /// tablet's Downloads folder (or `exports/` beside its data); replies with their paths.
+    export_kpis: ExportKpisArgs { from: Millis, days: u32 } -> Vec<String>;
+
     /// A product's last stock movements in the home store, newest first.
     stock_movements: StockMovementsArgs { product: String } -> Vec<StockMovement>;
 

@@ -118,6 +118,19 @@ pub fn parse_amount(text: &str, digits: u32) -> Result<i64, String> {
         .ok_or_else(bad)
 }
 
+/// An amount in major units with the currency's decimals and no symbol: "58.99", "-0.05",
+/// "1200" (spreadsheets, files).
+pub fn decimal(minor: i64, digits: u32) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let minor = minor.unsigned_abs();
+    if digits == 0 {
+        return format!("{sign}{minor}");
+    }
+    let scale = 10u64.saturating_pow(digits);
+    let width = usize::try_from(digits).unwrap_or(2);
+    format!("{sign}{}.{:0width$}", minor / scale, minor % scale)
+}
+
 /// An amount with the currency's symbol, as text outside a browser (the briefing's
 /// suggestions, logs): "£58.99", "¥1200", "€12.50". The screens format with the platform's
 /// locale rules instead (`Intl.NumberFormat`).
@@ -126,14 +139,11 @@ pub fn money_in(minor: i64, currency: &str) -> String {
     let symbol = iso_currency::Currency::from_code(currency)
         .map(|c| c.symbol().symbol)
         .unwrap_or_else(|| format!("{currency} "));
-    let sign = if minor < 0 { "-" } else { "" };
-    let minor = minor.unsigned_abs();
-    if digits == 0 {
-        return format!("{sign}{symbol}{minor}");
+    let amount = decimal(minor, digits);
+    match amount.strip_prefix('-') {
+        Some(positive) => format!("-{symbol}{positive}"),
+        None => format!("{symbol}{amount}"),
     }
-    let scale = 10u64.pow(digits);
-    let width = usize::try_from(digits).unwrap_or(2);
-    format!("{sign}{symbol}{}.{:0width$}", minor / scale, minor % scale)
 }
 
 #[cfg(test)]
@@ -179,6 +189,8 @@ mod tests {
         assert_eq!(money_in(-5, "GBP"), "-£0.05");
         assert_eq!(money_in(1200, "JPY"), "¥1200");
         assert_eq!(money_in(1250, "EUR"), "€12.50");
+        assert_eq!(decimal(-1205, 2), "-12.05");
+        assert_eq!(decimal(1200, 0), "1200");
         assert!(money_in(1250, "KWD").ends_with("1.250"));
     }
 

@@ -396,6 +396,16 @@ fn Kpis() -> impl IntoView {
         let d = days.get();
         async move { api::store_kpis(d).await }
     });
+    let exported = RwSignal::new(None::<Result<String, String>>);
+    let export = move |_| {
+        let d = days.get_untracked();
+        leptos::task::spawn_local(async move {
+            exported.set(Some(match api::export_kpis(d).await {
+                Ok(paths) => Ok(format!("Saved {}", paths.join(" and "))),
+                Err(e) => Err(api::describe(&e)),
+            }));
+        });
+    };
     view! {
         <article class="card wide" data-testid="kpis">
             <div class="kpi-head">
@@ -411,7 +421,12 @@ fn Kpis() -> impl IntoView {
                         })
                         .collect_view()}
                 </div>
+                <button class="secondary" data-testid="export-kpis" on:click=export>"Export CSV"</button>
             </div>
+            {move || exported.get().map(|r| match r {
+                Ok(m) => view! { <p class="ok" role="status" data-testid="kpis-exported">{m}</p> }.into_any(),
+                Err(m) => view! { <p class="error" role="alert">{m}</p> }.into_any(),
+            })}
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || {
                     kpis.get()
