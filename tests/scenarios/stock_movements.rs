@@ -60,6 +60,12 @@ async fn a_transfer_is_received_as_sent_and_counts_deliveries_and_damage_move_th
     )
     .await;
     let by = AssociateId::parse("jo.manager").unwrap();
+    // An associate's tablet, modified or not, may not read the store's till deliveries.
+    let associate = Tablet::enrol(&relay, &relay_dir, dir.path(), "assoc", "associate").await;
+    let refused = relay_client::till_status(&associate.config)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("manager"), "{refused}");
 
     // A variant both stores stock, with units to send.
     let (product, variant) = sender.with(|t| {

@@ -54,6 +54,14 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
         if !self.has_doc(&DocId::Catalog)? {
             return Ok(false);
         }
+        // Published already (every start and every import asks): the projection says so
+        // without reading the whole catalog.
+        let projected: Option<TenantLocale> = self
+            .meta("locale")?
+            .and_then(|json| serde_json::from_slice(&json).ok());
+        if projected.as_ref() == Some(tenant) {
+            return Ok(false);
+        }
         let mut write = self.begin_write(&DocId::Catalog, false)?;
         let mut catalog: CatalogDoc = aisle_core::doc::hydrate_doc(&write.doc, &DocId::Catalog)?;
         let priced_in = catalog
