@@ -276,9 +276,51 @@ pub struct Event {
         schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._-]+$")
     )]
     pub id: String,
+    /// Who the event is about: required by every kind but the stock ones, where a store sale
+    /// may name its customer and the others have none.
+    #[serde(default)]
     pub customer: EventCustomer,
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+/// Most variant levels in one `stock_level` event.
+pub const MAX_STOCK_LEVELS: usize = 5_000;
+
+/// A line of a sale rung up at a till outside Aisle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StoreSaleLine {
+    pub variant: VariantSku,
+    pub quantity: u32,
+    /// What the till charged a unit, in minor units of the tenant's currency; the catalog's
+    /// price when absent.
+    #[serde(default)]
+    pub unit_price_minor: Option<i64>,
+}
+
+/// One variant's level in the retailer's stock system.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StockSystemLevel {
+    pub variant: VariantSku,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 10000))]
+    pub on_hand: i64,
+}
+
+/// What moved stock outside Aisle, as a `stock_adjusted` event says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum OutsideMovement {
+    /// Units received: `delta` above zero.
+    Delivery,
+    /// Units lost: `delta` below zero.
+    Damage,
+    /// A correction either way.
+    Correction,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -327,9 +369,50 @@ pub enum EventKind {
         #[serde(default)]
         marketing_email: Option<bool>,
     },
+    /// Units moved by the retailer's own systems (a delivery booked at the warehouse, damage
+    /// written off at head office): the store's stock moves by `delta`, recorded as a movement.
+    StockAdjusted {
+        store: StoreId,
+        variant: VariantSku,
+        delta: i64,
+        movement: OutsideMovement,
+        #[serde(default)]
+        reason: Option<String>,
+        /// When it happened (Unix milliseconds); when the relay took the event if absent.
+        #[serde(default)]
+        at: Option<Millis>,
+    },
+    /// A sale rung up at a till outside Aisle: stock goes down, and a customer the event
+    /// names sees it in their history. Never sent back to the till. Keyed by `sale_id` too, so
+    /// the same sale sent under two event ids counts once.
+    StoreSale {
+        store: StoreId,
+        sale_id: String,
+        lines: Vec<StoreSaleLine>,
+        #[serde(default)]
+        at: Option<Millis>,
+    },
+    /// The retailer's stock system's levels as they were at `as_of` (Unix milliseconds). Every
+    /// movement Aisle recorded after `as_of` (sales, returns, deliveries, transfers) is
+    /// applied on top, so nothing that happened since is counted twice or lost; what happened
+    /// before is taken to be in the level. A variant's level dated at or before the store's
+    /// latest count of it (a shelf count, an import, an earlier level) is stale and left out.
+    StockLevel {
+        store: StoreId,
+        as_of: Millis,
+        levels: Vec<StockSystemLevel>,
+    },
 }
 
 impl EventKind {
+    /// Whether the event moves a store's stock (and names no customer, but a store sale may).
+    pub fn is_stock(&self) -> bool {
+        matches!(
+            self,
+            Self::StockAdjusted { .. } | Self::StoreSale { .. } | Self::StockLevel { .. }
+        )
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Self::ProductViewed { .. } => "product_viewed",
@@ -340,6 +423,9 @@ impl EventKind {
             Self::OrderPlaced { .. } => "order_placed",
             Self::ChatHandoff { .. } => "chat_handoff",
             Self::CustomerUpserted { .. } => "customer_upserted",
+            Self::StockAdjusted { .. } => "stock_adjusted",
+            Self::StoreSale { .. } => "store_sale",
+            Self::StockLevel { .. } => "stock_level",
         }
     }
 }
@@ -365,6 +451,13 @@ pub struct IngestOutcome {
     /// Duplicate profiles merged because one event's identifiers named both.
     #[serde(default)]
     pub merged: usize,
+    /// Store sales whose customer was not found: their stock moved, and no history got them.
+    #[serde(default)]
+    pub unmatched_customers: Vec<String>,
+    /// Variant levels of `stock_level` events dated at or before the store's latest count of
+    /// the variant: left out.
+    #[serde(default)]
+    pub stale_levels: usize,
 }
 
 /// What the audit trail records: security-relevant acts on the relay.
@@ -581,14 +674,18 @@ pub struct ExportedSale {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TillSale {
-    /// `sale`, or `return` (units brought back of an earlier sale, refunded).
+    /// `sale`, `return` (units brought back of an earlier sale, refunded), or `exchange` (a
+    /// sale made for units brought back: their `return` is sent too, and named here).
     pub event: String,
     /// Unique per sale or return, and the request's `Idempotency-Key`: a retried delivery
     /// repeats it.
     pub sale_id: String,
-    /// The sale a return is of.
+    /// The sale a return or an exchange is of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refers_to: Option<String>,
+    /// An exchange's return (its own `return` delivery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange_of: Option<String>,
     pub store: StoreId,
     pub recorded_at: Millis,
     pub associate: String,

@@ -289,7 +289,46 @@ fn stock_moves_only_by_recorded_sales_and_a_managers_adjustments() {
     // What a modified app could write instead, each refused with nothing applied, even from
     // a manager's tablet.
     type Tamper = fn(&mut InventoryDoc<'_>, &VariantSku);
-    let cases: [(&str, Tamper, &str); 5] = [
+    let cases: [(&str, Tamper, &str); 9] = [
+        (
+            "a delivery as the retailer's stock system",
+            |inv, v| {
+                inv.increment(v, 1).unwrap();
+                let mut booked = forged_movement(MovementKind::Delivery, v, 1, None, None, None);
+                booked.by = AssociateId::parse("stock-system").unwrap();
+                inv.put_adjustment("forged-system", &booked).unwrap();
+            },
+            "as the retailer's own systems",
+        ),
+        (
+            "a sale as the outside till, never sent to the till",
+            |inv, v| {
+                inv.increment(v, -1).unwrap();
+                let mut sale = inv.sales().unwrap().into_values().next().unwrap();
+                sale.associate = AssociateId::parse("outside-till").unwrap();
+                inv.put_sale("forged-outside", &sale).unwrap();
+            },
+            "rung up at an outside till",
+        ),
+        (
+            "a sale under a till sale's key, so the till's own counts as had",
+            |inv, v| {
+                inv.increment(v, -1).unwrap();
+                let sale = inv.sales().unwrap().into_values().next().unwrap();
+                inv.put_sale("till-T-9", &sale).unwrap();
+            },
+            "rung up at an outside till",
+        ),
+        (
+            "a delivery dated a year ahead",
+            |inv, v| {
+                inv.increment(v, 1).unwrap();
+                let mut ahead = forged_movement(MovementKind::Delivery, v, 1, None, None, None);
+                ahead.at = 4_102_444_800_000;
+                inv.put_adjustment("forged-ahead", &ahead).unwrap();
+            },
+            "dated ahead of now",
+        ),
         (
             "stock with nothing on record",
             |inv, v| {
@@ -314,6 +353,7 @@ fn stock_moves_only_by_recorded_sales_and_a_managers_adjustments() {
                         at: 0,
                         holds: vec![],
                         from_online_cart: None,
+                        exchange_for: None,
                     },
                 )
                 .unwrap();
@@ -730,6 +770,127 @@ fn a_return_is_taken_from_any_staff_tablet_only_as_its_sale_allows() {
             forged.sale = Some(sale_id.clone());
             forged.refund_minor = Some(refund);
             inv.put_adjustment("forged-return", &forged).unwrap();
+        });
+        let refused = push_as(&mut w.relay, &mut tablet, &doc, Role::Associate).expect_err(what);
+        assert!(refused.to_string().contains(reason), "{what}: {refused}");
+        assert_eq!(w.relay.doc_heads(&doc).unwrap(), heads, "{what}");
+    }
+}
+
+#[test]
+fn an_exchange_is_taken_only_with_its_return_for_the_sales_customer() {
+    let mut w = stock_world(900);
+    let doc = DocId::Inventory(w.store.clone());
+    let by = AssociateId::parse("sam.k").unwrap();
+    let product = w.tablet.variant_product(&w.variant).unwrap().0;
+    let other = w
+        .tablet
+        .stock_for_product(&w.store, &product)
+        .unwrap()
+        .levels
+        .into_iter()
+        .find(|l| l.variant != w.variant && l.on_hand > 1)
+        .map(|l| l.variant)
+        .expect("another size to exchange for");
+    let receipt = w
+        .tablet
+        .sell(&SaleRequest {
+            store: w.store.clone(),
+            lines: vec![(w.variant.clone(), 2)],
+            customer: None,
+            associate: by.clone(),
+            holds: vec![],
+            cart: None,
+        })
+        .unwrap();
+    push_as(&mut w.relay, &mut w.tablet, &doc, Role::Associate).unwrap();
+    let (back_before, out_before) = (
+        on_hand(&w.relay, &w.store, &w.variant),
+        on_hand(&w.relay, &w.store, &other),
+    );
+
+    // One of the two swapped for the other size: one record, taken whole.
+    let exchange = w
+        .tablet
+        .exchange_one(&w.store, &receipt.sale_id, &w.variant, &other, &by)
+        .unwrap();
+    assert!(exchange.refund_minor > 0);
+    push_as(&mut w.relay, &mut w.tablet, &doc, Role::Associate).unwrap();
+    assert_eq!(on_hand(&w.relay, &w.store, &w.variant), back_before + 1);
+    assert_eq!(on_hand(&w.relay, &w.store, &other), out_before - 1);
+    let sales = w.relay.sales(&w.store).unwrap();
+    let return_id = sales[&exchange.sale_id].exchange_for.clone().unwrap();
+    let returned = w.tablet.stock_movements(&w.store, &product, 50).unwrap();
+    assert!(
+        returned
+            .iter()
+            .any(|m| m.id == return_id && m.sale.as_deref() == Some(receipt.sale_id.as_str())),
+        "{returned:?}"
+    );
+
+    // A modified app: an exchange naming an earlier return, two sales for one return, and
+    // an exchange for someone else.
+    let price = sales[&receipt.sale_id].lines[0].unit_price_cents;
+    let sale_of = |exchange_for: &str, customer: Option<CustomerId>| Sale {
+        lines: vec![SaleLine {
+            variant: other.clone(),
+            quantity: 1,
+            unit_price_cents: price,
+        }],
+        customer,
+        associate: AssociateId::parse("mallory").unwrap(),
+        at: 0,
+        holds: vec![],
+        from_online_cart: None,
+        exchange_for: Some(exchange_for.to_string()),
+    };
+    let stranger = CustomerId::parse("someone-else").unwrap();
+    type Forge<'a> = (&'static str, Vec<(&'a str, Sale)>, bool, &'static str);
+    let cases: Vec<Forge<'_>> = vec![
+        (
+            "an earlier return",
+            vec![("forged-ex", sale_of(&return_id, None))],
+            false,
+            "without its return",
+        ),
+        (
+            "two sales for one return",
+            vec![
+                ("forged-ex-1", sale_of("forged-back", None)),
+                ("forged-ex-2", sale_of("forged-back", None)),
+            ],
+            true,
+            "for two sales",
+        ),
+        (
+            "someone else",
+            vec![("forged-ex", sale_of("forged-back", Some(stranger.clone())))],
+            true,
+            "someone other than the customer",
+        ),
+    ];
+    for (i, (what, forged_sales, with_return, reason)) in cases.into_iter().enumerate() {
+        let heads = w.relay.doc_heads(&doc).unwrap();
+        let mut tablet = replica_of(
+            &mut w.relay,
+            &w._dir.path().join(format!("exchanger-{i}.sqlite3")),
+            901 + i as u64,
+            &[DocId::Catalog, DocId::Inventory(w.store.clone())],
+        );
+        let (variant, sale_id) = (w.variant.clone(), receipt.sale_id.clone());
+        let out = other.clone();
+        tamper_stock(&mut tablet, &w.store, |inv| {
+            if with_return {
+                inv.increment(&variant, 1).unwrap();
+                let mut back = forged_movement(MovementKind::Return, &variant, 1, None, None, None);
+                back.sale = Some(sale_id.clone());
+                back.refund_minor = Some(price);
+                inv.put_adjustment("forged-back", &back).unwrap();
+            }
+            for (id, sale) in &forged_sales {
+                inv.increment(&out, -1).unwrap();
+                inv.put_sale(id, sale).unwrap();
+            }
         });
         let refused = push_as(&mut w.relay, &mut tablet, &doc, Role::Associate).expect_err(what);
         assert!(refused.to_string().contains(reason), "{what}: {refused}");

@@ -11,11 +11,11 @@ use aisle_core::model::commands::{
     AddNoteArgs, AddToCartArgs, AppInfo, ChangeCartVariantArgs, CheckoutCartArgs, CountStockArgs,
     CustomerBriefingArgs, CustomerProfileArgs, EnrolArgs, Enrolment, EraseCustomerArgs,
     ExportKpisArgs, FloorOverviewArgs, GreetCustomerArgs, KioskCheckInArgs, KioskConsentArgs,
-    LinkCardArgs, MergeCustomersArgs, NearbyStockArgs, PlaceHoldArgs, PullIntoCartArgs,
-    ReceiveTransferArgs, RecordReturnArgs, RecordStockMovementArgs, ReleaseHoldArgs,
-    RemoveCartLineArgs, ResolveConflictArgs, ScanArgs, ScanImageArgs, SearchCustomersArgs,
-    SearchProductsArgs, SetAssociateArgs, SetCartQuantityArgs, StockAlertsArgs, StockGridArgs,
-    StockMovementsArgs, StoreKpisArgs,
+    LinkCardArgs, MergeCustomersArgs, NearbyStockArgs, PlaceHoldArgs, ProductImageArgs,
+    PullIntoCartArgs, ReceiveTransferArgs, RecordExchangeArgs, RecordReturnArgs,
+    RecordStockMovementArgs, ReleaseHoldArgs, RemoveCartLineArgs, ResolveConflictArgs, ScanArgs,
+    ScanImageArgs, SearchCustomersArgs, SearchProductsArgs, SetAssociateArgs, SetCartQuantityArgs,
+    StockAlertsArgs, StockGridArgs, StockMovementsArgs, StoreKpisArgs,
 };
 use aisle_core::model::{
     ApiError, AssociateId, Briefing, ConflictLine, CustomerId, CustomerProfile, CustomerSummary,
@@ -516,6 +516,20 @@ pub async fn record_return(app: AppHandle, args: RecordReturnArgs) -> Result<i64
 }
 
 #[tauri::command]
+pub async fn record_exchange(
+    app: AppHandle,
+    args: RecordExchangeArgs,
+) -> Result<SaleReceipt, ApiError> {
+    let (store, by) = (home_store(&app)?, associate(&app)?);
+    let back = parse(VariantSku::parse(args.variant))?;
+    let instead = parse(VariantSku::parse(args.instead))?;
+    with_store_mut(app, move |s| {
+        s.exchange_one(&store, &args.sale, &back, &instead, &by)
+    })
+    .await
+}
+
+#[tauri::command]
 pub async fn stores(app: AppHandle) -> Result<Vec<StoreInfo>, ApiError> {
     with_store(app, |s| s.stores()).await
 }
@@ -525,6 +539,22 @@ pub async fn store_kpis(app: AppHandle, args: StoreKpisArgs) -> Result<StoreKpis
     require_manager(&app)?;
     let store = home_store(&app)?;
     with_store(app, move |s| s.store_kpis(&store, args.from, args.days)).await
+}
+
+/// A product image this tablet keeps (fetched from the relay by the background task in
+/// `sync.rs`), read off disk on a blocking thread.
+#[tauri::command]
+pub async fn product_image(
+    app: AppHandle,
+    args: ProductImageArgs,
+) -> Result<Option<String>, ApiError> {
+    let cache = aisle_tablet::images::ImageCache::beside(&app.state::<AppState>().db_path);
+    tauri::async_runtime::spawn_blocking(move || cache.data_url(&args.image))
+        .await
+        .map_err(|e| ApiError {
+            code: ErrorCode::Internal,
+            message: format!("reading the image did not finish: {e}"),
+        })
 }
 
 /// The KPIs as CSV files where the manager finds them: the Downloads folder when the

@@ -101,6 +101,18 @@ pub fn start(app: &AppHandle, enrolment: TabletEnrolment) {
         }
     });
     *state.sync.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
+    if enrolment.role != Role::Kiosk {
+        let handle = app.clone();
+        tauri::async_runtime::spawn(async move {
+            // Soon after start (the first sync brings the catalog), then now and then: an
+            // image the catalog changed, or one the relay could not get last time.
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            loop {
+                fetch_images(&handle).await;
+                tokio::time::sleep(std::time::Duration::from_secs(300)).await;
+            }
+        });
+    }
     if enrolment.role == Role::Kiosk {
         let handle = app.clone();
         tauri::async_runtime::spawn(async move {
@@ -136,6 +148,28 @@ async fn forget_token(app: &AppHandle) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "cannot delete the revoked token"),
         Err(e) => tracing::error!(error = %e, "cannot delete the revoked token"),
+    }
+}
+
+/// Keeps the product images the tablet does not have yet, for a shift offline.
+async fn fetch_images(app: &AppHandle) {
+    let Ok(config) = relay_config(app) else {
+        return;
+    };
+    let Ok(wanted) = with_store(app.clone(), |s| s.product_images()).await else {
+        return;
+    };
+    let cache = aisle_tablet::images::ImageCache::beside(&app.state::<AppState>().db_path);
+    match cache.fetch_missing(&config, wanted).await {
+        Ok(report) if report.fetched > 0 => {
+            tracing::info!(
+                fetched = report.fetched,
+                unavailable = report.unavailable,
+                "product images kept"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "product images wait"),
     }
 }
 

@@ -78,6 +78,14 @@ pub struct ServeArgs {
     /// (`X-Shopify-Shop-Domain`) are refused.
     #[arg(long, global = true, env = "AISLE_RELAY_SHOPIFY_SHOP_DOMAIN")]
     pub shopify_shop_domain: Option<String>,
+    /// A Shopify location that is one of the stores, as `LOCATION_ID=STORE_ID` (repeat for
+    /// each): its POS orders are the store's sales and its inventory levels the store's stock.
+    #[arg(long = "shopify-location", global = true, value_parser = shopify_location)]
+    pub shopify_locations: Vec<(String, aisle_core::model::StoreId)>,
+    /// Where product images given as paths are fetched from when they are not in
+    /// `<data-dir>/images/` (e.g. the retailer's CDN); each is fetched once and kept.
+    #[arg(long, global = true, env = "AISLE_RELAY_IMAGES_URL")]
+    pub images_url: Option<String>,
     /// Seconds between recounts of the related-products recommendations (also run at start).
     #[arg(long, global = true, env = "AISLE_RELAY_RECOMMEND_EVERY")]
     pub recommend_every: Option<u64>,
@@ -317,6 +325,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub shopify_home_store: Option<String>,
     pub shopify_shop_domain: Option<String>,
+    pub shopify_locations: std::collections::BTreeMap<String, aisle_core::model::StoreId>,
+    pub images_url: Option<String>,
     pub recommend_every: std::time::Duration,
     pub transport: Transport,
     /// Plain HTTP on an address other than loopback was asked for explicitly.
@@ -380,6 +390,8 @@ impl Config {
                 .or(file.admin_token),
             shopify_home_store: serve.shopify_home_store.clone(),
             shopify_shop_domain: serve.shopify_shop_domain.clone(),
+            shopify_locations: serve.shopify_locations.iter().cloned().collect(),
+            images_url: serve.images_url.clone(),
             recommend_every: std::time::Duration::from_secs(
                 serve.recommend_every.unwrap_or(3_600).max(1),
             ),
@@ -450,6 +462,8 @@ impl Config {
             admin_token: None,
             shopify_home_store: None,
             shopify_shop_domain: None,
+            shopify_locations: Default::default(),
+            images_url: None,
             recommend_every: std::time::Duration::from_secs(3_600),
             transport: Transport::Plain,
             plaintext_beyond_loopback: false,
@@ -553,9 +567,37 @@ fn transport(serve: &ServeArgs, file: &FileConfig) -> anyhow::Result<Transport> 
     })
 }
 
+/// `--shopify-location 24826418=LDN-CG`.
+fn shopify_location(text: &str) -> Result<(String, aisle_core::model::StoreId), String> {
+    let (location, store) = text
+        .split_once('=')
+        .ok_or("give LOCATION_ID=STORE_ID, e.g. 24826418=LDN-CG")?;
+    if location.is_empty() || !location.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{location:?} is not a Shopify location id (digits)"
+        ));
+    }
+    let store = aisle_core::model::StoreId::parse(store).map_err(|e| e.to_string())?;
+    Ok((location.to_string(), store))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shopify_location_is_its_digits_and_a_store() {
+        let (location, store) = shopify_location("24826418=LDN-CG").unwrap();
+        assert_eq!((location.as_str(), store.as_str()), ("24826418", "LDN-CG"));
+        for bad in [
+            "24826418",
+            "gid://shopify/Location/1=LDN-CG",
+            "=LDN-CG",
+            "1=not a store",
+        ] {
+            assert!(shopify_location(bad).is_err(), "{bad}");
+        }
+    }
 
     fn transport_of(flags: &[&str], file: &str) -> anyhow::Result<Transport> {
         let cli = Cli::try_parse_from(std::iter::once("aisle-relay").chain(flags.iter().copied()))?;

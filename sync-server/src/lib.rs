@@ -17,6 +17,7 @@ pub mod domain;
 pub mod error;
 mod handlers;
 pub mod hub;
+pub mod images;
 pub mod limits;
 pub mod loyalty;
 pub mod metrics;
@@ -239,6 +240,7 @@ fn prepare(config: &Config) -> anyhow::Result<(AppState, std::fs::File)> {
         shopify_secret: admin::shopify_secret(config)?,
         shopify_home_store: config.shopify_home_store.clone(),
         shopify_shop_domain: config.shopify_shop_domain.clone(),
+        shopify_locations: config.shopify_locations.clone(),
     };
     let mut state = AppState::new(
         storage,
@@ -249,6 +251,10 @@ fn prepare(config: &Config) -> anyhow::Result<(AppState, std::fs::File)> {
     .with_ingest(ingest);
     state.till_connected = config.till.is_some();
     state.locale = config.locale.clone();
+    state.images = Some(std::sync::Arc::new(images::ProductImages::new(
+        &config.data_dir,
+        config.images_url.clone(),
+    )?));
     Ok((state, lock))
 }
 

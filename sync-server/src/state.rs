@@ -39,6 +39,8 @@ pub struct AppState {
     pub till_connected: bool,
     /// The currency and locale the relay publishes (and reads import prices in).
     pub locale: aisle_core::model::TenantLocale,
+    /// Where product images are served from; `None` serves none.
+    pub images: Option<Arc<crate::images::ProductImages>>,
 }
 
 /// Customer lookups a device may make: a burst of 20, then one every 3 seconds.
@@ -58,6 +60,8 @@ pub struct Ingest {
     pub shopify_home_store: Option<String>,
     /// The shop whose webhooks are taken, when configured.
     pub shopify_shop_domain: Option<String>,
+    /// Shopify locations that are stores.
+    pub shopify_locations: std::collections::BTreeMap<String, aisle_core::model::StoreId>,
 }
 
 impl AppState {
@@ -97,6 +101,7 @@ impl AppState {
             failed_auth: Arc::default(),
             till_connected: false,
             locale: aisle_core::model::TenantLocale::default(),
+            images: None,
         }
     }
 

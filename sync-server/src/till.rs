@@ -39,15 +39,21 @@ pub struct TillLink {
     client: reqwest::Client,
 }
 
+/// TLS for the relay's own requests out (the till, image addresses): the platform's trust
+/// store, as an operator's other services are trusted.
+pub fn tls_config() -> anyhow::Result<rustls::ClientConfig> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls_platform_verifier::Verifier::new(provider.clone())?;
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(verifier))
+        .with_no_client_auth())
+}
+
 impl TillLink {
     pub fn new(config: TillConfig, secret: String, currency: String) -> anyhow::Result<Self> {
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = rustls_platform_verifier::Verifier::new(provider.clone())?;
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .dangerous()
-            .with_custom_certificate_verifier(std::sync::Arc::new(verifier))
-            .with_no_client_auth();
+        let tls = tls_config()?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .timeout(config.timeout)

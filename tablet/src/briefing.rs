@@ -255,6 +255,9 @@ impl Tablet {
             let Ok(grid) = self.stock_for_product(store, &product) else {
                 continue;
             };
+            if grid.product.discontinued {
+                continue;
+            }
             let size = likely
                 .iter()
                 .find(|l| l.category == grid.product.category)

@@ -25,6 +25,14 @@ pub struct HoldRequest {
     pub associate: AssociateId,
     pub hours: u32,
 }
+/// Units of an earlier sale here that the customer brings back for a new sale's: an exchange.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExchangeOf {
+    pub sale: String,
+    pub variant: VariantSku,
+    pub quantity: u32,
+}
+
 /// Record a sale on the tablet (handed to the till).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SaleRequest {
@@ -100,6 +108,59 @@ impl Tablet {
     /// the purchase, all in one transaction. A sale is never refused for lack of recorded
     /// stock (the item is in the customer's hand); going below zero is reported instead.
     pub fn sell(&mut self, request: &SaleRequest) -> Result<SaleReceipt> {
+        self.sell_in_exchange(request, None)
+    }
+
+    /// An exchange as one linked record: the units brought back are returned (stock up,
+    /// refunded at the earlier sale's price) and the new sale names that return, in one
+    /// change, so no replica ever holds one without the other. The new sale is the earlier
+    /// sale's customer's.
+    pub fn exchange(
+        &mut self,
+        request: &SaleRequest,
+        returned: &ExchangeOf,
+    ) -> Result<SaleReceipt> {
+        self.sell_in_exchange(request, Some(returned))
+    }
+
+    /// One unit of an earlier sale here exchanged for one of `instead` (another size, say),
+    /// for that sale's customer.
+    pub fn exchange_one(
+        &mut self,
+        store: &StoreId,
+        sale: &str,
+        back: &VariantSku,
+        instead: &VariantSku,
+        by: &AssociateId,
+    ) -> Result<SaleReceipt> {
+        let id = DocId::Inventory(store.clone());
+        let original = self
+            .with_doc(&id, |doc| InventoryDoc::new(doc, store).sale(sale))?
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| CoreError::not_found("sale in this store", sale))?;
+        self.exchange(
+            &SaleRequest {
+                store: store.clone(),
+                lines: vec![(instead.clone(), 1)],
+                customer: original.customer,
+                associate: by.clone(),
+                holds: Vec::new(),
+                cart: None,
+            },
+            &ExchangeOf {
+                sale: sale.to_string(),
+                variant: back.clone(),
+                quantity: 1,
+            },
+        )
+    }
+
+    fn sell_in_exchange(
+        &mut self,
+        request: &SaleRequest,
+        exchange: Option<&ExchangeOf>,
+    ) -> Result<SaleReceipt> {
         if request.lines.is_empty() || request.lines.len() > MAX_LINES {
             return Err(CoreError::invalid(
                 "lines",
@@ -134,6 +195,10 @@ impl Tablet {
             .sum();
         let sale_id = self.ids.new_id();
         let at = self.now();
+        let returned = match exchange {
+            Some(exchange) => Some(self.exchange_return(request, exchange)?),
+            None => None,
+        };
 
         // The customer's document first: whether the sale converts their online cart is
         // recorded on the sale, so every replica counts it the same way.
@@ -185,6 +250,10 @@ impl Tablet {
         let mut inventory_write =
             self.begin_write(&DocId::Inventory(request.store.clone()), false)?;
         let mut inventory = InventoryDoc::new(&mut inventory_write.doc, &request.store);
+        if let Some((return_id, movement)) = &returned {
+            inventory.increment(&movement.variant, movement.delta)?;
+            inventory.put_adjustment(return_id, movement)?;
+        }
         let mut oversold = Vec::new();
         for line in &lines {
             if inventory.increment(&line.variant, -i64::from(line.quantity))? < 0 {
@@ -213,6 +282,7 @@ impl Tablet {
                 at,
                 holds: request.holds.clone(),
                 from_online_cart: request.customer.is_some().then_some(from_online_cart),
+                exchange_for: returned.as_ref().map(|(id, _)| id.clone()),
             },
         )?;
         let mut writes = vec![inventory_write];
@@ -225,6 +295,62 @@ impl Tablet {
             sale_id,
             total_cents,
             oversold,
+            refund_minor: returned.and_then(|(_, m)| m.refund_minor).unwrap_or(0),
         })
+    }
+
+    /// The return an exchange records, checked as a return is: units the earlier sale sold
+    /// and has not had back, of that sale's customer.
+    fn exchange_return(
+        &mut self,
+        request: &SaleRequest,
+        exchange: &ExchangeOf,
+    ) -> Result<(String, aisle_core::doc::Adjustment)> {
+        let id = DocId::Inventory(request.store.clone());
+        let store = request.store.clone();
+        let sale = self
+            .with_doc(&id, |doc| {
+                InventoryDoc::new(doc, &store).sale(&exchange.sale)
+            })?
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| CoreError::not_found("sale in this store", &exchange.sale))?;
+        if sale.customer != request.customer {
+            return Err(CoreError::invalid(
+                "customer",
+                "an exchange is for the customer of the sale it exchanges",
+            ));
+        }
+        let sold: i64 = sale
+            .lines
+            .iter()
+            .filter(|l| l.variant == exchange.variant)
+            .map(|l| i64::from(l.quantity))
+            .sum();
+        let units = i64::from(exchange.quantity);
+        let returnable =
+            sold - self.returned_of(&request.store, &exchange.sale, &exchange.variant)?;
+        if units == 0 || units > returnable {
+            return Err(CoreError::invalid(
+                "quantity",
+                &format!(
+                    "{units} of {} brought back where the sale has {returnable} left to return",
+                    exchange.variant
+                ),
+            ));
+        }
+        let mut movement = self.movement(
+            &exchange.variant,
+            units,
+            "Exchanged at the counter",
+            &request.associate,
+            aisle_core::model::MovementKind::Return,
+        )?;
+        movement.sale = Some(exchange.sale.clone());
+        movement.refund_minor = Some(sale.refund_for(&exchange.variant, units));
+        movement
+            .check_shape(&request.store)
+            .map_err(|reason| CoreError::invalid("exchange", &reason))?;
+        Ok((self.ids.new_id(), movement))
     }
 }

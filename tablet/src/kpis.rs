@@ -1,7 +1,9 @@
 //! The manager's KPIs over a number of days: check-ins, assisted sessions, online carts
 //! converted in store, sales by associate.
 
-use aisle_core::model::{AssociateId, AssociateSales, DayKpis, Millis, StoreId, StoreKpis};
+use aisle_core::model::{
+    AssociateId, AssociateSales, DayKpis, Millis, OUTSIDE_TILL, StoreId, StoreKpis,
+};
 use aisle_core::{CoreError, Result};
 use rusqlite::params;
 
@@ -29,6 +31,8 @@ impl Tablet {
         let day_of = |at: Millis| usize::try_from((at - from) / DAY_MS).ok();
         let conn = self.conn();
         let range = params![store.as_str(), from, to];
+        // Sales rung up at a till outside Aisle move stock but are not Aisle's sales.
+        let sales_range = params![store.as_str(), from, to, OUTSIDE_TILL];
 
         let mut stmt = conn.prepare_cached(
             "SELECT at FROM visits WHERE store_id = ?1 AND at >= ?2 AND at < ?3
@@ -47,10 +51,11 @@ impl Tablet {
              UNION ALL SELECT customer_id, placed_at FROM holds
                WHERE store_id = ?1 AND placed_at >= ?2 AND placed_at < ?3
              UNION ALL SELECT customer_id, at FROM sales
-               WHERE store_id = ?1 AND at >= ?2 AND at < ?3 AND customer_id IS NOT NULL",
+               WHERE store_id = ?1 AND at >= ?2 AND at < ?3 AND customer_id IS NOT NULL
+                 AND associate_id <> ?4",
         )?;
         let mut sessions = std::collections::BTreeSet::new();
-        for row in stmt.query_map(range, |r| {
+        for row in stmt.query_map(sales_range, |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, Millis>(1)?))
         })? {
             let (customer, at) = row?;
@@ -66,9 +71,9 @@ impl Tablet {
 
         let mut stmt = conn.prepare_cached(
             "SELECT at, total_cents, from_online_cart FROM sales
-             WHERE store_id = ?1 AND at >= ?2 AND at < ?3",
+             WHERE store_id = ?1 AND at >= ?2 AND at < ?3 AND associate_id <> ?4",
         )?;
-        for row in stmt.query_map(range, |r| {
+        for row in stmt.query_map(sales_range, |r| {
             Ok((
                 r.get::<_, Millis>(0)?,
                 r.get::<_, i64>(1)?,
@@ -85,11 +90,11 @@ impl Tablet {
 
         let mut stmt = conn.prepare_cached(
             "SELECT associate_id, COUNT(*), SUM(units), SUM(total_cents) FROM sales
-             WHERE store_id = ?1 AND at >= ?2 AND at < ?3
+             WHERE store_id = ?1 AND at >= ?2 AND at < ?3 AND associate_id <> ?4
              GROUP BY associate_id ORDER BY SUM(total_cents) DESC",
         )?;
         let by_associate = stmt
-            .query_map(range, |r| {
+            .query_map(sales_range, |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, i64>(1)?,

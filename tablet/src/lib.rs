@@ -13,6 +13,7 @@ pub mod alerts;
 pub mod briefing;
 pub mod checkout;
 pub mod floor;
+pub mod images;
 pub mod kiosk_queue;
 pub mod kpis;
 #[cfg(feature = "nfc")]

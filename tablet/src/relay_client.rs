@@ -207,6 +207,35 @@ pub async fn stock_by_store(
     relay_get(config, &format!("/v1/stock/{product}")).await
 }
 
+/// A product's image as the relay serves it; `None` when it has none to give (a category
+/// outline, or an image it cannot get).
+pub async fn product_image(
+    config: &SyncConfig,
+    product: &aisle_core::model::ProductSku,
+) -> Result<Option<Vec<u8>>, SyncError> {
+    let request = authorised(
+        config,
+        reqwest::Method::GET,
+        &format!("/v1/products/{product}/image"),
+        Duration::from_secs(30),
+    )?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| SyncError::connecting(&e))?;
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if !response.status().is_success() {
+        return Err(relay_error(response).await);
+    }
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| SyncError::Protocol(e.to_string()))?;
+    Ok(Some(bytes.to_vec()))
+}
+
 /// What other stores sent this one and it has not received in full.
 pub async fn incoming_transfers(
     config: &SyncConfig,

@@ -295,7 +295,7 @@ impl Tablet {
             .collect()
     }
 
-    fn movement(
+    pub(crate) fn movement(
         &self,
         variant: &VariantSku,
         delta: i64,

@@ -1336,6 +1336,34 @@ async fn tablet_enrols_syncs_and_shows_its_state() -> anyhow::Result<()> {
             |t| t == target.name,
         )
         .await?;
+        // The customer brings back one item of the sale made offline for another size: one
+        // record of the return and the new sale, and the associate reads what is due.
+        let newest = "[data-testid=purchase]:first-child";
+        let options = client
+            .find_all(Locator::Css(&format!(
+                "{newest} [data-testid=exchange-instead] option"
+            )))
+            .await?;
+        let instead = match options.first() {
+            Some(option) => option.text().await?,
+            None => bail!("the sale made in the store offers no other size to exchange for"),
+        };
+        click(&client, &format!("{newest} [data-testid=exchange-line]")).await?;
+        let outcome = "[data-testid=purchases] [role=status], [data-testid=purchases] [role=alert]";
+        wait_until(&client, "the exchange's outcome", || async {
+            Ok(!client.find_all(Locator::Css(outcome)).await?.is_empty())
+        })
+        .await?;
+        let said = text_of(&client, outcome).await?;
+        assert!(
+            said.starts_with("Exchanged ")
+                && (said.contains("they pay")
+                    || said.contains("refund")
+                    || said.contains("nothing to pay")),
+            "exchanging for {instead}: {said}"
+        );
+        // The exchange syncs, and the briefing shows it: let that land before typing.
+        settle(&client).await?;
         type_into(&client, "[data-testid=merge-search]", &duplicate).await?;
         // Results for the partly typed number may still be on screen: wait for the one match.
         let results = "[data-testid=merge] [data-testid=search-results] button";

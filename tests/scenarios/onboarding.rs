@@ -5,6 +5,9 @@
 //! later files go in through the admin API while the tablet is online (a price change under
 //! the retailer's own column names, a new variant, a changed email, a new customer), the same
 //! files again change nothing, and a bad stock file is refused whole with its lines.
+//! Product images come from the relay's images folder or, for one not there, the retailer's
+//! CDN (a loopback server here), fetched once; the tablet keeps them and shows them with the
+//! CDN gone. A later catalog file marks a product discontinued.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -46,6 +49,38 @@ async fn import_with_api(
     )
     .await
     .unwrap()
+}
+
+/// The retailer's CDN: serves `tests/fixtures/cdn` under `/cdn`, counting requests.
+async fn start_cdn() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let counted = hits.clone();
+    let app = axum::Router::new().route(
+        "/cdn/{*path}",
+        axum::routing::get(
+            move |axum::extract::Path(path): axum::extract::Path<String>| {
+                let counted = counted.clone();
+                async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("fixtures/cdn")
+                        .join(path.replace("..", ""));
+                    match std::fs::read(file) {
+                        Ok(bytes) => (axum::http::StatusCode::OK, bytes),
+                        Err(_) => (axum::http::StatusCode::NOT_FOUND, Vec::new()),
+                    }
+                }
+            },
+        ),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, hits)
 }
 
 fn on_hand(t: &Tablet, store: &StoreId, product: &str, variant: &str) -> Option<i64> {
@@ -108,7 +143,18 @@ async fn a_new_retailer_imports_its_files_and_runs_a_store_on_them() {
     );
     assert!(refused.contains("4 bad record(s)"), "{refused}");
 
-    let relay = Relay::start(&relay_dir, &[]).unwrap();
+    // The product photos the retailer has at hand go in the relay's images folder; the rest
+    // are on its CDN.
+    let images = relay_dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::copy(
+        sample("images/hp-parka-01.png"),
+        images.join("hp-parka-01.png"),
+    )
+    .unwrap();
+    let (cdn, cdn_hits) = start_cdn().await;
+    let cdn_url = format!("http://{cdn}/cdn");
+    let relay = Relay::start(&relay_dir, &["--images-url", &cdn_url]).unwrap();
     let admin = Api::admin(&relay, &relay_dir).unwrap();
     let bristol = StoreId::parse("BRS-CB").unwrap();
     let tablet = Tablet::enrol_in_store(
@@ -211,6 +257,84 @@ async fn a_new_retailer_imports_its_files_and_runs_a_store_on_them() {
     assert_eq!(
         on_hand(&tablet, &bristol, "HP-PARKA-01", "HP-PARKA-01-NAVY-S"),
         Some(3)
+    );
+
+    // Product images: the tablet keeps the two products that have one (the others show
+    // their category's outline), one from the relay's folder, one fetched from the CDN.
+    let cache = aisle_tablet::images::ImageCache::beside(&tablet.with(|s| s.path().to_path_buf()));
+    let wanted = tablet.with(|s| s.product_images().unwrap());
+    assert_eq!(wanted.len(), 2, "{wanted:?}");
+    let fetched = cache
+        .fetch_missing(&tablet.config, wanted.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (fetched.fetched, fetched.unavailable),
+        (2, 0),
+        "{fetched:?}"
+    );
+    for (_, image) in &wanted {
+        let shown = cache.data_url(image).unwrap();
+        assert!(shown.starts_with("data:image/png;base64,"), "{image}");
+    }
+    let from_cdn = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cdn/tees/hp-tee-07.png"),
+    )
+    .unwrap();
+    let kept_tee = cache.data_url("tees/hp-tee-07.png").unwrap();
+    use base64::Engine;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(kept_tee.trim_start_matches("data:image/png;base64,"))
+            .unwrap(),
+        from_cdn
+    );
+    assert_eq!(cdn_hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // Kept: a second round fetches nothing, and another tablet is served from the relay's
+    // copy, not the CDN again.
+    let again = cache.fetch_missing(&tablet.config, wanted).await.unwrap();
+    assert_eq!(again.already_kept, 2);
+    let tee = ProductSku::parse("HP-TEE-07").unwrap();
+    let served = aisle_tablet::relay_client::product_image(&tablet.config, &tee)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(served, from_cdn);
+    assert_eq!(cdn_hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // A product with only its outline has nothing to fetch; without a token, nothing at all.
+    let socks = ProductSku::parse("HP-SOCK-02").unwrap();
+    assert_eq!(
+        aisle_tablet::relay_client::product_image(&tablet.config, &socks)
+            .await
+            .unwrap(),
+        None
+    );
+    let anonymous = relay
+        .http()
+        .get(relay.url("/v1/products/HP-TEE-07/image"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    // A later catalog file: the socks are no longer bought in. Still found and in stock here,
+    // no longer suggested.
+    let answer = import_with_api(&admin, "products", "products-discontinued.csv", &[]).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let summary: ImportSummary = answer.read().unwrap();
+    assert_eq!(summary.updated, 1);
+    aisle_tests::eventually(
+        "the socks are discontinued",
+        Duration::from_secs(20),
+        || tablet.with(|s| s.product(&socks).is_ok_and(|p| p.discontinued)),
+    )
+    .await;
+    // The parka keeps the image the first file gave it (this file leaves image_url empty
+    // for the socks only).
+    let parka = ProductSku::parse("HP-PARKA-01").unwrap();
+    assert_eq!(
+        tablet.with(|s| s.product(&parka).unwrap().image),
+        "hp-parka-01.png"
     );
     relay.terminate().unwrap();
 }

@@ -268,7 +268,7 @@ async fn shopify_webhooks_become_briefing_data_once() {
     );
     // A topic Aisle does not map: 200 with the reason (so Shopify stops retrying), recorded.
     let unknown = post(
-        "products/create",
+        "themes/publish",
         "wh-7",
         body.clone(),
         sign_shopify(&secret, &body),
@@ -277,4 +277,169 @@ async fn shopify_webhooks_become_briefing_data_once() {
     assert_eq!(unknown.status, 200, "{}", unknown.body);
     let ignored: IgnoredWebhook = unknown.read().unwrap();
     assert!(ignored.ignored.contains("unsupported"), "{ignored:?}");
+}
+
+/// The shop's catalog and a store's stock from Shopify: a product created there is in the
+/// catalog (checked as an import is, once however often it is sent), a level at a location
+/// that is a store sets that store's stock, a POS order rung up there is the store's sale,
+/// and an archived product is discontinued. Items and locations Aisle does not know are
+/// answered 200 with the reason and recorded.
+#[tokio::test(flavor = "multi_thread")]
+async fn shopify_products_levels_and_pos_orders_keep_a_stores_stock() {
+    use aisle_core::model::{ProductSku, StoreId, VariantSku};
+    let dir = tempfile::tempdir().unwrap();
+    let relay_dir = dir.path().join("relay");
+    let relay = Relay::start(
+        &relay_dir,
+        &[
+            "--demo",
+            "--demo-customers",
+            &CUSTOMERS.to_string(),
+            "--shopify-location",
+            "24826418=LDN-CG",
+        ],
+    )
+    .unwrap();
+    let secret = std::fs::read_to_string(relay_dir.join("shopify-secret"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let tablet = Tablet::enrol(&relay, &relay_dir, dir.path(), "tablet", "manager").await;
+    let http = relay.http();
+    let post = |topic: &'static str, webhook: String, body: Vec<u8>| {
+        let request = http
+            .post(relay.url("/v1/shopify/webhooks"))
+            .header("content-type", "application/json")
+            .header("x-shopify-topic", topic)
+            .header("x-shopify-webhook-id", webhook)
+            .header("x-shopify-hmac-sha256", sign_shopify(&secret, &body))
+            .body(body);
+        async move { Answer::of(request).await.unwrap() }
+    };
+    // Shopify's times, as it writes them, an hour and minutes ago.
+    let ago = |minutes: i64| {
+        (time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let store = StoreId::parse("LDN-CG").unwrap();
+    let product = ProductSku::parse("SHOPIFY-7001").unwrap();
+    let medium = VariantSku::parse("SHP-TEE-NAV-M").unwrap();
+
+    // Created in Shopify: in the catalog, at Shopify's price, its stock at zero.
+    for webhook in ["p-1", "p-1-retry"] {
+        let answer = post(
+            "products/create",
+            webhook.into(),
+            fixture("products-create", &[("STATUS", "active")]),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    wait_for(&tablet, "the Shopify product", |s| {
+        s.product(&product).is_ok_and(|p| p.price_cents == 2_500)
+            && s.on_hand(&store, &medium).ok() == Some(0)
+    })
+    .await;
+
+    // Its level at the store's location, then a POS sale there at the till's price.
+    let level = |item: &str, location: &str, available: &str, at: &str| {
+        fixture(
+            "inventory-levels-update",
+            &[
+                ("ITEM", item),
+                ("LOCATION", location),
+                ("AVAILABLE", available),
+                ("UPDATED_AT", at),
+            ],
+        )
+    };
+    let answer = post(
+        "inventory_levels/update",
+        "l-1".into(),
+        level("9002", "24826418", "6", &ago(60)),
+    )
+    .await;
+    assert_eq!(answer.outcome().unwrap().accepted, 1, "{}", answer.body);
+    wait_for(&tablet, "the Shopify level", |s| {
+        s.on_hand(&store, &medium).ok() == Some(6)
+    })
+    .await;
+    let shopper = aisle_tests::demo_customer(CUSTOMERS, |c| {
+        c.home_store.as_str() == "LDN-CG" && c.email.is_some()
+    });
+    let email = shopper.customer.email.clone().unwrap();
+    let (first, last) = shopper.customer.name.split_once(' ').unwrap();
+    let created_at = ago(30);
+    let answer = post(
+        "orders/create",
+        "o-1".into(),
+        fixture(
+            "orders-create-pos",
+            &[
+                ("EMAIL", email.as_str()),
+                ("FIRST", first),
+                ("LAST", last),
+                ("CREATED_AT", created_at.as_str()),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(answer.outcome().unwrap().accepted, 1, "{}", answer.body);
+    wait_for(&tablet, "the POS sale", |s| {
+        s.on_hand(&store, &medium).ok() == Some(5)
+    })
+    .await;
+    let customer = tablet.with(|s| s.identify(&Identifier::Email(email.clone())).unwrap());
+    wait_for(&tablet, "the POS sale in the history", |s| {
+        s.customer(&customer).unwrap().purchases.iter().any(|p| {
+            p.id == "till-shopify-820982911946159001"
+                && p.item.channel == Channel::Store
+                && p.item.total_cents == 2_000
+        })
+    })
+    .await;
+
+    // Not applied, answered 200 with why: an item no variant has, a location that is no
+    // store (ignored), a POS order at such a location.
+    let unknown_item = post(
+        "inventory_levels/update",
+        "l-2".into(),
+        level("123", "24826418", "3", &ago(59)),
+    )
+    .await;
+    let ignored: IgnoredWebhook = unknown_item.read().unwrap();
+    assert!(ignored.ignored.contains("no variant"), "{ignored:?}");
+    let elsewhere = post(
+        "inventory_levels/update",
+        "l-3".into(),
+        level("9002", "555", "40", &ago(58)),
+    )
+    .await;
+    let ignored: IgnoredWebhook = elsewhere.read().unwrap();
+    assert!(ignored.ignored.contains("location"), "{ignored:?}");
+    assert_eq!(tablet.with(|s| s.on_hand(&store, &medium).ok()), Some(5));
+
+    // Archived in Shopify: discontinued here, and still found.
+    let answer = post(
+        "products/update",
+        "p-2".into(),
+        fixture("products-create", &[("STATUS", "archived")]),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    wait_for(&tablet, "the discontinued product", |s| {
+        s.product(&product).is_ok_and(|p| p.discontinued)
+    })
+    .await;
+    let admin = aisle_tests::Api::admin(&relay, &relay_dir).unwrap();
+    let audit: Vec<AuditEntry> = aisle_tests::reply(admin.get("/v1/admin/audit"))
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == AuditAction::WebhookNotApplied && e.subject.ends_with("l-2")),
+        "{audit:?}"
+    );
 }

@@ -285,5 +285,50 @@ async fn a_sale_reaches_the_till_once_acknowledged_through_failures_a_timeout_an
         (&returned.lines[0].variant, returned.lines[0].quantity),
         (&variant, 1)
     );
+
+    // The other one is exchanged for another size: the till hears of its return and of the
+    // exchange sale, which names the sale and that return.
+    let other = manager.with(|t| {
+        let product = t.variant_product(&variant).unwrap().0;
+        t.stock_for_product(&here, &product)
+            .unwrap()
+            .levels
+            .into_iter()
+            .find(|l| l.variant != variant && l.on_hand > 0)
+            .map(|l| l.variant)
+            .expect("another size here")
+    });
+    let exchange = manager.with(|t| {
+        t.exchange_one(
+            &here,
+            &receipt.sale_id,
+            &variant,
+            &other,
+            &AssociateId::parse("sam.k").unwrap(),
+        )
+        .unwrap()
+    });
+    manager.nudge();
+    manager.wait_synced().await;
+    until_status(&manager, "the exchange acknowledged", |s| {
+        s.deliveries
+            .iter()
+            .any(|d| d.sale_id == exchange.sale_id && d.delivered_at.is_some())
+    })
+    .await;
+    let seen: Vec<TillSale> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, body)| serde_json::from_slice(body).unwrap())
+        .collect();
+    let swapped = seen.iter().find(|m| m.sale_id == exchange.sale_id).unwrap();
+    assert_eq!(swapped.event, "exchange");
+    assert_eq!(swapped.refers_to.as_deref(), Some(receipt.sale_id.as_str()));
+    let back = swapped.exchange_of.clone().unwrap();
+    let exchanged_return = seen.iter().find(|m| m.sale_id == back).unwrap();
+    assert_eq!(exchanged_return.event, "return");
+    assert_eq!(exchanged_return.total_minor, -unit_price);
+    assert_eq!(swapped.lines[0].variant, other);
     manager.stop().await;
 }

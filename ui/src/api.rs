@@ -253,6 +253,20 @@ pub async fn receive_transfer(
     .await
 }
 
+/// One unit of an in-store sale exchanged for one of `instead`: the return and the new sale.
+pub async fn record_exchange(
+    sale: String,
+    variant: String,
+    instead: String,
+) -> Result<aisle_core::model::SaleReceipt, ApiError> {
+    invoke(&aisle_core::model::commands::RecordExchangeArgs {
+        sale,
+        variant,
+        instead,
+    })
+    .await
+}
+
 pub async fn record_return(sale: &str, variant: &str, quantity: i64) -> Result<i64, ApiError> {
     invoke(&aisle_core::model::commands::RecordReturnArgs {
         sale: sale.to_owned(),
@@ -288,6 +302,11 @@ pub async fn store_kpis(days: u32) -> Result<StoreKpis, ApiError> {
 }
 
 /// The same period as [`store_kpis`], as CSV files on the tablet; their paths.
+/// A product image this tablet keeps, as a `data:` address.
+pub async fn product_image(image: String) -> Result<Option<String>, ApiError> {
+    invoke(&aisle_core::model::commands::ProductImageArgs { image }).await
+}
+
 pub async fn export_kpis(days: u32) -> Result<Vec<String>, ApiError> {
     let from = today().0 - i64::from(days - 1) * 86_400_000;
     invoke(&aisle_core::model::commands::ExportKpisArgs { from, days }).await

@@ -27,6 +27,10 @@ pub mod keys {
     pub const HOLDS: &str = "holds";
     pub const SALES: &str = "sales";
     pub const ADJUSTMENTS: &str = "adjustments";
+    /// Per variant, when the latest level from the retailer's stock system that matched the
+    /// store's count was true (Unix ms): a level that moved stock is on record as a count
+    /// instead. Written by the relay only; absent until the first such level.
+    pub const STOCK_SYSTEM_AS_OF: &str = "stock_system_as_of";
 }
 use keys::{ADJUSTMENTS, HOLDS, ON_HAND, SALES};
 
@@ -297,6 +301,35 @@ impl<'a> InventoryDoc<'a> {
 
     pub fn sales(&self) -> Result<BTreeMap<String, Sale>> {
         autosurgeon::hydrate_prop(self.doc, ROOT, SALES).map_err(|e| self.corrupt(&e.to_string()))
+    }
+
+    /// When the latest stock system level of `variant` that matched the count was true.
+    pub fn stock_system_as_of(&self, variant: &VariantSku) -> Result<Option<Millis>> {
+        let obj = match self.doc.get(ROOT, keys::STOCK_SYSTEM_AS_OF)? {
+            None => return Ok(None),
+            Some((Value::Object(ObjType::Map), id)) => id,
+            Some(_) => return Err(self.corrupt("stock_system_as_of is not a map")),
+        };
+        match self.doc.get(&obj, variant.as_str())? {
+            None => Ok(None),
+            Some((Value::Scalar(s), _)) => match s.as_ref() {
+                ScalarValue::Int(v) => Ok(Some(*v)),
+                _ => Err(self.corrupt("stock_system_as_of holds a time that is not a number")),
+            },
+            Some(_) => Err(self.corrupt("stock_system_as_of holds a time that is not a number")),
+        }
+    }
+
+    pub fn set_stock_system_as_of(&mut self, variant: &VariantSku, as_of: Millis) -> Result<()> {
+        let obj = match self.doc.get(ROOT, keys::STOCK_SYSTEM_AS_OF)? {
+            Some((Value::Object(ObjType::Map), id)) => id,
+            _ => self
+                .doc
+                .put_object(ROOT, keys::STOCK_SYSTEM_AS_OF, ObjType::Map)?,
+        };
+        self.doc
+            .put(&obj, variant.as_str(), ScalarValue::Int(as_of))?;
+        Ok(())
     }
 
     pub fn put_adjustment(&mut self, id: &str, adjustment: &Adjustment) -> Result<()> {

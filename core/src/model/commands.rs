@@ -176,6 +176,10 @@ commands! {
     /// tablet's Downloads folder (or `exports/` beside its data); replies with their paths.
     export_kpis: ExportKpisArgs { from: Millis, days: u32 } -> Vec<String>;
 
+    /// A product image kept on this tablet, as a `data:` address for an `<img>`; none when
+    /// it is not kept (yet), and the category's outline shows instead.
+    product_image: ProductImageArgs { image: String } -> Option<String>;
+
     /// A product's last stock movements in the home store, newest first.
     stock_movements: StockMovementsArgs { product: String } -> Vec<StockMovement>;
 
@@ -206,6 +210,10 @@ commands! {
     /// Units a customer brought back of a sale recorded in the home store; replies with the
     /// new level. Back into stock, and to the till as a refund.
     record_return: RecordReturnArgs { sale: String, variant: String, quantity: i64 } -> i64;
+
+    /// One unit of an in-store sale brought back and exchanged for one of `instead` (another
+    /// size or colour), as one record: the return and the new sale together.
+    record_exchange: RecordExchangeArgs { sale: String, variant: String, instead: String } -> SaleReceipt;
 
     /// The chain's stores as this tablet knows them.
     stores: StoresArgs {} -> Vec<StoreInfo>;

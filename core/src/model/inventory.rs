@@ -53,6 +53,17 @@ pub struct SaleLine {
     pub unit_price_cents: i64,
 }
 
+/// The associate of sales rung up at a till outside Aisle (`store_sale` events): they move
+/// stock, are never sent back to the till, and are not Aisle's sales in the KPIs.
+pub const OUTSIDE_TILL: &str = "outside-till";
+
+/// How their keys begin in a store's inventory: `till-` and the till's own sale id.
+pub const OUTSIDE_SALE_PREFIX: &str = "till-";
+
+/// The author of movements the retailer's stock system reported (`stock_adjusted`,
+/// `stock_level` events).
+pub const STOCK_SYSTEM: &str = "stock-system";
+
 /// A sale recorded on a tablet and handed to the till.
 #[cfg_attr(feature = "store", derive(Reconcile, Hydrate))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +77,10 @@ pub struct Sale {
     /// The sale included items from the customer's online cart (absent on older records).
     #[serde(default)]
     pub from_online_cart: Option<bool>,
+    /// An exchange: the return (a movement of this inventory, recorded in the same change)
+    /// of the units the customer brought back for this sale's. Absent on other sales.
+    #[serde(default)]
+    pub exchange_for: Option<String>,
 }
 
 /// What moved stock other than a sale. Every kind is a manager's act, checked by the relay.
@@ -204,6 +219,10 @@ pub struct SaleReceipt {
     pub total_cents: i64,
     /// Variants this sale took below zero: the count was wrong or another tablet sold them.
     pub oversold: Vec<VariantSku>,
+    /// An exchange's refund of the units brought back, in minor units (0 for a sale): the
+    /// customer pays `total_cents` less this.
+    #[serde(default)]
+    pub refund_minor: i64,
 }
 
 /// Stock of one variant in one store.

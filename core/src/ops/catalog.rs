@@ -64,7 +64,9 @@ impl Store {
     pub fn product(&self, sku: &ProductSku) -> Result<ProductSummary> {
         self.conn()
             .query_row(
-                "SELECT name, brand, category, price_cents, image FROM products WHERE sku = ?1",
+                "SELECT name, brand, category, price_cents, image,
+                   EXISTS (SELECT 1 FROM discontinued_products d WHERE d.sku = products.sku)
+                 FROM products WHERE sku = ?1",
                 [sku.as_str()],
                 |r| {
                     Ok((
@@ -73,11 +75,12 @@ impl Store {
                         r.get::<_, String>(2)?,
                         r.get::<_, i64>(3)?,
                         r.get::<_, String>(4)?,
+                        r.get::<_, bool>(5)?,
                     ))
                 },
             )
             .optional()?
-            .map(|(name, brand, category, price_cents, image)| {
+            .map(|(name, brand, category, price_cents, image, discontinued)| {
                 Ok(ProductSummary {
                     sku: sku.clone(),
                     name,
@@ -85,6 +88,7 @@ impl Store {
                     category: parse_category(&category)?,
                     price_cents,
                     image,
+                    discontinued,
                 })
             })
             .unwrap_or_else(|| Err(CoreError::not_found("product", sku)))

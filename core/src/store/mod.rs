@@ -22,7 +22,8 @@ const SCHEMA_V3: &str = include_str!("schema_v3.sql");
 const SCHEMA_V4: &str = include_str!("schema_v4.sql");
 const SCHEMA_V5: &str = include_str!("schema_v5.sql");
 const SCHEMA_V6: &str = include_str!("schema_v6.sql");
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_V7: &str = include_str!("schema_v7.sql");
+const SCHEMA_VERSION: i64 = 7;
 
 /// How a store is set up; the defaults suit a tablet.
 #[derive(Debug)]
@@ -177,9 +178,16 @@ impl Store {
         };
         match backfill {
             Backfill::Nothing => {}
-            Backfill::Inventories => store.backfill_records(&["inventory"])?,
+            Backfill::Catalog => store.backfill_records(&["catalog"])?,
+            Backfill::Inventories => store.backfill_records(&["catalog", "inventory"])?,
             Backfill::Everything => {
-                store.backfill_records(&["customer", "inventory", "recommendations", "loyalty"])?;
+                store.backfill_records(&[
+                    "catalog",
+                    "customer",
+                    "inventory",
+                    "recommendations",
+                    "loyalty",
+                ])?;
             }
         }
         Ok(store)
@@ -692,14 +700,19 @@ fn migrate(conn: &mut Connection) -> Result<Backfill> {
     if version < 6 {
         tx.execute_batch(SCHEMA_V6)?;
     }
+    if version < 7 {
+        tx.execute_batch(SCHEMA_V7)?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     // Version 4 adds a table only a relay fills, as its documents change; version 5 a column
-    // filled as documents change; version 6 a table read off the inventories already held.
+    // filled as documents change; version 6 a table read off the inventories already held;
+    // version 7 tables read off the catalog.
     Ok(match version {
         0 => Backfill::Nothing,
         1 | 2 => Backfill::Everything,
-        _ => Backfill::Inventories,
+        3..=5 => Backfill::Inventories,
+        _ => Backfill::Catalog,
     })
 }
 
@@ -707,6 +720,7 @@ fn migrate(conn: &mut Connection) -> Result<Backfill> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Backfill {
     Nothing,
+    Catalog,
     Inventories,
     Everything,
 }

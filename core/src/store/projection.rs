@@ -471,7 +471,10 @@ pub fn project_records(tx: &Transaction<'_>, id: &DocId, doc: &mut AutoCommit) -
             }
             Ok(())
         }
-        DocId::Catalog => Ok(()),
+        DocId::Catalog => {
+            let catalog: CatalogDoc = doc::hydrate_doc(doc, id)?;
+            project_catalog(tx, &catalog)
+        }
         DocId::Recommendations => {
             let recommendations: doc::RecommendationsDoc = doc::hydrate_doc(doc, id)?;
             project_recommendations(tx, &recommendations)
@@ -556,7 +559,10 @@ fn phone_search_text(e164: &str) -> String {
 }
 
 fn project_catalog(tx: &Transaction<'_>, catalog: &CatalogDoc) -> Result<()> {
-    tx.execute_batch("DELETE FROM products; DELETE FROM variants; DELETE FROM stores;")?;
+    tx.execute_batch(
+        "DELETE FROM products; DELETE FROM variants; DELETE FROM stores;
+         DELETE FROM discontinued_products; DELETE FROM shop_items;",
+    )?;
     // The tenant's currency and locale, read by every screen showing an amount or a date.
     match &catalog.locale {
         Some(tenant) => {
@@ -578,7 +584,14 @@ fn project_catalog(tx: &Transaction<'_>, catalog: &CatalogDoc) -> Result<()> {
         "INSERT OR REPLACE INTO variants (variant_sku, product_sku, colour, size, ean, size_order, colour_order)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
+    let mut discontinued =
+        tx.prepare_cached("INSERT OR REPLACE INTO discontinued_products (sku) VALUES (?1)")?;
+    let mut shop_item =
+        tx.prepare_cached("INSERT OR REPLACE INTO shop_items (item_id, variant_sku) VALUES (?1, ?2)")?;
     for p in catalog.products.values() {
+        if p.discontinued == Some(true) {
+            discontinued.execute([p.sku.as_str()])?;
+        }
         product.execute(params![
             p.sku.as_str(),
             p.name,
@@ -599,6 +612,9 @@ fn project_catalog(tx: &Transaction<'_>, catalog: &CatalogDoc) -> Result<()> {
                 .iter()
                 .position(|c| *c == v.colour)
                 .unwrap_or(usize::MAX);
+            if let Some(item) = &v.shop_item {
+                shop_item.execute(params![item, v.sku.as_str()])?;
+            }
             variant.execute(params![
                 v.sku.as_str(),
                 p.sku.as_str(),
@@ -885,7 +901,10 @@ pub fn unproject(tx: &Transaction<'_>, id: &DocId) -> Result<()> {
             )?;
         }
         DocId::Catalog => {
-            tx.execute_batch("DELETE FROM products; DELETE FROM variants; DELETE FROM stores;")?;
+            tx.execute_batch(
+                "DELETE FROM products; DELETE FROM variants; DELETE FROM stores;
+                 DELETE FROM discontinued_products; DELETE FROM shop_items;",
+            )?;
         }
         DocId::Recommendations => {
             tx.prepare_cached("DELETE FROM related_products")?.execute([])?;

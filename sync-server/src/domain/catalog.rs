@@ -136,6 +136,35 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
         Ok(unknown)
     }
 
+    /// The variant whose stock the web shop calls `item` (a Shopify inventory item).
+    pub fn shop_item_variant(&self, item: &str) -> Result<Option<aisle_core::model::VariantSku>> {
+        use rusqlite::OptionalExtension;
+        let sku: Option<String> = self
+            .conn()
+            .prepare_cached("SELECT variant_sku FROM shop_items WHERE item_id = ?1")?
+            .query_row([item], |r| r.get(0))
+            .optional()?;
+        Ok(sku.map(aisle_core::model::VariantSku::parse).transpose()?)
+    }
+
+    /// The products that `variants` (those in the catalog) belong to.
+    pub fn products_of(
+        &self,
+        variants: &[aisle_core::model::VariantSku],
+    ) -> Result<std::collections::BTreeSet<aisle_core::model::ProductSku>> {
+        let mut products = std::collections::BTreeSet::new();
+        for variant in variants {
+            match self.variant_product(variant) {
+                Ok((product, _)) => {
+                    products.insert(product);
+                }
+                Err(CoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(products)
+    }
+
     /// Creates a store's inventory document with one counter per variant (relay side).
     pub fn import_inventory(
         &mut self,

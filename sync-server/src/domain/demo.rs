@@ -425,6 +425,7 @@ impl DemoData {
                             colour: colour.clone(),
                             size: size.clone(),
                             ean: ean13(ean_serial),
+                            shop_item: None,
                         });
                     }
                 }
@@ -449,6 +450,7 @@ impl DemoData {
                     image: format!("products/{}.svg", spec.category.as_key()),
                     complements: Vec::new(),
                     variants,
+                    discontinued: None,
                 });
             }
         }

@@ -89,7 +89,7 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
             let (customer, same_person) = self
                 .check_event(event, &created_in_batch)
                 .map_err(|e| reject(e.to_string()))?;
-            if customer.is_none() {
+            if customer.is_none() && !event.kind.is_stock() {
                 // A customer this batch creates: later events may name them.
                 created_in_batch.push(&event.customer);
             }
@@ -116,7 +116,12 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
                 }
             }
             self.mark_next_commit(&event.id);
-            let applied = self.apply_event(event, customer);
+            let applied = if event.kind.is_stock() {
+                self.apply_stock_event(event, customer, &mut outcome)
+                    .map(|()| false)
+            } else {
+                self.apply_event(event, customer)
+            };
             self.clear_marks();
             if applied? {
                 outcome.created += 1;
@@ -176,6 +181,18 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
         event: &Event,
         created_in_batch: &[&EventCustomer],
     ) -> Result<(Option<CustomerId>, Vec<CustomerId>)> {
+        if event.kind.is_stock() {
+            self.check_stock_event(&event.kind)?;
+            // A store sale may name its customer; one not found leaves the sale theirs to
+            // nobody, since the stock moved all the same.
+            let customer = match &event.kind {
+                EventKind::StoreSale { .. } if event.customer != EventCustomer::default() => {
+                    self.resolve(&event.customer)?.into_iter().next()
+                }
+                _ => None,
+            };
+            return Ok((customer, Vec::new()));
+        }
         let mut found = self.resolve(&event.customer)?.into_iter();
         let customer = found.next();
         // Profiles are merged only on the shop's word about an account (`customer_upserted`)
@@ -259,6 +276,10 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
                 }
                 return Ok((customer, same_person));
             }
+            // Checked above, by check_stock_event.
+            EventKind::StockAdjusted { .. }
+            | EventKind::StoreSale { .. }
+            | EventKind::StockLevel { .. } => {}
         }
         match customer {
             Some(customer) => Ok((Some(customer), same_person)),
@@ -445,6 +466,16 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
                         return Ok(true);
                     }
                 }
+            }
+            (
+                EventKind::StockAdjusted { .. }
+                | EventKind::StoreSale { .. }
+                | EventKind::StockLevel { .. },
+                _,
+            ) => {
+                return Err(CoreError::Internal(
+                    "stock events are applied by apply_stock_event".into(),
+                ));
             }
             (_, None) => return Err(CoreError::not_found("customer for event", &event.id)),
         }

@@ -1,9 +1,11 @@
 //! The relay's domain: what only the relay does to documents. Web shop events (`ingest`),
-//! the catalog and stores (`catalog`), a retailer's own files of stores, products, stock and
-//! customers (`import`), a person's data taken out (`export`), the demo retailer (`demo`), merging a person found twice
-//! (`merge`), counting what is bought together (`recommend`), issuing and revoking loyalty
-//! tokens (`loyalty`), erasure (`erasure`), kiosk check-ins (`kiosk`) and the changefeed with
-//! its grants (`changefeed`). None of it is compiled into the tablet app.
+//! stock moved by the retailer's own systems (`stock_events`), the catalog and stores
+//! (`catalog`), a retailer's own files of stores, products, stock and customers (`import`), a
+//! person's data taken out (`export`), the demo retailer (`demo`), merging a person found
+//! twice (`merge`), counting what is bought together (`recommend`), issuing and revoking
+//! loyalty tokens (`loyalty`), erasure (`erasure`), kiosk check-ins (`kiosk`), the till's
+//! outbox (`till`) and the changefeed with its grants (`changefeed`). None of it is compiled
+//! into the tablet app.
 //!
 //! [`RelayDocs`] is the relay's document store: aisle-core's [`Store`] (documents as chunks in
 //! SQLite with their projections, shared with the tablets) plus these operations. It derefs to
@@ -21,6 +23,7 @@ pub mod loyalty;
 pub mod merge;
 pub mod push;
 pub mod recommend;
+pub mod stock_events;
 pub mod till;
 
 use aisle_core::{RoleSchema, Store};
@@ -32,7 +35,11 @@ use std::path::Path;
 /// The relay's own tables, beside the store's shared schema.
 pub const RELAY_SCHEMA: RoleSchema = RoleSchema {
     role: "relay",
-    migrations: &[include_str!("schema.sql"), include_str!("till_schema.sql")],
+    migrations: &[
+        include_str!("schema.sql"),
+        include_str!("till_schema.sql"),
+        include_str!("till_schema_v3.sql"),
+    ],
 };
 
 /// The relay's operations over a store it owns (`RelayDocs`, the relay's own) or borrows

@@ -11,7 +11,12 @@ use aisle_core::automerge::{self, ActorId, AutoCommit, ChangeHash, PatchAction, 
 use aisle_core::doc::{
     CustomerDoc, CustomerGuards, DocId, IndexedCustomer, InventoryDoc, hydrate_doc, inventory_keys,
 };
-use aisle_core::model::{CustomerId, MergedProfile, MovementKind, Role, StoreId, VariantSku};
+use aisle_core::model::{
+    CustomerId, MergedProfile, MovementKind, OUTSIDE_SALE_PREFIX, OUTSIDE_TILL, Role, STOCK_SYSTEM,
+    StoreId, VariantSku,
+};
+
+use super::import::IMPORT_ASSOCIATE;
 use aisle_core::replicate::{ChangeCheck, Loading};
 use aisle_core::store::Store;
 use aisle_core::validate::MAX_LINE_QUANTITY;
@@ -195,6 +200,10 @@ impl ChangeCheck for DevicePush<'_> {
     }
 }
 
+/// How far ahead of the relay's clock a tablet may date a sale or movement: a day, for a
+/// tablet whose clock is wrong, not a record dated years ahead.
+const MAX_AHEAD_MS: i64 = 24 * 60 * 60 * 1000;
+
 /// Stock moves only as the records beside it say: every unit a counter moves is a line of a
 /// sale recorded in the same push, or (a manager's) adjustment; recorded sales and
 /// adjustments are never changed or removed; counters are neither created nor removed (the
@@ -315,6 +324,8 @@ fn check_stock(
     let mut received: BTreeMap<(String, StoreId, VariantSku), i64> = BTreeMap::new();
     // Units returned in this push, per sale and variant.
     let mut returned: BTreeMap<(String, VariantSku), i64> = BTreeMap::new();
+    // Returns that new sales exchange: one sale each.
+    let mut exchanged = BTreeSet::new();
     for id in &new_sales {
         let Some(sale) = inventory
             .sale(id)
@@ -324,6 +335,68 @@ fn check_stock(
         };
         if sale.lines.is_empty() {
             return Err(refused(doc, &format!("record the sale {id} with no lines")));
+        }
+        // What the retailer's own systems record is the relay's to write: a sale by the
+        // outside till is never sent to the till, and a `till-` key would make the till's
+        // own sale of that id count as already had.
+        if sale.associate.as_str() == OUTSIDE_TILL || id.starts_with(OUTSIDE_SALE_PREFIX) {
+            return Err(refused(
+                doc,
+                &format!("record the sale {id} as one rung up at an outside till"),
+            ));
+        }
+        if sale.at > known.now() + MAX_AHEAD_MS {
+            return Err(refused(
+                doc,
+                &format!("record the sale {id} dated ahead of now"),
+            ));
+        }
+        if let Some(return_id) = &sale.exchange_for {
+            // An exchange comes with its return, in the same change, for the customer of the
+            // sale it exchanges; the return itself is checked with the movements below.
+            let back = new_adjustments
+                .contains(return_id)
+                .then(|| inventory.adjustment(return_id))
+                .transpose()
+                .map_err(|e| {
+                    refused(
+                        doc,
+                        &format!("exchange a return this relay does not read: {e}"),
+                    )
+                })?
+                .flatten()
+                .filter(|a| a.kind() == MovementKind::Return);
+            let Some(back) = back else {
+                return Err(refused(
+                    doc,
+                    &format!(
+                        "record the exchange {id} without its return {return_id} in the same change"
+                    ),
+                ));
+            };
+            if !exchanged.insert(return_id.clone()) {
+                return Err(refused(
+                    doc,
+                    &format!("exchange the return {return_id} for two sales"),
+                ));
+            }
+            let original = match &back.sale {
+                Some(original) => inventory.sale(original).map_err(|e| {
+                    refused(
+                        doc,
+                        &format!("exchange a sale this relay does not read: {e}"),
+                    )
+                })?,
+                None => None,
+            };
+            if original.is_none_or(|o| o.customer != sale.customer) {
+                return Err(refused(
+                    doc,
+                    &format!(
+                        "record the exchange {id} for someone other than the customer of its sale"
+                    ),
+                ));
+            }
         }
         for line in &sale.lines {
             // The price is the tablet's (a price changed while it was offline still sells at
@@ -350,6 +423,20 @@ fn check_stock(
         else {
             return Err(refused(doc, &format!("remove the stock adjustment {id}")));
         };
+        if [STOCK_SYSTEM, IMPORT_ASSOCIATE].contains(&adjustment.by.as_str()) {
+            return Err(refused(
+                doc,
+                &format!("record the stock movement {id} as the retailer's own systems"),
+            ));
+        }
+        // A stock level applies every movement dated after it: one dated ahead would count
+        // in every level for as long as it stays ahead.
+        if adjustment.at > known.now() + MAX_AHEAD_MS {
+            return Err(refused(
+                doc,
+                &format!("record the stock movement {id} dated ahead of now"),
+            ));
+        }
         // A return is bounded by its sale (checked below), so any staff tablet may take one;
         // every other movement is a manager's.
         if role != Role::Manager && adjustment.kind() != MovementKind::Return {

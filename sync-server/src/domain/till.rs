@@ -189,10 +189,27 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
             .iter()
             .map(|l| l.unit_price_cents * i64::from(l.quantity))
             .sum();
+        // An exchange names the sale it exchanges, read off its return.
+        let refers_to = match &found.exchange_for {
+            Some(return_id) => self
+                .with_doc(&id, |doc| {
+                    InventoryDoc::new(doc, &store).adjustment(return_id)
+                })?
+                .transpose()?
+                .flatten()
+                .and_then(|back| back.sale),
+            None => None,
+        };
         Ok(TillSale {
-            event: "sale".into(),
+            event: if found.exchange_for.is_some() {
+                "exchange"
+            } else {
+                "sale"
+            }
+            .into(),
             sale_id: sale.sale_id.clone(),
-            refers_to: None,
+            refers_to,
+            exchange_of: found.exchange_for.clone(),
             store: sale.store.clone(),
             recorded_at: found.at,
             associate: found.associate.to_string(),
@@ -229,6 +246,7 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
             event: "return".into(),
             sale_id: queued.sale_id.clone(),
             refers_to: movement.sale.clone(),
+            exchange_of: None,
             store: queued.store.clone(),
             recorded_at: movement.at,
             associate: movement.by.to_string(),

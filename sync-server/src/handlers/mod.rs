@@ -56,6 +56,7 @@ pub fn api(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(stock::by_store))
         .routes(routes!(stock::store_devices))
         .routes(routes!(stock::incoming_transfers))
+        .routes(routes!(stock::product_image))
         .routes(routes!(stock::till_deliveries))
         .routes(routes!(kiosk::check_in))
         .routes(routes!(kiosk::consent))

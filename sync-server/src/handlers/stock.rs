@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 
 use crate::auth::{Manager, Staff};
 use crate::error::HttpError;
+use crate::images::Image;
 use crate::state::AppState;
 
 /// Units available of a product's variants in every store: "who has it in my size".
@@ -24,6 +25,54 @@ pub async fn by_store(
         .with_storage(move |s| s.stock_by_store(&device.store, &product))
         .await??;
     Ok(Json(stock))
+}
+
+/// A product's image, for tablets to keep for offline use: from the relay's images folder,
+/// or fetched once from where the catalog says. 404 for a category outline (the app has
+/// those) or an image that cannot be had.
+#[utoipa::path(get, path = "/v1/products/{product}/image", tag = "stock", params(("product" = String, Path, description = "A product code")), security(("device" = [])), responses((status = 200, description = "The image", content_type = "image/*"), (status = 401, body = aisle_core::model::ApiError), (status = 404, body = aisle_core::model::ApiError)))]
+pub async fn product_image(
+    State(state): State<AppState>,
+    _: crate::auth::AnyDevice,
+    Path(product): Path<String>,
+) -> Result<axum::response::Response, HttpError> {
+    use axum::response::IntoResponse;
+    let product = ProductSku::parse(product).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let images = state
+        .images
+        .clone()
+        .ok_or_else(|| HttpError::not_found("this relay serves no images"))?;
+    let image = state
+        .with_storage(move |s| s.product_image(&product))
+        .await??;
+    match images.get(&image).await {
+        Image::Found { media_type, bytes } => Ok((
+            [
+                (axum::http::header::CONTENT_TYPE, media_type),
+                // Images in a folder may be replaced under the same name: tablets ask again
+                // now and then, not on every screen.
+                (axum::http::header::CACHE_CONTROL, "private, max-age=3600"),
+                // An SVG is shown as an image, never run as a page.
+                (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (
+                    axum::http::header::CONTENT_SECURITY_POLICY,
+                    "default-src 'none'; style-src 'unsafe-inline'",
+                ),
+            ],
+            bytes,
+        )
+            .into_response()),
+        Image::Outline => Err(HttpError::not_found(
+            "the product shows its category's outline, which the app has",
+        )),
+        // Why stays in the relay's log: it may name the retailer's CDN.
+        Image::Missing(reason) => {
+            tracing::info!(%reason, "product image not served");
+            Err(HttpError::not_found(
+                "the relay has no image for this product (yet)",
+            ))
+        }
+    }
 }
 
 /// What other stores sent the caller's store and it has not received in full: what a

@@ -276,6 +276,15 @@ pub trait Stores: Send + Sync {
     fn stores(&self) -> Result<Vec<StoreInfo>>;
     /// Those of `variants` the catalog does not have.
     fn unknown_variants(&self, variants: &[VariantSku]) -> Result<Vec<VariantSku>>;
+    /// A product's `image` (what the catalog says it is).
+    fn product_image(&self, product: &ProductSku) -> Result<String>;
+    /// The variant whose stock the web shop calls `item` (a Shopify inventory item).
+    fn shop_item_variant(&self, item: &str) -> Result<Option<VariantSku>>;
+    /// The products that those of `variants` in the catalog belong to.
+    fn products_of(
+        &self,
+        variants: &[VariantSku],
+    ) -> Result<std::collections::BTreeSet<ProductSku>>;
     /// Adds a store to the catalog with an empty inventory of every variant.
     fn create_store(&self, store: StoreInfo) -> Result<()>;
     /// Units available of a product's variants in every store, `here` first.

@@ -274,6 +274,18 @@ impl Stores for SqliteStorage {
     fn unknown_variants(&self, variants: &[VariantSku]) -> Result<Vec<VariantSku>> {
         self.docs().unknown_variants(variants)
     }
+    fn product_image(&self, product: &ProductSku) -> Result<String> {
+        Ok(self.docs().product(product)?.image)
+    }
+    fn shop_item_variant(&self, item: &str) -> Result<Option<VariantSku>> {
+        self.docs().shop_item_variant(item)
+    }
+    fn products_of(
+        &self,
+        variants: &[VariantSku],
+    ) -> Result<std::collections::BTreeSet<ProductSku>> {
+        self.docs().products_of(variants)
+    }
     fn create_store(&self, store: StoreInfo) -> Result<()> {
         self.write(None, |docs| docs.create_store(store))
     }

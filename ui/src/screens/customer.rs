@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use crate::api;
 use crate::app::{AppEvents, Screen, Selected, StockProduct};
 use crate::screens::floor::{CustomerSearch, ResultList, tier_label};
+use crate::screens::product_image::ProductImage;
 
 /// The Customers screen: the briefing of the selected customer, or a search.
 #[component]
@@ -31,12 +32,18 @@ pub fn CustomersScreen() -> impl IntoView {
     }
 }
 
+/// What the last return or exchange at the counter said, kept across the briefing's refresh.
+#[derive(Clone, Copy)]
+struct CounterOutcome(RwSignal<Option<Result<String, String>>>);
+
 #[component]
 fn BriefingView(id: String) -> impl IntoView {
     let events = expect_context::<AppEvents>();
     let version = RwSignal::new(0u32);
     // Outlives the briefing's re-renders: a sync arriving mid-sentence keeps the draft.
     provide_context(NoteDraft(RwSignal::new(String::new())));
+    // So does what a return or an exchange said: recording one refreshes the briefing.
+    provide_context(CounterOutcome(RwSignal::new(None)));
     let briefing = LocalResource::new({
         let id = id.clone();
         move || {
@@ -630,10 +637,10 @@ fn OnlineCart(
                     .map(|line| {
                         let view = b.with_value(|b| {
                             b.variant(&line.product, &line.variant)
-                                .map(|v| (v.product.name.clone(), v.product.image.clone(), v.size.to_string(), v.colour.to_string(), v.available))
+                                .map(|v| (v.product.name.clone(), Some((v.product.image.clone(), v.product.category)), v.size.to_string(), v.colour.to_string(), v.available))
                         });
                         let (name, image, size, colour, available) = view
-                            .unwrap_or_else(|| (line.product.to_string(), String::new(), String::new(), String::new(), 0));
+                            .unwrap_or_else(|| (line.product.to_string(), None, String::new(), String::new(), 0));
                         let quantity = line.quantity;
                         let hold = {
                             let (id, variant) = (id.clone(), line.variant.to_string());
@@ -646,7 +653,7 @@ fn OnlineCart(
                         };
                         view! {
                             <li class="line" data-testid="online-line">
-                                <ProductImage image=image/>
+                                {image.map(|(image, category)| view! { <ProductImage image=image category=category/> })}
                                 <div class="line-text">
                                     <span class="line-name">{name}</span>
                                     <span class="muted">{format!("{colour} · size {size} · ×{} · {}", line.quantity, api::money(line.unit_price_cents))}</span>
@@ -678,12 +685,6 @@ fn open_store_cart(b: &StoredValue<Briefing>) -> Option<String> {
             .max_by_key(|c| c.item.updated_at)
             .map(|c| c.id.clone())
     })
-}
-
-#[component]
-fn ProductImage(image: String) -> impl IntoView {
-    (!image.is_empty())
-        .then(|| view! { <img class="thumb" src=format!("assets/{image}") alt="" /> })
 }
 
 #[component]
@@ -995,7 +996,7 @@ fn Notes(
 #[component]
 fn History(b: StoredValue<Briefing>) -> impl IntoView {
     let events = expect_context::<AppEvents>();
-    let returned = RwSignal::new(None::<Result<String, String>>);
+    let CounterOutcome(returned) = expect_context::<CounterOutcome>();
     let mut purchases = b.with_value(|b| b.profile.purchases.clone());
     purchases.sort_by_key(|p| std::cmp::Reverse(p.item.at));
     let mut visits = b.with_value(|b| b.profile.visits.clone());
@@ -1034,6 +1035,52 @@ fn History(b: StoredValue<Briefing>) -> impl IntoView {
                                         view! { <button class="secondary small" data-testid="return-line" on:click=give_back>{label}</button> }
                                     }).collect_view()
                                 });
+                                // Or swapped for another size or colour of it that is here.
+                                let exchanges = (p.item.channel == Channel::Store).then(|| {
+                                    p.item.lines.iter().filter_map(|l| {
+                                        let options: Vec<(String, String)> = b.with_value(|b| {
+                                            b.products.get(l.product.as_str()).map(|g| {
+                                                g.levels
+                                                    .iter()
+                                                    .filter(|v| v.variant != l.variant && v.available() > 0)
+                                                    .map(|v| (v.variant.to_string(), format!("{} {}", v.colour, v.size)))
+                                                    .collect()
+                                            })
+                                        })?;
+                                        let first = options.first()?.0.clone();
+                                        let instead = RwSignal::new(first);
+                                        let (sale, back) = (p.id.clone(), l.variant.to_string());
+                                        let swap = move |_| {
+                                            let (sale, back, instead) = (sale.clone(), back.clone(), instead.get_untracked());
+                                            leptos::task::spawn_local(async move {
+                                                match api::record_exchange(sale, back.clone(), instead.clone()).await {
+                                                    Ok(receipt) => {
+                                                        let due = receipt.total_cents - receipt.refund_minor;
+                                                        let settle = match due {
+                                                            d if d > 0 => format!("they pay {}", api::money(d)),
+                                                            d if d < 0 => format!("refund {}", api::money(-d)),
+                                                            _ => "nothing to pay".to_string(),
+                                                        };
+                                                        returned.set(Some(Ok(format!("Exchanged {back} for {instead}: {settle}."))));
+                                                        events.data_version.update(|v| *v += 1);
+                                                    }
+                                                    Err(e) => returned.set(Some(Err(api::describe(&e)))),
+                                                }
+                                            });
+                                        };
+                                        let choices = options
+                                            .into_iter()
+                                            .map(|(sku, label)| view! { <option value=sku>{label}</option> })
+                                            .collect_view();
+                                        Some(view! {
+                                            <span class="exchange">
+                                                <label class="visually-hidden" for=format!("exchange-{}-{}", p.id, l.variant)>"Exchange for"</label>
+                                                <select id=format!("exchange-{}-{}", p.id, l.variant) data-testid="exchange-instead" on:change=move |ev| instead.set(event_target_value(&ev))>{choices}</select>
+                                                <button class="secondary small" data-testid="exchange-line" on:click=swap>"Exchange"</button>
+                                            </span>
+                                        })
+                                    }).collect_view()
+                                });
                                 view! {
                                     <li class="line" data-testid="purchase">
                                         <div class="line-text">
@@ -1041,6 +1088,7 @@ fn History(b: StoredValue<Briefing>) -> impl IntoView {
                                             <span class="muted">{format!("{} · {channel} · {}", api::when(p.item.at), api::money(p.item.total_cents))}</span>
                                         </div>
                                         {returns}
+                                        {exchanges}
                                     </li>
                                 }
                             })

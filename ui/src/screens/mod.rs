@@ -4,6 +4,7 @@ mod customer;
 mod floor;
 mod kiosk;
 mod manager;
+mod product_image;
 pub mod scan;
 mod settings;
 mod stock;

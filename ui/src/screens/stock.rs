@@ -4,6 +4,7 @@
 use aisle_core::model::{Role, StockGrid, StoreStock};
 use leptos::prelude::*;
 
+use super::product_image::ProductImage;
 use super::stock_movements::{CountForm, IncomingTransfers, MovementForm, MovementList};
 use crate::api;
 use crate::app::{AppEvents, StockProduct};
@@ -201,9 +202,10 @@ fn GridTable(grid: StockGrid) -> impl IntoView {
     view! {
         <article class="card wide" data-testid="stock-grid">
             <div class="product-head">
-                <img class="thumb large" src=format!("assets/{}", grid.product.image) alt="" />
+                <ProductImage image=grid.product.image.clone() category=grid.product.category large=true/>
                 <div>
                     <h2>{grid.product.name.clone()}</h2>
+                    {grid.product.discontinued.then(|| view! { <span class="badge" data-testid="discontinued">"Discontinued: no more coming"</span> })}
                     <p class="muted">{format!("{} · {} · {}", grid.product.brand, grid.product.sku, api::money(grid.product.price_cents))}</p>
                 </div>
             </div>

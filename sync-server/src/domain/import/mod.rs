@@ -12,6 +12,7 @@ mod customers;
 mod products;
 pub mod rows;
 mod stock;
+pub use stock::IMPORT_ASSOCIATE;
 mod stores;
 
 use super::RelayDocs;

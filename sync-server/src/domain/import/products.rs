@@ -1,7 +1,8 @@
 //! Products, one row per variant: `product_sku,name,brand,category,style,price,image_url,
-//! complements,variant_sku,size,colour,ean`. A product's own fields repeat on each of its
-//! rows and must agree; its sizes and colours are listed in the order the rows give them. A
-//! variant new to the catalog starts at zero stock in every store.
+//! complements,discontinued,variant_sku,size,colour,ean,shop_inventory_item_id`. A product's
+//! own fields repeat on each of its rows and must agree; its sizes and colours are listed in
+//! the order the rows give them. A variant new to the catalog starts at zero stock in every
+//! store. `discontinued` and `shop_inventory_item_id` left empty keep what the catalog says.
 
 use super::rows::{self, Row};
 use super::{ImportError, ImportFile, open_catalog};
@@ -23,10 +24,12 @@ const COLUMNS: &[&str] = &[
     "price",
     "image_url",
     "complements",
+    "discontinued",
     "variant_sku",
     "size",
     "colour",
     "ean",
+    "shop_inventory_item_id",
 ];
 
 /// Longest image address taken.
@@ -42,6 +45,7 @@ struct ProductFields {
     price_cents: i64,
     image: Option<String>,
     complements: Vec<String>,
+    discontinued: Option<bool>,
 }
 
 fn fields_of(row: &Row, digits: u32) -> Result<(ProductSku, ProductFields, Variant), String> {
@@ -69,6 +73,7 @@ fn fields_of(row: &Row, digits: u32) -> Result<(ProductSku, ProductFields, Varia
         price_cents: row.money("price", digits)?,
         image,
         complements: row.list("complements"),
+        discontinued: row.flag("discontinued")?,
     };
     let variant = Variant {
         sku: VariantSku::parse(row.required("variant_sku")?).map_err(|e| e.to_string())?,
@@ -79,6 +84,14 @@ fn fields_of(row: &Row, digits: u32) -> Result<(ProductSku, ProductFields, Varia
         ean: aisle_core::validate::normalize_gtin(row.required("ean")?).ok_or_else(|| {
             "ean is not an EAN-13 (or UPC-A) barcode with its check digit".to_string()
         })?,
+        shop_item: row
+            .get("shop_inventory_item_id")
+            .map(|id| {
+                aisle_core::validate::check_token("shop_inventory_item_id", id, 64)
+                    .map(|()| id.to_string())
+                    .map_err(|e| e.to_string())
+            })
+            .transpose()?,
     };
     Ok((sku, fields, variant))
 }
@@ -136,7 +149,7 @@ pub(super) fn import<S: BorrowMut<Store>>(
             Some(product) if product.fields != fields => errors.add(
                 row.line,
                 format!(
-                    "product {sku}'s name, brand, category, style, price, image or complements differ from line {}",
+                    "product {sku}'s name, brand, category, style, price, image, complements or discontinued differ from line {}",
                     product.line
                 ),
             ),
@@ -160,9 +173,14 @@ pub(super) fn import<S: BorrowMut<Store>>(
     let (mut write, mut catalog) = open_catalog(docs)?;
     // An EAN finds one variant: one the catalog gives another variant is refused.
     let mut catalog_eans: BTreeMap<String, String> = BTreeMap::new();
+    // So is a web shop item id: it names one variant's stock.
+    let mut shop_items: BTreeMap<String, String> = BTreeMap::new();
     for product in catalog.products.values() {
         for v in &product.variants {
             catalog_eans.insert(v.ean.clone(), v.sku.to_string());
+            if let Some(item) = &v.shop_item {
+                shop_items.insert(item.clone(), v.sku.to_string());
+            }
         }
     }
     let mut built = Vec::with_capacity(order.len());
@@ -217,6 +235,30 @@ pub(super) fn import<S: BorrowMut<Store>>(
                 .map(|p| p.image.clone())
                 .unwrap_or_else(|| format!("products/{}.svg", gathered.fields.category.as_key()))
         });
+        let here = catalog.products.get(sku.as_str());
+        // Left empty, the web shop's item id of a variant and whether the product is
+        // discontinued stay as the catalog has them.
+        let mut variants = gathered.variants;
+        for v in &mut variants {
+            if v.shop_item.is_none() {
+                v.shop_item = here
+                    .and_then(|p| p.variants.iter().find(|old| old.sku == v.sku))
+                    .and_then(|old| old.shop_item.clone());
+            }
+            if let Some(item) = &v.shop_item
+                && let Some(other) = shop_items.insert(item.clone(), v.sku.to_string())
+                && other != v.sku.to_string()
+            {
+                errors.add(
+                    gathered.line,
+                    format!("shop inventory item {item} is also variant {other}'s"),
+                );
+            }
+        }
+        let discontinued = gathered
+            .fields
+            .discontinued
+            .or_else(|| here.and_then(|p| p.discontinued));
         let product = Product {
             sku: sku.clone(),
             name: gathered.fields.name.clone(),
@@ -228,7 +270,8 @@ pub(super) fn import<S: BorrowMut<Store>>(
             sizes,
             image,
             complements,
-            variants: gathered.variants,
+            variants,
+            discontinued,
         };
         if let Err(e) = crate::domain::catalog::check_product(&product) {
             errors.add(gathered.line, format!("product {sku}: {e}"));

@@ -728,6 +728,18 @@ impl Stores for PgStorage {
     fn unknown_variants(&self, variants: &[VariantSku]) -> Result<Vec<VariantSku>> {
         self.copy().unknown_variants(variants)
     }
+    fn product_image(&self, product: &ProductSku) -> Result<String> {
+        Ok(self.copy().product(product)?.image)
+    }
+    fn shop_item_variant(&self, item: &str) -> Result<Option<VariantSku>> {
+        self.copy().shop_item_variant(item)
+    }
+    fn products_of(
+        &self,
+        variants: &[VariantSku],
+    ) -> Result<std::collections::BTreeSet<ProductSku>> {
+        self.copy().products_of(variants)
+    }
     fn create_store(&self, store: StoreInfo) -> Result<()> {
         self.write(None, |copy| copy.create_store(store.clone()))
     }
