@@ -10,6 +10,10 @@ pub const MAX_NOTE_CHARS: usize = 2_000;
 pub const MAX_SHORT_TEXT_CHARS: usize = 200;
 /// Largest quantity on one cart line, hold or sale line.
 pub const MAX_LINE_QUANTITY: u32 = 99;
+/// Highest unit price, in the currency's minor units: above any garment in any currency (a
+/// billion pounds; a billion rupiah, with its two decimals), and low enough that no sale's
+/// total, nor the KPIs' sums of many, can overflow.
+pub const MAX_UNIT_PRICE_MINOR: i64 = 100_000_000_000;
 /// Largest single stock adjustment (a delivery of a whole pallet is still below this).
 pub const MAX_STOCK_ADJUSTMENT: i64 = 10_000;
 /// Most lines in one cart or sale.
@@ -142,7 +146,6 @@ pub fn normalize_phone(text: &str, default_country_code: &str) -> Result<String,
     Ok(format!("+{full}"))
 }
 
-/// A quantity on a line: 1..=MAX_LINE_QUANTITY.
 /// A product barcode as printed on a tag: EAN-13, or UPC-A (12 digits, read as EAN-13 with a
 /// leading zero), with a correct check digit. Returns the 13 digits.
 pub fn normalize_gtin(text: &str) -> Option<String> {
@@ -169,6 +172,7 @@ pub fn gtin_check_digit(body: &str) -> u8 {
     u8::try_from((10 - sum % 10) % 10).unwrap_or(0)
 }
 
+/// A quantity on a line: 1..=MAX_LINE_QUANTITY.
 pub fn check_quantity(quantity: u32) -> Result<(), FieldError> {
     if quantity == 0 || quantity > MAX_LINE_QUANTITY {
         return Err(FieldError::new(

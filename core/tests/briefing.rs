@@ -116,8 +116,6 @@ fn no_consent_means_no_suggestions() {
 /// A product the retailer no longer buys in is still sold from the shelf but never suggested.
 #[test]
 fn discontinued_products_are_not_suggested() {
-    use aisle_core::api::{ImportFormat, ImportKind};
-    use aisle_relay::domain::import::ImportFile;
     let dir = tempfile::tempdir().unwrap();
     let (mut store, data) = demo_store_serving_peers(&dir.path().join("s.sqlite3"), 21, 80);
     RelayDocs::new(&mut *store)
@@ -136,31 +134,7 @@ fn discontinued_products_are_not_suggested() {
         })
         .expect("someone is shown a product");
     let product = data.products.iter().find(|p| p.sku == suggested).unwrap();
-    let mut rows = String::new();
-    for v in &product.variants {
-        rows.push_str(
-            &serde_json::json!({
-                "product_sku": product.sku, "name": product.name, "brand": product.brand,
-                "category": product.category.as_key(), "style": product.style,
-                "price": format!("{}.{:02}", product.price_cents / 100, product.price_cents % 100),
-                "image_url": product.image, "discontinued": "yes",
-                "complements": product.complements.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(";"),
-                "variant_sku": v.sku, "size": v.size, "colour": v.colour, "ean": v.ean,
-            })
-            .to_string(),
-        );
-        rows.push('\n');
-    }
-    let summary = RelayDocs::new(&mut *store)
-        .expect("a relay store")
-        .import(&ImportFile {
-            kind: ImportKind::Products,
-            format: ImportFormat::Jsonl,
-            rename: Default::default(),
-            text: rows,
-        })
-        .unwrap();
-    assert_eq!(summary.updated, 1);
+    discontinue(&mut store, product);
     assert!(store.product(&suggested).unwrap().discontinued);
     let id = store
         .identify(&Identifier::Loyalty(record.customer.loyalty_id.clone()))

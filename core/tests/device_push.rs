@@ -289,7 +289,7 @@ fn stock_moves_only_by_recorded_sales_and_a_managers_adjustments() {
     // What a modified app could write instead, each refused with nothing applied, even from
     // a manager's tablet.
     type Tamper = fn(&mut InventoryDoc<'_>, &VariantSku);
-    let cases: [(&str, Tamper, &str); 9] = [
+    let cases: [(&str, Tamper, &str); 12] = [
         (
             "a delivery as the retailer's stock system",
             |inv, v| {
@@ -328,6 +328,42 @@ fn stock_moves_only_by_recorded_sales_and_a_managers_adjustments() {
                 inv.put_adjustment("forged-ahead", &ahead).unwrap();
             },
             "dated ahead of now",
+        ),
+        (
+            "a delivery under the id of the recorded sale, one record in the till outbox",
+            |inv, v| {
+                inv.increment(v, 1).unwrap();
+                let (sale_id, _) = inv.sales().unwrap().into_iter().next().unwrap();
+                let delivery = forged_movement(MovementKind::Delivery, v, 1, None, None, None);
+                inv.put_adjustment(&sale_id, &delivery).unwrap();
+            },
+            "an id a recorded sale or stock movement already has",
+        ),
+        (
+            "a sale and a delivery under one id",
+            |inv, v| {
+                let mut sale = inv.sales().unwrap().into_values().next().unwrap();
+                sale.lines.truncate(1);
+                sale.lines[0].variant = v.clone();
+                sale.lines[0].quantity = 1;
+                inv.put_sale("forged-twin", &sale).unwrap();
+                let delivery = forged_movement(MovementKind::Delivery, v, 1, None, None, None);
+                inv.put_adjustment("forged-twin", &delivery).unwrap();
+            },
+            "record the sale forged-twin and a stock movement under one id",
+        ),
+        (
+            "a sale line priced past any price",
+            |inv, v| {
+                inv.increment(v, -1).unwrap();
+                let mut sale = inv.sales().unwrap().into_values().next().unwrap();
+                sale.lines.truncate(1);
+                sale.lines[0].variant = v.clone();
+                sale.lines[0].quantity = 1;
+                sale.lines[0].unit_price_cents = i64::MAX;
+                inv.put_sale("forged-price", &sale).unwrap();
+            },
+            "(1 to 99 at 0 to 100000000000)",
         ),
         (
             "stock with nothing on record",
@@ -896,4 +932,44 @@ fn an_exchange_is_taken_only_with_its_return_for_the_sales_customer() {
         assert!(refused.to_string().contains(reason), "{what}: {refused}");
         assert_eq!(w.relay.doc_heads(&doc).unwrap(), heads, "{what}");
     }
+}
+
+/// A manager's count dated a little ahead (a tablet's fast clock, within what the relay takes)
+/// is no truth until the relay's clock reaches it: the stock system's level taken meanwhile
+/// is not stale, and reconciles to what it says rather than on top of the count.
+#[test]
+fn a_count_dated_ahead_leaves_the_stock_systems_level_in_force() {
+    use aisle_core::api::{Event, EventBatch, EventCustomer, EventKind, StockSystemLevel};
+    let mut w = stock_world(900);
+    let doc = DocId::Inventory(w.store.clone());
+    let before = on_hand(&w.relay, &w.store, &w.variant);
+    let variant = w.variant.clone();
+    tamper_stock(&mut w.tablet, &w.store, |inv| {
+        inv.increment(&variant, -before).unwrap();
+        let mut count =
+            forged_movement(MovementKind::Count, &variant, -before, None, None, Some(0));
+        count.at = NOW + 10 * 60 * 1000;
+        inv.put_adjustment("count-ahead", &count).unwrap();
+    });
+    push_as(&mut w.relay, &mut w.tablet, &doc, Role::Manager).unwrap();
+    assert_eq!(on_hand(&w.relay, &w.store, &w.variant), 0);
+    let outcome = w
+        .relay
+        .ingest(&EventBatch {
+            events: vec![Event {
+                id: "level-after-count".into(),
+                customer: EventCustomer::default(),
+                kind: EventKind::StockLevel {
+                    store: w.store.clone(),
+                    as_of: NOW + 1,
+                    levels: vec![StockSystemLevel {
+                        variant: w.variant.clone(),
+                        on_hand: 6,
+                    }],
+                },
+            }],
+        })
+        .unwrap();
+    assert_eq!(outcome.stale_levels, 0);
+    assert_eq!(on_hand(&w.relay, &w.store, &w.variant), 6);
 }

@@ -528,6 +528,14 @@ fn floor_overview_and_kpis_follow_visits_holds_and_sales() {
     assert!(week.iter().all(|a| a.variant != variant));
     let (month, _) = store.stock_alerts(&here, 30, 100).unwrap();
     assert!(month.iter().any(|a| a.variant == variant));
+    // No more are coming once it is discontinued: running out is no longer news.
+    let product = store.variant_product(&variant).unwrap().0;
+    discontinue(
+        &mut store,
+        data.products.iter().find(|p| p.sku == product).unwrap(),
+    );
+    let (month, _) = store.stock_alerts(&here, 30, 100).unwrap();
+    assert!(month.iter().all(|a| a.variant != variant));
 
     // Out of stock while a customer of this store has it in their cart: first on the list.
     let wanting = (0..20)

@@ -230,7 +230,8 @@ impl ShopProduct {
 /// past them is left for the import to refuse).
 fn shop_amount(text: &str, digits: u32) -> String {
     let text = text.trim();
-    let Some((whole, fraction)) = text.split_once('.') else {
+    // Not digits (the import refuses it, naming it): nothing here to cut at a byte.
+    let Some((whole, fraction)) = text.split_once('.').filter(|_| text.is_ascii()) else {
         return text.to_string();
     };
     let keep = usize::try_from(digits)
@@ -386,9 +387,10 @@ pub fn map(
                     "a POS order at location {location}, which is not a store here (start the relay with --shopify-location {location}=STORE)"
                 ));
             }
-            // Rung up at a location that is a store: the store's sale. Any other order is a
-            // web purchase, wherever Shopify fulfils it from.
-            if let Some(store) = store {
+            // Rung up at POS at a location that is a store: the store's sale. Any other
+            // order is a web purchase, wherever Shopify fulfils it from (a web order can name
+            // the store that ships or holds it for collection).
+            if let Some(store) = store.filter(|_| pos) {
                 let (lines, skipped) = sale_lines(&order.line_items, shop.currency_digits)?;
                 if lines.is_empty() {
                     return Ok(Mapped::Ignored("no line item Aisle can apply"));
@@ -566,10 +568,11 @@ mod tests {
             "19.99",
             "left for the import to refuse"
         );
+        assert_eq!(shop_amount("1.é", 1), "1.é", "not cut inside a character");
     }
 
     #[test]
-    fn an_order_at_a_location_that_is_no_store_is_a_web_order_unless_rung_up_at_pos() {
+    fn only_an_order_rung_up_at_pos_in_a_store_is_the_stores_sale() {
         let locations: BTreeMap<String, StoreId> =
             [("7".to_string(), StoreId::parse("LDN-CG").unwrap())].into();
         let shop = ShopSettings {
@@ -589,6 +592,11 @@ mod tests {
         };
         assert_eq!(kind(order(7, "pos")), Ok("store_sale"));
         assert_eq!(kind(order(8, "web")), Ok("order_placed"));
+        assert_eq!(
+            kind(order(7, "web")),
+            Ok("order_placed"),
+            "a web order the store fulfils"
+        );
         assert!(kind(order(8, "pos")).unwrap_err().contains("not a store"));
     }
 

@@ -82,13 +82,14 @@ impl Tablet {
             "SELECT p.sku, p.name, v.size, v.colour, COALESCE(s.on_hand, 0)
                     - COALESCE((SELECT SUM(h.quantity) FROM holds h
                                 WHERE h.store_id = ?1 AND h.variant_sku = v.variant_sku
-                                  AND h.ended_at IS NULL AND h.expires_at > ?3), 0)
+                                  AND h.ended_at IS NULL AND h.expires_at > ?3), 0),
+                    EXISTS (SELECT 1 FROM discontinued_products d WHERE d.sku = p.sku)
              FROM variants v JOIN products p ON p.sku = v.product_sku
              LEFT JOIN stock s ON s.store_id = ?1 AND s.variant_sku = v.variant_sku
              WHERE v.variant_sku = ?2",
         )?;
         for variant in candidates {
-            let Some((product, name, size, colour, available)) = stmt
+            let Some((product, name, size, colour, available, discontinued)) = stmt
                 .query_row(params![store.as_str(), variant, now], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
@@ -96,6 +97,7 @@ impl Tablet {
                         r.get::<_, String>(2)?,
                         r.get::<_, String>(3)?,
                         r.get::<_, i64>(4)?,
+                        r.get::<_, bool>(5)?,
                     ))
                 })
                 .optional()?
@@ -109,7 +111,11 @@ impl Tablet {
                 StockAlertReason::OutWithDemand
             } else if available > 0 && carts > available {
                 StockAlertReason::CartsExceedStock
-            } else if available > 0 && days_of_cover.is_some_and(|d| d <= f64::from(horizon_days)) {
+            } else if available > 0
+                && !discontinued
+                && days_of_cover.is_some_and(|d| d <= f64::from(horizon_days))
+            {
+                // Running out matters when more can be ordered: not of a discontinued one.
                 StockAlertReason::RunningOut
             } else {
                 continue;

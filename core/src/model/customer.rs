@@ -149,10 +149,11 @@ pub const ONLINE_CART: &str = "online";
 
 impl Cart {
     pub fn total_cents(&self) -> i64 {
-        self.lines
-            .values()
-            .map(|l| l.unit_price_cents * i64::from(l.quantity))
-            .sum()
+        // Saturating: a cart line is the tablet's to write, and a total past i64 is no
+        // reason to panic.
+        self.lines.values().fold(0i64, |total, l| {
+            total.saturating_add(l.unit_price_cents.saturating_mul(i64::from(l.quantity)))
+        })
     }
 }
 

@@ -202,6 +202,14 @@ pub struct IncomingTransfer {
 }
 
 impl Sale {
+    /// What the sale's lines come to. Saturating: the relay bounds every line, and a record it
+    /// did not check is still read without a panic.
+    pub fn total_minor(&self) -> i64 {
+        self.lines.iter().fold(0i64, |total, l| {
+            total.saturating_add(l.unit_price_cents.saturating_mul(i64::from(l.quantity)))
+        })
+    }
+
     /// What returning `units` of `variant` refunds: at the price this sale sold it at (its
     /// first line of it). The tablet records it; the relay checks it the same way.
     pub fn refund_for(&self, variant: &VariantSku, units: i64) -> i64 {

@@ -562,10 +562,13 @@ pub fn check_purchase(purchase: &Purchase) -> Result<()> {
     }
     for line in &purchase.lines {
         validate::check_quantity(line.quantity)?;
-        if line.unit_price_cents < 0 {
+        if !(0..=validate::MAX_UNIT_PRICE_MINOR).contains(&line.unit_price_cents) {
             return Err(CoreError::invalid(
                 "unit_price_cents",
-                "must not be negative",
+                &format!(
+                    "must be between 0 and {}",
+                    validate::MAX_UNIT_PRICE_MINOR
+                ),
             ));
         }
     }

@@ -354,6 +354,17 @@ impl Store {
         Ok((-sum("transfer_out", from, to)?, sum("transfer_in", to, from)?))
     }
 
+    /// Whether `id` already names a recorded sale or stock movement, in any store. Sales and
+    /// movements share one key space (the till outbox, the projection), so an id is used once.
+    pub fn record_id_taken(&self, id: &str) -> Result<bool> {
+        Ok(self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM sales WHERE sale_id = ?1)
+                 OR EXISTS (SELECT 1 FROM stock_movements WHERE movement_id = ?1)",
+            [id],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Units of `variant` recorded as returned of `sale` in `store`.
     pub fn returned_of(&self, store: &StoreId, sale: &str, variant: &VariantSku) -> Result<i64> {
         Ok(self.conn().query_row(

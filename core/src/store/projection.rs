@@ -415,11 +415,7 @@ fn upsert_movement(
 
 fn upsert_sale(tx: &Transaction<'_>, store: &StoreId, sale_id: &str, sale: &Sale) -> Result<()> {
     let units: i64 = sale.lines.iter().map(|l| i64::from(l.quantity)).sum();
-    let total: i64 = sale
-        .lines
-        .iter()
-        .map(|l| l.unit_price_cents * i64::from(l.quantity))
-        .sum();
+    let total = sale.total_minor();
     tx.prepare_cached(
         "INSERT OR REPLACE INTO sales (sale_id, store_id, customer_id, associate_id, at, units,
                                       total_cents, from_online_cart)

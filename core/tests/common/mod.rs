@@ -113,3 +113,36 @@ pub fn replica_of(source: &mut Store, path: &Path, seed: u64, docs: &[DocId]) ->
     }
     replica
 }
+
+/// Marks `product` discontinued the way a retailer does: its rows again in a products import,
+/// with `discontinued` set.
+pub fn discontinue(store: &mut Tablet, product: &aisle_core::model::Product) {
+    use aisle_core::api::{ImportFormat, ImportKind};
+    use aisle_relay::domain::import::ImportFile;
+    let mut rows = String::new();
+    for v in &product.variants {
+        let complements: Vec<String> = product.complements.iter().map(|c| c.to_string()).collect();
+        rows.push_str(
+            &serde_json::json!({
+                "product_sku": product.sku, "name": product.name, "brand": product.brand,
+                "category": product.category.as_key(), "style": product.style,
+                "price": format!("{}.{:02}", product.price_cents / 100, product.price_cents % 100),
+                "image_url": product.image, "discontinued": "yes",
+                "complements": complements.join(";"),
+                "variant_sku": v.sku, "size": v.size, "colour": v.colour, "ean": v.ean,
+            })
+            .to_string(),
+        );
+        rows.push('\n');
+    }
+    let summary = RelayDocs::new(&mut **store)
+        .expect("a relay store")
+        .import(&ImportFile {
+            kind: ImportKind::Products,
+            format: ImportFormat::Jsonl,
+            rename: Default::default(),
+            text: rows,
+        })
+        .unwrap();
+    assert_eq!(summary.updated, 1, "{summary:?}");
+}

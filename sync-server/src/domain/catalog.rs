@@ -239,8 +239,12 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
 pub(crate) fn check_product(product: &Product) -> Result<()> {
     validate::check_text("name", &product.name, MAX_SHORT_TEXT_CHARS)?;
     validate::check_text("brand", &product.brand, MAX_SHORT_TEXT_CHARS)?;
-    if product.price_cents < 0 {
-        return Err(CoreError::invalid("price_cents", "must not be negative"));
+    // A price the relay would refuse on a sale line must not be sellable on a tablet.
+    if !(0..=validate::MAX_UNIT_PRICE_MINOR).contains(&product.price_cents) {
+        return Err(CoreError::invalid(
+            "price_cents",
+            &format!("must be between 0 and {}", validate::MAX_UNIT_PRICE_MINOR),
+        ));
     }
     if product.variants.is_empty() {
         return Err(CoreError::invalid(

@@ -19,7 +19,7 @@ use aisle_core::model::{
 use super::import::IMPORT_ASSOCIATE;
 use aisle_core::replicate::{ChangeCheck, Loading};
 use aisle_core::store::Store;
-use aisle_core::validate::MAX_LINE_QUANTITY;
+use aisle_core::validate::{MAX_LINE_QUANTITY, MAX_UNIT_PRICE_MINOR};
 use aisle_core::{CoreError, Result};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -201,7 +201,9 @@ impl ChangeCheck for DevicePush<'_> {
 }
 
 /// How far ahead of the relay's clock a tablet may date a sale or movement: a day, for a
-/// tablet whose clock is wrong, not a record dated years ahead.
+/// tablet whose clock is wrong (a refused push holds back every later sale of that tablet),
+/// not a record dated years ahead. A count dated ahead is no truth for the stock system's
+/// levels until the relay's clock reaches it (`stock_events.rs`).
 const MAX_AHEAD_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Stock moves only as the records beside it say: every unit a counter moves is a line of a
@@ -295,6 +297,23 @@ fn check_stock(
                 }
             }
             _ => return Err(refused(doc, "change what an inventory does not hold")),
+        }
+    }
+    // One id, one record: the till outbox and the projection key sales and movements by id
+    // alone, so an id used again (here, in another store, or for a sale and its own return)
+    // would stand for two records and one of them would never reach the till.
+    if let Some(id) = new_sales.intersection(&new_adjustments).next() {
+        return Err(refused(
+            doc,
+            &format!("record the sale {id} and a stock movement under one id"),
+        ));
+    }
+    for id in new_sales.iter().chain(&new_adjustments) {
+        if known.record_id_taken(id)? {
+            return Err(refused(
+                doc,
+                &format!("record {id}, an id a recorded sale or stock movement already has"),
+            ));
         }
     }
     let inventory = InventoryDoc::new(content, store);
@@ -400,12 +419,15 @@ fn check_stock(
         }
         for line in &sale.lines {
             // The price is the tablet's (a price changed while it was offline still sells at
-            // the old one); only one below nothing, or an empty line, is no sale.
-            if line.quantity == 0 || line.unit_price_cents < 0 {
+            // the old one); one below nothing or past any price, or a quantity no line holds,
+            // is no sale (and totals that overflow are no money).
+            if !(1..=MAX_LINE_QUANTITY).contains(&line.quantity)
+                || !(0..=MAX_UNIT_PRICE_MINOR).contains(&line.unit_price_cents)
+            {
                 return Err(refused(
                     doc,
                     &format!(
-                        "record the sale {id} with a line of {} at {}",
+                        "record the sale {id} with a line of {} at {} (1 to {MAX_LINE_QUANTITY} at 0 to {MAX_UNIT_PRICE_MINOR})",
                         line.quantity, line.unit_price_cents
                     ),
                 ));

@@ -13,6 +13,7 @@
 //! and not counted again.
 
 use super::RelayDocs;
+use super::import::IMPORT_ASSOCIATE;
 use aisle_core::Store;
 use aisle_core::api::{Event, EventKind, IngestOutcome, MAX_STOCK_LEVELS, OutsideMovement};
 use aisle_core::doc::{Adjustment, DocId, InventoryDoc};
@@ -20,13 +21,12 @@ use aisle_core::model::{
     AssociateId, Channel, CustomerId, Millis, MovementKind, OUTSIDE_SALE_PREFIX, OUTSIDE_TILL,
     Purchase, PurchaseLine, STOCK_SYSTEM, Sale, SaleLine, StoreId, VariantSku,
 };
-use aisle_core::validate::{self, MAX_LINES, MAX_SHORT_TEXT_CHARS, MAX_STOCK_ADJUSTMENT};
+use aisle_core::validate::{
+    self, MAX_LINES, MAX_SHORT_TEXT_CHARS, MAX_STOCK_ADJUSTMENT, MAX_UNIT_PRICE_MINOR,
+};
 use aisle_core::{CoreError, Result};
 use rusqlite::params;
 use std::borrow::BorrowMut;
-
-/// Highest unit price a till may report, in minor units: a guard against a misplaced decimal.
-const MAX_UNIT_PRICE_MINOR: i64 = 100_000_000;
 
 /// How far ahead of the relay's clock an event's time may be (the sender's clock drifts).
 const FUTURE_SLACK_MS: Millis = 5 * 60 * 1000;
@@ -370,7 +370,9 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
 
     /// When the store's count of `variant` was last set to a known truth: its latest count
     /// (a shelf count, an import, a stock system level that moved it), or the latest stock
-    /// system level that found it right.
+    /// system level that found it right. A tablet's count dated after the relay's now (a
+    /// fast clock, or a modified app) is no truth yet: it would make every level and outside
+    /// movement until then count as older. The relay's own (a level, an import) always is.
     fn stock_truth(
         &self,
         doc: &mut aisle_core::automerge::AutoCommit,
@@ -381,22 +383,34 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
             .conn()
             .prepare_cached(
                 "SELECT MAX(at) FROM stock_movements
-                 WHERE store_id = ?1 AND variant_sku = ?2 AND kind = 'count'",
+                 WHERE store_id = ?1 AND variant_sku = ?2 AND kind = 'count'
+                   AND (at <= ?3 OR associate_id IN (?4, ?5))",
             )?
-            .query_row(params![store.as_str(), variant.as_str()], |r| r.get(0))?;
+            .query_row(
+                params![
+                    store.as_str(),
+                    variant.as_str(),
+                    self.now(),
+                    STOCK_SYSTEM,
+                    IMPORT_ASSOCIATE
+                ],
+                |r| r.get(0),
+            )?;
         let matched = InventoryDoc::new(doc, store).stock_system_as_of(variant)?;
         Ok(counted.max(matched))
     }
 
     /// What Aisle's records moved a variant's stock by after `after`: movements (returns,
-    /// deliveries, transfers, counts) less units sold.
+    /// deliveries, transfers) less units sold. Not counts: a level older than a count is
+    /// stale, so the only counts after it are dated ahead of the relay's clock, taken before
+    /// the level in truth, which the level then holds.
     fn moved_since(&self, store: &StoreId, variant: &VariantSku, after: Millis) -> Result<i64> {
         let args = params![store.as_str(), variant.as_str(), after];
         let moved: i64 = self
             .conn()
             .prepare_cached(
                 "SELECT COALESCE(SUM(delta), 0) FROM stock_movements
-                 WHERE store_id = ?1 AND variant_sku = ?2 AND at > ?3",
+                 WHERE store_id = ?1 AND variant_sku = ?2 AND at > ?3 AND kind <> 'count'",
             )?
             .query_row(args, |r| r.get(0))?;
         let sold: i64 = self

@@ -184,11 +184,7 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
             .transpose()?
             .flatten()
             .ok_or_else(|| CoreError::not_found("sale", &sale.sale_id))?;
-        let total_minor = found
-            .lines
-            .iter()
-            .map(|l| l.unit_price_cents * i64::from(l.quantity))
-            .sum();
+        let total_minor = found.total_minor();
         // An exchange names the sale it exchanges, read off its return.
         let refers_to = match &found.exchange_for {
             Some(return_id) => self

@@ -5,6 +5,7 @@
 //! misspelt header is an error rather than a field silently left empty.
 
 use aisle_core::api::{ImportFormat, ImportRowError};
+use aisle_core::validate::MAX_UNIT_PRICE_MINOR;
 use std::collections::BTreeMap;
 
 /// Most bad records listed in a refusal; the rest are counted.
@@ -97,8 +98,14 @@ impl Row {
     /// cent.
     pub fn money(&self, column: &str, digits: u32) -> Result<i64, String> {
         let text = self.required(column)?;
-        aisle_core::model::parse_amount(text, digits)
-            .map_err(|reason| format!("{column}: {reason}"))
+        let amount = aisle_core::model::parse_amount(text, digits)
+            .map_err(|reason| format!("{column}: {reason}"))?;
+        if amount > MAX_UNIT_PRICE_MINOR {
+            return Err(format!(
+                "{column}: {text} is above the highest price a line may carry"
+            ));
+        }
+        Ok(amount)
     }
 }
 
@@ -267,7 +274,7 @@ mod tests {
         assert_eq!(row("49.9").money("price", 2), Ok(4990));
         assert_eq!(row("12").money("price", 2), Ok(1200));
         assert_eq!(row("1200").money("price", 0), Ok(1200));
-        for bad in ["-1", "1.234", "1,50", "", "abc", ".5"] {
+        for bad in ["-1", "1.234", "1,50", "", "abc", ".5", "1000000000.01"] {
             assert!(row(bad).money("price", 2).is_err(), "{bad:?}");
         }
         assert!(
