@@ -973,3 +973,34 @@ fn a_count_dated_ahead_leaves_the_stock_systems_level_in_force() {
     assert_eq!(outcome.stale_levels, 0);
     assert_eq!(on_hand(&w.relay, &w.store, &w.variant), 6);
 }
+
+/// Two levels of one instant (Shopify dates them to the second): the one delivered later is
+/// the stock system's later word and stands; one older than both is stale.
+#[test]
+fn of_two_stock_system_levels_at_one_instant_the_later_delivered_stands() {
+    use aisle_core::api::{Event, EventBatch, EventCustomer, EventKind, StockSystemLevel};
+    let mut w = stock_world(910);
+    let mut level = |id: &str, as_of: i64, on_hand: i64| {
+        w.relay
+            .ingest(&EventBatch {
+                events: vec![Event {
+                    id: id.into(),
+                    customer: EventCustomer::default(),
+                    kind: EventKind::StockLevel {
+                        store: w.store.clone(),
+                        as_of,
+                        levels: vec![StockSystemLevel {
+                            variant: w.variant.clone(),
+                            on_hand,
+                        }],
+                    },
+                }],
+            })
+            .unwrap()
+            .stale_levels
+    };
+    assert_eq!(level("level-a", NOW + 1_000, 6), 0);
+    assert_eq!(level("level-b", NOW + 1_000, 4), 0);
+    assert_eq!(level("level-older", NOW + 999, 9), 1);
+    assert_eq!(on_hand(&w.relay, &w.store, &w.variant), 4);
+}

@@ -326,9 +326,18 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
                 let mut moves = Vec::with_capacity(levels.len());
                 for level in levels {
                     // Older than what the store last counted (a shelf count, an import, a
-                    // later level): that count is the newer truth.
+                    // later level): that count is the newer truth. Of the same instant as the
+                    // stock system's own last level (Shopify dates levels to the second), the
+                    // one delivered later is its later word; any other count then stands.
                     let truth = self.stock_truth(&mut write.doc, store, &level.variant)?;
-                    if truth.is_some_and(|truth| *as_of <= truth) {
+                    let stale = match truth {
+                        Some(truth) if *as_of < truth => true,
+                        Some(truth) if *as_of == truth => {
+                            self.counted_by_staff_at(store, &level.variant, truth)?
+                        }
+                        _ => false,
+                    };
+                    if stale {
                         outcome.stale_levels += 1;
                         continue;
                     }
@@ -398,6 +407,26 @@ impl<S: BorrowMut<Store>> RelayDocs<S> {
             )?;
         let matched = InventoryDoc::new(doc, store).stock_system_as_of(variant)?;
         Ok(counted.max(matched))
+    }
+
+    /// Whether anyone but the stock system (a manager, an import) counted `variant` at `at`.
+    fn counted_by_staff_at(
+        &self,
+        store: &StoreId,
+        variant: &VariantSku,
+        at: Millis,
+    ) -> Result<bool> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM stock_movements
+                 WHERE store_id = ?1 AND variant_sku = ?2 AND kind = 'count' AND at = ?3
+                   AND associate_id <> ?4)",
+            )?
+            .query_row(
+                params![store.as_str(), variant.as_str(), at, STOCK_SYSTEM],
+                |r| r.get(0),
+            )?)
     }
 
     /// What Aisle's records moved a variant's stock by after `after`: movements (returns,
