@@ -90,6 +90,9 @@ pub struct Applied {
     /// This side has changes beyond the heads the sender gave (a merge of both sides' edits):
     /// the sender lacks them.
     pub ahead_of_sender: bool,
+    /// The sender gave heads this side still lacks with nothing waiting for dependencies: it
+    /// sent only some of what it holds (a live change whose sibling this side never got).
+    pub behind_sender: bool,
 }
 
 /// A document's heads and the changes a peer lacks (see [`Store::changes_since`]).
@@ -200,6 +203,7 @@ impl Store {
                             heads: customer.heads.clone(),
                             missing_deps: false,
                             ahead_of_sender: false,
+                            behind_sender: false,
                         });
                         received.push(customer);
                     }
@@ -266,6 +270,7 @@ impl Store {
                     .all(|h| heads.contains(h) || write.doc.get_change_by_hash(h).is_some());
             let ahead_of_sender = has_sender_heads
                 && heads.iter().any(|h| !sender_heads.contains(h));
+            let behind_sender = !missing_deps && !sender_heads.is_empty() && !has_sender_heads;
             if has_sender_heads {
                 peer_rows.push((doc.clone(), sender_heads));
             }
@@ -274,6 +279,7 @@ impl Store {
                 heads,
                 missing_deps,
                 ahead_of_sender,
+                behind_sender,
             });
             writes.push(write);
         }

@@ -482,6 +482,7 @@ impl Session {
             .map_err(internal)??;
         let PushOutcome {
             acks,
+            behind,
             need,
             refused,
             applied,
@@ -503,7 +504,14 @@ impl Session {
             replies.push(ServerFrame::Refused { docs: refused });
         }
         replies.extend(gone.into_iter().map(|doc| ServerFrame::Gone { doc }));
-        Ok(replies)
+        if behind.is_empty() {
+            return Ok(replies);
+        }
+        // Acknowledged first, so the device records the heads it pushed and then the relay's.
+        for frame in &replies {
+            self.send(frame).await?;
+        }
+        self.pull(behind).await
     }
 
     /// Answers a `Pull`. A document named twice is answered once (one small frame naming
@@ -554,6 +562,10 @@ fn forbidden(doc: &DocId, what: &str) -> Closing {
 /// more of, how many documents changed, and erased documents the device pushed to.
 struct PushOutcome {
     acks: Vec<DocHeads>,
+    /// Acknowledged documents the relay holds more of than the device (another device's
+    /// change it never received): the changes it lacks follow the acknowledgement, since the
+    /// live feed leaves out the device's own writes.
+    behind: Vec<DocHeads>,
     need: Vec<DocHeads>,
     refused: Vec<DocRefusal>,
     applied: u64,
@@ -590,6 +602,7 @@ fn push_blocking(
         .push(&device.id, device.role, batch, actor)
         .map_err(|e| Closing::new(CLOSE_BAD_FRAME, e.code(), e.to_string()))?;
     let mut acks = Vec::new();
+    let mut behind = Vec::new();
     let mut need = Vec::new();
     let mut claimed: HashMap<DocId, Vec<ChangeHash>> = claimed.into_iter().collect();
     let refused = pushed
@@ -619,6 +632,12 @@ fn push_blocking(
                 s.grant(&device.id, &doc)
                     .map_err(|e| internal(e.to_api()))?;
             }
+            if result.heads.iter().any(|h| !device_heads.contains(h)) {
+                behind.push(DocHeads {
+                    doc: doc.to_string(),
+                    heads: heads_to_wire(&device_heads),
+                });
+            }
             acks.push(DocHeads {
                 doc: doc.to_string(),
                 heads: heads_to_wire(&device_heads),
@@ -640,6 +659,7 @@ fn push_blocking(
     debug!(acks = acks.len(), need = need.len(), "push applied");
     Ok(PushOutcome {
         acks,
+        behind,
         need,
         refused,
         applied: pushed.changed as u64,

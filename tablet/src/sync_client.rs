@@ -374,7 +374,7 @@ struct Session {
     in_flight: HashMap<DocId, (Vec<ChangeHash>, Instant)>,
     /// Pulled and not answered yet.
     outstanding: HashSet<DocId>,
-    /// Pulled again after missing dependencies, this session.
+    /// Pulled again after missing dependencies or relay heads it lacked, this session.
     repulled: HashSet<DocId>,
     /// Changefeed position persisted; and the highest seen, persisted once nothing is
     /// outstanding.
@@ -831,7 +831,13 @@ impl Session {
         tracing::debug!(applied = applied.len(), "applied relay changes");
         let merged_ahead = applied.iter().any(|a| a.ahead_of_sender);
         let mut again = Vec::new();
-        for a in applied.into_iter().filter(|a| a.missing_deps) {
+        // Pulled again from this side's heads: changes waiting for ones never received, or
+        // relay heads this side lacks (a change the relay sent before this session, or to
+        // another tablet, beside the one it sends now). Once per document and session.
+        for a in applied
+            .into_iter()
+            .filter(|a| a.missing_deps || a.behind_sender)
+        {
             if self.repulled.insert(a.doc.clone()) {
                 self.outstanding.insert(a.doc.clone());
                 again.push(DocHeads {
@@ -839,7 +845,7 @@ impl Session {
                     heads: heads_to_wire(&a.heads),
                 });
             } else {
-                tracing::warn!(doc = %a.doc, "still missing dependencies after a full pull");
+                tracing::warn!(doc = %a.doc, "still missing changes after a pull this session");
             }
         }
         if !again.is_empty() {

@@ -2,7 +2,9 @@
 //! offline is offered, on reconnecting, only the documents that changed meanwhile, not the
 //! whole store again. The tablet talks to the relay through a proxy that decodes every frame
 //! and counts the documents named in them; as a control, the same tablet with its stored
-//! cursor reset to 0 is offered every document.
+//! cursor reset to 0 is offered every document. And a live change the tablet never received
+//! (the proxy drops it, as a reconnect racing the relay's feed can) still reaches it within
+//! the session: by the next change of that document either side makes.
 
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -39,6 +41,16 @@ struct Session {
 
 type Sessions = Arc<Mutex<Vec<Session>>>;
 
+/// A document whose next `Changes` frame from the relay the proxy drops, and how many it
+/// dropped.
+#[derive(Debug, Default)]
+struct DropNext {
+    doc: Option<String>,
+    dropped: usize,
+}
+
+type Drops = Arc<Mutex<DropNext>>;
+
 fn record(sessions: &Sessions, f: impl FnOnce(&mut Session)) {
     let mut sessions = sessions.lock().unwrap();
     if let Some(session) = sessions.last_mut() {
@@ -47,14 +59,16 @@ fn record(sessions: &Sessions, f: impl FnOnce(&mut Session)) {
 }
 
 /// A WebSocket proxy in front of the relay's `/v1/sync` that passes every message through
-/// unchanged and records the documents each frame names. Returns its address.
-/// The tablet talks plain WebSocket to the proxy (on loopback), the proxy TLS to the relay.
-async fn counting_proxy(relay: RelayAddress, sessions: Sessions) -> SocketAddr {
+/// unchanged (but the one `drops` names) and records the documents each frame names. Returns
+/// its address. The tablet talks plain WebSocket to the proxy (on loopback), the proxy TLS to
+/// the relay.
+async fn counting_proxy(relay: RelayAddress, sessions: Sessions, drops: Drops) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let sessions = sessions.clone();
+            let drops = drops.clone();
             let relay = relay.clone();
             tokio::spawn(async move {
                 let mut authorization = None;
@@ -107,9 +121,19 @@ async fn counting_proxy(relay: RelayAddress, sessions: Sessions) -> SocketAddr {
                                 ServerFrame::Feed { items, .. } => record(&sessions, |s| {
                                     s.offered.extend(items.into_iter().map(|i| i.doc));
                                 }),
-                                ServerFrame::Changes { docs, .. } => record(&sessions, |s| {
-                                    s.received.extend(docs.into_iter().map(|d| d.doc));
-                                }),
+                                ServerFrame::Changes { docs, .. } => {
+                                    let mut drops = drops.lock().unwrap();
+                                    if let Some(doc) = &drops.doc
+                                        && docs.iter().any(|d| d.doc == *doc)
+                                    {
+                                        drops.doc = None;
+                                        drops.dropped += 1;
+                                        continue;
+                                    }
+                                    record(&sessions, |s| {
+                                        s.received.extend(docs.into_iter().map(|d| d.doc));
+                                    });
+                                }
                                 ServerFrame::CustomerSnapshots { docs } => {
                                     record(&sessions, |s| {
                                         s.received.extend(docs.into_iter().map(|d| d.doc));
@@ -179,7 +203,7 @@ fn set(docs: &[String]) -> BTreeSet<&str> {
 async fn a_reconnecting_tablet_is_offered_only_what_changed() {
     let (dir, relay_dir, relay) = aisle_tests::demo_relay(100);
     let sessions = Sessions::default();
-    let proxy = counting_proxy(relay.address(), sessions.clone()).await;
+    let proxy = counting_proxy(relay.address(), sessions.clone(), Drops::default()).await;
 
     // The tablet syncs its store in full, directly, and goes offline.
     let mut tablet = Tablet::enrol(&relay, &relay_dir, dir.path(), "tablet", "associate").await;
@@ -258,4 +282,89 @@ async fn a_reconnecting_tablet_is_offered_only_what_changed() {
         "pulled: {:?}",
         from_zero.pulled
     );
+}
+
+/// Waits until the relay holds `tablet`'s every change.
+async fn acknowledged(tablet: &Tablet) {
+    tablet.nudge();
+    until("the relay acknowledging the tablet's changes", || {
+        tablet.with(|s| s.count_docs_ahead_of(RELAY_PEER).unwrap()) == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_change_the_tablet_missed_reaches_it_with_the_documents_next_change() {
+    let (dir, relay_dir, relay) = aisle_tests::demo_relay(100);
+    let sessions = Sessions::default();
+    let drops = Drops::default();
+    let proxy = counting_proxy(relay.address(), sessions.clone(), drops.clone()).await;
+    let mut tablet = Tablet::enrol(&relay, &relay_dir, dir.path(), "tablet", "associate").await;
+    tablet.stop().await;
+    tablet.config.relay = RelayAddress::new(format!("http://{proxy}"));
+    tablet.start();
+    tablet.wait_synced().await;
+    let mut other = Tablet::enrol(&relay, &relay_dir, dir.path(), "other", "associate").await;
+    let mut third = Tablet::enrol(&relay, &relay_dir, dir.path(), "third", "associate").await;
+    let associate = AssociateId::parse("sam.k").unwrap();
+    let customers = tablet.with(|s| s.doc_ids("customer")).unwrap();
+    let note = |t: &Tablet, doc: &DocId, text: &str| {
+        let DocId::Customer(id) = doc else {
+            unreachable!("customer documents")
+        };
+        t.with(|s| {
+            s.add_note(id, text, &associate, None).unwrap();
+            s.doc_heads(doc).unwrap()
+        })
+    };
+    let has = |t: &Tablet, doc: &DocId, heads: &[aisle_core::automerge::ChangeHash]| {
+        t.with(|s| s.has_heads(doc, heads).unwrap())
+    };
+
+    // The relay sends a live change of a document whose earlier change the tablet missed:
+    // the tablet lacks some of the heads it is told of, and pulls.
+    let (first, second) = (&customers[0], &customers[1]);
+    third.stop().await;
+    let offline = note(&third, first, "Offline: prefers the navy");
+    drops.lock().unwrap().doc = Some(first.to_string());
+    let missed = note(&other, first, "Asked for the parka in M");
+    acknowledged(&other).await;
+    until("the proxy dropping the live change", || {
+        drops.lock().unwrap().dropped == 1
+    })
+    .await;
+    third.start();
+    acknowledged(&third).await;
+    // Sooner than the keepalive (20 s) would offer the relay the tablet's document again,
+    // which the relay would also answer with what the tablet lacks.
+    aisle_tests::eventually(
+        "the missed change on the tablet, in the same session",
+        Duration::from_secs(10),
+        || has(&tablet, first, &missed) && has(&tablet, first, &offline),
+    )
+    .await;
+
+    // The tablet writes to a document whose live change it missed: the relay acknowledges
+    // the push and sends what the tablet lacks (the feed leaves out the tablet's own write).
+    drops.lock().unwrap().doc = Some(second.to_string());
+    let missed = note(&other, second, "Booked a fitting for Saturday");
+    acknowledged(&other).await;
+    until("the proxy dropping the second live change", || {
+        drops.lock().unwrap().dropped == 2
+    })
+    .await;
+    let own = note(&tablet, second, "Collected the boots");
+    acknowledged(&tablet).await;
+    until("the missed change on the tablet after its own push", || {
+        has(&tablet, second, &missed) && has(&tablet, second, &own)
+    })
+    .await;
+    assert_eq!(
+        sessions.lock().unwrap().len(),
+        1,
+        "healed within the one session, not by reconnecting"
+    );
+    for t in [&mut tablet, &mut other, &mut third] {
+        t.stop().await;
+    }
 }
