@@ -934,12 +934,34 @@ fn an_exchange_is_taken_only_with_its_return_for_the_sales_customer() {
     }
 }
 
+/// The stock system's level of the world's variant as of `as_of`, through the events API;
+/// how many levels it found stale.
+fn stock_system_level(w: &mut StockWorld, id: &str, as_of: i64, on_hand: i64) -> usize {
+    use aisle_core::api::{Event, EventBatch, EventCustomer, EventKind, StockSystemLevel};
+    w.relay
+        .ingest(&EventBatch {
+            events: vec![Event {
+                id: id.into(),
+                customer: EventCustomer::default(),
+                kind: EventKind::StockLevel {
+                    store: w.store.clone(),
+                    as_of,
+                    levels: vec![StockSystemLevel {
+                        variant: w.variant.clone(),
+                        on_hand,
+                    }],
+                },
+            }],
+        })
+        .unwrap()
+        .stale_levels
+}
+
 /// A manager's count dated a little ahead (a tablet's fast clock, within what the relay takes)
 /// is no truth until the relay's clock reaches it: the stock system's level taken meanwhile
 /// is not stale, and reconciles to what it says rather than on top of the count.
 #[test]
 fn a_count_dated_ahead_leaves_the_stock_systems_level_in_force() {
-    use aisle_core::api::{Event, EventBatch, EventCustomer, EventKind, StockSystemLevel};
     let mut w = stock_world(900);
     let doc = DocId::Inventory(w.store.clone());
     let before = on_hand(&w.relay, &w.store, &w.variant);
@@ -953,24 +975,10 @@ fn a_count_dated_ahead_leaves_the_stock_systems_level_in_force() {
     });
     push_as(&mut w.relay, &mut w.tablet, &doc, Role::Manager).unwrap();
     assert_eq!(on_hand(&w.relay, &w.store, &w.variant), 0);
-    let outcome = w
-        .relay
-        .ingest(&EventBatch {
-            events: vec![Event {
-                id: "level-after-count".into(),
-                customer: EventCustomer::default(),
-                kind: EventKind::StockLevel {
-                    store: w.store.clone(),
-                    as_of: NOW + 1,
-                    levels: vec![StockSystemLevel {
-                        variant: w.variant.clone(),
-                        on_hand: 6,
-                    }],
-                },
-            }],
-        })
-        .unwrap();
-    assert_eq!(outcome.stale_levels, 0);
+    assert_eq!(
+        stock_system_level(&mut w, "level-after-count", NOW + 1, 6),
+        0
+    );
     assert_eq!(on_hand(&w.relay, &w.store, &w.variant), 6);
 }
 
@@ -978,29 +986,9 @@ fn a_count_dated_ahead_leaves_the_stock_systems_level_in_force() {
 /// the stock system's later word and stands; one older than both is stale.
 #[test]
 fn of_two_stock_system_levels_at_one_instant_the_later_delivered_stands() {
-    use aisle_core::api::{Event, EventBatch, EventCustomer, EventKind, StockSystemLevel};
     let mut w = stock_world(910);
-    let mut level = |id: &str, as_of: i64, on_hand: i64| {
-        w.relay
-            .ingest(&EventBatch {
-                events: vec![Event {
-                    id: id.into(),
-                    customer: EventCustomer::default(),
-                    kind: EventKind::StockLevel {
-                        store: w.store.clone(),
-                        as_of,
-                        levels: vec![StockSystemLevel {
-                            variant: w.variant.clone(),
-                            on_hand,
-                        }],
-                    },
-                }],
-            })
-            .unwrap()
-            .stale_levels
-    };
-    assert_eq!(level("level-a", NOW + 1_000, 6), 0);
-    assert_eq!(level("level-b", NOW + 1_000, 4), 0);
-    assert_eq!(level("level-older", NOW + 999, 9), 1);
+    assert_eq!(stock_system_level(&mut w, "level-a", NOW + 1_000, 6), 0);
+    assert_eq!(stock_system_level(&mut w, "level-b", NOW + 1_000, 4), 0);
+    assert_eq!(stock_system_level(&mut w, "level-older", NOW + 999, 9), 1);
     assert_eq!(on_hand(&w.relay, &w.store, &w.variant), 4);
 }

@@ -293,6 +293,40 @@ async fn acknowledged(tablet: &Tablet) {
     .await;
 }
 
+/// Writes a note on the customer `doc` on `t`; its heads after.
+fn note(t: &Tablet, doc: &DocId, text: &str) -> Vec<aisle_core::automerge::ChangeHash> {
+    let DocId::Customer(id) = doc else {
+        unreachable!("customer documents")
+    };
+    let associate = AssociateId::parse("sam.k").unwrap();
+    t.with(|s| {
+        s.add_note(id, text, &associate, None).unwrap();
+        s.doc_heads(doc).unwrap()
+    })
+}
+
+/// A note `other` writes on `doc` whose live change the proxy drops on its way to the
+/// tablet; its heads.
+async fn note_the_tablet_misses(
+    other: &Tablet,
+    drops: &Drops,
+    doc: &DocId,
+    text: &str,
+) -> Vec<aisle_core::automerge::ChangeHash> {
+    let dropped = {
+        let mut drops = drops.lock().unwrap();
+        drops.doc = Some(doc.to_string());
+        drops.dropped
+    };
+    let heads = note(other, doc, text);
+    acknowledged(other).await;
+    until("the proxy dropping the live change", || {
+        drops.lock().unwrap().dropped == dropped + 1
+    })
+    .await;
+    heads
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_change_the_tablet_missed_reaches_it_with_the_documents_next_change() {
     let (dir, relay_dir, relay) = aisle_tests::demo_relay(100);
@@ -306,17 +340,7 @@ async fn a_live_change_the_tablet_missed_reaches_it_with_the_documents_next_chan
     tablet.wait_synced().await;
     let mut other = Tablet::enrol(&relay, &relay_dir, dir.path(), "other", "associate").await;
     let mut third = Tablet::enrol(&relay, &relay_dir, dir.path(), "third", "associate").await;
-    let associate = AssociateId::parse("sam.k").unwrap();
     let customers = tablet.with(|s| s.doc_ids("customer")).unwrap();
-    let note = |t: &Tablet, doc: &DocId, text: &str| {
-        let DocId::Customer(id) = doc else {
-            unreachable!("customer documents")
-        };
-        t.with(|s| {
-            s.add_note(id, text, &associate, None).unwrap();
-            s.doc_heads(doc).unwrap()
-        })
-    };
     let has = |t: &Tablet, doc: &DocId, heads: &[aisle_core::automerge::ChangeHash]| {
         t.with(|s| s.has_heads(doc, heads).unwrap())
     };
@@ -326,13 +350,7 @@ async fn a_live_change_the_tablet_missed_reaches_it_with_the_documents_next_chan
     let (first, second) = (&customers[0], &customers[1]);
     third.stop().await;
     let offline = note(&third, first, "Offline: prefers the navy");
-    drops.lock().unwrap().doc = Some(first.to_string());
-    let missed = note(&other, first, "Asked for the parka in M");
-    acknowledged(&other).await;
-    until("the proxy dropping the live change", || {
-        drops.lock().unwrap().dropped == 1
-    })
-    .await;
+    let missed = note_the_tablet_misses(&other, &drops, first, "Asked for the parka in M").await;
     third.start();
     acknowledged(&third).await;
     // Sooner than the keepalive (20 s) would offer the relay the tablet's document again,
@@ -346,13 +364,8 @@ async fn a_live_change_the_tablet_missed_reaches_it_with_the_documents_next_chan
 
     // The tablet writes to a document whose live change it missed: the relay acknowledges
     // the push and sends what the tablet lacks (the feed leaves out the tablet's own write).
-    drops.lock().unwrap().doc = Some(second.to_string());
-    let missed = note(&other, second, "Booked a fitting for Saturday");
-    acknowledged(&other).await;
-    until("the proxy dropping the second live change", || {
-        drops.lock().unwrap().dropped == 2
-    })
-    .await;
+    let missed =
+        note_the_tablet_misses(&other, &drops, second, "Booked a fitting for Saturday").await;
     let own = note(&tablet, second, "Collected the boots");
     acknowledged(&tablet).await;
     until("the missed change on the tablet after its own push", || {
